@@ -1,0 +1,3 @@
+"""The control plane's REST API (FastAPI): thin routers over the capability services."""
+
+API_PREFIX = "/api/v1"

@@ -1,0 +1,49 @@
+"""The control-plane application: routers under ``/api/v1``, limits, audit, errors."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from slipway import __version__
+from slipway.api import API_PREFIX
+from slipway.api.audit import AuditMiddleware
+from slipway.api.errors import install_error_handlers
+from slipway.api.limits import RequestLimits
+from slipway.api.routes import audit, health, settings, tokens, work
+from slipway.services import Services
+
+# Routes reachable without a token even when auth is on; everything else needs one.
+PUBLIC_PATHS = frozenset(
+    {
+        f"{API_PREFIX}/health/live",
+        f"{API_PREFIX}/openapi.json",
+        f"{API_PREFIX}/docs",
+        f"{API_PREFIX}/docs/oauth2-redirect",
+    }
+)
+
+
+# Every router of the control plane, included under API_PREFIX in this order.
+ROUTERS = (health.router, tokens.router, audit.router, settings.router, work.router)
+
+
+def create_app(services: Services) -> FastAPI:
+    """The control plane bound to ``services`` (which the caller opens and closes)."""
+    app = FastAPI(
+        title="Slipway control plane",
+        version=__version__,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
+    )
+    app.state.services = services
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    install_error_handlers(app)
+    server = services.settings.server
+    app.add_middleware(AuditMiddleware, audit=services.audit)
+    app.add_middleware(
+        RequestLimits, max_body_bytes=server.max_body_bytes, max_json_depth=server.max_json_depth
+    )
+    return app

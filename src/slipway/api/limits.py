@@ -1,0 +1,102 @@
+"""Request limits enforced before any route runs: body size and JSON nesting depth.
+
+Both are checked on the raw bytes so a hostile body costs at most ``max_body_bytes`` of
+memory and one linear scan: an over-long body gets 413 without being read to the end,
+and a deeply nested JSON document gets 400 before the JSON parser could recurse on it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_OPEN, _CLOSE, _QUOTE, _ESCAPE = b"[{", b"]}", ord('"'), ord("\\")
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """True when brackets outside strings nest deeper than ``limit``."""
+    depth, in_string, escaped = 0, False, False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == _ESCAPE:
+                escaped = True
+            elif byte == _QUOTE:
+                in_string = False
+        elif byte == _QUOTE:
+            in_string = True
+        elif byte in _OPEN:
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in _CLOSE:
+            depth -= 1
+    return False
+
+
+class RequestLimits:
+    """ASGI middleware answering 413 / 400 in the API's error format."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _reject(send, 413, "payload_too_large", self._too_large())
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await _reject(send, 413, "payload_too_large", self._too_large())
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if content_type.endswith(b"json") and json_depth_exceeds(body, self.max_json_depth):
+            message_text = f"JSON body nests deeper than {self.max_json_depth} levels"
+            await _reject(send, 400, "invalid_input", message_text, field="body")
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> str:
+        return f"request body is larger than {self.max_body_bytes} bytes"
+
+
+async def _reject(send: Send, status: int, code: str, message: str, field: str = "") -> None:
+    details = {"field": field} if field else {}
+    payload = json.dumps({"error": {"code": code, "message": message, "details": details}})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload.encode()})

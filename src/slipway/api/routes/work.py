@@ -1,0 +1,76 @@
+"""The work queue and the events outbox, for operators and the console."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from slipway.api.auth import authorize, services_of
+from slipway.core.queue import WorkItem, WorkState
+
+router = APIRouter(tags=["work"], dependencies=[Depends(authorize())])
+
+
+class WorkItemOut(BaseModel):
+    id: int
+    queue: str
+    kind: str
+    payload: dict[str, Any]
+    priority: int
+    state: WorkState
+    attempts: int
+    max_attempts: int
+    available_at: datetime
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    result: dict[str, Any] | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, item: WorkItem) -> WorkItemOut:
+        return cls.model_validate(item, from_attributes=True)
+
+
+class EventOut(BaseModel):
+    id: int
+    type: str
+    resource: str
+    payload: dict[str, Any]
+    time: datetime
+
+
+@router.get("/work", response_model=list[WorkItemOut])
+def list_work(
+    request: Request,
+    queue: str | None = None,
+    state: WorkState | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[WorkItemOut]:
+    items = services_of(request).queue.list(queue=queue, state=state, limit=limit)
+    return [WorkItemOut.of(i) for i in items]
+
+
+@router.get("/work/{item_id}", response_model=WorkItemOut)
+def get_work(item_id: int, request: Request) -> WorkItemOut:
+    return WorkItemOut.of(services_of(request).queue.get(item_id))
+
+
+@router.post("/work/{item_id}/cancel", response_model=WorkItemOut)
+def cancel_work(item_id: int, request: Request) -> WorkItemOut:
+    return WorkItemOut.of(services_of(request).queue.cancel(item_id))
+
+
+@router.get("/events", response_model=list[EventOut])
+def list_events(
+    request: Request,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    type: Annotated[list[str] | None, Query()] = None,
+) -> list[EventOut]:
+    events = services_of(request).events.read(after=after, limit=limit, types=type)
+    return [EventOut(**e.__dict__) for e in events]

@@ -1,0 +1,1 @@
+"""The ``slipway`` command line (Typer + Rich): one module per command group."""

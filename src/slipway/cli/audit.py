@@ -1,0 +1,22 @@
+"""``slipway audit``: who changed what."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import typer
+
+from slipway.cli.context import platform
+from slipway.cli.output import Format, OutputOption, emit
+
+
+def audit(
+    limit: int = typer.Option(50, min=1, max=1000, help="how many entries, newest first"),
+    actor: str | None = typer.Option(None, help="only this actor"),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Show the audit log of mutations, newest first."""
+    with platform() as services:
+        entries = services.audit.list(limit=limit, actor=actor)
+    columns = ["id", "time", "actor", "action", "resource", "outcome", "status_code"]
+    emit([asdict(e) for e in entries], columns, output, title="audit log")

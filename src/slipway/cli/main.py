@@ -1,0 +1,32 @@
+"""The ``slipway`` command: one group per area, every command with ``--help``."""
+
+from __future__ import annotations
+
+import typer
+
+from slipway import __version__
+from slipway.cli import config, db, tokens
+from slipway.cli.audit import audit
+from slipway.cli.doctor import doctor
+from slipway.cli.up import server, up, worker
+
+app = typer.Typer(
+    name="slipway",
+    help="Slipway: a self-hosted machine-learning platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(config.app, name="config")
+app.add_typer(db.app, name="db")
+app.add_typer(tokens.app, name="tokens")
+app.command()(up)
+app.command()(server)
+app.command()(worker)
+app.command()(doctor)
+app.command()(audit)
+
+
+@app.command()
+def version() -> None:
+    """Print Slipway's version."""
+    typer.echo(__version__)

@@ -1,0 +1,61 @@
+"""``slipway tokens``: API tokens (needs direct access to the metadata database)."""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import asdict
+
+import typer
+
+from slipway.cli.context import platform
+from slipway.cli.output import Format, OutputOption, console, emit, print_json
+from slipway.security.tokens import Role
+
+app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="a name for the token, e.g. ci-deployer"),
+    role: Role = typer.Option(Role.VIEWER, help="viewer, editor or admin"),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Create a token; its secret is printed once and cannot be shown again."""
+    with platform() as services:
+        token, secret = services.tokens.create(name, role, created_by=f"cli:{getpass.getuser()}")
+        services.audit.record(
+            actor=f"cli:{getpass.getuser()}",
+            action="tokens.create",
+            resource=f"token/{token.id}",
+            outcome="success",
+            details={"name": name, "role": role.value},
+        )
+    if output is Format.JSON:
+        print_json(asdict(token) | {"token": secret})
+        return
+    console.print(f"created token [bold]{token.name}[/bold] ({token.role}), id {token.id}")
+    console.print("secret (shown only now):")
+    typer.echo(secret)
+
+
+@app.command("list")
+def list_tokens(output: OutputOption = Format.TABLE) -> None:
+    """List tokens (never their secrets)."""
+    with platform() as services:
+        tokens = services.tokens.list()
+    rows = [asdict(t) for t in tokens]
+    emit(rows, ["id", "name", "role", "created_at", "created_by", "revoked_at"], output)
+
+
+@app.command("revoke")
+def revoke(id_or_name: str = typer.Argument(..., help="token id or name")) -> None:
+    """Revoke a token; requests using it get 401 from now on."""
+    with platform() as services:
+        token = services.tokens.revoke(id_or_name)
+        services.audit.record(
+            actor=f"cli:{getpass.getuser()}",
+            action="tokens.revoke",
+            resource=f"token/{token.id}",
+            outcome="success",
+        )
+    console.print(f"revoked {token.name} ({token.id})")

@@ -1,0 +1,135 @@
+"""``slipway up`` (everything), ``slipway server`` (control plane), ``slipway worker``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import httpx
+import typer
+import uvicorn
+
+from slipway.api import API_PREFIX
+from slipway.api.app import create_app
+from slipway.api.auth import check_bind_safety
+from slipway.cli.context import platform, reported, settings_or_exit
+from slipway.cli.output import console, errors
+from slipway.core.errors import BackendUnavailable
+from slipway.core.settings import Settings
+from slipway.runtime.supervisor import ProcessSpec, Supervisor
+from slipway.services import Services
+from slipway.workers.handlers import DEFAULT_QUEUES
+from slipway.workers.worker import Worker
+
+
+def _server_settings(settings: Settings, host: str | None, port: int | None) -> Settings:
+    if host is not None:
+        settings.server.host = host
+    if port is not None:
+        settings.server.port = port
+    return settings
+
+
+def server(
+    host: str | None = typer.Option(None, help="address to bind (default 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="port (default 8420)"),
+) -> None:
+    """Run the control plane (REST API and OpenAPI) in this process."""
+    settings = _server_settings(settings_or_exit(), host, port)
+    with reported():
+        check_bind_safety(settings.server)
+        services = Services.open(settings)
+    try:
+        uvicorn.run(
+            create_app(services),
+            host=settings.server.host,
+            port=settings.server.port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        services.close()
+
+
+def worker(
+    queue: list[str] | None = typer.Option(None, help="queues to serve (repeatable)"),
+    worker_id: str | None = typer.Option(None, "--id", help="worker id (default host:pid)"),
+) -> None:
+    """Run one worker: claim work from the queue and run it until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    with platform() as services:
+        runner = Worker(services, queues=queue or DEFAULT_QUEUES, worker_id=worker_id)
+        runner.install_signal_handlers()
+        runner.run()
+
+
+def _wait_healthy(base_url: str, supervisor: Supervisor, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if supervisor.running["control-plane"].process.poll() is not None:
+            raise BackendUnavailable("the control plane exited during start-up")
+        try:
+            if httpx.get(f"{base_url}{API_PREFIX}/health/live", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise BackendUnavailable(f"the control plane did not answer within {timeout:.0f} s")
+
+
+def up(
+    host: str | None = typer.Option(None, help="address to bind (default 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="control-plane port (default 8420)"),
+    workers: int | None = typer.Option(None, min=0, help="local worker processes"),
+) -> None:
+    """Start the platform: control plane and a local worker pool. Ctrl-C stops it all."""
+    settings = _server_settings(settings_or_exit(), host, port)
+    with reported():
+        check_bind_safety(settings.server)
+        Services.open(settings).close()  # migrate once, before children race to do it
+    count = settings.workers.processes if workers is None else workers
+    env = {"SLIPWAY_HOME": str(settings.home)}
+    python = [sys.executable, "-m", "slipway"]
+    specs = [
+        ProcessSpec(
+            "control-plane",
+            [
+                *python,
+                "server",
+                "--host",
+                settings.server.host,
+                "--port",
+                str(settings.server.port),
+            ],
+            essential=True,
+            env=env,
+        ),
+        *(
+            ProcessSpec(f"worker-{n}", [*python, "worker", "--id", f"local-{n}"], env=env)
+            for n in range(count)
+        ),
+    ]
+    supervisor = Supervisor(specs)
+    supervisor.install_signal_handlers()
+    supervisor.start()
+    host_for_url = "127.0.0.1" if settings.server.host == "0.0.0.0" else settings.server.host
+    base_url = f"http://{host_for_url}:{settings.server.port}"
+    try:
+        _wait_healthy(base_url, supervisor)
+    except BackendUnavailable as exc:
+        errors.print(f"[red]error:[/red] {exc.message}")
+        supervisor.stop()
+        raise typer.Exit(1) from None
+    console.print("[bold green]Slipway is up[/bold green]")
+    console.print(f"  control plane  {base_url}{API_PREFIX}")
+    console.print(f"  API docs       {base_url}{API_PREFIX}/docs")
+    console.print(f"  health         {base_url}{API_PREFIX}/health")
+    console.print(f"  workers        {count} local process(es)")
+    console.print(f"  workspace      {settings.home}")
+    console.print("[dim]Ctrl-C to stop[/dim]")
+    sys.stdout.flush()
+    code = supervisor.watch()
+    console.print("Slipway stopped")
+    raise typer.Exit(code)

@@ -1,0 +1,98 @@
+"""One error root for all of Slipway.
+
+Every error a user can see derives from :class:`SlipwayError` and knows its HTTP status
+and a stable machine-readable ``code``, so the REST layer, the CLI and the SDK can report
+it the same way: ``{"error": {"code", "message", "details"}}``. Foreign exceptions are
+translated at the edge (``raise NotFound(...) from None``) and never leak through.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SlipwayError(Exception):
+    """Root of every error Slipway raises on purpose."""
+
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of this error as the REST API returns it."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class InvalidInput(SlipwayError):
+    """The caller sent something malformed; ``field`` names what was wrong."""
+
+    status_code = 400
+    code = "invalid_input"
+
+    def __init__(
+        self, message: str, *, field: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        merged = dict(details or {})
+        if field is not None:
+            merged.setdefault("field", field)
+        super().__init__(message, details=merged)
+        self.field = field
+
+
+class Unauthorized(SlipwayError):
+    """No credentials, or credentials that are unknown, malformed or revoked."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(SlipwayError):
+    """Valid credentials whose role does not allow the action."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(SlipwayError):
+    """The named resource does not exist."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(SlipwayError):
+    """The action contradicts the resource's current state (exists already, wrong state)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(SlipwayError):
+    """The request body is larger than the server accepts."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(SlipwayError):
+    """The request body's content type is not one the route reads."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class BackendUnavailable(SlipwayError):
+    """A backend (database, Redis, Kafka, object store, Ray) cannot be reached."""
+
+    status_code = 503
+    code = "backend_unavailable"
+
+
+class LeaseLost(Conflict):
+    """A worker acted on a work item it no longer holds (lease expired, cancelled, reclaimed)."""
+
+    code = "lease_lost"

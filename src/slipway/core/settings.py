@@ -1,0 +1,239 @@
+"""Typed settings, one model per area, aggregated in :class:`Settings`.
+
+Sources, highest precedence first: keyword arguments, environment variables
+(``SLIPWAY_HOME``, ``SLIPWAY_DATABASE__URL``, ``SLIPWAY_SERVER__PORT`` ...), the YAML
+file (``$SLIPWAY_CONFIG``, else ``./slipway.yaml``), then defaults. Settings are read
+once by :func:`load_settings` and passed explicitly; nothing reads them at import time.
+
+Defaults that depend on the workspace (the SQLite files, the artifact folder) are left
+``None`` in the area models and filled in from ``home`` after loading, so changing
+``SLIPWAY_HOME`` moves everything that was not set explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from slipway.core.errors import InvalidInput
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class _Area(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatabaseSettings(_Area):
+    """Metadata database: SQLite file (embedded default) or PostgreSQL."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite:///$SLIPWAY_HOME/slipway.db",
+    )
+    pool_size: int = Field(default=5, ge=1, le=100)
+    busy_timeout_ms: int = Field(default=30_000, ge=0, description="SQLite lock wait")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError("database url must be sqlite:///… or postgresql://…")
+        return value
+
+
+class ArtifactSettings(_Area):
+    """Artifact root: a local folder (default) or any fsspec URI such as ``s3://bucket/x``."""
+
+    root: str | None = Field(default=None, description="default $SLIPWAY_HOME/artifacts")
+
+
+class OnlineStoreSettings(_Area):
+    """Online feature store: SQLite file (default) or ``redis://host:port/db``."""
+
+    url: str | None = Field(default=None, description="default sqlite:///$SLIPWAY_HOME/online.db")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split(":", 1)[0]
+        if scheme not in {"sqlite", "redis", "rediss"}:
+            raise ValueError("online store url must be sqlite:///… or redis://…")
+        return value
+
+
+class KafkaSettings(_Area):
+    """Kafka, used for batch outputs, streaming ingestion and events when configured."""
+
+    bootstrap_servers: str | None = Field(default=None, description="host:port[,host:port]")
+    security_protocol: str = "PLAINTEXT"
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+
+
+class RaySettings(_Area):
+    """Ray cluster for steps, trials and batch chunks; ``None`` runs them in local workers."""
+
+    address: str | None = Field(default=None, description="e.g. ray://127.0.0.1:10001")
+
+
+class ServerSettings(_Area):
+    """The control plane's HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8420, ge=0, le=65535)
+    auth: bool = Field(default=False, description="require API tokens on every request")
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=64, ge=2, le=1000)
+
+    @property
+    def loopback(self) -> bool:
+        """True when the server only listens on this machine."""
+        return self.host in LOOPBACK_HOSTS
+
+
+class WorkerSettings(_Area):
+    """The local worker pool that ``slipway up`` starts."""
+
+    processes: int = Field(default=2, ge=0, le=256)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    poll_seconds: float = Field(default=0.5, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything Slipway can be configured with, one model per area."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SLIPWAY_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    home: Path = Field(default=Path(".slipway"), description="the workspace folder")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
+    online_store: OnlineStoreSettings = Field(default_factory=OnlineStoreSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    workers: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = config_file_path()
+        return (
+            init_settings,
+            env_settings,
+            YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file),
+        )
+
+    @model_validator(mode="after")
+    def _fill_workspace_defaults(self) -> Settings:
+        home = self.home.expanduser().resolve()
+        object.__setattr__(self, "home", home)
+        if self.database.url is None:
+            self.database.url = f"sqlite:///{home / 'slipway.db'}"
+        if self.artifacts.root is None:
+            self.artifacts.root = str(home / "artifacts")
+        if self.online_store.url is None:
+            self.online_store.url = f"sqlite:///{home / 'online.db'}"
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """The metadata database URL, always set after loading."""
+        assert self.database.url is not None
+        return self.database.url
+
+    @property
+    def artifact_root(self) -> str:
+        """The artifact root URI, always set after loading."""
+        assert self.artifacts.root is not None
+        return self.artifacts.root
+
+    @property
+    def online_store_url(self) -> str:
+        """The online store URL, always set after loading."""
+        assert self.online_store.url is not None
+        return self.online_store.url
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data with passwords in URLs and secrets hidden."""
+        masked: dict[str, Any] = _mask(self.model_dump(mode="json"))
+        return masked
+
+
+def config_file_path() -> Path:
+    """Where the YAML settings file is read from: ``$SLIPWAY_CONFIG`` or ``./slipway.yaml``."""
+    return Path(os.environ.get("SLIPWAY_CONFIG", "slipway.yaml"))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from every source; bad values raise :class:`InvalidInput`."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise InvalidInput(
+            f"invalid setting {field}: {first['msg']}",
+            field=field,
+            details={
+                "errors": [
+                    {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                    for e in exc.errors()
+                ]
+            },
+        ) from None
+
+
+_SECRET_KEYS = ("password", "secret", "token")
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL (``postgresql://u:***@h/db``); other text is unchanged."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.password:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = parts.username or ""
+    masked = f"{userinfo}:***@{netloc[-1]}"
+    return urlunsplit((parts.scheme, masked, parts.path, parts.query, parts.fragment))
+
+
+def _mask(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _mask(v, k) for k, v in value.items()}
+    if isinstance(value, str):
+        if any(word in key.lower() for word in _SECRET_KEYS):
+            return "***"
+        return mask_url(value)
+    return value

@@ -1,0 +1,1 @@
+"""Running the platform's processes: the supervisor behind ``slipway up``."""

@@ -1,0 +1,1 @@
+"""API tokens with roles, and the audit log of every mutation."""

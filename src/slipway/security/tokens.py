@@ -1,0 +1,158 @@
+"""API tokens: created once, shown once, stored as a SHA-256 hash, revocable.
+
+A token reads ``slw_<id>_<secret>``. The id finds the row without scanning; the secret is
+32 random bytes, so a plain SHA-256 (not a slow password hash) is the right tool: nothing
+to brute-force. Comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select
+
+from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import ApiTokenRow
+from slipway.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from slipway.core.names import validate_name
+
+_PREFIX = "slw"
+# Writing last_used_at on every request would turn every read into a write.
+_TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+class Role(StrEnum):
+    """Roles in increasing power: each includes everything the previous one may do."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise InvalidInput(f"role must be one of {allowed}", field="role") from None
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token's public description; the secret is never stored or returned again."""
+
+    id: str
+    name: str
+    role: Role
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @classmethod
+    def from_row(cls, row: ApiTokenRow) -> Token:
+        return cls(
+            id=row.id,
+            name=row.name,
+            role=Role(row.role),
+            created_at=row.created_at,
+            created_by=row.created_by,
+            revoked_at=row.revoked_at,
+            last_used_at=row.last_used_at,
+        )
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class TokenService:
+    """Create, list, revoke and check API tokens."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(self, name: str, role: Role | str, *, created_by: str) -> tuple[Token, str]:
+        """A new token and its secret string; the secret cannot be read back later."""
+        validate_name(name)
+        role = role if isinstance(role, Role) else parse_role(role)
+        with self._db.write() as session:
+            clash = session.scalar(
+                select(ApiTokenRow.id).where(
+                    ApiTokenRow.name == name, ApiTokenRow.revoked_at.is_(None)
+                )
+            )
+            if clash is not None:
+                raise Conflict(f"an active token named {name!r} exists already")
+            token_id = secrets.token_hex(8)
+            secret = secrets.token_urlsafe(32)
+            row = ApiTokenRow(
+                id=token_id,
+                name=name,
+                role=role.value,
+                secret_hash=_hash(secret),
+                created_at=utcnow(),
+                created_by=created_by,
+            )
+            session.add(row)
+            session.flush()
+            return Token.from_row(row), f"{_PREFIX}_{token_id}_{secret}"
+
+    def list(self, *, include_revoked: bool = True) -> list[Token]:
+        query = select(ApiTokenRow).order_by(ApiTokenRow.created_at)
+        if not include_revoked:
+            query = query.where(ApiTokenRow.revoked_at.is_(None))
+        with self._db.session() as session:
+            return [Token.from_row(row) for row in session.scalars(query)]
+
+    def revoke(self, id_or_name: str) -> Token:
+        """Revoke by id, or by name when exactly one active token has it."""
+        with self._db.write() as session:
+            row = session.get(ApiTokenRow, id_or_name)
+            if row is None:
+                rows = session.scalars(
+                    select(ApiTokenRow).where(
+                        ApiTokenRow.name == id_or_name, ApiTokenRow.revoked_at.is_(None)
+                    )
+                ).all()
+                if not rows:
+                    raise NotFound(f"no active token with id or name {id_or_name!r}")
+                row = rows[0]
+            if row.revoked_at is not None:
+                raise Conflict(f"token {row.id} is already revoked")
+            row.revoked_at = utcnow()
+            return Token.from_row(row)
+
+    def authenticate(self, presented: str) -> Token:
+        """The active token ``presented`` stands for, else :class:`Unauthorized`."""
+        prefix, _, rest = presented.partition("_")
+        token_id, _, secret = rest.partition("_")
+        if prefix != _PREFIX or not token_id or not secret:
+            raise Unauthorized("malformed API token")
+        with self._db.session() as session:
+            row = session.get(ApiTokenRow, token_id)
+            if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
+                raise Unauthorized("unknown API token")
+            if row.revoked_at is not None:
+                raise Unauthorized("this API token has been revoked")
+            now = utcnow()
+            if row.last_used_at is None or now - row.last_used_at > _TOUCH_INTERVAL:
+                row.last_used_at = now
+            return Token.from_row(row)

@@ -1,0 +1,53 @@
+"""The assembled platform: every service wired to one settings object.
+
+The faces (REST API, CLI, SDK in embedded mode) build one :class:`Services` and call the
+capability services on it; capabilities never build it themselves. Opening it migrates the
+metadata database when it is behind, so first use just works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slipway.core.artifacts import ArtifactStore
+from slipway.core.db.engine import Database
+from slipway.core.db.migrate import ensure_schema
+from slipway.core.events import EventLog
+from slipway.core.queue import WorkQueue
+from slipway.core.settings import Settings
+from slipway.security.audit import AuditLog
+from slipway.security.tokens import TokenService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    artifacts: ArtifactStore
+    queue: WorkQueue
+    events: EventLog
+    tokens: TokenService
+    audit: AuditLog
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.database.pool_size,
+            busy_timeout_ms=settings.database.busy_timeout_ms,
+        )
+        if migrate:
+            ensure_schema(db)
+        return cls(
+            settings=settings,
+            db=db,
+            artifacts=ArtifactStore(settings.artifact_root),
+            queue=WorkQueue(db),
+            events=EventLog(db),
+            tokens=TokenService(db),
+            audit=AuditLog(db),
+        )
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,1 @@
+"""Local worker processes that claim work from the queue and run it."""

@@ -1,0 +1,116 @@
+"""A worker: claim an item, run its handler with a heartbeat, record the outcome.
+
+User-code errors become the item's failure with their traceback (retried with backoff
+while attempts remain). A lost lease (cancelled, or expired and taken by another worker)
+stops the heartbeat and the result is discarded — the new holder's result wins. SIGTERM
+and SIGINT stop claiming; the item in hand is finished first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+from slipway.core.errors import LeaseLost
+from slipway.core.queue import WorkItem
+from slipway.services import Services
+from slipway.workers.handlers import HANDLERS, Handler, WorkContext
+
+log = logging.getLogger("slipway.worker")
+
+
+class Worker:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        queues: Sequence[str],
+        worker_id: str | None = None,
+        handlers: dict[str, Handler] | None = None,
+    ) -> None:
+        self.services = services
+        self.queues = list(queues)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.handlers = handlers if handlers is not None else HANDLERS
+        self.stopping = threading.Event()
+        cfg = services.settings.workers
+        self.lease_seconds = cfg.lease_seconds
+        self.poll_seconds = cfg.poll_seconds
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("worker %s: signal %d, finishing current item", self.worker_id, signum)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def run(self, *, max_items: int | None = None) -> int:
+        """Work until stopped (or ``max_items`` are done); returns how many were run."""
+        done = 0
+        while not self.stopping.is_set() and (max_items is None or done < max_items):
+            item = self.services.queue.claim(
+                self.queues, self.worker_id, lease_seconds=self.lease_seconds
+            )
+            if item is None:
+                self.stopping.wait(self.poll_seconds)
+                continue
+            self.run_one(item)
+            done += 1
+        return done
+
+    def run_one(self, item: WorkItem) -> None:
+        queue = self.services.queue
+        handler = self.handlers.get(item.kind)
+        if handler is None:
+            queue.fail(item.id, self.worker_id, f"no handler for kind {item.kind!r}", retry=False)
+            return
+        lost = threading.Event()
+        beating = threading.Event()
+
+        def beat() -> None:
+            try:
+                queue.heartbeat(item.id, self.worker_id, lease_seconds=self.lease_seconds)
+            except LeaseLost:
+                lost.set()
+
+        def heartbeat_loop() -> None:
+            while not beating.wait(self.lease_seconds / 3):
+                beat()
+                if lost.is_set():
+                    return
+
+        ticker = threading.Thread(target=heartbeat_loop, daemon=True)
+        ticker.start()
+        context = WorkContext(
+            item_id=item.id,
+            kind=item.kind,
+            payload=item.payload,
+            attempt=item.attempts,
+            services=self.services,
+            heartbeat=beat,
+        )
+        try:
+            result = handler(context)
+        except Exception:
+            error = traceback.format_exc()
+            beating.set()
+            ticker.join()
+            self._settle(lambda: queue.fail(item.id, self.worker_id, error))
+            log.warning("work item %d (%s) failed:\n%s", item.id, item.kind, error)
+            return
+        beating.set()
+        ticker.join()
+        self._settle(lambda: queue.complete(item.id, self.worker_id, result))
+
+    def _settle(self, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except LeaseLost as exc:
+            log.warning("worker %s: %s; result discarded", self.worker_id, exc.message)

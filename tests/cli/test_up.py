@@ -1,0 +1,93 @@
+"""`slipway up` as a real process: healthy, serving, and leaving nothing behind on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from slipway.core.settings import load_settings
+from slipway.services import Services
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _environment(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    return env | {"SLIPWAY_HOME": str(home), "SLIPWAY_CONFIG": str(home / "none.yaml")}
+
+
+def _wait_for(url: str, process: subprocess.Popen[str], timeout: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "slipway up exited early"
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never answered")
+
+
+@pytest.mark.slow
+def test_up_serves_health_and_sigint_leaves_no_child(tmp_path: Path) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "slipway", "up", "--port", str(port), "--workers", "2"],
+        env=_environment(tmp_path / "ws"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/api/v1"
+        assert _wait_for(f"{base}/health/live", process).status_code == 200
+        health = httpx.get(f"{base}/health", timeout=10).json()
+        assert health["status"] == "ok"
+        assert {b["backend"] for b in health["backends"]} >= {"database", "artifacts"}
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert len(children) >= 3  # control plane + 2 workers
+
+        # The worker pool is live: an item put on the queue gets run.
+        services = Services.open(load_settings(home=tmp_path / "ws"))
+        item = services.queue.enqueue("system", "system.echo", {"ping": 1})
+        deadline = time.monotonic() + 30
+        while services.queue.get(item.id).state != "succeeded":
+            assert time.monotonic() < deadline, services.queue.get(item.id)
+            time.sleep(0.2)
+        services.close()
+
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output
+    assert "Slipway is up" in output and "Slipway stopped" in output
+    assert "Traceback" not in output
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == [], f"orphans left behind: {alive}"
+
+
+def test_up_on_all_interfaces_without_auth_refuses_to_start(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "slipway", "up", "--host", "0.0.0.0", "--port", str(_free_port())],
+        env=_environment(tmp_path / "ws"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0 without authentication" in result.stderr

@@ -1,0 +1,93 @@
+"""Shared fixtures: settings in a temporary workspace, and databases on both engines.
+
+The PostgreSQL and Redis test services are started by ``scripts/services start`` (the
+Makefile does it), which writes their URLs to ``.services/env``. A test that needs a service
+that is not running fails with a message saying how to start it; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from slipway.core.db import Database
+from slipway.core.db.migrate import ensure_schema
+from slipway.core.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _service_env() -> dict[str, str]:
+    path = Path(os.environ.get("SLIPWAY_SERVICES_DIR", REPO / ".services")) / "env"
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip():
+                values[key.strip()] = value.strip()
+    values.update({k: v for k, v in os.environ.items() if k.startswith("SLIPWAY_TEST_")})
+    return values
+
+
+def service_url(name: str) -> str:
+    """The URL of a running test service, or a test failure telling how to start it."""
+    key = f"SLIPWAY_TEST_{name.upper()}_URL"
+    url = _service_env().get(key)
+    if not url:
+        pytest.fail(f"{key} is not set: start the test services with `scripts/services start`")
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's own settings: drop SLIPWAY_* and run in tmp_path."""
+    for key in list(os.environ):
+        if key.startswith("SLIPWAY_") and not key.startswith("SLIPWAY_TEST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SLIPWAY_CONFIG", str(tmp_path / "slipway.yaml"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(home=tmp_path / "home")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A brand-new, empty PostgreSQL database, dropped after the test."""
+    base = make_url(service_url("postgres"))
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'meta.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """An empty metadata database on each engine in turn."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated metadata database on each engine in turn."""
+    database = Database(database_url)
+    ensure_schema(database)
+    yield database
+    database.dispose()
