@@ -15,6 +15,11 @@ from slipway.core.db.migrate import ensure_schema
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue
 from slipway.core.settings import Settings
+from slipway.features.offline.delta import DeltaOfflineStore
+from slipway.features.online.base import OnlineStore
+from slipway.features.online.factory import open_online_store
+from slipway.features.repository import GroupRepository
+from slipway.features.store import FeatureStore
 from slipway.security.audit import AuditLog
 from slipway.security.tokens import TokenService
 
@@ -28,6 +33,8 @@ class Services:
     events: EventLog
     tokens: TokenService
     audit: AuditLog
+    online_store: OnlineStore
+    features: FeatureStore
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -39,15 +46,22 @@ class Services:
         )
         if migrate:
             ensure_schema(db)
+        events = EventLog(db)
+        audit = AuditLog(db)
+        online = open_online_store(settings.online_store_url)
+        offline = DeltaOfflineStore(f"{settings.artifact_root.rstrip('/')}/features")
         return cls(
             settings=settings,
             db=db,
             artifacts=ArtifactStore(settings.artifact_root),
             queue=WorkQueue(db),
-            events=EventLog(db),
+            events=events,
             tokens=TokenService(db),
-            audit=AuditLog(db),
+            audit=audit,
+            online_store=online,
+            features=FeatureStore(GroupRepository(db, events), offline, online, events, audit),
         )
 
     def close(self) -> None:
+        self.online_store.close()
         self.db.dispose()

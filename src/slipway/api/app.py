@@ -9,7 +9,7 @@ from slipway.api import API_PREFIX
 from slipway.api.audit import AuditMiddleware
 from slipway.api.errors import install_error_handlers
 from slipway.api.limits import RequestLimits
-from slipway.api.routes import audit, health, settings, tokens, work
+from slipway.api.routes import audit, features, health, settings, tokens, work
 from slipway.services import Services
 
 # Routes reachable without a token even when auth is on; everything else needs one.
@@ -24,7 +24,15 @@ PUBLIC_PATHS = frozenset(
 
 
 # Every router of the control plane, included under API_PREFIX in this order.
-ROUTERS = (health.router, tokens.router, audit.router, settings.router, work.router)
+ROUTERS = (
+    health.router,
+    tokens.router,
+    audit.router,
+    settings.router,
+    work.router,
+    features.reads,
+    features.router,
+)
 
 
 def create_app(services: Services) -> FastAPI:

@@ -9,10 +9,11 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slipway.api import API_PREFIX
-from slipway.api.auth import SAFE_METHODS
+from slipway.api.auth import READ_ONLY, SAFE_METHODS
 from slipway.security.audit import AuditLog
 
 log = logging.getLogger("slipway.audit")
+READ_KEY = next(iter(READ_ONLY))
 
 
 class AuditMiddleware:
@@ -34,7 +35,9 @@ class AuditMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            await anyio.to_thread.run_sync(self._record, scope, status[0] if status else 500)
+            route = scope.get("route")
+            if not (getattr(route, "openapi_extra", None) or {}).get(READ_KEY):
+                await anyio.to_thread.run_sync(self._record, scope, status[0] if status else 500)
 
     def _record(self, scope: Scope, status: int) -> None:
         state: dict[str, Any] = scope.get("state") or {}

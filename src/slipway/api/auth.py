@@ -18,6 +18,9 @@ from slipway.security.tokens import Role
 from slipway.services import Services
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Marks a POST route that only reads (lookups with a body): viewers may call it and the
+# audit log skips it. Pass as ``openapi_extra=READ_ONLY`` with ``authorize(Role.VIEWER)``.
+READ_ONLY: dict[str, object] = {"x-slipway-read-only": True}
 
 
 @dataclass(frozen=True)

@@ -109,3 +109,34 @@ class AuditRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     status_code: Mapped[int | None]
     details: Mapped[dict[str, Any]]
+
+
+class FeatureGroupRow(Base):
+    """A feature group's definition (the JSON of ``FeatureGroup``) and its revision."""
+
+    __tablename__ = "slipway_feature_groups"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    spec: Mapped[dict[str, Any]]
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class FeatureIngestRow(Base):
+    """One ingestion (or materialization) into a feature group, with its statistics."""
+
+    __tablename__ = "slipway_feature_ingests"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    group_name: Mapped[str] = mapped_column(String(63), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(1024))
+    state: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int] = mapped_column(BigIntPK, default=0)
+    offline_version: Mapped[int | None]
+    online_applied: Mapped[int | None]
+    stats: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,1 @@
+"""The feature store: feature groups, validated ingestion, online and offline stores."""

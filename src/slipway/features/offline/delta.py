@@ -1,0 +1,148 @@
+"""One Delta Lake table per feature group: ACID appends, versions, time travel, deletes.
+
+Every row carries two bookkeeping columns: ``_ingest_id`` (the ingestion that wrote it)
+and ``_ingested_at``. When two rows of a key share an event time, the later ingestion wins
+everywhere — in point-in-time joins and in materialization — so results never depend on
+file order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pds
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from slipway.core.clock import utcnow
+from slipway.core.errors import InvalidInput, NotFound
+from slipway.features.definitions import FeatureGroup
+from slipway.features.validation import TIMESTAMP, group_schema
+
+BOOKKEEPING = [
+    pa.field("_ingest_id", pa.int64(), False),
+    pa.field("_ingested_at", TIMESTAMP, False),
+]
+
+
+def offline_schema(group: FeatureGroup) -> pa.Schema:
+    schema = group_schema(group)
+    # Delta's writer treats non-nullable fields strictly; nullability is enforced by
+    # validation before anything reaches the table.
+    fields = [f.with_nullable(True) for f in schema] + BOOKKEEPING
+    return pa.schema(fields)
+
+
+class DeltaOfflineStore:
+    def __init__(self, root: str, *, storage_options: dict[str, str] | None = None) -> None:
+        self.root = root.rstrip("/")
+        self.storage_options = storage_options
+
+    def uri(self, group: str) -> str:
+        return f"{self.root}/{group}"
+
+    def _table(self, group: str, version: int | None = None) -> DeltaTable:
+        try:
+            return DeltaTable(
+                self.uri(group), version=version, storage_options=self.storage_options
+            )
+        except TableNotFoundError:
+            raise NotFound(f"feature group {group!r} has no offline data yet") from None
+        except Exception as exc:
+            if version is not None and "version" in str(exc).lower():
+                raise NotFound(f"feature group {group!r} has no version {version}") from None
+            raise
+
+    def append(
+        self,
+        group: FeatureGroup,
+        batches: Iterable[pa.RecordBatch],
+        *,
+        ingest_id: int,
+        evolve: bool = False,
+    ) -> int:
+        """Append every batch in one Delta commit; returns the new table version."""
+        schema = offline_schema(group)
+        ingested_at = utcnow()
+
+        def stamped() -> Iterable[pa.RecordBatch]:
+            for batch in batches:
+                n = batch.num_rows
+                yield pa.RecordBatch.from_arrays(
+                    [
+                        *(batch.column(i) for i in range(batch.num_columns)),
+                        pa.array([ingest_id] * n, pa.int64()),
+                        pa.array([ingested_at] * n, TIMESTAMP),
+                    ],
+                    schema=schema,
+                )
+
+        reader = pa.RecordBatchReader.from_batches(schema, stamped())
+        write_deltalake(
+            self.uri(group.name),
+            reader,
+            mode="append",
+            schema_mode="merge" if evolve else None,
+            storage_options=self.storage_options,
+        )
+        return int(self._table(group.name).version())
+
+    def version(self, group: str) -> int | None:
+        try:
+            return int(self._table(group).version())
+        except NotFound:
+            return None
+
+    def dataset(
+        self, group: str, *, version: int | None = None, as_of: datetime | None = None
+    ) -> pds.Dataset:
+        """The group's rows as an Arrow dataset, optionally as of a version or a time."""
+        if version is not None and as_of is not None:
+            raise InvalidInput("give a version or a time, not both", field="as_of")
+        table = self._table(group, version)
+        if as_of is not None:
+            if as_of.tzinfo is None:
+                raise InvalidInput("as_of needs a time zone", field="as_of")
+            try:
+                table.load_as_version(as_of)
+            except Exception:
+                raise NotFound(f"feature group {group!r} has no data as of {as_of}") from None
+        return table.to_pyarrow_dataset()
+
+    def current_version(self, group: str, version: int | None = None) -> int:
+        return int(self._table(group, version).version())
+
+    def delete(self, group: FeatureGroup, keys: Sequence[Sequence[Any]]) -> int:
+        """Delete every row of the given record identifiers; returns rows deleted."""
+        if not keys:
+            return 0
+        predicate = " OR ".join(
+            "("
+            + " AND ".join(
+                f"{column} = {_literal(value)}"
+                for column, value in zip(group.key_columns, key, strict=True)
+            )
+            + ")"
+            for key in keys
+        )
+        metrics = self._table(group.name).delete(predicate)
+        return int(metrics.get("num_deleted_rows", 0))
+
+    def history(self, group: str, limit: int = 20) -> list[dict[str, Any]]:
+        try:
+            return list(self._table(group).history(limit))
+        except NotFound:
+            return []
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidInput(
+            f"record identifier value {value!r} must be a string or an integer", field="keys"
+        )
+    if isinstance(value, int):
+        return str(value)
+    return "'" + value.replace("'", "''") + "'"

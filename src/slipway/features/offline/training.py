@@ -1,0 +1,238 @@
+"""Point-in-time-correct training sets and SQL over feature groups, on DuckDB.
+
+For each entity row, each requested group contributes the latest record whose event time
+is at or before the row's timestamp (DuckDB ``ASOF LEFT JOIN``) and, when the group (or
+the call) has a TTL, no older than that. Unmatched rows are kept with nulls, row order is
+preserved, and every other entity column (labels, ids) passes through. The result comes
+with a :class:`TrainingSetDefinition` naming exactly what was read — the Delta version of
+every group — so a model's lineage can say which data trained it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from slipway.core.errors import InvalidInput
+from slipway.features.definitions import FeatureGroup, KeyType
+from slipway.features.offline.delta import DeltaOfflineStore
+from slipway.features.validation import TIMESTAMP
+
+_ROW = "__slipway_row"
+
+
+@dataclass(frozen=True)
+class FeatureRef:
+    group: str
+    feature: str
+
+    @classmethod
+    def parse(cls, ref: str) -> FeatureRef:
+        group, sep, feature = ref.partition(":")
+        if not sep or not group or not feature:
+            raise InvalidInput(
+                f"feature reference {ref!r} must look like 'group:feature' or 'group:*'",
+                field="feature_refs",
+            )
+        return cls(group, feature)
+
+    def __str__(self) -> str:
+        return f"{self.group}:{self.feature}"
+
+
+@dataclass(frozen=True)
+class TrainingSetDefinition:
+    """What a training set was built from, for lineage and reproduction."""
+
+    feature_refs: list[str]
+    timestamp_column: str
+    entity_rows: int
+    entity_digest: str
+    group_versions: dict[str, int]
+    ttl_seconds: dict[str, float | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    data: pa.Table
+    definition: TrainingSetDefinition
+
+    def to_pandas(self) -> Any:
+        return self.data.to_pandas()
+
+
+def resolve_refs(refs: list[str], groups: dict[str, FeatureGroup]) -> dict[str, list[str]]:
+    """Group name → feature names, in first-mention order; ``group:*`` expands."""
+    if not refs:
+        raise InvalidInput("name at least one feature", field="feature_refs")
+    wanted: dict[str, list[str]] = {}
+    for text in refs:
+        ref = FeatureRef.parse(text)
+        group = groups[ref.group]
+        names = group.feature_names if ref.feature == "*" else [group.feature(ref.feature).name]
+        bucket = wanted.setdefault(ref.group, [])
+        bucket.extend(n for n in names if n not in bucket)
+    return wanted
+
+
+def entity_digest(table: pa.Table) -> str:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def _prepare_entities(
+    entities: pa.Table, timestamp_column: str, groups: list[FeatureGroup]
+) -> pa.Table:
+    if timestamp_column not in entities.column_names:
+        raise InvalidInput(
+            f"entity rows have no timestamp column {timestamp_column!r}", field="timestamp_column"
+        )
+    ts = entities.column(timestamp_column)
+    if not pa.types.is_timestamp(ts.type):
+        raise InvalidInput(f"{timestamp_column!r} must hold timestamps", field=timestamp_column)
+    if ts.type.tz is None:
+        raise InvalidInput(
+            f"{timestamp_column!r} has no time zone; localize it (e.g. to UTC) first",
+            field=timestamp_column,
+        )
+    if ts.null_count:
+        raise InvalidInput(f"{timestamp_column!r} has null values", field=timestamp_column)
+    index = entities.column_names.index(timestamp_column)
+    entities = entities.set_column(index, timestamp_column, pc.cast(ts, TIMESTAMP))
+    for group in groups:
+        for key in group.record_identifiers:
+            if key.name not in entities.column_names:
+                raise InvalidInput(
+                    f"entity rows lack {key.name!r}, the record identifier of {group.name!r}",
+                    field=key.name,
+                )
+            column = entities.column(key.name)
+            target = pa.string() if key.type is KeyType.STRING else pa.int64()
+            if column.type != target:
+                try:
+                    column = pc.cast(column, target)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    raise InvalidInput(
+                        f"entity column {key.name!r} does not convert to {target}",
+                        field=key.name,
+                    ) from None
+                entities = entities.set_column(
+                    entities.column_names.index(key.name), key.name, column
+                )
+    return entities.append_column(_ROW, pa.array(range(entities.num_rows), pa.int64()))
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def build_training_set(
+    store: DeltaOfflineStore,
+    groups: dict[str, FeatureGroup],
+    entities: pa.Table,
+    refs: list[str],
+    *,
+    timestamp_column: str = "event_timestamp",
+    ttl: timedelta | None = None,
+    versions: dict[str, int] | None = None,
+    full_feature_names: bool = False,
+) -> TrainingSet:
+    """The point-in-time join of ``entities`` with the referenced features."""
+    wanted = resolve_refs(refs, groups)
+    used = [groups[name] for name in wanted]
+    prepared = _prepare_entities(entities, timestamp_column, used)
+    passthrough = [c for c in entities.column_names]
+    con = duckdb.connect()
+    try:
+        con.register("__entities", prepared)
+        selects = [f"e.{_quote(c)}" for c in passthrough]
+        joins = []
+        read_versions: dict[str, int] = {}
+        ttls: dict[str, float | None] = {}
+        output_names = set(passthrough)
+        for n, (name, features) in enumerate(wanted.items()):
+            group = groups[name]
+            version = (versions or {}).get(name)
+            dataset = store.dataset(name, version=version)
+            read_versions[name] = store.current_version(name, version)
+            view = f"__g{n}"
+            con.register(view, dataset)
+            keys = group.key_columns
+            key_list = ", ".join(_quote(k) for k in keys)
+            feature_list = ", ".join(_quote(f) for f in features)
+            alias = f"g{n}"
+            joins.append(
+                f"ASOF LEFT JOIN (SELECT {key_list}, {_quote(group.event_time)} AS __t,"
+                f" {feature_list} FROM {view}"
+                f" QUALIFY row_number() OVER (PARTITION BY {key_list}, {_quote(group.event_time)}"
+                f" ORDER BY _ingest_id DESC) = 1) {alias}"
+                f" ON {' AND '.join(f'e.{_quote(k)} = {alias}.{_quote(k)}' for k in keys)}"
+                f" AND e.{_quote(timestamp_column)} >= {alias}.__t"
+            )
+            limit = ttl if ttl is not None else group.ttl
+            ttls[name] = limit.total_seconds() if limit is not None else None
+            for feature in features:
+                out = f"{name}__{feature}" if full_feature_names else feature
+                if out in output_names:
+                    raise InvalidInput(
+                        f"feature {feature!r} would appear twice in the result; pass"
+                        " full_feature_names=True",
+                        field="feature_refs",
+                    )
+                output_names.add(out)
+                value = f"{alias}.{_quote(feature)}"
+                if limit is not None:
+                    micros = int(limit.total_seconds() * 1_000_000)
+                    value = (
+                        f"CASE WHEN epoch_us(e.{_quote(timestamp_column)}) - epoch_us({alias}.__t)"
+                        f" <= {micros} THEN {value} END"
+                    )
+                selects.append(f"{value} AS {_quote(out)}")
+        sql = f"SELECT {', '.join(selects)} FROM __entities e {' '.join(joins)} ORDER BY e.{_ROW}"
+        data = con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
+    definition = TrainingSetDefinition(
+        feature_refs=[f"{g}:{f}" for g, fs in wanted.items() for f in fs],
+        timestamp_column=timestamp_column,
+        entity_rows=entities.num_rows,
+        entity_digest=entity_digest(entities),
+        group_versions=read_versions,
+        ttl_seconds=ttls,
+    )
+    return TrainingSet(data, definition)
+
+
+def run_query(store: DeltaOfflineStore, groups: list[str], sql: str) -> pa.Table:
+    """Run read-only ``sql`` with every named group available as a table (its latest data).
+
+    Group names contain ``-`` so quote them in SQL: ``SELECT * FROM "weather-hourly"``.
+    """
+    stripped = sql.strip().rstrip(";").lstrip("(").lower()
+    if not (stripped.startswith("select") or stripped.startswith("with")):
+        raise InvalidInput("only SELECT queries are allowed", field="sql")
+    con = duckdb.connect()
+    try:
+        for name in groups:
+            try:
+                con.register(name, store.dataset(name))
+            except Exception:  # a group without offline data is simply not a table
+                continue
+        con.execute("SET enable_external_access = false")
+        try:
+            return con.sql(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise InvalidInput(f"query failed: {exc}", field="sql") from None
+    finally:
+        con.close()

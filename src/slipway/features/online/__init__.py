@@ -1,0 +1,1 @@
+"""Online stores: the latest record per key, for low-latency reads at serving time."""

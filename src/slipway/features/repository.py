@@ -1,0 +1,193 @@
+"""Feature-group definitions and ingestion records in the metadata database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import FeatureGroupRow, FeatureIngestRow
+from slipway.core.errors import Conflict, NotFound
+from slipway.core.events import EventLog
+from slipway.features.definitions import FeatureGroup, check_evolution
+
+
+@dataclass(frozen=True)
+class StoredGroup:
+    spec: FeatureGroup
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Ingest:
+    id: int
+    group: str
+    kind: str
+    source: str
+    state: str
+    rows: int
+    offline_version: int | None
+    online_applied: int | None
+    stats: dict[str, Any]
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: FeatureIngestRow) -> Ingest:
+        return cls(
+            id=row.id,
+            group=row.group_name,
+            kind=row.kind,
+            source=row.source,
+            state=row.state,
+            rows=row.rows,
+            offline_version=row.offline_version,
+            online_applied=row.online_applied,
+            stats=row.stats,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            error=row.error,
+        )
+
+
+def _stored(row: FeatureGroupRow) -> StoredGroup:
+    return StoredGroup(
+        FeatureGroup.model_validate(row.spec), row.revision, row.created_at, row.updated_at
+    )
+
+
+class GroupRepository:
+    def __init__(self, db: Database, events: EventLog) -> None:
+        self._db = db
+        self._events = events
+
+    def create(self, spec: FeatureGroup) -> StoredGroup:
+        now = utcnow()
+        with self._db.write() as session:
+            if session.get(FeatureGroupRow, spec.name) is not None:
+                raise Conflict(f"feature group {spec.name!r} exists already")
+            row = FeatureGroupRow(
+                name=spec.name,
+                spec=spec.model_dump(mode="json"),
+                revision=1,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            self._events.append(
+                "feature_group.created",
+                f"feature-group/{spec.name}",
+                {"revision": 1},
+                session=session,
+            )
+            session.flush()
+            return _stored(row)
+
+    def update(self, spec: FeatureGroup) -> tuple[StoredGroup, list[str]]:
+        """Apply a compatible change; returns the stored group and the added features."""
+        with self._db.write() as session:
+            row = session.get(FeatureGroupRow, spec.name, with_for_update=True)
+            if row is None:
+                raise NotFound(f"feature group {spec.name!r} does not exist")
+            added = check_evolution(FeatureGroup.model_validate(row.spec), spec)
+            row.spec = spec.model_dump(mode="json")
+            row.revision += 1
+            row.updated_at = utcnow()
+            self._events.append(
+                "feature_group.updated",
+                f"feature-group/{spec.name}",
+                {"revision": row.revision, "added": [f.name for f in added]},
+                session=session,
+            )
+            session.flush()
+            return _stored(row), [f.name for f in added]
+
+    def get(self, name: str) -> StoredGroup:
+        with self._db.session() as session:
+            row = session.get(FeatureGroupRow, name)
+            if row is None:
+                raise NotFound(f"feature group {name!r} does not exist")
+            return _stored(row)
+
+    def all(self) -> list[StoredGroup]:
+        with self._db.session() as session:
+            rows = session.scalars(select(FeatureGroupRow).order_by(FeatureGroupRow.name))
+            return [_stored(row) for row in rows]
+
+    def delete(self, name: str) -> None:
+        with self._db.write() as session:
+            row = session.get(FeatureGroupRow, name)
+            if row is None:
+                raise NotFound(f"feature group {name!r} does not exist")
+            session.delete(row)
+            self._events.append(
+                "feature_group.deleted", f"feature-group/{name}", {}, session=session
+            )
+
+    def start_ingest(self, group: str, kind: str, source: str) -> int:
+        with self._db.session() as session:
+            row = FeatureIngestRow(
+                group_name=group,
+                kind=kind,
+                source=source[:1024],
+                state="running",
+                rows=0,
+                stats={},
+                started_at=utcnow(),
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def finish_ingest(
+        self,
+        ingest_id: int,
+        *,
+        state: str,
+        rows: int = 0,
+        offline_version: int | None = None,
+        online_applied: int | None = None,
+        stats: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Ingest:
+        with self._db.session() as session:
+            row = session.get(FeatureIngestRow, ingest_id)
+            assert row is not None
+            row.state = state
+            row.rows = rows
+            row.offline_version = offline_version
+            row.online_applied = online_applied
+            row.stats = stats or {}
+            row.error = error
+            row.finished_at = utcnow()
+            if state == "succeeded":
+                self._events.append(
+                    "feature_group.ingested",
+                    f"feature-group/{row.group_name}",
+                    {
+                        "ingest_id": ingest_id,
+                        "rows": rows,
+                        "kind": row.kind,
+                        "offline_version": offline_version,
+                    },
+                    session=session,
+                )
+            session.flush()
+            return Ingest.from_row(row)
+
+    def ingests(self, group: str, *, limit: int = 50) -> list[Ingest]:
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(FeatureIngestRow)
+                .where(FeatureIngestRow.group_name == group)
+                .order_by(FeatureIngestRow.id.desc())
+                .limit(limit)
+            )
+            return [Ingest.from_row(row) for row in rows]

@@ -1,0 +1,247 @@
+"""The feature store's service facade: what the SDK, REST API and CLI call.
+
+It composes small parts — the definition repository, validation and ingestion, the online
+and offline stores, point-in-time joins and materialization — and adds nothing of its own
+but argument handling, events and audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from slipway.core.errors import InvalidInput
+from slipway.core.events import EventLog
+from slipway.features.codec import encode_key
+from slipway.features.definitions import FeatureGroup
+from slipway.features.ingest import Ingestor
+from slipway.features.materialize import materialize
+from slipway.features.offline.delta import DeltaOfflineStore
+from slipway.features.offline.training import (
+    FeatureRef,
+    TrainingSet,
+    build_training_set,
+    run_query,
+)
+from slipway.features.online.base import OnlineStore
+from slipway.features.online_reads import (
+    FeatureVector,
+    OnlineRecord,
+    key_values,
+    online_features,
+    read_records,
+)
+from slipway.features.repository import GroupRepository, Ingest, StoredGroup
+from slipway.features.sources import file_chunks, memory_chunks
+from slipway.features.validation import as_arrow
+from slipway.security.audit import AuditLog
+
+
+class FeatureStore:
+    def __init__(
+        self,
+        repo: GroupRepository,
+        offline: DeltaOfflineStore,
+        online: OnlineStore,
+        events: EventLog,
+        audit: AuditLog,
+    ) -> None:
+        self.repo = repo
+        self.offline = offline
+        self.online = online
+        self.events = events
+        self.audit = audit
+        self._ingestor = Ingestor(repo, offline, online)
+
+    # -- definitions -------------------------------------------------------------------
+
+    def create_group(self, spec: FeatureGroup | Mapping[str, Any]) -> StoredGroup:
+        group = spec if isinstance(spec, FeatureGroup) else FeatureGroup.parse(spec)
+        return self.repo.create(group)
+
+    def update_group(self, spec: FeatureGroup | Mapping[str, Any]) -> tuple[StoredGroup, list[str]]:
+        group = spec if isinstance(spec, FeatureGroup) else FeatureGroup.parse(spec)
+        return self.repo.update(group)
+
+    def describe(self, name: str) -> StoredGroup:
+        return self.repo.get(name)
+
+    def list_groups(self) -> list[StoredGroup]:
+        return self.repo.all()
+
+    def delete_group(self, name: str) -> None:
+        """Delete the definition and the online records; offline history stays on disk
+        (a Delta table is cheap to keep and may back trained models' lineage)."""
+        self.repo.get(name)
+        self.online.drop_group(name)
+        self.repo.delete(name)
+
+    def _groups(self) -> dict[str, FeatureGroup]:
+        return {g.spec.name: g.spec for g in self.repo.all()}
+
+    def _group(self, name: str) -> tuple[FeatureGroup, bool]:
+        stored = self.repo.get(name)
+        return stored.spec, stored.revision > 1
+
+    # -- ingestion ---------------------------------------------------------------------
+
+    def ingest(
+        self,
+        name: str,
+        records: Any,
+        *,
+        timezone: str | None = None,
+        source: str = "sdk",
+    ) -> Ingest:
+        """Ingest a DataFrame, an Arrow table or a list of records, all or nothing."""
+        group, evolve = self._group(name)
+        return self._ingestor.ingest(
+            group,
+            memory_chunks(records),
+            source=source,
+            timezone=timezone,
+            evolve=evolve,
+            in_memory=True,
+        )
+
+    def ingest_file(
+        self,
+        name: str,
+        uri: str,
+        *,
+        format: str | None = None,
+        timezone: str | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Ingest:
+        """Ingest a Parquet or CSV file (any fsspec URI) in chunks with bounded memory."""
+        group, evolve = self._group(name)
+        return self._ingestor.ingest(
+            group,
+            file_chunks(uri, format=format),
+            source=uri,
+            timezone=timezone,
+            evolve=evolve,
+            on_progress=on_progress,
+        )
+
+    def ingests(self, name: str, limit: int = 50) -> list[Ingest]:
+        self.repo.get(name)
+        return self.repo.ingests(name, limit=limit)
+
+    # -- online ------------------------------------------------------------------------
+
+    def get_record(
+        self, name: str, key: Mapping[str, Any] | Sequence[Any] | str | int
+    ) -> OnlineRecord | None:
+        group, _ = self._group(name)
+        row: Mapping[str, Any] | Sequence[Any] = [key] if isinstance(key, str | int) else key
+        return read_records(self.online, group, [row])[0]
+
+    def get_records(
+        self, name: str, keys: Sequence[Mapping[str, Any] | Sequence[Any]]
+    ) -> list[OnlineRecord | None]:
+        group, _ = self._group(name)
+        return read_records(self.online, group, keys)
+
+    def get_online_features(
+        self,
+        feature_refs: list[str],
+        entity_rows: Sequence[Mapping[str, Any]],
+        *,
+        full_feature_names: bool = False,
+    ) -> list[FeatureVector]:
+        groups = self._known(feature_refs)
+        return online_features(
+            self.online, groups, feature_refs, entity_rows, full_feature_names=full_feature_names
+        )
+
+    def _known(self, refs: list[str]) -> dict[str, FeatureGroup]:
+        groups = self._groups()
+        for ref in refs:
+            name = FeatureRef.parse(ref).group
+            if name not in groups:
+                self.repo.get(name)  # raises NotFound naming the group
+        return groups
+
+    # -- offline -----------------------------------------------------------------------
+
+    def training_set(
+        self,
+        entities: Any,
+        feature_refs: list[str],
+        *,
+        timestamp_column: str = "event_timestamp",
+        ttl: timedelta | None = None,
+        versions: dict[str, int] | None = None,
+        full_feature_names: bool = False,
+    ) -> TrainingSet:
+        """Point-in-time-correct features for each entity row (DataFrame, Arrow, a file
+        URI, or SQL over the feature groups)."""
+        groups = self._known(feature_refs)
+        if isinstance(entities, str):
+            text = entities.strip()
+            if text.lower().startswith(("select", "with")):
+                table = run_query(self.offline, list(groups), text)
+            else:
+                table = pa.concat_tables(list(file_chunks(text)()))
+        else:
+            table = as_arrow(entities)
+        return build_training_set(
+            self.offline,
+            groups,
+            table,
+            feature_refs,
+            timestamp_column=timestamp_column,
+            ttl=ttl,
+            versions=versions,
+            full_feature_names=full_feature_names,
+        )
+
+    def query(self, sql: str) -> pa.Table:
+        """SQL over the feature groups' offline data (the Athena analog)."""
+        return run_query(self.offline, list(self._groups()), sql)
+
+    def read_offline(
+        self, name: str, *, version: int | None = None, as_of: datetime | None = None
+    ) -> pa.Table:
+        """A group's offline rows, now or as of a Delta version or a time."""
+        self.repo.get(name)
+        return self.offline.dataset(name, version=version, as_of=as_of).to_table()
+
+    def materialize(
+        self, name: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> dict[str, int]:
+        group, _ = self._group(name)
+        read, applied = materialize(self.offline, self.online, group, start=start, end=end)
+        self.events.append(
+            "feature_group.materialized",
+            f"feature-group/{name}",
+            {"records": read, "applied": applied},
+        )
+        return {"records": read, "applied": applied}
+
+    def delete_records(
+        self, name: str, keys: Sequence[Mapping[str, Any] | Sequence[Any]], *, actor: str
+    ) -> dict[str, int]:
+        """Delete records by key from the online and the offline store; audited."""
+        group, _ = self._group(name)
+        if not keys:
+            raise InvalidInput("name at least one key", field="keys")
+        typed = [key_values(group, k, field="keys") for k in keys]
+        online = self.online.delete(name, [encode_key(k) for k in typed]) if group.online else 0
+        offline = 0
+        if group.offline and self.offline.version(name) is not None:
+            offline = self.offline.delete(group, typed)
+        counts = {"keys": len(typed), "online_deleted": online, "offline_rows_deleted": offline}
+        self.audit.record(
+            actor=actor,
+            action="feature_group.delete_records",
+            resource=f"feature-group/{name}",
+            outcome="success",
+            details=counts,
+        )
+        self.events.append("feature_group.records_deleted", f"feature-group/{name}", counts)
+        return counts

@@ -1,0 +1,218 @@
+"""Point-in-time training sets: exact semantics, and a property test against an oracle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from slipway.core.errors import InvalidInput, NotFound
+from slipway.core.settings import load_settings
+from slipway.features.store import FeatureStore
+from slipway.services import Services
+from tests.features.conftest import t
+
+BASE = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _group(fs: FeatureStore, name: str, ttl: int | None = None) -> None:
+    fs.create_group(
+        {
+            "name": name,
+            "record_identifiers": [{"name": "k"}],
+            "features": [{"name": f"{name}_v", "type": "int"}],
+            "ttl": ttl,
+            "online": False,
+        }
+    )
+
+
+@pytest.fixture
+def offline_fs(tmp_path: Path) -> FeatureStore:
+    services = Services.open(load_settings(home=tmp_path / "home"))
+    return services.features
+
+
+def test_latest_value_at_or_before_each_row(offline_fs: FeatureStore) -> None:
+    fs = offline_fs
+    _group(fs, "a")
+    fs.ingest(
+        "a",
+        [
+            {"k": "x", "event_time": t(1), "a_v": 1},
+            {"k": "x", "event_time": t(3), "a_v": 3},
+            {"k": "y", "event_time": t(2), "a_v": 20},
+        ],
+    )
+    # A later ingestion at an equal event time replaces the earlier value.
+    fs.ingest("a", [{"k": "x", "event_time": t(3), "a_v": 33}])
+    entities = pd.DataFrame(
+        {
+            "k": ["x", "x", "x", "y", "z", "x"],
+            "event_timestamp": [t(2), t(1), t(5), t(1), t(9), t(3)],
+            "label": [1, 0, 1, 0, 1, 0],
+        }
+    )
+    result = fs.training_set(entities, ["a:a_v"])
+    frame = result.to_pandas()
+    assert frame["a_v"].tolist()[:3] == [1, 1, 33]
+    assert pd.isna(frame["a_v"][3]) and pd.isna(frame["a_v"][4])  # before any value / unknown
+    assert frame["a_v"][5] == 33
+    assert frame["label"].tolist() == [1, 0, 1, 0, 1, 0]  # order and extra columns kept
+    definition = result.definition
+    assert definition.group_versions == {"a": 1}
+    assert definition.feature_refs == ["a:a_v"]
+    assert definition.entity_rows == 6 and len(definition.entity_digest) == 64
+    again = fs.training_set(entities, ["a:a_v"], versions={"a": 0})
+    assert again.to_pandas()["a_v"][2] == 3  # as of version 0, before the correction
+    assert again.definition.entity_digest == definition.entity_digest
+
+
+def test_ttl_and_several_groups(offline_fs: FeatureStore) -> None:
+    fs = offline_fs
+    _group(fs, "a", ttl=86400)
+    _group(fs, "b")
+    fs.ingest("a", [{"k": "x", "event_time": t(1), "a_v": 1}])
+    fs.ingest("b", [{"k": "x", "event_time": t(1), "b_v": 2}])
+    entities = pd.DataFrame({"k": ["x", "x"], "event_timestamp": [t(1, 23), t(3)]})
+    frame = fs.training_set(entities, ["a:a_v", "b:*"]).to_pandas()
+    assert frame["a_v"].tolist()[0] == 1 and pd.isna(frame["a_v"][1])  # past a's TTL
+    assert frame["b_v"].tolist() == [2, 2]
+    short = fs.training_set(entities, ["b:b_v"], ttl=timedelta(hours=1)).to_pandas()
+    assert short["b_v"].isna().all()
+    named = fs.training_set(entities, ["a:a_v"], full_feature_names=True).to_pandas()
+    assert "a__a_v" in named.columns
+
+
+def test_entity_sources_and_bad_input(offline_fs: FeatureStore, tmp_path: Path) -> None:
+    fs = offline_fs
+    _group(fs, "a")
+    fs.ingest("a", [{"k": "x", "event_time": t(1), "a_v": 1}])
+    entities = pd.DataFrame({"k": ["x"], "event_timestamp": [t(2)]})
+    path = tmp_path / "entities.parquet"
+    entities.to_parquet(path)
+    assert fs.training_set(str(path), ["a:a_v"]).to_pandas()["a_v"].tolist() == [1]
+    from_sql = fs.training_set(
+        "SELECT k, event_time + INTERVAL 1 HOUR AS event_timestamp FROM a", ["a:a_v"]
+    )
+    assert from_sql.to_pandas()["a_v"].tolist() == [1]
+    with pytest.raises(InvalidInput, match="time zone"):
+        fs.training_set(entities.assign(event_timestamp=[datetime(2024, 1, 2)]), ["a:a_v"])
+    with pytest.raises(InvalidInput, match="timestamp column"):
+        fs.training_set(entities.rename(columns={"event_timestamp": "ts"}), ["a:a_v"])
+    with pytest.raises(InvalidInput, match="record identifier"):
+        fs.training_set(entities.drop(columns="k"), ["a:a_v"])
+    with pytest.raises(InvalidInput, match="group:feature"):
+        fs.training_set(entities, ["a_v"])
+    with pytest.raises(NotFound):
+        fs.training_set(entities, ["missing:x"])
+    with pytest.raises(InvalidInput):
+        fs.training_set(entities, ["a:nope"])
+
+
+# -- property: the ASOF join agrees with a brute-force oracle ---------------------------
+
+_history = st.lists(
+    st.tuples(st.sampled_from(["p", "q", "r"]), st.integers(0, 20), st.integers(-50, 50)),
+    min_size=0,
+    max_size=25,
+)
+_entities = st.lists(
+    st.tuples(st.sampled_from(["p", "q", "r", "s"]), st.integers(0, 24)), min_size=1, max_size=20
+)
+
+
+def _oracle(
+    history: list[list[tuple[str, int, int]]], entities: list[tuple[str, int]], ttl: int | None
+) -> list[int | None]:
+    """For each entity: among rows of its key at or before its time (within TTL), the one
+    with the latest time; ties go to the latest ingestion, then the last row within it."""
+    out: list[int | None] = []
+    for key, at in entities:
+        best: tuple[int, int, int] | None = None
+        value: int | None = None
+        for batch_no, batch in enumerate(history):
+            for row_no, (k, when, v) in enumerate(batch):
+                if k != key or when > at or (ttl is not None and at - when > ttl):
+                    continue
+                rank = (when, batch_no, row_no)
+                if best is None or rank > best:
+                    best, value = rank, v
+        out.append(value)
+    return out
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    history=st.lists(_history, min_size=1, max_size=3),
+    entities=_entities,
+    ttl=st.one_of(st.none(), st.integers(0, 10)),
+)
+def test_point_in_time_matches_the_oracle(
+    tmp_path_factory: pytest.TempPathFactory,
+    history: list[list[tuple[str, int, int]]],
+    entities: list[tuple[str, int]],
+    ttl: int | None,
+) -> None:
+    home = tmp_path_factory.mktemp("pit")
+    services = Services.open(load_settings(home=home))
+    fs = services.features
+    fs.create_group(
+        {
+            "name": "h",
+            "record_identifiers": [{"name": "k"}],
+            "online": False,
+            "features": [{"name": "v", "type": "int"}],
+        }
+    )
+    # Within one batch, keep one row per (key, time): a batch is one fact per key and time.
+    batches = [list({(k, w): (k, w, v) for k, w, v in batch}.values()) for batch in history]
+    for batch in batches:
+        if batch:
+            fs.ingest(
+                "h",
+                [{"k": k, "event_time": BASE + timedelta(hours=w), "v": v} for k, w, v in batch],
+            )
+    if all(not b for b in batches):
+        services.close()
+        return
+    frame = pd.DataFrame(
+        {
+            "k": [k for k, _ in entities],
+            "event_timestamp": [BASE + timedelta(hours=at) for _, at in entities],
+        }
+    )
+    result = fs.training_set(
+        frame, ["h:v"], ttl=timedelta(hours=ttl) if ttl is not None else None
+    ).data
+    got = result.column("v").to_pylist()
+    assert got == _oracle(batches, entities, ttl)
+    assert result.column("k").to_pylist() == frame["k"].tolist()
+    services.close()
+
+
+def test_arrow_entities_with_int_keys(offline_fs: FeatureStore) -> None:
+    fs = offline_fs
+    fs.create_group(
+        {
+            "name": "ints",
+            "record_identifiers": [{"name": "id", "type": "int"}],
+            "features": [{"name": "f", "type": "float"}],
+            "online": False,
+        }
+    )
+    fs.ingest("ints", [{"id": 7, "event_time": t(1), "f": 0.5}])
+    table = pa.table(
+        {
+            "id": pa.array([7, 8], pa.int32()),
+            "event_timestamp": pa.array([t(2), t(2)], pa.timestamp("ms", tz="UTC")),
+        }
+    )
+    assert fs.training_set(table, ["ints:f"]).data.column("f").to_pylist() == [0.5, None]
