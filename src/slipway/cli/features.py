@@ -1,0 +1,260 @@
+"""``slipway features``: feature groups from the command line."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from slipway.cli.context import platform, reported
+from slipway.cli.output import Format, OutputOption, console, emit, print_json
+from slipway.core.errors import InvalidInput
+from slipway.features.repository import StoredGroup
+
+app = typer.Typer(help="Feature groups: define, ingest, read, query.", no_args_is_help=True)
+
+
+def _load_spec(path: Path) -> dict[str, Any]:
+    with reported():
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInput(f"cannot read {path}: {exc}", field="file") from None
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{path} must hold one feature-group mapping", field="file")
+        return data
+
+
+def _summary(stored: StoredGroup) -> dict[str, Any]:
+    spec = stored.spec
+    return {
+        "name": spec.name,
+        "keys": ", ".join(spec.key_columns),
+        "event_time": spec.event_time,
+        "features": len(spec.features),
+        "online": spec.online,
+        "offline": spec.offline,
+        "ttl": str(spec.ttl) if spec.ttl else None,
+        "owner": spec.owner,
+        "revision": stored.revision,
+        "updated_at": stored.updated_at,
+    }
+
+
+@app.command("create")
+def create(
+    file: Path = typer.Option(..., "--file", "-f", help="YAML definition of the group"),
+) -> None:
+    """Create a feature group from a YAML definition."""
+    spec = _load_spec(file)
+    with platform() as services:
+        stored = services.features.create_group(spec)
+    console.print(f"created feature group [bold]{stored.spec.name}[/bold]")
+
+
+@app.command("update")
+def update(
+    file: Path = typer.Option(..., "--file", "-f", help="YAML definition of the group"),
+) -> None:
+    """Apply a compatible change (new nullable features, metadata) to a group."""
+    spec = _load_spec(file)
+    with platform() as services:
+        stored, added = services.features.update_group(spec)
+    console.print(
+        f"updated {stored.spec.name} to revision {stored.revision}"
+        + (f"; added {', '.join(added)}" if added else "")
+    )
+
+
+@app.command("list")
+def list_groups(output: OutputOption = Format.TABLE) -> None:
+    """List feature groups."""
+    with platform() as services:
+        rows = [_summary(g) for g in services.features.list_groups()]
+    emit(
+        rows,
+        ["name", "keys", "event_time", "features", "online", "offline", "ttl", "revision"],
+        output,
+        title="feature groups",
+    )
+
+
+@app.command("describe")
+def describe(name: str, output: OutputOption = Format.TABLE) -> None:
+    """Show a group's definition, storage state and latest ingestions."""
+    with platform() as services:
+        stored = services.features.describe(name)
+        ingests = services.features.ingests(name, limit=5)
+        version = services.features.offline.version(name)
+        online = services.features.online.count(name) if stored.spec.online else None
+    if output is Format.JSON:
+        print_json(
+            {
+                "definition": stored.spec.model_dump(mode="json"),
+                "revision": stored.revision,
+                "offline_version": version,
+                "online_records": online,
+                "ingests": [i.__dict__ for i in ingests],
+            }
+        )
+        return
+    spec = stored.spec
+    console.print(f"[bold]{spec.name}[/bold] (revision {stored.revision}) {spec.description}")
+    console.print(
+        f"  keys {', '.join(spec.key_columns)}; event time {spec.event_time};"
+        f" ttl {spec.ttl or '-'}; owner {spec.owner or '-'}"
+    )
+    console.print(
+        f"  offline version {version if version is not None else '-'};"
+        f" online records {online if online is not None else '-'}"
+    )
+    emit(
+        [f.model_dump(mode="json") for f in spec.features],
+        ["name", "type", "length", "nullable", "description"],
+        Format.TABLE,
+        title="features",
+    )
+    emit(
+        [
+            {
+                "id": i.id,
+                "kind": i.kind,
+                "state": i.state,
+                "rows": i.rows,
+                "offline_version": i.offline_version,
+                "started_at": i.started_at,
+                "source": i.source,
+            }
+            for i in ingests
+        ],
+        ["id", "kind", "state", "rows", "offline_version", "started_at", "source"],
+        Format.TABLE,
+        title="latest ingestions",
+    )
+
+
+@app.command("delete")
+def delete(name: str, yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
+    """Delete a group's definition and online records (offline history stays)."""
+    if not yes:
+        typer.confirm(f"delete feature group {name}?", abort=True)
+    with platform() as services:
+        services.features.delete_group(name)
+    console.print(f"deleted {name}")
+
+
+@app.command("ingest")
+def ingest(
+    name: str,
+    path: str = typer.Argument(..., help="Parquet or CSV file; any fsspec URI"),
+    timezone: str | None = typer.Option(None, help="time zone of naive event times"),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Validate a whole file, then write it (all or nothing), with a progress bar."""
+    with (
+        platform() as services,
+        Progress(
+            TextColumn("[bold]ingest[/bold] {task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,} rows"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=output is Format.JSON,
+        ) as progress,
+    ):
+        task = progress.add_task(name, total=None)
+        result = services.features.ingest_file(
+            name, path, timezone=timezone, on_progress=lambda n: progress.advance(task, n)
+        )
+    if output is Format.JSON:
+        print_json(result.__dict__)
+        return
+    console.print(
+        f"ingested {result.rows:,} rows into {name}: offline version"
+        f" {result.offline_version}, {result.online_applied} applied online"
+    )
+
+
+def _keys(values: list[str]) -> list[list[Any]]:
+    keys = []
+    for value in values:
+        parsed = json.loads(value) if value.startswith("[") else [value]
+        keys.append(parsed if isinstance(parsed, list) else [parsed])
+    return keys
+
+
+@app.command("get")
+def get(
+    name: str,
+    keys: list[str] = typer.Argument(..., help="record ids; JSON arrays for composite ids"),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Read records from the online store."""
+    with platform() as services:
+        records = services.features.get_records(name, _keys(keys))
+    rows = [
+        {
+            "key": json.dumps(list(r.key.values())),
+            "event_time": r.event_time,
+            "stale": r.stale,
+            **r.values,
+        }
+        if r
+        else {"key": k, "event_time": None}
+        for k, r in zip(keys, records, strict=True)
+    ]
+    columns = ["key", "event_time", "stale"]
+    columns += [c for c in (rows[0].keys() if rows else []) if c not in columns]
+    emit(rows, columns, output)
+
+
+@app.command("materialize")
+def materialize(
+    name: str,
+    start: datetime | None = typer.Option(None, help="from this event time (UTC)"),
+    end: datetime | None = typer.Option(None, help="until this event time (UTC)"),
+) -> None:
+    """Copy the latest offline record per key into the online store (idempotent)."""
+
+    def aware(value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+    with platform() as services:
+        counts = services.features.materialize(name, start=aware(start), end=aware(end))
+    console.print(f"materialized {counts['records']:,} records; {counts['applied']:,} applied")
+
+
+@app.command("delete-records")
+def delete_records(name: str, keys: list[str] = typer.Argument(...)) -> None:
+    """Delete records by id from the online and the offline store (audited)."""
+    with platform() as services:
+        counts = services.features.delete_records(
+            name, _keys(keys), actor=f"cli:{getpass.getuser()}"
+        )
+    console.print(
+        f"deleted {counts['online_deleted']} online records and"
+        f" {counts['offline_rows_deleted']} offline rows"
+    )
+
+
+@app.command("query")
+def query(
+    sql: str,
+    limit: int = typer.Option(50, min=1, help="rows to print"),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """SQL over the groups' offline data: SELECT ... FROM "group-name"."""
+    with platform() as services:
+        table = services.features.query(sql)
+    emit(
+        table.slice(0, limit).to_pylist(),
+        table.column_names,
+        output,
+        title=f"{table.num_rows:,} rows",
+    )
