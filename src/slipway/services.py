@@ -20,6 +20,7 @@ from slipway.features.online.base import OnlineStore
 from slipway.features.online.factory import open_online_store
 from slipway.features.repository import GroupRepository
 from slipway.features.store import FeatureStore
+from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.security.tokens import TokenService
 
@@ -35,6 +36,7 @@ class Services:
     audit: AuditLog
     online_store: OnlineStore
     features: FeatureStore
+    registry: Registry
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -50,16 +52,18 @@ class Services:
         audit = AuditLog(db)
         online = open_online_store(settings.online_store_url)
         offline = DeltaOfflineStore(f"{settings.artifact_root.rstrip('/')}/features")
+        artifacts = ArtifactStore(settings.artifact_root)
         return cls(
             settings=settings,
             db=db,
-            artifacts=ArtifactStore(settings.artifact_root),
+            artifacts=artifacts,
             queue=WorkQueue(db),
             events=events,
             tokens=TokenService(db),
             audit=audit,
             online_store=online,
             features=FeatureStore(GroupRepository(db, events), offline, online, events, audit),
+            registry=Registry(settings, db, artifacts, events, audit),
         )
 
     def close(self) -> None:

@@ -115,6 +115,15 @@ class WorkerSettings(_Area):
     poll_seconds: float = Field(default=0.5, gt=0)
 
 
+class RegistrySettings(_Area):
+    """The model registry's deployment policy."""
+
+    approval_required_environments: list[str] = Field(
+        default_factory=lambda: ["production"],
+        description="endpoint environments that deploy only Approved model versions",
+    )
+
+
 class Settings(BaseSettings):
     """Everything Slipway can be configured with, one model per area."""
 
@@ -133,6 +142,7 @@ class Settings(BaseSettings):
     ray: RaySettings = Field(default_factory=RaySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
     @classmethod
     def settings_customise_sources(

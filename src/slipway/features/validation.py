@@ -228,19 +228,22 @@ def _timestamps(
     raw: pa.Array, name: str, tz: ZoneInfo | None, offset: int, problems: list[Problem]
 ) -> pa.Array | None:
     if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
-        parsed = pd.to_datetime(
-            pd.Series(raw.to_pylist(), dtype=object), errors="coerce", format="ISO8601", utc=False
-        )
-        failed = parsed.isna().to_numpy() & ~pd.isna(pd.Series(raw.to_pylist())).to_numpy()
+        series = pd.Series(raw.to_pylist(), dtype=object)
+        try:
+            parsed = pd.to_datetime(series, errors="coerce", format="ISO8601")
+        except ValueError:
+            # Offsets differ from row to row; each string carries one, so UTC is exact.
+            parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
+        failed = parsed.isna().to_numpy() & series.notna().to_numpy()
         if failed.any():
             rows = tuple(int(i) + offset for i in np.flatnonzero(failed)[:MAX_REPORTED])
             problems.append(Problem(name, "values are not ISO 8601 timestamps", rows))
             return None
-        try:
-            raw = pa.array(parsed)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            problems.append(Problem(name, "timestamps mix time zones; send UTC offsets"))
-            return None
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            utc = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+            raw = pa.array(utc, TIMESTAMP, from_pandas=True)
+        else:
+            raw = pa.array(parsed.to_numpy(), pa.timestamp("us"), from_pandas=True)
     if not pa.types.is_timestamp(raw.type):
         if pa.types.is_null(raw.type):
             return pa.nulls(len(raw), TIMESTAMP)

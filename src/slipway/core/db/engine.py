@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from slipway.core.errors import BackendUnavailable, InvalidInput
 
@@ -60,6 +62,11 @@ class Database:
             self.engine.execution_options(slipway_immediate=True), expire_on_commit=False
         )
 
+    @cached_property
+    def lock_engine(self) -> Engine:
+        """An unpooled engine for session-level locks (see :mod:`slipway.core.locks`)."""
+        return create_engine(self.url, poolclass=NullPool)
+
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
@@ -94,6 +101,8 @@ class Database:
     def dispose(self) -> None:
         """Close pooled connections (call in a child process after fork, and at exit)."""
         self.engine.dispose()
+        if "lock_engine" in self.__dict__:
+            self.lock_engine.dispose()
 
 
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:

@@ -1,0 +1,179 @@
+"""``slipway models``: the model registry from the command line."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+import typer
+
+from slipway.cli.context import platform
+from slipway.cli.output import Format, OutputOption, console, emit, print_json
+from slipway.registry.models import ApprovalStatus, ModelVersion
+
+app = typer.Typer(
+    help="Model registry: versions, approvals, aliases, lineage.", no_args_is_help=True
+)
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _row(v: ModelVersion) -> dict[str, Any]:
+    return {
+        "version": v.version,
+        "status": v.approval_status.value,
+        "aliases": ", ".join(v.aliases),
+        "metrics": ", ".join(f"{k}={val:.4g}" for k, val in sorted(v.metrics.items())),
+        "registered_by": v.registered_by,
+        "registered_at": v.registered_at,
+        "digest": v.digest[:12],
+    }
+
+
+@app.command("list")
+def list_models(output: OutputOption = Format.TABLE) -> None:
+    """Registered models with their version counts and approved versions."""
+    with platform() as services:
+        emit(
+            services.registry.models(),
+            ["name", "versions", "latest", "approved"],
+            output,
+            title="models",
+        )
+
+
+@app.command("versions")
+def versions(name: str, output: OutputOption = Format.TABLE) -> None:
+    """A model's versions with status, aliases and the metrics of their runs."""
+    with platform() as services:
+        found = services.registry.versions(name)
+    if output is Format.JSON:
+        print_json([v.to_dict() for v in found])
+        return
+    emit(
+        [_row(v) for v in found],
+        ["version", "status", "aliases", "metrics", "registered_by", "registered_at", "digest"],
+        output,
+        title=name,
+    )
+
+
+@app.command("register")
+def register(
+    name: str,
+    source: str = typer.Argument(..., help="runs:/<run id>/model or a path in the artifact store"),
+    description: str = typer.Option("", help="what this version is"),
+) -> None:
+    """Register a model version (status PendingManualApproval)."""
+    with platform() as services:
+        version = services.registry.register(name, source, actor=_actor(), description=description)
+    console.print(
+        f"registered {name} version {version.version} ({version.approval_status.value});"
+        f" digest {version.digest[:12]}"
+    )
+
+
+def _set(name: str, version: int, status: ApprovalStatus, comment: str) -> None:
+    with platform() as services:
+        updated = services.registry.set_approval(
+            name, version, status, actor=_actor(), comment=comment
+        )
+    console.print(f"{name} version {version} is now {updated.approval_status.value}")
+
+
+@app.command("approve")
+def approve(name: str, version: int, comment: str = typer.Option("", "--comment", "-m")) -> None:
+    """Approve a version for production."""
+    _set(name, version, ApprovalStatus.APPROVED, comment)
+
+
+@app.command("reject")
+def reject(name: str, version: int, comment: str = typer.Option("", "--comment", "-m")) -> None:
+    """Reject a version: it can no longer be deployed."""
+    _set(name, version, ApprovalStatus.REJECTED, comment)
+
+
+@app.command("alias")
+def alias(name: str, alias_name: str, version: int) -> None:
+    """Point an alias (champion, challenger, ...) at a version."""
+    with platform() as services:
+        services.registry.set_alias(name, alias_name, version, actor=_actor())
+    console.print(f"{name}@{alias_name} -> version {version}")
+
+
+@app.command("compare")
+def compare(name: str, refs: list[str], output: OutputOption = Format.TABLE) -> None:
+    """Metrics and params of two or more versions side by side."""
+    with platform() as services:
+        result = services.registry.compare(name, [int(r) if r.isdigit() else r for r in refs])
+    if output is Format.JSON:
+        print_json(result)
+        return
+    columns = ["name", *[f"v{v}" for v in result["versions"]]]
+    rows = [{"name": "status", **dict(zip(columns[1:], result["approval_status"], strict=True))}]
+    for kind in ("metrics", "params"):
+        for key, values in result[kind].items():
+            rows.append(
+                {"name": f"{kind[:-1]} {key}", **dict(zip(columns[1:], values, strict=True))}
+            )
+    emit(rows, columns, output, title=f"{name}: compare")
+
+
+@app.command("lineage")
+def lineage(name: str, ref: str, output: OutputOption = Format.TABLE) -> None:
+    """Where a version came from: run, pipeline, training set, code, data digest."""
+    with platform() as services:
+        version = services.registry.get(name, int(ref) if ref.isdigit() else ref)
+        history = services.registry.transitions(name, version.version)
+    data = version.lineage | {
+        "digest": version.digest,
+        "source": version.source,
+        "approvals": [t.__dict__ for t in history],
+    }
+    if output is Format.JSON:
+        print_json(data)
+        return
+    console.print(
+        f"[bold]{name} version {version.version}[/bold] ({version.approval_status.value})"
+    )
+    training = version.lineage.get("training_set") or {}
+    rows: list[dict[str, Any]] = [
+        {"what": "mlflow run", "value": version.lineage.get("run_id")},
+        {"what": "experiment", "value": version.lineage.get("experiment_id")},
+        {"what": "pipeline", "value": version.lineage.get("pipeline")},
+        {
+            "what": "execution / step",
+            "value": f"{version.lineage.get('pipeline_execution') or '-'}"
+            f" / {version.lineage.get('pipeline_step') or '-'}",
+        },
+        {"what": "feature refs", "value": ", ".join(training.get("feature_refs", [])) or None},
+        {"what": "feature group versions", "value": training.get("group_versions")},
+        {"what": "code revision", "value": version.lineage.get("code_revision")},
+        {"what": "training data digest", "value": version.lineage.get("data_digest")},
+        {"what": "model digest", "value": version.digest},
+        {"what": "source", "value": version.source},
+    ]
+    emit(rows, ["what", "value"], Format.TABLE)
+    emit(
+        [t.__dict__ for t in history],
+        ["time", "from_status", "to_status", "actor", "comment"],
+        Format.TABLE,
+        title="approvals",
+    )
+
+
+@app.command("trained-on")
+def trained_on(
+    group: str,
+    version: int | None = typer.Option(None, help="only this Delta version of the group"),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Model versions trained on a feature group."""
+    with platform() as services:
+        emit(
+            services.registry.trained_on(group, version),
+            ["model", "version", "delta_version"],
+            output,
+        )

@@ -1,0 +1,1 @@
+"""The model registry: MLflow's registry plus approval, aliases, lineage and digests."""

@@ -1,0 +1,59 @@
+"""What a model version was made from, recorded when it is registered."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Lineage:
+    run_id: str | None = None
+    experiment_id: str | None = None
+    pipeline: str | None = None
+    pipeline_execution: str | None = None
+    pipeline_step: str | None = None
+    training_set: dict[str, Any] | None = None
+    code_revision: dict[str, Any] | None = None
+    data_digest: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def feature_groups(self) -> dict[str, int | None]:
+        """Feature group → the Delta version read, from the training-set definition."""
+        if not self.training_set:
+            return {}
+        versions: dict[str, int | None] = dict(self.training_set.get("group_versions", {}))
+        for ref in self.training_set.get("feature_refs", []):
+            versions.setdefault(str(ref).partition(":")[0], None)
+        return versions
+
+
+def code_revision(path: Path | None = None) -> dict[str, Any] | None:
+    """The git commit of ``path`` (default: the working directory), and whether the tree
+    had uncommitted changes; ``None`` outside a repository or without git."""
+    cwd = str(path or Path.cwd())
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}

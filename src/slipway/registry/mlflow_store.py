@@ -1,0 +1,107 @@
+"""Talking to MLflow's registry and tracking store for the registry service.
+
+The registry service uses MLflow's own store directly on the metadata database (the same
+tables MLflow's server uses), so it works without a running server and sees exactly what
+users' ``mlflow`` clients see. MLflow is imported lazily: it is heavy, and most Slipway
+commands never need it.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from slipway.core.db.engine import normalize_url
+from slipway.core.errors import BackendUnavailable, NotFound
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+def mlflow_backend_uri(database_url: str) -> str:
+    """MLflow's SQLAlchemy store URI for Slipway's metadata database (psycopg 3 driver)."""
+    return normalize_url(database_url)
+
+
+class MlflowStore:
+    def __init__(self, database_url: str) -> None:
+        self.uri = mlflow_backend_uri(database_url)
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        from mlflow import MlflowClient  # heavy; only when the registry is used
+
+        try:
+            return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        except Exception as exc:
+            raise BackendUnavailable(f"cannot open MLflow's store: {exc}") from None
+
+    def ensure_registered_model(self, name: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            try:
+                self.client.create_registered_model(name)
+            except MlflowException as exc:
+                if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+                    raise
+
+    def run_artifact_uri(self, run_id: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client.get_run(run_id).info.artifact_uri)
+        except MlflowException:
+            raise NotFound(f"MLflow run {run_id} does not exist") from None
+
+    def logged_model_uri(self, run_id: str, name: str) -> str | None:
+        """Where MLflow 3 keeps the model named ``name`` logged by a run (``None`` if the
+        run logged none by that name; older models live among the run's artifacts)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            experiment_id = self.client.get_run(run_id).info.experiment_id
+        except MlflowException:
+            raise NotFound(f"MLflow run {run_id} does not exist") from None
+        token: str | None = None
+        while True:
+            page = self.client.search_logged_models(
+                experiment_ids=[experiment_id],
+                filter_string=f"name = '{name}'",
+                page_token=token,
+            )
+            for model in page:
+                if model.source_run_id == run_id:
+                    return str(model.artifact_location)
+            if not page.token:
+                return None
+            token = page.token
+
+    def run_data(self, run_id: str | None) -> tuple[dict[str, float], dict[str, str], str | None]:
+        """Metrics, params and experiment id of a run (empty when there is none)."""
+        if not run_id:
+            return {}, {}, None
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return {}, {}, None
+        return dict(run.data.metrics), dict(run.data.params), str(run.info.experiment_id)
+
+    def aliases(self, name: str) -> dict[int, list[str]]:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = self.client.get_registered_model(name)
+        except MlflowException:
+            return {}
+        out: dict[int, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            out.setdefault(int(version), []).append(alias)
+        return out
+
+    def set_tag(self, name: str, version: int, key: str, value: str) -> None:
+        self.client.set_model_version_tag(name, str(version), key, value)

@@ -1,0 +1,61 @@
+"""The registry's value types."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from slipway.core.errors import Conflict, InvalidInput
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "PendingManualApproval"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+    @classmethod
+    def parse(cls, value: str) -> ApprovalStatus:
+        for status in cls:
+            if value.lower() in (status.value.lower(), status.name.lower()):
+                return status
+        allowed = ", ".join(s.value for s in cls)
+        raise InvalidInput(f"approval status must be one of {allowed}", field="status")
+
+
+class ModelTampered(Conflict):
+    """A model's files no longer match the digest recorded when it was registered."""
+
+    code = "model_tampered"
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_status: str | None
+    to_status: str
+    actor: str
+    comment: str
+    time: datetime
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    run_id: str | None
+    source: str
+    artifact_key: str
+    approval_status: ApprovalStatus
+    digest: str
+    signature: dict[str, Any]
+    lineage: dict[str, Any]
+    description: str
+    registered_by: str
+    registered_at: datetime
+    aliases: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,432 @@
+"""The registry service: register, approve, alias, compare, trace and load model versions.
+
+MLflow stays the system of record for registered models, versions and aliases (so users'
+``mlflow`` code sees everything); Slipway records beside it, in its own tables, what MLflow
+lacks — the approval status and its history, the digest of the model's files and the
+lineage — and emits an event and an audit entry for every change.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from slipway.core.artifacts import ArtifactStore
+from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import ApprovalTransitionRow, ModelInputRow, ModelVersionRow
+from slipway.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from slipway.core.events import EventLog
+from slipway.core.locks import named_lock
+from slipway.core.names import validate_name
+from slipway.core.settings import Settings
+from slipway.registry.lineage import Lineage
+from slipway.registry.mlflow_store import MlflowStore
+from slipway.registry.models import ApprovalStatus, ModelTampered, ModelVersion, Transition
+from slipway.registry.signatures import ensure_signature
+from slipway.registry.sources import check_source, key_for_path
+from slipway.security.audit import AuditLog
+
+
+class Registry:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        artifacts: ArtifactStore,
+        events: EventLog,
+        audit: AuditLog,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.artifacts = artifacts
+        self.events = events
+        self.audit = audit
+        self.mlflow = MlflowStore(settings.database_url)
+
+    # -- registration ----------------------------------------------------------------
+
+    def resolve_source(self, source: str) -> tuple[str | None, str]:
+        """(run id, artifact key) of a safe source; see :mod:`slipway.registry.sources`."""
+        kind, value = check_source(source)
+        root = self.settings.artifact_root
+        if kind == "key":
+            return None, value
+        if kind == "path":
+            return None, key_for_path(source, value, root)
+        run_id, _, path = value.partition("/")
+        name, _, rest = path.partition("/")
+        logged = self.mlflow.logged_model_uri(run_id, name)
+        if logged is not None:
+            base_uri, path = logged.rstrip("/"), rest
+        else:
+            base_uri = self.mlflow.run_artifact_uri(run_id).rstrip("/")
+        base_kind, base_value = check_source(base_uri)
+        base = base_value if base_kind == "key" else key_for_path(base_uri, base_value, root)
+        return run_id, f"{base}/{path}" if path else base
+
+    def register(
+        self,
+        name: str,
+        source: str,
+        *,
+        actor: str,
+        description: str = "",
+        lineage: Lineage | None = None,
+    ) -> ModelVersion:
+        """Register the model at ``source`` as a new version, PendingManualApproval."""
+        validate_name(name, field="name")
+        run_id, key = self.resolve_source(source)
+        if not self.artifacts.exists(f"{key}/MLmodel"):
+            raise InvalidInput(f"no MLflow model (MLmodel file) at {source!r}", field="source")
+        signature = ensure_signature(self.artifacts, key)
+        digest = self.artifacts.tree_digest(key)
+        metrics, params, experiment_id = self.mlflow.run_data(run_id)
+        record = lineage or Lineage()
+        record = Lineage(
+            **(
+                record.to_dict()
+                | {"run_id": run_id or record.run_id, "experiment_id": experiment_id}
+            )
+        )
+        with named_lock(self.db, f"registry/{name}"):
+            self.mlflow.ensure_registered_model(name)
+            created = self.mlflow.client.create_model_version(
+                name, source=self.artifacts.uri(key), run_id=run_id, description=description
+            )
+            version = int(created.version)
+            now = utcnow()
+            with self.db.write() as session:
+                session.add(
+                    ModelVersionRow(
+                        model_name=name,
+                        version=version,
+                        run_id=run_id,
+                        source=source,
+                        artifact_key=key,
+                        approval_status=ApprovalStatus.PENDING.value,
+                        digest=digest,
+                        signature=signature,
+                        lineage=record.to_dict(),
+                        description=description,
+                        registered_by=actor,
+                        registered_at=now,
+                        updated_at=now,
+                    )
+                )
+                session.add(
+                    ApprovalTransitionRow(
+                        model_name=name,
+                        version=version,
+                        from_status=None,
+                        to_status=ApprovalStatus.PENDING.value,
+                        actor=actor,
+                        comment="registered",
+                        time=now,
+                    )
+                )
+                for group, delta_version in record.feature_groups.items():
+                    session.add(
+                        ModelInputRow(
+                            model_name=name,
+                            version=version,
+                            feature_group=group,
+                            delta_version=delta_version,
+                        )
+                    )
+                self.events.append(
+                    "model.registered",
+                    f"model/{name}/{version}",
+                    {"digest": digest, "run_id": run_id},
+                    session=session,
+                )
+        self.mlflow.set_tag(name, version, "slipway.approval_status", ApprovalStatus.PENDING)
+        self.audit.record(
+            actor=actor,
+            action="model.register",
+            resource=f"model/{name}/{version}",
+            outcome="success",
+            details={"source": source, "digest": digest},
+        )
+        return ModelVersion(
+            name=name,
+            version=version,
+            run_id=run_id,
+            source=source,
+            artifact_key=key,
+            approval_status=ApprovalStatus.PENDING,
+            digest=digest,
+            signature=signature,
+            lineage=record.to_dict(),
+            description=description,
+            registered_by=actor,
+            registered_at=now,
+            metrics=metrics,
+            params=params,
+        )
+
+    # -- reads -----------------------------------------------------------------------
+
+    def _row(self, name: str, version: int) -> ModelVersionRow:
+        with self.db.session() as session:
+            row = session.get(ModelVersionRow, (name, version))
+            if row is None:
+                raise NotFound(f"model {name!r} has no version {version}")
+            return row
+
+    def _to_version(self, row: ModelVersionRow, aliases: dict[int, list[str]]) -> ModelVersion:
+        metrics, params, _ = self.mlflow.run_data(row.run_id)
+        return ModelVersion(
+            name=row.model_name,
+            version=row.version,
+            run_id=row.run_id,
+            source=row.source,
+            artifact_key=row.artifact_key,
+            approval_status=ApprovalStatus(row.approval_status),
+            digest=row.digest,
+            signature=row.signature,
+            lineage=row.lineage,
+            description=row.description,
+            registered_by=row.registered_by,
+            registered_at=row.registered_at,
+            aliases=sorted(aliases.get(row.version, [])),
+            metrics=metrics,
+            params=params,
+        )
+
+    def get(self, name: str, ref: int | str) -> ModelVersion:
+        """A version by number, or by alias (``champion``)."""
+        version = self.resolve(name, ref)
+        return self._to_version(self._row(name, version), self.mlflow.aliases(name))
+
+    def resolve(self, name: str, ref: int | str) -> int:
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            return int(ref)
+        aliases = self.mlflow.aliases(name)
+        for version, names in aliases.items():
+            if ref in names:
+                return version
+        raise NotFound(f"model {name!r} has no alias {ref!r}")
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        with self.db.session() as session:
+            rows = list(
+                session.scalars(
+                    select(ModelVersionRow)
+                    .where(ModelVersionRow.model_name == name)
+                    .order_by(ModelVersionRow.version)
+                )
+            )
+        if not rows:
+            raise NotFound(f"model {name!r} does not exist")
+        aliases = self.mlflow.aliases(name)
+        return [self._to_version(row, aliases) for row in rows]
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every model with its version count, latest version and approved versions."""
+        with self.db.session() as session:
+            rows = session.execute(
+                select(ModelVersionRow.model_name, func.count(), func.max(ModelVersionRow.version))
+                .group_by(ModelVersionRow.model_name)
+                .order_by(ModelVersionRow.model_name)
+            ).all()
+            approved = session.execute(
+                select(ModelVersionRow.model_name, ModelVersionRow.version).where(
+                    ModelVersionRow.approval_status == ApprovalStatus.APPROVED.value
+                )
+            ).all()
+        by_model: dict[str, list[int]] = {}
+        for model, version in approved:
+            by_model.setdefault(model, []).append(version)
+        return [
+            {
+                "name": model,
+                "versions": count,
+                "latest": latest,
+                "approved": sorted(by_model.get(model, [])),
+            }
+            for model, count, latest in rows
+        ]
+
+    def transitions(self, name: str, version: int) -> list[Transition]:
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(ApprovalTransitionRow)
+                .where(
+                    ApprovalTransitionRow.model_name == name,
+                    ApprovalTransitionRow.version == version,
+                )
+                .order_by(ApprovalTransitionRow.id)
+            )
+            return [
+                Transition(r.from_status, r.to_status, r.actor, r.comment, r.time) for r in rows
+            ]
+
+    def compare(self, name: str, refs: list[int | str]) -> dict[str, Any]:
+        """Metrics and params of two or more versions side by side."""
+        if len(refs) < 2:
+            raise InvalidInput("compare at least two versions", field="versions")
+        versions = [self.get(name, ref) for ref in refs]
+        metric_names = sorted({m for v in versions for m in v.metrics})
+        param_names = sorted({p for v in versions for p in v.params})
+        return {
+            "versions": [v.version for v in versions],
+            "approval_status": [v.approval_status.value for v in versions],
+            "metrics": {m: [v.metrics.get(m) for v in versions] for m in metric_names},
+            "params": {p: [v.params.get(p) for v in versions] for p in param_names},
+        }
+
+    def trained_on(
+        self, feature_group: str, delta_version: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Reverse lineage: the model versions trained on a feature group (at a version)."""
+        query = select(ModelInputRow).where(ModelInputRow.feature_group == feature_group)
+        if delta_version is not None:
+            query = query.where(ModelInputRow.delta_version == delta_version)
+        with self.db.session() as session:
+            rows = session.scalars(query.order_by(ModelInputRow.model_name, ModelInputRow.version))
+            return [
+                {"model": r.model_name, "version": r.version, "delta_version": r.delta_version}
+                for r in rows
+            ]
+
+    # -- changes ---------------------------------------------------------------------
+
+    def set_approval(
+        self,
+        name: str,
+        version: int,
+        status: ApprovalStatus | str,
+        *,
+        actor: str,
+        comment: str = "",
+    ) -> ModelVersion:
+        """Move a version to a new approval status, recording who, when and why."""
+        target = status if isinstance(status, ApprovalStatus) else ApprovalStatus.parse(status)
+        now = utcnow()
+        with self.db.write() as session:
+            row = session.get(ModelVersionRow, (name, version), with_for_update=True)
+            if row is None:
+                raise NotFound(f"model {name!r} has no version {version}")
+            previous = row.approval_status
+            if previous == target.value:
+                raise Conflict(f"{name} version {version} is already {target.value}")
+            row.approval_status = target.value
+            row.updated_at = now
+            session.add(
+                ApprovalTransitionRow(
+                    model_name=name,
+                    version=version,
+                    from_status=previous,
+                    to_status=target.value,
+                    actor=actor,
+                    comment=comment,
+                    time=now,
+                )
+            )
+            self.events.append(
+                "model.approval_changed",
+                f"model/{name}/{version}",
+                {"from": previous, "to": target.value, "actor": actor, "comment": comment},
+                session=session,
+            )
+        self.mlflow.set_tag(name, version, "slipway.approval_status", target.value)
+        self.audit.record(
+            actor=actor,
+            action=f"model.{target.name.lower()}",
+            resource=f"model/{name}/{version}",
+            outcome="success",
+            details={"from": previous, "to": target.value, "comment": comment},
+        )
+        return self.get(name, version)
+
+    def set_alias(self, name: str, alias: str, version: int, *, actor: str) -> ModelVersion:
+        """Point ``alias`` at ``version``. MLflow's own alias write is a check-then-insert
+        that fails under concurrency, so moves of a model's aliases are serialized."""
+        validate_name(alias, field="alias")
+        if alias.isdigit():
+            raise InvalidInput("an alias cannot be a number", field="alias")
+        self._row(name, version)
+        with named_lock(self.db, f"registry/{name}"):
+            previous = self.mlflow.aliases(name)
+            old = next((v for v, names in previous.items() if alias in names), None)
+            self.mlflow.client.set_registered_model_alias(name, alias, str(version))
+        self.events.append(
+            "model.alias_set",
+            f"model/{name}",
+            {"alias": alias, "version": version, "previous": old},
+        )
+        self.audit.record(
+            actor=actor,
+            action="model.alias",
+            resource=f"model/{name}@{alias}",
+            outcome="success",
+            details={"version": version, "previous": old},
+        )
+        return self.get(name, version)
+
+    def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
+        self.resolve(name, alias)
+        with named_lock(self.db, f"registry/{name}"):
+            self.mlflow.client.delete_registered_model_alias(name, alias)
+        self.events.append("model.alias_deleted", f"model/{name}", {"alias": alias})
+        self.audit.record(
+            actor=actor,
+            action="model.alias_delete",
+            resource=f"model/{name}@{alias}",
+            outcome="success",
+        )
+
+    # -- deployment policy and loading ------------------------------------------------
+
+    def check_deployable(self, name: str, ref: int | str, environment: str) -> ModelVersion:
+        """Refuse versions the environment's policy forbids (production: Approved only)."""
+        version = self.get(name, ref)
+        if version.approval_status is ApprovalStatus.REJECTED:
+            raise Forbidden(f"{name} version {version.version} is Rejected and cannot be deployed")
+        required = environment in self.settings.registry.approval_required_environments
+        if required and version.approval_status is not ApprovalStatus.APPROVED:
+            raise Forbidden(
+                f"{environment} endpoints deploy only Approved versions; {name} version"
+                f" {version.version} is {version.approval_status.value}"
+            )
+        return version
+
+    def verify(self, name: str, ref: int | str) -> ModelVersion:
+        """Check the model's files against the digest recorded at registration."""
+        version = self.get(name, ref)
+        actual = self.artifacts.tree_digest(version.artifact_key)
+        if actual != version.digest:
+            self.events.append(
+                "model.digest_mismatch",
+                f"model/{name}/{version.version}",
+                {"expected": version.digest, "actual": actual},
+            )
+            raise ModelTampered(
+                f"{name} version {version.version}: the model's files changed since"
+                " registration (digest mismatch); refusing to load it",
+                details={"expected": version.digest, "actual": actual},
+            )
+        return version
+
+    def load(self, name: str, ref: int | str, *, loader: Callable[[str], Any] | None = None) -> Any:
+        """The version's model (MLflow pyfunc unless ``loader`` says otherwise), loaded only
+        after its files match the digest recorded at registration."""
+        version = self.verify(name, ref)
+        import mlflow.pyfunc  # heavy; only when a model is loaded
+
+        load = loader or mlflow.pyfunc.load_model
+        local = self._local_dir(version.artifact_key)
+        return load(local)
+
+    def _local_dir(self, key: str) -> str:
+        root = self.settings.artifact_root
+        if "://" not in root or root.startswith("file://"):
+            return str(Path(root.removeprefix("file://")) / key)
+        target = Path(tempfile.mkdtemp(prefix="slipway-model-")) / "model"
+        self.artifacts.get_dir(key, target)
+        return str(target)
