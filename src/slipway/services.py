@@ -20,6 +20,7 @@ from slipway.features.online.base import OnlineStore
 from slipway.features.online.factory import open_online_store
 from slipway.features.repository import GroupRepository
 from slipway.features.store import FeatureStore
+from slipway.pipelines.service import PipelineService
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.security.tokens import TokenService
@@ -37,6 +38,7 @@ class Services:
     online_store: OnlineStore
     features: FeatureStore
     registry: Registry
+    pipelines: PipelineService
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -53,17 +55,19 @@ class Services:
         online = open_online_store(settings.online_store_url)
         offline = DeltaOfflineStore(f"{settings.artifact_root.rstrip('/')}/features")
         artifacts = ArtifactStore(settings.artifact_root)
+        queue = WorkQueue(db)
         return cls(
             settings=settings,
             db=db,
             artifacts=artifacts,
-            queue=WorkQueue(db),
+            queue=queue,
             events=events,
             tokens=TokenService(db),
             audit=audit,
             online_store=online,
             features=FeatureStore(GroupRepository(db, events), offline, online, events, audit),
             registry=Registry(settings, db, artifacts, events, audit),
+            pipelines=PipelineService(db, queue, events, artifacts),
         )
 
     def close(self) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 from slipway.core.queue import WorkState
 from slipway.core.settings import load_settings
 from slipway.services import Services
-from slipway.workers.handlers import DEFAULT_QUEUES, HANDLERS, WorkContext
+from slipway.workers.context import WorkContext
+from slipway.workers.handlers import DEFAULT_QUEUES, HANDLERS
 from slipway.workers.worker import Worker
 
 

@@ -109,9 +109,11 @@ class WorkQueue:
         backoff_seconds: float = 1.0,
         delay_seconds: float = 0.0,
         dedupe_key: str | None = None,
+        session: Session | None = None,
     ) -> WorkItem:
         """Add an item. With ``dedupe_key``, enqueueing the same key again returns the
-        existing item instead of adding a second one (idempotent producers)."""
+        existing item instead of adding a second one (idempotent producers). Pass
+        ``session`` to enqueue atomically with the caller's own change."""
         validate_name(queue, field="queue")
         if not kind or len(kind) > 127:
             raise InvalidInput("kind must be 1-127 characters", field="kind")
@@ -138,16 +140,20 @@ class WorkQueue:
             created_at=now,
             updated_at=now,
         )
+        if session is not None:
+            session.add(row)
+            session.flush()
+            return WorkItem.from_row(row)
         try:
-            with self._db.session() as session:
-                session.add(row)
-                session.flush()
+            with self._db.session() as own:
+                own.add(row)
+                own.flush()
                 return WorkItem.from_row(row)
         except IntegrityError:
             if dedupe_key is None:
                 raise
-            with self._db.session() as session:
-                existing = session.scalars(
+            with self._db.session() as own:
+                existing = own.scalars(
                     select(WorkItemRow).where(WorkItemRow.dedupe_key == dedupe_key)
                 ).one()
                 return WorkItem.from_row(existing)

@@ -24,7 +24,7 @@ log = logging.getLogger("slipway.supervisor")
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: receive SIGTERM when the supervisor dies (Linux)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -61,7 +61,7 @@ class Supervisor:
         # A session of its own: a terminal's Ctrl-C reaches only the supervisor, which then
         # stops the children in order instead of having them all interrupted mid-import.
         return subprocess.Popen(
-            list(spec.argv), env=env, preexec_fn=_die_with_parent, start_new_session=True
+            list(spec.argv), env=env, preexec_fn=die_with_parent, start_new_session=True
         )
 
     def start(self) -> None:

@@ -8,26 +8,12 @@ not at run time in production.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from slipway.services import Services
-
-
-@dataclass(frozen=True)
-class WorkContext:
-    """What a handler gets: the item's payload, the platform, and a liveness hook."""
-
-    item_id: int
-    kind: str
-    payload: dict[str, Any]
-    attempt: int
-    services: Services
-    heartbeat: Callable[[], None]
-
-
-Handler = Callable[[WorkContext], dict[str, Any] | None]
+from slipway.pipelines.executor import run_step
+from slipway.pipelines.orchestrator import QUEUE as PIPELINE_QUEUE
+from slipway.pipelines.orchestrator import STEP_KIND
+from slipway.workers.context import Handler, WorkContext
 
 
 def _echo(context: WorkContext) -> dict[str, Any]:
@@ -40,7 +26,8 @@ def _echo(context: WorkContext) -> dict[str, Any]:
 
 HANDLERS: dict[str, Handler] = {
     "system.echo": _echo,
+    STEP_KIND: run_step,
 }
 
 # The queues a default worker serves; capabilities add theirs as they land.
-DEFAULT_QUEUES: tuple[str, ...] = ("system",)
+DEFAULT_QUEUES: tuple[str, ...] = ("system", PIPELINE_QUEUE)

@@ -20,7 +20,8 @@ from types import FrameType
 from slipway.core.errors import LeaseLost
 from slipway.core.queue import WorkItem
 from slipway.services import Services
-from slipway.workers.handlers import HANDLERS, Handler, WorkContext
+from slipway.workers.context import Handler, WorkContext
+from slipway.workers.handlers import HANDLERS
 
 log = logging.getLogger("slipway.worker")
 
@@ -93,8 +94,10 @@ class Worker:
             kind=item.kind,
             payload=item.payload,
             attempt=item.attempts,
+            max_attempts=item.max_attempts,
             services=self.services,
             heartbeat=beat,
+            lease_lost=lost.is_set,
         )
         try:
             result = handler(context)

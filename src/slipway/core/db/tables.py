@@ -188,3 +188,67 @@ class ModelInputRow(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     feature_group: Mapped[str] = mapped_column(String(63), primary_key=True, index=True)
     delta_version: Mapped[int | None]
+
+
+class PipelineRow(Base):
+    """A registered pipeline: where its code lives and its graph at registration."""
+
+    __tablename__ = "slipway_pipelines"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    target: Mapped[str] = mapped_column(String(512))
+    graph: Mapped[dict[str, Any]]
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ExecutionRow(Base):
+    """One run of a pipeline, with the graph and parameters it ran with."""
+
+    __tablename__ = "slipway_executions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(63), index=True)
+    target: Mapped[str] = mapped_column(String(512))
+    graph: Mapped[dict[str, Any]]
+    parameters: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    trigger: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class StepRunRow(Base):
+    """The state of one step of one execution."""
+
+    __tablename__ = "slipway_step_runs"
+
+    execution_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    step: Mapped[str] = mapped_column(String(63), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    work_item_id: Mapped[int | None]
+    cache_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    cached_from: Mapped[str | None] = mapped_column(String(32))
+    outputs: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class StepLogRow(Base):
+    """A chunk of a step's captured stdout/stderr, in order."""
+
+    __tablename__ = "slipway_step_logs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(63))
+    attempt: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    time: Mapped[datetime]
+
+    __table_args__ = (Index("ix_slipway_step_logs_step", "execution_id", "step", "id"),)

@@ -1,0 +1,1 @@
+"""Pipelines: Python-defined DAGs of steps, run by workers with persisted state."""

@@ -1,0 +1,221 @@
+"""Running one step on a worker: a child process, its logs, its timeout, its outcome.
+
+The step's user code runs in ``python -m slipway.pipelines.runner`` with a memory cap;
+its stdout and stderr are streamed into the database in chunks (``slipway pipelines logs
+--follow`` reads them while it runs). A failure is the user's traceback; it is retried
+with backoff while attempts remain, then the step fails. A cancelled execution or a lost
+lease kills the child. Outputs are recorded only with the step's success, so a worker
+killed mid-step leaves nothing half-written behind — the retry starts clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from slipway.core.clock import utcnow
+from slipway.core.db.tables import ExecutionRow, PipelineRow, StepLogRow, StepRunRow
+from slipway.core.errors import SlipwayError
+from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, StepState
+from slipway.runtime.supervisor import die_with_parent
+from slipway.workers.context import WorkContext
+
+FLUSH_SECONDS = 0.5
+CANCEL_CHECK_SECONDS = 1.0
+
+
+class StepFailed(SlipwayError):
+    """User code failed (its traceback is the message); the queue retries it."""
+
+    code = "step_failed"
+
+
+def _limits(memory_mb: int | None) -> Any:
+    def apply() -> None:
+        os.setsid()  # its own group, so a timeout kills everything the step started
+        die_with_parent()
+        if memory_mb:
+            limit = memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+class _LogPump:
+    """Reads the child's output and appends it to the step's log rows in chunks."""
+
+    def __init__(self, context: WorkContext, execution_id: str, step: str, stream: Any) -> None:
+        self.db = context.services.db
+        self.key = (execution_id, step, context.attempt)
+        self.stream = stream
+        self.buffer: list[str] = []
+        self.last_flush = time.monotonic()
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in iter(self.stream.readline, ""):
+            with self.lock:
+                self.buffer.append(line)
+
+    def maybe_flush(self) -> None:
+        if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.monotonic()
+        with self.lock:
+            text, self.buffer = "".join(self.buffer), []
+        if text:
+            execution_id, step, attempt = self.key
+            with self.db.session() as session:
+                session.add(
+                    StepLogRow(
+                        execution_id=execution_id,
+                        step=step,
+                        attempt=attempt,
+                        text=text,
+                        time=utcnow(),
+                    )
+                )
+
+    def close(self) -> None:
+        self.thread.join(timeout=5)
+        self.flush()
+
+
+def run_step(context: WorkContext) -> dict[str, Any]:
+    """The ``pipeline.step`` work handler."""
+    services = context.services
+    execution_id, step = context.payload["execution_id"], context.payload["step"]
+    with services.db.write() as session:
+        exe = session.get(ExecutionRow, execution_id)
+        row = session.get(StepRunRow, (execution_id, step))
+        if exe is None or row is None:
+            return {"ignored": "unknown execution or step"}
+        if exe.state in TERMINAL_EXECUTIONS or row.state in TERMINAL_STEPS:
+            return {"ignored": f"execution {exe.state}, step {row.state}"}
+        row.state = StepState.RUNNING
+        row.attempts = context.attempt
+        row.started_at = utcnow()
+        node = exe.graph["steps"][step]
+        pipeline = session.get(PipelineRow, exe.pipeline)
+        code_paths = pipeline.graph.get("code_paths", []) if pipeline else []
+        outputs = {
+            r.step: r.outputs
+            for r in session.scalars(
+                select(StepRunRow).where(StepRunRow.execution_id == execution_id)
+            )
+            if r.outputs is not None
+        }
+        spec = {
+            "target": node["function"],
+            "code_paths": code_paths,
+            "artifact_root": services.settings.artifact_root,
+            "inputs": node["inputs"],
+            "outputs": outputs,
+            "parameters": exe.parameters,
+        }
+    result = _run_child(context, execution_id, step, spec, node["options"])
+    with services.db.write() as session:
+        row = session.get(StepRunRow, (execution_id, step), with_for_update=True)
+        assert row is not None
+        if result.get("ok"):
+            row.state = StepState.SUCCEEDED
+            row.outputs = result["output"]
+            row.error = None
+            row.finished_at = utcnow()
+        elif context.attempt < context.max_attempts and not result.get("cancelled"):
+            row.state = StepState.PENDING  # the queue retries it after the backoff
+            row.error = result["error"]
+        else:
+            row.state = StepState.CANCELLED if result.get("cancelled") else StepState.FAILED
+            row.error = result["error"]
+            row.finished_at = utcnow()
+        services.pipelines.orchestrator.advance(session, execution_id)
+    if not result.get("ok"):
+        raise StepFailed(result["error"])
+    return {"output": result["output"]["digest"]}
+
+
+def _run_child(
+    context: WorkContext,
+    execution_id: str,
+    step: str,
+    spec: dict[str, Any],
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    timeout = options.get("timeout_seconds")
+    with tempfile.TemporaryDirectory(prefix="slipway-step-") as tmp:
+        spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
+        spec_path.write_text(json.dumps(spec))
+        env = os.environ | {
+            "PYTHONUNBUFFERED": "1",
+            "SLIPWAY_EXECUTION_ID": execution_id,
+            "SLIPWAY_STEP": step,
+        }
+        child = subprocess.Popen(
+            [sys.executable, "-m", "slipway.pipelines.runner", str(spec_path), str(result_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            preexec_fn=_limits(options.get("memory_mb")),
+        )
+        pump = _LogPump(context, execution_id, step, child.stdout)
+        started = last_check = time.monotonic()
+        stopped: str | None = None
+        while not _exited(child, 0.05):
+            pump.maybe_flush()
+            now = time.monotonic()
+            if now - last_check >= CANCEL_CHECK_SECONDS:
+                last_check = now
+                if context.lease_lost() or _cancelled(context, execution_id):
+                    stopped = "cancelled"
+            if timeout and now - started > timeout:
+                stopped = f"timed out after {timeout} s"
+            if stopped:
+                os.killpg(child.pid, 9)
+                child.wait()
+                break
+        pump.close()
+        if child.stdout is not None:
+            child.stdout.close()
+        if stopped == "cancelled":
+            return {"ok": False, "cancelled": True, "error": "cancelled"}
+        if stopped:
+            return {"ok": False, "error": f"step {stopped}"}
+        if not result_path.exists():
+            status = child.returncode
+            return {
+                "ok": False,
+                "error": f"step process died (exit status {status}) without a"
+                " result; out of memory?",
+            }
+        result: dict[str, Any] = json.loads(result_path.read_text())
+        return result
+
+
+def _exited(child: subprocess.Popen[str], wait: float) -> bool:
+    try:
+        child.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def _cancelled(context: WorkContext, execution_id: str) -> bool:
+    with context.services.db.session() as session:
+        exe = session.get(ExecutionRow, execution_id)
+        return exe is None or exe.state == "Cancelled"

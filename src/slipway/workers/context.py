@@ -1,0 +1,26 @@
+"""What a work handler receives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slipway.services import Services
+
+
+@dataclass(frozen=True)
+class WorkContext:
+    """The item's payload, the platform, and hooks for liveness and cancellation."""
+
+    item_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    services: Services
+    heartbeat: Callable[[], None]
+    lease_lost: Callable[[], bool]
+
+
+Handler = Callable[[WorkContext], dict[str, Any] | None]

@@ -1,0 +1,96 @@
+"""Pipelines the tests register and run (importable by worker processes)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from slipway.pipelines.dsl import condition, pipeline, step
+
+
+@step
+def numbers(n: int) -> pd.DataFrame:
+    print(f"making {n} numbers")
+    return pd.DataFrame({"x": list(range(n))})
+
+
+@step
+def scale(frame: pd.DataFrame, factor: int) -> pd.DataFrame:
+    return frame.assign(x=frame["x"] * factor)
+
+
+@step
+def total(*frames: pd.DataFrame) -> dict[str, float]:
+    return {"sum": float(sum(f["x"].sum() for f in frames)), "parts": len(frames)}
+
+
+@step
+def publish(metrics: dict[str, float], label: str) -> dict[str, str]:
+    return {"published": f"{label}:{metrics['sum']}"}
+
+
+@pipeline(name="fan")
+def fan(n: int = 4, threshold: float = 10.0) -> None:
+    data = numbers(n)
+    parts = [scale(data, factor) for factor in (1, 2, 3)]
+    metrics = total(*parts)
+    with condition(metrics["sum"] >= threshold):
+        publish(metrics, "big")
+    with condition(metrics["sum"] < threshold):
+        publish(metrics, "small")
+
+
+@step(retries=3, backoff_seconds=0.1)
+def flaky(marker: str, failures: int) -> int:
+    path = Path(marker)
+    count = int(path.read_text()) if path.exists() else 0
+    path.write_text(str(count + 1))
+    if count < failures:
+        raise RuntimeError(f"flaky failure {count + 1}")
+    return count + 1
+
+
+@step
+def boom(value: int) -> int:
+    raise ValueError(f"bad value {value}")
+
+
+@pipeline(name="retrying")
+def retrying(marker: str = "", failures: int = 2) -> None:
+    flaky(marker, failures)
+
+
+@pipeline(name="broken")
+def broken(marker: str = "", fail: bool = True) -> None:
+    first = flaky(marker, 0)
+    if_failed = boom(first)
+    total(numbers(2))
+    del if_failed
+
+
+@step
+def sleepy(seconds: float, marker: str) -> dict[str, int]:
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return {"slept": int(seconds)}
+
+
+@pipeline(name="slow")
+def slow(seconds: float = 3.0, marker: str = "") -> None:
+    result = sleepy(seconds, marker)
+    publish({"sum": 1.0}, "after")
+    del result
+
+
+@step(timeout_seconds=1.0)
+def hangs() -> int:
+    time.sleep(30)
+    return 1
+
+
+@pipeline(name="timeouts")
+def timeouts() -> None:
+    hangs()
