@@ -28,7 +28,7 @@ from slipway.core.db.tables import ExecutionRow, PipelineRow, StepLogRow, StepRu
 from slipway.core.errors import SlipwayError
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, StepState
 from slipway.runtime.supervisor import die_with_parent
-from slipway.workers.context import WorkContext
+from slipway.workers.context import PermanentFailure, WorkContext
 
 FLUSH_SECONDS = 0.5
 CANCEL_CHECK_SECONDS = 1.0
@@ -38,6 +38,10 @@ class StepFailed(SlipwayError):
     """User code failed (its traceback is the message); the queue retries it."""
 
     code = "step_failed"
+
+
+class StepFailedForGood(PermanentFailure):
+    """User code failed and the step's retries are spent."""
 
 
 def _limits(memory_mb: int | None) -> Any:
@@ -136,16 +140,20 @@ def run_step(context: WorkContext) -> dict[str, Any]:
             row.outputs = result["output"]
             row.error = None
             row.finished_at = utcnow()
-        elif context.attempt < context.max_attempts and not result.get("cancelled"):
+        elif not result.get("cancelled") and row.failures < int(node["options"]["retries"]):
+            row.failures += 1
             row.state = StepState.PENDING  # the queue retries it after the backoff
             row.error = result["error"]
         else:
+            row.failures += 0 if result.get("cancelled") else 1
             row.state = StepState.CANCELLED if result.get("cancelled") else StepState.FAILED
             row.error = result["error"]
             row.finished_at = utcnow()
         services.pipelines.orchestrator.advance(session, execution_id)
     if not result.get("ok"):
-        raise StepFailed(result["error"])
+        if row.state == StepState.PENDING:
+            raise StepFailed(result["error"])
+        raise StepFailedForGood(result["error"])
     return {"output": result["output"]["digest"]}
 
 

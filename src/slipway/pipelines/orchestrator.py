@@ -34,6 +34,7 @@ from slipway.pipelines.states import (
 
 QUEUE = "pipelines"
 STEP_KIND = "pipeline.step"
+CRASH_RETRIES = 2
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -202,7 +203,9 @@ class Orchestrator:
             QUEUE,
             STEP_KIND,
             {"execution_id": exe.id, "step": row.step},
-            max_attempts=int(options.get("retries", 0)) + 1,
+            # User errors spend the step's retries (counted by the executor); the extra
+            # attempts are for workers that die mid-step, which always deserve another go.
+            max_attempts=int(options.get("retries", 0)) + 1 + CRASH_RETRIES,
             backoff_seconds=float(options.get("backoff_seconds", 1.0)),
             session=session,
         )

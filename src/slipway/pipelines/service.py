@@ -294,6 +294,7 @@ class PipelineService:
                     StepState.RUNNING,
                 ):
                     row.state, row.work_item_id, row.error = StepState.PENDING, None, None
+                    row.failures = 0
                     row.finished_at = None
             exe.state, exe.finished_at, exe.error = ExecutionState.RUNNING, None, None
             self.events.append(

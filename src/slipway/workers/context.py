@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from slipway.core.errors import SlipwayError
 from slipway.services import Services
 
 
@@ -21,6 +22,13 @@ class WorkContext:
     services: Services
     heartbeat: Callable[[], None]
     lease_lost: Callable[[], bool]
+
+
+class PermanentFailure(SlipwayError):
+    """Raised by a handler whose work must not be retried (its own retry budget is spent);
+    a crash or a lost lease, by contrast, is always retried while attempts remain."""
+
+    code = "permanent_failure"
 
 
 Handler = Callable[[WorkContext], dict[str, Any] | None]

@@ -20,7 +20,7 @@ from types import FrameType
 from slipway.core.errors import LeaseLost
 from slipway.core.queue import WorkItem
 from slipway.services import Services
-from slipway.workers.context import Handler, WorkContext
+from slipway.workers.context import Handler, PermanentFailure, WorkContext
 from slipway.workers.handlers import HANDLERS
 
 log = logging.getLogger("slipway.worker")
@@ -101,11 +101,12 @@ class Worker:
         )
         try:
             result = handler(context)
-        except Exception:
-            error = traceback.format_exc()
+        except Exception as exc:
+            error = exc.message if isinstance(exc, PermanentFailure) else traceback.format_exc()
+            retry = not isinstance(exc, PermanentFailure)
             beating.set()
             ticker.join()
-            self._settle(lambda: queue.fail(item.id, self.worker_id, error))
+            self._settle(lambda: queue.fail(item.id, self.worker_id, error, retry=retry))
             log.warning("work item %d (%s) failed:\n%s", item.id, item.kind, error)
             return
         beating.set()

@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("step", sa.String(length=63), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("work_item_id", sa.Integer(), nullable=True),
         sa.Column("cache_key", sa.String(length=64), nullable=True),
         sa.Column("cached_from", sa.String(length=32), nullable=True),

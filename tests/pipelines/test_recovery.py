@@ -1,0 +1,89 @@
+"""Crash recovery with real worker processes: SIGKILL mid-step, then another worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from slipway.core.settings import load_settings
+from slipway.services import Services
+from tests.pipelines import sample
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    return env | {
+        "SLIPWAY_HOME": str(home),
+        "SLIPWAY_CONFIG": str(home / "none.yaml"),
+        "SLIPWAY_WORKERS__LEASE_SECONDS": "2",
+        "SLIPWAY_WORKERS__POLL_SECONDS": "0.1",
+        "PYTHONPATH": str(REPO),
+    }
+
+
+@pytest.fixture
+def services(home: Path) -> Iterator[Services]:
+    opened = Services.open(load_settings(home=home))
+    yield opened
+    opened.close()
+
+
+def _worker(home: Path, name: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "slipway", "worker", "--id", name],
+        env=_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.slow
+def test_killed_worker_step_is_retried_by_another(
+    services: Services, home: Path, tmp_path: Path
+) -> None:
+    services.pipelines.register(sample.slow)
+    marker = tmp_path / "pid"
+    run = services.pipelines.start("slow", {"seconds": 3.0, "marker": str(marker)})
+    doomed = _worker(home, "doomed")
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.1)
+    step_pid = int(marker.read_text())
+    assert psutil.pid_exists(step_pid)
+    os.kill(doomed.pid, signal.SIGKILL)
+    doomed.wait()
+    # The step's own process dies with its worker (parent-death signal).
+    psutil.wait_procs([psutil.Process(step_pid)], timeout=10) if psutil.pid_exists(
+        step_pid
+    ) else None
+    assert not psutil.pid_exists(step_pid) or psutil.Process(step_pid).status() == "zombie"
+    marker.unlink()
+    survivor = _worker(home, "survivor")
+    try:
+        done = services.pipelines.wait(run, timeout=90)
+    finally:
+        survivor.send_signal(signal.SIGTERM)
+        survivor.wait(timeout=30)
+    assert done["state"] == "Succeeded", done
+    sleepy = next(s for s in done["steps"] if s["name"] == "sleepy")
+    assert sleepy["attempts"] == 2
+    assert sleepy["outputs"]["value"] == {"slept": 3}
+    assert [s["state"] for s in done["steps"]] == ["Succeeded", "Succeeded"]
+    objects = services.artifacts.list("pipelines/objects")
+    assert len(objects) == len(set(objects)) == 2  # one object per output, none partial
