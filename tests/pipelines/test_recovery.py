@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -87,3 +88,71 @@ def test_killed_worker_step_is_retried_by_another(
     assert [s["state"] for s in done["steps"]] == ["Succeeded", "Succeeded"]
     objects = services.artifacts.list("pipelines/objects")
     assert len(objects) == len(set(objects)) == 2  # one object per output, none partial
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server(home: Path, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "slipway", "server", "--port", str(port)],
+        env=_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _get(url: str, timeout: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"{url} never answered"
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_control_plane_restart_loses_no_execution(
+    services: Services, home: Path, tmp_path: Path
+) -> None:
+    services.pipelines.register(sample.slow)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/api/v1"
+    server = _server(home, port)
+    worker = _worker(home, "steady")
+    try:
+        _get(f"{base}/health/live")
+        marker = tmp_path / "pid"
+        started = httpx.post(
+            f"{base}/pipelines/slow/executions",
+            json={"parameters": {"seconds": 2.0, "marker": str(marker)}},
+        )
+        assert started.status_code == 201
+        run = started.json()["id"]
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+        server = _server(home, port)
+        deadline = time.monotonic() + 90
+        while True:
+            described = _get(f"{base}/executions/{run}").json()
+            if described["state"] in ("Succeeded", "Failed", "Cancelled"):
+                break
+            assert time.monotonic() < deadline, described
+            time.sleep(0.3)
+        assert described["state"] == "Succeeded", described
+        logs = httpx.get(f"{base}/executions/{run}/logs").json()
+        assert isinstance(logs, list)
+    finally:
+        for process in (server, worker):
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)

@@ -9,7 +9,16 @@ from slipway.api import API_PREFIX
 from slipway.api.audit import AuditMiddleware
 from slipway.api.errors import install_error_handlers
 from slipway.api.limits import RequestLimits
-from slipway.api.routes import audit, features, health, models, settings, tokens, work
+from slipway.api.routes import (
+    audit,
+    features,
+    health,
+    models,
+    pipelines,
+    settings,
+    tokens,
+    work,
+)
 from slipway.services import Services
 
 # Routes reachable without a token even when auth is on; everything else needs one.
@@ -33,6 +42,7 @@ ROUTERS = (
     features.reads,
     features.router,
     models.router,
+    pipelines.router,
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from slipway import __version__
-from slipway.cli import config, db, features, models, tokens
+from slipway.cli import config, db, features, models, pipelines, tokens
 from slipway.cli.audit import audit
 from slipway.cli.doctor import doctor
 from slipway.cli.up import server, up, worker
@@ -21,6 +21,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(features.app, name="features")
 app.add_typer(models.app, name="models")
+app.add_typer(pipelines.app, name="pipelines")
 app.command()(up)
 app.command()(server)
 app.command()(worker)
