@@ -24,6 +24,7 @@ from slipway.pipelines.service import PipelineService
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.security.tokens import TokenService
+from slipway.training.service import TrainingService
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Services:
     features: FeatureStore
     registry: Registry
     pipelines: PipelineService
+    training: TrainingService
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -68,6 +70,7 @@ class Services:
             features=FeatureStore(GroupRepository(db, events), offline, online, events, audit),
             registry=Registry(settings, db, artifacts, events, audit),
             pipelines=PipelineService(db, queue, events, artifacts),
+            training=TrainingService(db, queue, events),
         )
 
     def close(self) -> None:

@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +23,8 @@ from slipway.core.clock import utcnow
 from slipway.core.db.tables import ExecutionRow, PipelineRow, StepLogRow, StepRunRow
 from slipway.core.errors import SlipwayError
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, StepState
-from slipway.runtime.supervisor import die_with_parent
+from slipway.runtime.childproc import run_child
 from slipway.workers.context import PermanentFailure, WorkContext
-
-FLUSH_SECONDS = 0.5
-CANCEL_CHECK_SECONDS = 1.0
 
 
 class StepFailed(SlipwayError):
@@ -44,59 +37,22 @@ class StepFailedForGood(PermanentFailure):
     """User code failed and the step's retries are spent."""
 
 
-def _limits(memory_mb: int | None) -> Any:
-    def apply() -> None:
-        os.setsid()  # its own group, so a timeout kills everything the step started
-        die_with_parent()
-        if memory_mb:
-            limit = memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+def log_sink(context: WorkContext, execution_id: str, step: str) -> Any:
+    """Append a chunk of output to the log of ``step`` (attempt-numbered) in the database."""
 
-    return apply
-
-
-class _LogPump:
-    """Reads the child's output and appends it to the step's log rows in chunks."""
-
-    def __init__(self, context: WorkContext, execution_id: str, step: str, stream: Any) -> None:
-        self.db = context.services.db
-        self.key = (execution_id, step, context.attempt)
-        self.stream = stream
-        self.buffer: list[str] = []
-        self.last_flush = time.monotonic()
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        for line in iter(self.stream.readline, ""):
-            with self.lock:
-                self.buffer.append(line)
-
-    def maybe_flush(self) -> None:
-        if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        self.last_flush = time.monotonic()
-        with self.lock:
-            text, self.buffer = "".join(self.buffer), []
-        if text:
-            execution_id, step, attempt = self.key
-            with self.db.session() as session:
-                session.add(
-                    StepLogRow(
-                        execution_id=execution_id,
-                        step=step,
-                        attempt=attempt,
-                        text=text,
-                        time=utcnow(),
-                    )
+    def write(text: str) -> None:
+        with context.services.db.session() as session:
+            session.add(
+                StepLogRow(
+                    execution_id=execution_id,
+                    step=step,
+                    attempt=context.attempt,
+                    text=text,
+                    time=utcnow(),
                 )
+            )
 
-    def close(self) -> None:
-        self.thread.join(timeout=5)
-        self.flush()
+    return write
 
 
 def run_step(context: WorkContext) -> dict[str, Any]:
@@ -164,7 +120,6 @@ def _run_child(
     spec: dict[str, Any],
     options: dict[str, Any],
 ) -> dict[str, Any]:
-    timeout = options.get("timeout_seconds")
     with tempfile.TemporaryDirectory(prefix="slipway-step-") as tmp:
         spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_path.write_text(json.dumps(spec))
@@ -173,54 +128,26 @@ def _run_child(
             "SLIPWAY_EXECUTION_ID": execution_id,
             "SLIPWAY_STEP": step,
         }
-        child = subprocess.Popen(
+        outcome = run_child(
             [sys.executable, "-m", "slipway.pipelines.runner", str(spec_path), str(result_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
             env=env,
-            preexec_fn=_limits(options.get("memory_mb")),
+            log=log_sink(context, execution_id, step),
+            timeout=options.get("timeout_seconds"),
+            memory_mb=options.get("memory_mb"),
+            should_stop=lambda: context.lease_lost() or _cancelled(context, execution_id),
         )
-        pump = _LogPump(context, execution_id, step, child.stdout)
-        started = last_check = time.monotonic()
-        stopped: str | None = None
-        while not _exited(child, 0.05):
-            pump.maybe_flush()
-            now = time.monotonic()
-            if now - last_check >= CANCEL_CHECK_SECONDS:
-                last_check = now
-                if context.lease_lost() or _cancelled(context, execution_id):
-                    stopped = "cancelled"
-            if timeout and now - started > timeout:
-                stopped = f"timed out after {timeout} s"
-            if stopped:
-                os.killpg(child.pid, 9)
-                child.wait()
-                break
-        pump.close()
-        if child.stdout is not None:
-            child.stdout.close()
-        if stopped == "cancelled":
+        if outcome.stopped == "stopped":
             return {"ok": False, "cancelled": True, "error": "cancelled"}
-        if stopped:
-            return {"ok": False, "error": f"step {stopped}"}
+        if outcome.stopped:
+            return {"ok": False, "error": f"step {outcome.stopped}"}
         if not result_path.exists():
-            status = child.returncode
             return {
                 "ok": False,
-                "error": f"step process died (exit status {status}) without a"
-                " result; out of memory?",
+                "error": f"step process died (exit status {outcome.returncode})"
+                " without a result; out of memory?",
             }
         result: dict[str, Any] = json.loads(result_path.read_text())
         return result
-
-
-def _exited(child: subprocess.Popen[str], wait: float) -> bool:
-    try:
-        child.wait(timeout=wait)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
 
 
 def _cancelled(context: WorkContext, execution_id: str) -> bool:

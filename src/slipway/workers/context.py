@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slipway.core.errors import SlipwayError
-from slipway.services import Services
+
+if TYPE_CHECKING:
+    from slipway.services import Services
 
 
 @dataclass(frozen=True)

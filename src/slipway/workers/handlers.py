@@ -13,6 +13,9 @@ from typing import Any
 from slipway.pipelines.executor import run_step
 from slipway.pipelines.orchestrator import QUEUE as PIPELINE_QUEUE
 from slipway.pipelines.orchestrator import STEP_KIND
+from slipway.training.job import run_training_job
+from slipway.training.spec import JOB_KIND
+from slipway.training.spec import QUEUE as JOB_QUEUE
 from slipway.workers.context import Handler, WorkContext
 
 
@@ -27,7 +30,8 @@ def _echo(context: WorkContext) -> dict[str, Any]:
 HANDLERS: dict[str, Handler] = {
     "system.echo": _echo,
     STEP_KIND: run_step,
+    JOB_KIND: run_training_job,
 }
 
 # The queues a default worker serves; capabilities add theirs as they land.
-DEFAULT_QUEUES: tuple[str, ...] = ("system", PIPELINE_QUEUE)
+DEFAULT_QUEUES: tuple[str, ...] = ("system", PIPELINE_QUEUE, JOB_QUEUE)

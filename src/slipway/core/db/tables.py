@@ -246,10 +246,32 @@ class StepLogRow(Base):
     __tablename__ = "slipway_step_logs"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    execution_id: Mapped[str] = mapped_column(String(32))
+    # An execution id, or ``job/<name>`` for a training job's log.
+    execution_id: Mapped[str] = mapped_column(String(80))
     step: Mapped[str] = mapped_column(String(63))
     attempt: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     time: Mapped[datetime]
 
     __table_args__ = (Index("ix_slipway_step_logs_step", "execution_id", "step", "id"),)
+
+
+class TrainingJobRow(Base):
+    """A training job: its spec, state, MLflow run and where its model landed."""
+
+    __tablename__ = "slipway_training_jobs"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    spec: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    work_item_id: Mapped[int | None]
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    model_key: Mapped[str | None] = mapped_column(String(1024))
+    output_key: Mapped[str | None] = mapped_column(String(1024))
+    resumed_from_checkpoint: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -59,7 +59,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("execution_id", sa.String(length=32), nullable=False),
+        sa.Column("execution_id", sa.String(length=80), nullable=False),
         sa.Column("step", sa.String(length=63), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),

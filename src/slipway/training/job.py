@@ -1,0 +1,226 @@
+"""Running a training job on a worker, with SageMaker's script-mode contract.
+
+The job's folder mirrors ``/opt/ml``: ``input/data/<channel>``, ``model``,
+``output/data`` and ``checkpoints``. The script sees ``SM_MODEL_DIR``,
+``SM_CHANNEL_<NAME>``, ``SM_CHANNELS``, ``SM_HPS``, ``SM_OUTPUT_DATA_DIR``,
+``SM_CHECKPOINT_DIR``, ``SM_NUM_CPUS``, the hyperparameters again as ``--name value``
+arguments, and ``MLFLOW_TRACKING_URI`` / ``MLFLOW_RUN_ID`` of the run created for the job
+(``mlflow.start_run()`` in the script joins it). Checkpoints are synced to the artifact
+store while it runs and restored on a retry; the model and output folders are uploaded
+when it succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from slipway.core.clock import utcnow
+from slipway.core.db.tables import StepLogRow, TrainingJobRow
+from slipway.runtime.childproc import run_child
+from slipway.training.checkpoints import CheckpointSync
+from slipway.training.spec import TERMINAL, TrainingJobSpec, job_log_id
+from slipway.workers.context import PermanentFailure, WorkContext
+
+
+class JobFailed(PermanentFailure):
+    """The job's script failed and its retries are spent."""
+
+
+class JobAttemptFailed(Exception):
+    """The job's script failed; the queue retries it after the backoff."""
+
+
+def _argv(spec: TrainingJobSpec, source: Path | None) -> list[str]:
+    args: list[str] = []
+    for key, value in spec.hyperparameters.items():
+        args += [f"--{key}", json.dumps(value) if isinstance(value, bool) else str(value)]
+    if spec.script:
+        assert source is not None
+        return [sys.executable, str(source / spec.script), *args]
+    if spec.module:
+        return [sys.executable, "-m", spec.module, *args]
+    assert spec.function
+    return [
+        sys.executable,
+        "-m",
+        "slipway.training.call",
+        spec.function,
+        json.dumps(spec.hyperparameters),
+    ]
+
+
+def _prepare(root: Path, spec: TrainingJobSpec) -> dict[str, Path]:
+    if root.exists():
+        shutil.rmtree(root)  # a retry starts from a clean folder (checkpoints come back)
+    dirs = {
+        "model": root / "model",
+        "output": root / "output" / "data",
+        "checkpoints": root / "checkpoints",
+        "input": root / "input" / "data",
+    }
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
+    for channel, source in spec.channels.items():
+        src = Path(source).expanduser()
+        target = dirs["input"] / channel
+        if src.is_dir():
+            shutil.copytree(src, target)
+        elif src.is_file():
+            target.mkdir()
+            shutil.copy2(src, target / src.name)
+        else:
+            raise JobFailed(f"channel {channel!r}: no file or folder at {source!r}")
+    return dirs
+
+
+def run_training_job(context: WorkContext) -> dict[str, Any]:
+    """The ``training.job`` work handler."""
+    services = context.services
+    name = context.payload["name"]
+    with services.db.write() as session:
+        row = session.get(TrainingJobRow, name)
+        if row is None or row.state in TERMINAL:
+            return {"ignored": True}
+        row.state, row.attempts, row.started_at = "Running", context.attempt, utcnow()
+        spec = TrainingJobSpec.model_validate(row.spec)
+        run_id = row.mlflow_run_id
+    tracking = services.registry.mlflow
+    if run_id is None:
+        run_id = _create_run(services, spec)
+        with services.db.write() as session:
+            job = session.get(TrainingJobRow, name)
+            assert job is not None
+            job.mlflow_run_id = run_id
+    root = services.settings.home / "jobs" / name / f"attempt-{context.attempt}"
+    dirs = _prepare(root, spec)
+    sync = CheckpointSync(
+        services.artifacts,
+        f"jobs/{name}/checkpoints",
+        dirs["checkpoints"],
+        spec.checkpoint_sync_seconds,
+    )
+    resumed = sync.restore()
+    source = Path(spec.source_dir).expanduser().resolve() if spec.source_dir else None
+    channels = sorted(spec.channels)
+    env = os.environ | {
+        "PYTHONUNBUFFERED": "1",
+        "SM_MODEL_DIR": str(dirs["model"]),
+        "SM_OUTPUT_DATA_DIR": str(dirs["output"]),
+        "SM_CHECKPOINT_DIR": str(dirs["checkpoints"]),
+        "SM_CHANNELS": json.dumps(channels),
+        "SM_HPS": json.dumps(spec.hyperparameters),
+        "SM_NUM_CPUS": str(os.cpu_count() or 1),
+        "SM_CURRENT_HOST": "algo-1",
+        "SM_HOSTS": json.dumps(["algo-1"]),
+        "SLIPWAY_JOB_NAME": name,
+        "SLIPWAY_JOB_ATTEMPT": str(context.attempt),
+        "MLFLOW_TRACKING_URI": tracking.uri,
+        "MLFLOW_RUN_ID": run_id,
+    }
+    env |= {f"SM_CHANNEL_{c.upper().replace('-', '_')}": str(dirs["input"] / c) for c in channels}
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
+
+    def log(text: str) -> None:
+        with services.db.session() as session:
+            session.add(
+                StepLogRow(
+                    execution_id=job_log_id(name),
+                    step="job",
+                    attempt=context.attempt,
+                    text=text,
+                    time=utcnow(),
+                )
+            )
+
+    def stop_requested() -> bool:
+        with services.db.session() as session:
+            job = session.get(TrainingJobRow, name)
+            return context.lease_lost() or job is None or job.state == "Stopped"
+
+    sync.start()
+    try:
+        outcome = run_child(
+            _argv(spec, source),
+            env=env,
+            log=log,
+            cwd=str(source or root),
+            timeout=spec.max_run_seconds,
+            memory_mb=spec.memory_mb,
+            should_stop=stop_requested,
+        )
+    finally:
+        sync.stop()
+    ok = outcome.returncode == 0 and outcome.stopped is None
+    return _settle(context, spec, run_id, dirs, resumed, ok, outcome.stopped, outcome.returncode)
+
+
+def _create_run(services: Any, spec: TrainingJobSpec) -> str:
+    client = services.registry.mlflow.client
+    experiment = client.get_experiment_by_name(spec.experiment)
+    if experiment is None:
+        location = f"{services.settings.artifact_root.rstrip('/')}/mlflow/{spec.experiment}"
+        experiment_id = client.create_experiment(spec.experiment, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
+    run = client.create_run(experiment_id, run_name=spec.name, tags={"slipway.job": spec.name})
+    for key, value in spec.hyperparameters.items():
+        client.log_param(run.info.run_id, key, value)
+    return str(run.info.run_id)
+
+
+def _settle(
+    context: WorkContext,
+    spec: TrainingJobSpec,
+    run_id: str,
+    dirs: dict[str, Path],
+    resumed: bool,
+    ok: bool,
+    stopped: str | None,
+    code: int | None,
+) -> dict[str, Any]:
+    services = context.services
+    client = services.registry.mlflow.client
+    name = spec.name
+    model_key = output_key = None
+    if ok:
+        if any(dirs["model"].iterdir()):
+            model_key = f"jobs/{name}/model"
+            services.artifacts.put_dir(model_key, dirs["model"])
+        if any(dirs["output"].iterdir()):
+            output_key = f"jobs/{name}/output"
+            services.artifacts.put_dir(output_key, dirs["output"])
+    with services.db.write() as session:
+        row = session.get(TrainingJobRow, name)
+        assert row is not None
+        row.resumed_from_checkpoint = row.resumed_from_checkpoint or resumed
+        if ok:
+            row.state, row.model_key, row.output_key = "Succeeded", model_key, output_key
+            row.finished_at, row.error = utcnow(), None
+        elif stopped == "stopped":
+            row.state, row.finished_at, row.error = "Stopped", utcnow(), "stopped"
+        else:
+            row.error = stopped or f"the script exited with status {code}"
+            row.failures += 1  # script failures spend retries; dead workers do not
+            row.state = "Failed" if row.failures > spec.retries else "Pending"
+            if row.state == "Failed":
+                row.finished_at = utcnow()
+        state, error = row.state, row.error
+        services.events.append(
+            f"training.job_{state.lower()}",
+            f"job/{name}",
+            {"run_id": run_id, "error": error},
+            session=session,
+        )
+    if state in TERMINAL:
+        client.set_terminated(run_id, "FINISHED" if ok else "KILLED" if stopped else "FAILED")
+    if state == "Failed":
+        raise JobFailed(f"training job {name} failed: {error}")
+    if state == "Pending":
+        raise JobAttemptFailed(f"training job {name}: {error}; retrying")
+    return {"state": state, "model_key": model_key}

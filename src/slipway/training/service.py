@@ -1,0 +1,117 @@
+"""Submitting, inspecting and stopping training jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import StepLogRow, TrainingJobRow
+from slipway.core.errors import Conflict, NotFound
+from slipway.core.events import EventLog
+from slipway.core.queue import WorkQueue
+from slipway.training.spec import (
+    CRASH_RETRIES,
+    JOB_KIND,
+    QUEUE,
+    TERMINAL,
+    TrainingJobSpec,
+    job_log_id,
+)
+
+
+class TrainingService:
+    def __init__(self, db: Database, queue: WorkQueue, events: EventLog) -> None:
+        self.db = db
+        self.queue = queue
+        self.events = events
+
+    def submit(self, spec: TrainingJobSpec | dict[str, Any]) -> TrainingJobRow:
+        """Queue a job; a worker runs it. Names are unique, like SageMaker's."""
+        job = spec if isinstance(spec, TrainingJobSpec) else TrainingJobSpec.parse(spec)
+        with self.db.write() as session:
+            if session.get(TrainingJobRow, job.name) is not None:
+                raise Conflict(f"a training job named {job.name!r} exists already")
+            item = self.queue.enqueue(
+                QUEUE,
+                JOB_KIND,
+                {"name": job.name},
+                max_attempts=job.retries + 1 + CRASH_RETRIES,
+                backoff_seconds=1.0,
+                session=session,
+            )
+            row = TrainingJobRow(
+                name=job.name,
+                spec=job.model_dump(mode="json"),
+                state="Pending",
+                attempts=0,
+                failures=0,
+                work_item_id=item.id,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            self.events.append("training.job_submitted", f"job/{job.name}", {}, session=session)
+            session.flush()
+            return row
+
+    def get(self, name: str) -> TrainingJobRow:
+        with self.db.session() as session:
+            row = session.get(TrainingJobRow, name)
+            if row is None:
+                raise NotFound(f"training job {name!r} does not exist")
+            self._reconcile(row)
+            return row
+
+    def _reconcile(self, row: TrainingJobRow) -> None:
+        """A job whose work item ran out of attempts (workers kept dying) has failed."""
+        if row.state in TERMINAL or row.work_item_id is None:
+            return
+        item = self.queue.get(row.work_item_id)
+        if item.state in ("failed", "cancelled") and row.state not in TERMINAL:
+            row.state = "Failed"
+            row.error = row.error or item.last_error
+            row.finished_at = utcnow()
+
+    def jobs(self, limit: int = 50) -> list[TrainingJobRow]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(TrainingJobRow).order_by(TrainingJobRow.created_at.desc()).limit(limit)
+                )
+            )
+
+    def wait(self, name: str, timeout: float = 600.0) -> TrainingJobRow:
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self.get(name)
+            if row.state in TERMINAL:
+                return row
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"training job {name} still {row.state}")
+            time.sleep(0.2)
+
+    def stop(self, name: str) -> None:
+        with self.db.write() as session:
+            row = session.get(TrainingJobRow, name)
+            if row is None:
+                raise NotFound(f"training job {name!r} does not exist")
+            if row.state in TERMINAL:
+                raise Conflict(f"training job {name} is already {row.state}")
+            was_pending = row.state == "Pending"
+            row.state, row.finished_at = "Stopped", utcnow()
+            item = row.work_item_id
+        if was_pending and item is not None:
+            self.queue.cancel(item)
+
+    def logs(self, name: str, after: int = 0) -> list[StepLogRow]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(StepLogRow)
+                    .where(StepLogRow.execution_id == job_log_id(name), StepLogRow.id > after)
+                    .order_by(StepLogRow.id)
+                )
+            )
