@@ -25,6 +25,7 @@ from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.security.tokens import TokenService
 from slipway.training.service import TrainingService
+from slipway.tuning.service import TuningService
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Services:
     registry: Registry
     pipelines: PipelineService
     training: TrainingService
+    tuning: TuningService
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -58,6 +60,7 @@ class Services:
         offline = DeltaOfflineStore(f"{settings.artifact_root.rstrip('/')}/features")
         artifacts = ArtifactStore(settings.artifact_root)
         queue = WorkQueue(db)
+        registry = Registry(settings, db, artifacts, events, audit)
         return cls(
             settings=settings,
             db=db,
@@ -68,9 +71,10 @@ class Services:
             audit=audit,
             online_store=online,
             features=FeatureStore(GroupRepository(db, events), offline, online, events, audit),
-            registry=Registry(settings, db, artifacts, events, audit),
+            registry=registry,
             pipelines=PipelineService(db, queue, events, artifacts),
             training=TrainingService(db, queue, events),
+            tuning=TuningService(db, queue, events, registry.mlflow, settings.artifact_root),
         )
 
     def close(self) -> None:

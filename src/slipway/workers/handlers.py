@@ -16,6 +16,9 @@ from slipway.pipelines.orchestrator import STEP_KIND
 from slipway.training.job import run_training_job
 from slipway.training.spec import JOB_KIND
 from slipway.training.spec import QUEUE as JOB_QUEUE
+from slipway.tuning.runner import run_tuning_slot
+from slipway.tuning.spec import QUEUE as TRIAL_QUEUE
+from slipway.tuning.spec import RUNNER_KIND
 from slipway.workers.context import Handler, WorkContext
 
 
@@ -31,7 +34,8 @@ HANDLERS: dict[str, Handler] = {
     "system.echo": _echo,
     STEP_KIND: run_step,
     JOB_KIND: run_training_job,
+    RUNNER_KIND: run_tuning_slot,
 }
 
 # The queues a default worker serves; capabilities add theirs as they land.
-DEFAULT_QUEUES: tuple[str, ...] = ("system", PIPELINE_QUEUE, JOB_QUEUE)
+DEFAULT_QUEUES: tuple[str, ...] = ("system", PIPELINE_QUEUE, JOB_QUEUE, TRIAL_QUEUE)

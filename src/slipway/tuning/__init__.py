@@ -1,0 +1,1 @@
+"""Hyperparameter tuning on Optuna: parallel trials, pruning, warm start, nested runs."""

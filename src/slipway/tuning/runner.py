@@ -1,0 +1,194 @@
+"""A worker slot of a tuning job: ask Optuna for a trial, run it, tell the outcome, repeat.
+
+A job with ``max_parallel_jobs = N`` enqueues N runner items; each runs one trial at a
+time in a child process, so N trials run in parallel, all sharing one study. Asking is
+serialized by a named lock so the budget (``max_jobs``) is never overshot, and the last
+runner to finish records the best trial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from slipway.core.clock import utcnow
+from slipway.core.db.tables import StepLogRow, TuningJobRow
+from slipway.core.locks import named_lock
+from slipway.runtime.childproc import run_child
+from slipway.tuning.spec import TERMINAL, TuningJobSpec
+from slipway.tuning.study import grid_size, open_study, suggest
+from slipway.workers.context import WorkContext
+
+WARM = "warm_start_from"
+
+
+def own_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if WARM not in t.user_attrs]
+
+
+def budget(spec: TuningJobSpec) -> int:
+    return min(spec.max_jobs, grid_size(spec)) if spec.strategy == "grid" else spec.max_jobs
+
+
+def run_tuning_slot(context: WorkContext) -> dict[str, Any]:
+    """The ``tuning.runner`` work handler."""
+    services = context.services
+    name = context.payload["name"]
+    with services.db.session() as session:
+        row = session.get(TuningJobRow, name)
+        if row is None or row.state in TERMINAL:
+            return {"ignored": True}
+        spec = TuningJobSpec.model_validate(row.spec)
+        parent_run = row.mlflow_run_id
+    study = open_study(services.db, spec)
+    ran = 0
+    while not context.lease_lost() and not _stopped(context, name):
+        with named_lock(services.db, f"tuning/{name}"):
+            if len(own_trials(study)) >= budget(spec):
+                break
+            trial = study.ask()
+            params = suggest(trial, spec)
+        run_id = _trial_run(context, spec, parent_run, trial.number, params)
+        trial.set_user_attr("run_id", run_id)
+        outcome = _run_trial(context, spec, trial, params, run_id)
+        client = services.registry.mlflow.client
+        if outcome.get("ok"):
+            study.tell(trial, outcome["value"])
+            client.set_terminated(run_id, "FINISHED")
+        elif outcome.get("pruned"):
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            client.set_tag(run_id, "slipway.trial_state", "pruned")
+            client.set_terminated(run_id, "KILLED")
+        else:
+            trial.set_user_attr("error", outcome.get("error", "")[-2000:])
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            client.set_terminated(run_id, "FAILED")
+        ran += 1
+    _finish_if_done(context, spec, study)
+    return {"trials": ran}
+
+
+def _trial_run(
+    context: WorkContext,
+    spec: TuningJobSpec,
+    parent: str | None,
+    number: int,
+    params: dict[str, Any],
+) -> str:
+    client = context.services.registry.mlflow.client
+    experiment = client.get_experiment_by_name(spec.experiment)
+    assert experiment is not None
+    tags = {"slipway.tuning_job": spec.name, "slipway.trial": str(number)}
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    run = client.create_run(experiment.experiment_id, run_name=f"{spec.name}-{number}", tags=tags)
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, value)
+    return str(run.info.run_id)
+
+
+def _run_trial(
+    context: WorkContext,
+    spec: TuningJobSpec,
+    trial: optuna.Trial,
+    params: dict[str, Any],
+    run_id: str,
+) -> dict[str, Any]:
+    services = context.services
+    with tempfile.TemporaryDirectory(prefix="slipway-trial-") as tmp:
+        spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
+        spec_path.write_text(
+            json.dumps(
+                {
+                    "spec": spec.model_dump(mode="json"),
+                    "params": params,
+                    "trial_id": trial._trial_id,
+                    "run_id": run_id,
+                    "database_url": services.settings.database_url,
+                    "code_paths": spec.code_paths,
+                }
+            )
+        )
+        env = os.environ | {
+            "PYTHONUNBUFFERED": "1",
+            "MLFLOW_TRACKING_URI": services.registry.mlflow.uri,
+        }
+
+        def log(text: str) -> None:
+            with services.db.session() as session:
+                session.add(
+                    StepLogRow(
+                        execution_id=f"tuning/{spec.name}",
+                        step=f"trial-{trial.number}",
+                        attempt=1,
+                        text=text,
+                        time=utcnow(),
+                    )
+                )
+
+        outcome = run_child(
+            [sys.executable, "-m", "slipway.tuning.trial", str(spec_path), str(result_path)],
+            env=env,
+            log=log,
+            timeout=spec.trial_timeout_seconds,
+            memory_mb=spec.memory_mb,
+            should_stop=lambda: context.lease_lost() or _stopped(context, spec.name),
+        )
+        if outcome.stopped or not result_path.exists():
+            return {"ok": False, "error": outcome.stopped or f"trial died ({outcome.returncode})"}
+        result: dict[str, Any] = json.loads(result_path.read_text())
+        return result
+
+
+def _stopped(context: WorkContext, name: str) -> bool:
+    with context.services.db.session() as session:
+        row = session.get(TuningJobRow, name)
+        return row is None or row.state == "Stopped"
+
+
+def _finish_if_done(context: WorkContext, spec: TuningJobSpec, study: optuna.Study) -> None:
+    services = context.services
+    with named_lock(services.db, f"tuning/{spec.name}"):
+        trials = own_trials(study)
+        running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+        if running or len(trials) < budget(spec):
+            return
+        completed = [
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.state == optuna.trial.TrialState.COMPLETE
+        ]
+        with services.db.write() as session:
+            row = session.get(TuningJobRow, spec.name)
+            assert row is not None
+            if row.state in TERMINAL:
+                return
+            if completed:
+                best = study.best_trial
+                row.best = {
+                    "number": best.number,
+                    "value": best.value,
+                    "params": best.params,
+                    "run_id": best.user_attrs.get("run_id"),
+                    "warm_start_from": best.user_attrs.get(WARM),
+                }
+                row.state = "Completed"
+            else:
+                row.state, row.error = "Failed", "no trial completed"
+            row.finished_at = utcnow()
+            services.events.append(
+                f"tuning.job_{row.state.lower()}",
+                f"tuning/{spec.name}",
+                {"best": row.best},
+                session=session,
+            )
+        if row.mlflow_run_id:
+            services.registry.mlflow.client.set_terminated(
+                row.mlflow_run_id, "FINISHED" if row.state == "Completed" else "FAILED"
+            )

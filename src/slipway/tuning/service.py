@@ -1,0 +1,162 @@
+"""Submitting and inspecting tuning jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import optuna
+from sqlalchemy import select
+
+from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import StepLogRow, TuningJobRow
+from slipway.core.errors import Conflict, NotFound
+from slipway.core.events import EventLog
+from slipway.core.queue import WorkQueue
+from slipway.registry.mlflow_store import MlflowStore
+from slipway.tuning.runner import WARM
+from slipway.tuning.spec import QUEUE, RUNNER_KIND, TERMINAL, TuningJobSpec
+from slipway.tuning.study import open_study, pruner, sampler, storage
+
+
+class TuningService:
+    def __init__(
+        self,
+        db: Database,
+        queue: WorkQueue,
+        events: EventLog,
+        mlflow: MlflowStore,
+        artifact_root: str,
+    ) -> None:
+        self.db = db
+        self.queue = queue
+        self.events = events
+        self.mlflow = mlflow
+        self.artifact_root = artifact_root
+
+    def submit(self, spec: TuningJobSpec | dict[str, Any]) -> TuningJobRow:
+        job = TuningJobSpec.parse(spec)
+        with self.db.session() as session:
+            if session.get(TuningJobRow, job.name) is not None:
+                raise Conflict(f"a tuning job named {job.name!r} exists already")
+        parents = [self.get(name) for name in job.warm_start_from]
+        study = optuna.create_study(
+            study_name=job.name,
+            storage=storage(self.db),
+            sampler=sampler(job),
+            pruner=pruner(job),
+            direction=job.direction,
+        )
+        for parent in parents:
+            parent_spec = TuningJobSpec.model_validate(parent.spec)
+            for trial in open_study(self.db, parent_spec).get_trials(
+                deepcopy=False, states=[optuna.trial.TrialState.COMPLETE]
+            ):
+                study.add_trial(
+                    optuna.trial.create_trial(
+                        params=trial.params,
+                        distributions=trial.distributions,
+                        value=trial.value,
+                        user_attrs={WARM: parent.name, "run_id": trial.user_attrs.get("run_id")},
+                    )
+                )
+        run_id = self._parent_run(job)
+        with self.db.write() as session:
+            row = TuningJobRow(
+                name=job.name,
+                spec=job.model_dump(mode="json"),
+                state="Running",
+                mlflow_run_id=run_id,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            for slot in range(job.max_parallel_jobs):
+                self.queue.enqueue(
+                    QUEUE,
+                    RUNNER_KIND,
+                    {"name": job.name, "slot": slot},
+                    max_attempts=3,
+                    session=session,
+                )
+            self.events.append(
+                "tuning.job_started",
+                f"tuning/{job.name}",
+                {"warm_start_trials": len(study.trials)},
+                session=session,
+            )
+            session.flush()
+            return row
+
+    def _parent_run(self, job: TuningJobSpec) -> str:
+        client = self.mlflow.client
+        experiment = client.get_experiment_by_name(job.experiment)
+        if experiment is None:
+            location = f"{self.artifact_root.rstrip('/')}/mlflow/{job.experiment}"
+            experiment_id = client.create_experiment(job.experiment, artifact_location=location)
+        else:
+            experiment_id = experiment.experiment_id
+        run = client.create_run(
+            experiment_id, run_name=job.name, tags={"slipway.tuning_job": job.name}
+        )
+        return str(run.info.run_id)
+
+    def get(self, name: str) -> TuningJobRow:
+        with self.db.session() as session:
+            row = session.get(TuningJobRow, name)
+            if row is None:
+                raise NotFound(f"tuning job {name!r} does not exist")
+            return row
+
+    def jobs(self, limit: int = 50) -> list[TuningJobRow]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(TuningJobRow).order_by(TuningJobRow.created_at.desc()).limit(limit)
+                )
+            )
+
+    def trials(self, name: str) -> list[dict[str, Any]]:
+        spec = TuningJobSpec.model_validate(self.get(name).spec)
+        return [
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "params": t.params,
+                "run_id": t.user_attrs.get("run_id"),
+                "warm_start_from": t.user_attrs.get(WARM),
+                "intermediate": dict(t.intermediate_values),
+                "error": t.user_attrs.get("error"),
+            }
+            for t in open_study(self.db, spec).get_trials(deepcopy=False)
+        ]
+
+    def wait(self, name: str, timeout: float = 600.0) -> TuningJobRow:
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self.get(name)
+            if row.state in TERMINAL:
+                return row
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"tuning job {name} still {row.state}")
+            time.sleep(0.3)
+
+    def stop(self, name: str) -> None:
+        with self.db.write() as session:
+            row = session.get(TuningJobRow, name)
+            if row is None:
+                raise NotFound(f"tuning job {name!r} does not exist")
+            if row.state in TERMINAL:
+                raise Conflict(f"tuning job {name} is already {row.state}")
+            row.state, row.finished_at = "Stopped", utcnow()
+
+    def logs(self, name: str, after: int = 0) -> list[StepLogRow]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(StepLogRow)
+                    .where(StepLogRow.execution_id == f"tuning/{name}", StepLogRow.id > after)
+                    .order_by(StepLogRow.id)
+                )
+            )

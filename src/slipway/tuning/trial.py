@@ -1,0 +1,73 @@
+"""The child process that runs one trial's objective function.
+
+    python -m slipway.tuning.trial SPEC.json RESULT.json
+
+The function gets the trial's parameters and a :class:`TrialContext`, whose ``report``
+records an intermediate value (to Optuna, for pruning, and to the trial's MLflow run) and
+raises ``optuna.TrialPruned`` when the pruner says the trial is not worth finishing.
+Everything the function logs to MLflow lands in the trial's nested run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from slipway.core.db.engine import Database
+from slipway.pipelines.runner import resolve_target
+from slipway.tuning.spec import TuningJobSpec
+from slipway.tuning.study import open_study
+
+
+class TrialContext:
+    def __init__(self, trial: optuna.Trial, run_id: str, metric: str) -> None:
+        self._trial = trial
+        self.run_id = run_id
+        self.metric = metric
+        self.number = trial.number
+
+    def report(self, step: int, value: float) -> None:
+        import mlflow
+
+        self._trial.report(value, step)
+        mlflow.log_metric(self.metric, value, step=step)
+        if self._trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step} ({self.metric}={value:.4g})")
+
+
+def main(spec_path: str, result_path: str) -> int:
+    payload = json.loads(Path(spec_path).read_text())
+    for entry in reversed(payload["code_paths"]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    spec = TuningJobSpec.model_validate(payload["spec"])
+    result: dict[str, Any]
+    try:
+        import mlflow
+
+        db = Database(payload["database_url"])
+        study = open_study(db, spec)
+        trial = optuna.Trial(study, payload["trial_id"])
+        fn = resolve_target(spec.trial)
+        context = TrialContext(trial, payload["run_id"], spec.objective_metric)
+        with mlflow.start_run(run_id=payload["run_id"]):
+            value = float(fn(payload["params"] | spec.static_parameters, context))
+            mlflow.log_metric(spec.objective_metric, value)
+        result = {"ok": True, "value": value}
+    except optuna.TrialPruned as exc:
+        result = {"ok": False, "pruned": True, "error": str(exc)}
+    except BaseException:
+        error = traceback.format_exc()
+        print(error, file=sys.stderr, flush=True)
+        result = {"ok": False, "error": error}
+    Path(result_path).write_text(json.dumps(result))
+    return 0 if result.get("ok") or result.get("pruned") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,147 @@
+"""Tuning on Optuna: parallel trials in worker processes, pruning, warm start, nested runs."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from slipway.core.errors import Conflict, InvalidInput
+from slipway.core.settings import load_settings
+from slipway.services import Services
+from slipway.workers.handlers import DEFAULT_QUEUES
+from slipway.workers.worker import Worker
+
+REPO = str(Path(__file__).resolve().parents[2])
+RANGES = {
+    "x": {"type": "continuous", "min": -5, "max": 5},
+    "y": {"type": "integer", "min": -3, "max": 3},
+    "kind": {"type": "categorical", "values": ["good", "plain"]},
+}
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    opened = Services.open(
+        load_settings(home=tmp_path / "home", workers={"lease_seconds": 10, "poll_seconds": 0.05})
+    )
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def workers(services: Services) -> Iterator[None]:
+    pool = [Worker(services, queues=DEFAULT_QUEUES, worker_id=f"w{n}") for n in range(2)]
+    threads = [threading.Thread(target=w.run, daemon=True) for w in pool]
+    for thread in threads:
+        thread.start()
+    yield
+    for w in pool:
+        w.stopping.set()
+    for thread in threads:
+        thread.join(timeout=60)
+
+
+def _job(name: str, **extra: object) -> dict[str, object]:
+    return {
+        "name": name,
+        "trial": "tests.tuning.objectives:quadratic",
+        "parameter_ranges": RANGES,
+        "max_jobs": 8,
+        "max_parallel_jobs": 2,
+        "seed": 7,
+        "code_paths": [REPO],
+    } | extra
+
+
+@pytest.mark.slow
+def test_parallel_trials_nested_runs_and_warm_start(services: Services, workers: None) -> None:
+    services.tuning.submit(_job("first"))
+    job = services.tuning.wait("first", timeout=240)
+    assert job.state == "Completed", job.error
+    trials = services.tuning.trials("first")
+    assert len(trials) == 8 and all(t["state"] == "COMPLETE" for t in trials)
+    assert job.best is not None and job.best["value"] == max(t["value"] for t in trials)
+    # Two trials ran at once: some pair of trials overlapped in time.
+    client = services.registry.mlflow.client
+    runs = [client.get_run(t["run_id"]) for t in trials]
+    spans = sorted((r.info.start_time, r.info.end_time) for r in runs)
+    assert any(b[0] < a[1] for a, b in itertools.pairwise(spans))
+    assert all(r.data.tags["mlflow.parentRunId"] == job.mlflow_run_id for r in runs)
+    assert all("seen_by_trial" in r.data.params for r in runs)
+    assert client.get_run(job.mlflow_run_id).info.status == "FINISHED"
+
+    services.tuning.submit(_job("second", warm_start_from=["first"], max_jobs=4))
+    second = services.tuning.wait("second", timeout=240)
+    assert second.state == "Completed"
+    warm = [t for t in services.tuning.trials("second") if t["warm_start_from"] == "first"]
+    own = [t for t in services.tuning.trials("second") if t["warm_start_from"] is None]
+    assert len(warm) == 8 and len(own) == 4
+    assert second.best is not None
+    assert second.best["value"] >= job.best["value"]  # it started from what first knew
+
+
+@pytest.mark.slow
+def test_early_stopping_prunes_bad_trials(services: Services, workers: None) -> None:
+    services.tuning.submit(
+        {
+            "name": "pruned",
+            "trial": "tests.tuning.objectives:slow_bad",
+            "parameter_ranges": {"x": {"type": "continuous", "min": 0, "max": 1}},
+            "max_jobs": 8,
+            "max_parallel_jobs": 1,
+            "early_stopping": True,
+            "strategy": "random",
+            "seed": 3,
+            "code_paths": [REPO],
+        }
+    )
+    job = services.tuning.wait("pruned", timeout=240)
+    assert job.state == "Completed"
+    states = [t["state"] for t in services.tuning.trials("pruned")]
+    assert "PRUNED" in states and states.count("COMPLETE") >= 2
+
+
+def test_grid_strategy_and_bad_specs(services: Services, workers: None) -> None:
+    services.tuning.submit(
+        {
+            "name": "grid",
+            "trial": "tests.tuning.objectives:quadratic",
+            "strategy": "grid",
+            "parameter_ranges": {
+                "y": {"type": "integer", "min": 0, "max": 2},
+                "kind": {"type": "categorical", "values": ["good", "plain"]},
+            },
+            "static_parameters": {"x": 2.0, "pause": 0},
+            "max_jobs": 50,
+            "max_parallel_jobs": 2,
+            "code_paths": [REPO],
+        }
+    )
+    job = services.tuning.wait("grid", timeout=240)
+    assert job.state == "Completed"
+    assert len(services.tuning.trials("grid")) == 6  # the grid, not max_jobs
+    assert job.best is not None and job.best["params"] == {"y": 1, "kind": "good"}
+    with pytest.raises(Conflict):
+        services.tuning.submit(_job("grid"))
+    for bad, field in [
+        (
+            _job("a", parameter_ranges={"x": {"type": "continuous", "min": 3, "max": 1}}),
+            "parameter_ranges.x",
+        ),
+        (_job("b", strategy="grid"), "body"),
+        (
+            _job(
+                "c",
+                parameter_ranges={"x": {"type": "continuous", "min": 0, "max": 1, "scale": "log"}},
+            ),
+            "parameter_ranges.x",
+        ),
+        (_job("Bad Name"), "name"),
+    ]:
+        with pytest.raises(InvalidInput) as info:
+            services.tuning.submit(bad)
+        assert info.value.field == field
