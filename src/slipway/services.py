@@ -15,11 +15,13 @@ from slipway.core.db.migrate import ensure_schema
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue
 from slipway.core.settings import Settings
+from slipway.events.triggers import Triggers
 from slipway.features.offline.delta import DeltaOfflineStore
 from slipway.features.online.base import OnlineStore
 from slipway.features.online.factory import open_online_store
 from slipway.features.repository import GroupRepository
 from slipway.features.store import FeatureStore
+from slipway.pipelines.schedules import Schedules
 from slipway.pipelines.service import PipelineService
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
@@ -43,6 +45,8 @@ class Services:
     pipelines: PipelineService
     training: TrainingService
     tuning: TuningService
+    schedules: Schedules
+    triggers: Triggers
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -61,6 +65,7 @@ class Services:
         artifacts = ArtifactStore(settings.artifact_root)
         queue = WorkQueue(db)
         registry = Registry(settings, db, artifacts, events, audit)
+        pipelines = PipelineService(db, queue, events, artifacts)
         return cls(
             settings=settings,
             db=db,
@@ -72,9 +77,11 @@ class Services:
             online_store=online,
             features=FeatureStore(GroupRepository(db, events), offline, online, events, audit),
             registry=registry,
-            pipelines=PipelineService(db, queue, events, artifacts),
+            pipelines=pipelines,
             training=TrainingService(db, queue, events),
             tuning=TuningService(db, queue, events, registry.mlflow, settings.artifact_root),
+            schedules=Schedules(db, events, pipelines),
+            triggers=Triggers(db, events, pipelines),
         )
 
     def close(self) -> None:

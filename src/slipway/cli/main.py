@@ -8,7 +8,7 @@ from slipway import __version__
 from slipway.cli import config, db, features, models, pipelines, tokens
 from slipway.cli.audit import audit
 from slipway.cli.doctor import doctor
-from slipway.cli.up import server, up, worker
+from slipway.cli.up import scheduler, server, up, worker
 
 app = typer.Typer(
     name="slipway",
@@ -25,6 +25,7 @@ app.add_typer(pipelines.app, name="pipelines")
 app.command()(up)
 app.command()(server)
 app.command()(worker)
+app.command()(scheduler)
 app.command()(doctor)
 app.command()(audit)
 

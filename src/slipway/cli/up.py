@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import time
 
 import httpx
@@ -17,6 +19,7 @@ from slipway.cli.context import platform, reported, settings_or_exit
 from slipway.cli.output import console, errors
 from slipway.core.errors import BackendUnavailable
 from slipway.core.settings import Settings
+from slipway.runtime.scheduler import run_scheduler
 from slipway.runtime.supervisor import ProcessSpec, Supervisor
 from slipway.services import Services
 from slipway.workers.handlers import DEFAULT_QUEUES
@@ -65,6 +68,17 @@ def worker(
         runner.run()
 
 
+def scheduler() -> None:
+    """Run the scheduler: cron schedules and event triggers, until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with platform() as services:
+        run_scheduler(services, stop)
+
+
 def _wait_healthy(base_url: str, supervisor: Supervisor, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,6 +120,7 @@ def up(
             essential=True,
             env=env,
         ),
+        ProcessSpec("scheduler", [*python, "scheduler"], env=env),
         *(
             ProcessSpec(f"worker-{n}", [*python, "worker", "--id", f"local-{n}"], env=env)
             for n in range(count)
@@ -126,7 +141,7 @@ def up(
     console.print(f"  control plane  {base_url}{API_PREFIX}")
     console.print(f"  API docs       {base_url}{API_PREFIX}/docs")
     console.print(f"  health         {base_url}{API_PREFIX}/health")
-    console.print(f"  workers        {count} local process(es)")
+    console.print(f"  workers        {count} local process(es), and a scheduler")
     console.print(f"  workspace      {settings.home}")
     console.print("[dim]Ctrl-C to stop[/dim]")
     sys.stdout.flush()

@@ -135,14 +135,18 @@ class Subscription:
         """Events after the cursor, oldest first; does not move the cursor."""
         return self._log.read(after=self.position, limit=limit, types=types)
 
-    def ack(self, event_id: int) -> None:
-        """Move the cursor to ``event_id``; moving it backwards is ignored."""
-        with self._db.write() as session:
-            row = session.get(EventCursorRow, self.name, with_for_update=True)
-            if row is None:
-                session.add(
-                    EventCursorRow(subscriber=self.name, position=event_id, updated_at=utcnow())
-                )
-            elif event_id > row.position:
-                row.position = event_id
-                row.updated_at = utcnow()
+    def ack(self, event_id: int, *, session: Session | None = None) -> None:
+        """Move the cursor to ``event_id``; moving it backwards is ignored. Pass
+        ``session`` to move it atomically with the handling of the events."""
+        if session is None:
+            with self._db.write() as own:
+                self.ack(event_id, session=own)
+            return
+        row = session.get(EventCursorRow, self.name, with_for_update=True)
+        if row is None:
+            session.add(
+                EventCursorRow(subscriber=self.name, position=event_id, updated_at=utcnow())
+            )
+        elif event_id > row.position:
+            row.position = event_id
+            row.updated_at = utcnow()

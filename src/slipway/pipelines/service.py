@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
@@ -151,40 +152,49 @@ class PipelineService:
         parameters: dict[str, Any] | None = None,
         *,
         trigger: dict[str, Any] | None = None,
+        session: Session | None = None,
     ) -> str:
-        """Start an execution of a registered pipeline; returns its id."""
-        pipeline = self.get(name)
+        """Start an execution of a registered pipeline; returns its id. Pass ``session``
+        to start it atomically with the caller's change (a schedule's firing record)."""
+        if session is None:
+            with self.db.write() as own:
+                return self.start(name, parameters, trigger=trigger, session=own)
+        pipeline = session.get(PipelineRow, name)
+        if pipeline is None:
+            raise NotFound(f"pipeline {name!r} is not registered")
         params = self._parameters(pipeline.graph, parameters or {})
         execution_id = uuid.uuid4().hex
-        now = utcnow()
         graph = pipeline.graph
-        with self.db.write() as session:
+        session.add(
+            ExecutionRow(
+                id=execution_id,
+                pipeline=name,
+                target=pipeline.target,
+                graph=graph,
+                parameters=params,
+                state=ExecutionState.PENDING,
+                trigger=trigger or {"type": "manual"},
+                created_at=utcnow(),
+            )
+        )
+        for node in [*graph["steps"], *graph["conditions"]]:
             session.add(
-                ExecutionRow(
-                    id=execution_id,
-                    pipeline=name,
-                    target=pipeline.target,
-                    graph=graph,
-                    parameters=params,
-                    state=ExecutionState.PENDING,
-                    trigger=trigger or {"type": "manual"},
-                    created_at=now,
+                StepRunRow(
+                    execution_id=execution_id,
+                    step=node,
+                    state=StepState.PENDING,
+                    attempts=0,
+                    failures=0,
                 )
             )
-            for node in [*graph["steps"], *graph["conditions"]]:
-                session.add(
-                    StepRunRow(
-                        execution_id=execution_id, step=node, state=StepState.PENDING, attempts=0
-                    )
-                )
-            session.flush()
-            self.events.append(
-                "pipeline.execution_started",
-                f"execution/{execution_id}",
-                {"pipeline": name, "parameters": params, "trigger": trigger or {"type": "manual"}},
-                session=session,
-            )
-            self.orchestrator.advance(session, execution_id)
+        session.flush()
+        self.events.append(
+            "pipeline.execution_started",
+            f"execution/{execution_id}",
+            {"pipeline": name, "parameters": params, "trigger": trigger or {"type": "manual"}},
+            session=session,
+        )
+        self.orchestrator.advance(session, execution_id)
         return execution_id
 
     def advance(self, execution_id: str) -> None:

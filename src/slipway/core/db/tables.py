@@ -290,3 +290,48 @@ class TuningJobRow(Base):
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ScheduleRow(Base):
+    """A cron schedule that starts a pipeline; ``next_fire_at`` is persisted."""
+
+    __tablename__ = "slipway_schedules"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(63))
+    cron: Mapped[str] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64))
+    parameters: Mapped[dict[str, Any]]
+    catchup: Mapped[str] = mapped_column(String(16))
+    enabled: Mapped[bool]
+    next_fire_at: Mapped[datetime] = mapped_column(index=True)
+    last_fired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ScheduleFireRow(Base):
+    """One firing of a schedule; the key makes each tick fire at most once."""
+
+    __tablename__ = "slipway_schedule_fires"
+
+    schedule: Mapped[str] = mapped_column(String(63), primary_key=True)
+    fire_time: Mapped[datetime] = mapped_column(primary_key=True)
+    execution_id: Mapped[str] = mapped_column(String(32))
+    fired_at: Mapped[datetime]
+
+
+class TriggerRow(Base):
+    """Start a pipeline when a matching event arrives, at most once per debounce window."""
+
+    __tablename__ = "slipway_triggers"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(63))
+    event_type: Mapped[str] = mapped_column(String(127), index=True)
+    filters: Mapped[dict[str, Any]]
+    parameter_mapping: Mapped[dict[str, Any]]
+    debounce_seconds: Mapped[float]
+    enabled: Mapped[bool]
+    last_fired_at: Mapped[datetime | None]
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]

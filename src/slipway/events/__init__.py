@@ -1,0 +1,1 @@
+"""Events put to work: triggers that start pipelines (and, later, alerts)."""

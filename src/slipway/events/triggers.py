@@ -1,0 +1,135 @@
+"""Event triggers: start a pipeline when a matching event is appended to the outbox.
+
+A trigger names an event type, optional filters on the event's payload and resource,
+how to map event fields to pipeline parameters, and a debounce window: events arriving
+within the window after a firing are absorbed, so a burst (an ingestion in many batches,
+drift reported by several monitors) starts one execution. Events are read through a
+durable subscription cursor by one processor at a time (a named lock), so every event is
+considered exactly once even with several schedulers running.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import TriggerRow
+from slipway.core.errors import Conflict, InvalidInput, NotFound
+from slipway.core.events import Event, EventLog
+from slipway.core.locks import named_lock
+from slipway.core.names import validate_name
+from slipway.pipelines.service import PipelineService
+
+SUBSCRIBER = "pipeline-triggers"
+
+
+def _lookup(event: Event, path: str) -> Any:
+    """``type``, ``resource``, ``time`` or ``payload.a.b`` of an event."""
+    if path in ("type", "resource", "id"):
+        return getattr(event, path)
+    if path == "time":
+        return event.time.isoformat()
+    value: Any = event.payload
+    for part in path.removeprefix("payload.").split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+class Triggers:
+    def __init__(self, db: Database, events: EventLog, pipelines: PipelineService) -> None:
+        self.db = db
+        self.events = events
+        self.pipelines = pipelines
+
+    def create(
+        self,
+        name: str,
+        pipeline: str,
+        event_type: str,
+        *,
+        filters: dict[str, Any] | None = None,
+        parameter_mapping: dict[str, str] | None = None,
+        debounce_seconds: float = 0.0,
+    ) -> TriggerRow:
+        validate_name(name, field="name")
+        if debounce_seconds < 0:
+            raise InvalidInput("debounce_seconds must not be negative", field="debounce_seconds")
+        self.pipelines.get(pipeline)
+        with self.db.write() as session:
+            if session.get(TriggerRow, name) is not None:
+                raise Conflict(f"trigger {name!r} exists already")
+            row = TriggerRow(
+                name=name,
+                pipeline=pipeline,
+                event_type=event_type,
+                filters=filters or {},
+                parameter_mapping=parameter_mapping or {},
+                debounce_seconds=debounce_seconds,
+                enabled=True,
+                fired=0,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            session.flush()
+            return row
+
+    def all(self) -> list[TriggerRow]:
+        with self.db.session() as session:
+            return list(session.scalars(select(TriggerRow).order_by(TriggerRow.name)))
+
+    def delete(self, name: str) -> None:
+        with self.db.write() as session:
+            row = session.get(TriggerRow, name)
+            if row is None:
+                raise NotFound(f"trigger {name!r} does not exist")
+            session.delete(row)
+
+    def process(self, limit: int = 500) -> list[str]:
+        """Consider new events; returns the executions started."""
+        started: list[str] = []
+        with named_lock(self.db, SUBSCRIBER):
+            subscription = self.events.subscription(SUBSCRIBER)
+            events = subscription.poll(limit=limit)
+            if not events:
+                return started
+            with self.db.write() as session:
+                triggers = list(
+                    session.scalars(select(TriggerRow).where(TriggerRow.enabled.is_(True)))
+                )
+                for event in events:
+                    for trigger in triggers:
+                        if trigger.event_type != event.type or not self._matches(trigger, event):
+                            continue
+                        window = timedelta(seconds=trigger.debounce_seconds)
+                        if trigger.last_fired_at and event.time < trigger.last_fired_at + window:
+                            continue
+                        params = {
+                            p: _lookup(event, path) for p, path in trigger.parameter_mapping.items()
+                        }
+                        started.append(
+                            self.pipelines.start(
+                                trigger.pipeline,
+                                params,
+                                session=session,
+                                trigger={
+                                    "type": "event",
+                                    "trigger": trigger.name,
+                                    "event_id": event.id,
+                                    "event_type": event.type,
+                                },
+                            )
+                        )
+                        trigger.last_fired_at = event.time
+                        trigger.fired += 1
+                subscription.ack(events[-1].id, session=session)
+        return started
+
+    @staticmethod
+    def _matches(trigger: TriggerRow, event: Event) -> bool:
+        return all(_lookup(event, path) == value for path, value in trigger.filters.items())
