@@ -13,6 +13,7 @@ from slipway.api.routes import (
     audit,
     features,
     health,
+    jobs,
     models,
     pipelines,
     settings,
@@ -43,6 +44,7 @@ ROUTERS = (
     features.router,
     models.router,
     pipelines.router,
+    jobs.router,
 )
 
 

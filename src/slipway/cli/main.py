@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from slipway import __version__
-from slipway.cli import config, db, features, models, pipelines, tokens
+from slipway.cli import config, db, features, jobs, models, pipelines, tokens
 from slipway.cli.audit import audit
 from slipway.cli.doctor import doctor
 from slipway.cli.up import scheduler, server, up, worker
@@ -22,6 +22,10 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(features.app, name="features")
 app.add_typer(models.app, name="models")
 app.add_typer(pipelines.app, name="pipelines")
+app.add_typer(jobs.jobs, name="jobs")
+app.add_typer(jobs.tuning, name="tuning")
+app.add_typer(jobs.schedules, name="schedules")
+app.add_typer(jobs.triggers, name="triggers")
 app.command()(up)
 app.command()(server)
 app.command()(worker)

@@ -195,6 +195,14 @@ def _settle(
         if any(dirs["output"].iterdir()):
             output_key = f"jobs/{name}/output"
             services.artifacts.put_dir(output_key, dirs["output"])
+    with services.db.session() as session:
+        current = session.get(TrainingJobRow, name)
+        assert current is not None
+        failures = current.failures
+    final = ok or stopped == "stopped" or failures + 1 > spec.retries
+    if final:
+        # The run ends before the job does, so whoever sees the job end sees the run end.
+        client.set_terminated(run_id, "FINISHED" if ok else "KILLED" if stopped else "FAILED")
     with services.db.write() as session:
         row = session.get(TrainingJobRow, name)
         assert row is not None
@@ -217,8 +225,6 @@ def _settle(
             {"run_id": run_id, "error": error},
             session=session,
         )
-    if state in TERMINAL:
-        client.set_terminated(run_id, "FINISHED" if ok else "KILLED" if stopped else "FAILED")
     if state == "Failed":
         raise JobFailed(f"training job {name} failed: {error}")
     if state == "Pending":

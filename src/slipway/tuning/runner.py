@@ -164,6 +164,16 @@ def _finish_if_done(context: WorkContext, spec: TuningJobSpec, study: optuna.Stu
             for t in study.get_trials(deepcopy=False)
             if t.state == optuna.trial.TrialState.COMPLETE
         ]
+        with services.db.session() as session:
+            current = session.get(TuningJobRow, spec.name)
+            if current is None or current.state in TERMINAL:
+                return
+            parent_run = current.mlflow_run_id
+        if parent_run:
+            # The parent run ends before the job does, so whoever sees one sees both.
+            services.registry.mlflow.client.set_terminated(
+                parent_run, "FINISHED" if completed else "FAILED"
+            )
         with services.db.write() as session:
             row = session.get(TuningJobRow, spec.name)
             assert row is not None
@@ -187,8 +197,4 @@ def _finish_if_done(context: WorkContext, spec: TuningJobSpec, study: optuna.Stu
                 f"tuning/{spec.name}",
                 {"best": row.best},
                 session=session,
-            )
-        if row.mlflow_run_id:
-            services.registry.mlflow.client.set_terminated(
-                row.mlflow_run_id, "FINISHED" if row.state == "Completed" else "FAILED"
             )

@@ -1,0 +1,258 @@
+"""``slipway jobs``, ``slipway tuning``, ``slipway schedules``, ``slipway triggers``."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from slipway.cli.context import platform, reported
+from slipway.cli.output import Format, OutputOption, console, emit, print_json
+from slipway.core.errors import InvalidInput
+from slipway.training.spec import TERMINAL
+
+jobs = typer.Typer(help="Training jobs (SageMaker script mode).", no_args_is_help=True)
+tuning = typer.Typer(help="Hyperparameter tuning jobs on Optuna.", no_args_is_help=True)
+schedules = typer.Typer(help="Cron schedules that start pipelines.", no_args_is_help=True)
+triggers = typer.Typer(help="Event triggers that start pipelines.", no_args_is_help=True)
+
+
+def _spec(path: Path) -> dict[str, Any]:
+    with reported():
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInput(f"cannot read {path}: {exc}", field="file") from None
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{path} must hold a mapping", field="file")
+        return data
+
+
+def _pairs(values: list[str], field: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            with reported():
+                raise InvalidInput(f"{value!r} must look like key=value", field=field)
+        out[key] = rest
+    return out
+
+
+@jobs.command("submit")
+def submit_job(
+    file: Path = typer.Option(..., "--file", "-f"), wait: bool = typer.Option(False, "--wait")
+) -> None:
+    """Submit a training job from a YAML spec."""
+    spec = _spec(file)
+    if spec.get("source_dir"):
+        spec["source_dir"] = str((file.parent / spec["source_dir"]).resolve())
+    with platform() as services:
+        row = services.training.submit(spec)
+        console.print(f"submitted training job [bold]{row.name}[/bold]")
+        if wait:
+            position = 0
+            while True:
+                for log in services.training.logs(row.name, position):
+                    position = log.id
+                    typer.echo(log.text, nl=False)
+                job = services.training.get(row.name)
+                if job.state in TERMINAL:
+                    console.print(f"{row.name}: {job.state} {job.error or ''}")
+                    if job.state != "Succeeded":
+                        raise typer.Exit(1)
+                    return
+                time.sleep(0.5)
+
+
+@jobs.command("list")
+def list_jobs(output: OutputOption = Format.TABLE) -> None:
+    """Training jobs, newest first."""
+    with platform() as services:
+        rows = [
+            {
+                "name": j.name,
+                "state": j.state,
+                "attempts": j.attempts,
+                "resumed": j.resumed_from_checkpoint,
+                "mlflow_run": j.mlflow_run_id,
+                "created_at": j.created_at,
+                "finished_at": j.finished_at,
+            }
+            for j in services.training.jobs()
+        ]
+    emit(
+        rows,
+        ["name", "state", "attempts", "resumed", "mlflow_run", "created_at", "finished_at"],
+        output,
+    )
+
+
+@jobs.command("logs")
+def job_logs(name: str) -> None:
+    """A job's captured output."""
+    with platform() as services:
+        services.training.get(name)
+        for log in services.training.logs(name):
+            typer.echo(log.text, nl=False)
+
+
+@jobs.command("stop")
+def stop_job(name: str) -> None:
+    """Stop a job (its process is killed)."""
+    with platform() as services:
+        services.training.stop(name)
+    console.print(f"stopping {name}")
+
+
+@tuning.command("submit")
+def submit_tuning(file: Path = typer.Option(..., "--file", "-f")) -> None:
+    """Submit a tuning job from a YAML spec."""
+    spec = _spec(file)
+    spec.setdefault("code_paths", [os.getcwd()])
+    with platform() as services:
+        row = services.tuning.submit(spec)
+    console.print(f"submitted tuning job [bold]{row.name}[/bold]")
+
+
+@tuning.command("list")
+def list_tuning(output: OutputOption = Format.TABLE) -> None:
+    """Tuning jobs with their best trial."""
+    with platform() as services:
+        rows = [
+            {
+                "name": j.name,
+                "state": j.state,
+                "best_value": (j.best or {}).get("value"),
+                "best_params": (j.best or {}).get("params"),
+                "created_at": j.created_at,
+            }
+            for j in services.tuning.jobs()
+        ]
+    emit(rows, ["name", "state", "best_value", "best_params", "created_at"], output)
+
+
+@tuning.command("describe")
+def describe_tuning(name: str, output: OutputOption = Format.TABLE) -> None:
+    """A tuning job's trials."""
+    with platform() as services:
+        job = services.tuning.get(name)
+        trials = services.tuning.trials(name)
+    if output is Format.JSON:
+        print_json({"name": job.name, "state": job.state, "best": job.best, "trials": trials})
+        return
+    console.print(f"[bold]{name}[/bold] {job.state}; best {job.best}")
+    emit(trials, ["number", "state", "value", "params", "warm_start_from"], Format.TABLE)
+
+
+@tuning.command("stop")
+def stop_tuning(name: str) -> None:
+    with platform() as services:
+        services.tuning.stop(name)
+    console.print(f"stopping {name}")
+
+
+@schedules.command("create")
+def create_schedule(
+    name: str,
+    pipeline: str = typer.Option(..., "--pipeline"),
+    cron: str = typer.Option(..., "--cron", help="e.g. '0 2 * * *'"),
+    timezone: str = typer.Option("UTC", "--timezone"),
+    param: list[str] = typer.Option([], "--param", "-p"),
+    catchup: str = typer.Option("latest", help="none, latest or all"),
+) -> None:
+    """Start PIPELINE on a cron schedule."""
+    with platform() as services:
+        row = services.schedules.create(
+            name,
+            pipeline,
+            cron,
+            timezone=timezone,
+            parameters=_pairs(param, "param"),
+            catchup=catchup,  # type: ignore[arg-type]  # checked by Schedules.create
+        )
+    console.print(f"schedule {row.name}: next at {row.next_fire_at.isoformat()}")
+
+
+@schedules.command("list")
+def list_schedules(output: OutputOption = Format.TABLE) -> None:
+    with platform() as services:
+        rows = [
+            {
+                "name": s.name,
+                "pipeline": s.pipeline,
+                "cron": s.cron,
+                "timezone": s.timezone,
+                "enabled": s.enabled,
+                "next_fire_at": s.next_fire_at,
+                "last_fired_at": s.last_fired_at,
+            }
+            for s in services.schedules.all()
+        ]
+    emit(
+        rows,
+        ["name", "pipeline", "cron", "timezone", "enabled", "next_fire_at", "last_fired_at"],
+        output,
+    )
+
+
+@schedules.command("delete")
+def delete_schedule(name: str) -> None:
+    with platform() as services:
+        services.schedules.delete(name)
+    console.print(f"deleted {name}")
+
+
+@triggers.command("create")
+def create_trigger(
+    name: str,
+    pipeline: str = typer.Option(..., "--pipeline"),
+    event: str = typer.Option(..., "--event", help="event type, e.g. monitor.drift_detected"),
+    filter: list[str] = typer.Option([], "--filter", help="path=value, e.g. resource=..."),
+    map: list[str] = typer.Option([], "--map", help="parameter=path, e.g. n=payload.rows"),
+    debounce: float = typer.Option(0.0, "--debounce", help="seconds"),
+) -> None:
+    """Start PIPELINE when a matching event arrives."""
+    with platform() as services:
+        services.triggers.create(
+            name,
+            pipeline,
+            event,
+            filters=_pairs(filter, "filter"),
+            parameter_mapping=_pairs(map, "map"),
+            debounce_seconds=debounce,
+        )
+    console.print(f"trigger {name}: {event} -> {pipeline}")
+
+
+@triggers.command("list")
+def list_triggers(output: OutputOption = Format.TABLE) -> None:
+    with platform() as services:
+        rows = [
+            {
+                "name": t.name,
+                "event": t.event_type,
+                "pipeline": t.pipeline,
+                "filters": t.filters,
+                "debounce_s": t.debounce_seconds,
+                "fired": t.fired,
+                "last_fired_at": t.last_fired_at,
+            }
+            for t in services.triggers.all()
+        ]
+    emit(
+        rows,
+        ["name", "event", "pipeline", "filters", "debounce_s", "fired", "last_fired_at"],
+        output,
+    )
+
+
+@triggers.command("delete")
+def delete_trigger(name: str) -> None:
+    with platform() as services:
+        services.triggers.delete(name)
+    console.print(f"deleted {name}")

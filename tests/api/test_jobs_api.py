@@ -1,0 +1,108 @@
+"""Jobs, tuning jobs, schedules and triggers over REST and the CLI: wiring and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from slipway.cli.main import app as cli
+from slipway.services import Services
+from tests.api.conftest import bearer
+from tests.pipelines import sample
+
+
+def test_jobs_and_schedules_over_rest(
+    client: TestClient, services: Services, tokens: dict[str, str]
+) -> None:
+    editor = bearer(tokens["editor"])
+    job = client.post(
+        "/api/v1/jobs", json={"name": "j1", "module": "tests.nothing"}, headers=editor
+    )
+    assert job.status_code == 201 and job.json()["state"] == "Pending"
+    assert client.get("/api/v1/jobs/j1", headers=editor).json()["name"] == "j1"
+    assert client.post("/api/v1/jobs/j1/stop", headers=editor).status_code == 202
+    assert client.get("/api/v1/jobs/j1", headers=editor).json()["state"] == "Stopped"
+    bad = client.post("/api/v1/jobs", json={"name": "j2"}, headers=editor)
+    assert bad.status_code == 400
+    assert client.get("/api/v1/jobs/none", headers=editor).status_code == 404
+
+    services.pipelines.register(sample.fan)
+    created = client.post(
+        "/api/v1/schedules",
+        headers=editor,
+        json={
+            "name": "nightly",
+            "pipeline": "fan",
+            "cron": "0 2 * * *",
+            "timezone": "Europe/Paris",
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert client.post("/api/v1/schedules/nightly/disable", headers=editor).status_code == 202
+    assert client.get("/api/v1/schedules", headers=editor).json()[0]["enabled"] is False
+    bad_cron = client.post(
+        "/api/v1/schedules", headers=editor, json={"name": "x", "pipeline": "fan", "cron": "nope"}
+    )
+    assert bad_cron.status_code == 400 and bad_cron.json()["error"]["details"]["field"] == "cron"
+    trigger = client.post(
+        "/api/v1/triggers",
+        headers=editor,
+        json={
+            "name": "on-drift",
+            "pipeline": "fan",
+            "event_type": "monitor.drift_detected",
+            "debounce_seconds": 60,
+        },
+    )
+    assert trigger.status_code == 201
+    assert client.get("/api/v1/triggers", headers=editor).json()[0]["fired"] == 0
+    assert client.delete("/api/v1/triggers/on-drift", headers=editor).status_code == 204
+    tuning = client.post(
+        "/api/v1/tuning-jobs",
+        headers=editor,
+        json={"name": "t", "trial": "x:y", "parameter_ranges": {}},
+    )
+    assert tuning.status_code == 400
+
+
+def test_schedule_and_trigger_cli(
+    services: Services, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SLIPWAY_HOME", str(services.settings.home))
+    monkeypatch.setenv("COLUMNS", "200")
+    services.pipelines.register(sample.fan)
+    runner = CliRunner()
+    made = runner.invoke(
+        cli,
+        ["schedules", "create", "hourly", "--pipeline", "fan", "--cron", "0 * * * *", "-p", "n=3"],
+    )
+    assert made.exit_code == 0, made.output
+    listed = json.loads(runner.invoke(cli, ["schedules", "list", "-o", "json"]).stdout)
+    assert listed[0]["cron"] == "0 * * * *"
+    made = runner.invoke(
+        cli,
+        [
+            "triggers",
+            "create",
+            "on-ingest",
+            "--pipeline",
+            "fan",
+            "--event",
+            "feature_group.ingested",
+            "--map",
+            "n=payload.rows",
+            "--debounce",
+            "30",
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    listed = json.loads(runner.invoke(cli, ["triggers", "list", "-o", "json"]).stdout)
+    assert listed[0]["debounce_s"] == 30.0
+    bad = runner.invoke(
+        cli, ["triggers", "create", "x", "--pipeline", "fan", "--event", "e", "--map", "broken"]
+    )
+    assert bad.exit_code == 2
