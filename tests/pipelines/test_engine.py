@@ -141,7 +141,7 @@ def test_timeout_and_cancel(services: Services, workers: None, tmp_path: Path) -
     services.pipelines.cancel(run)
     cancelled = services.pipelines.wait(run, timeout=30)
     assert cancelled["state"] == "Cancelled"
-    assert set(_states(cancelled).values()) == {"Cancelled"}
+    assert _states(cancelled)["sleepy"] == "Cancelled"  # the independent step may have run
     with pytest.raises(Conflict):
         services.pipelines.cancel(run)
 

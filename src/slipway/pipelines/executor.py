@@ -11,8 +11,6 @@ killed mid-step leaves nothing half-written behind — the retry starts clean.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from slipway.core.clock import utcnow
 from slipway.core.db.tables import ExecutionRow, PipelineRow, StepLogRow, StepRunRow
 from slipway.core.errors import SlipwayError
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, StepState
-from slipway.runtime.childproc import run_child
+from slipway.runtime.childproc import run_forked
 from slipway.workers.context import PermanentFailure, WorkContext
 
 
@@ -123,13 +121,15 @@ def _run_child(
     with tempfile.TemporaryDirectory(prefix="slipway-step-") as tmp:
         spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_path.write_text(json.dumps(spec))
-        env = os.environ | {
+        env = {
             "PYTHONUNBUFFERED": "1",
             "SLIPWAY_EXECUTION_ID": execution_id,
             "SLIPWAY_STEP": step,
         }
-        outcome = run_child(
-            [sys.executable, "-m", "slipway.pipelines.runner", str(spec_path), str(result_path)],
+        outcome = run_forked(
+            "slipway.pipelines.runner",
+            "main",
+            (str(spec_path), str(result_path)),
             env=env,
             log=log_sink(context, execution_id, step),
             timeout=options.get("timeout_seconds"),

@@ -9,8 +9,6 @@ runner to finish records the best trial.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import optuna
 from slipway.core.clock import utcnow
 from slipway.core.db.tables import StepLogRow, TuningJobRow
 from slipway.core.locks import named_lock
-from slipway.runtime.childproc import run_child
+from slipway.runtime.childproc import run_forked
 from slipway.tuning.spec import TERMINAL, TuningJobSpec
 from slipway.tuning.study import grid_size, open_study, suggest
 from slipway.workers.context import WorkContext
@@ -115,10 +113,7 @@ def _run_trial(
                 }
             )
         )
-        env = os.environ | {
-            "PYTHONUNBUFFERED": "1",
-            "MLFLOW_TRACKING_URI": services.registry.mlflow.uri,
-        }
+        env = {"MLFLOW_TRACKING_URI": services.registry.mlflow.uri}
 
         def log(text: str) -> None:
             with services.db.session() as session:
@@ -132,8 +127,10 @@ def _run_trial(
                     )
                 )
 
-        outcome = run_child(
-            [sys.executable, "-m", "slipway.tuning.trial", str(spec_path), str(result_path)],
+        outcome = run_forked(
+            "slipway.tuning.trial",
+            "main",
+            (str(spec_path), str(result_path)),
             env=env,
             log=log,
             timeout=spec.trial_timeout_seconds,
