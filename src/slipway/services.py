@@ -7,6 +7,7 @@ metadata database when it is behind, so first use just works.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from slipway.core.artifacts import ArtifactStore
@@ -50,6 +51,9 @@ class Services:
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
+        # A self-hosted platform phones nobody: MLflow's usage telemetry stays off in every
+        # process Slipway runs (and it costs time on each call where the network is closed).
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         settings.home.mkdir(parents=True, exist_ok=True)
         db = Database(
             settings.database_url,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ def run_tuning_slot(context: WorkContext) -> dict[str, Any]:
         trial.set_user_attr("run_id", run_id)
         outcome = _run_trial(context, spec, trial, params, run_id)
         client = services.registry.mlflow.client
+        _log_values(client, run_id, spec, study, trial, outcome)
         if outcome.get("ok"):
             study.tell(trial, outcome["value"])
             client.set_terminated(run_id, "FINISHED")
@@ -70,6 +72,29 @@ def run_tuning_slot(context: WorkContext) -> dict[str, Any]:
         ran += 1
     _finish_if_done(context, spec, study)
     return {"trials": ran}
+
+
+def _log_values(
+    client: Any,
+    run_id: str,
+    spec: TuningJobSpec,
+    study: optuna.Study,
+    trial: optuna.Trial,
+    outcome: dict[str, Any],
+) -> None:
+    """The trial's intermediate reports and its objective value as MLflow metrics."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    frozen = study._storage.get_trial(trial._trial_id)
+    metrics = [
+        Metric(spec.objective_metric, float(v), now, int(step))
+        for step, v in sorted(frozen.intermediate_values.items())
+    ]
+    if outcome.get("ok"):
+        metrics.append(Metric(spec.objective_metric, float(outcome["value"]), now, len(metrics)))
+    if metrics:
+        client.log_batch(run_id, metrics=metrics)
 
 
 def _trial_run(

@@ -24,15 +24,20 @@ SCHEMA = "slipway_optuna"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def storage(db: Database) -> optuna.storages.RDBStorage:
+def storage(db: Database, *, existing: bool = False) -> optuna.storages.RDBStorage:
+    """Optuna's storage on the metadata database. ``existing`` skips table creation and
+    the version check — for trial processes, which open a study the service created."""
     if db.is_sqlite:
         folder = Path(db.url.database or ".").expanduser().resolve().parent
         return optuna.storages.RDBStorage(
             f"sqlite:///{folder / 'optuna.db'}",
             engine_kwargs={"connect_args": {"timeout": 60}},
+            skip_compatibility_check=existing,
+            skip_table_creation=existing,
         )
-    with db.engine.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+    if not existing:
+        with db.engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
     url = normalize_url(make_url(db.url).render_as_string(hide_password=False))
     return optuna.storages.RDBStorage(
         url,
@@ -40,6 +45,8 @@ def storage(db: Database) -> optuna.storages.RDBStorage:
             "connect_args": {"options": f"-csearch_path={SCHEMA}"},
             "pool_pre_ping": True,
         },
+        skip_compatibility_check=existing,
+        skip_table_creation=existing,
     )
 
 
@@ -86,7 +93,10 @@ def suggest(trial: optuna.Trial, spec: TuningJobSpec) -> dict[str, Any]:
     return params
 
 
-def open_study(db: Database, spec: TuningJobSpec) -> optuna.Study:
+def open_study(db: Database, spec: TuningJobSpec, *, existing: bool = False) -> optuna.Study:
     return optuna.load_study(
-        study_name=spec.name, storage=storage(db), sampler=sampler(spec), pruner=pruner(spec)
+        study_name=spec.name,
+        storage=storage(db, existing=existing),
+        sampler=sampler(spec),
+        pruner=pruner(spec),
     )

@@ -3,14 +3,17 @@
     python -m slipway.tuning.trial SPEC.json RESULT.json
 
 The function gets the trial's parameters and a :class:`TrialContext`, whose ``report``
-records an intermediate value (to Optuna, for pruning, and to the trial's MLflow run) and
-raises ``optuna.TrialPruned`` when the pruner says the trial is not worth finishing.
-Everything the function logs to MLflow lands in the trial's nested run.
+records an intermediate value with Optuna (the runner copies them to the trial's MLflow
+run afterwards) and raises ``optuna.TrialPruned`` when the pruner says the trial is not
+worth finishing. ``MLFLOW_RUN_ID`` names the trial's nested run, so anything the function
+logs with ``mlflow`` lands there — and a trial that logs nothing never pays for opening
+MLflow's store.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -32,10 +35,7 @@ class TrialContext:
         self.number = trial.number
 
     def report(self, step: int, value: float) -> None:
-        import mlflow
-
         self._trial.report(value, step)
-        mlflow.log_metric(self.metric, value, step=step)
         if self._trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step} ({self.metric}={value:.4g})")
 
@@ -48,16 +48,13 @@ def main(spec_path: str, result_path: str) -> int:
     spec = TuningJobSpec.model_validate(payload["spec"])
     result: dict[str, Any]
     try:
-        import mlflow
-
+        os.environ["MLFLOW_RUN_ID"] = payload["run_id"]
         db = Database(payload["database_url"])
-        study = open_study(db, spec)
+        study = open_study(db, spec, existing=True)
         trial = optuna.Trial(study, payload["trial_id"])
         fn = resolve_target(spec.trial)
         context = TrialContext(trial, payload["run_id"], spec.objective_metric)
-        with mlflow.start_run(run_id=payload["run_id"]):
-            value = float(fn(payload["params"] | spec.static_parameters, context))
-            mlflow.log_metric(spec.objective_metric, value)
+        value = float(fn(payload["params"] | spec.static_parameters, context))
         result = {"ok": True, "value": value}
     except optuna.TrialPruned as exc:
         result = {"ok": False, "pruned": True, "error": str(exc)}
