@@ -94,3 +94,45 @@ def hangs() -> int:
 @pipeline(name="timeouts")
 def timeouts() -> None:
     hangs()
+
+
+@step
+def make_data(rows: int) -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows)})
+    frame["label"] = (frame["a"] + 0.5 * frame["b"] > 0).astype(int)
+    return frame
+
+
+@step
+def fit(frame: pd.DataFrame, c: float) -> object:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c).fit(frame[["a", "b"]], frame["label"])
+
+
+@pipeline(name="train-register")
+def train_register(rows: int = 300, c: float = 1.0, min_auc: float = 0.75) -> None:
+    from slipway.pipelines.steps import evaluate, register_model
+
+    data = make_data(rows)
+    model = fit(data, c)
+    metrics = evaluate(model, data, "label")
+    with condition(metrics["roc_auc"] >= min_auc):
+        register_model(model, "sample-model", metrics, "Approved")
+
+
+@pipeline(name="job-step")
+def job_step(epochs: int = 1) -> None:
+    from slipway.pipelines.steps import training_job
+
+    training_job(
+        {
+            "name": "inner",
+            "script": "epochs.py",
+            "source_dir": str(Path(__file__).parents[1] / "training" / "scripts"),
+            "hyperparameters": {"epochs": epochs, "seconds": 0.05},
+        }
+    )

@@ -190,6 +190,21 @@ class Settings(BaseSettings):
         assert self.online_store.url is not None
         return self.online_store.url
 
+    def as_env(self) -> dict[str, str]:
+        """The backends as environment variables, for processes Slipway starts (steps,
+        jobs, trials) so they reach exactly the same database, artifacts and stores."""
+        env = {
+            "SLIPWAY_HOME": str(self.home),
+            "SLIPWAY_DATABASE__URL": self.database_url,
+            "SLIPWAY_ARTIFACTS__ROOT": self.artifact_root,
+            "SLIPWAY_ONLINE_STORE__URL": self.online_store_url,
+        }
+        if self.kafka.bootstrap_servers:
+            env["SLIPWAY_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
+        if self.ray.address:
+            env["SLIPWAY_RAY__ADDRESS"] = self.ray.address
+        return env
+
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data with passwords in URLs and secrets hidden."""
         masked: dict[str, Any] = _mask(self.model_dump(mode="json"))

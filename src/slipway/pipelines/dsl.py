@@ -25,7 +25,7 @@ import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
@@ -181,8 +181,27 @@ class StepFunction(Generic[P, R]):
         return graph.add_step(self, args, kwargs)  # type: ignore[return-value]
 
 
+@overload
+def step(fn: Callable[P, R], /) -> StepFunction[P, R]: ...
+
+
+@overload
+def step(
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    backoff_seconds: float = 1.0,
+    timeout_seconds: float | None = None,
+    cache: bool = True,
+    cpus: float = 1.0,
+    memory_mb: int | None = None,
+    kind: str = "processing",
+) -> Callable[[Callable[P, R]], StepFunction[P, R]]: ...
+
+
 def step(
     fn: Callable[P, R] | None = None,
+    /,
     *,
     name: str | None = None,
     retries: int = 0,

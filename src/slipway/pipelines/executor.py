@@ -121,7 +121,7 @@ def _run_child(
     with tempfile.TemporaryDirectory(prefix="slipway-step-") as tmp:
         spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_path.write_text(json.dumps(spec))
-        env = {
+        env = context.services.settings.as_env() | {
             "PYTHONUNBUFFERED": "1",
             "SLIPWAY_EXECUTION_ID": execution_id,
             "SLIPWAY_STEP": step,

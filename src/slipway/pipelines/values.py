@@ -74,8 +74,7 @@ def _save_model(artifacts: ArtifactStore, model: Any, flavor: str) -> dict[str, 
         local = Path(tmp) / "model"
         saver = mlflow.lightgbm.save_model if flavor == "lightgbm" else mlflow.sklearn.save_model
         saver(model, str(local))
-        staging = ArtifactStore(str(local))
-        digest = staging.tree_digest("")
+        digest = ArtifactStore(tmp).tree_digest("model")
         key = f"{PREFIX}/{digest}"
         if not artifacts.exists(f"{key}/MLmodel"):
             artifacts.put_dir(key, local)

@@ -107,21 +107,25 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
     resumed = sync.restore()
     source = Path(spec.source_dir).expanduser().resolve() if spec.source_dir else None
     channels = sorted(spec.channels)
-    env = os.environ | {
-        "PYTHONUNBUFFERED": "1",
-        "SM_MODEL_DIR": str(dirs["model"]),
-        "SM_OUTPUT_DATA_DIR": str(dirs["output"]),
-        "SM_CHECKPOINT_DIR": str(dirs["checkpoints"]),
-        "SM_CHANNELS": json.dumps(channels),
-        "SM_HPS": json.dumps(spec.hyperparameters),
-        "SM_NUM_CPUS": str(os.cpu_count() or 1),
-        "SM_CURRENT_HOST": "algo-1",
-        "SM_HOSTS": json.dumps(["algo-1"]),
-        "SLIPWAY_JOB_NAME": name,
-        "SLIPWAY_JOB_ATTEMPT": str(context.attempt),
-        "MLFLOW_TRACKING_URI": tracking.uri,
-        "MLFLOW_RUN_ID": run_id,
-    }
+    env = (
+        os.environ
+        | services.settings.as_env()
+        | {
+            "PYTHONUNBUFFERED": "1",
+            "SM_MODEL_DIR": str(dirs["model"]),
+            "SM_OUTPUT_DATA_DIR": str(dirs["output"]),
+            "SM_CHECKPOINT_DIR": str(dirs["checkpoints"]),
+            "SM_CHANNELS": json.dumps(channels),
+            "SM_HPS": json.dumps(spec.hyperparameters),
+            "SM_NUM_CPUS": str(os.cpu_count() or 1),
+            "SM_CURRENT_HOST": "algo-1",
+            "SM_HOSTS": json.dumps(["algo-1"]),
+            "SLIPWAY_JOB_NAME": name,
+            "SLIPWAY_JOB_ATTEMPT": str(context.attempt),
+            "MLFLOW_TRACKING_URI": tracking.uri,
+            "MLFLOW_RUN_ID": run_id,
+        }
+    )
     env |= {f"SM_CHANNEL_{c.upper().replace('-', '_')}": str(dirs["input"] / c) for c in channels}
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])

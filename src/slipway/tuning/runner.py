@@ -138,7 +138,7 @@ def _run_trial(
                 }
             )
         )
-        env = {"MLFLOW_TRACKING_URI": services.registry.mlflow.uri}
+        env = services.settings.as_env() | {"MLFLOW_TRACKING_URI": services.registry.mlflow.uri}
 
         def log(text: str) -> None:
             with services.db.session() as session:

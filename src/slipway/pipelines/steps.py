@@ -1,0 +1,166 @@
+"""Built-in steps: evaluation, model registration, training and tuning jobs.
+
+They are ordinary steps (use them in a pipeline like your own) that reach the platform
+from inside the step process: a step runs on a worker configured like the control plane,
+so :func:`slipway.core.settings.load_settings` finds the same backends.
+
+``training_job`` and ``tuning_job`` submit a job and wait for it, so they need a second
+worker to run the job while the step waits (``slipway up`` starts two).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pandas as pd
+
+from slipway.core.errors import InvalidInput
+from slipway.core.settings import load_settings
+from slipway.pipelines.dsl import step
+from slipway.registry.lineage import Lineage, code_revision
+from slipway.registry.models import ApprovalStatus
+from slipway.services import Services
+
+
+def _platform() -> Services:
+    return Services.open(load_settings())
+
+
+@step(kind="evaluation")
+def evaluate(model: Any, data: pd.DataFrame, label: str) -> dict[str, float]:
+    """Classification metrics of ``model`` on ``data`` (ROC AUC, accuracy, precision,
+    recall, F1), as a dict a condition can gate on (``metrics["roc_auc"] >= 0.75``)."""
+    from sklearn.metrics import (
+        accuracy_score,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    if label not in data.columns:
+        raise InvalidInput(f"evaluation data has no label column {label!r}", field="label")
+    features, truth = data.drop(columns=[label]), data[label]
+    predicted = model.predict(features)
+    metrics = {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "precision": float(precision_score(truth, predicted, zero_division=0)),
+        "recall": float(recall_score(truth, predicted, zero_division=0)),
+        "f1": float(f1_score(truth, predicted, zero_division=0)),
+    }
+    if hasattr(model, "predict_proba") and truth.nunique() == 2:
+        metrics["roc_auc"] = float(roc_auc_score(truth, model.predict_proba(features)[:, 1]))
+    return metrics
+
+
+@step(kind="register-model", cache=False)
+def register_model(
+    model: Any,
+    name: str,
+    metrics: dict[str, float] | None = None,
+    approval_status: str = ApprovalStatus.PENDING.value,
+    input_example: pd.DataFrame | None = None,
+    training_set: dict[str, Any] | None = None,
+    experiment: str = "pipelines",
+) -> dict[str, Any]:
+    """Log ``model`` in an MLflow run (with its metrics) and register it as a version of
+    ``name``, with the pipeline execution and step in its lineage. ``approval_status``
+    Approved records the pipeline's own approval (its policy), audited like any other."""
+    import mlflow
+    import mlflow.sklearn
+
+    status = ApprovalStatus.parse(approval_status)
+    if input_example is None and hasattr(model, "feature_names_in_"):
+        # A model fitted on a DataFrame knows its columns: enough for a signature.
+        input_example = pd.DataFrame(
+            [[0.0] * len(model.feature_names_in_)], columns=list(model.feature_names_in_)
+        )
+    services = _platform()
+    try:
+        client = services.registry.mlflow.client
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = (
+            found.experiment_id
+            if found
+            else client.create_experiment(
+                experiment,
+                artifact_location=f"{services.settings.artifact_root.rstrip('/')}/mlflow/{experiment}",
+            )
+        )
+        mlflow.set_tracking_uri(services.registry.mlflow.uri)
+        execution, step_name = (
+            os.environ.get("SLIPWAY_EXECUTION_ID"),
+            os.environ.get("SLIPWAY_STEP"),
+        )
+        with mlflow.start_run(
+            experiment_id=experiment_id, tags={"slipway.execution": execution or ""}
+        ) as run:
+            for key, value in (metrics or {}).items():
+                mlflow.log_metric(key, value)
+            mlflow.sklearn.log_model(model, name="model", input_example=input_example)
+        pipeline = None
+        if execution:
+            pipeline = services.pipelines.describe(execution)["pipeline"]
+        lineage = Lineage(
+            run_id=run.info.run_id,
+            pipeline=pipeline,
+            pipeline_execution=execution,
+            pipeline_step=step_name,
+            training_set=training_set,
+            code_revision=code_revision(),
+            data_digest=(training_set or {}).get("entity_digest"),
+        )
+        actor = f"pipeline:{pipeline or 'adhoc'}"
+        version = services.registry.register(
+            name, f"runs:/{run.info.run_id}/model", actor=actor, lineage=lineage
+        )
+        if status is not ApprovalStatus.PENDING:
+            version = services.registry.set_approval(
+                name,
+                version.version,
+                status,
+                actor=actor,
+                comment=f"set by pipeline {pipeline} on registration",
+            )
+        return {
+            "name": name,
+            "version": version.version,
+            "approval_status": version.approval_status.value,
+            "run_id": run.info.run_id,
+        }
+    finally:
+        services.close()
+
+
+@step(kind="training-job", cache=False)
+def training_job(spec: dict[str, Any], timeout_seconds: float = 3600.0) -> dict[str, Any]:
+    """Run a training job (see :class:`slipway.training.spec.TrainingJobSpec`); its name
+    gets the execution id appended so every execution trains afresh."""
+    services = _platform()
+    try:
+        suffix = (os.environ.get("SLIPWAY_EXECUTION_ID") or "adhoc")[:8]
+        name = f"{spec['name']}-{suffix}"[:63]
+        services.training.submit(spec | {"name": name})
+        job = services.training.wait(name, timeout=timeout_seconds)
+        if job.state != "Succeeded":
+            raise RuntimeError(f"training job {name} ended {job.state}: {job.error}")
+        return {"job": name, "model_key": job.model_key, "run_id": job.mlflow_run_id}
+    finally:
+        services.close()
+
+
+@step(kind="tuning-job", cache=False)
+def tuning_job(spec: dict[str, Any], timeout_seconds: float = 3600.0) -> dict[str, Any]:
+    """Run a tuning job and return its best trial (parameters, value, MLflow run)."""
+    services = _platform()
+    try:
+        suffix = (os.environ.get("SLIPWAY_EXECUTION_ID") or "adhoc")[:8]
+        name = f"{spec['name']}-{suffix}"[:63]
+        services.tuning.submit(spec | {"name": name})
+        job = services.tuning.wait(name, timeout=timeout_seconds)
+        if job.state != "Completed" or job.best is None:
+            raise RuntimeError(f"tuning job {name} ended {job.state}: {job.error}")
+        return {"job": name, **job.best}
+    finally:
+        services.close()
