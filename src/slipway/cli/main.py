@@ -8,7 +8,7 @@ from slipway import __version__
 from slipway.cli import config, db, features, jobs, models, pipelines, tokens
 from slipway.cli.audit import audit
 from slipway.cli.doctor import doctor
-from slipway.cli.up import scheduler, server, up, worker
+from slipway.cli.up import mlflow, scheduler, server, up, worker
 
 app = typer.Typer(
     name="slipway",
@@ -30,6 +30,7 @@ app.command()(up)
 app.command()(server)
 app.command()(worker)
 app.command()(scheduler)
+app.command()(mlflow)
 app.command()(doctor)
 app.command()(audit)
 

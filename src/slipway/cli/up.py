@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,6 +23,8 @@ from slipway.core.settings import Settings
 from slipway.runtime.scheduler import run_scheduler
 from slipway.runtime.supervisor import ProcessSpec, Supervisor
 from slipway.services import Services
+from slipway.tracking import server as tracking_server
+from slipway.tracking.config import tracking_env, tracking_process
 from slipway.workers.handlers import DEFAULT_QUEUES
 from slipway.workers.worker import Worker
 
@@ -79,24 +82,46 @@ def scheduler() -> None:
         run_scheduler(services, stop)
 
 
-def _wait_healthy(base_url: str, supervisor: Supervisor, timeout: float = 60.0) -> None:
+def mlflow(
+    host: str | None = typer.Option(None, help="address to bind (default 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="port (default 8421)"),
+) -> None:
+    """Run MLflow's tracking server and UI on Slipway's database and artifact root."""
+    settings = settings_or_exit()
+    host = host or settings.tracking.host
+    port = port if port is not None else settings.tracking.port
+    with reported():
+        Services.open(settings).close()  # Slipway's tables first, then MLflow adds its own
+        os.environ.update(tracking_env(settings))
+    raise typer.Exit(tracking_server.main(["--host", host, "--port", str(port)]))
+
+
+def _wait_healthy(urls: dict[str, str], supervisor: Supervisor, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if supervisor.running["control-plane"].process.poll() is not None:
-            raise BackendUnavailable("the control plane exited during start-up")
-        try:
-            if httpx.get(f"{base_url}{API_PREFIX}/health/live", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+    waiting = dict(urls)
+    while waiting and time.monotonic() < deadline:
+        for name, url in list(waiting.items()):
+            if supervisor.running[name].process.poll() is not None:
+                raise BackendUnavailable(f"{name} exited during start-up")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    del waiting[name]
+            except httpx.TransportError:
+                pass
         time.sleep(0.2)
-    raise BackendUnavailable(f"the control plane did not answer within {timeout:.0f} s")
+    if waiting:
+        raise BackendUnavailable(f"{', '.join(waiting)} did not answer within {timeout:.0f} s")
+
+
+def _reachable(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
 
 
 def up(
     host: str | None = typer.Option(None, help="address to bind (default 127.0.0.1)"),
     port: int | None = typer.Option(None, help="control-plane port (default 8420)"),
     workers: int | None = typer.Option(None, min=0, help="local worker processes"),
+    mlflow_port: int | None = typer.Option(None, help="MLflow tracking server port (8421)"),
 ) -> None:
     """Start the platform: control plane and a local worker pool. Ctrl-C stops it all."""
     settings = _server_settings(settings_or_exit(), host, port)
@@ -104,7 +129,14 @@ def up(
         check_bind_safety(settings.server)
         Services.open(settings).close()  # migrate once, before children race to do it
     count = settings.workers.processes if workers is None else workers
-    env = {"SLIPWAY_HOME": str(settings.home)}
+    if mlflow_port is not None:
+        settings.tracking.port = mlflow_port
+    tracking = settings.tracking
+    tracking_url = f"http://{_reachable(tracking.host)}:{tracking.port}"
+    env = settings.as_env()
+    if tracking.enabled:
+        # Every process Slipway starts, and the user code they run, logs to the server.
+        env["MLFLOW_TRACKING_URI"] = tracking_url
     python = [sys.executable, "-m", "slipway"]
     specs = [
         ProcessSpec(
@@ -120,6 +152,11 @@ def up(
             essential=True,
             env=env,
         ),
+        *(
+            [tracking_process(settings, tracking.host, tracking.port, essential=True)]
+            if tracking.enabled
+            else []
+        ),
         ProcessSpec("scheduler", [*python, "scheduler"], env=env),
         *(
             ProcessSpec(f"worker-{n}", [*python, "worker", "--id", f"local-{n}"], env=env)
@@ -129,10 +166,12 @@ def up(
     supervisor = Supervisor(specs)
     supervisor.install_signal_handlers()
     supervisor.start()
-    host_for_url = "127.0.0.1" if settings.server.host == "0.0.0.0" else settings.server.host
-    base_url = f"http://{host_for_url}:{settings.server.port}"
+    base_url = f"http://{_reachable(settings.server.host)}:{settings.server.port}"
+    checks = {"control-plane": f"{base_url}{API_PREFIX}/health/live"}
+    if tracking.enabled:
+        checks["tracking"] = f"{tracking_url}/health"
     try:
-        _wait_healthy(base_url, supervisor)
+        _wait_healthy(checks, supervisor)
     except BackendUnavailable as exc:
         errors.print(f"[red]error:[/red] {exc.message}")
         supervisor.stop()
@@ -140,6 +179,8 @@ def up(
     console.print("[bold green]Slipway is up[/bold green]")
     console.print(f"  control plane  {base_url}{API_PREFIX}")
     console.print(f"  API docs       {base_url}{API_PREFIX}/docs")
+    if tracking.enabled:
+        console.print(f"  MLflow         {tracking_url}")
     console.print(f"  health         {base_url}{API_PREFIX}/health")
     console.print(f"  workers        {count} local process(es), and a scheduler")
     console.print(f"  workspace      {settings.home}")

@@ -115,6 +115,14 @@ class WorkerSettings(_Area):
     poll_seconds: float = Field(default=0.5, gt=0)
 
 
+class TrackingSettings(_Area):
+    """MLflow's tracking server and UI, which ``slipway up`` starts."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8421, ge=0, le=65535)
+    enabled: bool = Field(default=True, description="start it with `slipway up`")
+
+
 class RegistrySettings(_Area):
     """The model registry's deployment policy."""
 
@@ -143,6 +151,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @classmethod
     def settings_customise_sources(

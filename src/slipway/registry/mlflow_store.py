@@ -11,26 +11,22 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from slipway.core.db.engine import normalize_url
 from slipway.core.errors import BackendUnavailable, NotFound
+from slipway.tracking.config import backend_store_uri, install_sqlite_pragmas
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 
-def mlflow_backend_uri(database_url: str) -> str:
-    """MLflow's SQLAlchemy store URI for Slipway's metadata database (psycopg 3 driver)."""
-    return normalize_url(database_url)
-
-
 class MlflowStore:
     def __init__(self, database_url: str) -> None:
-        self.uri = mlflow_backend_uri(database_url)
+        self.uri = backend_store_uri(database_url)
 
     @cached_property
     def client(self) -> MlflowClient:
         from mlflow import MlflowClient  # heavy; only when the registry is used
 
+        install_sqlite_pragmas()  # WAL and no fsync per commit, as MLflow's own server
         try:
             return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         except Exception as exc:

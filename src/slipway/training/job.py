@@ -22,6 +22,7 @@ from typing import Any
 from slipway.core.clock import utcnow
 from slipway.core.db.tables import StepLogRow, TrainingJobRow
 from slipway.runtime.childproc import run_child
+from slipway.tracking.config import user_tracking_uri
 from slipway.training.checkpoints import CheckpointSync
 from slipway.training.spec import TERMINAL, TrainingJobSpec, job_log_id
 from slipway.workers.context import PermanentFailure, WorkContext
@@ -89,7 +90,6 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
         row.state, row.attempts, row.started_at = "Running", context.attempt, utcnow()
         spec = TrainingJobSpec.model_validate(row.spec)
         run_id = row.mlflow_run_id
-    tracking = services.registry.mlflow
     if run_id is None:
         run_id = _create_run(services, spec)
         with services.db.write() as session:
@@ -122,7 +122,7 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
             "SM_HOSTS": json.dumps(["algo-1"]),
             "SLIPWAY_JOB_NAME": name,
             "SLIPWAY_JOB_ATTEMPT": str(context.attempt),
-            "MLFLOW_TRACKING_URI": tracking.uri,
+            "MLFLOW_TRACKING_URI": user_tracking_uri(services.settings),
             "MLFLOW_RUN_ID": run_id,
         }
     )

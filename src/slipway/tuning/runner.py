@@ -20,6 +20,7 @@ from slipway.core.clock import utcnow
 from slipway.core.db.tables import StepLogRow, TuningJobRow
 from slipway.core.locks import named_lock
 from slipway.runtime.childproc import run_forked
+from slipway.tracking.config import user_tracking_uri
 from slipway.tuning.spec import TERMINAL, TuningJobSpec
 from slipway.tuning.study import grid_size, open_study, suggest
 from slipway.workers.context import WorkContext
@@ -138,7 +139,9 @@ def _run_trial(
                 }
             )
         )
-        env = services.settings.as_env() | {"MLFLOW_TRACKING_URI": services.registry.mlflow.uri}
+        env = services.settings.as_env() | {
+            "MLFLOW_TRACKING_URI": user_tracking_uri(services.settings)
+        }
 
         def log(text: str) -> None:
             with services.db.session() as session:

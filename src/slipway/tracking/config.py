@@ -1,0 +1,183 @@
+"""How Slipway runs MLflow's tracking server: store URIs, environment, process spec, and
+SQLite tuning for MLflow's engines. Light to import (no MLflow, no ASGI): the registry and
+the supervisor use it; :mod:`slipway.tracking.server` is the server itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from slipway.core.db.engine import normalize_url
+from slipway.core.errors import InvalidInput
+from slipway.core.settings import Settings
+from slipway.runtime.supervisor import ProcessSpec
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+ARTIFACTS_FOLDER = "mlflow"
+
+# The variables ``mlflow server`` hands its workers (``mlflow.server.constants`` and
+# ``mlflow.environment_variables``). Spelled out because importing ``mlflow.server`` builds
+# the Flask app and reads them, so they must be set before anything from it is imported.
+BACKEND_STORE_URI_VAR = "_MLFLOW_SERVER_FILE_STORE"
+REGISTRY_STORE_URI_VAR = "_MLFLOW_SERVER_REGISTRY_STORE"
+ARTIFACT_ROOT_VAR = "_MLFLOW_SERVER_ARTIFACT_ROOT"
+SERVE_ARTIFACTS_VAR = "_MLFLOW_SERVER_SERVE_ARTIFACTS"
+ARTIFACTS_DESTINATION_VAR = "_MLFLOW_SERVER_ARTIFACT_DESTINATION"
+SERVER_BOOT_ID_VAR = "_MLFLOW_SERVER_BOOT_ID"
+WORKSPACES_VAR = "MLFLOW_ENABLE_WORKSPACES"
+# Slipway's own, read by every server process (a uvicorn worker is a fresh interpreter).
+BUSY_TIMEOUT_VAR = "_SLIPWAY_TRACKING_BUSY_TIMEOUT_MS"
+FAST_PATH_VAR = "_SLIPWAY_TRACKING_FAST_PATH"
+# Runs log artifacts through the server's proxy: ``mlflow-artifacts:/<experiment>/<run>/...``.
+PROXIED_ARTIFACT_ROOT = "mlflow-artifacts:/"
+
+
+def backend_store_uri(database_url: str) -> str:
+    """MLflow's backend store URI for Slipway's metadata database URL.
+
+    ``sqlite:///path`` is kept; ``postgresql://`` and ``postgres://`` get the psycopg 3
+    driver (``postgresql+psycopg://``), which MLflow's SQLAlchemy store accepts (psycopg2,
+    SQLAlchemy's default PostgreSQL driver, is not a Slipway dependency). Anything else
+    raises :class:`InvalidInput`.
+    """
+    uri = normalize_url(database_url)
+    backend = uri.split(":", 1)[0].split("+", 1)[0]
+    if backend not in {"sqlite", "postgresql"}:
+        raise InvalidInput(
+            "MLflow's backend store must be sqlite or postgresql", field="database.url"
+        )
+    return uri
+
+
+def artifacts_destination(artifact_root: str) -> str:
+    """Where the server keeps MLflow's artifacts: the ``mlflow`` folder of the artifact root.
+
+    A local root gives an absolute path; a URI root (``s3://bucket/x``) gives a URI below it,
+    handled by MLflow's artifact repository for that scheme. ``memory://`` roots are refused:
+    the server is a process of its own and could share nothing through them.
+    """
+    if "://" in artifact_root:
+        if artifact_root.startswith("memory://"):
+            raise InvalidInput(
+                "MLflow's server cannot keep artifacts in memory://; use a folder or an"
+                " object store",
+                field="artifacts.root",
+            )
+        return f"{artifact_root.rstrip('/')}/{ARTIFACTS_FOLDER}"
+    return str(Path(artifact_root).expanduser().resolve() / ARTIFACTS_FOLDER)
+
+
+def tracking_env(settings: Settings) -> dict[str, str]:
+    """The environment of the tracking server process, as ``mlflow server`` would set it.
+
+    Backend and registry store on Slipway's database, artifacts served by the server from
+    :func:`artifacts_destination`, job execution and workspaces off; on PostgreSQL the
+    connection pool is sized like Slipway's. The database URL (and any password in it)
+    travels here rather than on the command line, where ``ps`` would show it.
+    """
+    store = backend_store_uri(settings.database_url)
+    env = {
+        BACKEND_STORE_URI_VAR: store,
+        REGISTRY_STORE_URI_VAR: store,
+        ARTIFACT_ROOT_VAR: PROXIED_ARTIFACT_ROOT,
+        SERVE_ARTIFACTS_VAR: "true",
+        ARTIFACTS_DESTINATION_VAR: artifacts_destination(settings.artifact_root),
+        "_MLFLOW_SGI_NAME": "uvicorn",
+        "_MLFLOW_IN_JOB_EXECUTOR": "false",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        WORKSPACES_VAR: "false",
+        BUSY_TIMEOUT_VAR: str(settings.database.busy_timeout_ms),
+    }
+    if store.startswith("postgresql"):
+        env["MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"] = str(settings.database.pool_size)
+        env["MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"] = str(settings.database.pool_size)
+    return env
+
+
+def server_argv(
+    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, workers: int = 1
+) -> list[str]:
+    """The command that runs the tracking server; its environment comes from
+    :func:`tracking_env` (or, when that is absent, from Slipway's settings)."""
+    return [
+        sys.executable,
+        "-m",
+        "slipway.tracking.server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+
+
+def tracking_process(
+    settings: Settings,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    workers: int = 1,
+    essential: bool = False,
+) -> ProcessSpec:
+    """The supervisor's spec for the tracking server: :func:`server_argv` run with
+    :func:`tracking_env`."""
+    return ProcessSpec(
+        "tracking",
+        server_argv(host, port, workers=workers),
+        essential=essential,
+        env=tracking_env(settings),
+    )
+
+
+class _SqlitePragmas:
+    """A ``connect`` listener giving each SQLite connection a busy timeout, WAL and
+    ``synchronous=NORMAL``; connections to other databases are left alone."""
+
+    def __init__(self, busy_timeout_ms: int) -> None:
+        self.busy_timeout_ms = busy_timeout_ms
+
+    def __call__(self, dbapi_conn: Any, _record: Any) -> None:
+        if not isinstance(dbapi_conn, sqlite3.Connection):
+            return
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+
+_pragmas: _SqlitePragmas | None = None
+
+
+def install_sqlite_pragmas(busy_timeout_ms: int = 30_000) -> None:
+    """Tune every SQLite connection any SQLAlchemy engine of this process opens from now on.
+
+    MLflow builds its engines when its stores are first used, so this runs before that.
+    Commits then append to the write-ahead log without waiting for the disk: a power loss
+    may drop the last commits but never corrupts the file, the trade Slipway's own engine
+    makes. WAL is a property of the file and lets Slipway read while MLflow writes.
+    Idempotent; a second call only changes the busy timeout.
+    """
+    global _pragmas
+    if _pragmas is None:
+        _pragmas = _SqlitePragmas(busy_timeout_ms)
+        event.listen(Engine, "connect", _pragmas)
+    else:
+        _pragmas.busy_timeout_ms = busy_timeout_ms
+
+
+def user_tracking_uri(settings: Settings) -> str:
+    """The ``MLFLOW_TRACKING_URI`` to give user code (jobs, steps, trials): the tracking
+    server when this process was started by ``slipway up`` (which sets it), otherwise
+    MLflow's store on the metadata database directly."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or backend_store_uri(settings.database_url)
