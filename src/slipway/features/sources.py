@@ -46,7 +46,8 @@ def file_chunks(uri: str, *, format: str | None = None) -> Callable[[], Iterator
                 for batch in pq.ParquetFile(handle).iter_batches(batch_size=CHUNK_ROWS):
                     yield pa.Table.from_batches([batch])
             else:
-                options = pacsv.ReadOptions(block_size=16 * 1024 * 1024)
+                # Small blocks: pyarrow reads several ahead, so this bounds memory.
+                options = pacsv.ReadOptions(block_size=2 * 1024 * 1024)
                 reader = pacsv.open_csv(handle, read_options=options)
                 for batch in reader:
                     yield pa.Table.from_batches([batch])

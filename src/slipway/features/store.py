@@ -7,7 +7,9 @@ but argument handling, events and audit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +41,8 @@ from slipway.features.sources import file_chunks, memory_chunks
 from slipway.features.validation import as_arrow
 from slipway.security.audit import AuditLog
 
+CACHE_SECONDS = 2.0
+
 
 class FeatureStore:
     def __init__(
@@ -55,15 +59,20 @@ class FeatureStore:
         self.events = events
         self.audit = audit
         self._ingestor = Ingestor(repo, offline, online)
+        self._cache: dict[str, FeatureGroup] = {}
+        self._cache_at = float("-inf")
+        self._cache_lock = threading.Lock()
 
     # -- definitions -------------------------------------------------------------------
 
     def create_group(self, spec: FeatureGroup | Mapping[str, Any]) -> StoredGroup:
         group = spec if isinstance(spec, FeatureGroup) else FeatureGroup.parse(spec)
+        self._cache_at = float("-inf")
         return self.repo.create(group)
 
     def update_group(self, spec: FeatureGroup | Mapping[str, Any]) -> tuple[StoredGroup, list[str]]:
         group = spec if isinstance(spec, FeatureGroup) else FeatureGroup.parse(spec)
+        self._cache_at = float("-inf")
         return self.repo.update(group)
 
     def describe(self, name: str) -> StoredGroup:
@@ -78,9 +87,28 @@ class FeatureStore:
         self.repo.get(name)
         self.online.drop_group(name)
         self.repo.delete(name)
+        self._cache_at = float("-inf")
 
     def _groups(self) -> dict[str, FeatureGroup]:
         return {g.spec.name: g.spec for g in self.repo.all()}
+
+    def _serving_definitions(self, names: Iterable[str]) -> dict[str, FeatureGroup]:
+        """Definitions for the read path, cached for a moment: re-reading and re-validating
+        every definition on each online read cost most of a read's time. Definitions only
+        change compatibly (new nullable features), so a read at most CACHE_SECONDS behind
+        another process's change is still correct; an unknown name refreshes at once."""
+        with self._cache_lock:
+            stale = time.monotonic() - self._cache_at > CACHE_SECONDS
+            if stale or any(name not in self._cache for name in names):
+                self._cache = self._groups()
+                self._cache_at = time.monotonic()
+            return self._cache
+
+    def _serving_group(self, name: str) -> FeatureGroup:
+        group = self._serving_definitions([name]).get(name)
+        if group is None:
+            return self.repo.get(name).spec  # raises NotFound naming the group
+        return group
 
     def _group(self, name: str) -> tuple[FeatureGroup, bool]:
         stored = self.repo.get(name)
@@ -136,15 +164,13 @@ class FeatureStore:
     def get_record(
         self, name: str, key: Mapping[str, Any] | Sequence[Any] | str | int
     ) -> OnlineRecord | None:
-        group, _ = self._group(name)
         row: Mapping[str, Any] | Sequence[Any] = [key] if isinstance(key, str | int) else key
-        return read_records(self.online, group, [row])[0]
+        return read_records(self.online, self._serving_group(name), [row])[0]
 
     def get_records(
         self, name: str, keys: Sequence[Mapping[str, Any] | Sequence[Any]]
     ) -> list[OnlineRecord | None]:
-        group, _ = self._group(name)
-        return read_records(self.online, group, keys)
+        return read_records(self.online, self._serving_group(name), keys)
 
     def get_online_features(
         self,
@@ -153,7 +179,11 @@ class FeatureStore:
         *,
         full_feature_names: bool = False,
     ) -> list[FeatureVector]:
-        groups = self._known(feature_refs)
+        names = [FeatureRef.parse(ref).group for ref in feature_refs]
+        groups = self._serving_definitions(names)
+        for name in names:
+            if name not in groups:
+                self.repo.get(name)  # raises NotFound naming the group
         return online_features(
             self.online, groups, feature_refs, entity_rows, full_feature_names=full_feature_names
         )
