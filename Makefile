@@ -52,3 +52,9 @@ services-stop:
 clean:
 	scripts/services stop
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
+
+# Feature-store benchmarks against Feast (~20 min; not part of `make test`). Writes
+# BENCHMARKS.md; see bench/run.py.
+.PHONY: bench
+bench: env
+	$(BIN)/python bench/run.py

@@ -1,0 +1,121 @@
+"""Helpers shared by both sides of the benchmarks (standard library only: the Feast side
+imports this from its own virtualenv)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+DATA = BENCH / ".data"
+RESULT_PREFIX = "BENCH-RESULT "
+
+# The data both sides read (written once by bench/data.py).
+FLIGHTS = DATA / "flights_entities.parquet"
+FLIGHTS_SAMPLE = DATA / "flights_entities_3k.parquet"
+WEATHER = DATA / "weather.parquet"
+PLANES = DATA / "planes.parquet"
+SYN_FEATURES = DATA / "syn_features.parquet"  # 1M rows: 100k keys x 10 times, f0..f9
+SYN_ENTITIES = DATA / "syn_entities.parquet"  # 10M entity rows
+BIG_CSV = DATA / "big.csv"  # ~2 GB
+QUARTER_CSV = DATA / "big_quarter.csv"  # its first ~0.5 GB
+
+WEATHER_FEATURES = [
+    "temp",
+    "dewp",
+    "humid",
+    "wind_dir",
+    "wind_speed",
+    "wind_gust",
+    "precip",
+    "pressure",
+    "visib",
+]
+# name -> kind ("int", "float", "string")
+PLANE_FEATURES = {
+    "year": "int",
+    "type": "string",
+    "manufacturer": "string",
+    "model": "string",
+    "engines": "int",
+    "seats": "int",
+    "speed": "float",
+    "engine": "string",
+}
+SYN_FEATURE_NAMES = [f"f{i}" for i in range(10)]
+SYN_KEYS = 100_000
+
+ONLINE_CALLS = 5_000
+ONLINE_WARMUP = 500
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(result: dict[str, Any]) -> None:
+    """Hand one result to the driver (a tagged JSON line on stdout)."""
+    print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def median_of(
+    fn: Callable[[], Any], runs: int = 3, warmup: int = 1
+) -> tuple[float, list[float], Any]:
+    """Median wall time of ``runs`` calls after ``warmup`` untimed ones, the times, and
+    the last call's value."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    value = None
+    for _ in range(runs):
+        seconds, value = timed(fn)
+        times.append(seconds)
+    return statistics.median(times), times, value
+
+
+def latency_stats(samples: list[float]) -> dict[str, float]:
+    """p50 / p99 / mean of per-call latencies, in milliseconds."""
+    ordered = sorted(samples)
+
+    def pct(p: float) -> float:
+        index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+        return ordered[index] * 1000
+
+    return {
+        "calls": len(ordered),
+        "p50_ms": pct(50),
+        "p99_ms": pct(99),
+        "mean_ms": statistics.fmean(ordered) * 1000,
+    }
+
+
+def measure_calls(fn: Callable[[int], Any], calls: int, warmup: int) -> dict[str, float]:
+    """Per-call latency of ``fn(i)`` over ``calls`` calls after ``warmup`` ones."""
+    for i in range(warmup):
+        fn(i)
+    samples = []
+    clock = time.perf_counter
+    for i in range(calls):
+        start = clock()
+        fn(i)
+        samples.append(clock() - start)
+    return latency_stats(samples)
+
+
+def argv_command() -> tuple[str, list[str]]:
+    if len(sys.argv) < 2:
+        raise SystemExit(f"usage: {sys.argv[0]} COMMAND [ARGS...]")
+    return sys.argv[1], sys.argv[2:]
