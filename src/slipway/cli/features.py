@@ -9,26 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from slipway.cli.context import platform, reported
+from slipway.cli.context import load_yaml_mapping, platform
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
-from slipway.core.errors import InvalidInput
 from slipway.features.repository import StoredGroup
 
 app = typer.Typer(help="Feature groups: define, ingest, read, query.", no_args_is_help=True)
-
-
-def _load_spec(path: Path) -> dict[str, Any]:
-    with reported():
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidInput(f"cannot read {path}: {exc}", field="file") from None
-        if not isinstance(data, dict):
-            raise InvalidInput(f"{path} must hold one feature-group mapping", field="file")
-        return data
 
 
 def _summary(stored: StoredGroup) -> dict[str, Any]:
@@ -52,7 +39,7 @@ def create(
     file: Path = typer.Option(..., "--file", "-f", help="YAML definition of the group"),
 ) -> None:
     """Create a feature group from a YAML definition."""
-    spec = _load_spec(file)
+    spec = load_yaml_mapping(file)
     with platform() as services:
         stored = services.features.create_group(spec)
     console.print(f"created feature group [bold]{stored.spec.name}[/bold]")
@@ -63,7 +50,7 @@ def update(
     file: Path = typer.Option(..., "--file", "-f", help="YAML definition of the group"),
 ) -> None:
     """Apply a compatible change (new nullable features, metadata) to a group."""
-    spec = _load_spec(file)
+    spec = load_yaml_mapping(file)
     with platform() as services:
         stored, added = services.features.update_group(spec)
     console.print(

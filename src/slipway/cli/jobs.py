@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import typer
-import yaml
 
-from slipway.cli.context import platform, reported
+from slipway.cli.context import load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.errors import InvalidInput
 from slipway.training.spec import TERMINAL
@@ -19,17 +17,6 @@ jobs = typer.Typer(help="Training jobs (SageMaker script mode).", no_args_is_hel
 tuning = typer.Typer(help="Hyperparameter tuning jobs on Optuna.", no_args_is_help=True)
 schedules = typer.Typer(help="Cron schedules that start pipelines.", no_args_is_help=True)
 triggers = typer.Typer(help="Event triggers that start pipelines.", no_args_is_help=True)
-
-
-def _spec(path: Path) -> dict[str, Any]:
-    with reported():
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidInput(f"cannot read {path}: {exc}", field="file") from None
-        if not isinstance(data, dict):
-            raise InvalidInput(f"{path} must hold a mapping", field="file")
-        return data
 
 
 def _pairs(values: list[str], field: str) -> dict[str, str]:
@@ -48,7 +35,7 @@ def submit_job(
     file: Path = typer.Option(..., "--file", "-f"), wait: bool = typer.Option(False, "--wait")
 ) -> None:
     """Submit a training job from a YAML spec."""
-    spec = _spec(file)
+    spec = load_yaml_mapping(file)
     if spec.get("source_dir"):
         spec["source_dir"] = str((file.parent / spec["source_dir"]).resolve())
     with platform() as services:
@@ -112,7 +99,7 @@ def stop_job(name: str) -> None:
 @tuning.command("submit")
 def submit_tuning(file: Path = typer.Option(..., "--file", "-f")) -> None:
     """Submit a tuning job from a YAML spec."""
-    spec = _spec(file)
+    spec = load_yaml_mapping(file)
     spec.setdefault("code_paths", [os.getcwd()])
     with platform() as services:
         row = services.tuning.submit(spec)
