@@ -8,6 +8,7 @@ that is not running fails with a message saying how to start it; nothing is skip
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,9 @@ from sqlalchemy.engine import make_url
 from slipway.core.db import Database
 from slipway.core.db.migrate import ensure_schema
 from slipway.core.settings import Settings, load_settings
+from slipway.services import Services
+from slipway.workers.handlers import DEFAULT_QUEUES
+from slipway.workers.worker import Worker
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,3 +95,18 @@ def db(database_url: str) -> Iterator[Database]:
     ensure_schema(database)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def workers(services: Services) -> Iterator[None]:
+    """Two in-process workers on the test module's ``services`` (each step, job or trial
+    still runs in a process of its own)."""
+    pool = [Worker(services, queues=DEFAULT_QUEUES, worker_id=f"w{n}") for n in range(2)]
+    threads = [threading.Thread(target=w.run, daemon=True) for w in pool]
+    for thread in threads:
+        thread.start()
+    yield
+    for worker in pool:
+        worker.stopping.set()
+    for thread in threads:
+        thread.join(timeout=60)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from slipway.services import Services
 from tests.pipelines import sample
-from tests.pipelines.test_engine import _states, services, workers  # noqa: F401
+from tests.pipelines.test_engine import _states
 
 
-def test_train_evaluate_gate_register(services: Services, workers: None) -> None:  # noqa: F811
+def test_train_evaluate_gate_register(services: Services, workers: None) -> None:
     services.pipelines.register(sample.train_register)
     run = services.pipelines.start("train-register")
     done = services.pipelines.wait(run, timeout=240)
@@ -27,7 +27,7 @@ def test_train_evaluate_gate_register(services: Services, workers: None) -> None
     assert _states(gated)["register-model"] == "Skipped"
 
 
-def test_training_job_as_a_step(services: Services, workers: None) -> None:  # noqa: F811
+def test_training_job_as_a_step(services: Services, workers: None) -> None:
     services.pipelines.register(sample.job_step)
     done = services.pipelines.wait(services.pipelines.start("job-step"), timeout=240)
     assert done["state"] == "Succeeded", done

@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from slipway.core.errors import Conflict, InvalidInput, NotFound
-from slipway.core.settings import load_settings
 from slipway.pipelines.dsl import pipeline, step
 from slipway.services import Services
-from slipway.workers.handlers import DEFAULT_QUEUES
-from slipway.workers.worker import Worker
 from tests.pipelines import sample
-
-
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
-    settings = load_settings(
-        home=tmp_path / "home", workers={"lease_seconds": 5, "poll_seconds": 0.05}
-    )
-    opened = Services.open(settings)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def workers(services: Services) -> Iterator[None]:
-    """Two in-process workers (each step still runs in its own child process)."""
-    pool = [Worker(services, queues=DEFAULT_QUEUES, worker_id=f"w{n}") for n in range(2)]
-    threads = [threading.Thread(target=w.run, daemon=True) for w in pool]
-    for thread in threads:
-        thread.start()
-    yield
-    for w in pool:
-        w.stopping.set()
-    for thread in threads:
-        thread.join(timeout=30)
 
 
 def _states(described: dict[str, object]) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +11,6 @@ import pytest
 from slipway.core.errors import Conflict, InvalidInput
 from slipway.core.settings import load_settings
 from slipway.services import Services
-from slipway.workers.handlers import DEFAULT_QUEUES
-from slipway.workers.worker import Worker
 
 REPO = str(Path(__file__).resolve().parents[2])
 RANGES = {
@@ -30,19 +27,6 @@ def services(tmp_path: Path) -> Iterator[Services]:
     )
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def workers(services: Services) -> Iterator[None]:
-    pool = [Worker(services, queues=DEFAULT_QUEUES, worker_id=f"w{n}") for n in range(2)]
-    threads = [threading.Thread(target=w.run, daemon=True) for w in pool]
-    for thread in threads:
-        thread.start()
-    yield
-    for w in pool:
-        w.stopping.set()
-    for thread in threads:
-        thread.join(timeout=60)
 
 
 def _job(name: str, **extra: object) -> dict[str, object]:

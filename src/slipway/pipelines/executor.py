@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import select
 
 from slipway.core.clock import utcnow
-from slipway.core.db.tables import ExecutionRow, PipelineRow, StepLogRow, StepRunRow
+from slipway.core.db.tables import ExecutionRow, PipelineRow, StepRunRow
 from slipway.core.errors import SlipwayError
+from slipway.core.logsink import log_writer
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, StepState
 from slipway.runtime.childproc import run_forked
 from slipway.workers.context import PermanentFailure, WorkContext
@@ -33,24 +34,6 @@ class StepFailed(SlipwayError):
 
 class StepFailedForGood(PermanentFailure):
     """User code failed and the step's retries are spent."""
-
-
-def log_sink(context: WorkContext, execution_id: str, step: str) -> Any:
-    """Append a chunk of output to the log of ``step`` (attempt-numbered) in the database."""
-
-    def write(text: str) -> None:
-        with context.services.db.session() as session:
-            session.add(
-                StepLogRow(
-                    execution_id=execution_id,
-                    step=step,
-                    attempt=context.attempt,
-                    text=text,
-                    time=utcnow(),
-                )
-            )
-
-    return write
 
 
 def run_step(context: WorkContext) -> dict[str, Any]:
@@ -131,7 +114,7 @@ def _run_child(
             "main",
             (str(spec_path), str(result_path)),
             env=env,
-            log=log_sink(context, execution_id, step),
+            log=log_writer(context.services.db, execution_id, step, context.attempt),
             timeout=options.get("timeout_seconds"),
             memory_mb=options.get("memory_mb"),
             should_stop=lambda: context.lease_lost() or _cancelled(context, execution_id),

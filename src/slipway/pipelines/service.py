@@ -8,7 +8,6 @@ import importlib
 import inspect
 import json
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from slipway.core.db.tables import ExecutionRow, PipelineRow, StepLogRow, StepRu
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue
+from slipway.core.waiting import wait_until_final
 from slipway.pipelines.dsl import Pipeline
 from slipway.pipelines.orchestrator import Orchestrator
 from slipway.pipelines.runner import resolve_target
@@ -247,14 +247,13 @@ class PipelineService:
             return list(session.scalars(query))
 
     def wait(self, execution_id: str, timeout: float = 600.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            described = self.describe(execution_id)
-            if described["state"] in TERMINAL_EXECUTIONS:
-                return described
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"execution {execution_id} still {described['state']}")
-            time.sleep(0.2)
+        return wait_until_final(
+            lambda: self.describe(execution_id),
+            lambda d: str(d["state"]),
+            TERMINAL_EXECUTIONS,
+            what=f"execution {execution_id}",
+            timeout=timeout,
+        )
 
     def cancel(self, execution_id: str) -> None:
         with self.db.write() as session:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from slipway.core.clock import utcnow
-from slipway.core.db.tables import StepLogRow, TrainingJobRow
+from slipway.core.db.tables import TrainingJobRow
+from slipway.core.logsink import log_writer
 from slipway.runtime.childproc import run_child
 from slipway.tracking.config import user_tracking_uri
 from slipway.training.checkpoints import CheckpointSync
@@ -130,17 +131,7 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
 
-    def log(text: str) -> None:
-        with services.db.session() as session:
-            session.add(
-                StepLogRow(
-                    execution_id=job_log_id(name),
-                    step="job",
-                    attempt=context.attempt,
-                    text=text,
-                    time=utcnow(),
-                )
-            )
+    log = log_writer(services.db, job_log_id(name), "job", context.attempt)
 
     def stop_requested() -> bool:
         with services.db.session() as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +12,7 @@ from slipway.core.db.tables import StepLogRow, TrainingJobRow
 from slipway.core.errors import Conflict, NotFound
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue
+from slipway.core.waiting import wait_until_final
 from slipway.training.spec import (
     CRASH_RETRIES,
     JOB_KIND,
@@ -84,14 +84,13 @@ class TrainingService:
             )
 
     def wait(self, name: str, timeout: float = 600.0) -> TrainingJobRow:
-        deadline = time.monotonic() + timeout
-        while True:
-            row = self.get(name)
-            if row.state in TERMINAL:
-                return row
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"training job {name} still {row.state}")
-            time.sleep(0.2)
+        return wait_until_final(
+            lambda: self.get(name),
+            lambda r: r.state,
+            TERMINAL,
+            what=f"training job {name}",
+            timeout=timeout,
+        )
 
     def stop(self, name: str) -> None:
         with self.db.write() as session:

@@ -17,8 +17,9 @@ from typing import Any
 import optuna
 
 from slipway.core.clock import utcnow
-from slipway.core.db.tables import StepLogRow, TuningJobRow
+from slipway.core.db.tables import TuningJobRow
 from slipway.core.locks import named_lock
+from slipway.core.logsink import log_writer
 from slipway.runtime.childproc import run_forked
 from slipway.tracking.config import user_tracking_uri
 from slipway.tuning.spec import TERMINAL, TuningJobSpec
@@ -143,17 +144,7 @@ def _run_trial(
             "MLFLOW_TRACKING_URI": user_tracking_uri(services.settings)
         }
 
-        def log(text: str) -> None:
-            with services.db.session() as session:
-                session.add(
-                    StepLogRow(
-                        execution_id=f"tuning/{spec.name}",
-                        step=f"trial-{trial.number}",
-                        attempt=1,
-                        text=text,
-                        time=utcnow(),
-                    )
-                )
+        log = log_writer(services.db, f"tuning/{spec.name}", f"trial-{trial.number}", 1)
 
         outcome = run_forked(
             "slipway.tuning.trial",

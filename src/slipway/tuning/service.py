@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import optuna
@@ -14,6 +13,7 @@ from slipway.core.db.tables import StepLogRow, TuningJobRow
 from slipway.core.errors import Conflict, NotFound
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue
+from slipway.core.waiting import wait_until_final
 from slipway.registry.mlflow_store import MlflowStore
 from slipway.tuning.runner import WARM
 from slipway.tuning.spec import QUEUE, RUNNER_KIND, TERMINAL, TuningJobSpec
@@ -133,14 +133,13 @@ class TuningService:
         ]
 
     def wait(self, name: str, timeout: float = 600.0) -> TuningJobRow:
-        deadline = time.monotonic() + timeout
-        while True:
-            row = self.get(name)
-            if row.state in TERMINAL:
-                return row
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"tuning job {name} still {row.state}")
-            time.sleep(0.3)
+        return wait_until_final(
+            lambda: self.get(name),
+            lambda r: r.state,
+            TERMINAL,
+            what=f"tuning job {name}",
+            timeout=timeout,
+        )
 
     def stop(self, name: str) -> None:
         with self.db.write() as session:
