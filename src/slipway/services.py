@@ -27,6 +27,8 @@ from slipway.pipelines.service import PipelineService
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.security.tokens import TokenService
+from slipway.serving.controller import DeploymentController
+from slipway.serving.service import Endpoints
 from slipway.training.service import TrainingService
 from slipway.tuning.service import TuningService
 
@@ -48,6 +50,8 @@ class Services:
     tuning: TuningService
     schedules: Schedules
     triggers: Triggers
+    endpoints: Endpoints
+    deployments: DeploymentController
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -70,6 +74,7 @@ class Services:
         queue = WorkQueue(db)
         registry = Registry(settings, db, artifacts, events, audit)
         pipelines = PipelineService(db, queue, events, artifacts)
+        endpoints = Endpoints(db, events, audit, registry)
         return cls(
             settings=settings,
             db=db,
@@ -86,6 +91,8 @@ class Services:
             tuning=TuningService(db, queue, events, registry.mlflow, settings.artifact_root),
             schedules=Schedules(db, events, pipelines),
             triggers=Triggers(db, events, pipelines),
+            endpoints=endpoints,
+            deployments=DeploymentController(db, events, endpoints),
         )
 
     def close(self) -> None:

@@ -92,6 +92,24 @@ class BackendUnavailable(SlipwayError):
     code = "backend_unavailable"
 
 
+class Overloaded(SlipwayError):
+    """Too much in flight; the caller should retry after ``retry_after`` seconds."""
+
+    status_code = 503
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class ModelError(SlipwayError):
+    """The model raised while predicting on input that passed validation."""
+
+    status_code = 500
+    code = "model_error"
+
+
 class LeaseLost(Conflict):
     """A worker acted on a work item it no longer holds (lease expired, cancelled, reclaimed)."""
 

@@ -123,6 +123,28 @@ class TrackingSettings(_Area):
     enabled: bool = Field(default=True, description="start it with `slipway up`")
 
 
+class ServingSettings(_Area):
+    """The gateway (data plane) that hosts every endpoint."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8422, ge=0, le=65535)
+    enabled: bool = Field(default=True, description="start it with `slipway up`")
+    workers: int = Field(default=2, ge=1, le=256, description="worker processes at least")
+    max_workers: int = Field(default=2, ge=1, le=256, description="scale up to this many")
+    max_in_flight: int = Field(
+        default=256, ge=1, description="requests per worker before answering 503"
+    )
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=64, ge=2, le=1000)
+    capture_buffer: int = Field(
+        default=10_000, ge=1, description="captured requests held per worker before dropping"
+    )
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+
 class RegistrySettings(_Area):
     """The model registry's deployment policy."""
 
@@ -152,6 +174,7 @@ class Settings(BaseSettings):
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @classmethod
     def settings_customise_sources(

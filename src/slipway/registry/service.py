@@ -420,10 +420,11 @@ class Registry:
         import mlflow.pyfunc  # heavy; only when a model is loaded
 
         load = loader or mlflow.pyfunc.load_model
-        local = self._local_dir(version.artifact_key)
+        local = self.local_dir(version.artifact_key)
         return load(local)
 
-    def _local_dir(self, key: str) -> str:
+    def local_dir(self, key: str) -> str:
+        """A local folder holding the files under ``key`` (downloaded when remote)."""
         root = self.settings.artifact_root
         if "://" not in root or root.startswith("file://"):
             return str(Path(root.removeprefix("file://")) / key)

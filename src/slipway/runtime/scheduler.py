@@ -1,6 +1,6 @@
-"""The scheduler loop: fire due cron schedules, turn events into pipeline runs, and
-reconcile executions whose workers died. Several can run at once; the database keeps
-each tick and each event handled exactly once."""
+"""The scheduler loop: fire due cron schedules, turn events into pipeline runs, advance
+endpoint deployments, and reconcile executions whose workers died. Several can run at
+once; the database keeps each tick and each event handled exactly once."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def run_scheduler(services: Services, stop: threading.Event, *, interval: float 
                 )
             for execution in services.triggers.process():
                 log.info("event trigger started execution %s", execution)
+            services.deployments.tick()
         except Exception:  # keep scheduling: one bad tick must not stop the loop
             log.exception("scheduler tick failed")
         stop.wait(interval)

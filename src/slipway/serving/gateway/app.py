@@ -1,0 +1,635 @@
+"""The gateway's ASGI application: SageMaker invocations, Open Inference Protocol V2,
+``/ping`` and ``/metrics``.
+
+It is a bare ASGI callable rather than a framework app: the per-request overhead is the
+product here (MLflow's scoring server spends ~30 ms of its ~32 ms per one-row request
+outside the model), so routing is a few string tests and JSON goes through orjson.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from slipway import __version__
+from slipway.core.artifacts import ArtifactStore
+from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import GatewayRow
+from slipway.core.errors import (
+    InvalidInput,
+    ModelError,
+    NotFound,
+    Overloaded,
+    PayloadTooLarge,
+    SlipwayError,
+    UnsupportedMediaType,
+)
+from slipway.core.events import EventLog
+from slipway.core.settings import Settings
+from slipway.features.offline.delta import DeltaOfflineStore
+from slipway.features.online.factory import open_online_store
+from slipway.features.repository import GroupRepository
+from slipway.features.store import FeatureStore
+from slipway.registry.service import Registry
+from slipway.security.audit import AuditLog
+from slipway.serving.gateway.capture import Captured, CaptureWriter
+from slipway.serving.gateway.inputs import (
+    Batch,
+    Frame,
+    attach_binary,
+    check,
+    jsonable,
+    numeric_summary,
+    parse_csv,
+    parse_json,
+    parse_oip,
+)
+from slipway.serving.gateway.metrics import Recorder
+from slipway.serving.gateway.models import LoadedModel
+from slipway.serving.gateway.runtime import (
+    POLL_SECONDS,
+    ConfigRuntime,
+    EndpointRuntime,
+    GatewayState,
+    VariantRuntime,
+)
+
+log = logging.getLogger("slipway.serving.gateway")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# Small batches on fast-path models predict inline: a thread hop costs more than they do.
+INLINE_ROWS = 64
+_INFERENCE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_JSON = [(b"content-type", b"application/json")]
+_TEXT = [(b"content-type", b"text/plain; version=0.0.4")]
+
+
+def gateway_id() -> str:
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:80]
+    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _too_deep(value: Any, limit: int, depth: int = 1) -> bool:
+    if depth > limit:
+        return True
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list):
+        return False
+    return any(isinstance(v, list | dict) and _too_deep(v, limit, depth + 1) for v in value)
+
+
+@dataclass
+class Served:
+    config: ConfigRuntime
+    variant: VariantRuntime
+    model: LoadedModel
+    batch: Batch
+    predictions: list[Any]
+    inference_id: str
+
+
+class Gateway:
+    """One gateway worker: its endpoints, counters, capture buffer and background threads."""
+
+    def __init__(self, settings: Settings, *, gateway_id_: str | None = None) -> None:
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        self.settings = settings
+        self.limits = settings.serving
+        self.id = gateway_id_ or gateway_id()
+        self.db = Database(settings.database_url, pool_size=4)
+        events = EventLog(self.db)
+        audit = AuditLog(self.db)
+        self.artifacts = ArtifactStore(settings.artifact_root)
+        self.registry = Registry(settings, self.db, self.artifacts, events, audit)
+        self.online = open_online_store(settings.online_store_url)
+        self.features = FeatureStore(
+            GroupRepository(self.db, events),
+            DeltaOfflineStore(f"{settings.artifact_root.rstrip('/')}/features"),
+            self.online,
+            events,
+            audit,
+        )
+        self.state = GatewayState(self.db, self.registry, self.features, self.id)
+        self.state.cold_start_observer = self._cold_start
+        self.recorder = Recorder(self.db, self.id)
+        self.capture = CaptureWriter(
+            self.artifacts, self.id, capacity=self.limits.capture_buffer, on_written=self._written
+        )
+        self.in_flight = 0
+        self.started = False
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        now = utcnow()
+        with self.db.session() as session:
+            session.merge(
+                GatewayRow(
+                    gateway_id=self.id,
+                    host=socket.gethostname()[:255],
+                    pid=os.getpid(),
+                    started_at=now,
+                    heartbeat_at=now,
+                    refreshed_at=now,
+                    in_flight=0,
+                )
+            )
+        self.state.refresh()
+        self._beat()
+        for target, name in ((self._watch, "gateway-watch"), (self._housekeep, "gateway-flush")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.started = True
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        try:
+            self.capture.flush()
+            self.recorder.flush()
+            with self.db.session() as session:
+                row = session.get(GatewayRow, self.id)
+                if row is not None:
+                    session.delete(row)
+            self.state_forget_all()
+        except Exception:
+            log.exception("gateway shutdown: final flush failed")
+        self.online.close()
+        self.db.dispose()
+
+    def state_forget_all(self) -> None:
+        for name in list(self.state.endpoints):
+            self.state._forget(name)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                self.state.refresh()
+            except Exception:
+                log.exception("gateway: refreshing endpoints failed")
+
+    def _housekeep(self) -> None:
+        while not self._stop.wait(1.0):
+            for step in (self.capture.flush, self.recorder.flush, self._beat, self._unload):
+                try:
+                    step()
+                except Exception:
+                    log.exception("gateway housekeeping step %s failed", step.__name__)
+
+    def _beat(self) -> None:
+        with self.db.session() as session:
+            row = session.get(GatewayRow, self.id)
+            if row is None:
+                return
+            row.heartbeat_at = utcnow()
+            row.refreshed_at = self.state.refreshed_at
+            row.in_flight = self.in_flight
+
+    def _unload(self) -> None:
+        for name in self.state.unload_idle():
+            log.info("serverless: unloaded %s after its idle timeout", name)
+
+    def _cold_start(self, variant: VariantRuntime, ms: float) -> None:
+        endpoint = next(
+            (
+                ep.name
+                for ep in self.state.endpoints.values()
+                for config in (ep.active, ep.target)
+                if config is not None and variant in config.variants + config.shadows
+            ),
+            None,
+        )
+        if endpoint is not None:
+            counts = self.recorder.counters(endpoint, variant.config_version, variant.name)
+            counts.cold_starts += 1
+            counts.cold_start_ms_sum += ms
+
+    def _written(self, item: Captured, rows: int) -> None:
+        self.recorder.counters(item.endpoint, item.config_version, item.variant).captured += rows
+
+    # -- ASGI ---------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        try:
+            if path == "/ping" and method == "GET":
+                await _respond(send, 200, b'{"status":"ok"}')
+            elif path.startswith("/endpoints/") and path.endswith("/invocations"):
+                _allow(method, "POST")
+                await self._invocations(
+                    path[len("/endpoints/") : -len("/invocations")], scope, receive, send
+                )
+            elif path.startswith("/v2"):
+                await self._oip(path, method, scope, receive, send)
+            elif path == "/metrics" and method == "GET":
+                body = await asyncio.get_running_loop().run_in_executor(
+                    None,
+                    self.recorder.prometheus,
+                    {"slipway_gateway_in_flight": float(self.in_flight)},
+                )
+                await _respond(send, 200, body.encode(), _TEXT)
+            else:
+                raise NotFound(f"no route for {method} {path}")
+        except SlipwayError as exc:
+            await _error(send, exc)
+        except Exception as exc:  # never a hung or empty reply
+            log.exception("gateway: unexpected error on %s", path)
+            await _error(send, ModelError(f"internal error: {type(exc).__name__}"))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if not self.started:
+                        await asyncio.get_running_loop().run_in_executor(None, self.start)
+                    await send({"type": "lifespan.startup.complete"})
+                except Exception as exc:
+                    log.exception("gateway startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.get_running_loop().run_in_executor(None, self.stop)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.limits.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    def _json(self, body: bytes) -> Any:
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
+        limit = self.limits.max_json_depth
+        if body.count(b"[") + body.count(b"{") > limit and _too_deep(value, limit):
+            raise InvalidInput(f"the JSON nests deeper than {limit} levels", field="body")
+        return value
+
+    def _endpoint(self, name: str) -> EndpointRuntime:
+        endpoint = self.state.endpoints.get(name)
+        if endpoint is None:
+            raise NotFound(f"endpoint {name!r} does not exist", details={"endpoint": name})
+        return endpoint
+
+    # -- SageMaker-style invocations -----------------------------------------------------
+
+    async def _invocations(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        headers = _headers(scope)
+        endpoint = self._endpoint(name)
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ("application/json", "text/csv"):
+            raise UnsupportedMediaType(
+                f"content type {ctype or '(none)'!r} is not accepted; send application/json"
+                " (MLflow's formats) or text/csv",
+                details={"field": "content-type"},
+            )
+        body = await self._body(scope, receive)
+
+        def frame_of(_: LoadedModel) -> tuple[Frame, bool]:
+            if ctype == "text/csv":
+                try:
+                    return parse_csv(body.decode()), True
+                except UnicodeDecodeError:
+                    raise InvalidInput("the CSV body is not UTF-8", field="body") from None
+            return parse_json(self._json(body)), False
+
+        served = await self._serve(endpoint, headers, frame_of, started)
+        await _respond(
+            send,
+            200,
+            orjson.dumps({"predictions": served.predictions}, option=orjson.OPT_SERIALIZE_NUMPY),
+            _served_headers(served),
+        )
+
+    async def _serve(
+        self,
+        endpoint: EndpointRuntime,
+        headers: dict[str, str],
+        frame_of: Callable[[LoadedModel], tuple[Frame, bool]],
+        started: float,
+    ) -> Served:
+        if self.in_flight >= self.limits.max_in_flight:
+            raise Overloaded("the gateway is at capacity; retry shortly", retry_after=1.0)
+        target = headers.get("x-slipway-target-variant") or headers.get(
+            "x-amzn-sagemaker-target-variant"
+        )
+        config, variant = endpoint.route(target)
+        counts = self.recorder.counters(endpoint.name, config.version, variant.name)
+        self.in_flight += 1
+        model_ms = 0.0
+        failed = False
+        try:
+            model = await self.state.model_for(
+                config, variant, headers.get("x-slipway-target-model")
+            )
+            frame, from_text = frame_of(model)
+            allowed: list[str] = []
+            if config.enricher is not None:
+                if frame.positional:
+                    raise InvalidInput("an enriched endpoint needs named columns", field="inputs")
+                frame = Frame(config.enricher.enrich(frame.columns, frame.rows), frame.rows)
+                allowed = config.enricher.key_fields
+            batch = check(
+                frame,
+                model.schema,
+                max_rows=config.spec.max_batch_rows,
+                from_text=from_text,
+                allowed_extra=allowed,
+            )
+            t0 = time.perf_counter()
+            try:
+                if model.fast and batch.rows <= INLINE_ROWS:
+                    raw = model.predict(batch)
+                else:
+                    raw = await asyncio.get_running_loop().run_in_executor(
+                        variant.executor, model.predict, batch
+                    )
+            except Exception as exc:
+                failed = True
+                raise ModelError(
+                    f"the model failed: {type(exc).__name__}: {exc}",
+                    details={"variant": variant.name},
+                ) from None
+            finally:
+                model_ms = (time.perf_counter() - t0) * 1000
+            predictions = jsonable(raw)
+            total, count = numeric_summary(raw)
+            counts.prediction_sum += total
+            counts.prediction_count += count
+            given = headers.get("x-slipway-inference-id", "")
+            inference_id = given if _INFERENCE_ID.fullmatch(given) else uuid.uuid4().hex
+            served = Served(config, variant, model, batch, predictions, inference_id)
+            self._after(endpoint, served, counts)
+            return served
+        except SlipwayError as exc:
+            failed = failed or exc.status_code >= 500
+            raise
+        finally:
+            self.in_flight -= 1
+            counts.observe((time.perf_counter() - started) * 1000, model_ms, error=failed)
+
+    def _after(self, endpoint: EndpointRuntime, served: Served, counts: Any) -> None:
+        """Capture and shadow traffic: off the request path, never failing it."""
+        config = served.config
+        capture = config.spec.data_capture
+        shadowed = [s for s in config.shadows if random.random() * 100 < s.sampling_percent]
+        sampled = capture.enabled and random.random() * 100 < capture.sampling_percent
+        if (shadowed or sampled) and not self.capture.offer(
+            self._captured(endpoint.name, served, "production")
+        ):
+            counts.capture_dropped += 1
+        loop = asyncio.get_running_loop()
+        for shadow in shadowed:
+            future = loop.run_in_executor(
+                shadow.executor, self._shadow, endpoint.name, served, shadow
+            )
+            future.add_done_callback(_ignore_result)
+
+    def _captured(self, endpoint: str, served: Served, kind: str) -> Captured:
+        return Captured(
+            inference_id=served.inference_id,
+            time=time.time(),
+            endpoint=endpoint,
+            variant=served.variant.name,
+            config_version=served.config.version,
+            model_name=served.model.name,
+            model_version=served.model.version,
+            kind=kind,
+            batch=served.batch,
+            predictions=served.predictions,
+        )
+
+    def _shadow(self, endpoint: str, served: Served, shadow: VariantRuntime) -> None:
+        counts = self.recorder.counters(endpoint, served.config.version, shadow.name)
+        started = time.perf_counter()
+        failed = False
+        model_ms = 0.0
+        try:
+            model = shadow.model
+            if model is None:
+                return
+            t0 = time.perf_counter()
+            raw = model.predict(served.batch)
+            model_ms = (time.perf_counter() - t0) * 1000
+            shadow_served = Served(
+                served.config, shadow, model, served.batch, jsonable(raw), served.inference_id
+            )
+            if not self.capture.offer(self._captured(endpoint, shadow_served, "shadow")):
+                counts.capture_dropped += 1
+        except Exception:
+            failed = True
+            log.warning("shadow variant %s failed", shadow.name, exc_info=True)
+        finally:
+            counts.observe((time.perf_counter() - started) * 1000, model_ms, error=failed)
+
+    # -- Open Inference Protocol V2 ------------------------------------------------------
+
+    async def _oip(
+        self, path: str, method: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        parts = [p for p in path.split("/") if p][1:]  # drop "v2"
+        if not parts:
+            _allow(method, "GET")
+            body = {"name": "slipway", "version": __version__, "extensions": []}
+            await _respond(send, 200, orjson.dumps(body))
+            return
+        if parts[0] == "health" and len(parts) == 2 and parts[1] in ("live", "ready"):
+            _allow(method, "GET")
+            ready = parts[1] == "live" or self.started
+            await _respond(send, 200 if ready else 503, orjson.dumps({parts[1]: ready}))
+            return
+        if parts[0] != "models" or len(parts) < 2:
+            raise NotFound(f"no route for {method} {path}")
+        name = parts[1]
+        rest = parts[2:]
+        if len(rest) >= 2 and rest[0] == "versions":
+            rest = rest[2:]
+        endpoint = self._endpoint(name)
+        if not rest:
+            _allow(method, "GET")
+            await _respond(send, 200, orjson.dumps(_metadata(endpoint)))
+        elif rest == ["ready"]:
+            _allow(method, "GET")
+            ready = any(c is not None and c.ready for c in (endpoint.active, endpoint.target))
+            await _respond(
+                send, 200 if ready else 503, orjson.dumps({"name": name, "ready": ready})
+            )
+        elif rest == ["infer"]:
+            _allow(method, "POST")
+            started = time.perf_counter()
+            headers = _headers(scope)
+            ctype = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+            header_length = headers.get("inference-header-content-length")
+            if ctype != "application/json" and not header_length:
+                raise UnsupportedMediaType(
+                    f"content type {ctype!r} is not accepted; send application/json",
+                    details={"field": "content-type"},
+                )
+            raw = await self._body(scope, receive)
+            if header_length:
+                if not header_length.isdigit() or int(header_length) > len(raw):
+                    raise InvalidInput(
+                        "Inference-Header-Content-Length does not fit the body",
+                        field="inference-header-content-length",
+                    )
+                split = int(header_length)
+                body = self._json(raw[:split])
+                if isinstance(body, dict):
+                    attach_binary(body, raw[split:])
+            else:
+                body = self._json(raw)
+            served = await self._serve(
+                endpoint, headers, lambda model: (parse_oip(body, model.schema), False), started
+            )
+            response = {
+                "model_name": name,
+                "model_version": str(served.model.version),
+                "id": body.get("id") or served.inference_id,
+                "outputs": _oip_outputs(served.predictions),
+            }
+            await _respond(send, 200, orjson.dumps(response), _served_headers(served))
+        else:
+            raise NotFound(f"no route for {method} {path}")
+
+
+def _ignore_result(future: Any) -> None:
+    future.exception()  # shadow errors are logged in _shadow; never surface here
+
+
+def _allow(method: str, allowed: str) -> None:
+    if method != allowed:
+        raise _MethodNotAllowed(f"use {allowed}")
+
+
+class _MethodNotAllowed(SlipwayError):
+    status_code = 405
+    code = "method_not_allowed"
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _served_headers(served: Served) -> list[tuple[bytes, bytes]]:
+    return [
+        *_JSON,
+        (b"x-slipway-variant", served.variant.name.encode()),
+        (b"x-slipway-inference-id", served.inference_id.encode()),
+        (b"x-slipway-model-version", f"{served.model.name}:{served.model.version}".encode()),
+        (b"x-slipway-config-version", str(served.config.version).encode()),
+    ]
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*(headers or _JSON), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _error(send: Send, exc: SlipwayError) -> None:
+    headers = list(_JSON)
+    if isinstance(exc, Overloaded):
+        headers.append((b"retry-after", f"{max(1, round(exc.retry_after))}".encode()))
+    await _respond(send, exc.status_code, orjson.dumps(exc.to_dict()), headers)
+
+
+_DATATYPES = {"f": "FP64", "i": "INT64", "u": "UINT64", "b": "BOOL"}
+
+
+def _oip_outputs(predictions: list[Any]) -> list[dict[str, Any]]:
+    if predictions and isinstance(predictions[0], dict):
+        names = list(predictions[0])
+        return [_tensor(name, [row.get(name) for row in predictions]) for name in names]
+    return [_tensor("predict", predictions)]
+
+
+def _tensor(name: str, values: list[Any]) -> dict[str, Any]:
+    first = next((v for v in values if v is not None), None)
+    shape = [len(values)]
+    if isinstance(first, list):
+        shape.append(len(first))
+        values = [x for row in values for x in row]
+        first = next((v for v in values if v is not None), None)
+    if isinstance(first, bool):
+        datatype = "BOOL"
+    elif isinstance(first, int):
+        datatype = "INT64"
+    elif isinstance(first, float) or first is None:
+        datatype = "FP64"
+    else:
+        datatype = "BYTES"
+        values = [str(v) for v in values]
+    return {"name": name, "datatype": datatype, "shape": shape, "data": values}
+
+
+def _metadata(endpoint: EndpointRuntime) -> dict[str, Any]:
+    config = endpoint.active or endpoint.target
+    versions: list[str] = []
+    inputs: list[dict[str, Any]] = []
+    if config is not None:
+        versions = sorted({str(v.model_version) for v in config.variants})
+        model = next((v.model for v in config.variants if v.model is not None), None)
+        if model is not None and model.schema:
+            types = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32",
+                     "boolean": "BOOL"}  # fmt: skip
+            inputs = [
+                {"name": c.name, "datatype": types.get(c.type, "BYTES"), "shape": [-1]}
+                for c in model.schema
+            ]
+    return {
+        "name": endpoint.name,
+        "versions": versions,
+        "platform": "slipway",
+        "inputs": inputs,
+        "outputs": [{"name": "predict", "datatype": "FP64", "shape": [-1]}],
+    }

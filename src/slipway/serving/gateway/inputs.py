@@ -1,0 +1,438 @@
+"""Request bodies → a checked, typed batch of rows; predictions → JSON-ready values.
+
+The gateway accepts MLflow's JSON formats (``dataframe_split``, ``dataframe_records``,
+``instances``, ``inputs``), ``text/csv`` with a header row, and Open Inference Protocol
+tensors. Every body becomes the same columnar :class:`Frame`, which is checked against the
+model's signature once: missing and extra columns, types, nulls in required columns, NaN
+and infinities, empty and oversized batches — each a 4xx naming the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from slipway.core.errors import InvalidInput, PayloadTooLarge
+
+NUMERIC = frozenset({"double", "float", "long", "integer"})
+INTEGRAL = frozenset({"long", "integer"})
+JSON_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # MLflow column type: double, float, long, integer, boolean, string, ...
+    required: bool = True
+
+
+@dataclass
+class Frame:
+    """Rows as columns: name → values, in the order the request gave them."""
+
+    columns: dict[str, list[Any]]
+    rows: int
+    positional: bool = False  # columns named 0..k-1 (instances/inputs given as lists)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A frame checked against a signature: values typed, columns in signature order."""
+
+    names: list[str]
+    arrays: list[np.ndarray]
+    rows: int
+
+    def matrix(self) -> np.ndarray:
+        """Every column as float64, side by side (numeric signatures only)."""
+        if len(self.arrays) == 1:
+            return self.arrays[0].astype(np.float64, copy=False).reshape(-1, 1)
+        return np.column_stack(self.arrays).astype(np.float64, copy=False)
+
+    def dataframe(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(dict(zip(self.names, self.arrays, strict=True)))
+
+    def records(self) -> list[dict[str, Any]]:
+        lists = [a.tolist() for a in self.arrays]
+        return [dict(zip(self.names, row, strict=True)) for row in zip(*lists, strict=True)]
+
+
+def schema_from_signature(signature: dict[str, Any]) -> list[Column] | None:
+    """The column schema of an MLflow signature; ``None`` for tensor signatures."""
+    inputs = signature.get("inputs")
+    if isinstance(inputs, str):
+        inputs = json.loads(inputs)
+    if not inputs:
+        return None
+    columns = []
+    for spec in inputs:
+        if spec.get("type") == "tensor" or "name" not in spec:
+            return None
+        columns.append(
+            Column(str(spec["name"]), str(spec["type"]), bool(spec.get("required", True)))
+        )
+    return columns
+
+
+# -- parsing --------------------------------------------------------------------------------
+
+
+def _records(records: Any, field: str) -> Frame:
+    if not isinstance(records, list):
+        raise InvalidInput(f"{field} must be a list", field=field)
+    if records and all(isinstance(r, dict) for r in records):
+        names: dict[str, None] = {}
+        for record in records:
+            names.update(dict.fromkeys(record))
+        return Frame({n: [r.get(n) for r in records] for n in names}, len(records))
+    if records and all(isinstance(r, list) for r in records):
+        width = len(records[0])
+        if any(len(r) != width for r in records):
+            raise InvalidInput(f"{field}: every row must have {width} values", field=field)
+        columns = {str(i): [r[i] for r in records] for i in range(width)}
+        return Frame(columns, len(records), positional=True)
+    if all(not isinstance(r, list | dict) for r in records):
+        return Frame({"0": list(records)}, len(records), positional=True)
+    raise InvalidInput(f"{field} mixes rows of different shapes", field=field)
+
+
+def parse_json(body: Any) -> Frame:
+    """One of MLflow's four JSON request formats."""
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", field="body")
+    keys = [k for k in body if k in JSON_FORMATS]
+    unknown = sorted(set(body) - set(JSON_FORMATS) - {"params"})
+    if unknown:
+        raise InvalidInput(
+            f"unknown field(s) {', '.join(unknown)}; send one of {', '.join(JSON_FORMATS)}",
+            field=unknown[0],
+        )
+    if len(keys) != 1:
+        raise InvalidInput(f"send exactly one of {', '.join(JSON_FORMATS)}", field="body")
+    if body.get("params"):
+        raise InvalidInput("inference params are not supported", field="params")
+    key = keys[0]
+    value = body[key]
+    if key == "dataframe_split":
+        if not isinstance(value, dict):
+            raise InvalidInput("dataframe_split must be an object", field=key)
+        columns, data = value.get("columns"), value.get("data")
+        if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
+            raise InvalidInput("dataframe_split.data must be a list of rows", field=f"{key}.data")
+        if columns is None:
+            return _records(data, f"{key}.data")
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise InvalidInput(
+                "dataframe_split.columns must be a list of names", field=f"{key}.columns"
+            )
+        for index, row in enumerate(data):
+            if len(row) != len(columns):
+                raise InvalidInput(
+                    f"dataframe_split.data[{index}] has {len(row)} values for"
+                    f" {len(columns)} columns",
+                    field=f"{key}.data",
+                )
+        return Frame({c: [r[i] for r in data] for i, c in enumerate(columns)}, len(data))
+    if key == "dataframe_records":
+        if isinstance(value, list) and not all(isinstance(r, dict) for r in value):
+            raise InvalidInput("dataframe_records must be a list of objects", field=key)
+        return _records(value, key)
+    if key == "inputs" and isinstance(value, dict):
+        lists = {str(k): v if isinstance(v, list) else [v] for k, v in value.items()}
+        lengths = {len(v) for v in lists.values()}
+        if len(lengths) > 1:
+            raise InvalidInput("inputs: every column must have the same length", field=key)
+        return Frame(lists, lengths.pop() if lengths else 0)
+    return _records(value, key)
+
+
+def parse_csv(text: str) -> Frame:
+    """CSV with a header row; values stay strings until the schema types them."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInput("the CSV body is empty", field="body") from None
+    except csv.Error as exc:
+        raise InvalidInput(f"unreadable CSV: {exc}", field="body") from None
+    rows = []
+    try:
+        for number, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise InvalidInput(
+                    f"CSV line {number} has {len(row)} values for {len(header)} columns",
+                    field="body",
+                )
+            rows.append(row)
+    except csv.Error as exc:
+        raise InvalidInput(f"unreadable CSV: {exc}", field="body") from None
+    return Frame({name: [r[i] for r in rows] for i, name in enumerate(header)}, len(rows))
+
+
+_OIP_TYPES = {
+    "BOOL": "boolean", "UINT8": "long", "UINT16": "long", "UINT32": "long", "UINT64": "long",
+    "INT8": "long", "INT16": "long", "INT32": "long", "INT64": "long", "FP16": "double",
+    "FP32": "double", "FP64": "double", "BYTES": "string",
+}  # fmt: skip
+
+
+_NUMPY = {
+    "BOOL": "?", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
+    "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "FP16": "<f2",
+    "FP32": "<f4", "FP64": "<f8",
+}  # fmt: skip
+
+
+def attach_binary(body: Any, blob: bytes) -> None:
+    """Fill ``data`` of inputs sent with the binary tensor extension (tritonclient's
+    default): each declares ``parameters.binary_data_size`` and the bytes follow the
+    JSON header in input order."""
+    offset = 0
+    for index, tensor in enumerate(body.get("inputs") or []):
+        if not isinstance(tensor, dict):
+            continue
+        size = (tensor.get("parameters") or {}).get("binary_data_size")
+        if size is None:
+            continue
+        where = f"inputs[{index}]"
+        if not isinstance(size, int) or size < 0 or offset + size > len(blob):
+            raise InvalidInput(f"{where}.binary_data_size overruns the body", field=where)
+        chunk = blob[offset : offset + size]
+        offset += size
+        datatype = tensor.get("datatype")
+        if datatype == "BYTES":
+            values, position = [], 0
+            while position + 4 <= len(chunk):
+                length = int.from_bytes(chunk[position : position + 4], "little")
+                values.append(chunk[position + 4 : position + 4 + length].decode())
+                position += 4 + length
+            tensor["data"] = values
+        elif datatype in _NUMPY:
+            tensor["data"] = np.frombuffer(chunk, dtype=_NUMPY[datatype]).tolist()
+        else:
+            raise InvalidInput(f"{where}.datatype {datatype!r} is unknown", field=where)
+
+
+def _flatten(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        return [data]
+    if data and isinstance(data[0], list):
+        return [v for row in data for v in _flatten(row)]
+    return data
+
+
+def parse_oip(body: Any, schema: list[Column] | None) -> Frame:
+    """Open Inference Protocol V2 ``inputs``: one tensor per column, or one [n, k] tensor."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        raise InvalidInput("the body must be an object with an inputs list", field="inputs")
+    tensors = body["inputs"]
+    if not tensors:
+        raise InvalidInput("inputs is empty", field="inputs")
+    columns: dict[str, list[Any]] = {}
+    shapes = []
+    for index, tensor in enumerate(tensors):
+        where = f"inputs[{index}]"
+        if not isinstance(tensor, dict):
+            raise InvalidInput(f"{where} must be an object", field=where)
+        name, shape, datatype = tensor.get("name"), tensor.get("shape"), tensor.get("datatype")
+        if not isinstance(name, str) or not name:
+            raise InvalidInput(f"{where}.name must be a string", field=f"{where}.name")
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
+            raise InvalidInput(f"{where}.shape must be a list of sizes", field=f"{where}.shape")
+        if datatype not in _OIP_TYPES:
+            raise InvalidInput(
+                f"{where}.datatype {datatype!r} is not an Open Inference Protocol type",
+                field=f"{where}.datatype",
+            )
+        data = _flatten(tensor.get("data"))
+        if math.prod(shape) != len(data):
+            raise InvalidInput(
+                f"{where} has {len(data)} values but its shape {shape} needs {math.prod(shape)}",
+                field=f"{where}.data",
+            )
+        if datatype == "BYTES":
+            data = [v.decode() if isinstance(v, bytes) else v for v in data]
+        shapes.append(shape)
+        columns[name] = data
+    names = [c.name for c in schema] if schema else []
+    if len(tensors) == 1 and len(shapes[0]) == 2 and (not names or tensors[0]["name"] not in names):
+        rows, width = shapes[0]
+        flat = next(iter(columns.values()))
+        return Frame({str(i): flat[i::width] for i in range(width)}, rows, positional=True)
+    lengths = {len(v) for v in columns.values()}
+    for index, shape in enumerate(shapes):
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+            raise InvalidInput(
+                f"inputs[{index}] must have shape [rows] or [rows, 1] when sent per column",
+                field=f"inputs[{index}].shape",
+            )
+    if len(lengths) != 1:
+        raise InvalidInput("every input tensor must have the same number of rows", field="inputs")
+    return Frame(columns, lengths.pop())
+
+
+# -- checking against the signature -------------------------------------------------------
+
+
+def _bad(column: str, row: int, message: str) -> InvalidInput:
+    return InvalidInput(
+        f"column {column!r}, row {row}: {message}", field=column, details={"row": row}
+    )
+
+
+def _typed(column: Column, values: list[Any], from_text: bool) -> np.ndarray:
+    kind = column.type
+    if kind in NUMERIC:
+        out = np.empty(len(values), dtype=np.float64)
+        for row, value in enumerate(values):
+            if from_text and isinstance(value, str):
+                if value == "":
+                    value = None
+                else:
+                    try:
+                        value = float(value)
+                    except ValueError:
+                        raise _bad(column.name, row, f"{value!r} is not a number") from None
+            if value is None:
+                if column.required:
+                    raise _bad(column.name, row, "null in a required column")
+                out[row] = math.nan
+                continue
+            if type(value) is not float and type(value) is not int:
+                raise _bad(column.name, row, f"expected a number, got {type(value).__name__}")
+            if not math.isfinite(value):
+                raise _bad(column.name, row, "NaN or infinite values are not accepted")
+            if kind in INTEGRAL and type(value) is float and not value.is_integer():
+                raise _bad(column.name, row, f"expected an integer, got {value}")
+            out[row] = value
+        if kind in INTEGRAL and not np.isnan(out).any():
+            return out.astype(np.int64 if kind == "long" else np.int32)
+        if kind == "float":
+            return out.astype(np.float32)
+        return out
+    if kind == "boolean":
+        boolean = np.empty(len(values), dtype=bool)
+        for row, value in enumerate(values):
+            if (
+                from_text
+                and isinstance(value, str)
+                and value.lower() in ("true", "false", "1", "0")
+            ):
+                value = value.lower() in ("true", "1")
+            if not isinstance(value, bool):
+                raise _bad(column.name, row, f"expected true or false, got {value!r}")
+            boolean[row] = value
+        return boolean
+    for row, value in enumerate(values):
+        if value is None:
+            if column.required:
+                raise _bad(column.name, row, "null in a required column")
+        elif not isinstance(value, str):
+            raise _bad(column.name, row, f"expected a string, got {type(value).__name__}")
+    return np.array(values, dtype=object)
+
+
+def check(
+    frame: Frame,
+    schema: list[Column] | None,
+    *,
+    max_rows: int,
+    from_text: bool = False,
+    allowed_extra: Sequence[str] = (),
+) -> Batch:
+    """``frame`` typed and ordered by ``schema``, or a 4xx naming what is wrong."""
+    if frame.rows == 0:
+        raise InvalidInput("the request has no rows", field="inputs")
+    if frame.rows > max_rows:
+        raise PayloadTooLarge(
+            f"the request has {frame.rows} rows; this endpoint takes at most {max_rows}",
+            details={"field": "inputs", "rows": frame.rows, "max_rows": max_rows},
+        )
+    if schema is None:
+        names = list(frame.columns)
+        return Batch(names, [np.asarray(frame.columns[n], dtype=object) for n in names], frame.rows)
+    columns = frame.columns
+    if frame.positional:
+        if len(columns) != len(schema):
+            raise InvalidInput(
+                f"rows have {len(columns)} values; the model takes {len(schema)}:"
+                f" {', '.join(c.name for c in schema)}",
+                field="inputs",
+            )
+        columns = {c.name: columns[str(i)] for i, c in enumerate(schema)}
+    known = {c.name for c in schema}
+    extra = [n for n in columns if n not in known and n not in allowed_extra]
+    if extra:
+        raise InvalidInput(
+            f"unexpected column(s) {', '.join(extra)}; the model takes"
+            f" {', '.join(c.name for c in schema)}",
+            field=extra[0],
+        )
+    missing = [c.name for c in schema if c.name not in columns and c.required]
+    if missing:
+        raise InvalidInput(f"missing column(s) {', '.join(missing)}", field=missing[0])
+    arrays = []
+    for column in schema:
+        values = columns.get(column.name)
+        if values is None:
+            values = [None] * frame.rows
+        arrays.append(_typed(column, values, from_text))
+    return Batch([c.name for c in schema], arrays, frame.rows)
+
+
+# -- predictions out ----------------------------------------------------------------------
+
+
+def jsonable(prediction: Any) -> list[Any]:
+    """A model's output as JSON values; NaN and infinities become null, never an error."""
+    if hasattr(prediction, "to_dict") and hasattr(prediction, "columns"):  # DataFrame
+        records = prediction.to_dict(orient="records")
+        return [{k: _clean(v) for k, v in r.items()} for r in records]
+    if hasattr(prediction, "to_numpy"):  # Series
+        prediction = prediction.to_numpy()
+    if isinstance(prediction, np.ndarray):
+        if prediction.dtype.kind == "f":
+            if np.isfinite(prediction).all():
+                return prediction.tolist()  # type: ignore[no-any-return]
+            return _clean(prediction.tolist())  # type: ignore[no-any-return]
+        return _clean(prediction.tolist())  # type: ignore[no-any-return]
+    if isinstance(prediction, list | tuple):
+        return [_clean(v) for v in prediction]
+    return [_clean(prediction)]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    return value
+
+
+def numeric_summary(prediction: Any) -> tuple[float, int]:
+    """Sum and count of finite numeric predictions (for the prediction-mean alarm)."""
+    if (
+        isinstance(prediction, np.ndarray)
+        and prediction.dtype.kind in "fiu"
+        and prediction.ndim == 1
+    ):
+        finite = prediction[np.isfinite(prediction)] if prediction.dtype.kind == "f" else prediction
+        return float(finite.sum()), int(finite.size)
+    return 0.0, 0

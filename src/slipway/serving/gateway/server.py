@@ -1,0 +1,219 @@
+"""``slipway serve``: one listening socket, N gateway worker processes sharing it.
+
+The master binds the socket and starts workers that inherit it (the kernel spreads
+connections between them). It replaces a worker that dies — a SIGKILLed worker's clients
+see their connection close, never a hang — and scales between the minimum and maximum
+worker count with the in-flight load the workers report in their heartbeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import GatewayRow
+from slipway.core.errors import InvalidInput
+from slipway.core.settings import LOOPBACK_HOSTS, Settings, load_settings
+from slipway.runtime.supervisor import die_with_parent
+
+log = logging.getLogger("slipway.serving.gateway")
+
+SCALE_UP_IN_FLIGHT = 8.0  # average in-flight requests per worker that asks for one more
+SCALE_DOWN_IN_FLIGHT = 0.5
+SCALE_DOWN_AFTER = 30.0  # seconds of low load before a worker is retired
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(4096)
+    sock.set_inheritable(True)
+    return sock
+
+
+def check_bind(host: str) -> None:
+    if host not in LOOPBACK_HOSTS:
+        raise InvalidInput(
+            f"refusing to serve endpoints on {host}: the gateway has no authentication of its"
+            " own yet; bind it to 127.0.0.1 and put an authenticating proxy in front",
+            field="serving.host",
+        )
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen[bytes]
+    started: float
+
+
+class GatewayMaster:
+    def __init__(
+        self,
+        settings: Settings,
+        sock: socket.socket,
+        *,
+        workers: int,
+        max_workers: int,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sock = sock
+        self.min_workers = workers
+        self.max_workers = max(workers, max_workers)
+        self.env = os.environ | settings.as_env() | (env or {})
+        self.workers: list[_Worker] = []
+        self.restarts = 0
+        self._stopping = False
+        self._low_since: float | None = None
+        self._high_ticks = 0
+        self.db = Database(settings.database_url, pool_size=1)
+
+    def _spawn(self) -> None:
+        fd = self.sock.fileno()
+        argv = [sys.executable, "-m", "slipway.serving.gateway.server", "--worker-fd", str(fd)]
+        process = subprocess.Popen(argv, pass_fds=(fd,), env=self.env, preexec_fn=die_with_parent)
+        self.workers.append(_Worker(process, time.monotonic()))
+        log.info("gateway worker %s started", process.pid)
+
+    def start(self) -> None:
+        for _ in range(self.min_workers):
+            self._spawn()
+
+    def request_stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def watch(self, poll: float = 0.25) -> None:
+        last_scale = time.monotonic()
+        while not self._stopping:
+            for worker in list(self.workers):
+                code = worker.process.poll()
+                if code is not None:
+                    self.workers.remove(worker)
+                    if worker.process.returncode != -signal.SIGTERM or not self._stopping:
+                        log.warning(
+                            "gateway worker %s exited with %s; starting a new one",
+                            worker.process.pid,
+                            code,
+                        )
+                        self.restarts += 1
+            while len(self.workers) < self.min_workers and not self._stopping:
+                self._spawn()
+            if time.monotonic() - last_scale >= 2.0:
+                last_scale = time.monotonic()
+                try:
+                    self._scale()
+                except Exception:
+                    log.exception("gateway: scaling check failed")
+            time.sleep(poll)
+        self.stop()
+
+    def _scale(self) -> None:
+        pids = {w.process.pid for w in self.workers}
+        with self.db.session() as session:
+            loads = [
+                row.in_flight
+                for row in session.scalars(select(GatewayRow).where(GatewayRow.pid.in_(pids)))
+            ]
+        if not loads:
+            return
+        average = sum(loads) / len(self.workers)
+        if average >= SCALE_UP_IN_FLIGHT and len(self.workers) < self.max_workers:
+            self._high_ticks += 1
+            if self._high_ticks >= 2:
+                self._high_ticks = 0
+                log.info("gateway: %.1f in flight per worker; adding one", average)
+                self._spawn()
+            return
+        self._high_ticks = 0
+        if average <= SCALE_DOWN_IN_FLIGHT and len(self.workers) > self.min_workers:
+            now = time.monotonic()
+            self._low_since = self._low_since or now
+            if now - self._low_since >= SCALE_DOWN_AFTER:
+                self._low_since = None
+                newest = max(self.workers, key=lambda w: w.started)
+                self.workers.remove(newest)
+                log.info("gateway: idle; retiring worker %s", newest.process.pid)
+                newest.process.terminate()
+        else:
+            self._low_since = None
+
+    def stop(self, grace: float = 15.0) -> None:
+        self._stopping = True
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.process.terminate()
+        deadline = time.monotonic() + grace
+        for worker in self.workers:
+            try:
+                worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+        self.workers.clear()
+        self.sock.close()
+        self.db.dispose()
+
+
+def run_worker(fd: int) -> None:
+    """A worker: one uvicorn server on the inherited socket, running one :class:`Gateway`."""
+    import uvicorn
+
+    from slipway.serving.gateway.app import Gateway
+
+    settings = load_settings()
+    gateway = Gateway(settings)
+    config = uvicorn.Config(
+        gateway,
+        fd=fd,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        backlog=4096,
+    )
+    uvicorn.Server(config).run()
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    max_workers: int,
+    on_ready: Sequence[str] = (),
+) -> int:
+    check_bind(host)
+    sock = bind(host, port)
+    master = GatewayMaster(settings, sock, workers=workers, max_workers=max_workers)
+    signal.signal(signal.SIGTERM, master.request_stop)
+    signal.signal(signal.SIGINT, master.request_stop)
+    master.start()
+    master.watch()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="slipway-gateway-worker")
+    parser.add_argument("--worker-fd", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_worker(args.worker_fd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+"""The endpoint service (control plane): create, update, roll back, describe and delete.
+
+It never loads a model: it validates a spec, resolves its model references against the
+registry's deployment policy, stores a new immutable config and moves the endpoint's state.
+Gateways notice the change (``generation``) and load; the :mod:`deployment controller
+<slipway.serving.controller>` moves traffic once they report the models ready.
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import (
+    EndpointConfigRow,
+    EndpointRow,
+    GatewayModelRow,
+    GatewayRow,
+    ServingStatsRow,
+)
+from slipway.core.errors import Conflict, InvalidInput, NotFound
+from slipway.core.events import EventLog
+from slipway.core.names import validate_name
+from slipway.core.specs import parse_spec
+from slipway.registry.service import Registry
+from slipway.security.audit import AuditLog
+from slipway.serving.spec import DeploymentSpec, EndpointSpec, Strategy, parse_model_ref
+from slipway.serving.states import UPDATABLE, EndpointStatus, Outcome, can_move
+
+# A gateway that has not beaten for this long is not counted as serving.
+GATEWAY_LIVENESS_SECONDS = 10.0
+
+
+def move(
+    session: Session,
+    events: EventLog,
+    row: EndpointRow,
+    status: EndpointStatus,
+    reason: str = "",
+) -> None:
+    """Change ``row``'s status (checked against the state machine) and emit the event."""
+    current = EndpointStatus(row.status)
+    if current is not status and not can_move(current, status):
+        raise Conflict(
+            f"endpoint {row.name!r} is {current.value}; it cannot become {status.value}",
+            details={"status": current.value},
+        )
+    row.status = status.value
+    row.status_reason = reason
+    row.generation += 1
+    row.updated_at = utcnow()
+    events.append(
+        "endpoint.status_changed",
+        f"endpoint/{row.name}",
+        {"from": current.value, "to": status.value, "reason": reason},
+        session=session,
+    )
+
+
+class Endpoints:
+    def __init__(self, db: Database, events: EventLog, audit: AuditLog, registry: Registry) -> None:
+        self.db = db
+        self.events = events
+        self.audit = audit
+        self.registry = registry
+
+    # -- writes ------------------------------------------------------------------------
+
+    def resolve(self, spec: EndpointSpec) -> EndpointSpec:
+        """``spec`` with every variant's model pinned to a version the policy allows."""
+        resolved = spec.model_copy(deep=True)
+        for index, variant in enumerate([*resolved.variants, *resolved.shadow_variants]):
+            name, ref = parse_model_ref(variant.model, field=f"variants.{index}.model")
+            assert ref is not None  # the spec refuses bare names
+            version = self.registry.check_deployable(name, ref, spec.environment)
+            variant.version = version.version
+        if resolved.multi_model is not None:
+            for name in resolved.multi_model.models:
+                if not self.registry.versions(name):
+                    raise NotFound(f"model {name!r} has no versions", details={"model": name})
+        return resolved
+
+    def create(self, spec: EndpointSpec | dict[str, Any], *, actor: str) -> dict[str, Any]:
+        parsed = self.resolve(parse_spec(EndpointSpec, spec))
+        now = utcnow()
+        with self.db.write() as session:
+            if session.get(EndpointRow, parsed.name) is not None:
+                raise Conflict(f"endpoint {parsed.name!r} already exists")
+            session.add(
+                EndpointRow(
+                    name=parsed.name,
+                    status=EndpointStatus.CREATING.value,
+                    status_reason="waiting for gateways to load the models",
+                    active_version=None,
+                    target_version=1,
+                    target_percent=100.0,
+                    phase=0,
+                    phase_started_at=None,
+                    generation=1,
+                    created_by=actor,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            session.add(self._config_row(parsed, 1, actor, now))
+            self.events.append(
+                "endpoint.created",
+                f"endpoint/{parsed.name}",
+                {"config_version": 1, "variants": _variant_refs(parsed)},
+                session=session,
+            )
+        self._audit(actor, "endpoint.create", parsed.name, {"config_version": 1})
+        return self.describe(parsed.name)
+
+    def update(
+        self,
+        name: str,
+        spec: EndpointSpec | dict[str, Any],
+        *,
+        actor: str,
+        rollback_of: int | None = None,
+    ) -> dict[str, Any]:
+        """Store ``spec`` as the next config and start rolling it out."""
+        parsed = parse_spec(EndpointSpec, spec)
+        if parsed.name != name:
+            raise InvalidInput(
+                f"the spec names endpoint {parsed.name!r}, not {name!r}", field="name"
+            )
+        parsed = self.resolve(parsed)
+        now = utcnow()
+        with self.db.write() as session:
+            row = self._row(session, name)
+            status = EndpointStatus(row.status)
+            if status not in UPDATABLE:
+                raise Conflict(
+                    f"endpoint {name!r} is {status.value}; wait until it is InService to change it",
+                    details={"status": status.value},
+                )
+            version = self._next_version(session, name)
+            session.add(self._config_row(parsed, version, actor, now, rollback_of=rollback_of))
+            row.target_version = version
+            row.target_percent = 0.0
+            row.phase = 0
+            row.phase_started_at = None
+            if status is EndpointStatus.FAILED and row.active_version is None:
+                row.target_percent = 100.0  # nothing else serves: no canary to run
+            move(session, self.events, row, EndpointStatus.UPDATING, "loading the new config")
+            self.events.append(
+                "endpoint.updated",
+                f"endpoint/{name}",
+                {
+                    "config_version": version,
+                    "previous": row.active_version,
+                    "strategy": parsed.deployment.strategy.value,
+                    "rollback_of": rollback_of,
+                },
+                session=session,
+            )
+        self._audit(actor, "endpoint.update", name, {"config_version": version})
+        return self.describe(name)
+
+    def rollback(self, name: str, *, to_version: int | None = None, actor: str) -> dict[str, Any]:
+        """Deploy an earlier config again (the one before the active one by default).
+
+        The old config is stored again as a new version (``rollback_of`` points back), so
+        the history stays append-only; it goes out all at once, since it served before.
+        """
+        with self.db.session() as session:
+            row = self._row(session, name)
+            active = row.active_version
+            if to_version is None:
+                earlier = session.scalars(
+                    select(EndpointConfigRow)
+                    .where(
+                        EndpointConfigRow.endpoint == name,
+                        EndpointConfigRow.version < (active or 0),
+                        EndpointConfigRow.outcome.in_(
+                            [Outcome.DEPLOYED.value, Outcome.RETIRED.value]
+                        ),
+                    )
+                    .order_by(EndpointConfigRow.version.desc())
+                    .limit(1)
+                ).first()
+                if earlier is None:
+                    raise Conflict(f"endpoint {name!r} has no earlier deployed config")
+                to_version = earlier.version
+            old = session.get(EndpointConfigRow, (name, to_version))
+            if old is None:
+                raise NotFound(f"endpoint {name!r} has no config version {to_version}")
+            spec = EndpointSpec.model_validate(old.spec)
+        spec.deployment = DeploymentSpec(strategy=Strategy.ALL_AT_ONCE)
+        for variant in [*spec.variants, *spec.shadow_variants]:
+            variant.model = f"{variant.model_name}:{variant.version}"
+        return self.update(name, spec, actor=actor, rollback_of=to_version)
+
+    def delete(self, name: str, *, actor: str) -> None:
+        with self.db.write() as session:
+            row = self._row(session, name)
+            if row.status != EndpointStatus.DELETING.value:
+                move(session, self.events, row, EndpointStatus.DELETING, "deleted by " + actor)
+        self._audit(actor, "endpoint.delete", name, {})
+
+    def finish_delete(self, session: Session, name: str) -> None:
+        """Remove an endpoint's rows once no gateway serves it any more."""
+        session.execute(delete(EndpointConfigRow).where(EndpointConfigRow.endpoint == name))
+        session.execute(delete(GatewayModelRow).where(GatewayModelRow.endpoint == name))
+        session.execute(delete(ServingStatsRow).where(ServingStatsRow.endpoint == name))
+        session.execute(delete(EndpointRow).where(EndpointRow.name == name))
+        self.events.append("endpoint.deleted", f"endpoint/{name}", {}, session=session)
+
+    # -- reads -------------------------------------------------------------------------
+
+    def describe(self, name: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            row = self._row(session, name)
+            configs = {
+                c.version: c
+                for c in session.scalars(
+                    select(EndpointConfigRow).where(
+                        EndpointConfigRow.endpoint == name,
+                        EndpointConfigRow.version.in_(
+                            [v for v in (row.active_version, row.target_version) if v]
+                        ),
+                    )
+                )
+            }
+            loaded = self._readiness(session, name)
+            return _describe(row, configs, loaded)
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.db.session() as session:
+            rows = session.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
+            return [
+                {
+                    "name": r.name,
+                    "status": r.status,
+                    "active_version": r.active_version,
+                    "target_version": r.target_version,
+                    "target_percent": r.target_percent,
+                    "updated_at": r.updated_at.isoformat(),
+                }
+                for r in rows
+            ]
+
+    def history(self, name: str) -> builtins.list[dict[str, Any]]:
+        with self.db.session() as session:
+            self._row(session, name)
+            rows = session.scalars(
+                select(EndpointConfigRow)
+                .where(EndpointConfigRow.endpoint == name)
+                .order_by(EndpointConfigRow.version)
+            ).all()
+            return [_config_dict(c) for c in rows]
+
+    def config(self, name: str, version: int) -> EndpointSpec:
+        with self.db.session() as session:
+            row = session.get(EndpointConfigRow, (name, version))
+            if row is None:
+                raise NotFound(f"endpoint {name!r} has no config version {version}")
+            return EndpointSpec.model_validate(row.spec)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _row(self, session: Session, name: str) -> EndpointRow:
+        validate_name(name, field="endpoint")
+        row = session.get(EndpointRow, name)
+        if row is None:
+            raise NotFound(f"endpoint {name!r} does not exist", details={"endpoint": name})
+        return row
+
+    def _next_version(self, session: Session, name: str) -> int:
+        latest = session.scalar(
+            select(func.max(EndpointConfigRow.version)).where(EndpointConfigRow.endpoint == name)
+        )
+        return int(latest or 0) + 1
+
+    def _config_row(
+        self,
+        spec: EndpointSpec,
+        version: int,
+        actor: str,
+        now: datetime,
+        *,
+        rollback_of: int | None = None,
+    ) -> EndpointConfigRow:
+        return EndpointConfigRow(
+            endpoint=spec.name,
+            version=version,
+            spec=spec.public(),
+            outcome=Outcome.PENDING.value,
+            outcome_reason="",
+            rollback_of=rollback_of,
+            created_by=actor,
+            created_at=now,
+            finished_at=None,
+        )
+
+    def _readiness(self, session: Session, name: str) -> builtins.list[dict[str, Any]]:
+        live = live_gateways(session)
+        rows = session.scalars(
+            select(GatewayModelRow).where(GatewayModelRow.endpoint == name)
+        ).all()
+        return [
+            {
+                "gateway": r.gateway_id,
+                "config_version": r.config_version,
+                "state": r.state,
+                "error": r.error,
+            }
+            for r in rows
+            if r.gateway_id in live
+        ]
+
+    def _audit(self, actor: str, action: str, name: str, details: dict[str, Any]) -> None:
+        self.audit.record(
+            actor=actor,
+            action=action,
+            resource=f"endpoint/{name}",
+            outcome="success",
+            details=details,
+        )
+
+
+def live_gateways(session: Session) -> set[str]:
+    cutoff = utcnow().timestamp() - GATEWAY_LIVENESS_SECONDS
+    rows = session.execute(select(GatewayRow.gateway_id, GatewayRow.heartbeat_at)).all()
+    return {gid for gid, beat in rows if beat.timestamp() >= cutoff}
+
+
+def _variant_refs(spec: EndpointSpec) -> dict[str, str]:
+    return {v.name: f"{v.model_name}:{v.version}" for v in [*spec.variants, *spec.shadow_variants]}
+
+
+def _config_dict(row: EndpointConfigRow) -> dict[str, Any]:
+    return {
+        "version": row.version,
+        "outcome": row.outcome,
+        "outcome_reason": row.outcome_reason,
+        "rollback_of": row.rollback_of,
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "spec": row.spec,
+    }
+
+
+def live_weights(
+    active: EndpointSpec | None, target: EndpointSpec | None, percent: float
+) -> dict[str, float]:
+    """The share of traffic (0..1) each production variant name gets right now."""
+    out: dict[str, float] = {}
+    for spec, share in ((active, 1 - percent / 100), (target, percent / 100)):
+        if spec is None or share <= 0:
+            continue
+        total = sum(v.weight for v in spec.variants)
+        for variant in spec.variants:
+            key = variant.name
+            out[key] = out.get(key, 0.0) + share * variant.weight / total
+    return out
+
+
+def _describe(
+    row: EndpointRow, configs: dict[int, EndpointConfigRow], loaded: list[dict[str, Any]]
+) -> dict[str, Any]:
+    active = configs.get(row.active_version) if row.active_version else None
+    target = configs.get(row.target_version) if row.target_version else None
+    active_spec = EndpointSpec.model_validate(active.spec) if active else None
+    target_spec = EndpointSpec.model_validate(target.spec) if target else None
+    percent = row.target_percent if target_spec else 0.0
+    return {
+        "name": row.name,
+        "status": row.status,
+        "status_reason": row.status_reason,
+        "active_version": row.active_version,
+        "target_version": row.target_version,
+        "target_percent": row.target_percent,
+        "phase": row.phase,
+        "generation": row.generation,
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "traffic": live_weights(active_spec, target_spec, percent),
+        "active": _config_dict(active) if active else None,
+        "target": _config_dict(target) if target else None,
+        "gateways": loaded,
+    }

@@ -1,0 +1,205 @@
+"""Traffic counters shared by every gateway worker: written in 5-second windows, summed for
+``/metrics`` and for the deployment alarms.
+
+Each gateway worker counts in memory and adds its counts to the database once a second, so
+the numbers are the same whichever worker a scrape lands on, and a deployment controller
+in another process can judge a canary by them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from slipway.core.db.tables import ServingStatsRow
+
+WINDOW_SECONDS = 5
+# Upper bounds (ms) of the latency histogram's buckets; the last bucket is +Inf.
+BUCKETS_MS: tuple[float, ...] = (
+    0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+)  # fmt: skip
+
+
+def window_start(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts - ts % WINDOW_SECONDS, UTC)
+
+
+def bucket_index(ms: float) -> int:
+    return bisect.bisect_left(BUCKETS_MS, ms)
+
+
+@dataclass
+class Counters:
+    """Counts of one (endpoint, config version, variant)."""
+
+    requests: int = 0
+    errors: int = 0
+    latency_ms_sum: float = 0.0
+    model_ms_sum: float = 0.0
+    histogram: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS_MS) + 1))
+    model_histogram: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS_MS) + 1))
+    overhead_histogram: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS_MS) + 1))
+    prediction_sum: float = 0.0
+    prediction_count: int = 0
+    captured: int = 0
+    capture_dropped: int = 0
+    cold_starts: int = 0
+    cold_start_ms_sum: float = 0.0
+
+    def observe(self, total_ms: float, model_ms: float, *, error: bool) -> None:
+        self.requests += 1
+        if error:
+            self.errors += 1
+        self.latency_ms_sum += total_ms
+        self.model_ms_sum += model_ms
+        self.histogram[bucket_index(total_ms)] += 1
+        self.model_histogram[bucket_index(model_ms)] += 1
+        self.overhead_histogram[bucket_index(total_ms - model_ms)] += 1
+
+    def add(self, other: Counters) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.latency_ms_sum += other.latency_ms_sum
+        self.model_ms_sum += other.model_ms_sum
+        self.histogram = _plus(self.histogram, other.histogram)
+        self.model_histogram = _plus(self.model_histogram, other.model_histogram)
+        self.overhead_histogram = _plus(self.overhead_histogram, other.overhead_histogram)
+        self.prediction_sum += other.prediction_sum
+        self.prediction_count += other.prediction_count
+        self.captured += other.captured
+        self.capture_dropped += other.capture_dropped
+        self.cold_starts += other.cold_starts
+        self.cold_start_ms_sum += other.cold_start_ms_sum
+
+    def empty(self) -> bool:
+        return not (self.requests or self.captured or self.capture_dropped or self.cold_starts)
+
+    def percentile(self, q: float) -> float | None:
+        """The upper bound of the bucket holding the ``q`` quantile (conservative)."""
+        total = sum(self.histogram)
+        if total == 0:
+            return None
+        rank = math.ceil(q * total)
+        seen = 0
+        for index, count in enumerate(self.histogram):
+            seen += count
+            if seen >= rank:
+                return BUCKETS_MS[index] if index < len(BUCKETS_MS) else math.inf
+        return math.inf
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    @property
+    def prediction_mean(self) -> float | None:
+        return self.prediction_sum / self.prediction_count if self.prediction_count else None
+
+
+def _plus(a: list[int], b: list[int]) -> list[int]:
+    return [x + y for x, y in zip(a, b, strict=True)]
+
+
+def _histograms(counts: Counters) -> dict[str, Any]:
+    return {
+        "total": counts.histogram,
+        "model": counts.model_histogram,
+        "overhead": counts.overhead_histogram,
+    }
+
+
+def _from_row(row: ServingStatsRow) -> Counters:
+    hist = row.histogram or {}
+    size = len(BUCKETS_MS) + 1
+    return Counters(
+        requests=row.requests,
+        errors=row.errors,
+        latency_ms_sum=row.latency_ms_sum,
+        model_ms_sum=row.model_ms_sum,
+        histogram=list(hist.get("total", [0] * size)),
+        model_histogram=list(hist.get("model", [0] * size)),
+        overhead_histogram=list(hist.get("overhead", [0] * size)),
+        prediction_sum=row.prediction_sum,
+        prediction_count=row.prediction_count,
+        captured=row.captured,
+        capture_dropped=row.capture_dropped,
+        cold_starts=row.cold_starts,
+        cold_start_ms_sum=row.cold_start_ms_sum,
+    )
+
+
+Key = tuple[str, int, str, datetime]  # endpoint, config version, variant, window start
+
+
+def write_counts(session: Session, gateway_id: str, counts: dict[Key, Counters]) -> None:
+    """Add ``counts`` to this gateway worker's rows (one writer per row: no races)."""
+    for (endpoint, version, variant, start), delta in counts.items():
+        row = session.get(ServingStatsRow, (endpoint, version, variant, start, gateway_id))
+        if row is None:
+            session.add(
+                ServingStatsRow(
+                    endpoint=endpoint,
+                    config_version=version,
+                    variant=variant,
+                    window_start=start,
+                    gateway_id=gateway_id,
+                    requests=delta.requests,
+                    errors=delta.errors,
+                    latency_ms_sum=delta.latency_ms_sum,
+                    model_ms_sum=delta.model_ms_sum,
+                    histogram=_histograms(delta),
+                    prediction_sum=delta.prediction_sum,
+                    prediction_count=delta.prediction_count,
+                    captured=delta.captured,
+                    capture_dropped=delta.capture_dropped,
+                    cold_starts=delta.cold_starts,
+                    cold_start_ms_sum=delta.cold_start_ms_sum,
+                )
+            )
+            continue
+        current = _from_row(row)
+        current.add(delta)
+        row.requests = current.requests
+        row.errors = current.errors
+        row.latency_ms_sum = current.latency_ms_sum
+        row.model_ms_sum = current.model_ms_sum
+        row.histogram = _histograms(current)
+        row.prediction_sum = current.prediction_sum
+        row.prediction_count = current.prediction_count
+        row.captured = current.captured
+        row.capture_dropped = current.capture_dropped
+        row.cold_starts = current.cold_starts
+        row.cold_start_ms_sum = current.cold_start_ms_sum
+
+
+def read_counts(
+    session: Session,
+    *,
+    endpoint: str | None = None,
+    config_version: int | None = None,
+    since: datetime | None = None,
+) -> dict[tuple[str, str], Counters]:
+    """Counters summed per (endpoint, variant), optionally for one config since a time."""
+    query = select(ServingStatsRow)
+    if endpoint is not None:
+        query = query.where(ServingStatsRow.endpoint == endpoint)
+    if config_version is not None:
+        query = query.where(ServingStatsRow.config_version == config_version)
+    if since is not None:
+        # A window that started up to WINDOW_SECONDS before ``since`` overlaps it.
+        query = query.where(ServingStatsRow.window_start >= window_start(since.timestamp()))
+    return sum_rows(session.scalars(query))
+
+
+def sum_rows(rows: Iterable[ServingStatsRow]) -> dict[tuple[str, str], Counters]:
+    out: dict[tuple[str, str], Counters] = {}
+    for row in rows:
+        out.setdefault((row.endpoint, row.variant), Counters()).add(_from_row(row))
+    return out

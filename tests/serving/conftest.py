@@ -1,0 +1,179 @@
+"""One platform per test module with real registered models, and a real gateway on it.
+
+The gateway runs in this process (uvicorn on a free loopback port, its own threads) so
+tests can reach its state; the process-level behaviour (worker replacement) is tested
+against ``slipway serve`` in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm
+import mlflow
+import pytest
+import uvicorn
+import xgboost
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import LinearRegression
+
+from slipway.core.settings import load_settings
+from slipway.services import Services
+from slipway.serving.gateway.app import Gateway
+from tests.serving import models as test_models
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Platform:
+    services: Services
+    refs: dict[str, str]  # short name -> "model:version"
+
+    def deploy(self, spec: dict[str, Any], *, timeout: float = 60.0) -> dict[str, Any]:
+        self.services.endpoints.create(spec, actor="test")
+        return self.settle(spec["name"], timeout=timeout)
+
+    def settle(self, name: str, *, timeout: float = 60.0) -> dict[str, Any]:
+        """Run the deployment controller until the endpoint stops moving."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.services.deployments.tick()
+            described = self.services.endpoints.describe(name)
+            if described["status"] in ("InService", "Failed") and not described["target_version"]:
+                return described
+            time.sleep(0.2)
+        raise AssertionError(f"endpoint {name} did not settle: {described}")
+
+
+def _register(services: Services, name: str, run_id: str) -> str:
+    version = services.registry.register(name, f"runs:/{run_id}/model", actor="test")
+    services.registry.set_approval(name, version.version, "Approved", actor="test", comment="ok")
+    return f"{name}:{version.version}"
+
+
+def _train_all(services: Services) -> dict[str, str]:
+    client = services.registry.mlflow.client
+    experiment = client.create_experiment(
+        "serving-tests", artifact_location=f"{services.settings.artifact_root}/mlflow/serving"
+    )
+    x = test_models.frame()
+    refs: dict[str, str] = {}
+
+    def log(name: str, logger: Callable[[], None]) -> None:
+        with mlflow.start_run(experiment_id=experiment) as run:
+            logger()
+        refs[name] = _register(services, name.split("-")[0], run.info.run_id)
+
+    signature = mlflow.models.infer_signature(x, test_models.target(x, 3.0))
+    for slope in (3.0, -3.0):
+        model = LinearRegression().fit(x, test_models.target(x, slope))
+        log(
+            "linear" if slope > 0 else "linear-v2",
+            lambda m=model: mlflow.sklearn.log_model(m, name="model", signature=signature),
+        )
+    booster = lightgbm.train(
+        {"objective": "regression", "verbose": -1, "num_leaves": 7},
+        lightgbm.Dataset(x, test_models.target(x, 3.0)),
+        num_boost_round=20,
+    )
+    log("lgbm", lambda: mlflow.lightgbm.log_model(booster, name="model", signature=signature))
+    xgb = xgboost.train(
+        {"max_depth": 3}, xgboost.DMatrix(x, label=test_models.target(x, 3.0)), num_boost_round=10
+    )
+    log("xgb", lambda: mlflow.xgboost.log_model(xgb, name="model", signature=signature))
+    hgb = HistGradientBoostingRegressor(max_iter=20).fit(x, test_models.target(x, 3.0))
+    trusted = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+    log(
+        "hgb",
+        lambda: mlflow.sklearn.log_model(
+            hgb, name="model", signature=signature, skops_trusted_types=trusted
+        ),
+    )
+    for name, python_model in (("failing", test_models.Failing()), ("nans", test_models.NaNs())):
+        log(
+            name,
+            lambda pm=python_model: mlflow.pyfunc.log_model(
+                name="model", python_model=pm, signature=signature
+            ),
+        )
+    echo_input = test_models.pd.DataFrame({"city": ["oslo", "rome"], "n": [1, 2]})
+    echo_signature = mlflow.models.infer_signature(
+        echo_input, test_models.Echo().predict(None, echo_input)
+    )
+    log(
+        "echo",
+        lambda: mlflow.pyfunc.log_model(
+            name="model", python_model=test_models.Echo(), signature=echo_signature
+        ),
+    )
+    return refs
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    home = tmp_path_factory.mktemp("serving") / "home"
+    settings = load_settings(home=home, database={"url": f"sqlite:///{home.parent}/meta.db"})
+    services = Services.open(settings)
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
+    try:
+        refs = _train_all(services)
+        yield Platform(services, refs)
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+        services.close()
+
+
+@dataclass
+class RunningGateway:
+    gateway: Gateway
+    url: str
+
+
+def start_gateway(services: Services) -> tuple[RunningGateway, Callable[[], None]]:
+    gateway = Gateway(services.settings)
+    port = free_port()
+    config = uvicorn.Config(
+        gateway, host="127.0.0.1", port=port, lifespan="on", log_level="warning", loop="asyncio"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise AssertionError("the gateway did not start")
+        time.sleep(0.05)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+    return RunningGateway(gateway, f"http://127.0.0.1:{port}"), stop
+
+
+@pytest.fixture(scope="module")
+def gateway(platform: Platform) -> Iterator[RunningGateway]:
+    running, stop = start_gateway(platform.services)
+    yield running
+    stop()
+
+
+@pytest.fixture
+def home(platform: Platform) -> Path:
+    return platform.services.settings.home
