@@ -77,10 +77,10 @@ def _train_all(services: Services) -> dict[str, str]:
         refs[name] = _register(services, name.split("-")[0], run.info.run_id)
 
     signature = mlflow.models.infer_signature(x, test_models.target(x, 3.0))
-    for slope in (3.0, -3.0):
+    for slope in (3.0, -3.0, 5.0):
         model = LinearRegression().fit(x, test_models.target(x, slope))
         log(
-            "linear" if slope > 0 else "linear-v2",
+            {3.0: "linear", -3.0: "linear-v2", 5.0: "spare"}[slope],
             lambda m=model: mlflow.sklearn.log_model(m, name="model", signature=signature),
         )
     booster = lightgbm.train(

@@ -1,0 +1,179 @@
+"""Deployments: canary with automatic rollback, models that fail to load, manual rollback,
+and no failed request while a config changes under load."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from slipway.core.events import EventLog
+from tests.serving.conftest import Platform, RunningGateway
+
+ROW = {"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}
+
+
+def _spec(name: str, model: str, **deployment: object) -> dict[str, object]:
+    return {
+        "name": name,
+        "variants": [{"name": "main", "model": model}],
+        "deployment": deployment,
+    }
+
+
+def _events(platform: Platform, name: str) -> list[str]:
+    log: EventLog = platform.services.events
+    return [e.type for e in log.read(after=0, limit=10_000) if e.resource == f"endpoint/{name}"]
+
+
+def test_canary_rolls_back_on_error_rate_alarm(platform: Platform, gateway: RunningGateway) -> None:
+    platform.deploy(_spec("canary", platform.refs["linear"]))
+    platform.services.endpoints.update(
+        "canary",
+        _spec(
+            "canary",
+            platform.refs["failing"],
+            strategy="canary",
+            canary_percent=50,
+            baking_seconds=30,
+            alarms=[
+                {"name": "errors", "metric": "error_rate", "threshold": 0.1, "min_requests": 5}
+            ],
+        ),
+        actor="test",
+    )
+    statuses = []
+    codes: list[int] = []
+    deadline = time.monotonic() + 60
+    with httpx.Client() as client:
+        while time.monotonic() < deadline:
+            platform.services.deployments.tick()
+            described = platform.services.endpoints.describe("canary")
+            statuses.append(described["status"])
+            if described["status"] == "InService" and described["target_version"] is None:
+                break
+            for _ in range(10):
+                codes.append(
+                    client.post(f"{gateway.url}/endpoints/canary/invocations", json=ROW).status_code
+                )
+            time.sleep(0.2)
+    assert "RollingBack" in statuses
+    assert described["active_version"] == 1 and described["status"] == "InService"
+    history = platform.services.endpoints.history("canary")
+    assert history[1]["outcome"] == "rolled_back"
+    assert "error_rate" in history[1]["outcome_reason"]
+    assert 500 in codes  # the canary did get (failing) traffic before the alarm
+    time.sleep(1.0)  # the gateway applies the rollback within a second
+    with httpx.Client() as client:
+        after = [
+            client.post(f"{gateway.url}/endpoints/canary/invocations", json=ROW).status_code
+            for _ in range(50)
+        ]
+    assert after == [200] * 50
+    events = _events(platform, "canary")
+    assert "endpoint.rolled_back" in events and "alert.raised" in events
+
+
+@pytest.fixture(scope="module")
+def tampered(platform: Platform) -> str:
+    """A registered version whose files changed after registration."""
+    name, version = platform.refs["spare"].split(":")
+    key = platform.services.registry.get(name, int(version)).artifact_key
+    root = Path(platform.services.settings.artifact_root)
+    (root / key / "extra.bin").write_bytes(b"tampered")  # digest no longer matches
+    return platform.refs["spare"]
+
+
+def test_model_that_fails_to_load_never_gets_traffic(
+    platform: Platform, gateway: RunningGateway, tampered: str
+) -> None:
+    platform.deploy(_spec("guarded", platform.refs["linear"]))
+    platform.services.endpoints.update("guarded", _spec("guarded", tampered), actor="t")
+    variants: set[str] = set()
+    with httpx.Client() as client:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            platform.services.deployments.tick()
+            response = client.post(f"{gateway.url}/endpoints/guarded/invocations", json=ROW)
+            assert response.status_code == 200
+            variants.add(response.headers["x-slipway-config-version"])
+            described = platform.services.endpoints.describe("guarded")
+            if described["target_version"] is None:
+                break
+            time.sleep(0.1)
+    assert variants == {"1"}
+    assert described["status"] == "InService" and described["active_version"] == 1
+    history = platform.services.endpoints.history("guarded")
+    assert history[1]["outcome"] == "failed"
+    assert "digest" in history[1]["outcome_reason"]
+    assert "endpoint.deployment_failed" in _events(platform, "guarded")
+
+
+def test_creation_with_a_broken_model_fails(
+    platform: Platform, gateway: RunningGateway, tampered: str
+) -> None:
+    described = platform.deploy(_spec("broken", tampered))
+    assert described["status"] == "Failed"
+    response = httpx.post(f"{gateway.url}/endpoints/broken/invocations", json=ROW)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    # A fixed config brings it into service.
+    platform.services.endpoints.update(
+        "broken", _spec("broken", platform.refs["linear"]), actor="t"
+    )
+    assert platform.settle("broken")["status"] == "InService"
+
+
+def test_no_request_fails_during_updates_and_manual_rollback(
+    platform: Platform, gateway: RunningGateway
+) -> None:
+    platform.deploy(_spec("steady", platform.refs["linear"]))
+    failures: list[int] = []
+    served = 0
+    stop = threading.Event()
+
+    def load() -> None:
+        nonlocal served
+        with httpx.Client() as client:
+            while not stop.is_set():
+                code = client.post(
+                    f"{gateway.url}/endpoints/steady/invocations", json=ROW
+                ).status_code
+                served += 1
+                if code != 200:
+                    failures.append(code)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        platform.services.endpoints.update(
+            "steady",
+            _spec(
+                "steady",
+                platform.refs["linear-v2"],
+                strategy="linear",
+                step_percent=50,
+                interval_seconds=0.5,
+            ),
+            actor="test",
+        )
+        assert platform.settle("steady")["active_version"] == 2
+        platform.services.endpoints.rollback("steady", actor="test")
+        rolled = platform.settle("steady")
+        assert rolled["active_version"] == 3
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert served > 50 and failures == []
+    history = platform.services.endpoints.history("steady")
+    assert [h["outcome"] for h in history] == ["retired", "retired", "deployed"]
+    assert history[2]["rollback_of"] == 1
+    assert (
+        history[2]["spec"]["variants"][0]["version"] == history[0]["spec"]["variants"][0]["version"]
+    )

@@ -1,0 +1,108 @@
+"""`slipway serve` as real processes: a SIGKILLed worker under load hangs no request and
+is replaced; the gateway applies a config change while serving."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import httpx
+import psutil
+import pytest
+
+from tests.serving.conftest import Platform, free_port
+
+ROW = {"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}
+
+
+def _workers(master: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    return psutil.Process(master.pid).children()
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_worker_under_load(platform: Platform) -> None:
+    port = free_port()
+    env = os.environ | platform.services.settings.as_env()
+    master = subprocess.Popen(
+        [sys.executable, "-m", "slipway", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if (
+                    httpx.get(f"{url}/ping", timeout=1).status_code == 200
+                    and len(_workers(master)) == 2
+                ):
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and master.poll() is None, "gateway did not start"
+            time.sleep(0.2)
+        platform.deploy(
+            {"name": "sturdy", "variants": [{"name": "main", "model": platform.refs["lgbm"]}]}
+        )
+        outcomes: Counter[str] = Counter()
+        slowest = 0.0
+        stop = threading.Event()
+
+        def load() -> None:
+            nonlocal slowest
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    with httpx.Client(timeout=10) as client:  # a new connection each time
+                        code = client.post(
+                            f"{url}/endpoints/sturdy/invocations", json=ROW
+                        ).status_code
+                    outcomes[str(code)] += 1
+                except httpx.TimeoutException:
+                    outcomes["timeout"] += 1
+                except httpx.TransportError:
+                    outcomes["connection"] += 1
+                slowest = max(slowest, time.monotonic() - started)
+
+        # Wait until both workers serve the endpoint (each loads it on its own).
+        deadline = time.monotonic() + 30
+        while httpx.post(f"{url}/endpoints/sturdy/invocations", json=ROW).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(1.5)
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        victim = _workers(master)[0]
+        victim.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            pids = {p.pid for p in _workers(master) if p.status() != psutil.STATUS_ZOMBIE}
+            if len(pids) == 2 and victim.pid not in pids:
+                break
+            assert time.monotonic() < deadline, "the killed worker was not replaced"
+            time.sleep(0.2)
+        time.sleep(3.0)  # the new worker loads the endpoint and serves
+        before = outcomes["200"]
+        time.sleep(1.0)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert outcomes["timeout"] == 0 and slowest < 10, (outcomes, slowest)
+        assert outcomes["200"] > before  # still serving after the replacement
+        assert outcomes["connection"] <= 8, outcomes  # only requests in flight on the victim
+        assert set(outcomes) <= {"200", "connection"}, outcomes
+    finally:
+        master.send_signal(signal.SIGTERM)
+        try:
+            master.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            master.kill()
+            master.wait()
+    assert master.returncode == 0
