@@ -42,7 +42,7 @@ def _wait_for(url: str, process: subprocess.Popen[str], timeout: float = 60) -> 
 
 @pytest.mark.slow
 def test_up_serves_health_and_sigint_leaves_no_child(tmp_path: Path) -> None:
-    port, mlflow_port = _free_port(), _free_port()
+    port, mlflow_port, gateway_port = _free_port(), _free_port(), _free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -55,6 +55,8 @@ def test_up_serves_health_and_sigint_leaves_no_child(tmp_path: Path) -> None:
             "2",
             "--mlflow-port",
             str(mlflow_port),
+            "--gateway-port",
+            str(gateway_port),
         ],
         env=_environment(tmp_path / "ws"),
         stdout=subprocess.PIPE,
@@ -68,9 +70,11 @@ def test_up_serves_health_and_sigint_leaves_no_child(tmp_path: Path) -> None:
         assert health["status"] == "ok"
         assert {b["backend"] for b in health["backends"]} >= {"database", "artifacts"}
         children = psutil.Process(process.pid).children(recursive=True)
-        assert len(children) >= 5  # control plane, MLflow, scheduler, 2 workers
+        # control plane, MLflow, scheduler, 2 workers, gateway master and its 2 workers
+        assert len(children) >= 8
         mlflow_health = _wait_for(f"http://127.0.0.1:{mlflow_port}/health", process)
         assert mlflow_health.status_code == 200
+        assert _wait_for(f"http://127.0.0.1:{gateway_port}/ping", process).status_code == 200
 
         # The worker pool is live: an item put on the queue gets run.
         services = Services.open(load_settings(home=tmp_path / "ws"))
@@ -90,6 +94,7 @@ def test_up_serves_health_and_sigint_leaves_no_child(tmp_path: Path) -> None:
     assert process.returncode == 0, output
     assert "Slipway is up" in output and "Slipway stopped" in output
     assert f"MLflow         http://127.0.0.1:{mlflow_port}" in output
+    assert f"gateway        http://127.0.0.1:{gateway_port}/endpoints" in output
     assert "Traceback" not in output
     _, alive = psutil.wait_procs(children, timeout=5)
     assert alive == [], f"orphans left behind: {alive}"

@@ -149,9 +149,7 @@ def test_features_are_joined_before_predicting(platform: Platform, gateway: Runn
     root = platform.services.settings.artifact_root
     rows = ds.dataset(f"{root}/capture/endpoint=enriched", format="parquet", partitioning="hive")
     captured = rows.to_table().to_pylist()
-    import json
-
-    features = json.loads(captured[0]["features"])
+    features = captured[0]["features"]
     assert set(features) == {"amount", "age", "spend", "risk"}  # the features the model used
 
 

@@ -71,9 +71,13 @@ def test_fast_path_equals_pyfunc(platform: Platform, short: str) -> None:
     assert model.fast
     from slipway.serving.gateway.inputs import Frame, check
 
+    expected = _pyfunc(platform, platform.refs[short])
     frame = Frame({"x1": [r["x1"] for r in ROWS], "x2": [r["x2"] for r in ROWS]}, 2)
     batch = check(frame, model.schema, max_rows=10)
-    assert np.allclose(np.asarray(model.predict(batch)), _pyfunc(platform, platform.refs[short]))
+    assert np.array_equal(np.asarray(model.predict(batch)), expected)
+    for index, row in enumerate(ROWS):  # one row at a time (LightGBM's single-row path)
+        one = check(Frame({"x1": [row["x1"]], "x2": [row["x2"]]}, 1), model.schema, max_rows=10)
+        assert np.array_equal(np.asarray(model.predict(one)), expected[index : index + 1])
 
 
 def test_ping_and_oip_health(gateway: RunningGateway) -> None:

@@ -11,6 +11,7 @@ from slipway.api.errors import install_error_handlers
 from slipway.api.limits import RequestLimits
 from slipway.api.routes import (
     audit,
+    endpoints,
     features,
     health,
     jobs,
@@ -45,6 +46,7 @@ ROUTERS = (
     models.router,
     pipelines.router,
     jobs.router,
+    endpoints.router,
 )
 
 

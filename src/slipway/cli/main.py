@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 
 from slipway import __version__
-from slipway.cli import config, db, features, jobs, models, pipelines, tokens
+from slipway.cli import config, db, endpoints, features, jobs, models, pipelines, tokens
 from slipway.cli.audit import audit
 from slipway.cli.doctor import doctor
-from slipway.cli.up import mlflow, scheduler, server, up, worker
+from slipway.cli.up import mlflow, scheduler, serve, server, up, worker
 
 app = typer.Typer(
     name="slipway",
@@ -26,9 +26,11 @@ app.add_typer(jobs.jobs, name="jobs")
 app.add_typer(jobs.tuning, name="tuning")
 app.add_typer(jobs.schedules, name="schedules")
 app.add_typer(jobs.triggers, name="triggers")
+app.add_typer(endpoints.app, name="endpoints")
 app.command()(up)
 app.command()(server)
 app.command()(worker)
+app.command()(serve)
 app.command()(scheduler)
 app.command()(mlflow)
 app.command()(doctor)

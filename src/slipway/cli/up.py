@@ -23,6 +23,7 @@ from slipway.core.settings import Settings
 from slipway.runtime.scheduler import run_scheduler
 from slipway.runtime.supervisor import ProcessSpec, Supervisor
 from slipway.services import Services
+from slipway.serving.gateway import server as gateway_server
 from slipway.tracking import server as tracking_server
 from slipway.tracking.config import tracking_env, tracking_process
 from slipway.workers.handlers import DEFAULT_QUEUES
@@ -82,6 +83,31 @@ def scheduler() -> None:
         run_scheduler(services, stop)
 
 
+def serve(
+    host: str | None = typer.Option(None, help="address to bind (default 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="port (default 8422)"),
+    workers: int | None = typer.Option(None, min=1, help="worker processes (at least)"),
+    max_workers: int | None = typer.Option(None, min=1, help="scale up to this many"),
+) -> None:
+    """Run the gateway (data plane): every endpoint, in N worker processes."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = settings_or_exit()
+    serving = settings.serving
+    host = host or serving.host
+    port = port if port is not None else serving.port
+    count = workers or serving.workers
+    with reported():
+        Services.open(settings).close()  # migrate once, before the workers start
+        code = gateway_server.serve(
+            settings,
+            host=host,
+            port=port,
+            workers=count,
+            max_workers=max(count, max_workers or serving.max_workers),
+        )
+    raise typer.Exit(code)
+
+
 def mlflow(
     host: str | None = typer.Option(None, help="address to bind (default 127.0.0.1)"),
     port: int | None = typer.Option(None, help="port (default 8421)"),
@@ -122,8 +148,10 @@ def up(
     port: int | None = typer.Option(None, help="control-plane port (default 8420)"),
     workers: int | None = typer.Option(None, min=0, help="local worker processes"),
     mlflow_port: int | None = typer.Option(None, help="MLflow tracking server port (8421)"),
+    gateway_port: int | None = typer.Option(None, help="gateway (endpoints) port (8422)"),
 ) -> None:
-    """Start the platform: control plane and a local worker pool. Ctrl-C stops it all."""
+    """Start the platform: control plane, MLflow, scheduler, gateway and a local worker
+    pool. Ctrl-C stops it all."""
     settings = _server_settings(settings_or_exit(), host, port)
     with reported():
         check_bind_safety(settings.server)
@@ -131,7 +159,11 @@ def up(
     count = settings.workers.processes if workers is None else workers
     if mlflow_port is not None:
         settings.tracking.port = mlflow_port
+    if gateway_port is not None:
+        settings.serving.port = gateway_port
     tracking = settings.tracking
+    serving = settings.serving
+    gateway_url = f"http://{_reachable(serving.host)}:{serving.port}"
     tracking_url = f"http://{_reachable(tracking.host)}:{tracking.port}"
     env = settings.as_env()
     if tracking.enabled:
@@ -159,6 +191,18 @@ def up(
         ),
         ProcessSpec("scheduler", [*python, "scheduler"], env=env),
         *(
+            [
+                ProcessSpec(
+                    "gateway",
+                    [*python, "serve", "--host", serving.host, "--port", str(serving.port)],
+                    essential=True,
+                    env=env,
+                )
+            ]
+            if serving.enabled
+            else []
+        ),
+        *(
             ProcessSpec(f"worker-{n}", [*python, "worker", "--id", f"local-{n}"], env=env)
             for n in range(count)
         ),
@@ -170,6 +214,8 @@ def up(
     checks = {"control-plane": f"{base_url}{API_PREFIX}/health/live"}
     if tracking.enabled:
         checks["tracking"] = f"{tracking_url}/health"
+    if serving.enabled:
+        checks["gateway"] = f"{gateway_url}/ping"
     try:
         _wait_healthy(checks, supervisor)
     except BackendUnavailable as exc:
@@ -181,6 +227,8 @@ def up(
     console.print(f"  API docs       {base_url}{API_PREFIX}/docs")
     if tracking.enabled:
         console.print(f"  MLflow         {tracking_url}")
+    if serving.enabled:
+        console.print(f"  gateway        {gateway_url}/endpoints/<name>/invocations")
     console.print(f"  health         {base_url}{API_PREFIX}/health")
     console.print(f"  workers        {count} local process(es), and a scheduler")
     console.print(f"  workspace      {settings.home}")

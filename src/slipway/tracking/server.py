@@ -39,7 +39,6 @@ import functools
 import logging
 import os
 import signal
-import socket
 import sys
 import uuid
 import warnings
@@ -56,6 +55,7 @@ from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slipway.core.errors import SlipwayError
+from slipway.core.net import listening_socket
 from slipway.core.settings import LOOPBACK_HOSTS, load_settings
 from slipway.tracking.config import (
     ARTIFACT_ROOT_VAR,
@@ -77,27 +77,6 @@ log = logging.getLogger("slipway.tracking")
 _PG_INIT_LOCK_KEY = 0x51177A9
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` only, whose accepted connections have Nagle's
-    algorithm off.
-
-    ``proto=IPPROTO_TCP`` is what asyncio checks before it sets ``TCP_NODELAY`` on accepted
-    connections (uvicorn's own ``bind_socket`` passes 0); ``TCP_NODELAY`` on the listener
-    itself is copied to accepted connections by Linux, a second guard.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
 
 
 _REST_PREFIXES = ("/api/2.0/mlflow/", "/api/2.0/preview/mlflow/", "/api/3.0/mlflow/")

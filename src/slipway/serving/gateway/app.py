@@ -9,6 +9,7 @@ outside the model), so routing is a few string tests and JSON goes through orjso
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -155,6 +156,9 @@ class Gateway:
             )
         self.state.refresh()
         self._beat()
+        # Everything loaded so far (libraries, models) lives as long as the worker: keep it
+        # out of the garbage collector's full passes, which otherwise stall requests.
+        gc.freeze()
         for target, name in ((self._watch, "gateway-watch"), (self._housekeep, "gateway-flush")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -185,7 +189,8 @@ class Gateway:
     def _watch(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
             try:
-                self.state.refresh()
+                if self.state.refresh():
+                    gc.freeze()  # newly loaded models, too
             except Exception:
                 log.exception("gateway: refreshing endpoints failed")
 
@@ -400,7 +405,9 @@ class Gateway:
             counts.prediction_sum += total
             counts.prediction_count += count
             given = headers.get("x-slipway-inference-id", "")
-            inference_id = given if _INFERENCE_ID.fullmatch(given) else uuid.uuid4().hex
+            inference_id = (
+                given if _INFERENCE_ID.fullmatch(given) else f"{random.getrandbits(128):032x}"
+            )
             served = Served(config, variant, model, batch, predictions, inference_id)
             self._after(endpoint, served, counts)
             return served

@@ -31,9 +31,12 @@ log = logging.getLogger("slipway.serving.capture")
 
 CAPTURE_PREFIX = "capture"
 
-COLUMNS = (
-    "inference_id", "row", "time", "endpoint", "variant", "config_version", "model_name",
-    "model_version", "kind", "features", "prediction",
+# Per-request values repeated on each of its rows. Then: ``row`` (its index in the
+# request), ``time``, ``features`` (a struct: the model's input columns, after enrichment)
+# and ``prediction`` (float64, or JSON text for non-numeric outputs).
+META_COLUMNS = (
+    "inference_id", "endpoint", "variant", "config_version", "model_name", "model_version",
+    "kind",
 )  # fmt: skip
 
 
@@ -110,43 +113,78 @@ class CaptureWriter:
             return total
 
     def _write(self, endpoint: str, variant: str, hour: datetime, items: list[Captured]) -> int:
+        import numpy as np
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+        meta: dict[str, list[Any]] = {c: [] for c in META_COLUMNS}
+        rows: list[int] = []
+        times: list[datetime] = []
+        predictions: list[Any] = []
+        # Requests with the same input columns are stacked column by column (no per-row
+        # Python work); a file holds one struct layout, so a model change inside one flush
+        # (a new config) starts another file.
+        layouts: dict[tuple[str, ...], list[Captured]] = {}
         for item in items:
-            records = item.batch.records()
-            when = datetime.fromtimestamp(item.time, UTC)
-            for index, (features, prediction) in enumerate(
-                zip(records, item.predictions, strict=False)
-            ):
-                columns["inference_id"].append(item.inference_id)
-                columns["row"].append(index)
-                columns["time"].append(when)
-                columns["endpoint"].append(item.endpoint)
-                columns["variant"].append(item.variant)
-                columns["config_version"].append(item.config_version)
-                columns["model_name"].append(item.model_name)
-                columns["model_version"].append(item.model_version)
-                columns["kind"].append(item.kind)
-                columns["features"].append(
-                    orjson.dumps(features, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-                )
-                columns["prediction"].append(
-                    orjson.dumps(prediction, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-                )
-            if self.on_written is not None:
-                self.on_written(item, len(records))
-        table = pa.table(
-            {
-                **{c: columns[c] for c in COLUMNS if c != "time"},
-                "time": pa.array(columns["time"], type=pa.timestamp("us", tz="UTC")),
-            }
-        )
-        sink = io.BytesIO()
-        pq.write_table(table, sink, compression="zstd")
-        name = f"{self.writer_id}-{next(self._seq):08d}.parquet"
-        self.artifacts.put_bytes(
-            f"{partition_key(endpoint, variant, hour)}/{name}", sink.getvalue()
-        )
-        return int(table.num_rows)
+            layouts.setdefault(tuple(item.batch.names), []).append(item)
+        total = 0
+        for names, members in layouts.items():
+            for values in meta.values():
+                values.clear()
+            rows.clear()
+            times.clear()
+            predictions.clear()
+            for item in members:
+                count = item.batch.rows
+                when = datetime.fromtimestamp(item.time, UTC)
+                for key, value in (
+                    ("inference_id", item.inference_id),
+                    ("endpoint", item.endpoint),
+                    ("variant", item.variant),
+                    ("config_version", item.config_version),
+                    ("model_name", item.model_name),
+                    ("model_version", item.model_version),
+                    ("kind", item.kind),
+                ):
+                    meta[key].extend([value] * count)
+                rows.extend(range(count))
+                times.extend([when] * count)
+                predictions.extend(item.predictions[:count])
+                if self.on_written is not None:
+                    self.on_written(item, count)
+            features = pa.StructArray.from_arrays(
+                [
+                    pa.array(np.concatenate([m.batch.arrays[i] for m in members]))
+                    for i in range(len(names))
+                ],
+                names=list(names),
+            )
+            table = pa.table(
+                {
+                    "inference_id": meta["inference_id"],
+                    "row": pa.array(rows, type=pa.int32()),
+                    "time": pa.array(times, type=pa.timestamp("us", tz="UTC")),
+                    **{c: meta[c] for c in META_COLUMNS if c != "inference_id"},
+                    "features": features,
+                    "prediction": _prediction_column(predictions),
+                }
+            )
+            sink = io.BytesIO()
+            pq.write_table(table, sink, compression="zstd")
+            name = f"{self.writer_id}-{next(self._seq):08d}.parquet"
+            key = f"{partition_key(endpoint, variant, hour)}/{name}"
+            self.artifacts.put_bytes(key, sink.getvalue())
+            total += int(table.num_rows)
+        return total
+
+
+def _prediction_column(values: list[Any]) -> Any:
+    """Numbers as float64 (null for NaN); anything else (labels, records) as JSON text."""
+    import pyarrow as pa
+
+    if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+        return pa.array(values, type=pa.float64())
+    return pa.array(
+        [orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY).decode() for v in values],
+        type=pa.string(),
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -49,9 +50,12 @@ class Batch:
     names: list[str]
     arrays: list[np.ndarray]
     rows: int
+    stacked: np.ndarray | None = None  # the float64 matrix, when checking built it
 
     def matrix(self) -> np.ndarray:
         """Every column as float64, side by side (numeric signatures only)."""
+        if self.stacked is not None:
+            return self.stacked
         if len(self.arrays) == 1:
             return self.arrays[0].astype(np.float64, copy=False).reshape(-1, 1)
         return np.column_stack(self.arrays).astype(np.float64, copy=False)
@@ -345,6 +349,37 @@ def _typed(column: Column, values: list[Any], from_text: bool) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def _all_numbers(schema: list[Column], columns: dict[str, list[Any]], rows: int) -> Batch | None:
+    """The common case in one pass: every column numeric, every value a finite number.
+
+    Returns None whenever anything is off, and the per-value path then finds and names it.
+    """
+    if not all(c.type in NUMERIC for c in schema):
+        return None
+    values = [columns.get(c.name) for c in schema]
+    if any(v is None for v in values):
+        return None
+    if not set(map(type, itertools.chain.from_iterable(values))) <= _NUMBER_TYPES:  # type: ignore[arg-type]
+        return None
+    matrix = np.array(values, dtype=np.float64).T
+    if not np.isfinite(matrix).all():
+        return None
+    arrays = []
+    for index, column in enumerate(schema):
+        array = matrix[:, index]
+        if column.type in INTEGRAL:
+            if not (array == np.floor(array)).all():
+                return None
+            array = array.astype(np.int64 if column.type == "long" else np.int32)
+        elif column.type == "float":
+            array = array.astype(np.float32)
+        arrays.append(array)
+    return Batch([c.name for c in schema], arrays, rows, np.ascontiguousarray(matrix))
+
+
 def check(
     frame: Frame,
     schema: list[Column] | None,
@@ -384,6 +419,10 @@ def check(
     missing = [c.name for c in schema if c.name not in columns and c.required]
     if missing:
         raise InvalidInput(f"missing column(s) {', '.join(missing)}", field=missing[0])
+    if not from_text:
+        fast = _all_numbers(schema, columns, frame.rows)
+        if fast is not None:
+            return fast
     arrays = []
     for column in schema:
         values = columns.get(column.name)

@@ -10,6 +10,8 @@ a test checks it. Everything else goes through MLflow pyfunc.
 
 from __future__ import annotations
 
+import ctypes
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from slipway.registry.service import Registry
@@ -62,9 +65,12 @@ def _fast_predict(local: str, meta: dict[str, Any]) -> Callable[[Batch], Any] | 
 
         return sklearn_predict
     if "lightgbm" in flavors:
+        import lightgbm
         import mlflow.lightgbm
 
         lgb = mlflow.lightgbm.load_model(local)
+        if isinstance(lgb, lightgbm.Booster) and lgb.num_model_per_iteration() == 1:
+            return _LightGBMRows(lgb)
         return lambda batch: lgb.predict(batch.matrix())
     if "xgboost" in flavors:
         import mlflow.xgboost
@@ -77,6 +83,57 @@ def _fast_predict(local: str, meta: dict[str, Any]) -> Callable[[Batch], Any] | 
             )
         return lambda batch: xgb.predict(batch.dataframe())
     return None
+
+
+class _LightGBMRows:
+    """A LightGBM booster's predict, with one-row requests through LightGBM's single-row
+    C API (``LGBM_BoosterPredictForMatSingleRowFast``): the same predictor as
+    ``Booster.predict``, without rebuilding it on every call — ~5 µs instead of ~60 µs.
+    """
+
+    def __init__(self, booster: Any) -> None:
+        # LightGBM's own handle on its library; the single-row API has no Python wrapper.
+        from lightgbm.basic import _LIB, _safe_call  # type: ignore[attr-defined]
+
+        self.booster = booster
+        self._lib = _LIB
+        self._check = _safe_call
+        self._config = ctypes.c_void_p()
+        self._check(
+            _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle,
+                ctypes.c_int(0),  # C_API_PREDICT_NORMAL
+                ctypes.c_int(0),  # start iteration
+                ctypes.c_int(booster.best_iteration),  # <= 0: all, as Booster.predict
+                ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
+                ctypes.c_int32(booster.num_feature()),
+                ctypes.c_char_p(b""),
+                ctypes.byref(self._config),
+            )
+        )
+        self._out = np.empty(1, dtype=np.float64)
+        self._out_len = ctypes.c_int64()
+        self._out_ptr = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+        self._lock = threading.Lock()  # the fast config is not safe across threads
+
+    def __call__(self, batch: Batch) -> Any:
+        if batch.rows != 1:
+            return self.booster.predict(batch.matrix())
+        row = np.ascontiguousarray(batch.matrix()[0], dtype=np.float64)
+        with self._lock:
+            self._check(
+                self._lib.LGBM_BoosterPredictForMatSingleRowFast(
+                    self._config,
+                    row.ctypes.data_as(ctypes.c_void_p),
+                    ctypes.byref(self._out_len),
+                    self._out_ptr,
+                )
+            )
+            return self._out.copy()
+
+    def __del__(self) -> None:
+        if self._config.value:
+            self._lib.LGBM_FastConfigFree(self._config)
 
 
 def load_model(registry: Registry, name: str, version: int, *, fast: bool = True) -> LoadedModel:

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from slipway.core.db.engine import Database
 from slipway.core.db.tables import GatewayRow
 from slipway.core.errors import InvalidInput
+from slipway.core.net import listening_socket
 from slipway.core.settings import LOOPBACK_HOSTS, Settings, load_settings
 from slipway.runtime.supervisor import die_with_parent
 
@@ -35,12 +36,11 @@ SCALE_DOWN_AFTER = 30.0  # seconds of low load before a worker is retired
 
 
 def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    """The shared listening socket; Nagle's algorithm off on every accepted connection
+    (uvicorn writes headers and body separately: with Nagle on, each keep-alive response
+    waits ~40 ms for the client's delayed ACK)."""
+    sock = listening_socket(host, port)
     sock.listen(4096)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -73,7 +73,10 @@ class GatewayMaster:
         self.sock = sock
         self.min_workers = workers
         self.max_workers = max(workers, max_workers)
-        self.env = os.environ | settings.as_env() | (env or {})
+        # Workers are the parallelism: one OpenMP thread each, or scikit-learn's and
+        # LightGBM's thread pools (one per process, each as wide as the machine) spin
+        # against each other and a one-row prediction takes milliseconds.
+        self.env = {"OMP_NUM_THREADS": "1"} | os.environ | settings.as_env() | (env or {})
         self.workers: list[_Worker] = []
         self.restarts = 0
         self._stopping = False

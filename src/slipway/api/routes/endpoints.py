@@ -1,0 +1,133 @@
+"""Serving endpoints over REST: create, update, roll back, describe, history and delete.
+
+Changes are asynchronous: a create, update or rollback stores a new config and returns
+at once (status Creating or Updating); gateways load it and the deployment controller
+moves the traffic. Poll ``GET /endpoints/{name}`` to follow it. Bodies are endpoint specs
+(:class:`~slipway.serving.spec.EndpointSpec`), validated by the service so a bad one is a
+400 naming the field and stores nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from slipway.api.auth import Principal, authorize, services_of
+from slipway.serving.spec import EndpointSpec
+from slipway.serving.states import EndpointStatus
+
+_caller = authorize()
+router = APIRouter(prefix="/endpoints", tags=["endpoints"], dependencies=[Depends(_caller)])
+Caller = Annotated[Principal, Depends(_caller)]
+
+
+class EndpointSummary(BaseModel):
+    name: str
+    status: EndpointStatus
+    active_version: int | None
+    target_version: int | None
+    target_percent: float
+    updated_at: datetime
+
+
+class ConfigOut(BaseModel):
+    """One stored config of an endpoint and how its rollout ended."""
+
+    version: int
+    outcome: str = Field(description="pending, deployed, retired, rolled_back or failed")
+    outcome_reason: str
+    rollback_of: int | None
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None
+    spec: dict[str, Any]
+
+
+class GatewayLoad(BaseModel):
+    gateway: str
+    config_version: int
+    state: str = Field(description="loading, ready or failed")
+    error: str
+
+
+class EndpointOut(BaseModel):
+    name: str
+    status: EndpointStatus
+    status_reason: str
+    active_version: int | None
+    target_version: int | None
+    target_percent: float
+    phase: int
+    generation: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    traffic: dict[str, float] = Field(description="share of traffic (0..1) per variant now")
+    active: ConfigOut | None
+    target: ConfigOut | None
+    gateways: list[GatewayLoad]
+
+
+class RollbackIn(BaseModel):
+    to_version: int | None = Field(
+        default=None, ge=1, description="config to deploy again; default: the one before"
+    )
+
+
+class Deleting(BaseModel):
+    name: str
+    status: EndpointStatus
+
+
+@router.get("", response_model=list[EndpointSummary])
+def list_endpoints(request: Request) -> list[dict[str, Any]]:
+    return services_of(request).endpoints.list()
+
+
+@router.post("", status_code=201, response_model=EndpointOut)
+def create_endpoint(body: dict[str, Any], request: Request, caller: Caller) -> dict[str, Any]:
+    return services_of(request).endpoints.create(body, actor=caller.name)
+
+
+@router.get("/{name}", response_model=EndpointOut)
+def describe_endpoint(name: str, request: Request) -> dict[str, Any]:
+    return services_of(request).endpoints.describe(name)
+
+
+@router.put("/{name}", response_model=EndpointOut)
+def update_endpoint(
+    name: str, body: dict[str, Any], request: Request, caller: Caller
+) -> dict[str, Any]:
+    """Roll out a new spec; the body may leave out ``name`` but not contradict the path."""
+    return services_of(request).endpoints.update(name, {"name": name, **body}, actor=caller.name)
+
+
+@router.delete("/{name}", status_code=202, response_model=Deleting)
+def delete_endpoint(name: str, request: Request, caller: Caller) -> Deleting:
+    """Start deleting: the endpoint is gone once no gateway serves it any more."""
+    services_of(request).endpoints.delete(name, actor=caller.name)
+    return Deleting(name=name, status=EndpointStatus.DELETING)
+
+
+@router.get("/{name}/history", response_model=list[ConfigOut])
+def endpoint_history(name: str, request: Request) -> list[dict[str, Any]]:
+    """Every config ever stored, oldest first, with its outcome."""
+    return services_of(request).endpoints.history(name)
+
+
+@router.post("/{name}/rollback", response_model=EndpointOut)
+def rollback_endpoint(
+    name: str, request: Request, caller: Caller, body: RollbackIn | None = None
+) -> dict[str, Any]:
+    """Deploy an earlier config again, all at once, as a new config version."""
+    to_version = body.to_version if body is not None else None
+    return services_of(request).endpoints.rollback(name, to_version=to_version, actor=caller.name)
+
+
+@router.get("/{name}/configs/{version}", response_model=EndpointSpec)
+def endpoint_config(name: str, version: int, request: Request) -> EndpointSpec:
+    """The spec stored as config ``version``, model references pinned to versions."""
+    return services_of(request).endpoints.config(name, version)

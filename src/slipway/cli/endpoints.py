@@ -1,0 +1,311 @@
+"""``slipway endpoints``: serving endpoints from the command line.
+
+Create, update and rollback only store a config and return; gateways load it and the
+deployment controller (in ``slipway up`` or ``slipway scheduler``) moves the traffic.
+``slipway endpoints wait`` follows a rollout until it settles.
+"""
+
+from __future__ import annotations
+
+import getpass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from slipway.cli.context import load_yaml_mapping, platform
+from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
+from slipway.core.waiting import wait_until_final
+from slipway.serving.states import EndpointStatus, Outcome
+
+app = typer.Typer(
+    help="Serving endpoints: create, update, roll back, follow, delete.", no_args_is_help=True
+)
+
+SpecFile = Annotated[
+    Path, typer.Argument(help="YAML endpoint spec (name, variants, ...)", metavar="SPEC.yaml")
+]
+
+_COLOURS = {
+    "InService": "green",
+    "Creating": "yellow",
+    "Updating": "yellow",
+    "RollingBack": "magenta",
+    "Failed": "red",
+    "Deleting": "dim",
+    "pending": "yellow",
+    "deployed": "green",
+    "retired": "dim",
+    "rolled_back": "magenta",
+    "failed": "red",
+}
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _coloured(value: str) -> str:
+    return f"[{_COLOURS.get(value, 'white')}]{value}[/]"
+
+
+def _time(iso: str | None) -> datetime | None:
+    """The service's ISO timestamps, as datetimes so tables print them briefly."""
+    return datetime.fromisoformat(iso) if iso else None
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.4g}%"
+
+
+def _variant_rows(config: dict[str, Any], share: float) -> list[dict[str, Any]]:
+    """One row per variant of a stored config; ``share`` is the config's part of traffic."""
+    spec = config["spec"]
+    total = sum(v["weight"] for v in spec["variants"]) or 1.0
+    rows = [
+        {
+            "config": config["version"],
+            "variant": v["name"],
+            "model": v["model"],
+            "version": v.get("version"),
+            "weight": f"{v['weight']:g}",
+            "workers": v["workers"],
+            "traffic": _percent(share * v["weight"] / total),
+        }
+        for v in spec["variants"]
+    ]
+    rows += [
+        {
+            "config": config["version"],
+            "variant": f"{v['name']} (shadow)",
+            "model": v["model"],
+            "version": v.get("version"),
+            "weight": "-",
+            "workers": v["workers"],
+            "traffic": f"mirrors {v['sampling_percent']:g}%",
+        }
+        for v in spec.get("shadow_variants", [])
+    ]
+    return rows
+
+
+def _show(described: dict[str, Any]) -> None:
+    name, status = described["name"], described["status"]
+    console.print(f"[bold]{name}[/bold] {_coloured(status)}: {described['status_reason'] or '-'}")
+    target_share = described["target_percent"] / 100 if described["target"] else 0.0
+    rows: list[dict[str, Any]] = []
+    if described["active"]:
+        rows += _variant_rows(described["active"], 1.0 - target_share)
+    if described["target"]:
+        rows += _variant_rows(described["target"], target_share)
+    emit(
+        rows,
+        ["config", "variant", "model", "version", "weight", "workers", "traffic"],
+        Format.TABLE,
+        title=f"active config {described['active_version'] or '-'},"
+        f" target config {described['target_version'] or '-'}",
+    )
+    shares = [
+        f"config {c['version']} {_percent(share)}"
+        for c, share in (
+            (described["active"], 1.0 - target_share),
+            (described["target"], target_share),
+        )
+        if c and share > 0
+    ]
+    split = ", ".join(f"{k} {_percent(v)}" for k, v in sorted(described["traffic"].items()))
+    console.print(f"traffic: {', '.join(shares) or 'none'}; by variant: {split or 'none'}")
+    if described["gateways"]:
+        emit(
+            described["gateways"],
+            ["gateway", "config_version", "state", "error"],
+            Format.TABLE,
+            title="gateways",
+        )
+
+
+def _summary(variants: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{v['name']}={v['model']} w{v['weight']:g}" for v in variants)
+
+
+def _changed(described: dict[str, Any], output: Format, verb: str) -> None:
+    if output is Format.JSON:
+        print_json(described)
+        return
+    console.print(
+        f"{verb} endpoint [bold]{described['name']}[/bold]: {_coloured(described['status'])},"
+        f" config {described['target_version']}; follow it with"
+        f" `slipway endpoints wait {described['name']}`"
+    )
+
+
+@app.command("create")
+def create(file: SpecFile, output: OutputOption = Format.TABLE) -> None:
+    """Create an endpoint from a YAML spec (it starts Creating)."""
+    spec = load_yaml_mapping(file)
+    with platform() as services:
+        described = services.endpoints.create(spec, actor=_actor())
+    _changed(described, output, "created")
+
+
+@app.command("update")
+def update(file: SpecFile, output: OutputOption = Format.TABLE) -> None:
+    """Roll out a new spec for the endpoint it names, with the spec's deployment strategy."""
+    spec = load_yaml_mapping(file)
+    with platform() as services:
+        described = services.endpoints.update(str(spec.get("name", "")), spec, actor=_actor())
+    _changed(described, output, "updating")
+
+
+@app.command("describe")
+def describe(name: str, output: OutputOption = Format.TABLE) -> None:
+    """An endpoint's status, variants, traffic split and gateways."""
+    with platform() as services:
+        described = services.endpoints.describe(name)
+    if output is Format.JSON:
+        print_json(described)
+        return
+    _show(described)
+
+
+@app.command("list")
+def list_endpoints(output: OutputOption = Format.TABLE) -> None:
+    """Endpoints with their status and the configs they serve and roll out."""
+    with platform() as services:
+        rows = services.endpoints.list()
+    if output is Format.TABLE:
+        rows = [
+            r | {"status": _coloured(r["status"]), "updated_at": _time(r["updated_at"])}
+            for r in rows
+        ]
+    emit(
+        rows,
+        ["name", "status", "active_version", "target_version", "target_percent", "updated_at"],
+        output,
+        title="endpoints",
+    )
+
+
+@app.command("history")
+def history(name: str, output: OutputOption = Format.TABLE) -> None:
+    """Every config of an endpoint, oldest first, with how its rollout ended."""
+    with platform() as services:
+        configs = services.endpoints.history(name)
+    if output is Format.JSON:
+        print_json(configs)
+        return
+    rows = [
+        c
+        | {
+            "outcome": _coloured(c["outcome"]),
+            "variants": _summary(c["spec"]["variants"]),
+            "strategy": c["spec"]["deployment"]["strategy"],
+            "created_at": _time(c["created_at"]),
+        }
+        for c in configs
+    ]
+    emit(
+        rows,
+        [
+            "version",
+            "outcome",
+            "outcome_reason",
+            "variants",
+            "strategy",
+            "rollback_of",
+            "created_by",
+            "created_at",
+        ],
+        Format.TABLE,
+        title=f"{name}: deployment history",
+    )
+
+
+@app.command("rollback")
+def rollback(
+    name: str,
+    to_version: int | None = typer.Option(
+        None, "--to-version", min=1, help="config to deploy again; default: the one before"
+    ),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Deploy an earlier config again, all at once (stored as a new config)."""
+    with platform() as services:
+        described = services.endpoints.rollback(name, to_version=to_version, actor=_actor())
+    _changed(described, output, "rolling back")
+
+
+@app.command("delete")
+def delete(name: str, yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
+    """Stop serving an endpoint and delete it with its history."""
+    if not yes:
+        typer.confirm(f"delete endpoint {name}? it stops serving traffic", abort=True)
+    with platform() as services:
+        services.endpoints.delete(name, actor=_actor())
+    console.print(f"deleting {name}: gateways drop it, then it is gone")
+
+
+def _settled(described: dict[str, Any]) -> str:
+    """The status once a rollout has ended, else the status with the rollout's progress."""
+    status: str = described["status"]
+    target = described["target_version"]
+    if target is None or status == EndpointStatus.DELETING:
+        return status
+    return f"{status} (config {target} at {described['target_percent']:g}%)"
+
+
+@app.command("wait")
+def wait(
+    name: str,
+    timeout: float = typer.Option(600.0, "--timeout", min=0, help="give up after S seconds"),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Follow a rollout until the endpoint is InService or Failed.
+
+    Exits 1 when it fails, when the newest config failed to load or was rolled back (the
+    previous one still serves), or on timeout. The deployment controller must be running
+    (``slipway up`` or ``slipway scheduler``).
+    """
+    progress = errors if output is Format.JSON else console
+    seen: list[tuple[str, str]] = []
+    with platform() as services:
+
+        def fetch() -> dict[str, Any]:
+            described = services.endpoints.describe(name)
+            note = (_settled(described), described["status_reason"])
+            if not seen or seen[-1] != note:
+                seen.append(note)
+                progress.print(f"{name}: {note[0]} {note[1]}".rstrip())
+            return described
+
+        try:
+            final = wait_until_final(
+                fetch,
+                _settled,
+                {EndpointStatus.IN_SERVICE, EndpointStatus.FAILED, EndpointStatus.DELETING},
+                what=f"endpoint {name}",
+                timeout=timeout,
+                interval=1.0,
+            )
+        except TimeoutError as exc:
+            errors.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        settled = final["status"] == EndpointStatus.IN_SERVICE
+        newest = services.endpoints.history(name)[-1] if settled else None
+    if output is Format.JSON:
+        print_json(final)
+    if newest is None:
+        errors.print(
+            f"[red]error:[/red] endpoint {name} is {final['status']}: {final['status_reason']}"
+        )
+        raise typer.Exit(1)
+    if newest["outcome"] != Outcome.DEPLOYED:
+        # An update that failed to load or was rolled back leaves the old config serving.
+        errors.print(
+            f"[red]error:[/red] config {newest['version']} {newest['outcome']}:"
+            f" {newest['outcome_reason']} (config {final['active_version']} serves)"
+        )
+        raise typer.Exit(1)
+    if output is Format.TABLE:
+        console.print(f"{name} is InService with config {final['active_version']}")
