@@ -125,7 +125,7 @@ def test_lifecycle_without_a_gateway(
     assert [(c["version"], c["outcome"]) for c in configs] == [(1, "pending")]
 
     assert "wait until it is InService" in _fails(["endpoints", "update", spec])
-    assert "no earlier deployed config" in _fails(["endpoints", "rollback", "churn"])
+    assert "wait until it is InService" in _fails(["endpoints", "rollback", "churn"])
     assert "already exists" in _fails(["endpoints", "create", spec])
     timed_out = _fails(["endpoints", "wait", "churn", "--timeout", "0"])
     assert "churn: Creating (config 1 at 100%)" in timed_out and "still Creating" in timed_out

@@ -62,6 +62,8 @@ def test_canary_rolls_back_on_error_rate_alarm(platform: Platform, gateway: Runn
             time.sleep(0.2)
     assert "RollingBack" in statuses
     assert described["active_version"] == 1 and described["status"] == "InService"
+    assert described["latest"]["version"] == 2
+    assert described["latest"]["outcome"] == "rolled_back"
     history = platform.services.endpoints.history("canary")
     assert history[1]["outcome"] == "rolled_back"
     assert "error_rate" in history[1]["outcome_reason"]

@@ -176,7 +176,7 @@ class DeploymentController:
             row.phase_started_at = now
             row.generation += 1
             row.updated_at = now
-            self._shifted(session, row)
+            self._shifted(session, row, len(phases))
             return f"phase {row.phase}: {row.target_percent:g}% to config {row.target_version}"
         return self._finish(session, row, config, now)
 
@@ -203,10 +203,14 @@ class DeploymentController:
         row.phase_started_at = now
         row.generation += 1
         row.updated_at = now
-        self._shifted(session, row)
+        self._shifted(session, row, len(spec.deployment.phases()))
         return f"models loaded; {row.target_percent:g}% to config {row.target_version}"
 
-    def _shifted(self, session: Session, row: EndpointRow) -> None:
+    def _shifted(self, session: Session, row: EndpointRow, phases: int) -> None:
+        row.status_reason = (
+            f"{row.target_percent:g}% of traffic on config {row.target_version}"
+            f" (phase {row.phase} of {phases}, baking)"
+        )
         self.events.append(
             "endpoint.traffic_shifted",
             f"endpoint/{row.name}",

@@ -173,6 +173,13 @@ class Endpoints:
         """
         with self.db.session() as session:
             row = self._row(session, name)
+            status = EndpointStatus(row.status)
+            if status not in UPDATABLE:
+                raise Conflict(
+                    f"endpoint {name!r} is {status.value}; wait until it is InService to roll"
+                    " it back",
+                    details={"status": status.value},
+                )
             active = row.active_version
             if to_version is None:
                 earlier = session.scalars(
@@ -202,8 +209,9 @@ class Endpoints:
     def delete(self, name: str, *, actor: str) -> None:
         with self.db.write() as session:
             row = self._row(session, name)
-            if row.status != EndpointStatus.DELETING.value:
-                move(session, self.events, row, EndpointStatus.DELETING, "deleted by " + actor)
+            if row.status == EndpointStatus.DELETING.value:
+                return  # already going: one audit record per deletion
+            move(session, self.events, row, EndpointStatus.DELETING, "deleted by " + actor)
         self._audit(actor, "endpoint.delete", name, {})
 
     def finish_delete(self, session: Session, name: str) -> None:
@@ -230,8 +238,20 @@ class Endpoints:
                     )
                 )
             }
+            latest = session.scalars(
+                select(EndpointConfigRow)
+                .where(EndpointConfigRow.endpoint == name)
+                .order_by(EndpointConfigRow.version.desc())
+                .limit(1)
+            ).first()
             loaded = self._readiness(session, name)
-            return _describe(row, configs, loaded)
+            described = _describe(row, configs, loaded)
+            # The newest config's fate: after a failed or rolled-back update the endpoint
+            # is InService again, and only this says the update did not take.
+            described["latest"] = (
+                {k: v for k, v in _config_dict(latest).items() if k != "spec"} if latest else None
+            )
+            return described
 
     def list(self) -> list[dict[str, Any]]:
         with self.db.session() as session:
@@ -260,6 +280,7 @@ class Endpoints:
 
     def config(self, name: str, version: int) -> EndpointSpec:
         with self.db.session() as session:
+            self._row(session, name)
             row = session.get(EndpointConfigRow, (name, version))
             if row is None:
                 raise NotFound(f"endpoint {name!r} has no config version {version}")

@@ -69,6 +69,9 @@ class EndpointOut(BaseModel):
     active: ConfigOut | None
     target: ConfigOut | None
     gateways: list[GatewayLoad]
+    latest: dict[str, Any] | None = Field(
+        default=None, description="the newest config's version, outcome and reason"
+    )
 
 
 class RollbackIn(BaseModel):
