@@ -667,7 +667,8 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         " `make bench`, rendered by `bench/report.py`; the notes after them are"
         " `bench/NOTES.md`, written by hand after reading the run's figures), MLflow's"
         " tracking server as Slipway runs it against `mlflow server` (`bench/tracking.py`),"
-        " and pipeline and tuning overhead (`bench/pipelines.py`).",
+        " pipeline and tuning overhead (`bench/pipelines.py`), and the serving gateway"
+        " against `mlflow models serve` (`bench/serving.py`).",
         machine_section(results),
         HOW_TO_RUN,
     ]
@@ -686,7 +687,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     if notes.exists():
         parts.append(notes.read_text().strip())
     # The other benchmarks write their own sections; they are kept in the same document.
-    for other in ("tracking_results.md", "pipelines_results.md"):
+    for other in ("tracking_results.md", "pipelines_results.md", "serving_results.md"):
         extra = DATA.parent / other
         if extra.exists():
             text = extra.read_text().strip()

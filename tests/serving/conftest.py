@@ -1,4 +1,5 @@
-"""One platform per test module with real registered models, and a real gateway on it.
+"""One platform for the serving tests with real registered models, and a real gateway on it
+(each test uses endpoints of its own names).
 
 The gateway runs in this process (uvicorn on a free loopback port, its own threads) so
 tests can reach its state; the process-level behaviour (worker replacement) is tested
@@ -101,7 +102,11 @@ def _train_all(services: Services) -> dict[str, str]:
             hgb, name="model", signature=signature, skops_trusted_types=trusted
         ),
     )
-    for name, python_model in (("failing", test_models.Failing()), ("nans", test_models.NaNs())):
+    for name, python_model in (
+        ("failing", test_models.Failing()),
+        ("nans", test_models.NaNs()),
+        ("slow", test_models.Slow()),
+    ):
         log(
             name,
             lambda pm=python_model: mlflow.pyfunc.log_model(
@@ -121,7 +126,7 @@ def _train_all(services: Services) -> dict[str, str]:
     return refs
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     home = tmp_path_factory.mktemp("serving") / "home"
     settings = load_settings(home=home, database={"url": f"sqlite:///{home.parent}/meta.db"})
@@ -167,7 +172,7 @@ def start_gateway(services: Services) -> tuple[RunningGateway, Callable[[], None
     return RunningGateway(gateway, f"http://127.0.0.1:{port}"), stop
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def gateway(platform: Platform) -> Iterator[RunningGateway]:
     running, stop = start_gateway(platform.services)
     yield running

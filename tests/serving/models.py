@@ -40,3 +40,13 @@ def frame(rows: int = 200, seed: int = 0) -> pd.DataFrame:
 
 def target(x: pd.DataFrame, slope: float) -> np.ndarray:
     return np.asarray(slope * x["x1"] + 2 * x["x2"] + 1.0)
+
+
+class Slow(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """Takes 50 ms per call: load that keeps requests in flight."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        import time
+
+        time.sleep(0.05)
+        return np.zeros(len(model_input))

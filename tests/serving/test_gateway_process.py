@@ -106,3 +106,69 @@ def test_sigkill_of_a_worker_under_load(platform: Platform) -> None:
             master.kill()
             master.wait()
     assert master.returncode == 0
+
+
+@pytest.mark.slow
+def test_workers_scale_with_in_flight_load(platform: Platform) -> None:
+    port = free_port()
+    env = os.environ | platform.services.settings.as_env()
+    env["SLIPWAY_SERVING__SCALE_DOWN_AFTER_SECONDS"] = "3"
+    master = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "slipway",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--max-workers",
+            "2",
+        ],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and master.poll() is None, "gateway did not start"
+            time.sleep(0.2)
+        platform.deploy(
+            {"name": "sluggish", "variants": [{"name": "main", "model": platform.refs["slow"]}]}
+        )
+        stop = threading.Event()
+
+        def load() -> None:
+            with httpx.Client(timeout=30) as client:
+                while not stop.is_set():
+                    client.post(f"{url}/endpoints/sluggish/invocations", json=ROW)
+
+        threads = [threading.Thread(target=load) for _ in range(24)]
+        for thread in threads:
+            thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while len(_workers(master)) < 2:
+                assert time.monotonic() < deadline, "no worker was added under load"
+                time.sleep(0.5)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+        deadline = time.monotonic() + 30
+        while len([p for p in _workers(master) if p.status() != psutil.STATUS_ZOMBIE]) > 1:
+            assert time.monotonic() < deadline, "the extra worker was not retired when idle"
+            time.sleep(0.5)
+    finally:
+        master.send_signal(signal.SIGTERM)
+        try:
+            master.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            master.kill()
+            master.wait()

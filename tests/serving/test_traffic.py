@@ -123,3 +123,25 @@ def test_data_capture_files_hold_what_was_served(
         assert row["prediction"] == outputs[row["row"]]
         assert row["model_name"] == "linear" and row["kind"] == "production"
         assert row["time"] is not None
+
+
+def test_capture_drops_under_pressure_are_counted(
+    platform: Platform, gateway: RunningGateway
+) -> None:
+    writer = gateway.gateway.capture
+    writer.flush()
+    capacity, writer.capacity = writer.capacity, 0  # a full buffer
+    try:
+        for _ in range(5):
+            assert _invoke(gateway, "captured").status_code == 200  # never fails a request
+    finally:
+        writer.capacity = capacity
+    gateway.gateway.recorder.flush()
+    gateway.gateway.recorder._scrape = None
+    metrics = httpx.get(f"{gateway.url}/metrics").text
+    line = next(
+        x
+        for x in metrics.splitlines()
+        if x.startswith('slipway_capture_dropped_total{endpoint="captured",variant="main"}')
+    )
+    assert float(line.split()[-1]) == 5

@@ -139,6 +139,12 @@ class ServingSettings(_Area):
     capture_buffer: int = Field(
         default=10_000, ge=1, description="captured requests held per worker before dropping"
     )
+    scale_up_in_flight: float = Field(
+        default=8.0, gt=0, description="in-flight requests per worker that add a worker"
+    )
+    scale_down_after_seconds: float = Field(
+        default=30.0, gt=0, description="idle time before a worker above the minimum retires"
+    )
 
     @property
     def loopback(self) -> bool:

@@ -30,9 +30,7 @@ from slipway.runtime.supervisor import die_with_parent
 
 log = logging.getLogger("slipway.serving.gateway")
 
-SCALE_UP_IN_FLIGHT = 8.0  # average in-flight requests per worker that asks for one more
-SCALE_DOWN_IN_FLIGHT = 0.5
-SCALE_DOWN_AFTER = 30.0  # seconds of low load before a worker is retired
+SCALE_DOWN_IN_FLIGHT = 0.5  # average in-flight requests per worker below which it is idle
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -133,7 +131,8 @@ class GatewayMaster:
         if not loads:
             return
         average = sum(loads) / len(self.workers)
-        if average >= SCALE_UP_IN_FLIGHT and len(self.workers) < self.max_workers:
+        serving = self.settings.serving
+        if average >= serving.scale_up_in_flight and len(self.workers) < self.max_workers:
             self._high_ticks += 1
             if self._high_ticks >= 2:
                 self._high_ticks = 0
@@ -144,7 +143,7 @@ class GatewayMaster:
         if average <= SCALE_DOWN_IN_FLIGHT and len(self.workers) > self.min_workers:
             now = time.monotonic()
             self._low_since = self._low_since or now
-            if now - self._low_since >= SCALE_DOWN_AFTER:
+            if now - self._low_since >= serving.scale_down_after_seconds:
                 self._low_since = None
                 newest = max(self.workers, key=lambda w: w.started)
                 self.workers.remove(newest)
