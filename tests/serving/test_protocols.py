@@ -147,3 +147,20 @@ def test_metrics(gateway: RunningGateway, endpoint: str) -> None:
     assert float(line.split()[-1]) >= 3
     assert 'slipway_model_latency_ms_bucket{endpoint="proto",variant="main",le="+Inf"}' in text
     assert "slipway_overhead_latency_ms_sum" in text
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+def test_compiled_forest_is_bit_for_bit_sklearn(loss: str) -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from slipway.serving.gateway.trees import CompiledForest
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3000, 5))
+    x[::5, 2] = np.nan  # trees learn where missing values go
+    y = np.exp(np.nan_to_num(x) @ rng.normal(size=5) * 0.3)
+    model = HistGradientBoostingRegressor(loss=loss, max_iter=30).fit(x, y)
+    assert CompiledForest.supports(model)
+    forest = CompiledForest(model)
+    for row in x[:300]:
+        assert np.array_equal(forest.predict_row(row), model.predict(row.reshape(1, -1)))

@@ -11,29 +11,9 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_OPEN, _CLOSE, _QUOTE, _ESCAPE = b"[{", b"]}", ord('"'), ord("\\")
+from slipway.core.jsondepth import json_depth_exceeds
 
-
-def json_depth_exceeds(body: bytes, limit: int) -> bool:
-    """True when brackets outside strings nest deeper than ``limit``."""
-    depth, in_string, escaped = 0, False, False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == _ESCAPE:
-                escaped = True
-            elif byte == _QUOTE:
-                in_string = False
-        elif byte == _QUOTE:
-            in_string = True
-        elif byte in _OPEN:
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in _CLOSE:
-            depth -= 1
-    return False
+__all__ = ["RequestLimits", "json_depth_exceeds"]
 
 
 class RequestLimits:

@@ -39,6 +39,7 @@ from slipway.core.errors import (
     UnsupportedMediaType,
 )
 from slipway.core.events import EventLog
+from slipway.core.jsondepth import json_depth_exceeds
 from slipway.core.settings import Settings
 from slipway.features.offline.delta import DeltaOfflineStore
 from slipway.features.online.factory import open_online_store
@@ -84,16 +85,6 @@ _TEXT = [(b"content-type", b"text/plain; version=0.0.4")]
 def gateway_id() -> str:
     host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:80]
     return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def _too_deep(value: Any, limit: int, depth: int = 1) -> bool:
-    if depth > limit:
-        return True
-    if isinstance(value, dict):
-        value = value.values()
-    elif not isinstance(value, list):
-        return False
-    return any(isinstance(v, list | dict) and _too_deep(v, limit, depth + 1) for v in value)
 
 
 @dataclass
@@ -308,7 +299,7 @@ class Gateway:
         except orjson.JSONDecodeError as exc:
             raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
         limit = self.limits.max_json_depth
-        if body.count(b"[") + body.count(b"{") > limit and _too_deep(value, limit):
+        if json_depth_exceeds(body, limit):
             raise InvalidInput(f"the JSON nests deeper than {limit} levels", field="body")
         return value
 

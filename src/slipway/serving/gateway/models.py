@@ -24,6 +24,7 @@ import yaml
 
 from slipway.registry.service import Registry
 from slipway.serving.gateway.inputs import NUMERIC, Batch, Column, schema_from_signature
+from slipway.serving.gateway.trees import CompiledForest
 
 FAST_FLAVORS = ("sklearn", "lightgbm", "xgboost")
 
@@ -55,9 +56,17 @@ def _fast_predict(local: str, meta: dict[str, Any]) -> Callable[[Batch], Any] | 
         import mlflow.sklearn
 
         model = mlflow.sklearn.load_model(local)
-        method = getattr(model, str(pyfunc.get("predict_fn") or "predict"))
+        method_name = str(pyfunc.get("predict_fn") or "predict")
+        method = getattr(model, method_name)
+        forest = (
+            CompiledForest(model)
+            if method_name == "predict" and CompiledForest.supports(model)
+            else None
+        )
 
         def sklearn_predict(batch: Batch) -> Any:
+            if forest is not None and batch.rows == 1:
+                return forest.predict_row(batch.matrix()[0])
             with warnings.catch_warnings():
                 # Fitted on a DataFrame, predicting on its array: same values, one warning.
                 warnings.filterwarnings("ignore", message="X does not have valid feature names")

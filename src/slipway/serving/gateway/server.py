@@ -71,10 +71,11 @@ class GatewayMaster:
         self.sock = sock
         self.min_workers = workers
         self.max_workers = max(workers, max_workers)
-        # Workers are the parallelism: one OpenMP thread each, or scikit-learn's and
-        # LightGBM's thread pools (one per process, each as wide as the machine) spin
-        # against each other and a one-row prediction takes milliseconds.
-        self.env = {"OMP_NUM_THREADS": "1"} | os.environ | settings.as_env() | (env or {})
+        # Workers are the parallelism: each gets its share of the cores for OpenMP, or
+        # scikit-learn's and LightGBM's thread pools (one per process, each as wide as the
+        # machine) spin against each other and a one-row prediction takes milliseconds.
+        threads = str(max(1, (os.cpu_count() or 1) // self.max_workers))
+        self.env = {"OMP_NUM_THREADS": threads} | os.environ | settings.as_env() | (env or {})
         self.workers: list[_Worker] = []
         self.restarts = 0
         self._stopping = False
