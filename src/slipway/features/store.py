@@ -188,6 +188,17 @@ class FeatureStore:
             self.online, groups, feature_refs, entity_rows, full_feature_names=full_feature_names
         )
 
+    def entity_keys(self, feature_refs: list[str]) -> list[str]:
+        """The record-identifier columns an entity row needs to read ``feature_refs``."""
+        names = [FeatureRef.parse(ref).group for ref in feature_refs]
+        groups = self._serving_definitions(names)
+        keys: list[str] = []
+        for name in dict.fromkeys(names):
+            if name not in groups:
+                self.repo.get(name)  # raises NotFound naming the group
+            keys.extend(k for k in groups[name].key_columns if k not in keys)
+        return keys
+
     def _known(self, refs: list[str]) -> dict[str, FeatureGroup]:
         groups = self._groups()
         for ref in refs:

@@ -14,6 +14,7 @@ advanced under the database's write lock). Per endpoint being created or updated
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,6 +41,7 @@ log = logging.getLogger("slipway.serving.controller")
 # Counters older than this are pruned; /metrics counters are totals over what is kept.
 STATS_RETENTION = timedelta(days=7)
 DELETE_GRACE = timedelta(seconds=30)
+PRUNE_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class DeploymentController:
         self.db = db
         self.events = events
         self.endpoints = endpoints
+        self._pruned_at = 0.0
 
     def tick(self) -> list[str]:
         """Advance every endpoint one step; return what happened, for the log."""
@@ -116,7 +119,9 @@ class DeploymentController:
                             happened.append(f"{name}: {note}")
             except Exception:  # one endpoint's trouble must not stall the others
                 log.exception("advancing endpoint %s failed", name)
-        self._prune()
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            self._pruned_at = time.monotonic()
+            self._prune()
         for note in happened:
             log.info("%s", note)
         return happened

@@ -149,17 +149,10 @@ class Enricher:
         self.key_fields: list[str] = []  # request fields carrying entity keys
 
     def prepare(self) -> None:
-        groups = self.features._serving_definitions(
-            [r.partition(":")[0] for r in self.spec.features]
-        )
+        """Learn which request fields carry the entity keys (raises for unknown groups)."""
         renamed = {column: field for field, column in self.spec.entity_keys.items()}
-        fields: list[str] = []
-        for group in groups.values():
-            for column in group.key_columns:
-                name = renamed.get(column, column)
-                if name not in fields:
-                    fields.append(name)
-        self.key_fields = fields
+        keys = self.features.entity_keys(self.spec.features)
+        self.key_fields = [renamed.get(column, column) for column in keys]
 
     def enrich(self, columns: dict[str, list[Any]], rows: int) -> dict[str, list[Any]]:
         lookup = {field: column for field, column in self.spec.entity_keys.items()}
