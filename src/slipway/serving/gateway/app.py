@@ -221,8 +221,8 @@ class Gateway:
             counts.cold_starts += 1
             counts.cold_start_ms_sum += ms
 
-    def _written(self, item: Captured, rows: int) -> None:
-        self.recorder.counters(item.endpoint, item.config_version, item.variant).captured += rows
+    def _written(self, endpoint: str, version: int, variant: str, rows: int) -> None:
+        self.recorder.counters(endpoint, version, variant).captured += rows
 
     # -- ASGI ---------------------------------------------------------------------------
 

@@ -31,16 +31,18 @@ log = logging.getLogger("slipway.serving.capture")
 
 CAPTURE_PREFIX = "capture"
 
-# Per-request values repeated on each of its rows. Then: ``row`` (its index in the
-# request), ``time``, ``features`` (a struct: the model's input columns, after enrichment)
-# and ``prediction`` (float64, or JSON text for non-numeric outputs).
-META_COLUMNS = (
-    "inference_id", "endpoint", "variant", "config_version", "model_name", "model_version",
-    "kind",
+# Columns: ``inference_id``, ``row`` (the row's index in its request), ``time``,
+# ``config_version``, ``model_name``, ``model_version``, ``kind`` (production | shadow),
+# ``features`` (a struct: the model's input columns, after enrichment) and ``prediction``
+# (float64, or JSON text for non-numeric outputs). ``endpoint`` and ``variant`` are the
+# partition keys (in the path), as ``hour`` is.
+COLUMNS = (
+    "inference_id", "row", "time", "config_version", "model_name", "model_version", "kind",
+    "features", "prediction",
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built on the request path: no frozen-dataclass setattr cost
 class Captured:
     """One served request, as the capture thread needs it."""
 
@@ -67,7 +69,7 @@ class CaptureWriter:
         writer_id: str,
         *,
         capacity: int = 10_000,
-        on_written: Callable[[Captured, int], None] | None = None,
+        on_written: Callable[[str, int, str, int], None] | None = None,
     ) -> None:
         self.artifacts = artifacts
         self.writer_id = writer_id
@@ -93,17 +95,21 @@ class CaptureWriter:
     def flush(self) -> int:
         """Write everything buffered; returns the number of rows written."""
         with self._lock:
-            items = []
-            while self._buffer:
-                items.append(self._buffer.popleft())
+            pop = self._buffer.popleft
+            items = [pop() for _ in range(len(self._buffer))]
             if not items:
                 return 0
-            groups: dict[tuple[str, str, datetime], list[Captured]] = {}
+            groups: dict[tuple[str, str, int], list[Captured]] = {}
             for item in items:
-                hour = datetime.fromtimestamp(item.time - item.time % 3600, UTC)
-                groups.setdefault((item.endpoint, item.variant, hour), []).append(item)
+                key = (item.endpoint, item.variant, int(item.time) // 3600)
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = [item]
+                else:
+                    group.append(item)
             total = 0
-            for (endpoint, variant, hour), members in groups.items():
+            for (endpoint, variant, hours), members in groups.items():
+                hour = datetime.fromtimestamp(hours * 3600, UTC)
                 try:
                     total += self._write(endpoint, variant, hour, members)
                 except Exception:  # a failed write loses this file, never the gateway
@@ -113,69 +119,88 @@ class CaptureWriter:
             return total
 
     def _write(self, endpoint: str, variant: str, hour: datetime, items: list[Captured]) -> int:
+        """One Parquet file per input layout. Everything is built column-wise from one
+        value per request (NumPy repeats them per row): this runs beside the request path,
+        under the same interpreter lock, so its Python work per request is kept minimal."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        meta: dict[str, list[Any]] = {c: [] for c in META_COLUMNS}
-        rows: list[int] = []
-        times: list[datetime] = []
-        predictions: list[Any] = []
-        # Requests with the same input columns are stacked column by column (no per-row
-        # Python work); a file holds one struct layout, so a model change inside one flush
-        # (a new config) starts another file.
         layouts: dict[tuple[str, ...], list[Captured]] = {}
         for item in items:
-            layouts.setdefault(tuple(item.batch.names), []).append(item)
+            names = tuple(item.batch.names)
+            layout = layouts.get(names)
+            if layout is None:
+                layouts[names] = [item]
+            else:
+                layout.append(item)
         total = 0
+        written: dict[tuple[str, int, str], int] = {}
         for names, members in layouts.items():
-            for values in meta.values():
-                values.clear()
-            rows.clear()
-            times.clear()
-            predictions.clear()
-            for item in members:
-                count = item.batch.rows
-                when = datetime.fromtimestamp(item.time, UTC)
-                for key, value in (
-                    ("inference_id", item.inference_id),
-                    ("endpoint", item.endpoint),
-                    ("variant", item.variant),
-                    ("config_version", item.config_version),
-                    ("model_name", item.model_name),
-                    ("model_version", item.model_version),
-                    ("kind", item.kind),
-                ):
-                    meta[key].extend([value] * count)
-                rows.extend(range(count))
-                times.extend([when] * count)
-                predictions.extend(item.predictions[:count])
-                if self.on_written is not None:
-                    self.on_written(item, count)
-            features = pa.StructArray.from_arrays(
-                [
-                    pa.array(np.concatenate([m.batch.arrays[i] for m in members]))
-                    for i in range(len(names))
-                ],
-                names=list(names),
-            )
+            counts = np.fromiter((m.batch.rows for m in members), dtype=np.int64)
+            rows = int(counts.sum())
+            spread = None if rows == len(members) else np.repeat(np.arange(len(members)), counts)
+
+            def per_row(values: Any, kind: Any = None, spread: Any = spread) -> Any:
+                array = pa.array(values, type=kind)
+                return array if spread is None else array.take(pa.array(spread))
+
+            if spread is None:
+                row_index = np.zeros(rows, dtype=np.int32)
+            else:
+                starts = np.repeat(np.cumsum(counts) - counts, counts)
+                row_index = (np.arange(rows) - starts).astype(np.int32)
+            micros = (np.array([m.time for m in members]) * 1e6).astype(np.int64)
+            features = pa.StructArray.from_arrays(_feature_columns(members), names=list(names))
             table = pa.table(
                 {
-                    "inference_id": meta["inference_id"],
-                    "row": pa.array(rows, type=pa.int32()),
-                    "time": pa.array(times, type=pa.timestamp("us", tz="UTC")),
-                    **{c: meta[c] for c in META_COLUMNS if c != "inference_id"},
+                    "inference_id": per_row([m.inference_id for m in members], pa.string()),
+                    "row": row_index,
+                    "time": per_row(micros, pa.timestamp("us", tz="UTC")),
+                    "config_version": per_row([m.config_version for m in members], pa.int32()),
+                    "model_name": per_row([m.model_name for m in members], pa.string()),
+                    "model_version": per_row([m.model_version for m in members], pa.int32()),
+                    "kind": per_row([m.kind for m in members], pa.string()),
                     "features": features,
-                    "prediction": _prediction_column(predictions),
+                    "prediction": _prediction_column(
+                        list(itertools.chain.from_iterable(m.predictions for m in members))
+                    ),
                 }
             )
             sink = io.BytesIO()
             pq.write_table(table, sink, compression="zstd")
             name = f"{self.writer_id}-{next(self._seq):08d}.parquet"
-            key = f"{partition_key(endpoint, variant, hour)}/{name}"
-            self.artifacts.put_bytes(key, sink.getvalue())
-            total += int(table.num_rows)
+            self.artifacts.put_bytes(
+                f"{partition_key(endpoint, variant, hour)}/{name}", sink.getvalue()
+            )
+            total += rows
+            versions = np.fromiter((m.config_version for m in members), dtype=np.int64)
+            for version in np.unique(versions).tolist():
+                key = (endpoint, version, variant)
+                written[key] = written.get(key, 0) + int(counts[versions == version].sum())
+        if self.on_written is not None:
+            for (name_, version, variant_), count in written.items():
+                self.on_written(name_, version, variant_, count)
         return total
+
+
+def _feature_columns(members: list[Captured]) -> list[Any]:
+    """The input columns of every request, stacked: one matrix concatenation when the
+    requests were all-numeric (checking kept their float64 matrix), else per column."""
+    import numpy as np
+    import pyarrow as pa
+
+    first = members[0].batch
+    if all(m.batch.stacked is not None for m in members):
+        matrix = np.concatenate([m.batch.stacked for m in members])
+        return [
+            pa.array(matrix[:, i].astype(first.arrays[i].dtype, copy=False))
+            for i in range(len(first.names))
+        ]
+    return [
+        pa.array(np.concatenate([m.batch.arrays[i] for m in members]))
+        for i in range(len(first.names))
+    ]
 
 
 def _prediction_column(values: list[Any]) -> Any:
