@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from slipway.serving.gateway.models import load_model
+from slipway.registry.predict import load_model
 from tests.serving.conftest import Platform, RunningGateway
 
 ROW = {"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}

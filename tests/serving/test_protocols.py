@@ -7,7 +7,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from slipway.serving.gateway.models import load_model
+from slipway.registry.predict import load_model
 from tests.serving import models as test_models
 from tests.serving.conftest import Platform, RunningGateway
 
@@ -153,7 +153,7 @@ def test_metrics(gateway: RunningGateway, endpoint: str) -> None:
 def test_compiled_forest_is_bit_for_bit_sklearn(loss: str) -> None:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    from slipway.serving.gateway.trees import CompiledForest
+    from slipway.registry.trees import CompiledForest
 
     rng = np.random.default_rng(7)
     x = rng.normal(size=(3000, 5))

@@ -45,11 +45,11 @@ from slipway.features.offline.delta import DeltaOfflineStore
 from slipway.features.online.factory import open_online_store
 from slipway.features.repository import GroupRepository
 from slipway.features.store import FeatureStore
+from slipway.registry.predict import Batch, LoadedModel
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.serving.gateway.capture import Captured, CaptureWriter
 from slipway.serving.gateway.inputs import (
-    Batch,
     Frame,
     attach_binary,
     check,
@@ -60,7 +60,6 @@ from slipway.serving.gateway.inputs import (
     parse_oip,
 )
 from slipway.serving.gateway.metrics import Recorder
-from slipway.serving.gateway.models import LoadedModel
 from slipway.serving.gateway.runtime import (
     POLL_SECONDS,
     ConfigRuntime,

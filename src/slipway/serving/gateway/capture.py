@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from slipway.core.artifacts import ArtifactStore
-from slipway.serving.gateway.inputs import Batch
+from slipway.registry.predict import Batch
 
 log = logging.getLogger("slipway.serving.capture")
 

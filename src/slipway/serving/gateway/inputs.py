@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,17 +20,9 @@ from typing import Any
 import numpy as np
 
 from slipway.core.errors import InvalidInput, PayloadTooLarge
+from slipway.registry.predict import INTEGRAL, NUMERIC, Batch, Column
 
-NUMERIC = frozenset({"double", "float", "long", "integer"})
-INTEGRAL = frozenset({"long", "integer"})
 JSON_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str  # MLflow column type: double, float, long, integer, boolean, string, ...
-    required: bool = True
 
 
 @dataclass
@@ -41,50 +32,6 @@ class Frame:
     columns: dict[str, list[Any]]
     rows: int
     positional: bool = False  # columns named 0..k-1 (instances/inputs given as lists)
-
-
-@dataclass(frozen=True)
-class Batch:
-    """A frame checked against a signature: values typed, columns in signature order."""
-
-    names: list[str]
-    arrays: list[np.ndarray]
-    rows: int
-    stacked: np.ndarray | None = None  # the float64 matrix, when checking built it
-
-    def matrix(self) -> np.ndarray:
-        """Every column as float64, side by side (numeric signatures only)."""
-        if self.stacked is not None:
-            return self.stacked
-        if len(self.arrays) == 1:
-            return self.arrays[0].astype(np.float64, copy=False).reshape(-1, 1)
-        return np.column_stack(self.arrays).astype(np.float64, copy=False)
-
-    def dataframe(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame(dict(zip(self.names, self.arrays, strict=True)))
-
-    def records(self) -> list[dict[str, Any]]:
-        lists = [a.tolist() for a in self.arrays]
-        return [dict(zip(self.names, row, strict=True)) for row in zip(*lists, strict=True)]
-
-
-def schema_from_signature(signature: dict[str, Any]) -> list[Column] | None:
-    """The column schema of an MLflow signature; ``None`` for tensor signatures."""
-    inputs = signature.get("inputs")
-    if isinstance(inputs, str):
-        inputs = json.loads(inputs)
-    if not inputs:
-        return None
-    columns = []
-    for spec in inputs:
-        if spec.get("type") == "tensor" or "name" not in spec:
-            return None
-        columns.append(
-            Column(str(spec["name"]), str(spec["type"]), bool(spec.get("required", True)))
-        )
-    return columns
 
 
 # -- parsing --------------------------------------------------------------------------------

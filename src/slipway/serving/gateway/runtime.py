@@ -26,8 +26,8 @@ from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.db.tables import EndpointConfigRow, EndpointRow, GatewayModelRow
 from slipway.core.errors import Forbidden, InvalidInput, NotFound, Overloaded
+from slipway.registry.predict import LoadedModel, load_model
 from slipway.registry.service import Registry
-from slipway.serving.gateway.models import LoadedModel, load_model
 from slipway.serving.spec import (
     EndpointSpec,
     EnrichmentSpec,

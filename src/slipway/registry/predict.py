@@ -1,16 +1,18 @@
-"""Loading registered models for serving, and predicting with them.
+"""Loading registered models to predict with them: the gateway and batch jobs share this.
 
 A model is loaded by registry reference after its files match the digest recorded at
-registration. scikit-learn, LightGBM and XGBoost models whose signature is all numeric
-take a fast path: the native model predicts on a float64 array built straight from the
-request, skipping pyfunc's DataFrame conversion and schema enforcement (the gateway has
-already checked the input against the same signature). Their outputs equal pyfunc's —
-a test checks it. Everything else goes through MLflow pyfunc.
+registration. Input arrives as a :class:`Batch`: columns typed and ordered by the model's
+signature. scikit-learn, LightGBM and XGBoost models whose signature is all numeric take a
+fast path: the native model predicts on a float64 array, skipping pyfunc's DataFrame
+conversion and schema enforcement (the caller has already checked the input against the
+same signature). Their outputs equal pyfunc's — a test checks it. Everything else goes
+through MLflow pyfunc.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import threading
 import time
 import warnings
@@ -23,8 +25,62 @@ import numpy as np
 import yaml
 
 from slipway.registry.service import Registry
-from slipway.serving.gateway.inputs import NUMERIC, Batch, Column, schema_from_signature
-from slipway.serving.gateway.trees import CompiledForest
+from slipway.registry.trees import CompiledForest
+
+NUMERIC = frozenset({"double", "float", "long", "integer"})
+INTEGRAL = frozenset({"long", "integer"})
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # MLflow column type: double, float, long, integer, boolean, string, ...
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A frame checked against a signature: values typed, columns in signature order."""
+
+    names: list[str]
+    arrays: list[np.ndarray]
+    rows: int
+    stacked: np.ndarray | None = None  # the float64 matrix, when checking built it
+
+    def matrix(self) -> np.ndarray:
+        """Every column as float64, side by side (numeric signatures only)."""
+        if self.stacked is not None:
+            return self.stacked
+        if len(self.arrays) == 1:
+            return self.arrays[0].astype(np.float64, copy=False).reshape(-1, 1)
+        return np.column_stack(self.arrays).astype(np.float64, copy=False)
+
+    def dataframe(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(dict(zip(self.names, self.arrays, strict=True)))
+
+    def records(self) -> list[dict[str, Any]]:
+        lists = [a.tolist() for a in self.arrays]
+        return [dict(zip(self.names, row, strict=True)) for row in zip(*lists, strict=True)]
+
+
+def schema_from_signature(signature: dict[str, Any]) -> list[Column] | None:
+    """The column schema of an MLflow signature; ``None`` for tensor signatures."""
+    inputs = signature.get("inputs")
+    if isinstance(inputs, str):
+        inputs = json.loads(inputs)
+    if not inputs:
+        return None
+    columns = []
+    for spec in inputs:
+        if spec.get("type") == "tensor" or "name" not in spec:
+            return None
+        columns.append(
+            Column(str(spec["name"]), str(spec["type"]), bool(spec.get("required", True)))
+        )
+    return columns
+
 
 FAST_FLAVORS = ("sklearn", "lightgbm", "xgboost")
 
