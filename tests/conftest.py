@@ -1,6 +1,6 @@
-"""Shared fixtures: settings in a temporary workspace, and databases on both engines.
+"""Shared fixtures: settings in a temporary workspace, databases on both engines, Kafka topics.
 
-The PostgreSQL and Redis test services are started by ``scripts/services start`` (the
+The PostgreSQL, Redis and Kafka test services are started by ``scripts/services start`` (the
 Makefile does it), which writes their URLs to ``.services/env``. A test that needs a service
 that is not running fails with a message saying how to start it; nothing is skipped.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy.engine import make_url
 
 from slipway.core.db import Database
@@ -95,6 +96,28 @@ def db(database_url: str) -> Iterator[Database]:
     ensure_schema(database)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def kafka_bootstrap() -> str:
+    """The test broker's bootstrap address (``127.0.0.1:PORT``)."""
+    return service_url("kafka")
+
+
+@pytest.fixture
+def kafka_topic(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new, uniquely named topic on the test broker, deleted after the test. One partition;
+    for more, parametrize indirectly: ``@pytest.mark.parametrize("kafka_topic", [3],
+    indirect=True)``."""
+    partitions = int(getattr(request, "param", 1))
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    created = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1)], request_timeout=30
+    )
+    created[name].result(timeout=30)
+    yield name
+    admin.delete_topics([name], request_timeout=30)[name].result(timeout=30)
 
 
 @pytest.fixture
