@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from slipway.batch.service import BatchService
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.db.engine import Database
 from slipway.core.db.migrate import ensure_schema
@@ -52,6 +53,7 @@ class Services:
     triggers: Triggers
     endpoints: Endpoints
     deployments: DeploymentController
+    batch: BatchService
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -75,6 +77,7 @@ class Services:
         registry = Registry(settings, db, artifacts, events, audit)
         pipelines = PipelineService(db, queue, events, artifacts)
         endpoints = Endpoints(db, events, audit, registry)
+        features = FeatureStore(GroupRepository(db, events), offline, online, events, audit)
         return cls(
             settings=settings,
             db=db,
@@ -84,7 +87,7 @@ class Services:
             tokens=TokenService(db),
             audit=audit,
             online_store=online,
-            features=FeatureStore(GroupRepository(db, events), offline, online, events, audit),
+            features=features,
             registry=registry,
             pipelines=pipelines,
             training=TrainingService(db, queue, events),
@@ -93,6 +96,7 @@ class Services:
             triggers=Triggers(db, events, pipelines),
             endpoints=endpoints,
             deployments=DeploymentController(db, events, endpoints),
+            batch=BatchService(settings, db, queue, events, registry, features),
         )
 
     def close(self) -> None:

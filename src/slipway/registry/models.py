@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from slipway.core.errors import Conflict, InvalidInput
+from slipway.core.names import validate_name
 
 
 class ApprovalStatus(StrEnum):
@@ -59,3 +61,22 @@ class ModelVersion:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_REF = re.compile(r"(?P<name>[^:@]+)(?:(?::(?P<version>\d+))|(?:@(?P<alias>[^:@]+)))?")
+
+
+def parse_model_ref(ref: str, *, field: str = "model") -> tuple[str, int | str | None]:
+    """``name:version`` → (name, version); ``name@alias`` → (name, alias); ``name`` → None."""
+    match = _REF.fullmatch(ref.strip()) if isinstance(ref, str) else None
+    if match is None:
+        raise InvalidInput(
+            f"{field} {ref!r} is not a model reference: use name:version or name@alias",
+            field=field,
+        )
+    name = validate_name(match["name"], field=field)
+    if match["version"]:
+        return name, int(match["version"])
+    if match["alias"]:
+        return name, validate_name(match["alias"], field=field)
+    return name, None

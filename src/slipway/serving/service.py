@@ -28,9 +28,10 @@ from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
 from slipway.core.specs import parse_spec
+from slipway.registry.models import parse_model_ref
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
-from slipway.serving.spec import DeploymentSpec, EndpointSpec, Strategy, parse_model_ref
+from slipway.serving.spec import DeploymentSpec, EndpointSpec, Strategy
 from slipway.serving.states import UPDATABLE, EndpointStatus, Outcome, can_move
 
 # A gateway that has not beaten for this long is not counted as serving.

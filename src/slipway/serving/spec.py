@@ -8,32 +8,13 @@ not silently change what an endpoint serves (SageMaker's endpoint-config semanti
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
-
-_REF = re.compile(r"(?P<name>[^:@]+)(?:(?::(?P<version>\d+))|(?:@(?P<alias>[^:@]+)))?")
-
-
-def parse_model_ref(ref: str, *, field: str = "model") -> tuple[str, int | str | None]:
-    """``name:version`` → (name, version); ``name@alias`` → (name, alias); ``name`` → None."""
-    match = _REF.fullmatch(ref.strip()) if isinstance(ref, str) else None
-    if match is None:
-        raise InvalidInput(
-            f"{field} {ref!r} is not a model reference: use name:version or name@alias",
-            field=field,
-        )
-    name = validate_name(match["name"], field=field)
-    if match["version"]:
-        return name, int(match["version"])
-    if match["alias"]:
-        return name, validate_name(match["alias"], field=field)
-    return name, None
+from slipway.registry.models import parse_model_ref
 
 
 class _Spec(BaseModel):

@@ -10,6 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from slipway.batch.runner import run_chunk
+from slipway.batch.spec import CHUNK_KIND
+from slipway.batch.spec import QUEUE as BATCH_QUEUE
 from slipway.pipelines.executor import run_step
 from slipway.pipelines.orchestrator import QUEUE as PIPELINE_QUEUE
 from slipway.pipelines.orchestrator import STEP_KIND
@@ -35,7 +38,8 @@ HANDLERS: dict[str, Handler] = {
     STEP_KIND: run_step,
     JOB_KIND: run_training_job,
     RUNNER_KIND: run_tuning_slot,
+    CHUNK_KIND: run_chunk,
 }
 
 # The queues a default worker serves; capabilities add theirs as they land.
-DEFAULT_QUEUES: tuple[str, ...] = ("system", PIPELINE_QUEUE, JOB_QUEUE, TRIAL_QUEUE)
+DEFAULT_QUEUES: tuple[str, ...] = ("system", PIPELINE_QUEUE, JOB_QUEUE, TRIAL_QUEUE, BATCH_QUEUE)

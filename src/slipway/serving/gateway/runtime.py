@@ -26,6 +26,7 @@ from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.db.tables import EndpointConfigRow, EndpointRow, GatewayModelRow
 from slipway.core.errors import Forbidden, InvalidInput, NotFound, Overloaded
+from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import LoadedModel, load_model
 from slipway.registry.service import Registry
 from slipway.serving.spec import (
@@ -33,7 +34,6 @@ from slipway.serving.spec import (
     EnrichmentSpec,
     OnMissing,
     VariantSpec,
-    parse_model_ref,
 )
 from slipway.serving.states import EndpointStatus
 

@@ -1,0 +1,216 @@
+"""Scoring one chunk of a batch job, on a worker.
+
+Each worker process keeps the models it loaded (a job's chunks reuse them). A chunk reads
+its rows block by block, predicts, and writes the block's output before reading the next,
+so memory stays around one block. The chunk is marked done in the same transaction that
+adds its counts to the job; the last chunk to finish writes the manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import select
+
+from slipway.batch import sources
+from slipway.batch.kafka import Delivery, KafkaSink
+from slipway.batch.sinks import FileSink
+from slipway.batch.spec import TERMINAL, BatchJobSpec
+from slipway.core.clock import utcnow
+from slipway.core.db.tables import BatchChunkRow, BatchJobRow
+from slipway.core.errors import InvalidInput
+from slipway.registry.predict import INTEGRAL, NUMERIC, Batch, Column, LoadedModel, load_model
+from slipway.workers.context import PermanentFailure, WorkContext
+
+log = logging.getLogger("slipway.batch")
+
+_models: dict[tuple[str, int], LoadedModel] = {}
+_models_lock = threading.Lock()
+
+
+def _model(context: WorkContext, name: str, version: int) -> LoadedModel:
+    with _models_lock:
+        model = _models.get((name, version))
+        if model is None:
+            model = load_model(context.services.registry, name, version)
+            _models[(name, version)] = model
+        return model
+
+
+def to_batch(table: pa.Table, schema: list[Column] | None) -> Batch:
+    """The model's input columns of ``table``, typed by the signature."""
+    if schema is None:
+        names = table.column_names
+        return Batch(
+            names, [table.column(n).to_numpy(zero_copy_only=False) for n in names], table.num_rows
+        )
+    arrays = []
+    for column in schema:
+        if column.name not in table.column_names:
+            raise InvalidInput(f"the input has no column {column.name!r}", field=column.name)
+        values = table.column(column.name).to_numpy(zero_copy_only=False)
+        if column.type in NUMERIC:
+            if column.type in INTEGRAL and values.dtype.kind in "iu":
+                values = values.astype(np.int64 if column.type == "long" else np.int32, copy=False)
+            else:
+                values = values.astype(
+                    np.float32 if column.type == "float" else np.float64, copy=False
+                )
+        elif column.type == "boolean":
+            values = values.astype(bool, copy=False)
+        arrays.append(values)
+    stacked = None
+    if schema and all(c.type in NUMERIC for c in schema):
+        stacked = np.column_stack([a.astype(np.float64, copy=False) for a in arrays])
+    return Batch([c.name for c in schema], arrays, table.num_rows, stacked)
+
+
+def predictions_table(raw: Any, column: str) -> dict[str, Any]:
+    """Prediction columns from what the model returned (arrays, frames, lists)."""
+    if hasattr(raw, "columns") and hasattr(raw, "to_dict"):  # DataFrame
+        return {f"{column}_{c}": pa.array(raw[c].to_numpy()) for c in raw.columns}
+    values = np.asarray(raw)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim == 2:
+        return {column: pa.array(list(values))}
+    return {column: pa.array(values)}
+
+
+def run_chunk(context: WorkContext) -> dict[str, Any]:
+    name, index = context.payload["job"], int(context.payload["chunk"])
+    db = context.services.db
+    with db.write() as session:
+        job = session.get(BatchJobRow, name)
+        chunk = session.get(BatchChunkRow, (name, index))
+        if job is None or chunk is None or job.state in TERMINAL or chunk.state == "done":
+            return {"skipped": True}
+        spec = BatchJobSpec.model_validate(job.spec)
+        source = dict(chunk.source)
+        model_ref = (job.model_name, job.model_version, job.digest)
+        if job.state == "Pending":
+            job.state, job.started_at = "Running", utcnow()
+        chunk.state = "running"
+    started = time.perf_counter()
+    model = _model(context, job.model_name, job.model_version)
+    kept = spec.kept()
+    rows = 0
+    files = (
+        FileSink(spec.output.files.path, spec.output.files.format) if spec.output.files else None
+    )
+    kafka = (
+        KafkaSink(context.services.settings.kafka, spec.output.kafka) if spec.output.kafka else None
+    )
+    if files is not None:
+        files.begin(index)
+    for piece, table in enumerate(sources.read(source)):
+        try:
+            batch = to_batch(table, model.schema)
+        except InvalidInput as exc:
+            raise PermanentFailure(exc.message) from None
+        raw = model.predict(batch)
+        output = pa.table(
+            {
+                **{c: table.column(c) for c in kept},
+                **predictions_table(raw, spec.prediction_column),
+            }
+        )
+        if files is not None:
+            files.write(index, piece, output)
+        elif kafka is not None and spec.id_column:
+            kafka.send(
+                output,
+                id_column=spec.id_column,
+                prediction_column=spec.prediction_column,
+                job=name,
+                chunk=index,
+                first_row=rows,
+                model=model_ref,
+            )
+        rows += table.num_rows
+        context.heartbeat()
+        if context.lease_lost():
+            return {"abandoned": True}
+    delivery = kafka.finish() if kafka is not None else Delivery()
+    seconds = time.perf_counter() - started
+    if kafka is not None and (delivery.failed or delivery.delivered < rows):
+        _record_failure(context, name, index, rows, delivery, seconds)
+        raise PermanentFailure(
+            f"chunk {index}: {delivery.delivered} of {rows} messages acknowledged,"
+            f" {delivery.failed} failed ({delivery.first_error or 'delivery timed out'})"
+        )
+    _complete(context, name, index, rows, delivery, seconds)
+    return {"rows": rows, "seconds": seconds, "delivered": delivery.delivered}
+
+
+def _record_failure(
+    context: WorkContext, name: str, index: int, rows: int, delivery: Delivery, seconds: float
+) -> None:
+    with context.services.db.write() as session:
+        chunk = session.get(BatchChunkRow, (name, index))
+        job = session.get(BatchJobRow, name)
+        if chunk is None or job is None:
+            return
+        chunk.state, chunk.rows, chunk.seconds = "failed", rows, seconds
+        chunk.delivered, chunk.failed = delivery.delivered, delivery.failed
+        chunk.error = delivery.first_error
+        job.delivered += delivery.delivered
+        job.failed += delivery.failed
+
+
+def _complete(
+    context: WorkContext, name: str, index: int, rows: int, delivery: Delivery, seconds: float
+) -> None:
+    services = context.services
+    with services.db.write() as session:
+        chunk = session.get(BatchChunkRow, (name, index))
+        job = session.get(BatchJobRow, name)
+        if chunk is None or job is None or chunk.state == "done":
+            return
+        chunk.state, chunk.rows, chunk.seconds = "done", rows, seconds
+        chunk.delivered, chunk.finished_at = delivery.delivered, utcnow()
+        job.chunks_done += 1
+        job.rows_done += rows
+        job.delivered += delivery.delivered
+        if job.chunks_done < job.chunks_total or job.state in TERMINAL:
+            return
+        chunks = session.scalars(
+            select(BatchChunkRow).where(BatchChunkRow.job == name).order_by(BatchChunkRow.index)
+        ).all()
+        job.state, job.finished_at = "Completed", utcnow()
+        assert job.started_at is not None
+        job.manifest = {
+            "job": name,
+            "model": {"name": job.model_name, "version": job.model_version, "digest": job.digest},
+            "spec": job.spec,
+            "rows": job.rows_done,
+            "delivered": job.delivered,
+            "chunks": [
+                {
+                    "index": c.index,
+                    "source": c.source,
+                    "rows": c.rows,
+                    "seconds": round(c.seconds, 3),
+                    "delivered": c.delivered,
+                }
+                for c in chunks
+            ],
+            "started_at": job.started_at.isoformat(),
+            "finished_at": job.finished_at.isoformat(),
+            "seconds": round((job.finished_at - job.started_at).total_seconds(), 3),
+        }
+        manifest = job.manifest
+        services.events.append(
+            "batch.job_completed",
+            f"batch/{name}",
+            {"rows": job.rows_done, "delivered": job.delivered},
+            session=session,
+        )
+    spec = BatchJobSpec.model_validate(manifest["spec"])
+    if spec.output.files is not None:
+        FileSink(spec.output.files.path, spec.output.files.format).manifest(manifest)

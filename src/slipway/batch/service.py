@@ -1,0 +1,295 @@
+"""Submitting, following, stopping and resuming batch transform jobs.
+
+Submission does the checking a user wants before anything runs: the model reference
+resolves and may be deployed in the job's environment, its files match their digest,
+the input exists and has the model's columns, and the output is reachable. Then the job
+is planned into chunks, one work item each, so every worker scores chunks in parallel.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import uuid
+from typing import Any
+
+import fsspec
+from sqlalchemy import select
+
+from slipway.batch import sources
+from slipway.batch.spec import CHUNK_KIND, QUEUE, TERMINAL, BatchJobSpec
+from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import BatchChunkRow, BatchJobRow
+from slipway.core.errors import Conflict, InvalidInput, NotFound
+from slipway.core.events import EventLog
+from slipway.core.names import validate_name
+from slipway.core.queue import WorkQueue
+from slipway.core.settings import Settings
+from slipway.core.specs import parse_spec
+from slipway.core.waiting import wait_until_final
+from slipway.features.store import FeatureStore
+from slipway.registry.models import parse_model_ref
+from slipway.registry.predict import schema_from_signature
+from slipway.registry.service import Registry
+
+# Attempts beyond the job's own retries, spent only when a worker dies under a chunk.
+CRASH_RETRIES = 2
+
+
+class BatchService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        queue: WorkQueue,
+        events: EventLog,
+        registry: Registry,
+        features: FeatureStore,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.queue = queue
+        self.events = events
+        self.registry = registry
+        self.features = features
+
+    # -- submission -----------------------------------------------------------------------
+
+    def submit(self, spec: BatchJobSpec | dict[str, Any], *, actor: str) -> BatchJobRow:
+        job = parse_spec(BatchJobSpec, spec)
+        with self.db.session() as session:
+            if session.get(BatchJobRow, job.name) is not None:
+                raise Conflict(f"a batch job named {job.name!r} exists already")
+        name, ref = parse_model_ref(job.model)
+        if ref is None:
+            raise InvalidInput("name a version (name:3) or an alias (name@champion)", field="model")
+        version = self.registry.check_deployable(name, ref, job.environment)
+        self.registry.verify(name, version.version)
+        if job.output.kafka is not None and not self.settings.kafka.bootstrap_servers:
+            raise InvalidInput(
+                "a Kafka output needs kafka.bootstrap_servers in the settings", field="output.kafka"
+            )
+        files = self._input_files(job)
+        schema = schema_from_signature(version.signature)
+        columns = set(sources.schema_of(*files[0]).names)
+        needed = [c.name for c in schema or [] if c.required] + job.kept()
+        missing = [c for c in dict.fromkeys(needed) if c not in columns]
+        if missing:
+            raise InvalidInput(
+                f"the input lacks column(s) {', '.join(missing)} (model signature or kept columns)",
+                field=missing[0],
+            )
+        chunks = sources.plan(files, job.chunk_rows)
+        now = utcnow()
+        with self.db.write() as session:
+            if session.get(BatchJobRow, job.name) is not None:
+                raise Conflict(f"a batch job named {job.name!r} exists already")
+            row = BatchJobRow(
+                name=job.name,
+                spec=job.model_dump(mode="json"),
+                state="Pending",
+                model_name=name,
+                model_version=version.version,
+                digest=version.digest,
+                chunks_total=len(chunks),
+                chunks_done=0,
+                rows_done=0,
+                delivered=0,
+                failed=0,
+                manifest=None,
+                error=None,
+                created_by=actor,
+                created_at=now,
+                started_at=None,
+                finished_at=None,
+            )
+            session.add(row)
+            for index, source in enumerate(chunks):
+                item = self._enqueue(job, index, session)
+                session.add(
+                    BatchChunkRow(
+                        job=job.name,
+                        index=index,
+                        source=source,
+                        state="pending",
+                        work_item_id=item,
+                    )
+                )
+            self.events.append(
+                "batch.job_submitted",
+                f"batch/{job.name}",
+                {"model": f"{name}:{version.version}", "chunks": len(chunks)},
+                session=session,
+            )
+            session.flush()
+            session.expunge(row)
+            return row
+
+    def _enqueue(self, job: BatchJobSpec, index: int, session: Any) -> int:
+        item = self.queue.enqueue(
+            QUEUE,
+            CHUNK_KIND,
+            {"job": job.name, "chunk": index},
+            max_attempts=job.retries + 1 + CRASH_RETRIES,
+            backoff_seconds=1.0,
+            session=session,
+        )
+        return item.id
+
+    def _input_files(self, job: BatchJobSpec) -> list[tuple[str, str]]:
+        given = job.input
+        if given.files is not None:
+            return sources.expand(given.files.path, given.files.format)
+        # A query or a training set is materialized once, then chunked like any file.
+        staging = (
+            f"{self.settings.artifact_root.rstrip('/')}/batch/{job.name}-{uuid.uuid4().hex[:8]}"
+        )
+        if given.query is not None:
+            table = self.features.query(given.query.sql)
+        else:
+            assert given.training_set is not None
+            import pandas as pd
+
+            with fsspec.open(given.training_set.entities, "rb") as handle:
+                entities = pd.read_parquet(handle)
+            table = self.features.training_set(
+                entities,
+                given.training_set.features,
+                timestamp_column=given.training_set.timestamp_column,
+            ).data
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        arrow = table if isinstance(table, pa.Table) else pa.Table.from_pandas(table)
+        fs, root = fsspec.core.url_to_fs(staging)
+        fs.makedirs(root, exist_ok=True)
+        with fs.open(f"{root}/input.parquet", "wb") as handle:
+            pq.write_table(arrow, handle, row_group_size=min(job.chunk_rows, 1_000_000))
+        return [(f"{staging}/input.parquet", "parquet")]
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(self, name: str) -> BatchJobRow:
+        validate_name(name, field="name")
+        with self.db.session() as session:
+            row = session.get(BatchJobRow, name)
+            if row is None:
+                raise NotFound(f"batch job {name!r} does not exist")
+            failed_now = self._reconcile(session, row)
+            session.flush()
+            session.expunge(row)
+        if failed_now:
+            self._cancel_pending(name)
+        return row
+
+    def _reconcile(self, session: Any, row: BatchJobRow) -> bool:
+        """A chunk that ran out of attempts (or failed for good) fails the job; True when
+        it just did."""
+        if row.state in TERMINAL:
+            return False
+        for chunk in session.scalars(
+            select(BatchChunkRow).where(
+                BatchChunkRow.job == row.name, BatchChunkRow.state != "done"
+            )
+        ):
+            if chunk.work_item_id is None:
+                continue
+            item = self.queue.get(chunk.work_item_id)
+            if item.state == "failed":
+                # Fail now and queue nothing more; chunks already running finish and add
+                # their counts, so delivered/failed on the job stay exact.
+                row.state, row.finished_at = "Failed", utcnow()
+                error = item.last_error or chunk.error or "failed"
+                row.error = error if error.startswith("chunk ") else f"chunk {chunk.index}: {error}"
+                self.events.append(
+                    "batch.job_failed",
+                    f"batch/{row.name}",
+                    {"error": row.error, "delivered": row.delivered, "failed": row.failed},
+                    session=session,
+                )
+                return True
+        return False
+
+    @staticmethod
+    def _is_kafka(row: BatchJobRow) -> bool:
+        return bool((row.spec.get("output") or {}).get("kafka"))
+
+    def chunks(self, name: str) -> builtins.list[BatchChunkRow]:
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(BatchChunkRow).where(BatchChunkRow.job == name).order_by(BatchChunkRow.index)
+            ).all()
+            for row in rows:
+                session.expunge(row)
+            return list(rows)
+
+    def list(self, limit: int = 50) -> builtins.list[BatchJobRow]:
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(BatchJobRow).order_by(BatchJobRow.created_at.desc()).limit(limit)
+            ).all()
+            for row in rows:
+                session.expunge(row)
+            return list(rows)
+
+    def wait(self, name: str, timeout: float = 3600.0) -> BatchJobRow:
+        return wait_until_final(
+            lambda: self.get(name), lambda r: r.state, TERMINAL, what=f"batch job {name}",
+            timeout=timeout,
+        )  # fmt: skip
+
+    # -- control ----------------------------------------------------------------------------
+
+    def stop(self, name: str) -> None:
+        with self.db.write() as session:
+            row = session.get(BatchJobRow, name)
+            if row is None:
+                raise NotFound(f"batch job {name!r} does not exist")
+            if row.state in TERMINAL:
+                raise Conflict(f"batch job {name} is already {row.state}")
+            row.state, row.finished_at = "Stopped", utcnow()
+        self._cancel_pending(name)
+
+    def _cancel_pending(self, name: str) -> None:
+        with self.db.session() as session:
+            items = [
+                c.work_item_id
+                for c in session.scalars(
+                    select(BatchChunkRow).where(
+                        BatchChunkRow.job == name, BatchChunkRow.state == "pending"
+                    )
+                )
+                if c.work_item_id is not None
+            ]
+        for item in items:
+            # Already claimed: the chunk sees the finished job and skips.
+            with contextlib.suppress(Conflict):
+                self.queue.cancel(item)
+
+    def resume(self, name: str) -> BatchJobRow:
+        """Run a Failed or Stopped job's unfinished chunks again; finished ones (written,
+        or every message acknowledged) are not redone."""
+        with self.db.write() as session:
+            row = session.get(BatchJobRow, name)
+            if row is None:
+                raise NotFound(f"batch job {name!r} does not exist")
+            if row.state not in ("Failed", "Stopped"):
+                raise Conflict(f"batch job {name} is {row.state}; only Failed or Stopped resume")
+            spec = BatchJobSpec.model_validate(row.spec)
+            for chunk in session.scalars(
+                select(BatchChunkRow).where(
+                    BatchChunkRow.job == name, BatchChunkRow.state != "done"
+                )
+            ):
+                # A chunk cut short by the failure sends again whole; subtract what it
+                # had delivered so the job's counts stay those of acknowledged messages.
+                row.delivered -= chunk.delivered
+                row.failed -= chunk.failed
+                chunk.state, chunk.error, chunk.delivered, chunk.failed = "pending", None, 0, 0
+                chunk.work_item_id = self._enqueue(spec, chunk.index, session)
+            row.state, row.error, row.finished_at = "Running", None, None
+            self.events.append("batch.job_resumed", f"batch/{name}", {}, session=session)
+            session.flush()
+            session.expunge(row)
+            return row

@@ -1,0 +1,290 @@
+"""Batch transform on real workers: files to files, resumption after a killed worker,
+and Kafka delivery accounted message by message against a real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from confluent_kafka import Consumer
+
+from slipway.batch.spec import BatchJobSpec
+from tests.batch.conftest import FEATURES, BatchPlatform
+
+
+def _spec(
+    platform: BatchPlatform, name: str, output: dict[str, object], **extra: object
+) -> dict[str, object]:
+    return {
+        "name": name,
+        "model": platform.model,
+        "input": {"files": {"path": str(platform.inputs)}},
+        "output": output,
+        "id_column": "record_id",
+        "keep_columns": ["city"],
+        "chunk_rows": 1000,
+        **extra,
+    }
+
+
+def _expected(platform: BatchPlatform) -> pd.DataFrame:
+    frame = platform.frame[["record_id", "city"]].copy()
+    frame["prediction"] = platform.booster.predict(platform.frame[FEATURES])
+    return frame.sort_values("record_id").reset_index(drop=True)
+
+
+def _read_parts(folder: Path, kind: str) -> pd.DataFrame:
+    parts = sorted(p for p in folder.iterdir() if p.name.startswith("part-"))
+    if kind == "parquet":
+        frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    elif kind == "csv":
+        frame = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
+    else:
+        frame = pd.concat([pd.read_json(p, lines=True) for p in parts], ignore_index=True)
+    return frame.sort_values("record_id").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv", "jsonl"])
+def test_files_to_files(
+    platform: BatchPlatform, batch_workers: None, tmp_path: Path, kind: str
+) -> None:
+    out = tmp_path / "out"
+    job = platform.services.batch.submit(
+        _spec(platform, f"files-{kind}", {"files": {"path": str(out), "format": kind}}), actor="t"
+    )
+    assert job.chunks_total == 12  # 3 files x 4 row groups of 1,000 rows
+    done = platform.services.batch.wait(job.name, timeout=120)
+    assert done.state == "Completed", done.error
+    assert done.rows_done == 12_000 and done.chunks_done == 12
+    result = _read_parts(out, kind)
+    expected = _expected(platform)
+    assert list(result["record_id"]) == list(expected["record_id"])  # every row once
+    assert list(result["city"]) == list(expected["city"])
+    assert np.allclose(result["prediction"], expected["prediction"])
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["rows"] == 12_000 and len(manifest["chunks"]) == 12
+    assert manifest["model"]["digest"] == done.digest
+
+
+def test_text_inputs_and_query_input(
+    platform: BatchPlatform, batch_workers: None, tmp_path: Path
+) -> None:
+    csv = tmp_path / "in.csv"
+    platform.frame.head(2500).to_csv(csv, index=False)
+    out = tmp_path / "out"
+    spec = _spec(platform, "from-csv", {"files": {"path": str(out)}})
+    spec["input"] = {"files": {"path": str(csv)}}
+    job = platform.services.batch.wait(
+        platform.services.batch.submit(spec, actor="t").name, timeout=120
+    )
+    assert job.state == "Completed", job.error
+    result = _read_parts(out, "parquet")
+    expected = platform.booster.predict(platform.frame.head(2500)[FEATURES])
+    assert np.allclose(
+        result["prediction"], expected[np.argsort(platform.frame.head(2500)["record_id"])]
+    )
+
+
+def test_bad_specs_write_nothing(platform: BatchPlatform, tmp_path: Path) -> None:
+    from slipway.core.errors import InvalidInput
+
+    batch = platform.services.batch
+    before = len(batch.list())
+    for bad, field in (
+        ({"chunk_rows": 5}, "chunk_rows"),
+        ({"input": {"files": {"path": str(tmp_path / "nope")}}}, "input.files.path"),
+        ({"keep_columns": ["missing"]}, "missing"),
+        ({"output": {"kafka": {"topic": "t"}}, "id_column": None}, "id_column"),
+        ({"input": {"files": {"path": "http://example.com/x.parquet"}}}, "input.files.path"),
+    ):
+        spec = _spec(platform, "bad", {"files": {"path": str(tmp_path / "o")}}) | bad
+        with pytest.raises(InvalidInput) as caught:
+            batch.submit(spec, actor="t")
+        assert field in str(caught.value.details.get("field")), (bad, caught.value.details)
+    assert len(batch.list()) == before
+
+
+@pytest.mark.slow
+def test_killed_worker_resumes_and_output_equals_an_uninterrupted_run(
+    platform: BatchPlatform, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    job = platform.services.batch.submit(
+        _spec(platform, "killed", {"files": {"path": str(out)}}), actor="t"
+    )
+    env = os.environ | platform.services.settings.as_env() | {
+        "SLIPWAY_WORKERS__LEASE_SECONDS": "3", "SLIPWAY_WORKERS__POLL_SECONDS": "0.1"
+    }  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "slipway", "worker", "--queue", "batch", "--id", "doomed"], env=env
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while platform.services.batch.get(job.name).chunks_done < 3:
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.05)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert platform.services.batch.get(job.name).state == "Running"
+    # New workers pick up the rest, including the chunk the killed worker held.
+    from slipway.workers.worker import Worker
+    import threading
+
+    pool = [Worker(platform.services, queues=("batch",), worker_id=f"r{n}") for n in range(2)]
+    threads = [threading.Thread(target=w.run, daemon=True) for w in pool]
+    for thread in threads:
+        thread.start()
+    try:
+        done = platform.services.batch.wait(job.name, timeout=120)
+    finally:
+        for w in pool:
+            w.stopping.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert done.state == "Completed", done.error
+    result = _read_parts(out, "parquet")
+    expected = _expected(platform)
+    assert len(result) == 12_000  # no chunk twice
+    assert list(result["record_id"]) == list(expected["record_id"])
+    assert np.allclose(result["prediction"], expected["prediction"])
+
+
+def _consume(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[object]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    messages = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(messages) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                messages.append(message)
+        end = time.monotonic() + 2  # and nothing more arrives
+        while time.monotonic() < end:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                messages.append(message)
+    finally:
+        consumer.close()
+    return messages
+
+
+@pytest.mark.kafka
+def test_kafka_delivery_is_counted_and_documented(
+    platform: BatchPlatform, batch_workers: None, kafka_topic: str, kafka_bootstrap: str
+) -> None:
+    job = platform.services.batch.submit(
+        _spec(platform, "to-kafka", {"kafka": {"topic": kafka_topic}}), actor="t"
+    )
+    done = platform.services.batch.wait(job.name, timeout=120)
+    assert done.state == "Completed", done.error
+    assert done.delivered == 12_000 and done.failed == 0
+    messages = _consume(kafka_bootstrap, kafka_topic, 12_000)
+    assert len(messages) == done.delivered
+    expected = _expected(platform).set_index("record_id")
+    first = messages[0]
+    value = json.loads(first.value())
+    assert set(value) == {
+        "id",
+        "city",
+        "prediction",
+        "model_name",
+        "model_version",
+        "inference_id",
+        "time",
+    }
+    assert first.key().decode() == value["id"]
+    assert value["model_name"] == "scorer" and value["prediction"] == pytest.approx(
+        expected.loc[value["id"], "prediction"]
+    )
+    headers = dict(first.headers())
+    assert headers["slipway-model"].decode() == platform.model
+    assert headers["slipway-digest"].decode() == done.digest
+    assert len({m.key() for m in messages}) == 12_000
+
+
+@pytest.mark.kafka
+def test_broker_away_fails_loudly_and_resume_sends_only_the_rest(
+    platform: BatchPlatform, kafka_topic: str, kafka_bootstrap: str
+) -> None:
+    from slipway.workers.worker import Worker
+    import socket
+    import threading
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{sock.getsockname()[1]}"  # nothing listens here
+    spec = _spec(
+        platform, "kafka-away", {"kafka": {"topic": kafka_topic, "delivery_timeout_seconds": 3}}
+    )
+    job = platform.services.batch.submit(spec, actor="t")
+    kafka = platform.services.settings.kafka
+    real = kafka.bootstrap_servers
+
+    def run_workers() -> None:
+        pool = [Worker(platform.services, queues=("batch",), worker_id=f"k{n}") for n in range(2)]
+        threads = [threading.Thread(target=w.run, daemon=True) for w in pool]
+        for thread in threads:
+            thread.start()
+        try:
+            platform.services.batch.wait(job.name, timeout=120)
+        finally:
+            for w in pool:
+                w.stopping.set()
+            for thread in threads:
+                thread.join(timeout=60)
+
+    # Half the chunks reach the broker; then it is away.
+    from slipway.batch import runner
+
+    original = runner.KafkaSink
+    calls = {"n": 0}
+
+    class FlakySink(original):  # type: ignore[misc, valid-type]
+        def __init__(self, settings, output):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] > 6:
+                settings = settings.model_copy(update={"bootstrap_servers": dead})
+            super().__init__(settings, output)
+
+    runner.KafkaSink = FlakySink  # type: ignore[misc]
+    try:
+        run_workers()
+    finally:
+        runner.KafkaSink = original  # type: ignore[misc]
+    failed = platform.services.batch.get(job.name)
+    assert failed.state == "Failed"
+    chunks = platform.services.batch.chunks(job.name)
+    done_chunks = [c for c in chunks if c.state == "done"]
+    assert failed.delivered == sum(c.rows for c in done_chunks) + sum(
+        c.delivered for c in chunks if c.state != "done"
+    )
+    assert failed.failed > 0
+    assert "messages acknowledged" in (failed.error or "")
+    # The broker is back: resume sends only the chunks that were not fully acknowledged.
+    assert kafka.bootstrap_servers == real
+    platform.services.batch.resume(job.name)
+    run_workers()
+    finished = platform.services.batch.get(job.name)
+    assert finished.state == "Completed", finished.error
+    messages = _consume(kafka_bootstrap, kafka_topic, 12_000)
+    assert len(messages) == 12_000  # acknowledged chunks were not sent again
+    assert len({m.key() for m in messages}) == 12_000
+    assert finished.delivered == 12_000
