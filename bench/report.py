@@ -687,7 +687,12 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     if notes.exists():
         parts.append(notes.read_text().strip())
     # The other benchmarks write their own sections; they are kept in the same document.
-    for other in ("tracking_results.md", "pipelines_results.md", "serving_results.md"):
+    for other in (
+        "tracking_results.md",
+        "pipelines_results.md",
+        "serving_results.md",
+        "batch_results.md",
+    ):
         extra = DATA.parent / other
         if extra.exists():
             text = extra.read_text().strip()

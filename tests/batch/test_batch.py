@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 from confluent_kafka import Consumer
 
-from slipway.batch.spec import BatchJobSpec
 from tests.batch.conftest import FEATURES, BatchPlatform
 
 
@@ -137,8 +136,9 @@ def test_killed_worker_resumes_and_output_equals_an_uninterrupted_run(
         worker.wait()
     assert platform.services.batch.get(job.name).state == "Running"
     # New workers pick up the rest, including the chunk the killed worker held.
-    from slipway.workers.worker import Worker
     import threading
+
+    from slipway.workers.worker import Worker
 
     pool = [Worker(platform.services, queues=("batch",), worker_id=f"r{n}") for n in range(2)]
     threads = [threading.Thread(target=w.run, daemon=True) for w in pool]
@@ -224,9 +224,10 @@ def test_kafka_delivery_is_counted_and_documented(
 def test_broker_away_fails_loudly_and_resume_sends_only_the_rest(
     platform: BatchPlatform, kafka_topic: str, kafka_bootstrap: str
 ) -> None:
-    from slipway.workers.worker import Worker
     import socket
     import threading
+
+    from slipway.workers.worker import Worker
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -11,6 +11,7 @@ from slipway.api.errors import install_error_handlers
 from slipway.api.limits import RequestLimits
 from slipway.api.routes import (
     audit,
+    batch,
     endpoints,
     features,
     health,
@@ -47,6 +48,7 @@ ROUTERS = (
     pipelines.router,
     jobs.router,
     endpoints.router,
+    batch.router,
 )
 
 

@@ -216,7 +216,10 @@ class BatchService:
         return bool((row.spec.get("output") or {}).get("kafka"))
 
     def chunks(self, name: str) -> builtins.list[BatchChunkRow]:
+        validate_name(name, field="name")
         with self.db.session() as session:
+            if session.get(BatchJobRow, name) is None:
+                raise NotFound(f"batch job {name!r} does not exist")
             rows = session.scalars(
                 select(BatchChunkRow).where(BatchChunkRow.job == name).order_by(BatchChunkRow.index)
             ).all()
@@ -242,6 +245,7 @@ class BatchService:
     # -- control ----------------------------------------------------------------------------
 
     def stop(self, name: str) -> None:
+        validate_name(name, field="name")
         with self.db.write() as session:
             row = session.get(BatchJobRow, name)
             if row is None:
@@ -277,6 +281,7 @@ class BatchService:
             if row.state not in ("Failed", "Stopped"):
                 raise Conflict(f"batch job {name} is {row.state}; only Failed or Stopped resume")
             spec = BatchJobSpec.model_validate(row.spec)
+            requeued = 0
             for chunk in session.scalars(
                 select(BatchChunkRow).where(
                     BatchChunkRow.job == name, BatchChunkRow.state != "done"
@@ -288,6 +293,12 @@ class BatchService:
                 row.failed -= chunk.failed
                 chunk.state, chunk.error, chunk.delivered, chunk.failed = "pending", None, 0, 0
                 chunk.work_item_id = self._enqueue(spec, chunk.index, session)
+                requeued += 1
+            if not requeued:  # stopped after its last chunk finished: nothing left to do
+                row.state, row.error, row.finished_at = "Completed", None, utcnow()
+                session.flush()
+                session.expunge(row)
+                return row
             row.state, row.error, row.finished_at = "Running", None, None
             self.events.append("batch.job_resumed", f"batch/{name}", {}, session=session)
             session.flush()

@@ -1,21 +1,22 @@
-"""Built-in steps: evaluation, model registration, training and tuning jobs.
+"""Built-in steps: evaluation, model registration, training, tuning and batch jobs.
 
 They are ordinary steps (use them in a pipeline like your own) that reach the platform
 from inside the step process: a step runs on a worker configured like the control plane,
 so :func:`slipway.core.settings.load_settings` finds the same backends.
 
-``training_job`` and ``tuning_job`` submit a job and wait for it, so they need a second
-worker to run the job while the step waits (``slipway up`` starts two).
+``training_job``, ``tuning_job`` and ``batch_transform`` submit a job and wait for it, so
+they need a second worker to run the job while the step waits (``slipway up`` starts two).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
 import pandas as pd
 
-from slipway.core.errors import InvalidInput
+from slipway.core.errors import Conflict, InvalidInput
 from slipway.core.settings import load_settings
 from slipway.pipelines.dsl import step
 from slipway.registry.lineage import Lineage, code_revision
@@ -162,5 +163,36 @@ def tuning_job(spec: dict[str, Any], timeout_seconds: float = 3600.0) -> dict[st
         if job.state != "Completed" or job.best is None:
             raise RuntimeError(f"tuning job {name} ended {job.state}: {job.error}")
         return {"job": name, **job.best}
+    finally:
+        services.close()
+
+
+@step(kind="batch-transform", cache=False)
+def batch_transform(spec: dict[str, Any], timeout_seconds: float = 3600.0) -> dict[str, Any]:
+    """Run a batch transform job (see :class:`slipway.batch.spec.BatchJobSpec`) and return
+    its name, state, rows scored, Kafka messages delivered and manifest. Its name gets the
+    execution id appended so every execution scores afresh; a job still running when
+    ``timeout_seconds`` pass is stopped, so a failed step leaves no job behind."""
+    services = _platform()
+    try:
+        execution = os.environ.get("SLIPWAY_EXECUTION_ID")
+        name = f"{spec['name']}-{(execution or 'adhoc')[:8]}"[:63]
+        pipeline = services.pipelines.describe(execution)["pipeline"] if execution else None
+        services.batch.submit(spec | {"name": name}, actor=f"pipeline:{pipeline or 'adhoc'}")
+        try:
+            job = services.batch.wait(name, timeout=timeout_seconds)
+        except TimeoutError:
+            with contextlib.suppress(Conflict):  # it ended just now
+                services.batch.stop(name)
+            raise
+        if job.state != "Completed":
+            raise RuntimeError(f"batch job {name} ended {job.state}: {job.error}")
+        return {
+            "name": name,
+            "state": job.state,
+            "rows_done": job.rows_done,
+            "delivered": job.delivered,
+            "manifest": job.manifest,
+        }
     finally:
         services.close()
