@@ -357,9 +357,13 @@ class Gateway:
         model_ms = 0.0
         failed = False
         try:
-            model = await self.state.model_for(
-                config, variant, headers.get("x-slipway-target-model")
-            )
+            model = variant.model  # resident: no coroutine on the hot path
+            if model is None or variant.multi is not None:
+                model = await self.state.model_for(
+                    config, variant, headers.get("x-slipway-target-model")
+                )
+            else:
+                model.last_used = time.monotonic()
             frame, from_text = frame_of(model)
             allowed: list[str] = []
             if config.enricher is not None:
@@ -396,7 +400,9 @@ class Gateway:
             counts.prediction_count += count
             given = headers.get("x-slipway-inference-id", "")
             inference_id = (
-                given if _INFERENCE_ID.fullmatch(given) else f"{random.getrandbits(128):032x}"
+                given
+                if given and _INFERENCE_ID.fullmatch(given)
+                else f"{random.getrandbits(128):032x}"
             )
             served = Served(config, variant, model, batch, predictions, inference_id)
             self._after(endpoint, served, counts)
