@@ -5,19 +5,24 @@ from __future__ import annotations
 import socket
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A TCP socket bound to ``host:port`` only, whose accepted connections have Nagle's
     algorithm off.
 
     ``proto=IPPROTO_TCP`` is what asyncio checks before it sets ``TCP_NODELAY`` on accepted
     connections (uvicorn's own ``bind_socket`` passes 0); ``TCP_NODELAY`` on the listener
     itself is copied to accepted connections by Linux, a second guard.
+
+    With ``reuse_port`` several processes each bind their own socket to the same port and
+    the kernel spreads new connections evenly between them (``SO_REUSEPORT``).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError:
         sock.close()

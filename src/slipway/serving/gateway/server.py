@@ -1,9 +1,10 @@
-"""``slipway serve``: one listening socket, N gateway worker processes sharing it.
+"""``slipway serve``: N gateway worker processes serving one port.
 
-The master binds the socket and starts workers that inherit it (the kernel spreads
-connections between them). It replaces a worker that dies — a SIGKILLed worker's clients
-see their connection close, never a hang — and scales between the minimum and maximum
-worker count with the in-flight load the workers report in their heartbeats.
+The master reserves the port and starts the workers; each worker listens on its own
+``SO_REUSEPORT`` socket, so the kernel spreads connections evenly between them. The master
+replaces a worker that dies — a SIGKILLed worker's clients see their connection close,
+never a hang — and scales between the minimum and maximum worker count with the in-flight
+load the workers report in their heartbeats.
 """
 
 from __future__ import annotations
@@ -33,12 +34,20 @@ log = logging.getLogger("slipway.serving.gateway")
 SCALE_DOWN_IN_FLIGHT = 0.5  # average in-flight requests per worker below which it is idle
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """The shared listening socket; Nagle's algorithm off on every accepted connection
-    (uvicorn writes headers and body separately: with Nagle on, each keep-alive response
-    waits ~40 ms for the client's delayed ACK)."""
-    sock = listening_socket(host, port)
+def reserve(host: str, port: int) -> socket.socket:
+    """The master's hold on ``host:port``: bound with ``SO_REUSEPORT`` but never listening,
+    so the port is checked free up front and stays ours while workers come and go, and the
+    kernel hands connections only to the workers' own listening sockets."""
+    return listening_socket(host, port, reuse_port=True)
+
+
+def worker_socket(host: str, port: int) -> socket.socket:
+    """A worker's listening socket on the shared port. Each worker has its own, so the
+    kernel balances connections across workers (one shared socket lets whichever worker
+    wakes first take most keep-alive connections and leaves the others idle)."""
+    sock = listening_socket(host, port, reuse_port=True)
     sock.listen(4096)
+    sock.setblocking(False)
     return sock
 
 
@@ -84,9 +93,10 @@ class GatewayMaster:
         self.db = Database(settings.database_url, pool_size=1)
 
     def _spawn(self) -> None:
-        fd = self.sock.fileno()
-        argv = [sys.executable, "-m", "slipway.serving.gateway.server", "--worker-fd", str(fd)]
-        process = subprocess.Popen(argv, pass_fds=(fd,), env=self.env, preexec_fn=die_with_parent)
+        host, port = self.sock.getsockname()[:2]
+        argv = [sys.executable, "-m", "slipway.serving.gateway.server", "--host", host,
+                "--port", str(port)]  # fmt: skip
+        process = subprocess.Popen(argv, env=self.env, preexec_fn=die_with_parent)
         self.workers.append(_Worker(process, time.monotonic()))
         log.info("gateway worker %s started", process.pid)
 
@@ -169,26 +179,28 @@ class GatewayMaster:
         self.db.dispose()
 
 
-def run_worker(fd: int) -> None:
-    """A worker: one uvicorn server on the inherited socket, running one :class:`Gateway`."""
-    import uvicorn
+def run_worker(host: str, port: int) -> None:
+    """A worker: the gateway's HTTP server on its own socket on the port, on uvloop, until
+    SIGTERM (then requests in flight finish)."""
+    import asyncio
 
+    import uvloop
+
+    from slipway.serving.gateway import http
     from slipway.serving.gateway.app import Gateway
 
     settings = load_settings()
     gateway = Gateway(settings)
-    config = uvicorn.Config(
-        gateway,
-        fd=fd,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=10,
-        backlog=4096,
-    )
-    uvicorn.Server(config).run()
+    sock = worker_socket(host, port)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await http.serve(gateway, sock, stop)
+
+    uvloop.run(main())
 
 
 def serve(
@@ -201,7 +213,7 @@ def serve(
     on_ready: Sequence[str] = (),
 ) -> int:
     check_bind(host)
-    sock = bind(host, port)
+    sock = reserve(host, port)
     master = GatewayMaster(settings, sock, workers=workers, max_workers=max_workers)
     signal.signal(signal.SIGTERM, master.request_stop)
     signal.signal(signal.SIGINT, master.request_stop)
@@ -212,10 +224,11 @@ def serve(
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="slipway-gateway-worker")
-    parser.add_argument("--worker-fd", type=int, required=True)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run_worker(args.worker_fd)
+    run_worker(args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,127 @@
+"""The gateway workers' own HTTP/1.1 server, over raw sockets: keep-alive, pipelining,
+chunked bodies, the body limit while reading, malformed requests, a graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from slipway.serving.gateway import http
+from slipway.serving.gateway.app import Gateway
+from slipway.serving.gateway.server import worker_socket
+from tests.serving.conftest import Platform, free_port
+
+BODY = b'{"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}'
+
+
+@pytest.fixture(scope="module")
+def address(platform: Platform) -> Iterator[tuple[str, int]]:
+    gateway = Gateway(platform.services.settings)
+    gateway.limits = gateway.limits.model_copy(update={"max_body_bytes": 4096})
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    sock = worker_socket("127.0.0.1", port)
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(http.serve(gateway, sock, stop)), daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not gateway.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    platform.deploy(
+        {"name": "raw", "variants": [{"name": "main", "model": platform.refs["linear"]}]}
+    )
+    while (runtime := gateway.state.endpoints.get("raw")) is None or runtime.active is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    yield ("127.0.0.1", port)
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(timeout=30)
+
+
+def _request(body: bytes = BODY, extra: bytes = b"") -> bytes:
+    return (
+        b"POST /endpoints/raw/invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        + extra
+        + b"content-length: %d\r\n\r\n" % len(body)
+        + body
+    )
+
+
+def _read_responses(sock: socket.socket, count: int) -> list[bytes]:
+    data = b""
+    responses: list[bytes] = []
+    sock.settimeout(10)
+    while len(responses) < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        while b"\r\n\r\n" in data:
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+            if len(rest) < length:
+                break
+            responses.append(head + b"\r\n\r\n" + rest[:length])
+            data = rest[length:]
+    return responses
+
+
+def test_keep_alive_and_pipelining(address: tuple[str, int]) -> None:
+    with socket.create_connection(address) as sock:
+        sock.sendall(_request() * 3)  # three requests in one write: answered in order
+        responses = _read_responses(sock, 3)
+        assert len(responses) == 3
+        assert all(r.startswith(b"HTTP/1.1 200 OK") for r in responses)
+        sock.sendall(_request())  # the connection stays open
+        assert _read_responses(sock, 1)[0].startswith(b"HTTP/1.1 200")
+
+
+def test_chunked_body(address: tuple[str, int]) -> None:
+    half = len(BODY) // 2
+    chunked = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+        half,
+        BODY[:half],
+        len(BODY) - half,
+        BODY[half:],
+    )
+    request = (
+        b"POST /endpoints/raw/invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"transfer-encoding: chunked\r\n\r\n" + chunked
+    )
+    with socket.create_connection(address) as sock:
+        sock.sendall(request)
+        assert _read_responses(sock, 1)[0].startswith(b"HTTP/1.1 200")
+
+
+def test_body_limit_and_malformed_requests(address: tuple[str, int]) -> None:
+    big = (
+        b'{"dataframe_records": [' + b'{"x1": 1.0, "x2": 0.5},' * 400 + b'{"x1": 1.0, "x2": 0.5}]}'
+    )
+    with socket.create_connection(address) as sock:
+        sock.sendall(_request(big))
+        response = _read_responses(sock, 1)[0]
+        assert response.startswith(b"HTTP/1.1 413") and b"connection: close" in response
+    with socket.create_connection(address) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        response = _read_responses(sock, 1)[0]
+        assert response.startswith(b"HTTP/1.1 400")
+
+
+def test_connection_close_is_honoured(address: tuple[str, int]) -> None:
+    with socket.create_connection(address) as sock:
+        sock.sendall(_request(extra=b"connection: close\r\n"))
+        response = _read_responses(sock, 1)[0]
+        assert b"connection: close" in response
+        assert sock.recv(10) == b""  # the server closed it
