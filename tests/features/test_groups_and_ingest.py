@@ -115,6 +115,25 @@ def test_naive_times_need_a_timezone(fs: FeatureStore, weather: FeatureGroup) ->
     assert record is not None and record.event_time == datetime(2024, 1, 1, 17, tzinfo=UTC)
 
 
+def test_naive_strings_mixed_with_offsets_are_read_as_they_would_be_alone(
+    fs: FeatureStore, weather: FeatureGroup
+) -> None:
+    rows = _rows(3)
+    rows[0]["time_hour"] = "2024-01-01T12:00:00+01:00"
+    rows[1]["time_hour"] = "2024-01-01T12:00:00Z"
+    rows[2]["time_hour"] = "2024-07-01T12:00:00"  # no offset: never silently UTC
+    with pytest.raises(InvalidInput, match="no time zone") as info:
+        fs.ingest("weather", rows)
+    assert info.value.details["problems"][0]["rows"] == [2]
+    fs.ingest("weather", rows, timezone="America/New_York")
+    times = [r.event_time for r in fs.get_records("weather", [["A0"], ["A1"], ["A2"]]) if r]
+    assert times == [
+        datetime(2024, 1, 1, 11, tzinfo=UTC),
+        datetime(2024, 1, 1, 12, tzinfo=UTC),
+        datetime(2024, 7, 1, 16, tzinfo=UTC),  # EDT
+    ]
+
+
 def test_one_bad_row_writes_nothing_anywhere(fs: FeatureStore, weather: FeatureGroup) -> None:
     rows = _rows(5)
     rows[3]["wind"] = "gusty"

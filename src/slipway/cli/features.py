@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import getpass
 import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from slipway.cli.context import load_yaml_mapping, platform
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.features.repository import StoredGroup
+from slipway.features.stream import BATCH_RECORDS, BATCH_SECONDS, StreamIngestor, StreamStats
 
 app = typer.Typer(help="Feature groups: define, ingest, read, query.", no_args_is_help=True)
 
@@ -245,3 +250,85 @@ def query(
         output,
         title=f"{table.num_rows:,} rows",
     )
+
+
+def _stream_line(stats: StreamStats) -> str:
+    lag = "?" if stats.lag is None else f"{stats.lag:,}"
+    return (
+        f"consumed {stats.consumed:,} · ingested {stats.ingested:,}"
+        f" · dead-lettered {stats.dead_lettered:,} · lag {lag}"
+    )
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM end the stream cleanly: the pending micro-batch is written and
+    committed before the command returns."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@app.command("stream")
+def stream(
+    name: str,
+    topic: str = typer.Option(..., help="Kafka topic of JSON records"),
+    group_id: str | None = typer.Option(
+        None, help="consumer group id (default slipway-features-NAME)"
+    ),
+    dead_letter_topic: str | None = typer.Option(
+        None, help="topic for invalid records (default TOPIC.dlq)"
+    ),
+    max_records: int | None = typer.Option(None, min=1, help="stop after this many records"),
+    timeout: float | None = typer.Option(
+        None, min=0, help="stop after this many seconds without a record"
+    ),
+    batch_records: int = typer.Option(BATCH_RECORDS, min=1, help="records per micro-batch"),
+    batch_seconds: float = typer.Option(
+        BATCH_SECONDS, min=0.001, help="longest wait before writing a micro-batch"
+    ),
+    timezone: str | None = typer.Option(None, help="time zone of naive event times"),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Ingest JSON records from a Kafka topic until Ctrl-C (or --max-records / --timeout).
+
+    Invalid records go to the dead-letter topic with the reason; offsets are committed
+    only after the records are written."""
+    stop = threading.Event()
+    people = output is Format.TABLE
+    with platform() as services:
+        ingestor = StreamIngestor(
+            services.features,
+            services.settings.kafka,
+            name,
+            topic=topic,
+            group_id=group_id,
+            dead_letter_topic=dead_letter_topic,
+            batch_records=batch_records,
+            batch_seconds=batch_seconds,
+            timezone=timezone,
+        )
+        with ingestor, _stop_on_signals(stop):
+            if people:
+                console.print(
+                    f"streaming [bold]{topic}[/bold] into [bold]{name}[/bold]"
+                    f" (group {ingestor.group_id}, dead letters to"
+                    f" {ingestor.dead_letter_topic}); Ctrl-C to stop"
+                )
+            final = ingestor.run(
+                stop=stop,
+                max_records=max_records,
+                idle_timeout=timeout,
+                on_progress=(lambda stats: console.print(_stream_line(stats))) if people else None,
+                progress_seconds=1.0 if console.is_terminal else 5.0,
+            )
+    if output is Format.JSON:
+        print_json(final.to_dict())

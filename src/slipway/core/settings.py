@@ -84,6 +84,11 @@ class KafkaSettings(_Area):
     security_protocol: str = "PLAINTEXT"
     sasl_username: str | None = None
     sasl_password: str | None = None
+    events_topic: str = Field(
+        default="slipway.events",
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+        description="topic Slipway's events are published to when Kafka is configured",
+    )
 
 
 class RaySettings(_Area):

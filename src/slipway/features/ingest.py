@@ -9,14 +9,14 @@ If the online write fails after the offline commit, the ingestion is recorded as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 
 from slipway.core.errors import SlipwayError
 from slipway.features.codec import keys_of, payloads_of
 from slipway.features.definitions import FeatureGroup
-from slipway.features.offline.delta import DeltaOfflineStore
+from slipway.features.offline.delta import DeltaOfflineStore, SourcePosition
 from slipway.features.online.base import OnlineRecordWrite, OnlineStore
 from slipway.features.repository import GroupRepository, Ingest
 from slipway.features.stats import IngestStats
@@ -53,12 +53,16 @@ class Ingestor:
         chunks: Callable[[], Iterator[pa.Table]],
         *,
         source: str,
+        kind: str = "ingest",
         timezone: str | None = None,
         evolve: bool = False,
         in_memory: bool = False,
         on_progress: Callable[[int], None] | None = None,
+        positions: Sequence[SourcePosition] = (),
     ) -> Ingest:
-        ingest_id = self.repo.start_ingest(group.name, "ingest", source)
+        """Validate every chunk, then write them; ``positions`` go into the Delta commit
+        (see :meth:`DeltaOfflineStore.append`)."""
+        ingest_id = self.repo.start_ingest(group.name, kind, source)
         try:
             stats = IngestStats(group)
             kept: list[pa.Table] = []
@@ -82,7 +86,9 @@ class Ingestor:
             version = None
             if group.offline and stats.rows:
                 batches = (b for table in validated() for b in table.to_batches())
-                version = self.offline.append(group, batches, ingest_id=ingest_id, evolve=evolve)
+                version = self.offline.append(
+                    group, batches, ingest_id=ingest_id, evolve=evolve, positions=positions
+                )
             applied = None
             if group.online and stats.rows:
                 applied = 0

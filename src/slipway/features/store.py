@@ -21,7 +21,7 @@ from slipway.features.codec import encode_key
 from slipway.features.definitions import FeatureGroup
 from slipway.features.ingest import Ingestor
 from slipway.features.materialize import materialize
-from slipway.features.offline.delta import DeltaOfflineStore
+from slipway.features.offline.delta import DeltaOfflineStore, SourcePosition
 from slipway.features.offline.training import (
     FeatureRef,
     TrainingSet,
@@ -123,16 +123,24 @@ class FeatureStore:
         *,
         timezone: str | None = None,
         source: str = "sdk",
+        kind: str = "ingest",
+        positions: Sequence[SourcePosition] = (),
     ) -> Ingest:
-        """Ingest a DataFrame, an Arrow table or a list of records, all or nothing."""
+        """Ingest a DataFrame, an Arrow table or a list of records, all or nothing.
+
+        ``kind`` labels the ingestion record (``stream`` for streaming micro-batches);
+        ``positions`` are committed atomically with the offline rows (see
+        :meth:`DeltaOfflineStore.append`)."""
         group, evolve = self._group(name)
         return self._ingestor.ingest(
             group,
             memory_chunks(records),
             source=source,
+            kind=kind,
             timezone=timezone,
             evolve=evolve,
             in_memory=True,
+            positions=positions,
         )
 
     def ingest_file(

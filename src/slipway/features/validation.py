@@ -232,8 +232,7 @@ def _timestamps(
         try:
             parsed = pd.to_datetime(series, errors="coerce", format="ISO8601")
         except ValueError:
-            # Offsets differ from row to row; each string carries one, so UTC is exact.
-            parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
+            return _mixed_offsets(series, name, tz, offset, problems)
         failed = parsed.isna().to_numpy() & series.notna().to_numpy()
         if failed.any():
             rows = tuple(int(i) + offset for i in np.flatnonzero(failed)[:MAX_REPORTED])
@@ -251,14 +250,51 @@ def _timestamps(
         return None
     if raw.type.tz is None:
         if tz is None:
-            problems.append(
-                Problem(name, "timestamps have no time zone; pass timezone= or send UTC offsets")
-            )
+            problems.append(Problem(name, _NO_ZONE))
             return None
-        raw = pc.assume_timezone(
-            raw, timezone=str(tz), ambiguous="earliest", nonexistent="earliest"
-        )
+        raw = _localize(raw, tz)
     return pc.cast(raw, TIMESTAMP)
+
+
+_NO_ZONE = "timestamps have no time zone; pass timezone= or send UTC offsets"
+
+
+def _localize(naive: pa.Array, tz: ZoneInfo) -> pa.Array:
+    return pc.assume_timezone(naive, timezone=str(tz), ambiguous="earliest", nonexistent="earliest")
+
+
+def _has_offset(value: Any) -> bool:
+    try:
+        return pd.Timestamp(value).tzinfo is not None
+    except (ValueError, TypeError):
+        return False  # unparseable: reported as not ISO 8601 already
+
+
+def _mixed_offsets(
+    series: pd.Series, name: str, tz: ZoneInfo | None, offset: int, problems: list[Problem]
+) -> pa.Array | None:
+    """Strings whose UTC offsets differ from row to row, or that carry one in some rows
+    and none in others. A string with an offset is exact in UTC; one without is read in
+    ``tz`` or refused, exactly as it would be in a batch of its own — a row's verdict and
+    value never depend on its neighbours (streaming ingestion relies on that)."""
+    parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
+    present = series.notna().to_numpy()
+    failed = parsed.isna().to_numpy() & present
+    if failed.any():
+        rows = tuple(int(i) + offset for i in np.flatnonzero(failed)[:MAX_REPORTED])
+        problems.append(Problem(name, "values are not ISO 8601 timestamps", rows))
+        return None
+    naive = present & ~np.array([_has_offset(v) for v in series], dtype=bool)
+    utc = pa.array(parsed.dt.tz_localize(None).to_numpy(), TIMESTAMP, from_pandas=True)
+    if not naive.any():
+        return utc
+    if tz is None:
+        rows = tuple(int(i) + offset for i in np.flatnonzero(naive)[:MAX_REPORTED])
+        problems.append(Problem(name, _NO_ZONE, rows))
+        return None
+    local = pd.to_datetime(series[naive], format="ISO8601")
+    zoned = _localize(pa.array(local.to_numpy(), pa.timestamp("us")), tz)
+    return pc.replace_with_mask(utc, pa.array(naive), pc.cast(zoned, TIMESTAMP))
 
 
 def _vectors(

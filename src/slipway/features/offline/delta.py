@@ -4,17 +4,23 @@ Every row carries two bookkeeping columns: ``_ingest_id`` (the ingestion that wr
 and ``_ingested_at``. When two rows of a key share an event time, the later ingestion wins
 everywhere — in point-in-time joins and in materialization — so results never depend on
 file order.
+
+An append may also record how far an external source (a Kafka partition) is now written,
+as a Delta application transaction in the same commit as the rows, so rows and position
+are durable together and a writer that replays the source can skip what is already there
+(the way Spark's streaming writes to Delta are idempotent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as pds
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from slipway.core.clock import utcnow
@@ -26,6 +32,15 @@ BOOKKEEPING = [
     pa.field("_ingest_id", pa.int64(), False),
     pa.field("_ingested_at", TIMESTAMP, False),
 ]
+
+
+@dataclass(frozen=True)
+class SourcePosition:
+    """The last position of ``source`` (e.g. an offset of a Kafka partition) whose records
+    a commit includes."""
+
+    source: str
+    position: int
 
 
 def offline_schema(group: FeatureGroup) -> pa.Schema:
@@ -63,8 +78,12 @@ class DeltaOfflineStore:
         *,
         ingest_id: int,
         evolve: bool = False,
+        positions: Sequence[SourcePosition] = (),
     ) -> int:
-        """Append every batch in one Delta commit; returns the new table version."""
+        """Append every batch in one Delta commit; returns the new table version.
+
+        ``positions`` are recorded in the same commit: after it, :meth:`position` returns
+        them, and if the commit fails, neither the rows nor the positions are there."""
         schema = offline_schema(group)
         ingested_at = utcnow()
 
@@ -87,8 +106,22 @@ class DeltaOfflineStore:
             mode="append",
             schema_mode="merge" if evolve else None,
             storage_options=self.storage_options,
+            commit_properties=CommitProperties(
+                app_transactions=[Transaction(p.source, p.position) for p in positions]
+            )
+            if positions
+            else None,
         )
         return int(self._table(group.name).version())
+
+    def position(self, group: str, source: str) -> int | None:
+        """The last position of ``source`` an append recorded, ``None`` if none did."""
+        try:
+            table = self._table(group)
+        except NotFound:
+            return None
+        version = table.transaction_version(source)
+        return None if version is None else int(version)
 
     def version(self, group: str) -> int | None:
         try:
