@@ -131,16 +131,20 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     home = tmp_path_factory.mktemp("serving") / "home"
     settings = load_settings(home=home, database={"url": f"sqlite:///{home.parent}/meta.db"})
     services = Services.open(settings)
+    # Only while training: the platform lives for the whole session, and a tracking URI
+    # left in the environment would send other modules' runs to this platform's MLflow.
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
     try:
         refs = _train_all(services)
-        yield Platform(services, refs)
     finally:
         if previous is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = previous
+    try:
+        yield Platform(services, refs)
+    finally:
         services.close()
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from slipway.batch.spec import KafkaOutput
+from slipway.core.kafka import client_config
 from slipway.core.settings import KafkaSettings
 
 
@@ -43,8 +44,7 @@ class Delivery:
 
 
 def producer_config(settings: KafkaSettings, output: KafkaOutput) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "bootstrap.servers": settings.bootstrap_servers,
+    return client_config(settings) | {
         "enable.idempotence": True,
         "acks": "all",
         "compression.type": output.compression,
@@ -52,15 +52,7 @@ def producer_config(settings: KafkaSettings, output: KafkaOutput) -> dict[str, A
         "batch.size": 1_000_000,
         "queue.buffering.max.messages": 500_000,
         "delivery.timeout.ms": int(output.delivery_timeout_seconds * 1000),
-        "security.protocol": settings.security_protocol,
     }
-    if settings.sasl_username:
-        config |= {
-            "sasl.mechanisms": "PLAIN",
-            "sasl.username": settings.sasl_username,
-            "sasl.password": settings.sasl_password or "",
-        }
-    return config
 
 
 class KafkaSink:

@@ -132,7 +132,7 @@ class Gateway:
 
     def start(self) -> None:
         now = utcnow()
-        with self.db.session() as session:
+        with self.db.write() as session:
             session.merge(
                 GatewayRow(
                     gateway_id=self.id,
@@ -162,13 +162,13 @@ class Gateway:
         try:
             self.capture.flush()
             self.recorder.flush()
-            with self.db.session() as session:
+            with self.db.write() as session:
                 row = session.get(GatewayRow, self.id)
                 if row is not None:
                     session.delete(row)
             self.state_forget_all()
-        except Exception:
-            log.exception("gateway shutdown: final flush failed")
+        except Exception as exc:  # shutting down: say it in a line, not a traceback
+            log.warning("gateway shutdown: final flush failed: %s", exc)
         self.online.close()
         self.db.dispose()
 
@@ -193,7 +193,7 @@ class Gateway:
                     log.exception("gateway housekeeping step %s failed", step.__name__)
 
     def _beat(self) -> None:
-        with self.db.session() as session:
+        with self.db.write() as session:
             row = session.get(GatewayRow, self.id)
             if row is None:
                 return

@@ -47,7 +47,7 @@ class Recorder:
         if not pending:
             return
         try:
-            with self.db.session() as session:
+            with self.db.write() as session:
                 write_counts(session, self.gateway_id, pending)
         except Exception:
             with self._lock:  # keep the counts for the next flush

@@ -377,7 +377,7 @@ class GatewayState:
         return ConfigRuntime(version, spec, variants, shadows, enricher, ready, error)
 
     def _report(self, endpoint: str, version: int, state: str, error: str) -> None:
-        with self.db.session() as session:
+        with self.db.write() as session:
             row = session.get(GatewayModelRow, (self.gateway_id, endpoint, version))
             if row is None:
                 session.add(
@@ -394,7 +394,7 @@ class GatewayState:
                 row.state, row.error, row.updated_at = state, error[:4000], utcnow()
 
     def _forget(self, endpoint: str) -> None:
-        with self.db.session() as session:
+        with self.db.write() as session:
             session.execute(
                 delete(GatewayModelRow).where(
                     GatewayModelRow.gateway_id == self.gateway_id,
