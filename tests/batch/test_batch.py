@@ -74,9 +74,7 @@ def test_files_to_files(
     assert manifest["model"]["digest"] == done.digest
 
 
-def test_text_inputs_and_query_input(
-    platform: BatchPlatform, batch_workers: None, tmp_path: Path
-) -> None:
+def test_csv_input(platform: BatchPlatform, batch_workers: None, tmp_path: Path) -> None:
     csv = tmp_path / "in.csv"
     platform.frame.head(2500).to_csv(csv, index=False)
     out = tmp_path / "out"
@@ -289,3 +287,31 @@ def test_broker_away_fails_loudly_and_resume_sends_only_the_rest(
     assert len(messages) == 12_000  # acknowledged chunks were not sent again
     assert len({m.key() for m in messages}) == 12_000
     assert finished.delivered == 12_000
+
+
+def test_feature_store_query_input(
+    platform: BatchPlatform, batch_workers: None, tmp_path: Path
+) -> None:
+    """A batch job over SQL on feature groups: the query's rows are scored."""
+    from datetime import UTC, datetime
+
+    services = platform.services
+    services.features.create_group(
+        {
+            "name": "accounts",
+            "record_identifiers": [{"name": "record_id"}],
+            "features": [{"name": n, "type": "float"} for n in FEATURES]
+            + [{"name": "city", "type": "string"}],
+        }
+    )
+    rows = platform.frame.head(1500).assign(event_time=datetime.now(UTC))
+    services.features.ingest("accounts", rows)
+    out = tmp_path / "out"
+    spec = _spec(platform, "from-query", {"files": {"path": str(out)}})
+    spec["input"] = {"query": {"sql": "SELECT * FROM accounts WHERE city <> 'lima'"}}
+    job = services.batch.wait(services.batch.submit(spec, actor="t").name, timeout=120)
+    assert job.state == "Completed", job.error
+    result = _read_parts(out, "parquet")
+    kept = rows[rows["city"] != "lima"].sort_values("record_id").reset_index(drop=True)
+    assert list(result["record_id"]) == list(kept["record_id"])
+    assert np.allclose(result["prediction"], platform.booster.predict(kept[FEATURES]))
