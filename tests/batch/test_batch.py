@@ -315,3 +315,79 @@ def test_feature_store_query_input(
     kept = rows[rows["city"] != "lima"].sort_values("record_id").reset_index(drop=True)
     assert list(result["record_id"]) == list(kept["record_id"])
     assert np.allclose(result["prediction"], platform.booster.predict(kept[FEATURES]))
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_broker_killed_mid_job_then_restarted(platform: BatchPlatform, tmp_path: Path) -> None:
+    """A real broker dies under a running job: the job fails loudly with exact counts; the
+    broker comes back (same ports, same data) and a resume completes it without sending
+    any fully acknowledged chunk again."""
+    import threading
+    from collections import Counter
+
+    from slipway.workers.worker import Worker
+    from tests.batch.broker import Broker
+
+    broker = Broker(tmp_path / "broker")
+    broker.start()
+    kafka = platform.services.settings.kafka
+    real = kafka.bootstrap_servers
+    kafka.bootstrap_servers = broker.bootstrap
+    topic = f"killed-{uuid.uuid4().hex[:8]}"
+    pool: list[Worker] = []
+    threads: list[threading.Thread] = []
+
+    def start_workers() -> None:
+        pool[:] = [
+            Worker(platform.services, queues=("batch",), worker_id=f"x{n}") for n in range(2)
+        ]
+        threads[:] = [threading.Thread(target=w.run, daemon=True) for w in pool]
+        for thread in threads:
+            thread.start()
+
+    def stop_workers() -> None:
+        for worker in pool:
+            worker.stopping.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+    try:
+        spec = _spec(
+            platform, "broker-killed", {"kafka": {"topic": topic, "delivery_timeout_seconds": 4}}
+        )
+        job = platform.services.batch.submit(spec, actor="t")
+        start_workers()
+        try:
+            deadline = time.monotonic() + 120
+            while platform.services.batch.get(job.name).chunks_done < 3:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            broker.kill()
+            failed = platform.services.batch.wait(job.name, timeout=120)
+            time.sleep(6)  # chunks still running finish failing and add their counts
+        finally:
+            stop_workers()
+        failed = platform.services.batch.get(job.name)
+        chunks = platform.services.batch.chunks(job.name)
+        assert failed.state == "Failed" and failed.failed > 0, failed.error
+        done_before = {c.index for c in chunks if c.state == "done"}
+        assert failed.delivered == sum(c.delivered for c in chunks)
+        assert "acknowledged" in (failed.error or "")
+        broker.start()  # the same ports and data: acknowledged messages are still there
+        platform.services.batch.resume(job.name)
+        start_workers()
+        try:
+            finished = platform.services.batch.wait(job.name, timeout=180)
+        finally:
+            stop_workers()
+        assert finished.state == "Completed", finished.error
+        messages = _consume(broker.bootstrap, topic, 12_000)
+        keys = Counter(m.key().decode() for m in messages)
+        assert len(keys) == 12_000  # every record arrived
+        by_chunk = Counter(m.headers()[3][1].decode() for m in messages)  # slipway-chunk
+        for index in done_before:  # fully acknowledged before the failure: sent once
+            assert by_chunk[str(index)] == 1000, (index, by_chunk)
+    finally:
+        kafka.bootstrap_servers = real
+        broker.kill()
