@@ -95,6 +95,7 @@ class LoadedModel:
     size_bytes: int
     load_ms: float
     last_used: float = 0.0
+    names: tuple[str, ...] = ()  # the signature's column names (the capture layout)
 
 
 def _dir_size(path: Path) -> int:
@@ -233,4 +234,5 @@ def load_model(registry: Registry, name: str, version: int, *, fast: bool = True
         fast=is_fast,
         size_bytes=_dir_size(Path(local)),
         load_ms=(time.perf_counter() - started) * 1000,
+        names=tuple(c.name for c in schema or ()),
     )

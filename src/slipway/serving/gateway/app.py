@@ -48,7 +48,7 @@ from slipway.features.store import FeatureStore
 from slipway.registry.predict import Batch, LoadedModel
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
-from slipway.serving.gateway.capture import Captured, CaptureWriter
+from slipway.serving.gateway.capture import CaptureWriter
 from slipway.serving.gateway.inputs import (
     Frame,
     attach_binary,
@@ -418,12 +418,18 @@ class Gateway:
         """Capture and shadow traffic: off the request path, never failing it."""
         config = served.config
         capture = config.spec.data_capture
-        shadowed = [s for s in config.shadows if random.random() * 100 < s.sampling_percent]
-        sampled = capture.enabled and random.random() * 100 < capture.sampling_percent
-        if (shadowed or sampled) and not self.capture.offer(
-            self._captured(endpoint.name, served, "production")
-        ):
+        shadowed = (
+            [s for s in config.shadows if random.random() * 100 < s.sampling_percent]
+            if config.shadows
+            else ()
+        )
+        sampled = capture.enabled and (
+            capture.sampling_percent >= 100 or random.random() * 100 < capture.sampling_percent
+        )
+        if (shadowed or sampled) and not self._capture(endpoint.name, served, "production"):
             counts.capture_dropped += 1
+        if not shadowed:
+            return
         loop = asyncio.get_running_loop()
         for shadow in shadowed:
             future = loop.run_in_executor(
@@ -431,18 +437,16 @@ class Gateway:
             )
             future.add_done_callback(_ignore_result)
 
-    def _captured(self, endpoint: str, served: Served, kind: str) -> Captured:
-        return Captured(
-            inference_id=served.inference_id,
-            time=time.time(),
+    def _capture(self, endpoint: str, served: Served, kind: str) -> bool:
+        return self.capture.offer(
             endpoint=endpoint,
             variant=served.variant.name,
             config_version=served.config.version,
-            model_name=served.model.name,
-            model_version=served.model.version,
+            model=served.model,
             kind=kind,
             batch=served.batch,
             predictions=served.predictions,
+            inference_id=served.inference_id,
         )
 
     def _shadow(self, endpoint: str, served: Served, shadow: VariantRuntime) -> None:
@@ -460,7 +464,7 @@ class Gateway:
             shadow_served = Served(
                 served.config, shadow, model, served.batch, jsonable(raw), served.inference_id
             )
-            if not self.capture.offer(self._captured(endpoint, shadow_served, "shadow")):
+            if not self._capture(endpoint, shadow_served, "shadow"):
                 counts.capture_dropped += 1
         except Exception:
             failed = True

@@ -1,9 +1,11 @@
 """Data capture: sampled requests and responses, appended as Parquet to the artifact store.
 
-The request path only appends a reference to what it served to a bounded buffer; a
-background thread turns buffered requests into one row per served row and writes a Parquet
-file per (endpoint, variant, hour) every second. A full buffer drops the newest request
-and counts the drop — capture never blocks or fails a request.
+The request path appends what it served to column buffers — one per endpoint, variant,
+config, model and kind: an inference id, a time, the input matrix and the predictions, a
+few list appends and no object per request. A background thread turns the buffers into
+one Parquet file each every second, without per-request Python work (it shares the
+interpreter lock with the request path). A full buffer drops the newest request and
+counts the drop — capture never blocks or fails a request.
 
 Layout (Hive-style, so DuckDB and pandas read it partitioned)::
 
@@ -16,16 +18,15 @@ import io
 import itertools
 import logging
 import threading
-from collections import deque
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from slipway.core.artifacts import ArtifactStore
-from slipway.registry.predict import Batch
+from slipway.registry.predict import Batch, LoadedModel
 
 log = logging.getLogger("slipway.serving.capture")
 
@@ -42,24 +43,28 @@ COLUMNS = (
 )  # fmt: skip
 
 
-@dataclass(slots=True)  # built on the request path: no frozen-dataclass setattr cost
-class Captured:
-    """One served request, as the capture thread needs it."""
+class _Columns:
+    """What one (endpoint, variant, config, model, kind) served since the last flush."""
 
-    inference_id: str
-    time: float  # epoch seconds
-    endpoint: str
-    variant: str
-    config_version: int
-    model_name: str
-    model_version: int
-    kind: str  # production | shadow
-    batch: Batch
-    predictions: list[Any]
+    __slots__ = ("batches", "ids", "inputs", "predictions", "rows", "times")
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.times: list[float] = []
+        self.rows: list[int] = []
+        self.inputs: list[Any] = []  # each request's float64 matrix, or its Batch
+        self.predictions: list[list[Any]] = []
+        self.batches = 0
+
+
+Key = tuple[str, str, int, str, int, str, tuple[str, ...]]
 
 
 def partition_key(endpoint: str, variant: str, hour: datetime) -> str:
     return f"{CAPTURE_PREFIX}/endpoint={endpoint}/variant={variant}/hour={hour:%Y-%m-%dT%H}"
+
+
+_DTYPES = {"long": "int64", "integer": "int32", "float": "float32", "double": "float64"}
 
 
 class CaptureWriter:
@@ -75,132 +80,143 @@ class CaptureWriter:
         self.writer_id = writer_id
         self.capacity = capacity
         self.on_written = on_written
-        self._buffer: deque[Captured] = deque()
+        self._columns: dict[Key, _Columns] = {}
+        self._types: dict[Key, tuple[str, ...] | None] = {}
+        self._pending = 0
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._seq = itertools.count()
         self.dropped = 0
         self.written_rows = 0
 
-    def offer(self, item: Captured) -> bool:
-        """Buffer ``item``; False (and counted) when the buffer is full."""
-        if len(self._buffer) >= self.capacity:
+    def offer(
+        self,
+        *,
+        endpoint: str,
+        variant: str,
+        config_version: int,
+        model: LoadedModel,
+        kind: str,
+        batch: Batch,
+        predictions: list[Any],
+        inference_id: str,
+    ) -> bool:
+        """Buffer one served request; False (and counted) when the buffer is full."""
+        if self._pending >= self.capacity:
             self.dropped += 1
             return False
-        self._buffer.append(item)
+        names = model.names if model.schema is not None else tuple(batch.names)
+        key = (endpoint, variant, config_version, model.name, model.version, kind, names)
+        with self._lock:
+            columns = self._columns.get(key)
+            if columns is None:
+                columns = self._columns[key] = _Columns()
+                self._types[key] = (
+                    tuple(_DTYPES.get(c.type, "") for c in model.schema) if model.schema else None
+                )
+            columns.ids.append(inference_id)
+            columns.times.append(time.time())
+            columns.rows.append(batch.rows)
+            columns.inputs.append(batch.stacked if batch.stacked is not None else batch)
+            columns.predictions.append(predictions)
+            self._pending += 1
         return True
 
     def pending(self) -> int:
-        return len(self._buffer)
+        return self._pending
 
     def flush(self) -> int:
         """Write everything buffered; returns the number of rows written."""
-        with self._lock:
-            pop = self._buffer.popleft
-            items = [pop() for _ in range(len(self._buffer))]
-            if not items:
-                return 0
-            groups: dict[tuple[str, str, int], list[Captured]] = {}
-            for item in items:
-                key = (item.endpoint, item.variant, int(item.time) // 3600)
-                group = groups.get(key)
-                if group is None:
-                    groups[key] = [item]
-                else:
-                    group.append(item)
+        with self._write_lock:
+            with self._lock:
+                taken, self._columns = self._columns, {}
+                types = dict(self._types)
+                self._pending = 0
             total = 0
-            for (endpoint, variant, hours), members in groups.items():
-                hour = datetime.fromtimestamp(hours * 3600, UTC)
+            for key, columns in taken.items():
+                endpoint, variant, version = key[0], key[1], key[2]
                 try:
-                    total += self._write(endpoint, variant, hour, members)
+                    rows = self._write(key, columns, types.get(key))
                 except Exception:  # a failed write loses this file, never the gateway
                     log.exception("writing captured data for %s/%s failed", endpoint, variant)
-                    self.dropped += len(members)
+                    self.dropped += len(columns.ids)
+                    continue
+                total += rows
+                if self.on_written is not None:
+                    self.on_written(endpoint, version, variant, rows)
             self.written_rows += total
             return total
 
-    def _write(self, endpoint: str, variant: str, hour: datetime, items: list[Captured]) -> int:
-        """One Parquet file per input layout. Everything is built column-wise from one
-        value per request (NumPy repeats them per row): this runs beside the request path,
-        under the same interpreter lock, so its Python work per request is kept minimal."""
+    def _write(self, key: Key, columns: _Columns, types: tuple[str, ...] | None) -> int:
         import numpy as np
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        layouts: dict[tuple[str, ...], list[Captured]] = {}
-        for item in items:
-            names = tuple(item.batch.names)
-            layout = layouts.get(names)
-            if layout is None:
-                layouts[names] = [item]
-            else:
-                layout.append(item)
-        total = 0
-        written: dict[tuple[str, int, str], int] = {}
-        for names, members in layouts.items():
-            counts = np.fromiter((m.batch.rows for m in members), dtype=np.int64)
-            rows = int(counts.sum())
-            spread = None if rows == len(members) else np.repeat(np.arange(len(members)), counts)
+        endpoint, variant, version, model_name, model_version, kind, names = key
+        counts = np.asarray(columns.rows, dtype=np.int64)
+        rows = int(counts.sum())
+        spread = None if rows == len(counts) else np.repeat(np.arange(len(counts)), counts)
 
-            def per_row(values: Any, kind: Any = None, spread: Any = spread) -> Any:
-                array = pa.array(values, type=kind)
-                return array if spread is None else array.take(pa.array(spread))
+        def per_row(values: Any, kind_: Any) -> Any:
+            array = pa.array(values, type=kind_)
+            return array if spread is None else array.take(pa.array(spread))
 
-            if spread is None:
-                row_index = np.zeros(rows, dtype=np.int32)
-            else:
-                starts = np.repeat(np.cumsum(counts) - counts, counts)
-                row_index = (np.arange(rows) - starts).astype(np.int32)
-            micros = (np.array([m.time for m in members]) * 1e6).astype(np.int64)
-            features = pa.StructArray.from_arrays(_feature_columns(members), names=list(names))
-            table = pa.table(
-                {
-                    "inference_id": per_row([m.inference_id for m in members], pa.string()),
-                    "row": row_index,
-                    "time": per_row(micros, pa.timestamp("us", tz="UTC")),
-                    "config_version": per_row([m.config_version for m in members], pa.int32()),
-                    "model_name": per_row([m.model_name for m in members], pa.string()),
-                    "model_version": per_row([m.model_version for m in members], pa.int32()),
-                    "kind": per_row([m.kind for m in members], pa.string()),
-                    "features": features,
-                    "prediction": _prediction_column(
-                        list(itertools.chain.from_iterable(m.predictions for m in members))
-                    ),
-                }
-            )
-            sink = io.BytesIO()
-            pq.write_table(table, sink, compression="zstd")
-            name = f"{self.writer_id}-{next(self._seq):08d}.parquet"
-            self.artifacts.put_bytes(
-                f"{partition_key(endpoint, variant, hour)}/{name}", sink.getvalue()
-            )
-            total += rows
-            versions = np.fromiter((m.config_version for m in members), dtype=np.int64)
-            for version in np.unique(versions).tolist():
-                key = (endpoint, version, variant)
-                written[key] = written.get(key, 0) + int(counts[versions == version].sum())
-        if self.on_written is not None:
-            for (name_, version, variant_), count in written.items():
-                self.on_written(name_, version, variant_, count)
-        return total
+        if spread is None:
+            row_index = np.zeros(rows, dtype=np.int32)
+        else:
+            starts = np.repeat(np.cumsum(counts) - counts, counts)
+            row_index = (np.arange(rows) - starts).astype(np.int32)
+        micros = (np.asarray(columns.times) * 1e6).astype(np.int64)
+        hour = datetime.fromtimestamp(float(columns.times[0]) // 3600 * 3600, UTC)
+        table = pa.table(
+            {
+                "inference_id": per_row(columns.ids, pa.string()),
+                "row": row_index,
+                "time": per_row(micros, pa.timestamp("us", tz="UTC")),
+                "config_version": pa.array(np.full(rows, version, dtype=np.int32)),
+                "model_name": pa.array([model_name] * rows, pa.string()),
+                "model_version": pa.array(np.full(rows, model_version, dtype=np.int32)),
+                "kind": pa.array([kind] * rows, pa.string()),
+                "features": pa.StructArray.from_arrays(
+                    _features(columns.inputs, len(names), types), names=list(names)
+                ),
+                "prediction": _prediction_column(
+                    list(itertools.chain.from_iterable(columns.predictions))
+                ),
+            }
+        )
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression="zstd")
+        name = f"{self.writer_id}-{next(self._seq):08d}.parquet"
+        self.artifacts.put_bytes(
+            f"{partition_key(endpoint, variant, hour)}/{name}", sink.getvalue()
+        )
+        return rows
 
 
-def _feature_columns(members: list[Captured]) -> list[Any]:
+def _features(inputs: list[Any], width: int, types: tuple[str, ...] | None) -> list[Any]:
     """The input columns of every request, stacked: one matrix concatenation when the
-    requests were all-numeric (checking kept their float64 matrix), else per column."""
+    requests were all-numeric (their float64 matrices), else column by column."""
     import numpy as np
     import pyarrow as pa
 
-    first = members[0].batch
-    if all(m.batch.stacked is not None for m in members):
-        matrix = np.concatenate([m.batch.stacked for m in members])
+    if all(isinstance(i, np.ndarray) for i in inputs):
+        matrix = np.concatenate(inputs)
         return [
-            pa.array(matrix[:, i].astype(first.arrays[i].dtype, copy=False))
-            for i in range(len(first.names))
+            pa.array(
+                matrix[:, i].astype(types[i] or "float64", copy=False) if types else matrix[:, i]
+            )
+            for i in range(width)
         ]
-    return [
-        pa.array(np.concatenate([m.batch.arrays[i] for m in members]))
-        for i in range(len(first.names))
-    ]
+    batches = [i if isinstance(i, Batch) else None for i in inputs]
+    if any(b is None for b in batches):  # a mix: rebuild matrices' columns as arrays
+        arrays = [
+            [i[:, c] for c in range(width)] if isinstance(i, np.ndarray) else i.arrays
+            for i in inputs
+        ]
+    else:
+        arrays = [b.arrays for b in batches if b is not None]
+    return [pa.array(np.concatenate([a[c] for a in arrays])) for c in range(width)]
 
 
 def _prediction_column(values: list[Any]) -> Any:
