@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import psutil
@@ -24,28 +26,43 @@ def _workers(master: subprocess.Popen[bytes]) -> list[psutil.Process]:
     return psutil.Process(master.pid).children()
 
 
-@pytest.mark.slow
-def test_sigkill_of_a_worker_under_load(platform: Platform) -> None:
+@contextmanager
+def _gateway(
+    platform: Platform, *args: str, workers: int, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`slipway serve` in a subprocess, answering with ``workers`` workers; stopped with
+    SIGTERM (and checked to exit cleanly) afterwards."""
     port = free_port()
-    env = os.environ | platform.services.settings.as_env()
     master = subprocess.Popen(
-        [sys.executable, "-m", "slipway", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
+        [sys.executable, "-m", "slipway", "serve", "--port", str(port), *args],
+        env=os.environ | platform.services.settings.as_env() | (env or {}),
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if (
-                    httpx.get(f"{url}/ping", timeout=1).status_code == 200
-                    and len(_workers(master)) == 2
-                ):
-                    break
+                ready = httpx.get(f"{url}/ping", timeout=1).status_code == 200
             except httpx.TransportError:
-                pass
+                ready = False
+            if ready and len(_workers(master)) == workers:
+                break
             assert time.monotonic() < deadline and master.poll() is None, "gateway did not start"
             time.sleep(0.2)
+        yield master, url
+    finally:
+        master.send_signal(signal.SIGTERM)
+        try:
+            master.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            master.kill()
+            master.wait()
+    assert master.returncode == 0
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_worker_under_load(platform: Platform) -> None:
+    with _gateway(platform, "--workers", "2", workers=2) as (master, url):
         platform.deploy(
             {"name": "sturdy", "variants": [{"name": "main", "model": platform.refs["lgbm"]}]}
         )
@@ -98,47 +115,15 @@ def test_sigkill_of_a_worker_under_load(platform: Platform) -> None:
         assert outcomes["200"] > before  # still serving after the replacement
         assert outcomes["connection"] <= 8, outcomes  # only requests in flight on the victim
         assert set(outcomes) <= {"200", "connection"}, outcomes
-    finally:
-        master.send_signal(signal.SIGTERM)
-        try:
-            master.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            master.kill()
-            master.wait()
-    assert master.returncode == 0
 
 
 @pytest.mark.slow
 def test_workers_scale_with_in_flight_load(platform: Platform) -> None:
-    port = free_port()
-    env = os.environ | platform.services.settings.as_env()
-    env["SLIPWAY_SERVING__SCALE_DOWN_AFTER_SECONDS"] = "3"
-    master = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "slipway",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--max-workers",
-            "2",
-        ],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and master.poll() is None, "gateway did not start"
-            time.sleep(0.2)
+    retire_fast = {"SLIPWAY_SERVING__SCALE_DOWN_AFTER_SECONDS": "3"}
+    with _gateway(platform, "--workers", "1", "--max-workers", "2", workers=1, env=retire_fast) as (
+        master,
+        url,
+    ):
         platform.deploy(
             {"name": "sluggish", "variants": [{"name": "main", "model": platform.refs["slow"]}]}
         )
@@ -165,10 +150,3 @@ def test_workers_scale_with_in_flight_load(platform: Platform) -> None:
         while len([p for p in _workers(master) if p.status() != psutil.STATUS_ZOMBIE]) > 1:
             assert time.monotonic() < deadline, "the extra worker was not retired when idle"
             time.sleep(0.5)
-    finally:
-        master.send_signal(signal.SIGTERM)
-        try:
-            master.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            master.kill()
-            master.wait()

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from slipway.core.errors import Conflict, InvalidInput
 from slipway.core.names import validate_name
+from slipway.core.specs import parse_spec
 
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 # Columns the offline store adds to every row; users cannot define them.
@@ -141,21 +142,7 @@ class FeatureGroup(_Spec):
     @classmethod
     def parse(cls, data: Any) -> FeatureGroup:
         """Validate ``data`` (a dict or YAML-loaded mapping); errors name the field."""
-        from pydantic import ValidationError
-
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = [
-                {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-                for e in exc.errors()
-            ]
-            first = problems[0]
-            raise InvalidInput(
-                f"{first['field']}: {first['message']}",
-                field=first["field"],
-                details={"errors": problems},
-            ) from None
+        return parse_spec(cls, data)
 
 
 def check_evolution(current: FeatureGroup, proposed: FeatureGroup) -> list[Feature]:

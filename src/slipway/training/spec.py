@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
+from slipway.core.specs import parse_spec
 
 QUEUE = "jobs"
 JOB_KIND = "training.job"
@@ -78,11 +78,5 @@ class TrainingJobSpec(BaseModel):
 
     @classmethod
     def parse(cls, data: Any) -> TrainingJobSpec:
-        from pydantic import ValidationError
-
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "body"
-            raise InvalidInput(f"{field}: {first['msg']}", field=field) from None
+        """Validate ``data`` (a dict or YAML-loaded mapping); errors name the field."""
+        return parse_spec(cls, data)

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
+from slipway.core.specs import parse_spec
 
 QUEUE = "trials"
 RUNNER_KIND = "tuning.runner"
@@ -80,13 +80,5 @@ class TuningJobSpec(BaseModel):
 
     @classmethod
     def parse(cls, data: Any) -> TuningJobSpec:
-        from pydantic import ValidationError
-
-        if isinstance(data, TuningJobSpec):
-            return data
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "body"
-            raise InvalidInput(f"{field}: {first['msg']}", field=field) from None
+        """Validate ``data`` (a dict or YAML-loaded mapping); errors name the field."""
+        return parse_spec(cls, data)
