@@ -17,6 +17,7 @@ from slipway.core.db.migrate import ensure_schema
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue
 from slipway.core.settings import Settings
+from slipway.events.alerts import Alerts
 from slipway.events.triggers import Triggers
 from slipway.features.offline.delta import DeltaOfflineStore
 from slipway.features.online.base import OnlineStore
@@ -51,6 +52,7 @@ class Services:
     tuning: TuningService
     schedules: Schedules
     triggers: Triggers
+    alerts: Alerts
     endpoints: Endpoints
     deployments: DeploymentController
     batch: BatchService
@@ -94,6 +96,7 @@ class Services:
             tuning=TuningService(db, queue, events, registry.mlflow, settings.artifact_root),
             schedules=Schedules(db, events, pipelines),
             triggers=Triggers(db, events, pipelines),
+            alerts=Alerts(settings.alerts, db, events),
             endpoints=endpoints,
             deployments=DeploymentController(db, events, endpoints),
             batch=BatchService(settings, db, queue, events, registry, features),

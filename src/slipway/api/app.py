@@ -10,6 +10,7 @@ from slipway.api.audit import AuditMiddleware
 from slipway.api.errors import install_error_handlers
 from slipway.api.limits import RequestLimits
 from slipway.api.routes import (
+    alerts,
     audit,
     batch,
     endpoints,
@@ -49,6 +50,7 @@ ROUTERS = (
     jobs.router,
     endpoints.router,
     batch.router,
+    alerts.router,
 )
 
 

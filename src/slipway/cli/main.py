@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from slipway import __version__
-from slipway.cli import batch, config, db, endpoints, features, jobs, models, pipelines, tokens
+from slipway.cli import (
+    alerts,
+    batch,
+    config,
+    db,
+    endpoints,
+    features,
+    jobs,
+    models,
+    pipelines,
+    tokens,
+)
 from slipway.cli.audit import audit
 from slipway.cli.doctor import doctor
 from slipway.cli.up import mlflow, scheduler, serve, server, up, worker
@@ -28,6 +39,7 @@ app.add_typer(jobs.schedules, name="schedules")
 app.add_typer(jobs.triggers, name="triggers")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(batch.app, name="batch")
+app.add_typer(alerts.app, name="alerts")
 app.command()(up)
 app.command()(server)
 app.command()(worker)

@@ -12,14 +12,16 @@ Defaults that depend on the workspace (the SQLite files, the artifact folder) ar
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -165,6 +167,52 @@ class RegistrySettings(_Area):
     )
 
 
+class SmtpSettings(_Area):
+    """The SMTP server e-mail alerts go through. It is the operator's own (often a relay on
+    this machine), so it is trusted as configured; alert channels only name recipients and
+    never carry a server or a password."""
+
+    host: str | None = Field(default=None, description="unset: e-mail alert channels refused")
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = Field(default="slipway@localhost", description="the From address")
+    username: str | None = None
+    password: str | None = Field(default=None, description="e.g. SLIPWAY_ALERTS__SMTP__PASSWORD")
+    starttls: bool = Field(default=False, description="upgrade the connection with STARTTLS")
+    ssl: bool = Field(default=False, description="implicit TLS from the start (port 465)")
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class AlertSettings(_Area):
+    """Alert delivery: network limits, retries, the SSRF allow-list and the SMTP server."""
+
+    # NoDecode: a plain comma-separated value in the environment is not JSON.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="webhook hosts allowed even on loopback, link-local or metadata addresses"
+        " (names or IP literals; comma-separated in the environment)",
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, description="per webhook request")
+    max_redirects: int = Field(default=3, ge=0, le=10)
+    max_attempts: int = Field(default=5, ge=1, le=50, description="per delivery, first included")
+    backoff_seconds: float = Field(default=30.0, ge=0, description="doubles after each failure")
+    max_backoff_seconds: float = Field(default=3600.0, ge=0)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part for part in (p.strip() for p in value.split(",")) if part]
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _normalized(cls, value: list[str]) -> list[str]:
+        return [host.strip().strip("[]").rstrip(".").lower() for host in value]
+
+
 class Settings(BaseSettings):
     """Everything Slipway can be configured with, one model per area."""
 
@@ -186,6 +234,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod
     def settings_customise_sources(

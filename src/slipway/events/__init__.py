@@ -1,1 +1,1 @@
-"""Events put to work: triggers that start pipelines (and, later, alerts)."""
+"""Events put to work: triggers that start pipelines, and alerts sent to channels."""

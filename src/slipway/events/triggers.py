@@ -19,26 +19,13 @@ from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.db.tables import TriggerRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound
-from slipway.core.events import Event, EventLog
+from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
+from slipway.events.paths import lookup, matches
 from slipway.pipelines.service import PipelineService
 
 SUBSCRIBER = "pipeline-triggers"
-
-
-def _lookup(event: Event, path: str) -> Any:
-    """``type``, ``resource``, ``time`` or ``payload.a.b`` of an event."""
-    if path in ("type", "resource", "id"):
-        return getattr(event, path)
-    if path == "time":
-        return event.time.isoformat()
-    value: Any = event.payload
-    for part in path.removeprefix("payload.").split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 class Triggers:
@@ -104,13 +91,13 @@ class Triggers:
                 )
                 for event in events:
                     for trigger in triggers:
-                        if trigger.event_type != event.type or not self._matches(trigger, event):
+                        if trigger.event_type != event.type or not matches(trigger.filters, event):
                             continue
                         window = timedelta(seconds=trigger.debounce_seconds)
                         if trigger.last_fired_at and event.time < trigger.last_fired_at + window:
                             continue
                         params = {
-                            p: _lookup(event, path) for p, path in trigger.parameter_mapping.items()
+                            p: lookup(event, path) for p, path in trigger.parameter_mapping.items()
                         }
                         started.append(
                             self.pipelines.start(
@@ -129,7 +116,3 @@ class Triggers:
                         trigger.fired += 1
                 subscription.ack(events[-1].id, session=session)
         return started
-
-    @staticmethod
-    def _matches(trigger: TriggerRow, event: Event) -> bool:
-        return all(_lookup(event, path) == value for path, value in trigger.filters.items())

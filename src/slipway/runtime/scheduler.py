@@ -1,7 +1,7 @@
 """The scheduler loop: fire due cron schedules, turn events into pipeline runs, advance
-endpoint deployments, reconcile executions whose workers died, and — when Kafka is
-configured — publish the events to Kafka. Several can run at once; the database keeps each
-tick and each event handled exactly once."""
+endpoint deployments, reconcile executions whose workers died, raise and deliver alerts,
+and — when Kafka is configured — publish the events to Kafka. Several can run at once; the
+database keeps each tick and each event handled exactly once."""
 
 from __future__ import annotations
 
@@ -31,6 +31,16 @@ def run_scheduler(services: Services, stop: threading.Event, *, interval: float 
                 services.deployments.tick()
             except Exception:  # keep scheduling: one bad tick must not stop the loop
                 log.exception("scheduler tick failed")
+            try:  # apart from the rest: a slow or failing channel must not hold up schedules
+                processed = services.alerts.process()
+                if processed.fired or processed.suppressed:
+                    log.info(
+                        "alerts: %d fired, %d suppressed by cool-down",
+                        len(processed.fired),
+                        processed.suppressed,
+                    )
+            except Exception:
+                log.exception("processing alerts failed")
             if services.settings.kafka.bootstrap_servers:
                 # Apart from the rest: Kafka being away must not hold up schedules.
                 try:

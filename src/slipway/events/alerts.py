@@ -1,0 +1,328 @@
+"""Alerts: rules on the events outbox that notify channels, with cool-down and retries.
+
+Once per scheduler tick, :meth:`Alerts.process` reads new events through the durable
+subscription ``alerts`` (one processor at a time, under a named lock). For each enabled
+rule an event matches, it computes the rule's de-duplication key. Within the cool-down
+after the last alert of that rule and key, the event is absorbed: the alert's
+``suppressed`` count goes up and nothing is sent. Otherwise an alert is recorded with one
+pending delivery per channel — in the same transaction that moves the cursor, so every
+event is considered exactly once. Then due deliveries are attempted (see
+:mod:`slipway.events.delivery`).
+
+Cool-downs run on event time, so a backlog handled late (the scheduler was down) is
+grouped as it would have been live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
+from slipway.core.errors import Conflict, InvalidInput, NotFound
+from slipway.core.events import Event, EventLog
+from slipway.core.locks import named_lock
+from slipway.core.names import validate_name
+from slipway.core.settings import AlertSettings
+from slipway.core.specs import parse_spec
+from slipway.events.channels import DeliveryError, Notification, check_config
+from slipway.events.delivery import Attempt, Deliveries
+from slipway.events.paths import matches
+from slipway.events.rules import RuleSpec, dedup_key, type_matches
+
+SUBSCRIBER = "alerts"
+
+
+@dataclass
+class Processed:
+    """What one :meth:`Alerts.process` did: alerts fired, events absorbed, attempts."""
+
+    fired: list[int] = field(default_factory=list)
+    suppressed: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+class Alerts:
+    def __init__(self, settings: AlertSettings, db: Database, events: EventLog) -> None:
+        self.settings = settings
+        self.db = db
+        self.events = events
+        self.deliveries = Deliveries(settings, db, events)
+
+    # -- channels -------------------------------------------------------------------------
+
+    def create_channel(
+        self, name: str, kind: str, config: dict[str, Any] | None, *, actor: str
+    ) -> AlertChannelRow:
+        """Save a channel; its config is checked in full (webhook URLs against SSRF)."""
+        validate_name(name, field="name")
+        stored = check_config(kind, config, self.settings)
+        now = utcnow()
+        with self.db.write() as session:
+            if session.get(AlertChannelRow, name) is not None:
+                raise Conflict(f"alert channel {name!r} exists already")
+            row = AlertChannelRow(
+                name=name,
+                kind=kind,
+                config=stored,
+                created_by=actor,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            return row
+
+    def update_channel(self, name: str, config: dict[str, Any] | None) -> AlertChannelRow:
+        """Replace a channel's config (its kind stays); checked like a new one."""
+        kind = self.channel(name).kind
+        stored = check_config(kind, config, self.settings)
+        with self.db.write() as session:
+            row = self._channel(session, name)
+            row.config = stored
+            row.updated_at = utcnow()
+            return row
+
+    def channel(self, name: str) -> AlertChannelRow:
+        with self.db.session() as session:
+            return self._channel(session, name)
+
+    def channels(self) -> list[AlertChannelRow]:
+        with self.db.session() as session:
+            return list(session.scalars(select(AlertChannelRow).order_by(AlertChannelRow.name)))
+
+    def delete_channel(self, name: str) -> None:
+        """Delete a channel no rule sends to (pending deliveries to it will fail)."""
+        with self.db.write() as session:
+            row = self._channel(session, name)
+            users = [r.name for r in session.scalars(select(AlertRuleRow)) if name in r.channels]
+            if users:
+                raise Conflict(
+                    f"alert channel {name!r} is used by rule(s) {', '.join(sorted(users))}",
+                    details={"rules": sorted(users)},
+                )
+            session.delete(row)
+
+    def test(self, name: str, *, actor: str = "") -> Attempt:
+        """Send a test notification to a channel now, once; nothing is recorded."""
+        row = self.channel(name)
+        notification = Notification(
+            rule="test",
+            severity="info",
+            event_type="alert.test",
+            resource=f"alert_channel/{name}",
+            payload={"message": "a test notification from Slipway", "requested_by": actor},
+            time=utcnow(),
+            dedup_key="test",
+            test=True,
+        )
+        try:
+            sent = self.deliveries.send(row.kind, row.config, notification)
+        except DeliveryError as exc:
+            return Attempt(name, False, "failed", 1, exc.status_code, exc.message)
+        return Attempt(name, True, "delivered", 1, sent.status_code)
+
+    @staticmethod
+    def _channel(session: Session, name: str) -> AlertChannelRow:
+        row = session.get(AlertChannelRow, name)
+        if row is None:
+            raise NotFound(f"alert channel {name!r} does not exist")
+        return row
+
+    # -- rules ----------------------------------------------------------------------------
+
+    def create_rule(self, spec: RuleSpec | dict[str, Any], *, actor: str) -> AlertRuleRow:
+        """Save a rule. It applies to events appended from now on, not to older ones."""
+        rule = parse_spec(RuleSpec, spec)
+        now = utcnow()
+        after = self.events.last_id()
+        with self.db.write() as session:
+            if session.get(AlertRuleRow, rule.name) is not None:
+                raise Conflict(f"alert rule {rule.name!r} exists already")
+            self._check_channels(session, rule.channels)
+            row = AlertRuleRow(
+                **self._fields(rule),
+                after_event=after,
+                fired=0,
+                suppressed=0,
+                last_fired_at=None,
+                created_by=actor,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            return row
+
+    def update_rule(self, name: str, spec: RuleSpec | dict[str, Any]) -> AlertRuleRow:
+        """Replace a rule's definition; its counters and alert history stay."""
+        if isinstance(spec, dict):
+            spec = {**spec, "name": spec.get("name", name)}
+        rule = parse_spec(RuleSpec, spec)
+        if rule.name != name:
+            raise InvalidInput("a rule cannot be renamed", field="name")
+        with self.db.write() as session:
+            row = self._rule(session, name)
+            self._check_channels(session, rule.channels)
+            for key, value in self._fields(rule).items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
+            return row
+
+    def set_rule_enabled(self, name: str, enabled: bool) -> AlertRuleRow:
+        with self.db.write() as session:
+            row = self._rule(session, name)
+            row.enabled = enabled
+            row.updated_at = utcnow()
+            return row
+
+    def rule(self, name: str) -> AlertRuleRow:
+        with self.db.session() as session:
+            return self._rule(session, name)
+
+    def rules(self) -> list[AlertRuleRow]:
+        with self.db.session() as session:
+            return list(session.scalars(select(AlertRuleRow).order_by(AlertRuleRow.name)))
+
+    def delete_rule(self, name: str) -> None:
+        """Delete a rule; alerts it fired stay in the history."""
+        with self.db.write() as session:
+            session.delete(self._rule(session, name))
+
+    @staticmethod
+    def _fields(rule: RuleSpec) -> dict[str, Any]:
+        return rule.model_dump(mode="json")
+
+    @staticmethod
+    def _check_channels(session: Session, names: list[str]) -> None:
+        for index, name in enumerate(names):
+            if session.get(AlertChannelRow, name) is None:
+                raise InvalidInput(
+                    f"alert channel {name!r} does not exist", field=f"channels.{index}"
+                )
+
+    @staticmethod
+    def _rule(session: Session, name: str) -> AlertRuleRow:
+        row = session.get(AlertRuleRow, name)
+        if row is None:
+            raise NotFound(f"alert rule {name!r} does not exist")
+        return row
+
+    # -- fired alerts ---------------------------------------------------------------------
+
+    def fired(self, *, rule: str | None = None, limit: int = 50) -> list[AlertRow]:
+        """Fired alerts, newest first."""
+        query = select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)
+        if rule is not None:
+            query = query.where(AlertRow.rule == rule)
+        with self.db.session() as session:
+            return list(session.scalars(query))
+
+    def alert(self, alert_id: int) -> AlertRow:
+        with self.db.session() as session:
+            row = session.get(AlertRow, alert_id)
+            if row is None:
+                raise NotFound(f"alert {alert_id} does not exist")
+            return row
+
+    def deliveries_of(self, alert_ids: list[int]) -> dict[int, list[AlertDeliveryRow]]:
+        """Each alert's deliveries, in channel order of the rule."""
+        found: dict[int, list[AlertDeliveryRow]] = {a: [] for a in alert_ids}
+        if not alert_ids:
+            return found
+        query = (
+            select(AlertDeliveryRow)
+            .where(AlertDeliveryRow.alert_id.in_(alert_ids))
+            .order_by(AlertDeliveryRow.id)
+        )
+        with self.db.session() as session:
+            for row in session.scalars(query):
+                found[row.alert_id].append(row)
+        return found
+
+    # -- processing -----------------------------------------------------------------------
+
+    def process(self, limit: int = 500, *, budget_seconds: float = 5.0) -> Processed:
+        """Turn new events into alerts, then attempt due deliveries (see the module)."""
+        processed = Processed()
+        with named_lock(self.db, SUBSCRIBER):
+            subscription = self.events.subscription(SUBSCRIBER)
+            events = subscription.poll(limit=limit)
+            if events:
+                with self.db.write() as session:
+                    rules = list(
+                        session.scalars(
+                            select(AlertRuleRow)
+                            .where(AlertRuleRow.enabled.is_(True))
+                            .order_by(AlertRuleRow.name)
+                        )
+                    )
+                    for event in events:
+                        for rule in rules:
+                            if self._applies(rule, event):
+                                self._raise(session, rule, event, processed)
+                    subscription.ack(events[-1].id, session=session)
+        processed.attempts = self.deliveries.deliver(budget_seconds=budget_seconds)
+        return processed
+
+    @staticmethod
+    def _applies(rule: AlertRuleRow, event: Event) -> bool:
+        return (
+            event.id > rule.after_event
+            and type_matches(rule.event_types, event.type)
+            and matches(rule.filters, event)
+        )
+
+    def _raise(
+        self, session: Session, rule: AlertRuleRow, event: Event, processed: Processed
+    ) -> None:
+        key = dedup_key(rule.dedup_by, event)
+        last = session.scalar(
+            select(AlertRow)
+            .where(AlertRow.rule == rule.name, AlertRow.dedup_key == key)
+            .order_by(AlertRow.id.desc())
+            .limit(1)
+        )
+        if last is not None and event.time < last.time + timedelta(seconds=rule.cooldown_seconds):
+            last.suppressed += 1
+            last.last_suppressed_at = event.time
+            rule.suppressed += 1
+            processed.suppressed += 1
+            return
+        now = utcnow()
+        alert = AlertRow(
+            rule=rule.name,
+            severity=rule.severity,
+            event_id=event.id,
+            event_type=event.type,
+            resource=event.resource,
+            payload=event.payload,
+            dedup_key=key,
+            time=event.time,
+            suppressed=0,
+            suppressed_before=last.suppressed if last is not None else 0,
+            last_suppressed_at=None,
+            created_at=now,
+        )
+        session.add(alert)
+        session.flush()
+        for channel in rule.channels:
+            session.add(
+                AlertDeliveryRow(
+                    alert_id=alert.id,
+                    channel=channel,
+                    state="pending",
+                    attempts=0,
+                    history=[],
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        rule.fired += 1
+        rule.last_fired_at = event.time
+        processed.fired.append(alert.id)
