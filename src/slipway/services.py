@@ -24,6 +24,8 @@ from slipway.features.online.base import OnlineStore
 from slipway.features.online.factory import open_online_store
 from slipway.features.repository import GroupRepository
 from slipway.features.store import FeatureStore
+from slipway.monitoring.baselines import Baselines
+from slipway.monitoring.service import Monitoring
 from slipway.pipelines.schedules import Schedules
 from slipway.pipelines.service import PipelineService
 from slipway.registry.service import Registry
@@ -56,6 +58,8 @@ class Services:
     endpoints: Endpoints
     deployments: DeploymentController
     batch: BatchService
+    baselines: Baselines
+    monitoring: Monitoring
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -80,6 +84,7 @@ class Services:
         pipelines = PipelineService(db, queue, events, artifacts)
         endpoints = Endpoints(db, events, audit, registry)
         features = FeatureStore(GroupRepository(db, events), offline, online, events, audit)
+        baselines = Baselines(db, artifacts, events, registry, features)
         return cls(
             settings=settings,
             db=db,
@@ -100,6 +105,8 @@ class Services:
             endpoints=endpoints,
             deployments=DeploymentController(db, events, endpoints),
             batch=BatchService(settings, db, queue, events, registry, features),
+            baselines=baselines,
+            monitoring=Monitoring(db, queue, events, artifacts, baselines),
         )
 
     def close(self) -> None:

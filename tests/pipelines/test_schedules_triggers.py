@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from slipway.core.cron import next_after
 from slipway.core.db.tables import ExecutionRow
 from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.settings import load_settings
-from slipway.pipelines.schedules import next_after
 from slipway.services import Services
 from tests.pipelines import sample
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Literal
 
 from pydantic import (
@@ -14,26 +13,22 @@ from pydantic import (
     model_validator,
 )
 
+from slipway.core import uris
+from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
 
 QUEUE = "batch"
 CHUNK_KIND = "batch.chunk"
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 FORMATS = ("parquet", "csv", "jsonl")
-# fsspec protocols a job may read from and write to: local files and object stores.
-SCHEMES = ("file", "s3", "s3a", "gs", "gcs", "az", "abfs", "memory")
 
 
 def check_uri(value: str, *, field: str) -> str:
-    if not value or "\x00" in value:
-        raise ValueError(f"{field} must be a path or URI")
-    scheme = value.split("://", 1)[0].lower() if "://" in value else "file"
-    if scheme not in SCHEMES:
-        raise ValueError(f"{field}: the scheme {scheme!r} is not one of {', '.join(SCHEMES)}")
-    path = value.split("://", 1)[-1]
-    if ".." in PurePosixPath(path).parts:
-        raise ValueError(f"{field} must not contain '..'")
-    return value
+    """:func:`slipway.core.uris.check_uri` for pydantic validators (which want ValueError)."""
+    try:
+        return uris.check_uri(value, field=field)
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
 
 
 def format_of(path: str, given: str | None) -> str:

@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from sqlalchemy import select
 
 from slipway.core.clock import utcnow
+from slipway.core.cron import next_after
 from slipway.core.db.engine import Database
 from slipway.core.db.tables import ScheduleFireRow, ScheduleRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound
@@ -29,20 +29,6 @@ from slipway.pipelines.service import PipelineService
 
 Catchup = Literal["none", "latest", "all"]
 MAX_CATCHUP_FIRES = 1000
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"unknown time zone {name!r}", field="timezone") from None
-
-
-def next_after(cron: str, timezone: str, after: datetime) -> datetime:
-    """The first fire time strictly after ``after``, in UTC."""
-    start = after.astimezone(_zone(timezone))
-    value: datetime = croniter(cron, start).get_next(datetime)
-    return value.astimezone(ZoneInfo("UTC"))
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import yaml
 
+from slipway.core.errors import InvalidInput
 from slipway.registry.service import Registry
 from slipway.registry.trees import CompiledForest
 
@@ -236,3 +238,43 @@ def load_model(registry: Registry, name: str, version: int, *, fast: bool = True
         load_ms=(time.perf_counter() - started) * 1000,
         names=tuple(c.name for c in schema or ()),
     )
+
+
+def to_batch(table: pa.Table, schema: list[Column] | None) -> Batch:
+    """The model's input columns of ``table``, typed by the signature."""
+    if schema is None:
+        names = table.column_names
+        return Batch(
+            names, [table.column(n).to_numpy(zero_copy_only=False) for n in names], table.num_rows
+        )
+    arrays = []
+    for column in schema:
+        if column.name not in table.column_names:
+            raise InvalidInput(f"the input has no column {column.name!r}", field=column.name)
+        values = table.column(column.name).to_numpy(zero_copy_only=False)
+        if column.type in NUMERIC:
+            if column.type in INTEGRAL and values.dtype.kind in "iu":
+                values = values.astype(np.int64 if column.type == "long" else np.int32, copy=False)
+            else:
+                values = values.astype(
+                    np.float32 if column.type == "float" else np.float64, copy=False
+                )
+        elif column.type == "boolean":
+            values = values.astype(bool, copy=False)
+        arrays.append(values)
+    stacked = None
+    if schema and all(c.type in NUMERIC for c in schema):
+        stacked = np.column_stack([a.astype(np.float64, copy=False) for a in arrays])
+    return Batch([c.name for c in schema], arrays, table.num_rows, stacked)
+
+
+def predictions_table(raw: Any, column: str) -> dict[str, Any]:
+    """Prediction columns from what the model returned (arrays, frames, lists)."""
+    if hasattr(raw, "columns") and hasattr(raw, "to_dict"):  # DataFrame
+        return {f"{column}_{c}": pa.array(raw[c].to_numpy()) for c in raw.columns}
+    values = np.asarray(raw)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim == 2:
+        return {column: pa.array(list(values))}
+    return {column: pa.array(values)}

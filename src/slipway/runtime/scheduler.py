@@ -29,6 +29,8 @@ def run_scheduler(services: Services, stop: threading.Event, *, interval: float 
                 for execution in services.triggers.process():
                     log.info("event trigger started execution %s", execution)
                 services.deployments.tick()
+                for run in services.monitoring.tick():
+                    log.info("scheduled monitor run %s started", run)
             except Exception:  # keep scheduling: one bad tick must not stop the loop
                 log.exception("scheduler tick failed")
             try:  # apart from the rest: a slow or failing channel must not hold up schedules

@@ -13,6 +13,9 @@ from typing import Any
 from slipway.batch.runner import run_chunk
 from slipway.batch.spec import CHUNK_KIND
 from slipway.batch.spec import QUEUE as BATCH_QUEUE
+from slipway.monitoring.runner import run_monitor
+from slipway.monitoring.spec import QUEUE as MONITOR_QUEUE
+from slipway.monitoring.spec import RUN_KIND as MONITOR_KIND
 from slipway.pipelines.executor import run_step
 from slipway.pipelines.orchestrator import QUEUE as PIPELINE_QUEUE
 from slipway.pipelines.orchestrator import STEP_KIND
@@ -39,7 +42,15 @@ HANDLERS: dict[str, Handler] = {
     JOB_KIND: run_training_job,
     RUNNER_KIND: run_tuning_slot,
     CHUNK_KIND: run_chunk,
+    MONITOR_KIND: run_monitor,
 }
 
 # The queues a default worker serves; capabilities add theirs as they land.
-DEFAULT_QUEUES: tuple[str, ...] = ("system", PIPELINE_QUEUE, JOB_QUEUE, TRIAL_QUEUE, BATCH_QUEUE)
+DEFAULT_QUEUES: tuple[str, ...] = (
+    "system",
+    PIPELINE_QUEUE,
+    JOB_QUEUE,
+    TRIAL_QUEUE,
+    BATCH_QUEUE,
+    MONITOR_QUEUE,
+)

@@ -1,0 +1,515 @@
+"""Monitors and their runs: create, schedule, run on demand, execute, report.
+
+A run is a row (``queued`` → ``running`` → ``completed`` | ``failed``) plus a work item on
+the ``monitoring`` queue; a worker executes it (:meth:`Monitoring.execute`), writes the
+report to ``monitoring/reports/<monitor>/<run id>.json`` and, in the same transaction as
+the run's outcome, appends ``monitor.run_completed`` (or ``monitor.run_failed``) and — when
+anything was violated — ``monitor.violations``, which alerts and retraining triggers
+listen to. A completed run's status is ``no_violations``, ``violations`` or ``no_data``
+(nothing captured, or nothing labelled yet, in its window).
+
+Scheduled runs are started by :meth:`Monitoring.tick` from the scheduler loop: the run
+row's (monitor, scheduled_for) key is unique, so a tick starts a run once however many
+schedulers race for it. Missed ticks during downtime collapse into the latest one.
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from slipway.core.artifacts import ArtifactStore
+from slipway.core.clock import utcnow
+from slipway.core.cron import next_after
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import BaselineRow, MonitorRow, MonitorRunRow
+from slipway.core.errors import Conflict, InvalidInput, NotFound
+from slipway.core.events import EventLog
+from slipway.core.names import validate_name
+from slipway.core.queue import WorkQueue
+from slipway.core.specs import parse_spec
+from slipway.monitoring import capture, data_quality, ground_truth, model_quality
+from slipway.monitoring.baselines import Baselines
+from slipway.monitoring.spec import QUEUE, RUN_KIND, MonitorSpec
+
+REPORTS = "monitoring/reports"
+MAX_RUNS_LISTED = 1000
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def run_dict(row: MonitorRunRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "monitor": row.monitor,
+        "state": row.state,
+        "status": row.status,
+        "trigger": row.trigger,
+        "scheduled_for": _iso(row.scheduled_for),
+        "window_start": _iso(row.window_start),
+        "window_end": _iso(row.window_end),
+        "rows": row.rows,
+        "violations": row.violations,
+        "summary": row.summary,
+        "error": row.error,
+        "created_by": row.created_by,
+        "created_at": _iso(row.created_at),
+        "started_at": _iso(row.started_at),
+        "finished_at": _iso(row.finished_at),
+    }
+
+
+def monitor_dict(row: MonitorRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "kind": row.kind,
+        "endpoint": row.endpoint,
+        "spec": row.spec,
+        "schedule": row.schedule,
+        "timezone": row.timezone,
+        "enabled": row.enabled,
+        "next_run_at": _iso(row.next_run_at),
+        "last_status": row.last_status,
+        "runs": row.runs,
+        "created_by": row.created_by,
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+    }
+
+
+class Monitoring:
+    def __init__(
+        self,
+        db: Database,
+        queue: WorkQueue,
+        events: EventLog,
+        artifacts: ArtifactStore,
+        baselines: Baselines,
+    ) -> None:
+        self.db = db
+        self.queue = queue
+        self.events = events
+        self.artifacts = artifacts
+        self.baselines = baselines
+
+    # -- monitors ----------------------------------------------------------------------
+
+    def create(self, spec: MonitorSpec | dict[str, Any], *, actor: str) -> dict[str, Any]:
+        monitor = parse_spec(MonitorSpec, spec)
+        if monitor.baseline is not None:
+            with self.db.session() as session:
+                if session.get(BaselineRow, monitor.baseline) is None:
+                    raise InvalidInput(
+                        f"baseline {monitor.baseline!r} does not exist", field="baseline"
+                    )
+            self._check_overrides(monitor)
+        now = utcnow()
+        first = (
+            next_after(monitor.schedule, monitor.timezone, now)
+            if monitor.schedule is not None
+            else None
+        )
+        with self.db.write() as session:
+            if session.get(MonitorRow, monitor.name) is not None:
+                raise Conflict(f"monitor {monitor.name!r} exists already")
+            if monitor.baseline is not None and session.get(BaselineRow, monitor.baseline) is None:
+                raise InvalidInput(
+                    f"baseline {monitor.baseline!r} does not exist", field="baseline"
+                )
+            row = MonitorRow(
+                name=monitor.name,
+                kind=monitor.kind,
+                endpoint=monitor.endpoint,
+                spec=monitor.model_dump(mode="json"),
+                schedule=monitor.schedule,
+                timezone=monitor.timezone,
+                enabled=True,
+                next_run_at=first,
+                last_status=None,
+                runs=0,
+                created_by=actor,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            self.events.append(
+                "monitor.created",
+                f"monitor/{monitor.name}",
+                {"monitor": monitor.name, "kind": monitor.kind, "endpoint": monitor.endpoint},
+                session=session,
+            )
+            session.flush()
+            return monitor_dict(row)
+
+    def _check_overrides(self, monitor: MonitorSpec) -> None:
+        assert monitor.baseline is not None
+        statistics = self.baselines.statistics(monitor.baseline)
+        for column, rule in monitor.drift.items():
+            profile = statistics["columns"].get(column)
+            if profile is None:
+                raise InvalidInput(
+                    f"the baseline has no column {column!r}", field=f"drift.{column}"
+                )
+            numeric = profile["type"] in ("int", "float")
+            if (rule.method == "chi2_p_value" and numeric) or (
+                rule.method.startswith("ks") and not numeric
+            ):
+                raise InvalidInput(
+                    f"{rule.method} does not apply to a {profile['type']} column",
+                    field=f"drift.{column}.method",
+                )
+
+    def _row(self, session: Any, name: str) -> MonitorRow:
+        row = session.get(MonitorRow, name)
+        if row is None:
+            raise NotFound(f"monitor {name!r} does not exist")
+        return row  # type: ignore[no-any-return]
+
+    def get(self, name: str) -> dict[str, Any]:
+        with self.db.session() as session:
+            return monitor_dict(self._row(session, name))
+
+    def list(self, *, endpoint: str | None = None) -> list[dict[str, Any]]:
+        query = select(MonitorRow).order_by(MonitorRow.name)
+        if endpoint is not None:
+            query = query.where(MonitorRow.endpoint == endpoint)
+        with self.db.session() as session:
+            return [monitor_dict(row) for row in session.scalars(query)]
+
+    def set_enabled(self, name: str, enabled: bool, *, actor: str) -> dict[str, Any]:
+        with self.db.write() as session:
+            row = self._row(session, name)
+            row.enabled = enabled
+            row.updated_at = utcnow()
+            if enabled and row.schedule:
+                row.next_run_at = next_after(row.schedule, row.timezone, utcnow())
+            self.events.append(
+                "monitor.enabled" if enabled else "monitor.disabled",
+                f"monitor/{name}",
+                {"monitor": name, "by": actor},
+                session=session,
+            )
+            return monitor_dict(row)
+
+    def delete(self, name: str, *, actor: str) -> None:
+        with self.db.write() as session:
+            row = self._row(session, name)
+            session.delete(row)
+            self.events.append(
+                "monitor.deleted",
+                f"monitor/{name}",
+                {"monitor": name, "by": actor},
+                session=session,
+            )
+
+    # -- runs --------------------------------------------------------------------------
+
+    def run(
+        self,
+        name: str,
+        *,
+        actor: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Queue a run over ``[start, end)`` (default: the monitor's window before now)."""
+        with self.db.write() as session:
+            row = self._row(session, name)
+            end = end or utcnow()
+            start = start or end - timedelta(hours=float(row.spec["window_hours"]))
+            if start.tzinfo is None or end.tzinfo is None:
+                raise InvalidInput("window times need a time zone", field="start")
+            if start >= end:
+                raise InvalidInput("the window must end after it starts", field="end")
+            run = self._start(session, row, start, end, trigger="manual", actor=actor)
+            return run_dict(run)
+
+    def _start(
+        self,
+        session: Any,
+        monitor: MonitorRow,
+        start: datetime,
+        end: datetime,
+        *,
+        trigger: str,
+        actor: str,
+        scheduled_for: datetime | None = None,
+    ) -> MonitorRunRow:
+        run = MonitorRunRow(
+            monitor=monitor.name,
+            state="queued",
+            status=None,
+            trigger=trigger,
+            scheduled_for=scheduled_for,
+            window_start=start,
+            window_end=end,
+            rows=0,
+            violations=0,
+            summary={},
+            report_key=None,
+            error=None,
+            work_item_id=None,
+            created_by=actor,
+            created_at=utcnow(),
+        )
+        session.add(run)
+        session.flush()
+        item = self.queue.enqueue(
+            QUEUE, RUN_KIND, {"run": run.id}, max_attempts=3, backoff_seconds=2.0, session=session
+        )
+        run.work_item_id = item.id
+        monitor.runs += 1
+        return run
+
+    def runs(self, name: str, *, limit: int = 100) -> builtins.list[dict[str, Any]]:
+        with self.db.session() as session:
+            self._row(session, name)
+            rows = session.scalars(
+                select(MonitorRunRow)
+                .where(MonitorRunRow.monitor == name)
+                .order_by(MonitorRunRow.id.desc())
+                .limit(min(max(limit, 1), MAX_RUNS_LISTED))
+            )
+            return [run_dict(row) for row in rows]
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        with self.db.session() as session:
+            row = session.get(MonitorRunRow, run_id)
+            if row is None:
+                raise NotFound(f"monitor run {run_id} does not exist")
+            return run_dict(row)
+
+    def report(self, run_id: int) -> dict[str, Any]:
+        with self.db.session() as session:
+            row = session.get(MonitorRunRow, run_id)
+            if row is None:
+                raise NotFound(f"monitor run {run_id} does not exist")
+            key = row.report_key
+        if key is None:
+            raise NotFound(f"monitor run {run_id} has no report (yet)")
+        document: dict[str, Any] = orjson.loads(self.artifacts.get_bytes(key))
+        return document
+
+    def tick(self, now: datetime | None = None) -> builtins.list[int]:
+        """Start every due scheduled run; returns their ids."""
+        now = now or utcnow()
+        started: builtins.list[int] = []
+        with self.db.write() as session:
+            due = session.scalars(
+                select(MonitorRow)
+                .where(MonitorRow.enabled.is_(True), MonitorRow.next_run_at <= now)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for monitor in due:
+                assert monitor.schedule is not None and monitor.next_run_at is not None
+                # Missed ticks collapse into the latest: the newest fire time not after now.
+                fire = monitor.next_run_at
+                while (following := next_after(monitor.schedule, monitor.timezone, fire)) <= now:
+                    fire = following
+                monitor.next_run_at = next_after(monitor.schedule, monitor.timezone, now)
+                taken = session.scalar(
+                    select(MonitorRunRow.id).where(
+                        MonitorRunRow.monitor == monitor.name, MonitorRunRow.scheduled_for == fire
+                    )
+                )
+                if taken is not None:
+                    continue
+                window = timedelta(hours=float(monitor.spec["window_hours"]))
+                try:
+                    with session.begin_nested():
+                        run = self._start(
+                            session,
+                            monitor,
+                            fire - window,
+                            fire,
+                            trigger="schedule",
+                            actor="scheduler",
+                            scheduled_for=fire,
+                        )
+                except IntegrityError:
+                    continue  # another scheduler started this tick's run first
+                started.append(run.id)
+        return started
+
+    # -- ground truth ------------------------------------------------------------------
+
+    def put_ground_truth(self, endpoint: str, records: Any) -> dict[str, Any]:
+        """Validate and store labels for captured predictions (all or nothing)."""
+        validate_name(endpoint, field="endpoint")
+        if not isinstance(records, list):
+            raise InvalidInput("records must be a list", field="records")
+        table = ground_truth.records_table(records)
+        key = ground_truth.write(self.artifacts, endpoint, table)
+        self.events.append(
+            "monitoring.ground_truth_received",
+            f"endpoint/{endpoint}",
+            {"endpoint": endpoint, "records": table.num_rows},
+        )
+        return {"endpoint": endpoint, "records": table.num_rows, "key": key}
+
+    # -- execution ---------------------------------------------------------------------
+
+    def execute(self, run_id: int) -> dict[str, Any]:
+        """Run a queued run to its outcome (called by a worker). A failure is recorded as
+        the run's outcome, not raised: running it again would fail the same way."""
+        with self.db.write() as session:
+            run = session.get(MonitorRunRow, run_id)
+            if run is None:
+                raise NotFound(f"monitor run {run_id} does not exist")
+            if run.state in ("completed", "failed"):
+                return run_dict(run)
+            monitor = session.get(MonitorRow, run.monitor)
+            if monitor is None:
+                run.state, run.status, run.error = "failed", "failed", "the monitor was deleted"
+                run.finished_at = utcnow()
+                return run_dict(run)
+            run.state = "running"
+            run.started_at = utcnow()
+            spec = MonitorSpec.model_validate(monitor.spec)
+            start, end = run.window_start, run.window_end
+        try:
+            report = self._evaluate(spec, start, end)
+        except Exception as exc:
+            return self._finish_failed(run_id, spec, f"{type(exc).__name__}: {exc}")
+        return self._finish(run_id, spec, report)
+
+    def _evaluate(self, spec: MonitorSpec, start: datetime, end: datetime) -> dict[str, Any]:
+        captured = capture.read_window(
+            self.artifacts,
+            spec.endpoint,
+            start,
+            end,
+            variant=spec.variant,
+            include_shadow=spec.include_shadow,
+        )
+        if spec.kind == "data_quality":
+            assert spec.baseline is not None
+            statistics = self.baselines.statistics(spec.baseline)
+            constraints = self.baselines.constraints(spec.baseline)
+            for column, rule in spec.overrides().items():
+                if column in constraints["columns"]:
+                    constraints["columns"][column]["drift"] = rule
+            if captured.num_rows == 0:
+                return {
+                    "kind": "data_quality",
+                    "rows": 0,
+                    "violations": [],
+                    "drifted": [],
+                    "columns": {},
+                }
+            report = data_quality.evaluate(statistics, constraints, captured)
+            report["baseline"] = spec.baseline
+            return report
+        assert spec.model_quality is not None
+        quality = spec.model_quality
+        labels = ground_truth.read(self.artifacts, spec.endpoint, start)
+        return model_quality.evaluate(
+            captured,
+            labels,
+            quality.problem_type,
+            positive_label=quality.positive_label,
+            probability_threshold=quality.probability_threshold,
+            thresholds={
+                metric: bound.model_dump(exclude_none=True)
+                for metric, bound in quality.thresholds.items()
+            },
+        )
+
+    def _finish(self, run_id: int, spec: MonitorSpec, report: dict[str, Any]) -> dict[str, Any]:
+        violations = report["violations"]
+        empty = report["rows"] == 0 or report.get("labelled") == 0
+        status = "no_data" if empty else "violations" if violations else "no_violations"
+        key = f"{REPORTS}/{spec.name}/{run_id}.json"
+        with self.db.write() as session:
+            run = session.get(MonitorRunRow, run_id)
+            assert run is not None
+            report |= {
+                "monitor": spec.name,
+                "endpoint": spec.endpoint,
+                "run_id": run_id,
+                "status": status,
+                "window_start": _iso(run.window_start),
+                "window_end": _iso(run.window_end),
+            }
+            self.artifacts.put_bytes(key, orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY))
+            run.state, run.status, run.report_key = "completed", status, key
+            run.rows = int(report["rows"])
+            run.violations = len(violations)
+            run.summary = _summary(report)
+            run.finished_at = utcnow()
+            monitor = session.get(MonitorRow, spec.name)
+            if monitor is not None:
+                monitor.last_status = status
+            payload = {
+                "monitor": spec.name,
+                "kind": spec.kind,
+                "endpoint": spec.endpoint,
+                "run_id": run_id,
+                "status": status,
+                "violations": len(violations),
+                "window_start": _iso(run.window_start),
+                "window_end": _iso(run.window_end),
+            }
+            resource = f"monitor/{spec.name}"
+            self.events.append("monitor.run_completed", resource, payload, session=session)
+            if violations:
+                checks = sorted({v["check"] for v in violations})
+                self.events.append(
+                    "monitor.violations",
+                    resource,
+                    payload | {"checks": checks, "drifted": report.get("drifted", [])},
+                    session=session,
+                )
+            return run_dict(run)
+
+    def _finish_failed(self, run_id: int, spec: MonitorSpec, error: str) -> dict[str, Any]:
+        with self.db.write() as session:
+            run = session.get(MonitorRunRow, run_id)
+            assert run is not None
+            run.state, run.status, run.error = "failed", "failed", error[:4000]
+            run.finished_at = utcnow()
+            monitor = session.get(MonitorRow, spec.name)
+            if monitor is not None:
+                monitor.last_status = "failed"
+            self.events.append(
+                "monitor.run_failed",
+                f"monitor/{spec.name}",
+                {
+                    "monitor": spec.name,
+                    "endpoint": spec.endpoint,
+                    "run_id": run_id,
+                    "error": error[:500],
+                },
+                session=session,
+            )
+            return run_dict(run)
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    """What a run list shows without opening the report."""
+    checks: dict[str, int] = {}
+    for violation in report["violations"]:
+        checks[violation["check"]] = checks.get(violation["check"], 0) + 1
+    summary: dict[str, Any] = {"checks": checks}
+    if report["kind"] == "data_quality":
+        summary["drifted"] = report.get("drifted", [])
+        summary["drift"] = {
+            name: {
+                "method": entry["drift"]["rule"]["method"],
+                "score": entry["drift"][entry["drift"]["rule"]["method"]],
+                "psi": entry["drift"].get("psi"),
+            }
+            for name, entry in report.get("columns", {}).items()
+            if "drift" in entry and "rule" in entry["drift"]
+        }
+    else:
+        summary["metrics"] = report.get("metrics", {})
+        summary["labelled"] = report.get("labelled", 0)
+    return summary

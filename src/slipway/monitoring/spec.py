@@ -1,0 +1,114 @@
+"""What a monitor watches, how often, and what counts as a violation."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from croniter import croniter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from slipway.core.errors import InvalidInput
+from slipway.core.names import validate_name
+from slipway.monitoring.model_quality import METRICS
+
+QUEUE = "monitoring"
+RUN_KIND = "monitor.run"
+KINDS = ("data_quality", "model_quality")
+STATUSES = ("no_violations", "violations", "no_data", "failed")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DriftOverride(_Spec):
+    """A column's drift rule, replacing the baseline constraints' for this monitor."""
+
+    method: Literal["psi", "ks_statistic", "ks_p_value", "chi2_p_value"] = "psi"
+    threshold: float = Field(0.2, ge=0)
+
+
+class Bound(_Spec):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Bound:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        return self
+
+
+class ModelQuality(_Spec):
+    """How predictions and labels are compared (SageMaker's ModelQualityMonitor)."""
+
+    problem_type: Literal["regression", "binary_classification", "multiclass_classification"]
+    positive_label: bool | int | float | str = 1
+    probability_threshold: float | None = Field(None, ge=0, le=1)
+    thresholds: dict[str, Bound] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _metrics(self) -> ModelQuality:
+        known = METRICS[self.problem_type]
+        for metric in self.thresholds:
+            if metric not in known:
+                raise ValueError(
+                    f"{metric!r} is not a {self.problem_type} metric ({', '.join(known)})"
+                )
+        return self
+
+
+class MonitorSpec(_Spec):
+    """A data-quality monitor compares traffic with a baseline; a model-quality monitor
+    scores predictions against ground truth. ``window_hours`` is how much traffic a run
+    reads: the hours before its scheduled time (or before now, on demand)."""
+
+    name: str
+    kind: Literal["data_quality", "model_quality"]
+    endpoint: str
+    variant: str | None = None
+    baseline: str | None = None
+    schedule: str | None = Field(None, description="cron, e.g. '0 * * * *' for hourly")
+    timezone: str = "UTC"
+    window_hours: float = Field(1.0, gt=0, le=24 * 366)
+    include_shadow: bool = False
+    drift: dict[str, DriftOverride] = Field(default_factory=dict)
+    model_quality: ModelQuality | None = None
+    description: str = Field("", max_length=2000)
+
+    @field_validator("name", "endpoint", "baseline")
+    @classmethod
+    def _names(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        try:
+            return validate_name(value, field=str(info.field_name))
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a valid cron expression")
+        return value
+
+    @model_validator(mode="after")
+    def _kind(self) -> MonitorSpec:
+        if self.kind == "data_quality" and self.baseline is None:
+            raise ValueError("a data_quality monitor needs a baseline")
+        if self.kind == "model_quality" and self.model_quality is None:
+            raise ValueError("a model_quality monitor needs model_quality settings")
+        if self.kind == "data_quality" and self.model_quality is not None:
+            raise ValueError("model_quality settings belong to a model_quality monitor")
+        return self
+
+    def overrides(self) -> dict[str, Any]:
+        return {name: rule.model_dump() for name, rule in self.drift.items()}
