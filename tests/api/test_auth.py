@@ -28,7 +28,10 @@ def _routes(*, read_only: bool | None = None) -> list[tuple[str, str]]:
         for router in ROUTERS
         for route in router.routes
         if isinstance(route, APIRoute)
-        and (read_only is None or bool(route.openapi_extra) == read_only)
+        and (
+            read_only is None
+            or bool((route.openapi_extra or {}).get("x-slipway-read-only")) == read_only
+        )
         for method in sorted(route.methods)
     ]
 

@@ -18,6 +18,7 @@ from slipway.api.routes import (
     health,
     jobs,
     models,
+    monitoring,
     pipelines,
     settings,
     tokens,
@@ -50,6 +51,7 @@ ROUTERS = (
     jobs.router,
     endpoints.router,
     batch.router,
+    monitoring.router,
     alerts.router,
 )
 

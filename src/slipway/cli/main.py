@@ -14,6 +14,7 @@ from slipway.cli import (
     features,
     jobs,
     models,
+    monitors,
     pipelines,
     tokens,
 )
@@ -39,6 +40,7 @@ app.add_typer(jobs.schedules, name="schedules")
 app.add_typer(jobs.triggers, name="triggers")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(batch.app, name="batch")
+app.add_typer(monitors.app, name="monitors")
 app.add_typer(alerts.app, name="alerts")
 app.command()(up)
 app.command()(server)
