@@ -667,8 +667,9 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         " `make bench`, rendered by `bench/report.py`; the notes after them are"
         " `bench/NOTES.md`, written by hand after reading the run's figures), MLflow's"
         " tracking server as Slipway runs it against `mlflow server` (`bench/tracking.py`),"
-        " pipeline and tuning overhead (`bench/pipelines.py`), and the serving gateway"
-        " against `mlflow models serve` (`bench/serving.py`).",
+        " pipeline and tuning overhead (`bench/pipelines.py`), the serving gateway"
+        " against `mlflow models serve` (`bench/serving.py`), and monitoring's data-quality"
+        " and drift run against Evidently (`bench/monitoring.py`).",
         machine_section(results),
         HOW_TO_RUN,
     ]
@@ -692,6 +693,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "pipelines_results.md",
         "serving_results.md",
         "batch_results.md",
+        "monitoring_results.md",
     ):
         extra = DATA.parent / other
         if extra.exists():
