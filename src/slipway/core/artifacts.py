@@ -216,6 +216,12 @@ class ArtifactStore:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"artifact {key!r} does not exist") from None
 
+    def locate(self, keys: builtins.list[str]) -> tuple[Any, builtins.list[str]]:
+        """The filesystem and paths of ``keys``, for readers that scan many files at once
+        (pyarrow datasets, DuckDB): ``None`` stands for the local filesystem."""
+        paths = [self._path(key) for key in keys]
+        return (None if self._local else self._fs), paths
+
     def get_bytes(self, key: str) -> bytes:
         """The whole content of ``key``."""
         with self.open(key) as fh:

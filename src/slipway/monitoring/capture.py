@@ -15,9 +15,12 @@ The result is flat: the model's input columns (the ``features`` struct, expanded
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from slipway.core.artifacts import ArtifactStore
@@ -58,40 +61,95 @@ def read_window(
     *,
     variant: str | None = None,
     include_shadow: bool = False,
+    identity: bool = True,
 ) -> pa.Table:
     """The captured rows of ``endpoint`` with ``start <= time < end`` (empty table when
-    nothing was captured)."""
-    tables = []
+    nothing was captured). ``identity=False`` leaves out the inference ids and rows (a
+    data-quality run does not need them, and they are a good part of the decoding)."""
+    by_variant: dict[str, list[str]] = {}
     for key, file_variant in _files(artifacts, endpoint, start, end, variant):
-        with artifacts.open(key) as handle:
-            table = pq.read_table(handle)
-        keep = pc.and_(
-            pc.greater_equal(table["time"], pa.scalar(start, pa.timestamp("us", tz="UTC"))),
-            pc.less(table["time"], pa.scalar(end, pa.timestamp("us", tz="UTC"))),
-        )
-        if not include_shadow:
-            keep = pc.and_(keep, pc.equal(table["kind"], "production"))
-        table = table.filter(keep)
-        if table.num_rows:
-            tables.append(_flatten(table, file_variant))
+        by_variant.setdefault(file_variant, []).append(key)
+    columns = ["time", "kind", "features", "prediction", "model_version"]
+    if identity:
+        columns += ["inference_id", "row"]
+    when = pa.timestamp("us", tz="UTC")
+    keep = (ds.field("time") >= pa.scalar(start, when)) & (ds.field("time") < pa.scalar(end, when))
+    if not include_shadow:
+        keep = keep & (ds.field("kind") == "production")
+    tables = []
+    for file_variant, keys in sorted(by_variant.items()):
+        filesystem, paths = artifacts.locate(keys)
+        wanted = "production" if not include_shadow else None
+        inside, edges = _split(paths, filesystem, start, end, wanted)
+        # One scan per group: pyarrow reads them on all cores. Files wholly inside the
+        # window (by their statistics) need no filter, which is most of them.
+        for group, where in ((inside, None), (edges, keep)):
+            if not group:
+                continue
+            scanned = ds.dataset(group, format="parquet", filesystem=filesystem).to_table(
+                columns=columns, filter=where
+            )
+            if scanned.num_rows:
+                tables.append(_flatten(scanned, file_variant, identity))
     if not tables:
         return pa.table({name: pa.array([], pa.string()) for name in ("inference_id",)})
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def _flatten(table: pa.Table, variant: str) -> pa.Table:
-    features = table["features"].combine_chunks()
+def _split(
+    paths: list[str], filesystem: Any, start: datetime, end: datetime, kind: str | None
+) -> tuple[list[str], list[str]]:
+    """Paths whose every row is in ``[start, end)`` (and of ``kind``), and the others."""
+    inside: list[str] = []
+    edges: list[str] = []
+    for path in paths:
+        if filesystem is None:
+            metadata = pq.ParquetFile(path).metadata
+        else:
+            with filesystem.open(path, "rb") as handle:
+                metadata = pq.ParquetFile(handle).metadata
+        names = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+        whole = metadata.num_row_groups > 0
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            time_stats = row_group.column(names.index("time")).statistics
+            kind_stats = row_group.column(names.index("kind")).statistics
+            if (
+                time_stats is None
+                or not time_stats.has_min_max
+                or not (start <= time_stats.min and time_stats.max < end)
+                or (
+                    kind is not None
+                    and (
+                        kind_stats is None
+                        or not kind_stats.has_min_max
+                        or kind_stats.min != kind
+                        or kind_stats.max != kind
+                    )
+                )
+            ):
+                whole = False
+                break
+        (inside if whole else edges).append(path)
+    return inside, edges
+
+
+def _flatten(table: pa.Table, variant: str, identity: bool) -> pa.Table:
+    features = table["features"]
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
-        field.name: features.field(i) for i, field in enumerate(features.type)
+        field.name: pc.struct_field(features, [i]) for i, field in enumerate(features.type)
     }
     prediction = table["prediction"]
     if pa.types.is_string(prediction.type):
         # Non-numeric predictions are captured as JSON text: a label "yes" is "\"yes\"".
         prediction = pc.replace_substring_regex(prediction, pattern=r'^"(.*)"$', replacement=r"\1")
     columns["prediction"] = prediction
-    columns["inference_id"] = table["inference_id"]
-    columns["row"] = table["row"]
+    if identity:
+        columns["inference_id"] = table["inference_id"]
+        columns["row"] = table["row"]
     columns["time"] = table["time"]
-    columns["variant"] = pa.array([variant] * table.num_rows, pa.string())
+    columns["variant"] = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(table.num_rows, dtype=np.int8)), pa.array([variant])
+    )
     columns["model_version"] = table["model_version"]
     return pa.table(columns)

@@ -388,6 +388,7 @@ class Monitoring:
             end,
             variant=spec.variant,
             include_shadow=spec.include_shadow,
+            identity=spec.kind == "model_quality",
         )
         if spec.kind == "data_quality":
             assert spec.baseline is not None
