@@ -152,3 +152,16 @@ def test_predictions_are_not_extra_columns_for_a_baseline_without_them() -> None
     statistics = build_statistics(table, source={"file": "x.parquet"})
     current = pa.table({"temp": table["temp"], "prediction": np.zeros(1000)})
     assert evaluate(statistics, suggest_constraints(statistics), current)["violations"] == []
+
+
+def test_a_classifiers_integer_labels_compare_with_captured_floats() -> None:
+    labels = np.random.default_rng(6).integers(0, 2, size=1000)
+    statistics = build_statistics(
+        pa.table({"x": np.zeros(1000), "label": labels}),
+        source={"file": "x.parquet"},
+        prediction_column="label",
+    )
+    assert statistics["columns"]["prediction"]["type"] == "float"
+    current = pa.table({"x": np.zeros(500), "prediction": labels[:500].astype(np.float64)})
+    report = evaluate(statistics, suggest_constraints(statistics), current)
+    assert report["violations"] == [] and "drift" in report["columns"]["prediction"]

@@ -198,7 +198,7 @@ def delete_schedule(name: str) -> None:
 def create_trigger(
     name: str,
     pipeline: str = typer.Option(..., "--pipeline"),
-    event: str = typer.Option(..., "--event", help="event type, e.g. monitor.drift_detected"),
+    event: str = typer.Option(..., "--event", help="event type, e.g. monitor.violations"),
     filter: list[str] = typer.Option([], "--filter", help="path=value, e.g. resource=..."),
     map: list[str] = typer.Option([], "--map", help="parameter=path, e.g. n=payload.rows"),
     debounce: float = typer.Option(0.0, "--debounce", help="seconds"),

@@ -19,6 +19,7 @@ from slipway.cli import (
     tokens,
 )
 from slipway.cli.audit import audit
+from slipway.cli.demo import demo
 from slipway.cli.doctor import doctor
 from slipway.cli.up import mlflow, scheduler, serve, server, up, worker
 
@@ -50,6 +51,7 @@ app.command()(scheduler)
 app.command()(mlflow)
 app.command()(doctor)
 app.command()(audit)
+app.command()(demo)
 
 
 @app.command()

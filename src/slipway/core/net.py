@@ -29,3 +29,11 @@ def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socke
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (another process may take it before you do:
+    for local tools and tests, not for servers that must own their port)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

@@ -132,7 +132,7 @@ class GroupRepository:
             )
 
     def start_ingest(self, group: str, kind: str, source: str) -> int:
-        with self._db.session() as session:
+        with self._db.write() as session:
             row = FeatureIngestRow(
                 group_name=group,
                 kind=kind,
@@ -157,7 +157,7 @@ class GroupRepository:
         stats: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> Ingest:
-        with self._db.session() as session:
+        with self._db.write() as session:
             row = session.get(FeatureIngestRow, ingest_id)
             assert row is not None
             row.state = state

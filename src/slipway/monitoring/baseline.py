@@ -69,6 +69,12 @@ def build_statistics(
             )
         names = [PREDICTION if n == prediction_column else n for n in table.column_names]
         table = table.rename_columns(names)
+    if PREDICTION in table.column_names and pa.types.is_integer(table[PREDICTION].type):
+        # Capture stores numeric predictions as float64: a classifier's integer labels in
+        # the baseline must compare as the same type.
+        table = table.set_column(
+            table.column_names.index(PREDICTION), PREDICTION, table[PREDICTION].cast(pa.float64())
+        )
     columns = profile_table(table)
     for name, profile in columns.items():
         profile["role"] = "prediction" if name == PREDICTION else "feature"

@@ -19,6 +19,7 @@ import pandas as pd
 from slipway.core.errors import Conflict, InvalidInput
 from slipway.core.settings import load_settings
 from slipway.pipelines.dsl import step
+from slipway.pipelines.values import model_flavor
 from slipway.registry.lineage import Lineage, code_revision
 from slipway.registry.models import ApprovalStatus
 from slipway.services import Services
@@ -69,6 +70,7 @@ def register_model(
     ``name``, with the pipeline execution and step in its lineage. ``approval_status``
     Approved records the pipeline's own approval (its policy), audited like any other."""
     import mlflow
+    import mlflow.lightgbm
     import mlflow.sklearn
 
     status = ApprovalStatus.parse(approval_status)
@@ -99,7 +101,10 @@ def register_model(
         ) as run:
             for key, value in (metrics or {}).items():
                 mlflow.log_metric(key, value)
-            mlflow.sklearn.log_model(model, name="model", input_example=input_example)
+            if model_flavor(model) == "lightgbm":
+                mlflow.lightgbm.log_model(model, name="model", input_example=input_example)
+            else:
+                mlflow.sklearn.log_model(model, name="model", input_example=input_example)
         pipeline = None
         if execution:
             pipeline = services.pipelines.describe(execution)["pipeline"]

@@ -30,9 +30,13 @@ def _json_bytes(value: Any) -> bytes:
         raise InvalidInput(f"step output is not JSON: {exc}", field="output") from None
 
 
-def _model_flavor(value: Any) -> str | None:
+def model_flavor(value: Any) -> str | None:
     module = type(value).__module__
-    if module.startswith("lightgbm") and type(value).__name__ == "Booster":
+    # LightGBM's own flavor for its Booster and its scikit-learn models alike: the sklearn
+    # flavor's safe format (skops) does not trust LightGBM's types.
+    if module.startswith("lightgbm") and (
+        type(value).__name__ == "Booster" or hasattr(value, "booster_")
+    ):
         return "lightgbm"
     if hasattr(value, "fit") and hasattr(value, "predict"):
         return "sklearn"
@@ -52,7 +56,7 @@ def save(artifacts: ArtifactStore, value: Any) -> dict[str, Any]:
         if not artifacts.exists(key):
             artifacts.put_bytes(key, data)
         return {"kind": "table", "key": key, "digest": digest, "rows": value.num_rows}
-    flavor = _model_flavor(value)
+    flavor = model_flavor(value)
     if flavor is not None:
         return _save_model(artifacts, value, flavor)
     data = _json_bytes(value)

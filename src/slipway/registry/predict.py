@@ -139,7 +139,14 @@ def _fast_predict(local: str, meta: dict[str, Any]) -> Callable[[Batch], Any] | 
         lgb = mlflow.lightgbm.load_model(local)
         if isinstance(lgb, lightgbm.Booster) and lgb.num_model_per_iteration() == 1:
             return _LightGBMRows(lgb)
-        return lambda batch: lgb.predict(batch.matrix())
+
+        def lightgbm_predict(batch: Batch) -> Any:
+            with warnings.catch_warnings():
+                # A scikit-learn-API model fitted on a DataFrame, predicting on its array.
+                warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                return lgb.predict(batch.matrix())
+
+        return lightgbm_predict
     if "xgboost" in flavors:
         import mlflow.xgboost
         import xgboost

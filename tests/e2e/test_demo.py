@@ -1,0 +1,45 @@
+"""``slipway demo --quick`` end to end, as a newcomer runs it, with its outcomes checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slipway.demo.data import WEATHER_FEATURES
+
+
+@pytest.mark.slow
+def test_the_quick_demo_closes_the_loop(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLIPWAY_", "MLFLOW_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "slipway", "demo", "--quick", "--home", str(home)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    outcome = json.loads((home / "demo-outcome.json").read_text())
+
+    assert min(outcome["groups"].values()) > 1000  # weather, planes and flights populated
+    champion = outcome["versions"][0]
+    assert champion["role"] == "champion" and champion["approval"] == "Approved"
+    assert champion["roc_auc"] > 0.6
+    assert outcome["replayed"] > 100  # the endpoint answered the replayed traffic
+    assert outcome["ab"]["champion"]["requests"] > outcome["ab"]["challenger"]["requests"] > 0
+    assert outcome["batch"]["state"] == "Completed" and outcome["batch"]["rows"] > 1000
+    assert {"temp", "dewp"} <= set(outcome["drifted"]) <= {*WEATHER_FEATURES, "prediction"}
+    assert outcome["alerts"] >= 1
+    assert len(outcome["retrain_executions"]) == 1  # exactly once, however many runs drifted
+    retrained = [v for v in outcome["versions"] if v["role"] == "retrained"]
+    assert outcome["promoted"] == retrained[0]["version"]
+    assert outcome["rolled_back"] is True
+    assert [h["outcome"] for h in outcome["history"]][-2:] == ["deployed", "rolled_back"]
+    assert "Summary" in done.stdout
