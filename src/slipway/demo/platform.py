@@ -73,6 +73,8 @@ def running(home: Path, *, workers: int = 4) -> Iterator[DemoPlatform]:
     # The receiver is on loopback: the operator (the demo) allows it explicitly.
     os.environ["SLIPWAY_ALERTS__ALLOWED_HOSTS"] = "127.0.0.1"
     os.environ.setdefault("SLIPWAY_WORKERS__POLL_SECONDS", "0.2")
+    # Steps and trials log models through MLflow, which narrates every environment export.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     settings = load_settings()
     services = Services.open(settings)
     os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
