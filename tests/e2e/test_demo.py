@@ -11,12 +11,16 @@ from pathlib import Path
 import pytest
 
 from slipway.demo.data import WEATHER_FEATURES
+from tests.conftest import service_url
 
 
 @pytest.mark.slow
+@pytest.mark.kafka
 def test_the_quick_demo_closes_the_loop(tmp_path: Path) -> None:
     home = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLIPWAY_", "MLFLOW_"))}
+    # Kafka configured, as the issue asks: the batch output goes to a topic too.
+    env["SLIPWAY_KAFKA__BOOTSTRAP_SERVERS"] = service_url("kafka")
     done = subprocess.run(
         [sys.executable, "-m", "slipway", "demo", "--quick", "--home", str(home)],
         env=env,
@@ -35,6 +39,9 @@ def test_the_quick_demo_closes_the_loop(tmp_path: Path) -> None:
     assert outcome["replayed"] > 100  # the endpoint answered the replayed traffic
     assert outcome["ab"]["champion"]["requests"] > outcome["ab"]["challenger"]["requests"] > 0
     assert outcome["batch"]["state"] == "Completed" and outcome["batch"]["rows"] > 1000
+    kafka = outcome["batch"]["kafka"]
+    assert kafka["state"] == "Completed" and kafka["failed"] == 0
+    assert kafka["delivered"] == outcome["batch"]["rows"]
     assert {"temp", "dewp"} <= set(outcome["drifted"]) <= {*WEATHER_FEATURES, "prediction"}
     assert outcome["alerts"] >= 1
     assert len(outcome["retrain_executions"]) == 1  # exactly once, however many runs drifted

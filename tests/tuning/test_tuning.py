@@ -48,6 +48,9 @@ def test_parallel_trials_nested_runs_and_warm_start(services: Services, workers:
     assert job.state == "Completed", job.error
     trials = services.tuning.trials("first")
     assert len(trials) == 8 and all(t["state"] == "COMPLETE" for t in trials)
+    # Seeded, two slots: each draws its own trials (the same seed twice drew duplicates).
+    drawn = [tuple(sorted(t["params"].items())) for t in trials]
+    assert len(set(drawn)) == len(drawn)
     assert job.best is not None and job.best["value"] == max(t["value"] for t in trials)
     # Two trials ran at once: some pair of trials overlapped in time.
     client = services.registry.mlflow.client

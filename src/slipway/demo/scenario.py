@@ -390,6 +390,38 @@ class Scenario:
         done = self.s.batch.wait(job.name, timeout=300)
         self.outcome.batch = {"job": done.name, "state": done.state, "rows": done.rows_done}
         self.say(f"  {done.name}: {done.state}, {done.rows_done:,} rows scored")
+        if self.s.settings.kafka.bootstrap_servers:
+            self.batch_to_kafka(champion, source)
+
+    def batch_to_kafka(self, champion: dict[str, Any], source: str) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        from slipway.core.kafka import client_config, ensure_topic
+
+        topic = "flight-delay-predictions"
+        ensure_topic(AdminClient(client_config(self.s.settings.kafka)), topic, partitions=3)
+        job = self.s.batch.submit(
+            {
+                "name": f"december-kafka-{int(time.time())}",
+                "model": f"{MODEL}:{champion['version']}",
+                "input": {"files": {"path": source}},
+                "output": {"kafka": {"topic": topic}},
+                "id_column": "flight_id",
+                "keep_columns": ["origin"],
+            },
+            actor="demo",
+        )
+        done = self.s.batch.wait(job.name, timeout=300)
+        self.outcome.batch["kafka"] = {
+            "topic": topic,
+            "state": done.state,
+            "delivered": done.delivered,
+            "failed": done.failed,
+        }
+        self.say(
+            f"  and to Kafka topic {topic}: {done.state}, {done.delivered:,} delivered, "
+            f"{done.failed} failed"
+        )
 
     def latest_features(self, flights: pd.DataFrame) -> pd.DataFrame:
         built = self.s.features.training_set(

@@ -47,7 +47,7 @@ def run_tuning_slot(context: WorkContext) -> dict[str, Any]:
             return {"ignored": True}
         spec = TuningJobSpec.model_validate(row.spec)
         parent_run = row.mlflow_run_id
-    study = open_study(services.db, spec)
+    study = open_study(services.db, spec, slot=int(context.payload.get("slot", 0)))
     ran = 0
     while not context.lease_lost() and not _stopped(context, name):
         with named_lock(services.db, f"tuning/{name}"):

@@ -50,12 +50,15 @@ def storage(db: Database, *, existing: bool = False) -> optuna.storages.RDBStora
     )
 
 
-def sampler(spec: TuningJobSpec) -> optuna.samplers.BaseSampler:
+def sampler(spec: TuningJobSpec, slot: int = 0) -> optuna.samplers.BaseSampler:
+    """The job's sampler as parallel slot ``slot`` uses it: each slot seeds its own from
+    the job's seed and its number, or parallel slots would draw the same trials."""
+    seed = None if spec.seed is None else spec.seed + slot
     if spec.strategy == "random":
-        return optuna.samplers.RandomSampler(seed=spec.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     if spec.strategy == "grid":
-        return optuna.samplers.GridSampler(grid(spec), seed=spec.seed)
-    return optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=min(5, spec.max_jobs))
+        return optuna.samplers.GridSampler(grid(spec), seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, spec.max_jobs))
 
 
 def grid(spec: TuningJobSpec) -> dict[str, list[Any]]:
@@ -93,10 +96,12 @@ def suggest(trial: optuna.Trial, spec: TuningJobSpec) -> dict[str, Any]:
     return params
 
 
-def open_study(db: Database, spec: TuningJobSpec, *, existing: bool = False) -> optuna.Study:
+def open_study(
+    db: Database, spec: TuningJobSpec, *, existing: bool = False, slot: int = 0
+) -> optuna.Study:
     return optuna.load_study(
         study_name=spec.name,
         storage=storage(db, existing=existing),
-        sampler=sampler(spec),
+        sampler=sampler(spec, slot),
         pruner=pruner(spec),
     )
