@@ -464,6 +464,13 @@ def test_redis_recovers_when_the_server_forgets_the_script() -> None:
         redis.Redis.from_url(url).script_flush()
         assert store.write("g", [W("k", 2, b"b"), W("k", 1, b"stale"), W("j", 1, b"c")]) == 2
         assert store.read({"g": ["k", "j"]})["g"] == [R(2, b"b"), R(1, b"c")]
+        # Many script calls (records go in batches): every batch runs, in order.
+        redis.Redis.from_url(url).script_flush()
+        many = [W(f"m{i % 700}", i, str(i).encode()) for i in range(1700)]
+        assert store.write("g", [*many, W("m1", 0, b"old")]) == 1700
+        keys = [f"m{i}" for i in range(700)]
+        newest = {f"m{i % 700}": i for i in range(1700)}
+        assert store.read({"g": keys})["g"] == [R(newest[k], str(newest[k]).encode()) for k in keys]
     finally:
         store.drop_group("g")
         store.close()

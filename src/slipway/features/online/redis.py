@@ -5,8 +5,9 @@ microseconds, as a decimal integer string) and ``v`` (the payload bytes). The gr
 validated resource name, so it never contains ``:``; the key is everything after the
 group and may contain anything.
 
-A write runs a Lua script per record, which Redis executes atomically: compare the stored
-``t`` with the incoming one and ``HSET`` only when the incoming is at least as new. Every
+A write runs a Lua script over a batch of records, which Redis executes atomically: for
+each, compare the stored ``t`` with the incoming one and ``HSET`` only when the incoming
+is at least as new. (Several keys per script call: a single Redis node, not Cluster.) Every
 call is one network round trip: all of a write's scripts, all of a read's ``HMGET``s and
 all of a delete's ``DEL``s are sent in one non-transactional pipeline.
 """
@@ -32,15 +33,25 @@ from slipway.features.online.base import OnlineRecordWrite, StoredRecord
 # refused (2**53 µs after 1970 is in the year 2255).
 MAX_EVENT_TIME_US = 2**53 - 1
 
-# KEYS[1] = record key; ARGV[1] = event time, ARGV[2] = payload. Returns 1 if applied.
+# KEYS[i] = a record key; ARGV[2i-1], ARGV[2i] = its event time and payload. Applies the
+# records in order, each only when at least as new as the stored one; returns how many
+# applied. One call carries many records: the per-command cost on both sides (packing in
+# redis-py, parsing in Redis) is paid once per batch, not per record.
 _CONDITIONAL_SET = """
-local stored = redis.call('HGET', KEYS[1], 't')
-if stored and tonumber(stored) > tonumber(ARGV[1]) then
-    return 0
+local applied = 0
+for i = 1, #KEYS do
+    local t = ARGV[2 * i - 1]
+    local stored = redis.call('HGET', KEYS[i], 't')
+    if not (stored and tonumber(stored) > tonumber(t)) then
+        redis.call('HSET', KEYS[i], 't', t, 'v', ARGV[2 * i])
+        applied = applied + 1
+    end
 end
-redis.call('HSET', KEYS[1], 't', ARGV[1], 'v', ARGV[2])
-return 1
+return applied
 """
+# Records per script call: large enough to amortize the call, small enough that one call
+# holds Redis for about a millisecond.
+_SCRIPT_BATCH = 500
 
 _SCAN_BATCH = 1000
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
@@ -125,21 +136,27 @@ class RedisOnlineStore:
         results = self._evalsha_all(calls)
         missing = next((i for i, r in enumerate(results) if isinstance(r, NoScriptError)), None)
         if missing is not None:
-            # The server lost its script cache (restart, SCRIPT FLUSH). Everything before
+            # The server lost its script cache (restart, SCRIPT FLUSH). Every batch before
             # the first failure ran; load the script and replay the rest in order.
             # Re-running a record that did apply is harmless: its stored record is itself
             # or a newer one, so the outcome is the same.
             self._client.script_load(_CONDITIONAL_SET)
-            results = results[:missing] + self._evalsha_all(calls[missing:])
+            results = results[:missing] + self._evalsha_all(calls[missing * _SCRIPT_BATCH :])
         for result in results:
             if isinstance(result, Exception):
                 raise result
         return sum(results)
 
     def _evalsha_all(self, calls: list[tuple[str, str, bytes]]) -> list[Any]:
+        """One result per batch of :data:`_SCRIPT_BATCH` calls (see ``_run_writes``)."""
         pipe = self._client.pipeline(transaction=False)
-        for key, event_time, payload in calls:
-            pipe.evalsha(self._script.sha, 1, key, event_time, payload)
+        for start in range(0, len(calls), _SCRIPT_BATCH):
+            batch = calls[start : start + _SCRIPT_BATCH]
+            args: list[Any] = [key for key, _, _ in batch]
+            for _, event_time, payload in batch:
+                args.append(event_time)
+                args.append(payload)
+            pipe.evalsha(self._script.sha, len(batch), *args)
         results: list[Any] = pipe.execute(raise_on_error=False)
         return results
 
