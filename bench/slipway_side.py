@@ -8,6 +8,7 @@ command in a fresh process.
 from __future__ import annotations
 
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import contextlib
+
 from _common import (
     FLIGHTS,
     FLIGHTS_SAMPLE,
@@ -53,6 +56,17 @@ def open_store(home: str, online_url: str | None = None) -> FeatureStore:
     if online_url:
         overrides["online_store"] = {"url": online_url}
     return Services.open(load_settings(**overrides)).features
+
+
+def fresh_group(fs: FeatureStore, home: str, spec: dict[str, Any]) -> None:
+    """Create the group, replacing one a previous run left (``--only`` re-runs on the
+    state of an earlier run): its definition, online records and offline files."""
+    from slipway.core.errors import NotFound
+
+    with contextlib.suppress(NotFound):
+        fs.delete_group(spec["name"])
+    shutil.rmtree(Path(home) / "artifacts" / "features" / spec["name"], ignore_errors=True)
+    fs.create_group(spec)
 
 
 def syn_group(name: str, *, online: bool, offline: bool) -> dict[str, Any]:
@@ -211,7 +225,7 @@ def duckdb_operators(home: str, entities: pd.DataFrame) -> dict[str, float]:
 def setup_synthetic(home: str) -> None:
     """Also benchmark 5's offline ingestion: 1M rows into an offline-only group."""
     fs = open_store(home)
-    fs.create_group(syn_group("syn_hist", online=False, offline=True))
+    fresh_group(fs, home, syn_group("syn_hist", online=False, offline=True))
     frame = pd.read_parquet(SYN_FEATURES)
     seconds, ingest = timed(lambda: fs.ingest("syn_hist", frame))
     emit(
@@ -253,7 +267,7 @@ def synthetic(home: str) -> None:
 
 def ingest_online(home: str, online_url: str, kind: str) -> None:
     fs = open_store(home, online_url)
-    fs.create_group(syn_group("syn", online=True, offline=False))
+    fresh_group(fs, home, syn_group("syn", online=True, offline=False))
     frame = pd.read_parquet(SYN_FEATURES)
     seconds, ingest = timed(lambda: fs.ingest("syn", frame))
     emit(
@@ -268,7 +282,7 @@ def ingest_online(home: str, online_url: str, kind: str) -> None:
     )
     # Load the offline history only, then turn the group's online flag on and time
     # materialize (copying the latest record per key into the online store).
-    fs.create_group(syn_group("syn_mat", online=False, offline=True))
+    fresh_group(fs, home, syn_group("syn_mat", online=False, offline=True))
     fs.ingest("syn_mat", frame)
     fs.update_group(syn_group("syn_mat", online=True, offline=True))
     seconds, counts = timed(lambda: fs.materialize("syn_mat"))
