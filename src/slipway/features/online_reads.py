@@ -7,16 +7,19 @@ group in one call to the backend (one round trip on Redis).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from slipway.core.clock import utcnow
 from slipway.core.errors import InvalidInput
 from slipway.features.codec import decode_payload, encode_key, from_micros, micros
-from slipway.features.definitions import FeatureGroup, KeyType
-from slipway.features.offline.training import resolve_refs
+from slipway.features.definitions import FeatureGroup, FeatureType, KeyType
+from slipway.features.offline.training import FeatureRef, resolve_refs
 from slipway.features.online.base import OnlineStore, StoredRecord
 
 
@@ -103,6 +106,82 @@ def read_records(
     return out
 
 
+def _encoded_keys(group: FeatureGroup, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The encoded key of every entity row. One record identifier of the right type (the
+    common case) is read directly; anything else goes through :func:`key_values`, which
+    coerces and reports."""
+    identifiers = group.record_identifiers
+    if len(identifiers) == 1:
+        column, kind = identifiers[0].name, identifiers[0].type
+        wanted: type = int if kind is KeyType.INT else str
+        out: list[str] = []
+        for index, row in enumerate(rows):
+            value = row.get(column) if isinstance(row, Mapping) else None
+            if type(value) is wanted:
+                out.append(str(value))
+            else:
+                out.append(encode_key(key_values(group, row, field=f"entity_rows[{index}]")))
+        return out
+    return [
+        encode_key(key_values(group, row, field=f"entity_rows[{i}]")) for i, row in enumerate(rows)
+    ]
+
+
+@dataclass(frozen=True)
+class _Pick:
+    """Where a group's wanted features sit in its stored payload, and their output names."""
+
+    group: FeatureGroup
+    names: list[str]
+    positions: list[int]
+    timestamps: list[bool]
+
+
+def _picks(
+    groups: dict[str, FeatureGroup], wanted: dict[str, list[str]], full_feature_names: bool
+) -> list[_Pick]:
+    picks = []
+    for name, features in wanted.items():
+        group = groups[name]
+        index = {f.name: i for i, f in enumerate(group.features)}
+        picks.append(
+            _Pick(
+                group,
+                [f"{name}__{f}" if full_feature_names else f for f in features],
+                [index[f] for f in features],
+                [group.features[index[f]].type is FeatureType.TIMESTAMP for f in features],
+            )
+        )
+    return picks
+
+
+# Parsed reads by (refs, full names): resolving refs is most of a one-entity read's time. A
+# plan is reused only while it was made from the very definitions the caller passes (the
+# store caches those for a moment), so a changed group is re-planned at once.
+_PLANS: dict[tuple[tuple[str, ...], bool], list[_Pick]] = {}
+_MAX_PLANS = 1024
+
+
+def _plan(
+    groups: dict[str, FeatureGroup], refs: list[str], full_feature_names: bool
+) -> list[_Pick]:
+    key = (tuple(refs), full_feature_names)
+    picks = _PLANS.get(key)
+    if picks is not None and all(groups.get(p.group.name) is p.group for p in picks):
+        return picks
+    picks = _picks(groups, resolve_refs(refs, groups), full_feature_names)
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[key] = picks
+    return picks
+
+
+@functools.lru_cache(maxsize=4096)
+def ref_groups(refs: tuple[str, ...]) -> tuple[str, ...]:
+    """The group of each feature reference (parsed once per distinct list)."""
+    return tuple(FeatureRef.parse(ref).group for ref in refs)
+
+
 def online_features(
     store: OnlineStore,
     groups: dict[str, FeatureGroup],
@@ -111,35 +190,48 @@ def online_features(
     *,
     full_feature_names: bool = False,
 ) -> list[FeatureVector]:
-    wanted = resolve_refs(refs, groups)
-    requests: dict[str, list[str]] = {}
-    for name in wanted:
-        group = groups[name]
-        requests[name] = [
-            encode_key(key_values(group, row, field=f"entity_rows[{i}]"))
-            for i, row in enumerate(entity_rows)
-        ]
-    found = store.read(requests)
+    picks = _plan(groups, refs, full_feature_names)
+    found = store.read({p.group.name: _encoded_keys(p.group, entity_rows) for p in picks})
     now_us = micros(utcnow())
+    # Per group: each row's values (or None when missing / stale), decoded once.
+    columns: list[list[list[Any] | None]] = []
+    flags: list[list[str | None]] = []
+    for pick in picks:
+        ttl_us = pick.group.ttl.total_seconds() * 1e6 if pick.group.ttl is not None else None
+        decoded: list[list[Any] | None] = []
+        why: list[str | None] = []
+        for record in found[pick.group.name]:
+            if record is None:
+                decoded.append(None)
+                why.append("missing")
+                continue
+            if ttl_us is not None and now_us - record.event_time_us > ttl_us:
+                decoded.append(None)
+                why.append("stale")
+                continue
+            stored = orjson.loads(record.payload)
+            size = len(stored)
+            values = [stored[i] if i < size else None for i in pick.positions]
+            if any(pick.timestamps):
+                values = [
+                    from_micros(v) if ts and v is not None else v
+                    for v, ts in zip(values, pick.timestamps, strict=True)
+                ]
+            decoded.append(values)
+            why.append(None)
+        columns.append(decoded)
+        flags.append(why)
     vectors = []
-    for index in range(len(entity_rows)):
-        values: dict[str, Any] = {}
+    for row in range(len(entity_rows)):
+        out: dict[str, Any] = {}
         missing: list[str] = []
         stale: list[str] = []
-        for name, features in wanted.items():
-            group = groups[name]
-            record = found[name][index]
-            names = [f"{name}__{f}" if full_feature_names else f for f in features]
-            if record is None:
-                values.update(dict.fromkeys(names))
-                missing.extend(names)
-                continue
-            if _is_stale(group, record, now_us):
-                values.update(dict.fromkeys(names))
-                stale.extend(names)
-                continue
-            decoded = decode_payload(group, record.payload)
-            for out, feature in zip(names, features, strict=True):
-                values[out] = decoded[feature]
-        vectors.append(FeatureVector(values, missing, stale))
+        for pick, decoded, why in zip(picks, columns, flags, strict=True):
+            picked = decoded[row]
+            if picked is None:
+                out.update(dict.fromkeys(pick.names))
+                (missing if why[row] == "missing" else stale).extend(pick.names)
+            else:
+                out.update(zip(pick.names, picked, strict=True))
+        vectors.append(FeatureVector(out, missing, stale))
     return vectors

@@ -35,6 +35,7 @@ from slipway.features.online_reads import (
     key_values,
     online_features,
     read_records,
+    ref_groups,
 )
 from slipway.features.repository import GroupRepository, Ingest, StoredGroup
 from slipway.features.sources import file_chunks, memory_chunks
@@ -187,7 +188,7 @@ class FeatureStore:
         *,
         full_feature_names: bool = False,
     ) -> list[FeatureVector]:
-        names = [FeatureRef.parse(ref).group for ref in feature_refs]
+        names = ref_groups(tuple(feature_refs))
         groups = self._serving_definitions(names)
         for name in names:
             if name not in groups:

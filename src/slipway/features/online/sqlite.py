@@ -57,6 +57,15 @@ def _group(name: str) -> str:
     return validate_name(name, field="group")
 
 
+@functools.lru_cache(maxsize=_CHUNK + 1)
+def _select(count: int) -> str:
+    """The read query for ``count`` keys (built once per count)."""
+    return (
+        "SELECT key, event_time, payload FROM online_records"
+        f" WHERE grp = ? AND key IN ({','.join('?' * count)})"
+    )
+
+
 class SQLiteOnlineStore:
     """An :class:`~slipway.features.online.base.OnlineStore` in a SQLite file (WAL mode).
 
@@ -179,12 +188,8 @@ class SQLiteOnlineStore:
         _group(group)
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
-            sql = (
-                "SELECT key, event_time, payload FROM online_records"
-                f" WHERE grp = ? AND key IN ({','.join('?' * len(chunk))})"
-            )
-            for key, event_time, payload in conn.execute(sql, (group, *chunk)):
-                found[key] = StoredRecord(event_time, payload)
+            rows = conn.execute(_select(len(chunk)), (group, *chunk)).fetchall()
+            found.update({key: StoredRecord(t, payload) for key, t, payload in rows})
         return [found.get(key) for key in keys]
 
     def delete(self, group: str, keys: Sequence[str]) -> int:
