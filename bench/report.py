@@ -441,12 +441,17 @@ def http_section(results: dict[str, Any]) -> str:
         }
         measured = [f["req_per_s"] for f in feasts.values() if "req_per_s" in f]
         best = max(measured) if measured else None
-        systems = [("Slipway `slipway server`", sw), *feasts.items()]
+        gateway = h.get(f"slipway_gateway_{kind}", {})
+        systems = [
+            ("Slipway `slipway server` (control plane)", sw),
+            ("Slipway gateway `slipway serve` (2 workers)", gateway),
+            *feasts.items(),
+        ]
         for name, res in systems:
             if "req_per_s" not in res:
                 rows.append([store, name, res.get("error", "not run"), "", "", "", "", ""])
                 continue
-            is_slipway = res is sw
+            is_slipway = res is sw or res is gateway
             r = res["req_per_s"] / best if is_slipway and best else None
             rows.append(
                 [
@@ -467,7 +472,9 @@ def http_section(results: dict[str, Any]) -> str:
             )
     return (
         "## 4. Online reads over HTTP, 16 concurrent connections\n\n"
-        "`slipway server` (one uvicorn process, `POST /api/v1/online-features`) against `feast"
+        "`slipway server` (one uvicorn process, `POST /api/v1/online-features`) and the gateway"
+        " (`slipway serve`, two workers on its lean HTTP server, `POST /online-features`, the"
+        " same contract) against `feast"
         " serve` (one gunicorn worker with uvicorn, `--no-access-log`, `POST"
         " /get-online-features`), each on the same data as benchmark 3. `feast serve` replaces"
         " its worker after ~1,000 requests by default (`--max-requests 1000`), so it is"

@@ -588,6 +588,23 @@ def section_http(ctx: Context) -> dict[str, Any]:
             slipway_body,
             slipway_values,
         )
+        # The data plane's feature server: the gateway (`slipway serve`, its lean HTTP
+        # server, one worker per core) answers the same contract at /online-features.
+        port = _free_port()
+        out[f"slipway_gateway_{kind}"] = _serve(
+            f"http-slipway-gateway-{kind}",
+            [str(SLIPWAY_CLI), "serve", "--port", str(port)],
+            {
+                "SLIPWAY_HOME": ctx.home(kind),
+                "SLIPWAY_ONLINE_STORE__URL": ctx.online_url(kind),
+                "SLIPWAY_SERVING__WORKERS": "2",
+                "SLIPWAY_SERVING__MAX_WORKERS": "2",
+            },
+            f"http://127.0.0.1:{port}/ping",
+            f"http://127.0.0.1:{port}/online-features",
+            slipway_body,
+            slipway_values,
+        )
         # feast serve runs one gunicorn worker that, by default, is replaced after every
         # ~1,000 requests (--max-requests 1000); measured as shipped and without that.
         for variant, extra in (("", []), ("_norecycle", ["--max-requests", "0"])):

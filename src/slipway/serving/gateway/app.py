@@ -81,6 +81,9 @@ _JSON = [(b"content-type", b"application/json")]
 _TEXT = [(b"content-type", b"text/plain; version=0.0.4")]
 
 
+MAX_ENTITY_ROWS = 10_000  # per online-features request
+
+
 def gateway_id() -> str:
     host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:80]
     return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -243,6 +246,9 @@ class Gateway:
                 )
             elif path.startswith("/v2"):
                 await self._oip(path, method, scope, receive, send)
+            elif path == "/online-features":
+                _allow(method, "POST")
+                await self._online_features(scope, receive, send)
             elif path == "/metrics" and method == "GET":
                 body = await asyncio.get_running_loop().run_in_executor(
                     None,
@@ -307,6 +313,45 @@ class Gateway:
         if endpoint is None:
             raise NotFound(f"endpoint {name!r} does not exist", details={"endpoint": name})
         return endpoint
+
+    # -- online features ----------------------------------------------------------------
+
+    async def _online_features(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The feature server on the data plane: ``{"feature_refs", "entity_rows",
+        "full_feature_names"}`` → ``{"vectors": [{"values", "missing", "stale"}]}``, the
+        same contract as the control plane's ``POST /api/v1/online-features``, served by
+        the gateway's workers for other services that read features at request time."""
+        body = self._json(await self._body(scope, receive))
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object", field="body")
+        unknown = set(body) - {"feature_refs", "entity_rows", "full_feature_names"}
+        if unknown:
+            raise InvalidInput(f"unknown field(s) {sorted(unknown)}", field=sorted(unknown)[0])
+        refs = body.get("feature_refs")
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+            raise InvalidInput(
+                "feature_refs must be a non-empty list of group:feature", field="feature_refs"
+            )
+        rows = body.get("entity_rows")
+        limit = MAX_ENTITY_ROWS
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+            raise InvalidInput(
+                "entity_rows must be a non-empty list of objects", field="entity_rows"
+            )
+        if len(rows) > limit:
+            raise InvalidInput(f"at most {limit} entity rows per request", field="entity_rows")
+        full = body.get("full_feature_names", False)
+        if not isinstance(full, bool):
+            raise InvalidInput(
+                "full_feature_names must be true or false", field="full_feature_names"
+            )
+        vectors = self.features.get_online_features(refs, rows, full_feature_names=full)
+        payload = {
+            "vectors": [
+                {"values": v.values, "missing": v.missing, "stale": v.stale} for v in vectors
+            ]
+        }
+        await _respond(send, 200, orjson.dumps(payload))
 
     # -- SageMaker-style invocations -----------------------------------------------------
 
