@@ -169,3 +169,17 @@ def test_missing_entity(platform: Platform, gateway: RunningGateway) -> None:
     response = httpx.post(f"{gateway.url}/endpoints/lenient/invocations", json=body)
     assert response.status_code == 400
     assert response.json()["error"]["details"]["field"] == "age"
+
+
+def test_a_wildcard_feature_reference_is_refused(platform: Platform) -> None:
+    from slipway.core.errors import InvalidInput
+
+    spec = {
+        "name": "wildcard",
+        "variants": [{"name": "main", "model": platform.refs["scorer"]}],
+        "enrichment": {"features": [f"{platform.refs['customers']}:*"]},
+    }
+    with pytest.raises(InvalidInput) as caught:
+        platform.services.endpoints.create(spec, actor="test")
+    assert caught.value.field.startswith("enrichment.features")
+    assert "wildcard" not in [e["name"] for e in platform.services.endpoints.list()]

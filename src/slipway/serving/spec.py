@@ -84,6 +84,10 @@ class EnrichmentSpec(_Spec):
             validate_name(group, field="features")
             if not feature:
                 raise ValueError(f"{ref!r} is not group:feature")
+            if feature == "*":
+                # The gateway joins named columns to the request: a wildcard would become a
+                # column called "*". Name the features the model needs.
+                raise ValueError(f"{ref!r}: name each feature (group:* is not supported here)")
         return value
 
 
