@@ -136,3 +136,13 @@ def job_step(epochs: int = 1) -> None:
             "hyperparameters": {"epochs": epochs, "seconds": 0.05},
         }
     )
+
+
+@step(cpus=1, cache=False)
+def affinity() -> dict[str, object]:
+    return {"cores": len(os.sched_getaffinity(0)), "omp": os.environ.get("OMP_NUM_THREADS")}
+
+
+@pipeline(name="capped")
+def capped() -> None:
+    affinity()

@@ -139,3 +139,15 @@ def test_bad_parameters_and_definitions(services: Services) -> None:
         bad.graph()
     with pytest.raises(InvalidInput):
         services.pipelines.register("tests.pipelines.sample:nothing")
+    for options, field in [({"cpus": 0}, "cpus"), ({"memory_mb": 8}, "memory_mb")]:
+        with pytest.raises(InvalidInput) as info:
+            step(**options)  # type: ignore[call-overload]
+        assert info.value.field == field
+
+
+def test_a_step_runs_on_the_cpus_it_asks_for(services: Services, workers: None) -> None:
+    services.pipelines.register(sample.capped)
+    done = services.pipelines.wait(services.pipelines.start("capped"), timeout=120)
+    assert done["state"] == "Succeeded", done
+    (result,) = [s["outputs"]["value"] for s in done["steps"]]
+    assert result == {"cores": 1, "omp": "1"}

@@ -128,6 +128,7 @@ def test_bad_specs_are_refused(services: Services) -> None:
         ({"name": "two", "module": "x", "function": "y:z"}, "body"),
         ({"name": "escape", "script": "../../etc/x.py", "source_dir": "/tmp"}, "body"),
         ({"name": "hp", "module": "x", "hyperparameters": {"bad key!": 1}}, "hyperparameters"),
+        ({"name": "cores", "module": "x", "cpus": 0}, "cpus"),
     ]:
         with pytest.raises(InvalidInput) as info:
             services.training.submit(spec)

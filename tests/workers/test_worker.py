@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from slipway.core.queue import WorkState
 from slipway.core.settings import load_settings
 from slipway.services import Services
 from slipway.workers.context import WorkContext
-from slipway.workers.handlers import DEFAULT_QUEUES, HANDLERS
+from slipway.workers.handlers import DEFAULT_QUEUES, HANDLERS, WARM_UPS
 from slipway.workers.worker import Worker
 
 
@@ -80,4 +82,31 @@ def test_heartbeat_keeps_long_work_and_cancel_discards_its_result(
     assert final.state is WorkState.CANCELLED
     assert final.result is None
     assert "system.echo" in HANDLERS
+    services.close()
+
+
+def test_warm_up_opens_stores_once_and_survives_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    services = _services(f"sqlite:///{tmp_path / 'meta.db'}", tmp_path)
+    calls: list[str] = []
+
+    def opens(services: Services) -> None:
+        calls.append("mlflow")
+        services.registry.mlflow.client.get_experiment_by_name("Default")
+
+    def breaks(_services: Services) -> None:
+        calls.append("broken")
+        raise RuntimeError("no fork server today")
+
+    monkeypatch.setitem(WARM_UPS, "a", (opens, breaks))
+    monkeypatch.setitem(WARM_UPS, "b", (opens,))
+    worker = Worker(services, queues=["a", "b", "system"])
+    worker.warm_up()
+    assert calls == ["mlflow", "broken"]  # a warm-up shared by two queues runs once
+    assert "client" in vars(services.registry.mlflow)  # MLflow's store is open
+    assert "no fork server today" in caplog.text
+    item = services.queue.enqueue("system", "system.echo", {})
+    assert worker.run(max_items=1) == 1  # and the worker still works
+    assert services.queue.get(item.id).state is WorkState.SUCCEEDED
     services.close()

@@ -69,6 +69,7 @@ def worker(
     with platform() as services:
         runner = Worker(services, queues=queue or DEFAULT_QUEUES, worker_id=worker_id)
         runner.install_signal_handlers()
+        runner.warm_up()
         runner.run()
 
 

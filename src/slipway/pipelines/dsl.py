@@ -44,7 +44,7 @@ class StepOptions:
     backoff_seconds: float = 1.0
     timeout_seconds: float | None = None
     cache: bool = True
-    cpus: float = 1.0
+    cpus: float | None = None
     memory_mb: int | None = None
     kind: str = "processing"
 
@@ -193,7 +193,7 @@ def step(
     backoff_seconds: float = 1.0,
     timeout_seconds: float | None = None,
     cache: bool = True,
-    cpus: float = 1.0,
+    cpus: float | None = None,
     memory_mb: int | None = None,
     kind: str = "processing",
 ) -> Callable[[Callable[P, R]], StepFunction[P, R]]: ...
@@ -208,13 +208,17 @@ def step(
     backoff_seconds: float = 1.0,
     timeout_seconds: float | None = None,
     cache: bool = True,
-    cpus: float = 1.0,
+    cpus: float | None = None,
     memory_mb: int | None = None,
     kind: str = "processing",
 ) -> Any:
     """Decorate a function as a pipeline step (usable bare or with options)."""
     if retries < 0 or backoff_seconds < 0:
         raise InvalidInput("retries and backoff must not be negative", field="retries")
+    if cpus is not None and not cpus > 0:
+        raise InvalidInput("cpus must be a positive number of cores", field="cpus")
+    if memory_mb is not None and memory_mb < 64:
+        raise InvalidInput("memory_mb must be at least 64", field="memory_mb")
     options = StepOptions(retries, backoff_seconds, timeout_seconds, cache, cpus, memory_mb, kind)
 
     def wrap(inner: Callable[P, R]) -> StepFunction[P, R]:

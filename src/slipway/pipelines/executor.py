@@ -117,6 +117,7 @@ def _run_child(
             log=log_writer(context.services.db, execution_id, step, context.attempt),
             timeout=options.get("timeout_seconds"),
             memory_mb=options.get("memory_mb"),
+            cpus=options.get("cpus"),
             should_stop=lambda: context.lease_lost() or _cancelled(context, execution_id),
         )
         if outcome.stopped == "stopped":

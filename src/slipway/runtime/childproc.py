@@ -1,4 +1,4 @@
-"""Running user code in a child process: memory cap, timeout, stop on request, logs.
+"""Running user code in a child process: memory and CPU caps, timeout, stop, logs.
 
 Shared by pipeline steps and training jobs. The child gets its own process group (a
 timeout or a stop kills everything it started) and a parent-death signal (a worker killed
@@ -13,7 +13,6 @@ import importlib
 import multiprocessing
 import multiprocessing.context
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from slipway.runtime.limits import apply_in_child, resize_loaded_pools, thread_env
 from slipway.runtime.supervisor import die_with_parent
 
 FLUSH_SECONDS = 0.5
@@ -36,13 +36,11 @@ class ChildResult:
     stopped: str | None  # "stopped" or "timed out after N s" when it was killed
 
 
-def _limits(memory_mb: int | None) -> Callable[[], None]:
+def _limits(memory_mb: int | None, cpus: float | None) -> Callable[[], None]:
     def apply() -> None:
         os.setsid()
         die_with_parent()
-        if memory_mb:
-            limit = memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        apply_in_child(memory_mb=memory_mb, cpus=cpus)
 
     return apply
 
@@ -85,17 +83,19 @@ def run_child(
     cwd: str | None = None,
     timeout: float | None = None,
     memory_mb: int | None = None,
+    cpus: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> ChildResult:
-    """Run ``argv`` to completion (or until stopped / timed out), streaming its output."""
+    """Run ``argv`` to completion (or until stopped / timed out), streaming its output;
+    ``memory_mb`` and ``cpus`` cap it (see :mod:`slipway.runtime.limits`)."""
     child = subprocess.Popen(
         list(argv),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env=env | thread_env(cpus),
         cwd=cwd,
-        preexec_fn=_limits(memory_mb),
+        preexec_fn=_limits(memory_mb, cpus),
     )
     assert child.stdout is not None
     pump = _Pump(child.stdout, log)
@@ -148,6 +148,15 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
     return _context
 
 
+def start_fork_server() -> None:
+    """Start the fork server now (it imports :data:`PRELOAD` in the background), so the
+    first step or trial of a worker does not wait seconds for it."""
+    import multiprocessing.forkserver
+
+    _forkserver()
+    multiprocessing.forkserver.ensure_running()
+
+
 def _forked_entry(
     module: str,
     function: str,
@@ -155,12 +164,12 @@ def _forked_entry(
     env: dict[str, str],
     log_path: str,
     memory_mb: int | None,
+    cpus: float | None,
 ) -> None:
     os.setsid()
     die_with_parent()
-    if memory_mb:
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    apply_in_child(memory_mb=memory_mb, cpus=cpus)
+    resize_loaded_pools(cpus)
     os.environ.update(env)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
@@ -185,6 +194,7 @@ def run_forked(
     log: Callable[[str], None],
     timeout: float | None = None,
     memory_mb: int | None = None,
+    cpus: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> ChildResult:
     """Like :func:`run_child`, for ``module.function(*args)`` forked from the warm server."""
@@ -192,7 +202,7 @@ def run_forked(
         log_path = os.path.join(tmp, "output.log")
         open(log_path, "wb").close()
         process = _forkserver().Process(
-            target=_forked_entry, args=(module, function, args, env, log_path, memory_mb)
+            target=_forked_entry, args=(module, function, args, env, log_path, memory_mb, cpus)
         )
         process.start()
         started = last_check = last_flush = time.monotonic()

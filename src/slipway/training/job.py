@@ -13,6 +13,7 @@ when it succeeds.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -118,7 +119,7 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
             "SM_CHECKPOINT_DIR": str(dirs["checkpoints"]),
             "SM_CHANNELS": json.dumps(channels),
             "SM_HPS": json.dumps(spec.hyperparameters),
-            "SM_NUM_CPUS": str(os.cpu_count() or 1),
+            "SM_NUM_CPUS": str(_cpus(spec.cpus)),
             "SM_CURRENT_HOST": "algo-1",
             "SM_HOSTS": json.dumps(["algo-1"]),
             "SLIPWAY_JOB_NAME": name,
@@ -147,12 +148,19 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
             cwd=str(source or root),
             timeout=spec.max_run_seconds,
             memory_mb=spec.memory_mb,
+            cpus=spec.cpus,
             should_stop=stop_requested,
         )
     finally:
         sync.stop()
     ok = outcome.returncode == 0 and outcome.stopped is None
     return _settle(context, spec, run_id, dirs, resumed, ok, outcome.stopped, outcome.returncode)
+
+
+def _cpus(wanted: float | None) -> int:
+    """What ``SM_NUM_CPUS`` says: the cores the job is pinned to, or all it may use."""
+    available = len(os.sched_getaffinity(0))
+    return available if wanted is None else min(available, max(1, math.ceil(wanted)))
 
 
 def _create_run(services: Any, spec: TrainingJobSpec) -> str:

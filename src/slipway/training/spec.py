@@ -42,6 +42,7 @@ class TrainingJobSpec(BaseModel):
     retries: int = Field(default=0, ge=0, le=20)
     max_run_seconds: float | None = Field(default=None, gt=0)
     memory_mb: int | None = Field(default=None, ge=64)
+    cpus: float | None = Field(default=None, gt=0, le=1024)
     experiment: str = "training-jobs"
     checkpoint_sync_seconds: float = Field(default=2.0, gt=0)
 

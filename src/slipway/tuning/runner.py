@@ -154,6 +154,7 @@ def _run_trial(
             log=log,
             timeout=spec.trial_timeout_seconds,
             memory_mb=spec.memory_mb,
+            cpus=spec.cpus,
             should_stop=lambda: context.lease_lost() or _stopped(context, spec.name),
         )
         if outcome.stopped or not result_path.exists():

@@ -56,6 +56,7 @@ class TuningJobSpec(BaseModel):
     experiment: str = "tuning-jobs"
     trial_timeout_seconds: float | None = Field(default=None, gt=0)
     memory_mb: int | None = Field(default=None, ge=64)
+    cpus: float | None = Field(default=None, gt=0, le=1024)
     code_paths: list[str] = Field(default_factory=list)
 
     @field_validator("name")

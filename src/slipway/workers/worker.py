@@ -21,7 +21,7 @@ from slipway.core.errors import LeaseLost
 from slipway.core.queue import WorkItem
 from slipway.services import Services
 from slipway.workers.context import Handler, PermanentFailure, WorkContext
-from slipway.workers.handlers import HANDLERS
+from slipway.workers.handlers import HANDLERS, WARM_UPS
 
 log = logging.getLogger("slipway.worker")
 
@@ -51,6 +51,21 @@ class Worker:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+
+    def warm_up(self) -> None:
+        """Pay the one-time costs of the queues served (the fork server, MLflow's store)
+        now, before the first claim: a long-running worker's first trial or step then
+        costs what every later one does. Failures only log: the item will meet them."""
+        done: set[object] = set()
+        for queue in self.queues:
+            for warm in WARM_UPS.get(queue, ()):
+                if warm in done:
+                    continue
+                done.add(warm)
+                try:
+                    warm(self.services)
+                except Exception as exc:
+                    log.warning("worker %s: warm-up failed: %s", self.worker_id, exc)
 
     def run(self, *, max_items: int | None = None) -> int:
         """Work until stopped (or ``max_items`` are done); returns how many were run."""
