@@ -57,6 +57,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from slipway.core.errors import SlipwayError
 from slipway.core.net import listening_socket
 from slipway.core.settings import LOOPBACK_HOSTS, load_settings
+from slipway.tracking import metrics as fast_metrics
 from slipway.tracking.config import (
     ARTIFACT_ROOT_VAR,
     BACKEND_STORE_URI_VAR,
@@ -287,6 +288,7 @@ def create_app() -> ASGIApp:
     workspaces = os.environ.get(WORKSPACES_VAR, "false").lower() in {"1", "true", "yes"}
     if workspaces or os.environ.get(FAST_PATH_VAR, "1") == "0":
         return mlflow_app
+    fast_metrics.install()
     return RestFastPath(mlflow_app, flask_app.wsgi_app)
 
 
