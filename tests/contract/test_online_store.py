@@ -471,6 +471,12 @@ def test_redis_recovers_when_the_server_forgets_the_script() -> None:
         keys = [f"m{i}" for i in range(700)]
         newest = {f"m{i % 700}": i for i in range(1700)}
         assert store.read({"g": keys})["g"] == [R(newest[k], str(newest[k]).encode()) for k in keys]
+        # Reads are a script too, and a large one is several calls: recovered the same way.
+        redis.Redis.from_url(url).script_flush()
+        wide = [f"m{i}" for i in range(1300)]
+        assert store.read({"g": wide})["g"] == [
+            R(newest[k], str(newest[k]).encode()) if k in newest else None for k in wide
+        ]
     finally:
         store.drop_group("g")
         store.close()

@@ -1,15 +1,20 @@
-"""The shared online store: one Redis hash per record.
+"""The shared online store: one Redis string per record.
 
-Layout: ``{prefix}:{group}:{key}`` holds a hash with ``t`` (the event time in
-microseconds, as a decimal integer string) and ``v`` (the payload bytes). The group is a
-validated resource name, so it never contains ``:``; the key is everything after the
-group and may contain anything.
+Layout: ``{prefix}:{group}:{key}`` holds ``<event time>|<payload>``: the event time in
+microseconds as a decimal integer, a ``|``, then the payload bytes (which may contain
+anything; only the first ``|`` separates). The group is a validated resource name, so it
+never contains ``:``; the key is everything after the group and may contain anything.
+
+Why strings and not a hash of ``t`` and ``v``: a read of many records is then one native
+``MGET``. With hashes it was one ``HMGET`` per key — pipelined, but redis-py packs and
+parses every command in Python (~15 µs a key) — or a Lua loop, which Redis runs ~3 µs a
+key; ``MGET`` of 100 keys takes ~0.25 ms in all (``bench/NOTES.md``).
 
 A write runs a Lua script over a batch of records, which Redis executes atomically: for
-each, compare the stored ``t`` with the incoming one and ``HSET`` only when the incoming
-is at least as new. (Several keys per script call: a single Redis node, not Cluster.) Every
-call is one network round trip: all of a write's scripts, all of a read's ``HMGET``s and
-all of a delete's ``DEL``s are sent in one non-transactional pipeline.
+each, read the stored event time (``GETRANGE`` of the value's head) and ``SET`` only when
+the incoming record is at least as new. (Several keys per script call: a single Redis
+node, not Cluster.) Every call is one network round trip: a write's scripts, a large
+read's ``MGET``s and a delete's ``DEL``s are each sent in one non-transactional pipeline.
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 from slipway.core.errors import BackendUnavailable, InvalidInput
@@ -33,22 +38,27 @@ from slipway.features.online.base import OnlineRecordWrite, StoredRecord
 # refused (2**53 µs after 1970 is in the year 2255).
 MAX_EVENT_TIME_US = 2**53 - 1
 
-# KEYS[i] = a record key; ARGV[2i-1], ARGV[2i] = its event time and payload. Applies the
-# records in order, each only when at least as new as the stored one; returns how many
-# applied. One call carries many records: the per-command cost on both sides (packing in
-# redis-py, parsing in Redis) is paid once per batch, not per record.
+# KEYS[i] = a record key; ARGV[2i-1], ARGV[2i] = its event time and its whole value
+# ("<event time>|<payload>", built by the client). Applies the records in order, each only
+# when at least as new as the stored one; returns how many applied. An event time has at
+# most 17 characters, so the first 24 bytes of a stored value always hold it and its "|".
+# One call carries many records: the per-command cost on both sides (packing in redis-py,
+# parsing in Redis) is paid once per batch, not per record.
 _CONDITIONAL_SET = """
 local applied = 0
 for i = 1, #KEYS do
-    local t = ARGV[2 * i - 1]
-    local stored = redis.call('HGET', KEYS[i], 't')
-    if not (stored and tonumber(stored) > tonumber(t)) then
-        redis.call('HSET', KEYS[i], 't', t, 'v', ARGV[2 * i])
+    local t = tonumber(ARGV[2 * i - 1])
+    local head = redis.call('GETRANGE', KEYS[i], 0, 23)
+    local bar = string.find(head, '|', 1, true)
+    if not (bar and tonumber(string.sub(head, 1, bar - 1)) > t) then
+        redis.call('SET', KEYS[i], ARGV[2 * i])
         applied = applied + 1
     end
 end
 return applied
 """
+# Keys per MGET: one command holds Redis for well under a millisecond.
+_READ_BATCH = 1000
 # Records per script call: large enough to amortize the call, small enough that one call
 # holds Redis for about a millisecond.
 _SCRIPT_BATCH = 500
@@ -65,6 +75,13 @@ _RETRY = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), retries=2)
 def _group(name: str) -> str:
     # Cached: this runs on every read of the serving path.
     return validate_name(name, field="group")
+
+
+def _record(value: bytes | None) -> StoredRecord | None:
+    if value is None:
+        return None
+    event_time, _, payload = value.partition(b"|")
+    return StoredRecord(int(event_time), payload)
 
 
 class RedisOnlineStore:
@@ -115,25 +132,31 @@ class RedisOnlineStore:
             ) from None
 
     def write(self, group: str, records: Sequence[OnlineRecordWrite]) -> int:
-        """Conditionally set every record in one pipeline; see the protocol.
+        """Conditionally set every record, in script calls on one connection; see the
+        protocol.
 
-        Records for the same key are queued in order and Redis runs one connection's
+        Records for the same key are sent in order and Redis runs one connection's
         commands in order, so they are applied in order.
         """
         if not records:
             return 0
-        _group(group)
+        prefix = f"{self._prefix}:{_group(group)}:"
+        keys: list[str] = []
+        args: list[bytes] = []
         for record in records:
-            if not -MAX_EVENT_TIME_US <= record.event_time_us <= MAX_EVENT_TIME_US:
+            event_time = record.event_time_us
+            if not -MAX_EVENT_TIME_US <= event_time <= MAX_EVENT_TIME_US:
                 raise InvalidInput(
-                    f"event time {record.event_time_us} µs is out of range", field="event_time"
+                    f"event time {event_time} µs is out of range", field="event_time"
                 )
-        calls = [(self._key(group, r.key), str(r.event_time_us), bytes(r.payload)) for r in records]
+            keys.append(prefix + record.key)
+            args.append(b"%d" % event_time)
+            args.append(b"%d|%b" % (event_time, record.payload))
         with self._errors():
-            return self._run_writes(calls)
+            return self._run_writes(keys, args)
 
-    def _run_writes(self, calls: list[tuple[str, str, bytes]]) -> int:
-        results = self._evalsha_all(calls)
+    def _run_writes(self, keys: list[str], args: list[bytes]) -> int:
+        results = self._evalsha_all(keys, args)
         missing = next((i for i, r in enumerate(results) if isinstance(r, NoScriptError)), None)
         if missing is not None:
             # The server lost its script cache (restart, SCRIPT FLUSH). Every batch before
@@ -141,47 +164,73 @@ class RedisOnlineStore:
             # Re-running a record that did apply is harmless: its stored record is itself
             # or a newer one, so the outcome is the same.
             self._client.script_load(_CONDITIONAL_SET)
-            results = results[:missing] + self._evalsha_all(calls[missing * _SCRIPT_BATCH :])
+            start = missing * _SCRIPT_BATCH
+            results = results[:missing] + self._evalsha_all(keys[start:], args[2 * start :])
         for result in results:
             if isinstance(result, Exception):
                 raise result
         return sum(results)
 
-    def _evalsha_all(self, calls: list[tuple[str, str, bytes]]) -> list[Any]:
-        """One result per batch of :data:`_SCRIPT_BATCH` calls (see ``_run_writes``)."""
-        pipe = self._client.pipeline(transaction=False)
-        for start in range(0, len(calls), _SCRIPT_BATCH):
-            batch = calls[start : start + _SCRIPT_BATCH]
-            args: list[Any] = [key for key, _, _ in batch]
-            for _, event_time, payload in batch:
-                args.append(event_time)
-                args.append(payload)
-            pipe.evalsha(self._script.sha, len(batch), *args)
-        results: list[Any] = pipe.execute(raise_on_error=False)
-        return results
+    def _evalsha_all(self, keys: list[str], args: list[bytes]) -> list[Any]:
+        """One result per batch of :data:`_SCRIPT_BATCH` records (see ``_run_writes``).
+
+        Each batch is packed and sent before the next is packed, and the replies are read
+        at the end: Redis runs batch *n* while this process packs batch *n + 1* (a
+        pipeline packs everything first, then waits for everything). A lost connection
+        retries the whole call, which is harmless for the same reason as above."""
+        for attempt in range(3):
+            try:
+                return self._send_batches(keys, args)
+            except (redis.ConnectionError, redis.TimeoutError):
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _send_batches(self, keys: list[str], args: list[bytes]) -> list[Any]:
+        pool = self._client.connection_pool
+        sha = self._script.sha
+        conn: Any = pool.get_connection()  # redis-py leaves some of its methods untyped
+        try:
+            sent = 0
+            for start in range(0, len(keys), _SCRIPT_BATCH):
+                batch = keys[start : start + _SCRIPT_BATCH]
+                values = args[2 * start : 2 * (start + len(batch))]
+                command = conn.pack_command("EVALSHA", sha, len(batch), *batch, *values)
+                conn.send_packed_command(command, check_health=sent == 0)
+                sent += 1
+            results: list[Any] = []
+            for _ in range(sent):
+                try:
+                    results.append(conn.read_response())
+                except ResponseError as exc:  # a script error: the connection is still in step
+                    results.append(exc)
+            return results
+        except BaseException:
+            conn.disconnect()  # replies may be left unread: never reuse this connection
+            raise
+        finally:
+            pool.release(conn)
 
     def read(self, requests: Mapping[str, Sequence[str]]) -> dict[str, list[StoredRecord | None]]:
-        """One ``HMGET`` per key, all in one pipeline: one round trip for any request."""
-        pipe = self._client.pipeline(transaction=False)
-        for group, keys in requests.items():
-            _group(group)
-            for key in keys:
-                pipe.hmget(self._key(group, key), ["t", "v"])
+        """Every key of every group in one ``MGET`` (a pipeline of them past
+        :data:`_READ_BATCH` keys): one round trip for any request."""
+        names = [self._key(_group(group), key) for group, keys in requests.items() for key in keys]
         with self._errors():
-            replies: list[list[bytes | None]] = pipe.execute() if len(pipe) else []
+            values = self._mget(names) if names else []
         out: dict[str, list[StoredRecord | None]] = {}
         position = 0
         for group, keys in requests.items():
-            records: list[StoredRecord | None] = []
-            for event_time, payload in replies[position : position + len(keys)]:
-                records.append(
-                    None
-                    if event_time is None or payload is None
-                    else StoredRecord(int(event_time), payload)
-                )
+            out[group] = [_record(v) for v in values[position : position + len(keys)]]
             position += len(keys)
-            out[group] = records
         return out
+
+    def _mget(self, names: list[str]) -> list[bytes | None]:
+        if len(names) <= _READ_BATCH:
+            return cast("list[bytes | None]", self._client.mget(names))
+        pipe = self._client.pipeline(transaction=False)
+        for start in range(0, len(names), _READ_BATCH):
+            pipe.mget(names[start : start + _READ_BATCH])
+        return [value for batch in pipe.execute() for value in batch]
 
     def delete(self, group: str, keys: Sequence[str]) -> int:
         """One ``DEL`` per key in one pipeline; returns how many existed."""
