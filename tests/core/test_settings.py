@@ -59,6 +59,26 @@ def test_unknown_backends_are_refused(area: str, value: dict[str, str]) -> None:
     assert info.value.field == f"{area}.url"
 
 
+@pytest.mark.parametrize(
+    "address", ["ray://10.0.0.5:10001", "10.0.0.5:6379", "[::1]:6379", "head.internal:6379"]
+)
+def test_ray_addresses_are_host_and_port(address: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLIPWAY_WORKERS__EXECUTOR", "ray")
+    settings = load_settings(ray={"address": address})
+    assert (settings.ray.address, settings.workers.executor) == (address, "ray")
+    assert settings.workers.ray_max_in_flight is None
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["http://10.0.0.5:8265", "ray://10.0.0.5", "10.0.0.5", "ray://u:p@h:1", "h:0", "h:1/x"],
+)
+def test_bad_ray_addresses_name_the_setting(address: str) -> None:
+    with pytest.raises(InvalidInput, match="ray://host:port") as info:
+        load_settings(ray={"address": address})
+    assert info.value.field == "ray.address"
+
+
 def test_unknown_keys_in_the_file_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

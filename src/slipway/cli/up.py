@@ -8,17 +8,20 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import httpx
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from slipway.api import API_PREFIX
 from slipway.api.app import create_app
 from slipway.api.auth import check_bind_safety
 from slipway.cli.context import platform, reported, settings_or_exit
 from slipway.cli.output import console, errors
-from slipway.core.errors import BackendUnavailable
+from slipway.core.errors import BackendUnavailable, InvalidInput
 from slipway.core.settings import Settings
 from slipway.runtime.scheduler import run_scheduler
 from slipway.runtime.supervisor import ProcessSpec, Supervisor
@@ -28,6 +31,9 @@ from slipway.tracking import server as tracking_server
 from slipway.tracking.config import tracking_env, tracking_process
 from slipway.workers.handlers import DEFAULT_QUEUES
 from slipway.workers.worker import Worker
+
+if TYPE_CHECKING:
+    from slipway.workers.ray_executor import RayWorker
 
 
 def _server_settings(settings: Settings, host: str | None, port: int | None) -> Settings:
@@ -59,18 +65,86 @@ def server(
         services.close()
 
 
+def _override(settings: Settings, field: str, apply: Callable[[], None]) -> None:
+    """Apply a command-line flag to the settings with the settings' own validation."""
+    try:
+        apply()
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"]
+        raise InvalidInput(f"invalid setting {field}: {message}", field=field) from None
+
+
+def _worker_settings(
+    settings: Settings, executor: str | None, address: str | None, max_in_flight: int | None
+) -> Settings:
+    workers, ray_settings = settings.workers, settings.ray
+    if executor is not None:
+        _override(settings, "workers.executor", lambda: setattr(workers, "executor", executor))
+    if address is not None:
+        _override(settings, "ray.address", lambda: setattr(ray_settings, "address", address))
+    if max_in_flight is not None:
+        _override(
+            settings,
+            "workers.ray_max_in_flight",
+            lambda: setattr(workers, "ray_max_in_flight", max_in_flight),
+        )
+    return settings
+
+
+def _ray_worker(services: Services, queues: Sequence[str], worker_id: str | None) -> RayWorker:
+    try:
+        # Lazy: Ray is an optional extra (slipway[ray]), and heavy to import.
+        from slipway.workers.ray_executor import RayWorker
+    except ModuleNotFoundError as exc:
+        if exc.name != "ray" and not (exc.name or "").startswith("ray."):
+            raise
+        raise BackendUnavailable("the Ray executor needs Ray: pip install 'slipway[ray]'") from None
+    return RayWorker(services, queues=queues, worker_id=worker_id)
+
+
 def worker(
     queue: list[str] | None = typer.Option(None, help="queues to serve (repeatable)"),
     worker_id: str | None = typer.Option(None, "--id", help="worker id (default host:pid)"),
+    executor: str | None = typer.Option(
+        None,
+        help="local: run each item in this worker; ray: run items as tasks on a Ray"
+        " cluster (default workers.executor)",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        help="the Ray cluster: ray://host:10001 or host:6379 (default ray.address;"
+        " unset: Ray on this machine)",
+    ),
+    ray_max_in_flight: int | None = typer.Option(
+        None, min=1, help="items running on Ray at once (default: the cluster's CPUs)"
+    ),
 ) -> None:
-    """Run one worker: claim work from the queue and run it until stopped."""
+    """Run one worker: claim work from the queue and run it (or, with --executor ray,
+    have a Ray cluster run it) until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    with platform() as services:
-        runner = Worker(services, queues=queue or DEFAULT_QUEUES, worker_id=worker_id)
-        runner.install_signal_handlers()
-        runner.warm_up()
-        runner.run()
+    settings = settings_or_exit()
+    with reported():
+        settings = _worker_settings(settings, executor, ray_address, ray_max_in_flight)
+        services = Services.open(settings)
+        try:
+            queues = queue or DEFAULT_QUEUES
+            if settings.workers.executor == "ray":
+                ray_runner = _ray_worker(services, queues, worker_id)
+                try:
+                    ray_runner.warm_up()
+                    # After joining the cluster: ray.init installs handlers of its own.
+                    ray_runner.install_signal_handlers()
+                    ray_runner.run()
+                finally:
+                    ray_runner.close()
+            else:
+                runner = Worker(services, queues=queues, worker_id=worker_id)
+                runner.install_signal_handlers()
+                runner.warm_up()
+                runner.run()
+        finally:
+            services.close()
 
 
 def scheduler() -> None:
@@ -158,6 +232,7 @@ def up(
         check_bind_safety(settings.server)
         Services.open(settings).close()  # migrate once, before children race to do it
     count = settings.workers.processes if workers is None else workers
+    ray_executor = settings.workers.executor == "ray"
     if mlflow_port is not None:
         settings.tracking.port = mlflow_port
     if gateway_port is not None:
@@ -204,8 +279,17 @@ def up(
             else []
         ),
         *(
-            ProcessSpec(f"worker-{n}", [*python, "worker", "--id", f"local-{n}"], env=env)
-            for n in range(count)
+            # One Ray executor replaces the local pool: the cluster runs the items.
+            [
+                ProcessSpec(
+                    "worker-ray", [*python, "worker", "--executor", "ray", "--id", "ray-0"], env=env
+                )
+            ]
+            if ray_executor and count
+            else (
+                ProcessSpec(f"worker-{n}", [*python, "worker", "--id", f"local-{n}"], env=env)
+                for n in range(count)
+            )
         ),
     ]
     supervisor = Supervisor(specs)
@@ -231,7 +315,11 @@ def up(
     if serving.enabled:
         console.print(f"  gateway        {gateway_url}/endpoints/<name>/invocations")
     console.print(f"  health         {base_url}{API_PREFIX}/health")
-    console.print(f"  workers        {count} local process(es), and a scheduler")
+    if ray_executor and count:
+        where = settings.ray.address or "Ray on this machine"
+        console.print(f"  workers        a Ray executor ({where}), and a scheduler")
+    else:
+        console.print(f"  workers        {count} local process(es), and a scheduler")
     console.print(f"  workspace      {settings.home}")
     console.print("[dim]Ctrl-C to stop[/dim]")
     sys.stdout.flush()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -94,9 +94,43 @@ class KafkaSettings(_Area):
 
 
 class RaySettings(_Area):
-    """Ray cluster for steps, trials and batch chunks; ``None`` runs them in local workers."""
+    """The Ray cluster a worker with ``workers.executor = "ray"`` submits its work to."""
 
-    address: str | None = Field(default=None, description="e.g. ray://127.0.0.1:10001")
+    address: str | None = Field(
+        default=None,
+        description="ray://host:10001 (Ray Client) or host:6379 (the head's GCS, from a node"
+        " of the cluster); unset: the Ray executor starts Ray on this machine",
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # Checked here, not at the first claim: a typo should stop the worker at start.
+        scheme, sep, rest = value.partition("://")
+        if not sep:
+            scheme, rest = "", value
+        parsed = urlsplit(f"tcp://{rest}")
+        try:
+            port = parsed.port
+        except ValueError:
+            port = None
+        if (
+            scheme not in ("", "ray")
+            or not parsed.hostname
+            or port is None
+            or port == 0
+            or parsed.username is not None
+            or parsed.path
+            or parsed.query
+            or parsed.fragment
+        ):
+            raise ValueError(
+                "ray address must be ray://host:port (Ray Client, e.g. ray://10.0.0.5:10001)"
+                " or host:port (the head's GCS, e.g. 10.0.0.5:6379)"
+            )
+        return value
 
 
 class ServerSettings(_Area):
@@ -115,11 +149,21 @@ class ServerSettings(_Area):
 
 
 class WorkerSettings(_Area):
-    """The local worker pool that ``slipway up`` starts."""
+    """The workers ``slipway up`` and ``slipway worker`` start: local processes that run
+    each item themselves, or one Ray executor that submits items to a Ray cluster."""
 
-    processes: int = Field(default=2, ge=0, le=256)
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="local worker processes, or a Ray cluster (ray.address)"
+    )
+    processes: int = Field(default=2, ge=0, le=256, description="local worker processes")
     lease_seconds: float = Field(default=30.0, gt=0)
     poll_seconds: float = Field(default=0.5, gt=0)
+    ray_max_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="items the Ray executor keeps running at once; default the cluster's CPUs",
+    )
 
 
 class TrackingSettings(_Area):

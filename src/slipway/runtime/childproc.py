@@ -143,7 +143,11 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
     global _context
     if _context is None:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
+        # Each child re-runs the parent's main script first (multiprocessing's rule). In a
+        # Ray worker that is Ray's default_worker.py, which imports Ray: preloaded, that
+        # costs a child milliseconds instead of half a second.
+        extra = ["ray"] if "ray" in sys.modules else []
+        context.set_forkserver_preload(PRELOAD + extra)
         _context = context
     return _context
 
