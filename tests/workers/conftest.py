@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -32,6 +33,10 @@ import pytest
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"  # tests run under `uv run`
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+# The head requires a token, as a production cluster should; this session's own, so a
+# ~/.ray/auth_token left by some other Ray use on the machine changes nothing.
+os.environ["RAY_AUTH_MODE"] = "token"
+os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 STARTED = "Ray runtime started"
 
@@ -54,7 +59,7 @@ def _group(pgid: int) -> list[psutil.Process]:
 @pytest.fixture(scope="session")
 def ray_head() -> Iterator[str]:
     """The GCS address (``127.0.0.1:PORT``) of a two-CPU Ray head with a 200 MB object
-    store, no dashboard and no usage reporting."""
+    store, token authentication, no dashboard and no usage reporting."""
     ray_cli = str(Path(sys.executable).with_name("ray"))
     # Short: Ray puts Unix sockets under it, and their paths may not exceed 107 bytes.
     temp = tempfile.mkdtemp(prefix="slwray-", dir="/tmp")

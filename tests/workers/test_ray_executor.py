@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -373,3 +374,23 @@ def test_cli_worker_runs_items_on_ray_and_stops_on_sigterm(tmp_path: Path, ray_h
         assert "on Ray (2 CPUs), up to 2 items in flight" in output
     finally:
         services.close()
+
+
+@pytest.mark.slow
+def test_cli_worker_stops_at_once_on_an_unreachable_cluster(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{sock.getsockname()[1]}"  # nothing listens once it is closed
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    env |= {"SLIPWAY_HOME": str(tmp_path / "ws"), "SLIPWAY_CONFIG": str(tmp_path / "none.yaml")}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "slipway", "worker", "--executor", "ray", "--ray-address", closed],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"cannot reach the Ray cluster at {closed} (ray.address)" in result.stderr
+    assert time.monotonic() - started < 60

@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 # Ray reads these when it is imported or initialised. A driver run under `uv run` would
 # have Ray rebuild the project's environment for its workers (Ray's uv hook) instead of
@@ -58,6 +59,7 @@ log = logging.getLogger("slipway.worker")
 
 NODES_REFRESH_SECONDS = 60.0
 HISTORY = 1000
+CONNECT_TIMEOUT_SECONDS = 10.0
 WARM_UP = "slipway.workers.ray_task.warm_up"
 """Run by Ray in each worker process it starts for this driver (imports, fork server)."""
 FORWARDED_ENV = ("MLFLOW_TRACKING_URI",)
@@ -150,6 +152,8 @@ class RayWorker:
             }
             if self.address is None:
                 options["include_dashboard"] = False
+            else:
+                _check_reachable(self.address)
             try:
                 ray.init(address=self.address, **options)
             except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
@@ -304,3 +308,17 @@ class RayWorker:
             action()
         except LeaseLost as exc:
             log.warning("worker %s: %s; result discarded", self.worker_id, exc.message)
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on an address nothing listens on: ``ray.init`` would retry it for
+    minutes before giving up."""
+    parsed = urlsplit(address if "://" in address else f"tcp://{address}")
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 0
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS):
+            pass
+    except OSError as exc:
+        raise BackendUnavailable(
+            f"cannot reach the Ray cluster at {address} (ray.address): {exc}"
+        ) from None
