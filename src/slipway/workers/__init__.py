@@ -1,1 +1,1 @@
-"""Local worker processes that claim work from the queue and run it."""
+"""Workers that claim work from the queue and run it: in local processes, or as Ray tasks."""
