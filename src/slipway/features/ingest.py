@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from slipway.core.errors import SlipwayError
 from slipway.features.codec import keys_of, payloads_of
@@ -30,6 +31,33 @@ def online_writes(group: FeatureGroup, table: pa.Table) -> list[OnlineRecordWrit
     times = table.column(group.event_time).cast(pa.int64()).to_pylist()
     payloads = payloads_of(group, table)
     return [OnlineRecordWrite(k, t, p) for k, t, p in zip(keys, times, payloads, strict=True)]
+
+
+def newest_per_key(group: FeatureGroup, table: pa.Table) -> pa.Table:
+    """The one record per key that writing ``table`` in order would leave in the online
+    store: the latest event time, and among equal ones the last row (ties go to the
+    incoming record). Writing only these gives the same online state for a fraction of
+    the writes when keys repeat (a history of updates: 1M rows of 100k keys are 100k
+    writes). The offline store keeps every row."""
+    if table.num_rows < 2:
+        return table
+    keys = group.key_columns
+    # sort_indices is stable: among equal keys and event times, input order is kept.
+    order = pc.sort_indices(
+        table.select([*keys, group.event_time]),
+        sort_keys=[(k, "ascending") for k in keys] + [(group.event_time, "ascending")],
+    )
+    ordered = table.take(order)
+    size = ordered.num_rows
+    last = None
+    for name in keys:
+        column = ordered.column(name)
+        changes = pc.not_equal(column.slice(0, size - 1), column.slice(1))
+        last = changes if last is None else pc.or_(last, changes)
+    assert last is not None
+    # A row is kept when the next row has another key; the last row always is.
+    keep = pa.chunked_array([*pa.chunked_array(last).chunks, pa.array([True])])
+    return ordered.filter(keep)
 
 
 def write_online(store: OnlineStore, group: FeatureGroup, table: pa.Table) -> int:
@@ -91,11 +119,19 @@ class Ingestor:
                 )
             applied = None
             if group.online and stats.rows:
+                # Only each key's newest record is written (see newest_per_key): over the
+                # whole batch when it is in memory, per chunk when it streams from a file.
                 applied = 0
-                for table in validated():
-                    applied += write_online(self.online, group, table)
+                if in_memory:
+                    batch = pa.concat_tables(kept)
+                    applied = write_online(self.online, group, newest_per_key(group, batch))
                     if on_progress is not None:
-                        on_progress(table.num_rows)
+                        on_progress(batch.num_rows)
+                else:
+                    for table in validated():
+                        applied += write_online(self.online, group, newest_per_key(group, table))
+                        if on_progress is not None:
+                            on_progress(table.num_rows)
         except SlipwayError as exc:
             self.repo.finish_ingest(ingest_id, state="failed", error=exc.message)
             raise
