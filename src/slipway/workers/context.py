@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from slipway.core.errors import SlipwayError
 
 if TYPE_CHECKING:
+    from slipway.core.queue import WorkItem
     from slipway.services import Services
 
 
@@ -24,6 +25,27 @@ class WorkContext:
     services: Services
     heartbeat: Callable[[], None]
     lease_lost: Callable[[], bool]
+
+    @classmethod
+    def of(
+        cls,
+        item: WorkItem,
+        services: Services,
+        *,
+        heartbeat: Callable[[], None],
+        lease_lost: Callable[[], bool],
+    ) -> WorkContext:
+        """The context of a claimed ``item`` (a local worker's or a Ray task's)."""
+        return cls(
+            item_id=item.id,
+            kind=item.kind,
+            payload=item.payload,
+            attempt=item.attempts,
+            max_attempts=item.max_attempts,
+            services=services,
+            heartbeat=heartbeat,
+            lease_lost=lease_lost,
+        )
 
 
 class PermanentFailure(SlipwayError):

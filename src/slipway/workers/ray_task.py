@@ -121,16 +121,7 @@ def run_item(settings: Settings, item: WorkItem, worker_id: str) -> TaskOutcome:
     try:
         services = services_for(settings)
         lease = RemoteLease(services, item, worker_id)
-        context = WorkContext(
-            item_id=item.id,
-            kind=item.kind,
-            payload=item.payload,
-            attempt=item.attempts,
-            max_attempts=item.max_attempts,
-            services=services,
-            heartbeat=lambda: None,
-            lease_lost=lease.lost,
-        )
+        context = WorkContext.of(item, services, heartbeat=lambda: None, lease_lost=lease.lost)
         result = HANDLERS[item.kind](context)
     except PermanentFailure as exc:
         return TaskOutcome(error=exc.message, retry=False, pid=pid)

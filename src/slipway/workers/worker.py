@@ -104,16 +104,7 @@ class Worker:
 
         ticker = threading.Thread(target=heartbeat_loop, daemon=True)
         ticker.start()
-        context = WorkContext(
-            item_id=item.id,
-            kind=item.kind,
-            payload=item.payload,
-            attempt=item.attempts,
-            max_attempts=item.max_attempts,
-            services=self.services,
-            heartbeat=beat,
-            lease_lost=lost.is_set,
-        )
+        context = WorkContext.of(item, self.services, heartbeat=beat, lease_lost=lost.is_set)
         try:
             result = handler(context)
         except Exception as exc:
