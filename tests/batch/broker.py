@@ -61,7 +61,10 @@ class Broker:
             )
             + "\n"
         )
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # An id starting with "-" reads as an option to kafka-storage (1 in 64 of them).
+        cluster = "-"
+        while cluster.startswith("-"):
+            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         subprocess.run(
             [
                 *self._java(),
