@@ -176,6 +176,16 @@ class BatchService:
             row = session.get(BatchJobRow, name)
             if row is None:
                 raise NotFound(f"batch job {name!r} does not exist")
+            if row.state in TERMINAL:
+                session.expunge(row)
+                return row
+        # A running job may be failed here (reconcile reads, then writes): that takes a
+        # write transaction from the start. A read transaction upgraded to a write after
+        # a worker committed fails on SQLite at once ("database is locked").
+        with self.db.write() as session:
+            row = session.get(BatchJobRow, name)
+            if row is None:
+                raise NotFound(f"batch job {name!r} does not exist")
             failed_now = self._reconcile(session, row)
             session.flush()
             session.expunge(row)
