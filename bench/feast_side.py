@@ -121,6 +121,13 @@ def setup(repo: str, offline: str, online: str) -> None:
     store.apply(definitions(path))
 
 
+def configure(repo: str, offline: str, online: str) -> None:
+    """Rewrite REPO's feature_store.yaml only (the registry stays): a ``--only`` run on a
+    later day finds the test Redis on another port than the set-up wrote."""
+    path = Path(repo)
+    (path / "feature_store.yaml").write_text(config_yaml(path, offline, online))
+
+
 def open_store(repo: str) -> FeatureStore:
     guard_duckdb()
     return FeatureStore(repo_path=repo)
@@ -268,6 +275,7 @@ def served_value(repo: str, key: str) -> None:
 
 COMMANDS: dict[str, Any] = {
     "setup": setup,
+    "configure": configure,
     "training": training,
     "synthetic": synthetic,
     "ingest-online": ingest_online,

@@ -10,15 +10,18 @@ every other writer, in every process", which threads in one process cannot show.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -471,7 +474,7 @@ def test_redis_recovers_when_the_server_forgets_the_script() -> None:
         keys = [f"m{i}" for i in range(700)]
         newest = {f"m{i % 700}": i for i in range(1700)}
         assert store.read({"g": keys})["g"] == [R(newest[k], str(newest[k]).encode()) for k in keys]
-        # Reads are a script too, and a large one is several calls: recovered the same way.
+        # A flushed script cache does not concern reads (MGET), however many batches.
         redis.Redis.from_url(url).script_flush()
         wide = [f"m{i}" for i in range(1300)]
         assert store.read({"g": wide})["g"] == [
@@ -480,6 +483,113 @@ def test_redis_recovers_when_the_server_forgets_the_script() -> None:
     finally:
         store.drop_group("g")
         store.close()
+
+
+def _read_connections(admin: redis.Redis, name: str) -> list[dict[str, str]]:
+    """The server's view of ``name``'s connections whose last command was a read."""
+    clients = cast("list[dict[str, str]]", admin.client_list())
+    return [c for c in clients if c.get("name") == name and c.get("cmd") == "mget"]
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+@pytest.mark.redis
+def test_redis_reads_hold_one_connection_per_thread_and_close_them() -> None:
+    url = service_url("redis")
+    name = f"reads-{uuid.uuid4().hex[:12]}"
+    store = RedisOnlineStore(f"{url}?client_name={name}", prefix=f"test-{name}")
+    admin = redis.Redis.from_url(url)
+    try:
+        store.write("g", [W("k", 1, b"v")])
+        for _ in range(5):
+            assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+        first = _read_connections(admin, name)
+        assert len(first) == 1  # five reads, one connection
+
+        def reader() -> None:
+            for _ in range(3):
+                assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            barrier = threading.Barrier(3)
+
+            def together() -> None:
+                barrier.wait()  # all three threads alive at once: three connections
+                reader()
+
+            for future in [pool.submit(together) for _ in range(3)]:
+                future.result()
+            assert len(_read_connections(admin, name)) == 4
+        # The pool's threads have ended: their connections go with them.
+        gc.collect()
+        assert _eventually(lambda: len(_read_connections(admin, name)) == 1)
+        assert _read_connections(admin, name)[0]["id"] == first[0]["id"]
+        store.close()
+        assert _eventually(lambda: not _read_connections(admin, name))
+    finally:
+        cleanup = RedisOnlineStore(url, prefix=f"test-{name}")
+        cleanup.drop_group("g")
+        cleanup.close()
+        admin.close()
+
+
+@pytest.mark.redis
+def test_redis_read_reconnects_when_the_server_drops_the_connection() -> None:
+    url = service_url("redis")
+    name = f"reads-{uuid.uuid4().hex[:12]}"
+    store = RedisOnlineStore(f"{url}?client_name={name}", prefix=f"test-{name}")
+    admin = redis.Redis.from_url(url)
+    try:
+        store.write("g", [W("k", 1, b"v"), W("j", 2, b"w")])
+        assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+        (held,) = _read_connections(admin, name)
+        admin.client_kill_filter(_id=held["id"])  # as Redis does to an idle client
+        assert store.read({"g": ["k", "j"]})["g"] == [R(1, b"v"), R(2, b"w")]
+        (again,) = _read_connections(admin, name)
+        assert again["id"] != held["id"]
+    finally:
+        store.drop_group("g")
+        store.close()
+        admin.close()
+
+
+@pytest.mark.redis
+def test_redis_forked_child_reads_on_its_own_connection() -> None:
+    url = service_url("redis")
+    name = f"reads-{uuid.uuid4().hex[:12]}"
+    store = RedisOnlineStore(f"{url}?client_name={name}", prefix=f"test-{name}")
+    admin = redis.Redis.from_url(url)
+    try:
+        store.write("g", [W("k", 1, b"v")])
+        assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+        (parent,) = _read_connections(admin, name)
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit status only
+            status = 1
+            try:
+                ok = store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+                ids = {c["id"] for c in _read_connections(admin, name)}
+                status = 0 if ok and len(ids) == 2 and parent["id"] in ids else 1
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        # The parent's connection was neither used nor closed by the child.
+        assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+        assert _eventually(
+            lambda: [c["id"] for c in _read_connections(admin, name)] == [parent["id"]]
+        )
+    finally:
+        store.drop_group("g")
+        store.close()
+        admin.close()
 
 
 def test_unreachable_redis_is_backend_unavailable() -> None:
