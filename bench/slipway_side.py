@@ -180,7 +180,7 @@ def profile_training(home: str) -> None:
 
 def duckdb_operators(home: str, entities: pd.DataFrame) -> dict[str, float]:
     """DuckDB's own profile of the training-set query: CPU seconds per operator (summed
-    over threads), ASOF joins named by their key."""
+    over threads), joins named by their key."""
     import json
     import tempfile
 
@@ -204,9 +204,9 @@ def duckdb_operators(home: str, entities: pd.DataFrame) -> dict[str, float]:
 
     def walk(node: dict[str, Any]) -> None:
         name = str(node.get("name", "?"))
-        if name == "ASOF_JOIN":
+        if name in {"ASOF_JOIN", "HASH_JOIN"}:
             key = str(node.get("extra_info", {}).get("Conditions", ["?"])[0]).split(" ")[0]
-            name = f"ASOF_JOIN on {key}"
+            name = f"{name} on {key}"
         elif name not in {"ORDER_BY", "RESULT_COLLECTOR"}:
             name = "other operators (scans, dedup, projections)"
         operators[name] = operators.get(name, 0.0) + float(node.get("timing", 0.0))

@@ -161,41 +161,99 @@ def test_point_in_time_matches_the_oracle(
     entities: list[tuple[str, int]],
     ttl: int | None,
 ) -> None:
+    """Two groups in one call: ``h`` holds the whole history (keys recur: the as-of join),
+    ``d`` one record per key, its first in the history (a dimension: the hash join)."""
     home = tmp_path_factory.mktemp("pit")
     services = Services.open(load_settings(home=home))
     fs = services.features
-    fs.create_group(
-        {
-            "name": "h",
-            "record_identifiers": [{"name": "k"}],
-            "online": False,
-            "features": [{"name": "v", "type": "int"}],
-        }
-    )
+    for name, feature in (("h", "v"), ("d", "w")):
+        fs.create_group(
+            {
+                "name": name,
+                "record_identifiers": [{"name": "k"}],
+                "online": False,
+                "features": [{"name": feature, "type": "int"}],
+            }
+        )
     # Within one batch, keep one row per (key, time): a batch is one fact per key and time.
     batches = [list({(k, w): (k, w, v) for k, w, v in batch}.values()) for batch in history]
-    for batch in batches:
-        if batch:
-            fs.ingest(
-                "h",
-                [{"k": k, "event_time": BASE + timedelta(hours=w), "v": v} for k, w, v in batch],
-            )
     if all(not b for b in batches):
         services.close()
         return
+    firsts: dict[str, tuple[str, int, int]] = {}
+    for batch in batches:
+        for row in batch:
+            firsts.setdefault(row[0], row)
+    dimension = list(firsts.values())
+    for name, feature, rows_of in (("h", "v", batches), ("d", "w", [dimension])):
+        for batch in rows_of:
+            if batch:
+                fs.ingest(
+                    name,
+                    [
+                        {"k": k, "event_time": BASE + timedelta(hours=w), feature: v}
+                        for k, w, v in batch
+                    ],
+                )
     frame = pd.DataFrame(
         {
             "k": [k for k, _ in entities],
             "event_timestamp": [BASE + timedelta(hours=at) for _, at in entities],
+            "label": list(range(len(entities))),
         }
     )
     result = fs.training_set(
-        frame, ["h:v"], ttl=timedelta(hours=ttl) if ttl is not None else None
+        frame, ["h:v", "d:w"], ttl=timedelta(hours=ttl) if ttl is not None else None
     ).data
-    got = result.column("v").to_pylist()
-    assert got == _oracle(batches, entities, ttl)
+    assert result.column_names == ["k", "event_timestamp", "label", "v", "w"]
+    assert result.column("v").to_pylist() == _oracle(batches, entities, ttl)
+    assert result.column("w").to_pylist() == _oracle([dimension], entities, ttl)
     assert result.column("k").to_pylist() == frame["k"].tolist()
+    assert result.column("label").to_pylist() == frame["label"].tolist()
     services.close()
+
+
+def test_one_record_per_key_with_a_composite_key(offline_fs: FeatureStore) -> None:
+    """A dimension keyed by two columns (the hash-join path): the pair decides, not either
+    column alone; a record later than the row's time is not used; entity order is kept."""
+    fs = offline_fs
+    fs.create_group(
+        {
+            "name": "pairs",
+            "record_identifiers": [{"name": "a"}, {"name": "b", "type": "int"}],
+            "features": [{"name": "f", "type": "float"}],
+            "online": False,
+        }
+    )
+    fs.ingest(
+        "pairs",
+        [
+            {"a": "x", "b": 1, "event_time": t(2), "f": 1.0},
+            {"a": "x", "b": 2, "event_time": t(2), "f": 2.0},
+            {"a": "y", "b": 1, "event_time": t(6), "f": 3.0},
+        ],
+    )
+    entities = pd.DataFrame(
+        {
+            "a": ["y", "x", "x", "y", "z"],
+            "b": [1, 2, 1, 1, 1],
+            "event_timestamp": [t(7), t(3), t(1), t(5), t(10)],
+        }
+    )
+    data = fs.training_set(entities, ["pairs:f"]).data
+    assert data.column("f").to_pylist() == [3.0, 2.0, None, None, None]
+    assert data.column("a").to_pylist() == ["y", "x", "x", "y", "z"]
+    # A second record for one pair: the group is no longer one record per key, and the
+    # as-of join picks the latest at or before each row's time.
+    fs.ingest("pairs", [{"a": "x", "b": 1, "event_time": t(4), "f": 4.0}])
+    entities["event_timestamp"] = [t(7), t(3), t(5), t(5), t(10)]
+    assert fs.training_set(entities, ["pairs:f"]).data.column("f").to_pylist() == [
+        3.0,
+        2.0,
+        4.0,
+        None,
+        None,
+    ]
 
 
 def test_arrow_entities_with_int_keys(offline_fs: FeatureStore) -> None:

@@ -6,6 +6,14 @@ the call) has a TTL, no older than that. Unmatched rows are kept with nulls, row
 preserved, and every other entity column (labels, ids) passes through. The result comes
 with a :class:`TrainingSetDefinition` naming exactly what was read — the Delta version of
 every group — so a model's lineage can say which data trained it.
+
+Only what the joins need goes through DuckDB: a row number, the record identifiers and
+the timestamp of each entity row. DuckDB returns the feature values sorted by row number
+(its parallel sort beat an Arrow ``take`` by the inverse permutation at 10M rows) and the
+entity columns are attached again in Arrow, without a copy. A group in which no record
+identifier occurs twice (a dimension such as planes by tail number) needs no as-of
+search: its join is a hash ``LEFT JOIN`` on the key with the event-time condition, which
+DuckDB runs several times faster than an ``ASOF`` join (which sorts both sides).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -88,7 +97,7 @@ def entity_digest(table: pa.Table) -> str:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+    return hashlib.sha256(sink.getvalue()).hexdigest()  # the Arrow buffer, not a copy
 
 
 def _prepare_entities(
@@ -130,11 +139,22 @@ def _prepare_entities(
                 entities = entities.set_column(
                     entities.column_names.index(key.name), key.name, column
                 )
-    return entities.append_column(_ROW, pa.array(range(entities.num_rows), pa.int64()))
+    return entities.append_column(_ROW, pa.array(np.arange(entities.num_rows, dtype=np.int64)))
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _keys_unique(con: duckdb.DuckDBPyConnection, view: str, keys: list[str]) -> bool:
+    """Whether no record identifier occurs twice in ``view`` (one record per key).
+
+    Then each entity row has at most one candidate, so "the latest record at or before
+    the row's time" is just that record when its time qualifies: a hash join can replace
+    the as-of join. A scan of the key columns, small beside the join it simplifies."""
+    key = _quote(keys[0]) if len(keys) == 1 else f"({', '.join(_quote(k) for k in keys)})"
+    ((unique,),) = con.execute(f"SELECT count(*) = count(DISTINCT {key}) FROM {view}").fetchall()
+    return bool(unique)
 
 
 def build_training_set(
@@ -152,15 +172,18 @@ def build_training_set(
     wanted = resolve_refs(refs, groups)
     used = [groups[name] for name in wanted]
     prepared = _prepare_entities(entities, timestamp_column, used)
-    passthrough = [c for c in entities.column_names]
+    passthrough = prepared.drop_columns([_ROW])
+    join_columns = [_ROW, timestamp_column]
+    for group in used:
+        join_columns.extend(k for k in group.key_columns if k not in join_columns)
     con = duckdb.connect()
     try:
-        con.register("__entities", prepared)
-        selects = [f"e.{_quote(c)}" for c in passthrough]
+        con.register("__entities", prepared.select(join_columns))
+        selects = [f"e.{_ROW}"]
         joins = []
         read_versions: dict[str, int] = {}
         ttls: dict[str, float | None] = {}
-        output_names = set(passthrough)
+        output_names = set(passthrough.column_names)
         for n, (name, features) in enumerate(wanted.items()):
             group = groups[name]
             version = (versions or {}).get(name)
@@ -172,14 +195,21 @@ def build_training_set(
             key_list = ", ".join(_quote(k) for k in keys)
             feature_list = ", ".join(_quote(f) for f in features)
             alias = f"g{n}"
-            joins.append(
-                f"ASOF LEFT JOIN (SELECT {key_list}, {_quote(group.event_time)} AS __t,"
-                f" {feature_list} FROM {view}"
-                f" QUALIFY row_number() OVER (PARTITION BY {key_list}, {_quote(group.event_time)}"
-                f" ORDER BY _ingest_id DESC) = 1) {alias}"
-                f" ON {' AND '.join(f'e.{_quote(k)} = {alias}.{_quote(k)}' for k in keys)}"
+            condition = (
+                f"{' AND '.join(f'e.{_quote(k)} = {alias}.{_quote(k)}' for k in keys)}"
                 f" AND e.{_quote(timestamp_column)} >= {alias}.__t"
             )
+            columns = f"{key_list}, {_quote(group.event_time)} AS __t, {feature_list}"
+            if _keys_unique(con, view, keys):
+                joins.append(f"LEFT JOIN (SELECT {columns} FROM {view}) {alias} ON {condition}")
+            else:
+                # Two ingests of one (key, event time): the later ingest's record wins.
+                joins.append(
+                    f"ASOF LEFT JOIN (SELECT {columns} FROM {view}"
+                    f" QUALIFY row_number() OVER (PARTITION BY {key_list},"
+                    f" {_quote(group.event_time)} ORDER BY _ingest_id DESC) = 1) {alias}"
+                    f" ON {condition}"
+                )
             limit = ttl if ttl is not None else group.ttl
             ttls[name] = limit.total_seconds() if limit is not None else None
             for feature in features:
@@ -199,10 +229,16 @@ def build_training_set(
                         f" <= {micros} THEN {value} END"
                     )
                 selects.append(f"{value} AS {_quote(out)}")
-        sql = f"SELECT {', '.join(selects)} FROM __entities e {' '.join(joins)} ORDER BY e.{_ROW}"
-        data = con.sql(sql).to_arrow_table()
+        sql = f"SELECT {', '.join(selects)} FROM __entities e {' '.join(joins)}"
+        joined = con.sql(f"{sql} ORDER BY e.{_ROW}").to_arrow_table().drop_columns([_ROW])
+        if joined.num_rows != prepared.num_rows:  # left joins with at most one match each
+            raise RuntimeError(f"the join gave {joined.num_rows} rows for {prepared.num_rows}")
     finally:
         con.close()
+    data = pa.Table.from_arrays(
+        [*passthrough.columns, *joined.columns],
+        names=[*passthrough.column_names, *joined.column_names],
+    )
     definition = TrainingSetDefinition(
         feature_refs=[f"{g}:{f}" for g, fs in wanted.items() for f in fs],
         timestamp_column=timestamp_column,
