@@ -99,6 +99,15 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def sqlite_db(sqlite_url: str) -> Iterator[Database]:
+    """A migrated metadata database on SQLite only, for tests of SQLite's own locking."""
+    database = Database(sqlite_url)
+    ensure_schema(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def kafka_bootstrap() -> str:
     """The test broker's bootstrap address (``127.0.0.1:PORT``)."""
     return service_url("kafka")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -77,6 +77,10 @@ class Token:
             revoked_at=row.revoked_at,
             last_used_at=row.last_used_at,
         )
+
+
+def _stale(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or now - last_used_at > _TOUCH_INTERVAL
 
 
 def _hash(secret: str) -> str:
@@ -152,7 +156,16 @@ class TokenService:
                 raise Unauthorized("unknown API token")
             if row.revoked_at is not None:
                 raise Unauthorized("this API token has been revoked")
-            now = utcnow()
-            if row.last_used_at is None or now - row.last_used_at > _TOUCH_INTERVAL:
+            token = Token.from_row(row)
+        now = utcnow()
+        if not _stale(token.last_used_at, now):
+            return token
+        # Every request authenticates, so the check above stays a read; the stamp is a
+        # write transaction of its own. Written in the read's transaction it would fail on
+        # SQLite at once ("database is locked") whenever another connection committed in
+        # between. Requests racing here check again in the write transaction.
+        with self._db.write() as session:
+            row = session.get(ApiTokenRow, token_id)
+            if row is not None and _stale(row.last_used_at, now):
                 row.last_used_at = now
-            return Token.from_row(row)
+        return replace(token, last_used_at=now)

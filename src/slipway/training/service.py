@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.db.tables import StepLogRow, TrainingJobRow
 from slipway.core.errors import Conflict, NotFound
 from slipway.core.events import EventLog
-from slipway.core.queue import WorkQueue
+from slipway.core.queue import WorkItem, WorkQueue
 from slipway.core.waiting import wait_until_final
 from slipway.training.spec import (
     CRASH_RETRIES,
@@ -59,18 +60,37 @@ class TrainingService:
 
     def get(self, name: str) -> TrainingJobRow:
         with self.db.session() as session:
-            row = session.get(TrainingJobRow, name)
-            if row is None:
-                raise NotFound(f"training job {name!r} does not exist")
+            row = self._row(session, name)
+        if self._given_up(row) is None:
+            return row
+        # Failing the job reads, then writes: that takes a write transaction from the
+        # start. A read transaction upgraded to a write after another connection committed
+        # fails on SQLite at once ("database is locked"). Polls of a running job (wait())
+        # stay reads; only a job to fail takes the write lock, and checks again under it.
+        with self.db.write() as session:
+            row = self._row(session, name)
             self._reconcile(row)
             return row
 
-    def _reconcile(self, row: TrainingJobRow) -> None:
-        """A job whose work item ran out of attempts (workers kept dying) has failed."""
+    @staticmethod
+    def _row(session: Session, name: str) -> TrainingJobRow:
+        row = session.get(TrainingJobRow, name)
+        if row is None:
+            raise NotFound(f"training job {name!r} does not exist")
+        return row
+
+    def _given_up(self, row: TrainingJobRow) -> WorkItem | None:
+        """The work item of an unfinished job that ran out of attempts (workers kept
+        dying) or was cancelled, else ``None``."""
         if row.state in TERMINAL or row.work_item_id is None:
-            return
+            return None
         item = self.queue.get(row.work_item_id)
-        if item.state in ("failed", "cancelled") and row.state not in TERMINAL:
+        return item if item.state in ("failed", "cancelled") else None
+
+    def _reconcile(self, row: TrainingJobRow) -> None:
+        """A job whose work item gave up has failed (``row`` is in a write transaction)."""
+        item = self._given_up(row)
+        if item is not None:
             row.state = "Failed"
             row.error = row.error or item.last_error
             row.finished_at = utcnow()
