@@ -24,6 +24,8 @@ from slipway.core.settings import Settings, load_settings
 from slipway.services import Services
 from slipway.workers.handlers import DEFAULT_QUEUES
 from slipway.workers.worker import Worker
+from tests.s3_server import BUCKET as S3_BUCKET
+from tests.s3_server import client_env, s3_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -105,6 +107,40 @@ def sqlite_db(sqlite_url: str) -> Iterator[Database]:
     ensure_schema(database)
     yield database
     database.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local S3 server (``tests/s3_server.py``) with the bucket ``slipway-test``; the
+    process environment points botocore, s3fs and delta-rs at it while the session runs."""
+    import boto3
+
+    log = tmp_path_factory.mktemp("s3") / "server.log"
+    with s3_server(log) as endpoint:
+        env = client_env(endpoint)
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            boto3.client("s3").create_bucket(Bucket=S3_BUCKET)
+            yield endpoint
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+@pytest.fixture
+def s3_root(s3_endpoint: str) -> Iterator[str]:
+    """A fresh ``s3://slipway-test/<random>`` prefix, removed afterwards."""
+    import s3fs
+
+    prefix = f"{S3_BUCKET}/{uuid.uuid4().hex}"
+    yield f"s3://{prefix}"
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    if fs.exists(prefix):
+        fs.rm(prefix, recursive=True)
 
 
 @pytest.fixture

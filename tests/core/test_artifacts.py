@@ -1,4 +1,5 @@
-"""Tests for slipway.core.artifacts, run over a local root and a memory:// root."""
+"""Tests for slipway.core.artifacts, run over a local root, a memory:// root and an s3://
+root on the local S3 test server."""
 
 from __future__ import annotations
 
@@ -55,11 +56,14 @@ def _memory_fs() -> Any:
     return fsspec.filesystem("memory")
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", pytest.param("s3", marks=pytest.mark.s3)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
     if request.param == "local":
         (tmp_path / "sentinel.txt").write_bytes(b"outside the store")
         yield ArtifactStore(str(tmp_path / "parent" / "store"))
+        return
+    if request.param == "s3":
+        yield ArtifactStore(request.getfixturevalue("s3_root"))
         return
     path = f"/slipway-test-{uuid.uuid4().hex}"
     yield ArtifactStore(f"memory://{path}")
@@ -213,7 +217,7 @@ def test_uri_names_the_key(store: ArtifactStore, tmp_path: Path) -> None:
     if uri.startswith("file://"):
         assert uri == (tmp_path / "parent" / "store" / "a" / "b.txt").resolve().as_uri()
     else:
-        assert uri.startswith("memory://") and uri.endswith("/a/b.txt")
+        assert uri.startswith(("memory://", "s3://slipway-test/")) and uri.endswith("/a/b.txt")
     assert store.root.startswith(uri.split("://")[0])
 
 
@@ -307,7 +311,13 @@ def test_file_and_folder_cannot_share_a_name(store: ArtifactStore) -> None:
     store.put_bytes("a", b"1")
     with pytest.raises(Conflict):
         store.put_bytes("a/b", b"2")
-    assert store.list() == ["a"]
+    with pytest.raises(Conflict):
+        store.put_bytes("a/b/c", b"3")
+    store.put_bytes("x/y/z", b"4")
+    for folder in ("x", "x/y"):
+        with pytest.raises(Conflict):
+            store.put_bytes(folder, b"5")
+    assert store.list() == ["a", "x/y/z"]
 
 
 def test_missing_keys_raise_not_found(store: ArtifactStore, tmp_path: Path) -> None:

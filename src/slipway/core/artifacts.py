@@ -86,7 +86,10 @@ class ArtifactStore:
     """
 
     def __init__(self, root: str) -> None:
-        fs, path = fsspec.core.url_to_fs(root)
+        # No listings cache: other processes (workers, the tracking server, a user's
+        # client) write under the same root, and an object store's cached listing (with
+        # each object's ETag) would then fail or mislead later reads of changed objects.
+        fs, path = fsspec.core.url_to_fs(root, use_listings_cache=False)
         self._fs: Any = fs
         self._local = isinstance(fs, LocalFileSystem)
         root_path = cast(str, path)
@@ -142,6 +145,7 @@ class ArtifactStore:
     def _commit(self, tmp: str, dest: str, key: str) -> None:
         try:
             if not self._local:
+                self._refuse_shape_clash(dest, key)
                 self._fs.put_file(tmp, dest)
                 return
             parent = os.path.dirname(dest)
@@ -156,6 +160,19 @@ class ArtifactStore:
             _fsync_dir(parent)
         except _SHAPE_ERRORS:
             raise Conflict(f"{key!r} clashes with an existing key or folder") from None
+
+    def _refuse_shape_clash(self, dest: str, key: str) -> None:
+        """An object store has no folders, so ``a`` and ``a/b`` can both be stored there;
+        a local filesystem refuses that, and so does this store everywhere: ``get_dir``,
+        ``delete`` of a prefix and digests of trees would otherwise mean different things
+        per backend. Checked just before the put (a HEAD per ancestor and one listing), so
+        not atomic against a concurrent writer of the clashing key."""
+        parts = key.split("/")
+        for depth in range(1, len(parts)):
+            if self._fs.isfile(self._prefix + "/".join(parts[:depth])):
+                raise Conflict(f"{key!r} clashes with the existing key {'/'.join(parts[:depth])!r}")
+        if self._fs.isdir(dest):
+            raise Conflict(f"{key!r} clashes with an existing folder of that name")
 
     def put_bytes(self, key: str, data: bytes) -> ArtifactInfo:
         """Store ``data`` at ``key`` atomically and describe what was stored."""

@@ -28,8 +28,13 @@ from slipway.registry.lineage import Lineage
 from slipway.registry.mlflow_store import MlflowStore
 from slipway.registry.models import ApprovalStatus, ModelTampered, ModelVersion, Transition
 from slipway.registry.signatures import ensure_signature
-from slipway.registry.sources import check_source, key_for_path
+from slipway.registry.sources import check_source, key_for_path, key_for_uri
 from slipway.security.audit import AuditLog
+
+
+def _on_object_store(root: str) -> bool:
+    """Whether the artifact root is a URI other than a local ``file://`` one."""
+    return "://" in root and not root.startswith("file://")
 
 
 class Registry:
@@ -65,8 +70,11 @@ class Registry:
             base_uri, path = logged.rstrip("/"), rest
         else:
             base_uri = self.mlflow.run_artifact_uri(run_id).rstrip("/")
-        base_kind, base_value = check_source(base_uri)
-        base = base_value if base_kind == "key" else key_for_path(base_uri, base_value, root)
+        if _on_object_store(root) and not base_uri.startswith("mlflow-artifacts:"):
+            base = key_for_uri(source, base_uri, root)
+        else:
+            base_kind, base_value = check_source(base_uri)
+            base = base_value if base_kind == "key" else key_for_path(base_uri, base_value, root)
         return run_id, f"{base}/{path}" if path else base
 
     def register(

@@ -3,7 +3,8 @@
 A version's source is refused unless it names files inside the artifact root: a run's
 artifacts (``runs:/<run id>/<path>``), MLflow's proxied artifacts
 (``mlflow-artifacts:/<path>``, stored under ``<artifact root>/mlflow``), or a path or
-``file://`` URI that resolves inside the root. Everything else — other schemes, host
+``file://`` URI that resolves inside the root; on an object-store root, the location
+MLflow reports for a run's artifacts must lie under the root. Everything else — other schemes, host
 parts, ``..``, percent-encoding, NUL — is an :class:`InvalidInput` naming ``source``,
 because a registered source is later read, hashed, loaded and served.
 """
@@ -60,6 +61,17 @@ def _key(source: str, path: str) -> str:
         return validate_key(path, field="source")
     except InvalidInput:
         raise _refuse(source, "the path is not a clean relative path") from None
+
+
+def key_for_uri(source: str, uri: str, artifact_root: str) -> str:
+    """The artifact key of ``uri`` on an object-store root (``s3://bucket/prefix``): a
+    location MLflow reports for a run or a logged model when the artifact root is a URI.
+    It must lie under the root; the rest must be a clean key (no ``..``, no
+    percent-encoding)."""
+    root = artifact_root.rstrip("/") + "/"
+    if not uri.startswith(root):
+        raise _refuse(source, "it lies outside the artifact store")
+    return _key(source, uri[len(root) :].rstrip("/"))
 
 
 def key_for_path(source: str, path: str, artifact_root: str) -> str:
