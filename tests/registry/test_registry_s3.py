@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 import s3fs
 
+from slipway.core.errors import InvalidInput
 from slipway.core.settings import load_settings
 from slipway.registry.models import ModelTampered
+from slipway.registry.sources import key_for_uri
 from slipway.services import Services
 
 pytestmark = pytest.mark.s3
@@ -43,3 +45,26 @@ def test_register_load_and_tamper_check_on_s3(
     bucket.pipe(weights, bucket.cat(weights) + b"\x00")
     with pytest.raises(ModelTampered, match="digest mismatch"):
         services.registry.load("delay", 1)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://other-bucket/slipway/mlflow/1/run/artifacts",  # another bucket
+        "s3://ml/slipway-evil/mlflow/1",  # a sibling prefix sharing the root's first letters
+        "s3://ml/slipway/mlflow/../../elsewhere",
+        "s3://ml/slipway/mlflow/%2e%2e/x",
+        "s3://ml/slipway",  # the root itself is no model
+        "gs://ml/slipway/mlflow/1",
+    ],
+)
+def test_locations_outside_an_object_store_root_are_refused(uri: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        key_for_uri("runs:/x/model", uri, "s3://ml/slipway")
+    assert caught.value.field == "source"
+
+
+def test_locations_under_an_object_store_root_become_keys() -> None:
+    assert key_for_uri(
+        "runs:/x/model", "s3://ml/slipway/mlflow/1/m/artifacts/", "s3://ml/slipway/"
+    ) == ("mlflow/1/m/artifacts")
