@@ -74,6 +74,63 @@ def test_files_to_files(
     assert manifest["model"]["digest"] == done.digest
 
 
+@pytest.mark.s3
+def test_files_on_s3_to_files_on_s3(
+    platform: BatchPlatform, s3_root: str, batch_workers: None, tmp_path: Path
+) -> None:
+    """Input folder and output folder on the S3 test server; the job reads row groups by
+    range from S3 and writes its parts and manifest there."""
+    import s3fs
+
+    bucket = s3fs.S3FileSystem(skip_instance_cache=True)
+    source = f"{s3_root}/in"
+    for path in sorted(platform.inputs.iterdir()):
+        bucket.put_file(str(path), f"{source.removeprefix('s3://')}/{path.name}")
+    out = f"{s3_root}/out"
+    spec = _spec(platform, "files-s3", {"files": {"path": out}})
+    spec["input"] = {"files": {"path": source}}
+    done = platform.services.batch.wait(
+        platform.services.batch.submit(spec, actor="t").name, timeout=120
+    )
+    assert done.state == "Completed", done.error
+    assert done.rows_done == 12_000 and done.chunks_done == 12
+    local = tmp_path / "out"
+    bucket.get(out.removeprefix("s3://"), str(local), recursive=True)
+    result = _read_parts(local, "parquet")
+    expected = _expected(platform)
+    assert list(result["record_id"]) == list(expected["record_id"])
+    assert np.allclose(result["prediction"], expected["prediction"])
+    assert json.loads((local / "_manifest.json").read_text())["rows"] == 12_000
+
+
+def test_manifest_exists_before_the_job_reads_completed(
+    platform: BatchPlatform, batch_workers: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever sees the job Completed must find ``_manifest.json``: the file is written
+    while the state committed is still Running (it used to be written after the commit)."""
+    from slipway.batch.sinks import FileSink
+    from slipway.core.db.tables import BatchJobRow
+
+    states: list[str] = []
+    write_manifest = FileSink.manifest
+
+    def observed(sink: FileSink, manifest: dict[str, object]) -> None:
+        with platform.services.db.session() as session:  # what other readers see now
+            row = session.get(BatchJobRow, str(manifest["job"]))
+            states.append(row.state if row is not None else "absent")
+        write_manifest(sink, manifest)
+
+    monkeypatch.setattr(FileSink, "manifest", observed)
+    out = tmp_path / "out"
+    spec = _spec(platform, "manifest-order", {"files": {"path": str(out)}})
+    done = platform.services.batch.wait(
+        platform.services.batch.submit(spec, actor="t").name, timeout=120
+    )
+    assert done.state == "Completed", done.error
+    assert states == ["Running"]
+    assert (out / "_manifest.json").exists()
+
+
 def test_csv_input(platform: BatchPlatform, batch_workers: None, tmp_path: Path) -> None:
     csv = tmp_path / "in.csv"
     platform.frame.head(2500).to_csv(csv, index=False)

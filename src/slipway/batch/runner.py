@@ -163,13 +163,16 @@ def _complete(
             "finished_at": job.finished_at.isoformat(),
             "seconds": round((job.finished_at - job.started_at).total_seconds(), 3),
         }
-        manifest = job.manifest
         services.events.append(
             "batch.job_completed",
             f"batch/{name}",
             {"rows": job.rows_done, "delivered": job.delivered},
             session=session,
         )
-    spec = BatchJobSpec.model_validate(manifest["spec"])
-    if spec.output.files is not None:
-        FileSink(spec.output.files.path, spec.output.files.format).manifest(manifest)
+        # The manifest file is written before "Completed" commits: whoever sees the job
+        # completed finds the manifest (written after the commit, a reader polling the
+        # state could look for it first). If the write fails, nothing commits and the
+        # chunk's retry finishes the job again.
+        spec = BatchJobSpec.model_validate(job.manifest["spec"])
+        if spec.output.files is not None:
+            FileSink(spec.output.files.path, spec.output.files.format).manifest(job.manifest)
