@@ -4,18 +4,25 @@ data capture on, a real gateway, and a baseline of the training data."""
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import lightgbm
 import mlflow
 import pandas as pd
 import pytest
 
 from slipway.core.settings import load_settings
+from slipway.monitoring.spec import QUEUE
 from slipway.services import Services
+from slipway.workers.worker import Worker
 from tests.serving.conftest import Platform, RunningGateway, start_gateway
 
 FEATURES = ["temp", "dewp", "humid", "wind_speed", "precip", "visib", "hour", "distance"]
@@ -43,24 +50,22 @@ class FlightPlatform:
     model: str
     first_half: pd.DataFrame  # January-June, not used in training
     second_half: pd.DataFrame  # July-December
-    train_file: Path
+    train_file: str  # a path or URI
 
     @property
     def services(self) -> Services:
         return self.platform.services
 
 
-@pytest.fixture(scope="package")
-def flight_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlightPlatform]:
-    root = tmp_path_factory.mktemp("monitoring")
-    services = Services.open(
-        load_settings(home=root / "home", database={"url": f"sqlite:///{root}/meta.db"})
-    )
+@contextmanager
+def open_flight_platform(home: Path, train_file: str, **settings: Any) -> Iterator[FlightPlatform]:
+    """A platform serving a flight-delay model with full data capture; ``train_file`` (a
+    path or URI) receives the training features, for baselines."""
+    services = Services.open(load_settings(home=home, **settings))
     data = flights()
     first = data[data["month"] <= 6].sample(frac=1.0, random_state=1)
     second = data[data["month"] > 6].sample(n=3000, random_state=2)
     train, holdout = first.iloc[:30_000], first.iloc[30_000:33_000]
-    train_file = root / "train.parquet"
     train[FEATURES].to_parquet(train_file)
     booster = lightgbm.train(
         {"objective": "binary", "verbose": -1, "num_leaves": 31},
@@ -106,6 +111,15 @@ def flight_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flight
         services.close()
 
 
+@pytest.fixture(scope="package")
+def flight_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlightPlatform]:
+    root = tmp_path_factory.mktemp("monitoring")
+    with open_flight_platform(
+        root / "home", str(root / "train.parquet"), database={"url": f"sqlite:///{root}/meta.db"}
+    ) as opened:
+        yield opened
+
+
 def as_records(frame: pd.DataFrame) -> dict[str, object]:
     return {
         "dataframe_split": {
@@ -113,3 +127,41 @@ def as_records(frame: pd.DataFrame) -> dict[str, object]:
             "data": frame[FEATURES].astype(object).to_numpy().tolist(),
         }
     }
+
+
+def send_traffic(fp: FlightPlatform) -> dict[str, Any]:
+    """Send the January-June holdout, then July-December; returns each half's window
+    and what was served (inference id, row) -> (score, label)."""
+    windows: dict[str, tuple[datetime, datetime]] = {}
+    served: dict[str, dict[tuple[str, int], tuple[float, int]]] = {}
+    for half, frame in (("first", fp.first_half), ("second", fp.second_half)):
+        start = datetime.now(UTC)
+        served[half] = {}
+        for offset in range(0, len(frame), 250):
+            chunk = frame.iloc[offset : offset + 250]
+            response = httpx.post(
+                f"{fp.gateway.url}/endpoints/flights/invocations",
+                json=as_records(chunk),
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+            inference = response.headers["X-Slipway-Inference-Id"]
+            for row, (score, label) in enumerate(
+                zip(response.json()["predictions"], chunk["delayed"], strict=True)
+            ):
+                served[half][(inference, row)] = (float(score), int(label))
+        fp.gateway.gateway.capture.flush()
+        time.sleep(0.01)
+        windows[half] = (start, datetime.now(UTC))
+    return {"windows": windows, "served": served}
+
+
+def execute_run(fp: FlightPlatform, run: dict[str, Any]) -> dict[str, Any]:
+    """Let a worker take queued runs, as in production, until this one is done."""
+    worker = Worker(fp.services, queues=[QUEUE], worker_id="monitor-test")
+    for _ in range(20):
+        worker.run(max_items=1)
+        done = fp.services.monitoring.get_run(run["id"])
+        if done["state"] in ("completed", "failed"):
+            return done
+    raise AssertionError(f"run {run['id']} was not executed")

@@ -3,60 +3,27 @@ against the training baseline; late ground truth scored; violations start retrai
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 from sklearn import metrics
 
 from slipway.core.errors import InvalidInput, NotFound
-from slipway.monitoring.spec import QUEUE
-from slipway.workers.worker import Worker
-from tests.monitoring.conftest import FEATURES, WEATHER, FlightPlatform, as_records
+from tests.monitoring.conftest import (
+    FEATURES,
+    WEATHER,
+    FlightPlatform,
+    execute_run,
+    send_traffic,
+)
 from tests.pipelines import sample
 
 
 @pytest.fixture(scope="module")
 def traffic(flight_platform: FlightPlatform) -> dict[str, Any]:
-    """Send the January-June holdout, then July-December; returns each half's window
-    and what was served (inference id, row) -> (score, label)."""
-    fp = flight_platform
-    windows: dict[str, tuple[datetime, datetime]] = {}
-    served: dict[str, dict[tuple[str, int], tuple[float, int]]] = {}
-    for half, frame in (("first", fp.first_half), ("second", fp.second_half)):
-        start = datetime.now(UTC)
-        served[half] = {}
-        for offset in range(0, len(frame), 250):
-            chunk = frame.iloc[offset : offset + 250]
-            response = httpx.post(
-                f"{fp.gateway.url}/endpoints/flights/invocations",
-                json=as_records(chunk),
-                timeout=30,
-            )
-            assert response.status_code == 200, response.text
-            inference = response.headers["X-Slipway-Inference-Id"]
-            for row, (score, label) in enumerate(
-                zip(response.json()["predictions"], chunk["delayed"], strict=True)
-            ):
-                served[half][(inference, row)] = (float(score), int(label))
-        fp.gateway.gateway.capture.flush()
-        time.sleep(0.01)
-        windows[half] = (start, datetime.now(UTC))
-    return {"windows": windows, "served": served}
-
-
-def _execute(fp: FlightPlatform, run: dict[str, Any]) -> dict[str, Any]:
-    """Let a worker take queued runs, as in production, until this one is done."""
-    worker = Worker(fp.services, queues=[QUEUE], worker_id="monitor-test")
-    for _ in range(20):
-        worker.run(max_items=1)
-        done = fp.services.monitoring.get_run(run["id"])
-        if done["state"] in ("completed", "failed"):
-            return done
-    raise AssertionError(f"run {run['id']} was not executed")
+    return send_traffic(flight_platform)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +67,7 @@ def test_seasonal_weather_drift_is_detected_and_the_holdout_is_clean(
         start, end = traffic["windows"][half]
         queued = services.monitoring.run("flights-drift", actor="test", start=start, end=end)
         assert queued["state"] == "queued"
-        runs[half] = _execute(flight_platform, queued)
+        runs[half] = execute_run(flight_platform, queued)
 
     clean = runs["first"]
     assert clean["state"] == "completed" and clean["rows"] == 3000
@@ -155,7 +122,7 @@ def test_model_quality_from_late_ground_truth_equals_scikit_learn(
         actor="test",
     )
     start, end = traffic["windows"]["second"]
-    run = _execute(
+    run = execute_run(
         flight_platform,
         services.monitoring.run("flights-quality", actor="test", start=start, end=end),
     )
@@ -230,7 +197,7 @@ def test_a_violation_starts_one_retraining_per_debounce_window(
     )
     start, end = traffic["windows"]["second"]
     for _ in range(3):  # three drifted runs within the hour
-        run = _execute(
+        run = execute_run(
             flight_platform,
             services.monitoring.run("flights-drift", actor="test", start=start, end=end),
         )
@@ -266,7 +233,7 @@ def test_scheduled_runs_start_once_per_tick(flight_platform: FlightPlatform) -> 
     scheduled = datetime.fromisoformat(mine[0]["scheduled_for"])
     assert scheduled == due + timedelta(days=2, minutes=10)
     assert datetime.fromisoformat(mine[0]["window_start"]) == scheduled - timedelta(minutes=30)
-    run = _execute(flight_platform, mine[0])
+    run = execute_run(flight_platform, mine[0])
     assert run["status"] == "no_data"  # nothing was captured in that window
     services.monitoring.set_enabled("flights-hourly", False, actor="test")
     services.monitoring.tick(later + timedelta(hours=1))
