@@ -500,96 +500,97 @@ def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
     return True
 
 
-@pytest.mark.redis
-def test_redis_reads_hold_one_connection_per_thread_and_close_them() -> None:
-    url = service_url("redis")
-    name = f"reads-{uuid.uuid4().hex[:12]}"
-    store = RedisOnlineStore(f"{url}?client_name={name}", prefix=f"test-{name}")
-    admin = redis.Redis.from_url(url)
-    try:
-        store.write("g", [W("k", 1, b"v")])
-        for _ in range(5):
-            assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
-        first = _read_connections(admin, name)
-        assert len(first) == 1  # five reads, one connection
+@dataclass(frozen=True)
+class NamedRedis:
+    """A Redis store whose connections carry a client name, so the server's ``CLIENT LIST``
+    shows exactly this store's connections; ``admin`` is a separate client to look."""
 
-        def reader() -> None:
-            for _ in range(3):
-                assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+    store: RedisOnlineStore
+    admin: redis.Redis
+    name: str
 
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            barrier = threading.Barrier(3)
-
-            def together() -> None:
-                barrier.wait()  # all three threads alive at once: three connections
-                reader()
-
-            for future in [pool.submit(together) for _ in range(3)]:
-                future.result()
-            assert len(_read_connections(admin, name)) == 4
-        # The pool's threads have ended: their connections go with them.
-        gc.collect()
-        assert _eventually(lambda: len(_read_connections(admin, name)) == 1)
-        assert _read_connections(admin, name)[0]["id"] == first[0]["id"]
-        store.close()
-        assert _eventually(lambda: not _read_connections(admin, name))
-    finally:
-        cleanup = RedisOnlineStore(url, prefix=f"test-{name}")
-        cleanup.drop_group("g")
-        cleanup.close()
-        admin.close()
+    def readers(self) -> list[dict[str, str]]:
+        return _read_connections(self.admin, self.name)
 
 
-@pytest.mark.redis
-def test_redis_read_reconnects_when_the_server_drops_the_connection() -> None:
+@pytest.fixture
+def named_redis() -> Iterator[NamedRedis]:
     url = service_url("redis")
     name = f"reads-{uuid.uuid4().hex[:12]}"
     store = RedisOnlineStore(f"{url}?client_name={name}", prefix=f"test-{name}")
     admin = redis.Redis.from_url(url)
     try:
         store.write("g", [W("k", 1, b"v"), W("j", 2, b"w")])
-        assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
-        (held,) = _read_connections(admin, name)
-        admin.client_kill_filter(_id=held["id"])  # as Redis does to an idle client
-        assert store.read({"g": ["k", "j"]})["g"] == [R(1, b"v"), R(2, b"w")]
-        (again,) = _read_connections(admin, name)
-        assert again["id"] != held["id"]
+        yield NamedRedis(store, admin, name)
     finally:
-        store.drop_group("g")
+        cleanup = RedisOnlineStore(url, prefix=f"test-{name}")
+        cleanup.drop_group("g")
+        cleanup.close()
         store.close()
         admin.close()
 
 
 @pytest.mark.redis
-def test_redis_forked_child_reads_on_its_own_connection() -> None:
-    url = service_url("redis")
-    name = f"reads-{uuid.uuid4().hex[:12]}"
-    store = RedisOnlineStore(f"{url}?client_name={name}", prefix=f"test-{name}")
-    admin = redis.Redis.from_url(url)
-    try:
-        store.write("g", [W("k", 1, b"v")])
+def test_redis_reads_hold_one_connection_per_thread_and_close_them(
+    named_redis: NamedRedis,
+) -> None:
+    store = named_redis.store
+    for _ in range(5):
         assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
-        (parent,) = _read_connections(admin, name)
-        pid = os.fork()
-        if pid == 0:  # the child: report through the exit status only
-            status = 1
-            try:
-                ok = store.read({"g": ["k"]})["g"] == [R(1, b"v")]
-                ids = {c["id"] for c in _read_connections(admin, name)}
-                status = 0 if ok and len(ids) == 2 and parent["id"] in ids else 1
-            finally:
-                os._exit(status)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        # The parent's connection was neither used nor closed by the child.
-        assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
-        assert _eventually(
-            lambda: [c["id"] for c in _read_connections(admin, name)] == [parent["id"]]
-        )
-    finally:
-        store.drop_group("g")
-        store.close()
-        admin.close()
+    first = named_redis.readers()
+    assert len(first) == 1  # five reads, one connection
+
+    barrier = threading.Barrier(3)
+
+    def together() -> None:
+        barrier.wait()  # all three threads alive at once: three connections
+        for _ in range(3):
+            assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for future in [pool.submit(together) for _ in range(3)]:
+            future.result()
+        assert len(named_redis.readers()) == 4
+    # The pool's threads have ended: their connections go with them.
+    gc.collect()
+    assert _eventually(lambda: len(named_redis.readers()) == 1)
+    assert named_redis.readers()[0]["id"] == first[0]["id"]
+    store.close()
+    assert _eventually(lambda: not named_redis.readers())
+
+
+@pytest.mark.redis
+def test_redis_read_reconnects_when_the_server_drops_the_connection(
+    named_redis: NamedRedis,
+) -> None:
+    store = named_redis.store
+    assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+    (held,) = named_redis.readers()
+    named_redis.admin.client_kill_filter(_id=held["id"])  # as Redis does to an idle client
+    assert store.read({"g": ["k", "j"]})["g"] == [R(1, b"v"), R(2, b"w")]
+    (again,) = named_redis.readers()
+    assert again["id"] != held["id"]
+
+
+@pytest.mark.redis
+def test_redis_forked_child_reads_on_its_own_connection(named_redis: NamedRedis) -> None:
+    store = named_redis.store
+    assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+    (parent,) = named_redis.readers()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        status = 1
+        try:
+            ok = store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+            ids = {c["id"] for c in named_redis.readers()}
+            status = 0 if ok and len(ids) == 2 and parent["id"] in ids else 1
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's connection was neither used nor closed by the child.
+    assert store.read({"g": ["k"]})["g"] == [R(1, b"v")]
+    assert _eventually(lambda: [c["id"] for c in named_redis.readers()] == [parent["id"]])
 
 
 def test_unreachable_redis_is_backend_unavailable() -> None:
