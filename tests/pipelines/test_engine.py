@@ -151,3 +151,36 @@ def test_a_step_runs_on_the_cpus_it_asks_for(services: Services, workers: None) 
     assert done["state"] == "Succeeded", done
     (result,) = [s["outputs"]["value"] for s in done["steps"]]
     assert result == {"cores": 1, "omp": "1"}
+
+
+def test_describing_a_finished_execution_takes_no_write_lock(
+    services: Services, workers: None
+) -> None:
+    """Consoles and wait() poll describe(); for a finished execution it only reads, so it
+    answers while another connection holds SQLite's write lock (it used to queue for it)."""
+    import sqlite3
+    import time
+
+    from sqlalchemy.engine import make_url
+
+    services.pipelines.register(sample.fan)
+    run = services.pipelines.start("fan", {"n": 2})
+    assert services.pipelines.wait(run, timeout=120)["state"] == "Succeeded"
+    path = make_url(services.settings.database_url).database
+    assert path
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, held for the next 3 s
+    answered: list[float] = []
+
+    def describe() -> None:
+        start = time.monotonic()
+        assert services.pipelines.describe(run)["state"] == "Succeeded"
+        answered.append(time.monotonic() - start)
+
+    reader = threading.Thread(target=describe)
+    reader.start()
+    reader.join(timeout=3)
+    holder.execute("ROLLBACK")
+    holder.close()
+    reader.join()
+    assert answered and answered[0] < 1.5, answered

@@ -202,14 +202,13 @@ class PipelineService:
             self.orchestrator.advance(session, execution_id)
 
     def describe(self, execution_id: str) -> dict[str, Any]:
-        self.advance(execution_id)  # inspection also reconciles crashed workers' steps
-        with self.db.session() as session:
-            exe = session.get(ExecutionRow, execution_id)
-            if exe is None:
-                raise NotFound(f"execution {execution_id!r} does not exist")
-            steps = list(
-                session.scalars(select(StepRunRow).where(StepRunRow.execution_id == execution_id))
-            )
+        exe, steps = self._read(execution_id)
+        if exe.state not in TERMINAL_EXECUTIONS:
+            # Inspecting an unfinished execution also reconciles crashed workers' steps;
+            # that is a write, so a finished one (what consoles and wait() poll most)
+            # is only read and takes no write lock.
+            self.advance(execution_id)
+            exe, steps = self._read(execution_id)
         graph = exe.graph
         order = [*graph["steps"], *graph["conditions"]]
         by_name = {s.step: s for s in steps}
@@ -238,6 +237,16 @@ class PipelineService:
                 for name in order
             ],
         }
+
+    def _read(self, execution_id: str) -> tuple[ExecutionRow, list[StepRunRow]]:
+        with self.db.session() as session:
+            exe = session.get(ExecutionRow, execution_id)
+            if exe is None:
+                raise NotFound(f"execution {execution_id!r} does not exist")
+            steps = list(
+                session.scalars(select(StepRunRow).where(StepRunRow.execution_id == execution_id))
+            )
+        return exe, steps
 
     def executions(self, pipeline: str | None = None, limit: int = 50) -> list[ExecutionRow]:
         query = select(ExecutionRow).order_by(ExecutionRow.created_at.desc()).limit(limit)
