@@ -23,6 +23,7 @@ read's ``MGET``s and a delete's ``DEL``s are each sent in one non-transactional 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -84,14 +85,29 @@ def _group(name: str) -> str:
     return validate_name(name, field="group")
 
 
+class _Held:
+    """A thread's read connection, as its thread-local holds it. When the thread ends the
+    thread-local lets go of this object, which is in no reference cycle, so it closes the
+    connection at once. (redis-py's connection objects are in cycles: left to the garbage
+    collector, their socket may be finalized before them, still open.)"""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.disconnect()  # in a forked child this closes only the child's copy
+
+
 class _ReadConnections:
     """One Redis connection per thread (and per process) for reads.
 
     A thread reuses its connection for every read; no other thread touches it, so no
     lock or pool checkout is paid per read. A forked child sees the parent's connection
-    (its ``pid`` differs) and opens its own. A connection lives as long as its thread:
-    when the thread ends, the thread-local drops the last reference and redis-py's
-    ``__del__`` closes the socket; :meth:`close_all` closes every live one.
+    (its ``pid`` differs) and opens its own. A connection lives as long as its thread
+    (see :class:`_Held`); :meth:`close_all` closes every live one.
     """
 
     def __init__(self, pool: Any) -> None:
@@ -101,12 +117,13 @@ class _ReadConnections:
         self._live: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def get(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.pid != os.getpid():
+        held = getattr(self._local, "held", None)
+        if held is None or held.conn.pid != os.getpid():
             conn = self._pool.connection_class(**self._pool.connection_kwargs)
-            self._local.conn = conn
+            self._local.held = _Held(conn)
             self._live.add(conn)
-        return conn
+            return conn
+        return held.conn
 
     def close_all(self) -> None:
         for conn in list(self._live):
