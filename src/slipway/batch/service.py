@@ -176,12 +176,13 @@ class BatchService:
             row = session.get(BatchJobRow, name)
             if row is None:
                 raise NotFound(f"batch job {name!r} does not exist")
-            if row.state in TERMINAL:
+            if row.state in TERMINAL or self._first_failed(session, row) is None:
                 session.expunge(row)
                 return row
-        # A running job may be failed here (reconcile reads, then writes): that takes a
-        # write transaction from the start. A read transaction upgraded to a write after
-        # a worker committed fails on SQLite at once ("database is locked").
+        # A chunk gave up: failing the job reads, then writes, so it takes a write
+        # transaction from the start and checks again under it. (A read transaction
+        # upgraded to a write after a worker committed fails on SQLite at once.) Polls of
+        # a healthy running job stay reads.
         with self.db.write() as session:
             row = session.get(BatchJobRow, name)
             if row is None:
@@ -193,11 +194,8 @@ class BatchService:
             self._cancel_pending(name)
         return row
 
-    def _reconcile(self, session: Any, row: BatchJobRow) -> bool:
-        """A chunk that ran out of attempts (or failed for good) fails the job; True when
-        it just did."""
-        if row.state in TERMINAL:
-            return False
+    def _first_failed(self, session: Any, row: BatchJobRow) -> tuple[BatchChunkRow, Any] | None:
+        """The first unfinished chunk whose work item gave up, with that item."""
         for chunk in session.scalars(
             select(BatchChunkRow).where(
                 BatchChunkRow.job == row.name, BatchChunkRow.state != "done"
@@ -207,19 +205,28 @@ class BatchService:
                 continue
             item = self.queue.get(chunk.work_item_id)
             if item.state == "failed":
-                # Fail now and queue nothing more; chunks already running finish and add
-                # their counts, so delivered/failed on the job stay exact.
-                row.state, row.finished_at = "Failed", utcnow()
-                error = item.last_error or chunk.error or "failed"
-                row.error = error if error.startswith("chunk ") else f"chunk {chunk.index}: {error}"
-                self.events.append(
-                    "batch.job_failed",
-                    f"batch/{row.name}",
-                    {"error": row.error, "delivered": row.delivered, "failed": row.failed},
-                    session=session,
-                )
-                return True
-        return False
+                return chunk, item
+        return None
+
+    def _reconcile(self, session: Any, row: BatchJobRow) -> bool:
+        """A chunk that ran out of attempts (or failed for good) fails the job; True when
+        it just did."""
+        found = None if row.state in TERMINAL else self._first_failed(session, row)
+        if found is None:
+            return False
+        chunk, item = found
+        # Fail now and queue nothing more; chunks already running finish and add their
+        # counts, so delivered/failed on the job stay exact.
+        row.state, row.finished_at = "Failed", utcnow()
+        error = item.last_error or chunk.error or "failed"
+        row.error = error if error.startswith("chunk ") else f"chunk {chunk.index}: {error}"
+        self.events.append(
+            "batch.job_failed",
+            f"batch/{row.name}",
+            {"error": row.error, "delivered": row.delivered, "failed": row.failed},
+            session=session,
+        )
+        return True
 
     @staticmethod
     def _is_kafka(row: BatchJobRow) -> bool:
