@@ -18,6 +18,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from tests.batch.conftest import FEATURES, BatchPlatform
+from tests.waiting import eventually
 
 
 def _spec(
@@ -422,7 +423,12 @@ def test_broker_killed_mid_job_then_restarted(platform: BatchPlatform, tmp_path:
                 time.sleep(0.05)
             broker.kill()
             failed = platform.services.batch.wait(job.name, timeout=120)
-            time.sleep(6)  # chunks still running finish failing and add their counts
+            # Chunks still running when the job failed finish failing and add their counts.
+            eventually(
+                lambda: all(c.state != "running" for c in platform.services.batch.chunks(job.name)),
+                what="no chunk of the failed job is still running",
+                timeout=60,
+            )
         finally:
             stop_workers()
         failed = platform.services.batch.get(job.name)

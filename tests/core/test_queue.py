@@ -12,10 +12,10 @@ from datetime import timedelta
 
 import pytest
 
-from slipway.core.clock import utcnow
 from slipway.core.db import Database
 from slipway.core.errors import Conflict, InvalidInput, LeaseLost, NotFound
 from slipway.core.queue import WorkQueue, WorkState
+from tests.waiting import eventually
 
 CLAIMER = """
 import json, sys
@@ -34,7 +34,7 @@ HOLDER = """
 import sys, time
 from slipway.core.db import Database
 from slipway.core.queue import WorkQueue
-item = WorkQueue(Database(sys.argv[1])).claim(["steps"], "doomed", lease_seconds=1.0)
+item = WorkQueue(Database(sys.argv[1])).claim(["steps"], "doomed", lease_seconds=3.0)
 print(item.id, flush=True)
 time.sleep(600)
 """
@@ -107,11 +107,10 @@ def test_fail_without_retry_is_final(db: Database) -> None:
 def test_expired_lease_is_reclaimed_and_fences_the_old_holder(db: Database) -> None:
     queue = WorkQueue(db)
     item = queue.enqueue("steps", "k", {})
-    assert queue.claim(["steps"], "old", lease_seconds=0.2) is not None
+    assert queue.claim(["steps"], "old", lease_seconds=1.0) is not None
     assert queue.claim(["steps"], "new") is None
-    time.sleep(0.3)
-    taken = queue.claim(["steps"], "new")
-    assert taken is not None and taken.attempts == 2 and taken.lease_owner == "new"
+    taken = eventually(lambda: queue.claim(["steps"], "new"), what="the expired lease is reclaimed")
+    assert taken.attempts == 2 and taken.lease_owner == "new"
     with pytest.raises(LeaseLost):
         queue.heartbeat(item.id, "old")
     with pytest.raises(LeaseLost):
@@ -123,10 +122,11 @@ def test_expired_lease_is_reclaimed_and_fences_the_old_holder(db: Database) -> N
 def test_heartbeat_keeps_the_lease(db: Database) -> None:
     queue = WorkQueue(db)
     item = queue.enqueue("steps", "k", {})
-    assert queue.claim(["steps"], "w", lease_seconds=0.3) is not None
-    for _ in range(4):
-        time.sleep(0.15)
-        queue.heartbeat(item.id, "w", lease_seconds=0.3)
+    assert queue.claim(["steps"], "w", lease_seconds=1.0) is not None
+    started = time.monotonic()
+    while time.monotonic() - started < 2.5:  # well past the first lease
+        time.sleep(0.1)  # the holder's heartbeat interval (the work being simulated)
+        queue.heartbeat(item.id, "w", lease_seconds=1.0)
         assert queue.claim(["steps"], "thief") is None
 
 
@@ -134,8 +134,12 @@ def test_expired_lease_on_last_attempt_fails_the_item(db: Database) -> None:
     queue = WorkQueue(db)
     item = queue.enqueue("steps", "k", {}, max_attempts=1)
     assert queue.claim(["steps"], "w", lease_seconds=0.1) is not None
-    time.sleep(0.2)
-    assert queue.claim(["steps"], "w2") is None
+    eventually(
+        lambda: (
+            queue.claim(["steps"], "w2") is None and queue.get(item.id).state is WorkState.FAILED
+        ),
+        what="the expired last attempt fails the item",
+    )
     final = queue.get(item.id)
     assert final.state is WorkState.FAILED
     assert "expired" in (final.last_error or "")
@@ -214,7 +218,8 @@ def test_item_of_a_killed_worker_is_reclaimed_after_lease_expiry(db: Database) -
     assert queue.claim(["steps"], "survivor") is None  # lease still running
     held = queue.get(item.id)
     assert held.lease_expires_at is not None
-    time.sleep(max(0.0, (held.lease_expires_at - utcnow()).total_seconds()) + 0.1)
-    taken = queue.claim(["steps"], "survivor")
-    assert taken is not None and taken.id == item.id and taken.attempts == 2
-    assert held.lease_expires_at - held.updated_at <= timedelta(seconds=1.01)
+    taken = eventually(
+        lambda: queue.claim(["steps"], "survivor"), what="the dead holder's item is reclaimed"
+    )
+    assert taken.id == item.id and taken.attempts == 2
+    assert held.lease_expires_at - held.updated_at <= timedelta(seconds=3.01)

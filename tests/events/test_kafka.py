@@ -19,6 +19,7 @@ from slipway.core.settings import KafkaSettings, load_settings
 from slipway.events.kafka import SUBSCRIBER, KafkaEventPublisher
 from slipway.runtime.scheduler import run_scheduler
 from slipway.services import Services
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.kafka
 
@@ -122,13 +123,18 @@ def test_the_scheduler_publishes_events_when_kafka_is_configured(
             }
         )
         messages = _consume(kafka_bootstrap, kafka_topic, 1)
-        stop.set()
-        loop.join(timeout=30)
-        assert not loop.is_alive()
         body = json.loads(messages[0].value() or b"")
         assert body["type"] == "feature_group.created"
         assert body["resource"] == "feature-group/weather"
-        assert services.events.subscription(SUBSCRIBER).position == body["id"]
+        # A consumer can read the message before the broker's acknowledgement reaches the
+        # producer; the subscription moves on the tick that settles it.
+        eventually(
+            lambda: services.events.subscription(SUBSCRIBER).position == body["id"],
+            what="the subscription acknowledges the delivered event",
+        )
+        stop.set()
+        loop.join(timeout=30)
+        assert not loop.is_alive()
     finally:
         stop.set()
         loop.join(timeout=30)

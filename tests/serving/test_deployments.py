@@ -12,6 +12,7 @@ import pytest
 
 from slipway.core.events import EventLog
 from tests.serving.conftest import Platform, RunningGateway
+from tests.waiting import eventually
 
 ROW = {"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}
 
@@ -68,7 +69,10 @@ def test_canary_rolls_back_on_error_rate_alarm(platform: Platform, gateway: Runn
     assert history[1]["outcome"] == "rolled_back"
     assert "error_rate" in history[1]["outcome_reason"]
     assert 500 in codes  # the canary did get (failing) traffic before the alarm
-    time.sleep(1.0)  # the gateway applies the rollback within a second
+    eventually(
+        lambda: _serves_only(gateway, "canary", described["active_version"]),
+        what="the gateway applied the rollback",
+    )
     with httpx.Client() as client:
         after = [
             client.post(f"{gateway.url}/endpoints/canary/invocations", json=ROW).status_code
@@ -77,6 +81,17 @@ def test_canary_rolls_back_on_error_rate_alarm(platform: Platform, gateway: Runn
     assert after == [200] * 50
     events = _events(platform, "canary")
     assert "endpoint.rolled_back" in events and "alert.raised" in events
+
+
+def _serves_only(gateway: RunningGateway, name: str, version: int) -> bool:
+    """Whether the in-process gateway routes every request of ``name`` to config ``version``."""
+    runtime = gateway.gateway.state.endpoints.get(name)
+    return (
+        runtime is not None
+        and runtime.target is None
+        and runtime.active is not None
+        and runtime.active.version == version
+    )
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +182,9 @@ def test_no_request_fails_during_updates_and_manual_rollback(
         platform.services.endpoints.rollback("steady", actor="test")
         rolled = platform.settle("steady")
         assert rolled["active_version"] == 3
-        time.sleep(1.0)
+        eventually(lambda: _serves_only(gateway, "steady", 3), what="the gateway serves v3")
+        during = served
+        eventually(lambda: served > during + 20, what="requests served after the rollback")
     finally:
         stop.set()
         for thread in threads:

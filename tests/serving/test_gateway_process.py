@@ -16,14 +16,29 @@ from contextlib import contextmanager
 import httpx
 import psutil
 import pytest
+from sqlalchemy import select
 
+from slipway.core.db.tables import GatewayModelRow, GatewayRow
 from tests.serving.conftest import Platform, free_port
+from tests.waiting import eventually
 
 ROW = {"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}
 
 
 def _workers(master: subprocess.Popen[bytes]) -> list[psutil.Process]:
     return psutil.Process(master.pid).children()
+
+
+def _ready_on(platform: Platform, endpoint: str, workers: list[psutil.Process]) -> int:
+    """How many of these live gateway workers report the endpoint's models loaded."""
+    pids = {p.pid for p in workers if p.status() != psutil.STATUS_ZOMBIE}
+    with platform.services.db.session() as session:
+        rows = session.execute(
+            select(GatewayRow.pid)
+            .join(GatewayModelRow, GatewayModelRow.gateway_id == GatewayRow.gateway_id)
+            .where(GatewayModelRow.endpoint == endpoint, GatewayModelRow.state == "ready")
+        ).scalars()
+        return len(pids & set(rows))
 
 
 @contextmanager
@@ -86,33 +101,38 @@ def test_sigkill_of_a_worker_under_load(platform: Platform) -> None:
                     outcomes["connection"] += 1
                 slowest = max(slowest, time.monotonic() - started)
 
-        # Wait until both workers serve the endpoint (each loads it on its own).
-        deadline = time.monotonic() + 30
-        while httpx.post(f"{url}/endpoints/sturdy/invocations", json=ROW).status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        time.sleep(1.5)
+        # Each worker loads the endpoint on its own: wait until every live one has it.
+        eventually(
+            lambda: _ready_on(platform, "sturdy", _workers(master)) == 2,
+            what="both gateway workers have the endpoint loaded",
+            timeout=60,
+        )
         threads = [threading.Thread(target=load) for _ in range(4)]
         for thread in threads:
             thread.start()
-        time.sleep(1.0)
-        victim = _workers(master)[0]
-        victim.send_signal(signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while True:
-            pids = {p.pid for p in _workers(master) if p.status() != psutil.STATUS_ZOMBIE}
-            if len(pids) == 2 and victim.pid not in pids:
-                break
-            assert time.monotonic() < deadline, "the killed worker was not replaced"
-            time.sleep(0.2)
-        time.sleep(3.0)  # the new worker loads the endpoint and serves
-        before = outcomes["200"]
-        time.sleep(1.0)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
+        try:
+            eventually(lambda: outcomes["200"] >= 50, what="load is being served", timeout=60)
+            victim = _workers(master)[0]
+            victim.send_signal(signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while True:
+                pids = {p.pid for p in _workers(master) if p.status() != psutil.STATUS_ZOMBIE}
+                if len(pids) == 2 and victim.pid not in pids:
+                    break
+                assert time.monotonic() < deadline, "the killed worker was not replaced"
+                time.sleep(0.2)
+            eventually(
+                lambda: _ready_on(platform, "sturdy", _workers(master)) == 2,
+                what="the replacement worker has the endpoint loaded",
+                timeout=60,
+            )
+            before = outcomes["200"]
+            eventually(lambda: outcomes["200"] > before + 50, what="still serving", timeout=60)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
         assert outcomes["timeout"] == 0 and slowest < 10, (outcomes, slowest)
-        assert outcomes["200"] > before  # still serving after the replacement
         assert outcomes["connection"] <= 8, outcomes  # only requests in flight on the victim
         assert set(outcomes) <= {"200", "connection"}, outcomes
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import httpx
 import pyarrow.dataset as ds
 import pytest
 
 from tests.serving.conftest import Platform, RunningGateway
+from tests.waiting import eventually
 
 ROW = {"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}
 
@@ -17,7 +19,9 @@ def _invoke(gateway: RunningGateway, name: str, **kwargs: object) -> httpx.Respo
     return httpx.post(f"{gateway.url}/endpoints/{name}/invocations", json=ROW, **kwargs)  # type: ignore[arg-type]
 
 
-def test_weights_are_honoured(platform: Platform, gateway: RunningGateway) -> None:
+@pytest.fixture(scope="module")
+def ab(platform: Platform) -> str:
+    """An endpoint with two weighted variants, shared by the tests of this module."""
     platform.deploy(
         {
             "name": "ab",
@@ -27,6 +31,10 @@ def test_weights_are_honoured(platform: Platform, gateway: RunningGateway) -> No
             ],
         }
     )
+    return "ab"
+
+
+def test_weights_are_honoured(platform: Platform, gateway: RunningGateway, ab: str) -> None:
     seen: Counter[str] = Counter()
     with httpx.Client() as client:
         for _ in range(600):
@@ -39,7 +47,7 @@ def test_weights_are_honoured(platform: Platform, gateway: RunningGateway) -> No
     assert described["traffic"] == {"a": 0.8, "b": 0.2}
 
 
-def test_target_variant_header(platform: Platform, gateway: RunningGateway) -> None:
+def test_target_variant_header(platform: Platform, gateway: RunningGateway, ab: str) -> None:
     for header in ("X-Slipway-Target-Variant", "X-Amzn-SageMaker-Target-Variant"):
         answers = {
             _invoke(gateway, "ab", headers={header: "b"}).json()["predictions"][0]
@@ -69,16 +77,17 @@ def test_shadow_is_captured_and_never_returned(platform: Platform, gateway: Runn
         assert response.headers["x-slipway-variant"] == "prod"
         ids.append(response.headers["x-slipway-inference-id"])
     production = response.json()["predictions"][0]
-    gateway.gateway.capture.flush()
-    import time
-
-    time.sleep(0.5)  # shadows run off the request path
-    gateway.gateway.capture.flush()
     root = platform.services.settings.artifact_root
-    table = ds.dataset(
-        f"{root}/capture/endpoint=shadowed", format="parquet", partitioning="hive"
-    ).to_table()
-    rows = table.to_pylist()
+
+    def captured() -> list[dict[str, Any]] | None:
+        gateway.gateway.capture.flush()  # shadows run off the request path: wait for them
+        table = ds.dataset(
+            f"{root}/capture/endpoint=shadowed", format="parquet", partitioning="hive"
+        ).to_table()
+        rows: list[dict[str, Any]] = table.to_pylist()
+        return rows if sum(r["variant"] == "candidate" for r in rows) >= 10 else None
+
+    rows = eventually(captured, what="the candidate shadow's answers are captured")
     kinds = Counter((r["variant"], r["kind"]) for r in rows)
     assert kinds[("prod", "production")] == 10
     assert kinds[("candidate", "shadow")] == 10
@@ -128,12 +137,20 @@ def test_data_capture_files_hold_what_was_served(
 def test_capture_drops_under_pressure_are_counted(
     platform: Platform, gateway: RunningGateway
 ) -> None:
+    platform.deploy(
+        {
+            "name": "pressured",
+            "variants": [{"name": "main", "model": platform.refs["linear"]}],
+            "data_capture": {"enabled": True, "sampling_percent": 100},
+        }
+    )
+    assert _invoke(gateway, "pressured").status_code == 200  # loaded before the buffer fills
     writer = gateway.gateway.capture
     writer.flush()
     capacity, writer.capacity = writer.capacity, 0  # a full buffer
     try:
         for _ in range(5):
-            assert _invoke(gateway, "captured").status_code == 200  # never fails a request
+            assert _invoke(gateway, "pressured").status_code == 200  # never fails a request
     finally:
         writer.capacity = capacity
     gateway.gateway.recorder.flush()
@@ -142,6 +159,6 @@ def test_capture_drops_under_pressure_are_counted(
     line = next(
         x
         for x in metrics.splitlines()
-        if x.startswith('slipway_capture_dropped_total{endpoint="captured",variant="main"}')
+        if x.startswith('slipway_capture_dropped_total{endpoint="pressured",variant="main"}')
     )
     assert float(line.split()[-1]) == 5
