@@ -29,6 +29,11 @@ from tests.s3_server import client_env, s3_server
 
 REPO = Path(__file__).resolve().parents[1]
 
+# xdist's workers inherit LINES and COLUMNS; Rich fixes a console's size for good when both
+# are set as it is created (at import), so the CLI tests' COLUMNS=200 would not apply.
+for _size in ("LINES", "COLUMNS"):
+    os.environ.pop(_size, None)
+
 
 def _service_env() -> dict[str, str]:
     path = Path(os.environ.get("SLIPWAY_SERVICES_DIR", REPO / ".services")) / "env"

@@ -88,8 +88,10 @@ def test_seasonal_weather_drift_is_detected_and_the_holdout_is_clean(
     listed = services.monitoring.runs("flights-drift")
     assert [r["id"] for r in listed[:2]] == [drifted["id"], clean["id"]]
     assert services.monitoring.get("flights-drift")["last_status"] == "violations"
-    kinds = [e.type for e in services.events.read(types=["monitor.violations"], limit=100)]
-    assert kinds == ["monitor.violations"]
+    raised = services.events.read(types=["monitor.violations"], limit=100)
+    assert [e.payload["run_id"] for e in raised if e.payload["monitor"] == "flights-drift"] == [
+        drifted["id"]
+    ]
 
 
 def clean_score(services: Any, run_id: int, column: str) -> float:
@@ -182,16 +184,25 @@ def test_regression_metrics_equal_scikit_learn(
 
 
 def test_a_violation_starts_one_retraining_per_debounce_window(
-    flight_platform: FlightPlatform, traffic: dict[str, Any]
+    flight_platform: FlightPlatform, baseline: dict[str, Any], traffic: dict[str, Any]
 ) -> None:
     services = flight_platform.services
+    services.monitoring.create(
+        {
+            "name": "flights-retrain",
+            "kind": "data_quality",
+            "endpoint": "flights",
+            "baseline": "flights-train",
+        },
+        actor="test",
+    )
     services.pipelines.register(sample.fan)
     services.triggers.process()  # only what follows counts
     services.triggers.create(
         "retrain-on-drift",
         "fan",
         "monitor.violations",
-        filters={"payload.monitor": "flights-drift"},
+        filters={"payload.monitor": "flights-retrain"},
         parameter_mapping={"n": "payload.violations"},
         debounce_seconds=3600,
     )
@@ -199,7 +210,7 @@ def test_a_violation_starts_one_retraining_per_debounce_window(
     for _ in range(3):  # three drifted runs within the hour
         run = execute_run(
             flight_platform,
-            services.monitoring.run("flights-drift", actor="test", start=start, end=end),
+            services.monitoring.run("flights-retrain", actor="test", start=start, end=end),
         )
         assert run["status"] == "violations"
     started = services.triggers.process()

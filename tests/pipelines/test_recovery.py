@@ -17,6 +17,7 @@ import pytest
 from slipway.core.settings import load_settings
 from slipway.services import Services
 from tests.pipelines import sample
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,6 +89,61 @@ def test_killed_worker_step_is_retried_by_another(
     assert [s["state"] for s in done["steps"]] == ["Succeeded", "Succeeded"]
     objects = services.artifacts.list("pipelines/objects")
     assert len(objects) == len(set(objects)) == 2  # one object per output, none partial
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stopped_worker_hands_its_step_back_at_once(
+    services: Services, home: Path, tmp_path: Path, signum: int
+) -> None:
+    """A worker told to stop mid-step kills the step, gives the item back (no attempt
+    counted, no lease left to expire), and exits with its children within seconds; the
+    next worker runs the step once more and the execution succeeds with one output each."""
+    services.pipelines.register(sample.slow)
+    marker = tmp_path / "pid"
+    run = services.pipelines.start("slow", {"seconds": 4.0, "marker": str(marker)})
+    leaving = _worker(home, "leaving")
+    eventually(marker.exists, what="the step started", timeout=60)
+    step_pid = int(marker.read_text())
+    marker.unlink()
+    family = [psutil.Process(leaving.pid), *psutil.Process(leaving.pid).children(recursive=True)]
+    stopped_at = time.monotonic()
+    leaving.send_signal(signum)
+    assert leaving.wait(timeout=30) == 0
+    _, alive = psutil.wait_procs(family, timeout=10)
+    took = time.monotonic() - stopped_at
+    assert alive == [] and not _running(step_pid), alive
+    assert took <= 5, f"stopping took {took:.1f} s"
+    [item] = [
+        i
+        for i in services.queue.list(queue="pipelines")
+        if i.kind == "pipeline.step" and i.payload["step"] == "sleepy"
+    ]
+    assert item.state == "queued" and item.attempts == 0 and item.lease_owner is None
+    assert "released by leaving" in (item.last_error or "")
+    step = next(s for s in services.pipelines.describe(run)["steps"] if s["name"] == "sleepy")
+    assert step["state"] != "Cancelled"  # handed back, not cancelled
+
+    # The next worker takes it at once (no lease to wait out) and runs it once more.
+    survivor = _worker(home, "survivor")
+    try:
+        done = services.pipelines.wait(run, timeout=90)
+    finally:
+        survivor.send_signal(signal.SIGTERM)
+        assert survivor.wait(timeout=30) == 0
+    assert done["state"] == "Succeeded", done
+    sleepy = next(s for s in done["steps"] if s["name"] == "sleepy")
+    assert sleepy["attempts"] == 1  # the interrupted attempt was given back, not spent
+    assert sleepy["outputs"]["value"] == {"slept": 4}
+    objects = services.artifacts.list("pipelines/objects")
+    assert len(objects) == len(set(objects)) == 2  # one object per output, none partial
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _free_port() -> int:

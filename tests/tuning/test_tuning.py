@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,8 @@ import pytest
 from slipway.core.errors import Conflict, InvalidInput
 from slipway.core.settings import load_settings
 from slipway.services import Services
+from tests.pipelines.test_recovery import _worker
+from tests.waiting import eventually
 
 REPO = str(Path(__file__).resolve().parents[2])
 RANGES = {
@@ -132,3 +136,53 @@ def test_grid_strategy_and_bad_specs(services: Services, workers: None) -> None:
         with pytest.raises(InvalidInput) as info:
             services.tuning.submit(bad)
         assert info.value.field == field
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_a_trial_interrupted_with_its_worker_runs_exactly_once_more(
+    tmp_path: Path, signum: int
+) -> None:
+    """A worker killed (or stopped) mid-trial leaves the trial RUNNING; the slot's next
+    holder fails it as interrupted and runs the same parameters once more, so the job ends
+    with exactly ``max_jobs`` trials of its own and the best of them."""
+    home = tmp_path / "home"
+    services = Services.open(load_settings(home=home))
+    try:
+        ranges = RANGES | {"pause": {"type": "categorical", "values": [1.0]}}
+        services.tuning.submit(
+            _job("crashy", parameter_ranges=ranges, max_jobs=3, max_parallel_jobs=1)
+        )
+        doomed = _worker(home, "doomed")
+        running = eventually(
+            lambda: [
+                t
+                for t in services.tuning.trials("crashy")
+                if t["state"] == "RUNNING" and t["run_id"] is not None
+            ],
+            what="a trial is running",
+            timeout=120,
+        )
+        os.kill(doomed.pid, signum)
+        doomed.wait(timeout=30)
+        survivor = _worker(home, "survivor")
+        try:
+            job = services.tuning.wait("crashy", timeout=240)
+        finally:
+            survivor.send_signal(signal.SIGTERM)
+            survivor.wait(timeout=30)
+        assert job.state == "Completed", job.error
+        trials = services.tuning.trials("crashy")
+        interrupted = [t for t in trials if t["interrupted"]]
+        own = [t for t in trials if not t["interrupted"]]
+        assert [t["number"] for t in interrupted] == [running[0]["number"]]
+        assert interrupted[0]["state"] == "FAIL"
+        assert len(own) == 3 and all(t["state"] == "COMPLETE" for t in own)
+        [again] = [t for t in own if t["retry_of"] == running[0]["number"]]
+        assert again["params"] == running[0]["params"]
+        client = services.registry.mlflow.client
+        killed = client.get_run(running[0]["run_id"])
+        assert killed.info.status == "KILLED", (killed.info, killed.data.tags)
+        assert job.best is not None and job.best["value"] == max(t["value"] for t in own)
+    finally:
+        services.close()

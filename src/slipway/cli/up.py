@@ -23,6 +23,7 @@ from slipway.cli.context import platform, reported, settings_or_exit
 from slipway.cli.output import console, errors
 from slipway.core.errors import BackendUnavailable, InvalidInput
 from slipway.core.settings import Settings
+from slipway.runtime.exit import exit_now
 from slipway.runtime.scheduler import run_scheduler
 from slipway.runtime.supervisor import ProcessSpec, Supervisor
 from slipway.services import Services
@@ -63,6 +64,7 @@ def server(
         )
     finally:
         services.close()
+    exit_now(0)
 
 
 def _override(settings: Settings, field: str, apply: Callable[[], None]) -> None:
@@ -145,6 +147,7 @@ def worker(
                 runner.run()
         finally:
             services.close()
+    exit_now(0)
 
 
 def scheduler() -> None:
@@ -156,6 +159,7 @@ def scheduler() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with platform() as services:
         run_scheduler(services, stop)
+    exit_now(0)
 
 
 def serve(
@@ -180,7 +184,7 @@ def serve(
             workers=count,
             max_workers=max(count, max_workers or serving.max_workers),
         )
-    raise typer.Exit(code)
+    exit_now(code)
 
 
 def mlflow(
@@ -194,7 +198,7 @@ def mlflow(
     with reported():
         Services.open(settings).close()  # Slipway's tables first, then MLflow adds its own
         os.environ.update(tracking_env(settings))
-    raise typer.Exit(tracking_server.main(["--host", host, "--port", str(port)]))
+    exit_now(tracking_server.main(["--host", host, "--port", str(port)]))
 
 
 def _wait_healthy(urls: dict[str, str], supervisor: Supervisor, timeout: float = 90.0) -> None:
@@ -325,4 +329,4 @@ def up(
     sys.stdout.flush()
     code = supervisor.watch()
     console.print("Slipway stopped")
-    raise typer.Exit(code)
+    exit_now(code)

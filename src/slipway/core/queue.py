@@ -255,6 +255,22 @@ class WorkQueue:
                 row.state = WorkState.FAILED
             return WorkItem.from_row(row)
 
+    def release(self, item_id: int, worker_id: str) -> WorkItem:
+        """Give a held item back, claimable at once by any worker: a stopping worker's
+        hand-over. The attempt it was on is not counted (the work was interrupted, it did
+        not fail); :class:`LeaseLost` when ``worker_id`` no longer holds it."""
+        with self._db.write() as session:
+            row = self._held(session, item_id, worker_id)
+            now = utcnow()
+            row.state = WorkState.QUEUED
+            row.attempts = max(0, row.attempts - 1)
+            row.available_at = now
+            row.last_error = f"released by {worker_id} when it stopped"
+            row.lease_owner = None
+            row.lease_expires_at = None
+            row.updated_at = now
+            return WorkItem.from_row(row)
+
     def cancel(self, item_id: int) -> WorkItem:
         """Cancel a queued or claimed item; its holder's next heartbeat raises LeaseLost."""
         with self._db.write() as session:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.tables import ExecutionRow, PipelineRow, StepRunRow
-from slipway.core.errors import SlipwayError
+from slipway.core.errors import LeaseLost, SlipwayError
 from slipway.core.logsink import log_writer
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, StepState
 from slipway.runtime.childproc import run_forked
@@ -121,6 +121,10 @@ def _run_child(
             should_stop=lambda: context.lease_lost() or _cancelled(context, execution_id),
         )
         if outcome.stopped == "stopped":
+            if not _cancelled(context, execution_id):
+                # The lease is gone (expired, or the worker is stopping and hands the step
+                # back): the step's row belongs to whoever runs it next; write nothing.
+                raise LeaseLost(f"step {step} of {execution_id} stopped: lease lost")
             return {"ok": False, "cancelled": True, "error": "cancelled"}
         if outcome.stopped:
             return {"ok": False, "error": f"step {outcome.stopped}"}

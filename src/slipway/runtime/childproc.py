@@ -128,6 +128,7 @@ def run_child(
 # Modules the fork server imports once, so a step or trial starts in milliseconds instead
 # of paying for pandas, pyarrow, MLflow and Optuna imports in every fresh interpreter.
 PRELOAD = [
+    "slipway.runtime.forkserver_guard",  # first: the fork server dies with its worker
     "slipway.pipelines.runner",
     "slipway.tuning.trial",
     "pandas",

@@ -24,11 +24,11 @@ log = logging.getLogger("slipway.supervisor")
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """In the child before exec: receive SIGTERM when the supervisor dies (Linux)."""
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """In the child before exec: receive ``signum`` when the supervisor dies (Linux)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: rely on the orderly stop
         return
 

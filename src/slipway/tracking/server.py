@@ -57,6 +57,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from slipway.core.errors import SlipwayError
 from slipway.core.net import listening_socket
 from slipway.core.settings import LOOPBACK_HOSTS, load_settings
+from slipway.runtime.exit import exit_now
 from slipway.tracking import metrics as fast_metrics
 from slipway.tracking.config import (
     ARTIFACT_ROOT_VAR,
@@ -359,4 +360,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

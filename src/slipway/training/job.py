@@ -22,6 +22,7 @@ from typing import Any
 
 from slipway.core.clock import utcnow
 from slipway.core.db.tables import TrainingJobRow
+from slipway.core.errors import LeaseLost
 from slipway.core.logsink import log_writer
 from slipway.runtime.childproc import run_child
 from slipway.tracking.config import user_tracking_uri
@@ -153,8 +154,18 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
         )
     finally:
         sync.stop()
+    if outcome.stopped == "stopped" and not _stopped_by_user(services, name):
+        # The lease is gone (expired, or this worker is stopping and hands the job back):
+        # the next holder resumes from the checkpoints synced so far; write nothing here.
+        raise LeaseLost(f"training job {name} interrupted: lease lost")
     ok = outcome.returncode == 0 and outcome.stopped is None
     return _settle(context, spec, run_id, dirs, resumed, ok, outcome.stopped, outcome.returncode)
+
+
+def _stopped_by_user(services: Any, name: str) -> bool:
+    with services.db.session() as session:
+        job = session.get(TrainingJobRow, name)
+        return job is None or job.state == "Stopped"
 
 
 def _cpus(wanted: float | None) -> int:

@@ -4,6 +4,12 @@ A job with ``max_parallel_jobs = N`` enqueues N runner items; each runs one tria
 time in a child process, so N trials run in parallel, all sharing one study. Asking is
 serialized by a named lock so the budget (``max_jobs``) is never overshot, and the last
 runner to finish records the best trial.
+
+Crashes: a trial interrupted with its slot (a worker SIGKILLed, or stopping and handing
+the slot back) stays RUNNING in the study. The slot's next holder marks it FAILED with
+``interrupted`` set (not counted against ``max_jobs``), ends its MLflow run as KILLED and
+enqueues the same parameters again, so the interrupted trial runs exactly once more and
+the job's trial count is as if nothing had happened.
 """
 
 from __future__ import annotations
@@ -27,10 +33,47 @@ from slipway.tuning.study import grid_size, open_study, suggest
 from slipway.workers.context import WorkContext
 
 WARM = "warm_start_from"
+SLOT = "slot"
+INTERRUPTED = "interrupted"
+RETRY_OF = "retry_of"
 
 
 def own_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False) if WARM not in t.user_attrs]
+    """This job's trials (not those copied in by warm start, nor interrupted ones, which
+    run again as a trial of their own)."""
+    return [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if WARM not in t.user_attrs and INTERRUPTED not in t.user_attrs
+    ]
+
+
+def recover_interrupted(
+    context: WorkContext, spec: TuningJobSpec, study: optuna.Study, slot: int
+) -> int:
+    """Fail the trials a previous holder of ``slot`` left RUNNING and enqueue their
+    parameters again; returns how many. Only the slot's lease holder calls this, so a
+    RUNNING trial of the slot is never one that is still being run."""
+    client = context.services.registry.mlflow.client
+    recovered = 0
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.user_attrs.get(SLOT) != slot:
+            continue
+        study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
+        # By tag, not the trial's run_id attribute: the holder may have died between
+        # creating the run and recording its id.
+        experiment = client.get_experiment_by_name(spec.experiment)
+        runs = client.search_runs(
+            [experiment.experiment_id] if experiment is not None else [],
+            filter_string=f"tags.`slipway.tuning_job` = '{spec.name}'"
+            f" and tags.`slipway.trial` = '{trial.number}' and attributes.status = 'RUNNING'",
+        )
+        for run in runs:
+            client.set_terminated(run.info.run_id, "KILLED")
+        recovered += 1
+    return recovered
 
 
 def budget(spec: TuningJobSpec) -> int:
@@ -47,17 +90,24 @@ def run_tuning_slot(context: WorkContext) -> dict[str, Any]:
             return {"ignored": True}
         spec = TuningJobSpec.model_validate(row.spec)
         parent_run = row.mlflow_run_id
-    study = open_study(services.db, spec, slot=int(context.payload.get("slot", 0)))
+    slot = int(context.payload.get("slot", 0))
+    study = open_study(services.db, spec, slot=slot)
+    with named_lock(services.db, f"tuning/{name}"):
+        recover_interrupted(context, spec, study, slot)
     ran = 0
     while not context.lease_lost() and not _stopped(context, name):
         with named_lock(services.db, f"tuning/{name}"):
             if len(own_trials(study)) >= budget(spec):
                 break
             trial = study.ask()
+            trial.set_user_attr(SLOT, slot)
             params = suggest(trial, spec)
         run_id = _trial_run(context, spec, parent_run, trial.number, params)
         trial.set_user_attr("run_id", run_id)
         outcome = _run_trial(context, spec, trial, params, run_id)
+        if context.lease_lost():
+            # Interrupted: the trial stays RUNNING for the slot's next holder to run again.
+            return {"trials": ran, "interrupted": trial.number}
         client = services.registry.mlflow.client
         _log_values(client, run_id, spec, study, trial, outcome)
         if outcome.get("ok"):

@@ -15,7 +15,7 @@ from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue
 from slipway.core.waiting import wait_until_final
 from slipway.registry.mlflow_store import MlflowStore
-from slipway.tuning.runner import WARM
+from slipway.tuning.runner import INTERRUPTED, RETRY_OF, WARM
 from slipway.tuning.spec import QUEUE, RUNNER_KIND, TERMINAL, TuningJobSpec
 from slipway.tuning.study import open_study, pruner, sampler, storage
 
@@ -128,6 +128,8 @@ class TuningService:
                 "warm_start_from": t.user_attrs.get(WARM),
                 "intermediate": dict(t.intermediate_values),
                 "error": t.user_attrs.get("error"),
+                "interrupted": bool(t.user_attrs.get(INTERRUPTED)),
+                "retry_of": t.user_attrs.get(RETRY_OF),
             }
             for t in open_study(self.db, spec).get_trials(deepcopy=False)
         ]

@@ -2,8 +2,14 @@
 
 User-code errors become the item's failure with their traceback (retried with backoff
 while attempts remain). A lost lease (cancelled, or expired and taken by another worker)
-stops the heartbeat and the result is discarded — the new holder's result wins. SIGTERM
-and SIGINT stop claiming; the item in hand is finished first.
+stops the heartbeat and the result is discarded — the new holder's result wins.
+
+SIGTERM and SIGINT stop claiming and ask the item in hand to stop: its handler sees
+``lease_lost()`` turn true (the same signal as a lost lease: stop, write nothing), and the
+worker then gives the item back to the queue at once (``WorkQueue.release``) instead of
+letting its lease run out, so another worker takes it within a poll. A handler that never
+asks simply finishes, and its outcome is recorded as usual. Either way a supervisor's stop
+(SIGTERM, a grace period, SIGKILL) ends with nothing held.
 """
 
 from __future__ import annotations
@@ -40,17 +46,25 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.handlers = handlers if handlers is not None else HANDLERS
         self.stopping = threading.Event()
+        # Set with ``stopping`` by a signal: the item in hand is asked to stop and is then
+        # given back to the queue (see the module docstring).
+        self.releasing = threading.Event()
         cfg = services.settings.workers
         self.lease_seconds = cfg.lease_seconds
         self.poll_seconds = cfg.poll_seconds
 
     def install_signal_handlers(self) -> None:
         def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("worker %s: signal %d, finishing current item", self.worker_id, signum)
-            self.stopping.set()
+            log.info("worker %s: signal %d, handing back the current item", self.worker_id, signum)
+            self.stop()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+
+    def stop(self) -> None:
+        """Stop claiming, and hand the item in progress back (see the module docstring)."""
+        self.stopping.set()
+        self.releasing.set()
 
     def warm_up(self) -> None:
         """Pay the one-time costs of the queues served (the fork server, MLflow's store)
@@ -102,21 +116,42 @@ class Worker:
                 if lost.is_set():
                     return
 
+        asked_to_stop = threading.Event()
+
+        def lease_lost() -> bool:
+            if lost.is_set():
+                return True
+            if self.releasing.is_set():
+                asked_to_stop.set()  # the handler saw it: its outcome is not the work's
+                return True
+            return False
+
         ticker = threading.Thread(target=heartbeat_loop, daemon=True)
         ticker.start()
-        context = WorkContext.of(item, self.services, heartbeat=beat, lease_lost=lost.is_set)
+        context = WorkContext.of(item, self.services, heartbeat=beat, lease_lost=lease_lost)
         try:
             result = handler(context)
         except Exception as exc:
-            error = exc.message if isinstance(exc, PermanentFailure) else traceback.format_exc()
-            retry = not isinstance(exc, PermanentFailure)
             beating.set()
             ticker.join()
+            if asked_to_stop.is_set() and not lost.is_set():
+                self._settle(lambda: queue.release(item.id, self.worker_id))
+                log.info("work item %d (%s) handed back", item.id, item.kind)
+                return
+            if isinstance(exc, LeaseLost):
+                log.warning("worker %s: %s; result discarded", self.worker_id, exc.message)
+                return
+            error = exc.message if isinstance(exc, PermanentFailure) else traceback.format_exc()
+            retry = not isinstance(exc, PermanentFailure)
             self._settle(lambda: queue.fail(item.id, self.worker_id, error, retry=retry))
             log.warning("work item %d (%s) failed:\n%s", item.id, item.kind, error)
             return
         beating.set()
         ticker.join()
+        if asked_to_stop.is_set() and not lost.is_set():
+            self._settle(lambda: queue.release(item.id, self.worker_id))
+            log.info("work item %d (%s) handed back", item.id, item.kind)
+            return
         self._settle(lambda: queue.complete(item.id, self.worker_id, result))
 
     def _settle(self, action: Callable[[], object]) -> None:

@@ -27,6 +27,7 @@ from slipway.core.db.tables import GatewayRow
 from slipway.core.errors import InvalidInput
 from slipway.core.net import listening_socket
 from slipway.core.settings import LOOPBACK_HOSTS, Settings, load_settings
+from slipway.runtime.exit import exit_now
 from slipway.runtime.supervisor import die_with_parent
 
 log = logging.getLogger("slipway.serving.gateway")
@@ -229,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_worker(args.host, args.port)
+    exit_now(0)
 
 
 if __name__ == "__main__":
