@@ -41,7 +41,10 @@ def _wait_for(url: str, process: subprocess.Popen[str], timeout: float = 60) -> 
 
 
 @pytest.mark.slow
-def test_up_serves_health_and_sigint_leaves_no_child(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_up_serves_health_and_a_stop_leaves_no_child(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C, or a supervisor's SIGTERM, stops every process of the platform — the fork
+    servers and resource trackers of the workers too — within 5 s."""
     port, mlflow_port, gateway_port = _free_port(), _free_port(), _free_port()
     process = subprocess.Popen(
         [
@@ -88,8 +91,12 @@ def test_up_serves_health_and_sigint_leaves_no_child(tmp_path: Path) -> None:
             time.sleep(0.2)
         services.close()
 
-        process.send_signal(signal.SIGINT)
+        family = psutil.Process(process.pid).children(recursive=True)
+        stopping = time.monotonic()
+        process.send_signal(signum)
         output, _ = process.communicate(timeout=30)
+        _, alive = psutil.wait_procs(family, timeout=10)
+        took = time.monotonic() - stopping
     finally:
         if process.poll() is None:
             process.kill()
@@ -99,8 +106,9 @@ def test_up_serves_health_and_sigint_leaves_no_child(tmp_path: Path) -> None:
     assert f"MLflow         http://127.0.0.1:{mlflow_port}" in output
     assert f"gateway        http://127.0.0.1:{gateway_port}/endpoints" in output
     assert "Traceback" not in output
-    _, alive = psutil.wait_procs(children, timeout=5)
     assert alive == [], f"orphans left behind: {alive}"
+    assert len(family) >= 12  # 8 above, and each worker's fork server and resource tracker
+    assert took <= 5, f"stopping took {took:.1f} s"
 
 
 def test_up_on_all_interfaces_without_auth_refuses_to_start(tmp_path: Path) -> None:
@@ -113,3 +121,32 @@ def test_up_on_all_interfaces_without_auth_refuses_to_start(tmp_path: Path) -> N
     )
     assert result.returncode == 2
     assert "refusing to listen on 0.0.0.0 without authentication" in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_the_scheduler_stops_at_once(tmp_path: Path, signum: int) -> None:
+    home = tmp_path / "ws"
+    Services.open(load_settings(home=home)).close()  # migrated: the scheduler starts at once
+    process = subprocess.Popen(
+        [sys.executable, "-m", "slipway", "scheduler"],
+        env=_environment(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            if "scheduler running" in line:
+                break
+        stopping = time.monotonic()
+        process.send_signal(signum)
+        process.wait(timeout=30)
+        took = time.monotonic() - stopping
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+    assert process.returncode == 0
+    assert took <= 5, f"stopping took {took:.1f} s"

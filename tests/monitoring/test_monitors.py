@@ -3,6 +3,7 @@ against the training baseline; late ground truth scored; violations start retrai
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -334,3 +335,34 @@ def test_baseline_sources_are_validated(flight_platform: FlightPlatform) -> None
         )
     assert caught.value.field == "nope"
     assert "bad-baseline" not in [b["name"] for b in baselines.list()]
+
+
+def test_a_run_executed_twice_at_once_reports_and_raises_once(
+    flight_platform: FlightPlatform, baseline: dict[str, Any], traffic: dict[str, Any]
+) -> None:
+    """What a worker whose lease expired mid-run and its successor do: both execute the
+    run; one report, one completed run, one violations event (no second alert)."""
+    services = flight_platform.services
+    services.monitoring.create(
+        {"name": "flights-twice", "kind": "data_quality", "endpoint": "flights",
+         "baseline": "flights-train"},
+        actor="test",
+    )  # fmt: skip
+    start, end = traffic["windows"]["second"]
+    queued = services.monitoring.run("flights-twice", actor="test", start=start, end=end)
+    results: list[dict[str, Any]] = []
+    racers = [
+        threading.Thread(target=lambda: results.append(services.monitoring.execute(queued["id"])))
+        for _ in range(2)
+    ]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(timeout=120)
+    assert [r["state"] for r in results] == ["completed", "completed"]
+    raised = services.events.read(types=["monitor.violations"], limit=1000)
+    assert [e.payload["run_id"] for e in raised if e.payload["monitor"] == "flights-twice"] == [
+        queued["id"]
+    ]
+    completed = services.events.read(types=["monitor.run_completed"], limit=1000)
+    assert len([e for e in completed if e.payload["monitor"] == "flights-twice"]) == 1

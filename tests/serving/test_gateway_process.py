@@ -66,13 +66,19 @@ def _gateway(
             time.sleep(0.2)
         yield master, url
     finally:
+        family = psutil.Process(master.pid).children(recursive=True)
+        stopping = time.monotonic()
         master.send_signal(signal.SIGTERM)
         try:
             master.wait(timeout=30)
         except subprocess.TimeoutExpired:
             master.kill()
             master.wait()
+        _, alive = psutil.wait_procs(family, timeout=10)
+        took = time.monotonic() - stopping
     assert master.returncode == 0
+    assert alive == [], f"gateway workers left behind: {alive}"
+    assert took <= 5, f"stopping the gateway took {took:.1f} s"
 
 
 @pytest.mark.slow

@@ -429,8 +429,12 @@ class Monitoring:
         status = "no_data" if empty else "violations" if violations else "no_violations"
         key = f"{REPORTS}/{spec.name}/{run_id}.json"
         with self.db.write() as session:
-            run = session.get(MonitorRunRow, run_id)
+            run = session.get(MonitorRunRow, run_id, with_for_update=True)
             assert run is not None
+            if run.state in ("completed", "failed"):
+                # Finished by another worker (this one's lease expired and the run was
+                # executed again): its report and events stand; raise nothing twice.
+                return run_dict(run)
             report |= {
                 "monitor": spec.name,
                 "endpoint": spec.endpoint,
@@ -472,8 +476,10 @@ class Monitoring:
 
     def _finish_failed(self, run_id: int, spec: MonitorSpec, error: str) -> dict[str, Any]:
         with self.db.write() as session:
-            run = session.get(MonitorRunRow, run_id)
+            run = session.get(MonitorRunRow, run_id, with_for_update=True)
             assert run is not None
+            if run.state in ("completed", "failed"):
+                return run_dict(run)
             run.state, run.status, run.error = "failed", "failed", error[:4000]
             run.finished_at = utcnow()
             monitor = session.get(MonitorRow, spec.name)

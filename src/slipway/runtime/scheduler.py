@@ -16,6 +16,7 @@ log = logging.getLogger("slipway.scheduler")
 
 def run_scheduler(services: Services, stop: threading.Event, *, interval: float = 1.0) -> None:
     publisher: KafkaEventPublisher | None = None
+    log.info("scheduler running: a tick every %g s", interval)
     try:
         while not stop.is_set():
             try:
