@@ -701,6 +701,9 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "serving_results.md",
         "batch_results.md",
         "monitoring_results.md",
+        "overload_results.md",
+        "recovery_results.md",
+        "suite_results.md",
     ):
         extra = DATA.parent / other
         if extra.exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
 from fastapi.testclient import TestClient
 
 from slipway.api.limits import json_depth_exceeds
@@ -105,3 +106,79 @@ def test_mutations_are_audited_with_actor_and_outcome(
     assert all(e["time"].endswith("Z") or "+00:00" in e["time"] for e in entries)
     reads = [e for e in services.audit.list() if e.action.startswith("GET")]
     assert reads == []
+
+
+# -- found by tests/api/test_fuzz.py ------------------------------------------------------
+
+
+def test_a_body_that_is_not_utf8_is_400_naming_the_body(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    response = client.post(
+        "/api/v1/tokens",
+        content=b"\xff\xfe\x00",
+        headers=bearer(tokens["admin"]) | {"content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and error["details"]["field"] == "body"
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe", b"{not json", b'{"name": 5}'])
+def test_a_bad_body_from_an_anonymous_caller_is_401_not_400(
+    client: TestClient, body: bytes
+) -> None:
+    """FastAPI parses a body before it runs the route's auth: the caller is judged first."""
+    response = client.post(
+        "/api/v1/tokens", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+    revoked = client.post(
+        "/api/v1/feature-groups",
+        content=body,
+        headers={"content-type": "application/json", "authorization": "Bearer slw_x_y"},
+    )
+    assert revoked.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/work/{n}",
+        "/api/v1/events?after={n}",
+        "/api/v1/executions/x/logs?after={n}",
+        "/api/v1/jobs/x/logs?after={n}",
+        "/api/v1/alerts/fired/{n}",
+        "/api/v1/audit?before={n}",
+        "/api/v1/monitor-runs/{n}",
+        "/api/v1/monitor-runs/{n}/report",
+        "/api/v1/endpoints/x/configs/{n}",
+        "/api/v1/models/x/versions/{n}/approvals",
+        "/api/v1/models/lineage/feature-groups/x?version={n}",
+    ],
+)
+def test_integers_past_int64_are_400_naming_the_parameter(
+    client: TestClient, tokens: dict[str, str], path: str
+) -> None:
+    """An id no database column holds was an OverflowError in the driver (a 500)."""
+    response = client.get(path.format(n=2**63), headers=bearer(tokens["admin"]))
+    assert response.status_code == 400, response.text
+    where, _, name = response.json()["error"]["details"]["field"].partition(".")
+    assert where in ("path", "query") and name in ("item_id", "after", "alert_id", "before",
+                                                   "run_id", "version"), name  # fmt: skip
+
+
+def test_the_openapi_document_describes_the_errors_sent(client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    error = {"$ref": "#/components/schemas/Error"}
+    tokens = document["paths"]["/api/v1/tokens"]["post"]["responses"]
+    assert "422" not in tokens
+    assert {"400", "401", "403", "409", "413", "503"} <= set(tokens)
+    assert all(r["content"]["application/json"]["schema"] == error
+               for status, r in tokens.items() if status >= "400")  # fmt: skip
+    live = document["paths"]["/api/v1/health/live"]["get"]["responses"]
+    assert "401" not in live and "403" not in live  # public
+    describe = document["paths"]["/api/v1/feature-groups/{name}"]["get"]["responses"]
+    assert "404" in describe and "409" not in describe

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import bearer
@@ -80,6 +81,36 @@ def test_bad_rows_are_400_naming_column_and_row(client: TestClient, tokens: dict
     error = response.json()["error"]
     assert error["details"]["field"] == "temp"
     assert error["details"]["problems"][0]["rows"] == [1]
+    lookup = client.post(
+        "/api/v1/feature-groups/weather/lookup",
+        json={"keys": ["JFK"]},
+        headers=bearer(tokens["viewer"]),
+    )
+    assert lookup.json()["records"] == [None]  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ({"wind": 2**64}, "wind"),  # past int64: was an OverflowError, a 500
+        ({"wind": -(2**70)}, "wind"),
+        ({"": 1.0}, "records"),  # a column named "": named by its container
+    ],
+    ids=["int-past-int64", "int-below-int64", "column-named-empty"],
+)
+def test_values_pyarrow_cannot_hold_and_empty_names_are_400s(
+    client: TestClient, tokens: dict[str, str], record: dict[str, Any], field: str
+) -> None:
+    """Found by tests/api/test_fuzz.py."""
+    _setup(client, tokens["editor"])
+    row = {"origin": "JFK", "time_hour": "2024-01-01T10:00:00Z", "temp": 1.0, "wind": 1}
+    response = client.post(
+        "/api/v1/feature-groups/weather/records",
+        json={"records": [row | record]},
+        headers=bearer(tokens["editor"]),
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["details"]["field"] == field
     lookup = client.post(
         "/api/v1/feature-groups/weather/lookup",
         json={"keys": ["JFK"]},

@@ -239,6 +239,7 @@ BAD_GROUND_TRUTH = [
     (JSON, b"[1, 2]", "body", "records"),
     (JSON, b"{}", "body", "records"),
     (JSON, b'{"records": [], "extra": 1}', "extra", "extra"),
+    (JSON, b'{"records": [], "": 1}', "body", "unknown keys"),  # found by tests/api/test_fuzz
     (JSON, b'{"records": {"a": 1}}', "records", "list"),
     (JSON, b'{"records": []}', "records", "no ground-truth records"),
     (JSON, b"{not json", "body", "JSON"),

@@ -118,14 +118,15 @@ def test_unknown_endpoint_and_route_and_method(gateway: RunningGateway) -> None:
     _error(httpx.get(f"{gateway.url}/v2/models/nope"), 404)
 
 
-def test_overload_answers_503_with_retry_after(url: str, gateway: RunningGateway) -> None:
+def test_overload_answers_429_with_retry_after(url: str, gateway: RunningGateway) -> None:
     gate = gateway.gateway
     gate.in_flight += gate.limits.max_in_flight
     try:
         response = httpx.post(url, json={"dataframe_records": [{"x1": 1.0, "x2": 2.0}]})
     finally:
         gate.in_flight -= gate.limits.max_in_flight
-    _error(response, 503)
+    error = _error(response, 429)
+    assert error["code"] == "overloaded" and error["details"] == {"retry_after": 1}
     assert response.headers["retry-after"] == "1"
 
 
@@ -147,3 +148,60 @@ def test_bad_oip_tensors(
     missing = {"inputs": [{"name": "x1", "shape": [1], "datatype": "FP64", "data": [1.0]}]}
     response = httpx.post(f"{gateway.url}/v2/models/strict/infer", json=missing)
     assert _error(response, 400)["details"]["field"] == "x2"  # type: ignore[index]
+
+
+# -- found by tests/serving/test_fuzz_gateway.py -------------------------------------------
+
+ROW = [{"x1": 1.0, "x2": 2.0}]
+
+
+@pytest.mark.parametrize("params", [0, False, "", [], {"temperature": 1}, "x"])
+def test_inference_params_other_than_none_are_400(url: str, params: object) -> None:
+    """``params`` was checked for truthiness: 0, false, "" and [] got through."""
+    response = httpx.post(url, json={"dataframe_records": ROW, "params": params})
+    assert _error(response, 400)["details"]["field"] == "params"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("params", [None, {}])
+def test_no_params_is_null_or_empty(url: str, params: object) -> None:
+    response = httpx.post(url, json={"dataframe_records": ROW, "params": params})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("where", "body", "field"),
+    [
+        ("invocations", {"dataframe_records": ROW, "": 1}, "body"),
+        ("invocations", {"dataframe_records": [ROW[0] | {"": 3.0}]}, "inputs"),
+        ("online-features", {"feature_refs": ["g:f"], "entity_rows": [{}], "": 1}, "body"),
+    ],
+    ids=["unknown-key", "unknown-column", "online-features-unknown-key"],
+)
+def test_names_that_are_empty_are_named_by_their_container(
+    gateway: RunningGateway, url: str, where: str, body: object, field: str
+) -> None:
+    target = url if where == "invocations" else f"{gateway.url}/online-features"
+    assert _error(httpx.post(target, json=body), 400)["details"]["field"] == field  # type: ignore[index]
+
+
+def test_oip_header_length_present_but_empty_and_a_non_string_id(
+    gateway: RunningGateway, url: str
+) -> None:
+    infer = f"{gateway.url}/v2/models/strict/infer"
+    tensors = [
+        {"name": "x1", "shape": [1], "datatype": "FP64", "data": [1.0]},
+        {"name": "x2", "shape": [1], "datatype": "FP64", "data": [2.0]},
+    ]
+    empty = httpx.post(
+        infer, json={"inputs": tensors}, headers={"inference-header-content-length": ""}
+    )
+    assert _error(empty, 400)["details"]["field"] == "inference-header-content-length"  # type: ignore[index]
+    numbered = httpx.post(infer, json={"id": 5, "inputs": tensors})
+    assert _error(numbered, 400)["details"]["field"] == "id"  # type: ignore[index]
+    named = httpx.post(infer, json={"id": "req-1", "inputs": tensors})
+    assert named.status_code == 200 and named.json()["id"] == "req-1"
+
+
+def test_only_v2_itself_is_the_oip_root(gateway: RunningGateway) -> None:
+    assert httpx.get(f"{gateway.url}/v2").json()["name"] == "slipway"
+    _error(httpx.get(f"{gateway.url}/v2x"), 404)  # was the server metadata

@@ -1,4 +1,5 @@
-"""The control-plane application: routers under ``/api/v1``, limits, audit, errors."""
+"""The control-plane application: routers under ``/api/v1``, admission, limits, audit,
+errors."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from fastapi import FastAPI
 
 from slipway import __version__
 from slipway.api import API_PREFIX
+from slipway.api.admission import Admission
 from slipway.api.audit import AuditMiddleware
 from slipway.api.errors import install_error_handlers
 from slipway.api.limits import RequestLimits
@@ -69,10 +71,18 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
-    install_error_handlers(app)
+    install_error_handlers(app, public=PUBLIC_PATHS)
     server = services.settings.server
     app.add_middleware(AuditMiddleware, audit=services.audit)
     app.add_middleware(
         RequestLimits, max_body_bytes=server.max_body_bytes, max_json_depth=server.max_json_depth
+    )
+    # Added last, so outermost: a shed request costs no body read, audit row or auth.
+    app.add_middleware(
+        Admission,
+        max_in_flight=server.max_in_flight,
+        max_queue=server.max_queue,
+        max_in_flight_per_token=server.max_in_flight_per_token,
+        exempt=(f"{API_PREFIX}/health",),
     )
     return app

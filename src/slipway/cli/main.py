@@ -19,8 +19,11 @@ from slipway.cli import (
     tokens,
 )
 from slipway.cli.audit import audit
+from slipway.cli.backup import backup, restore
 from slipway.cli.demo import demo
 from slipway.cli.doctor import doctor
+from slipway.cli.gc import gc
+from slipway.cli.status import status
 from slipway.cli.up import mlflow, scheduler, serve, server, up, worker
 
 app = typer.Typer(
@@ -52,6 +55,10 @@ app.command()(mlflow)
 app.command()(doctor)
 app.command()(audit)
 app.command()(demo)
+app.command()(gc)
+app.command()(status)
+app.command()(backup)
+app.command()(restore)
 
 
 @app.command()

@@ -8,6 +8,7 @@ translated at the edge (``raise NotFound(...) from None``) and never leak throug
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 
@@ -25,6 +26,15 @@ class SlipwayError(Exception):
     def to_dict(self) -> dict[str, Any]:
         """The JSON body of this error as the REST API returns it."""
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+    def http_headers(self) -> dict[str, str]:
+        """Headers the HTTP answer carries besides the body; none unless a subclass says."""
+        return {}
+
+
+def _whole_seconds(seconds: float) -> int:
+    """``Retry-After`` takes whole seconds (RFC 9110); never 0, which invites a hot loop."""
+    return max(1, math.ceil(seconds))
 
 
 class InvalidInput(SlipwayError):
@@ -86,21 +96,35 @@ class UnsupportedMediaType(SlipwayError):
 
 
 class BackendUnavailable(SlipwayError):
-    """A backend (database, Redis, Kafka, object store, Ray) cannot be reached."""
+    """A backend (database, Redis, Kafka, object store, Ray) cannot be reached, or what
+    should answer is not ready yet: 503, retry after ``retry_after`` whole seconds."""
 
     status_code = 503
     code = "backend_unavailable"
 
+    def __init__(
+        self, message: str, *, details: dict[str, Any] | None = None, retry_after: float = 2.0
+    ) -> None:
+        self.retry_after = _whole_seconds(retry_after)
+        super().__init__(message, details={**(details or {}), "retry_after": self.retry_after})
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
 
 class Overloaded(SlipwayError):
-    """Too much in flight; the caller should retry after ``retry_after`` seconds."""
+    """Too much in flight or waiting: shed at once with 429, so that what is accepted stays
+    fast; the caller should retry after ``retry_after`` whole seconds, with backoff."""
 
-    status_code = 503
+    status_code = 429
     code = "overloaded"
 
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
-        super().__init__(message, details={"retry_after": retry_after})
-        self.retry_after = retry_after
+        self.retry_after = _whole_seconds(retry_after)
+        super().__init__(message, details={"retry_after": self.retry_after})
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ModelError(SlipwayError):

@@ -141,6 +141,19 @@ class ServerSettings(_Area):
     auth: bool = Field(default=False, description="require API tokens on every request")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=64, ge=2, le=1000)
+    # Admission (api/admission.py): past these, 429 with Retry-After at once.
+    max_in_flight: int = Field(
+        default=64, ge=1, le=100_000, description="requests running at once in one process"
+    )
+    max_queue: int = Field(
+        default=128, ge=0, le=100_000, description="requests waiting for a slot, beyond those"
+    )
+    max_in_flight_per_token: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="requests running or waiting per API token (no token: one shared key)",
+    )
 
     @property
     def loopback(self) -> bool:
@@ -183,7 +196,14 @@ class ServingSettings(_Area):
     workers: int = Field(default=2, ge=1, le=256, description="worker processes at least")
     max_workers: int = Field(default=2, ge=1, le=256, description="scale up to this many")
     max_in_flight: int = Field(
-        default=256, ge=1, description="requests per worker before answering 503"
+        default=256, ge=1, description="requests in the app per worker before answering 429"
+    )
+    max_queue: int = Field(
+        default=128,
+        ge=1,
+        le=100_000,
+        description="requests admitted but unfinished per worker (pipelined included); past"
+        " it, 429 without running the app",
     )
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=64, ge=2, le=1000)
@@ -257,6 +277,41 @@ class AlertSettings(_Area):
         return [host.strip().strip("[]").rstrip(".").lower() for host in value]
 
 
+class RetentionSettings(_Area):
+    """How long ``slipway gc`` keeps each kind of data; ``None`` keeps it for ever.
+
+    User data and records kept for compliance (captured traffic, old Delta versions, the
+    audit log) are kept for ever unless an age is set; the platform's own bookkeeping
+    (finished work items, events every subscriber has read, MLflow runs already in the
+    ``deleted`` stage) defaults to 30 days. Whatever the ages, a gc never deletes what a
+    registered model version, a training set in lineage, a monitor's window or an
+    unfinished job still needs.
+    """
+
+    capture_days: float | None = Field(
+        default=None, ge=0, description="captured traffic older than this (outside monitor windows)"
+    )
+    delta_versions_hours: float | None = Field(
+        default=None,
+        ge=0,
+        description="Delta files removed from a feature group's table longer ago than this"
+        " (versions in any registered lineage are always kept)",
+    )
+    work_items_days: float | None = Field(
+        default=30.0, ge=0, description="finished work items last changed longer ago than this"
+    )
+    events_days: float | None = Field(
+        default=30.0, ge=0, description="events every subscriber has acknowledged, this old"
+    )
+    audit_days: float | None = Field(
+        default=None, ge=0, description="audit rows older than this, exported to audit-archive/"
+    )
+    deleted_runs_days: float | None = Field(
+        default=30.0, ge=0, description="MLflow runs deleted longer ago than this, with artifacts"
+    )
+    batch_size: int = Field(default=1000, ge=1, le=100_000, description="rows per transaction")
+
+
 class Settings(BaseSettings):
     """Everything Slipway can be configured with, one model per area."""
 
@@ -279,6 +334,7 @@ class Settings(BaseSettings):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @classmethod
     def settings_customise_sources(

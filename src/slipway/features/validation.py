@@ -86,14 +86,14 @@ def _from_frame(frame: pd.DataFrame) -> pa.Table:
     so validation can report exactly which rows do not convert instead of failing whole."""
     try:
         return pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # ints past int64, too
         pass
     arrays = {}
     for name in frame.columns:
         column = frame[name]
         try:
             arrays[str(name)] = pa.array(column, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             arrays[str(name)] = pa.array(
                 [None if _missing(v) else str(v) for v in column], pa.string()
             )
@@ -332,7 +332,7 @@ def _raise(group: FeatureGroup, problems: list[Problem]) -> None:
     raise BatchInvalid(
         f"batch for feature group {group.name!r} is invalid: column {first.column!r}:"
         f" {first.message}{rows}{more}. Nothing was written.",
-        field=first.column,
+        field=first.column or "records",  # a column named "" is named by its container
         details={
             "count": len(problems),
             "problems": [p.to_dict() for p in problems[:MAX_REPORTED]],

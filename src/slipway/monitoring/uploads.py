@@ -60,7 +60,9 @@ def _json_document(body: bytes) -> list[Any]:
         raise InvalidInput('the body must be {"records": [...]}', field="body")
     unknown = sorted(set(document) - {"records"})
     if unknown:
-        raise InvalidInput(f"unknown keys {unknown}; only records is read", field=unknown[0])
+        raise InvalidInput(
+            f"unknown keys {unknown}; only records is read", field=unknown[0] or "body"
+        )
     records = document["records"]
     if not isinstance(records, list):
         raise InvalidInput("records must be a list", field="records")

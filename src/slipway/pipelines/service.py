@@ -127,7 +127,9 @@ class PipelineService:
         declared = graph["parameters"]
         unknown = sorted(set(given) - set(declared))
         if unknown:
-            raise InvalidInput(f"unknown parameter(s): {', '.join(unknown)}", field=unknown[0])
+            raise InvalidInput(
+                f"unknown parameter(s): {', '.join(unknown)}", field=unknown[0] or "parameters"
+            )
         out: dict[str, Any] = {}
         for name, spec in declared.items():
             value = given.get(name, spec["default"])

@@ -193,6 +193,12 @@ class EndpointSpec(_Spec):
     multi_model: MultiModelSpec | None = None
     deployment: DeploymentSpec = Field(default_factory=DeploymentSpec)
     max_batch_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="requests of this endpoint served at once per gateway worker; past it, 429",
+    )
 
     @field_validator("name")
     @classmethod

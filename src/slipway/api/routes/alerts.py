@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.routes import Int64
 from slipway.core.db.tables import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
 from slipway.events.channels import redacted
 from slipway.events.rules import RuleSpec
@@ -229,7 +230,7 @@ def list_fired(
 
 
 @router.get("/fired/{alert_id}", response_model=AlertOut)
-def describe_fired(alert_id: int, request: Request) -> AlertOut:
+def describe_fired(alert_id: Int64, request: Request) -> AlertOut:
     alerts = services_of(request).alerts
     row = alerts.alert(alert_id)
     return _alert(row, alerts.deliveries_of([row.id])[row.id])

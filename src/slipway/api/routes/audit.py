@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from slipway.api.auth import authorize, services_of
+from slipway.api.routes import MAX_ID
 
 router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[Depends(authorize())])
 
@@ -28,7 +29,7 @@ class AuditOut(BaseModel):
 def list_audit(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     actor: str | None = None,
     action: str | None = None,
 ) -> list[AuditOut]:

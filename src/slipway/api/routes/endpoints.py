@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.routes import Int64
 from slipway.serving.spec import EndpointSpec
 from slipway.serving.states import EndpointStatus
 
@@ -131,6 +132,6 @@ def rollback_endpoint(
 
 
 @router.get("/{name}/configs/{version}", response_model=EndpointSpec)
-def endpoint_config(name: str, version: int, request: Request) -> EndpointSpec:
+def endpoint_config(name: str, version: Int64, request: Request) -> EndpointSpec:
     """The spec stored as config ``version``, model references pinned to versions."""
     return services_of(request).endpoints.config(name, version)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from slipway.api.auth import authorize, services_of
+from slipway.api.routes import MAX_ID
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(authorize())])
 
@@ -50,7 +51,7 @@ def get_job(name: str, request: Request) -> dict[str, Any]:
 
 @router.get("/jobs/{name}/logs")
 def job_logs(
-    name: str, request: Request, after: Annotated[int, Query(ge=0)] = 0
+    name: str, request: Request, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
 ) -> list[dict[str, Any]]:
     services = services_of(request)
     services.training.get(name)

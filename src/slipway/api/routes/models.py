@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.routes import MAX_ID, Int64
 from slipway.registry.lineage import Lineage
 from slipway.registry.models import ApprovalStatus, ModelVersion
 
@@ -84,7 +85,7 @@ def get_version(name: str, ref: str, request: Request) -> VersionOut:
 
 
 @router.get("/{name}/versions/{version}/approvals")
-def approvals(name: str, version: int, request: Request) -> list[dict[str, Any]]:
+def approvals(name: str, version: Int64, request: Request) -> list[dict[str, Any]]:
     registry = services_of(request).registry
     registry.get(name, version)
     return [t.__dict__ for t in registry.transitions(name, version)]
@@ -92,7 +93,7 @@ def approvals(name: str, version: int, request: Request) -> list[dict[str, Any]]
 
 @router.post("/{name}/versions/{version}/approval", response_model=VersionOut)
 def set_approval(
-    name: str, version: int, body: ApprovalIn, request: Request, caller: Caller
+    name: str, version: Int64, body: ApprovalIn, request: Request, caller: Caller
 ) -> VersionOut:
     updated = services_of(request).registry.set_approval(
         name, version, body.status, actor=caller.name, comment=body.comment
@@ -122,7 +123,7 @@ def compare(
 
 @router.get("/lineage/feature-groups/{group}")
 def trained_on(
-    group: str, request: Request, version: Annotated[int | None, Query(ge=0)] = None
+    group: str, request: Request, version: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None
 ) -> list[dict[str, Any]]:
     """Reverse lineage: model versions trained on a feature group (at a Delta version)."""
     return services_of(request).registry.trained_on(group, version)

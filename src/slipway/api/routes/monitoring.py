@@ -19,6 +19,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.routes import Int64
 from slipway.monitoring import uploads
 from slipway.monitoring.spec import MonitorSpec
 
@@ -333,7 +334,7 @@ def list_monitor_runs(
 
 
 @router.get("/monitor-runs/{run_id}", response_model=MonitorRunOut)
-def describe_monitor_run(run_id: int, request: Request) -> dict[str, Any]:
+def describe_monitor_run(run_id: Int64, request: Request) -> dict[str, Any]:
     return services_of(request).monitoring.get_run(run_id)
 
 
@@ -341,7 +342,7 @@ def describe_monitor_run(run_id: int, request: Request) -> dict[str, Any]:
 @router.get(
     "/monitor-runs/{run_id}/report", response_model=ReportOut, response_model_exclude_unset=True
 )
-def monitor_run_report(run_id: int, request: Request) -> dict[str, Any]:
+def monitor_run_report(run_id: Int64, request: Request) -> dict[str, Any]:
     """The run's report; 404 until the run has completed."""
     return services_of(request).monitoring.report(run_id)
 
@@ -354,6 +355,7 @@ def monitor_run_report(run_id: int, request: Request) -> dict[str, Any]:
     status_code=201,
     response_model=GroundTruthOut,
     openapi_extra=_GROUND_TRUTH_BODY,
+    responses={415: {"description": "The body is not JSON, JSON lines or CSV"}},
 )
 def post_ground_truth(
     endpoint: str, request: Request, body: Annotated[bytes, Depends(_upload)]

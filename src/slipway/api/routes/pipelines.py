@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from slipway.api.auth import authorize, services_of
+from slipway.api.routes import MAX_ID
 
 router = APIRouter(tags=["pipelines"], dependencies=[Depends(authorize())])
 
@@ -80,7 +81,7 @@ def execution_logs(
     execution_id: str,
     request: Request,
     step: str | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[dict[str, Any]]:
     rows = services_of(request).pipelines.logs(execution_id, step, after)
     return [

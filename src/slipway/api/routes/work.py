@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from slipway.api.auth import authorize, services_of
+from slipway.api.routes import MAX_ID, Int64
 from slipway.core.queue import WorkItem, WorkState
 
 router = APIRouter(tags=["work"], dependencies=[Depends(authorize())])
@@ -56,19 +57,19 @@ def list_work(
 
 
 @router.get("/work/{item_id}", response_model=WorkItemOut)
-def get_work(item_id: int, request: Request) -> WorkItemOut:
+def get_work(item_id: Int64, request: Request) -> WorkItemOut:
     return WorkItemOut.of(services_of(request).queue.get(item_id))
 
 
 @router.post("/work/{item_id}/cancel", response_model=WorkItemOut)
-def cancel_work(item_id: int, request: Request) -> WorkItemOut:
+def cancel_work(item_id: Int64, request: Request) -> WorkItemOut:
     return WorkItemOut.of(services_of(request).queue.cancel(item_id))
 
 
 @router.get("/events", response_model=list[EventOut])
 def list_events(
     request: Request,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     type: Annotated[list[str] | None, Query()] = None,
 ) -> list[EventOut]:

@@ -1,5 +1,5 @@
 """The gateway's ASGI application: SageMaker invocations, Open Inference Protocol V2,
-``/ping`` and ``/metrics``.
+``/ping``, ``/metrics`` and its OpenAPI document (``/openapi.json``, gateway/openapi.py).
 
 It is a bare ASGI callable rather than a framework app: the per-request overhead is the
 product here (MLflow's scoring server spends ~30 ms of its ~32 ms per one-row request
@@ -60,6 +60,7 @@ from slipway.serving.gateway.inputs import (
     parse_oip,
 )
 from slipway.serving.gateway.metrics import Recorder
+from slipway.serving.gateway.openapi import DOCUMENT_JSON as OPENAPI_JSON
 from slipway.serving.gateway.runtime import (
     POLL_SECONDS,
     ConfigRuntime,
@@ -127,6 +128,9 @@ class Gateway:
             self.artifacts, self.id, capacity=self.limits.capture_buffer, on_written=self._written
         )
         self.in_flight = 0
+        # Per endpoint with a max_concurrency: its requests being served in this worker.
+        self.busy: dict[str, int] = {}
+        self.shed = 0  # requests answered 429 by this worker (here and in gateway/http.py)
         self.started = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -244,7 +248,7 @@ class Gateway:
                 await self._invocations(
                     path[len("/endpoints/") : -len("/invocations")], scope, receive, send
                 )
-            elif path.startswith("/v2"):
+            elif path == "/v2" or path.startswith("/v2/"):
                 await self._oip(path, method, scope, receive, send)
             elif path == "/online-features":
                 _allow(method, "POST")
@@ -253,9 +257,14 @@ class Gateway:
                 body = await asyncio.get_running_loop().run_in_executor(
                     None,
                     self.recorder.prometheus,
-                    {"slipway_gateway_in_flight": float(self.in_flight)},
+                    {
+                        "slipway_gateway_in_flight": float(self.in_flight),
+                        "slipway_gateway_shed_total": float(self.shed),
+                    },
                 )
                 await _respond(send, 200, body.encode(), _TEXT)
+            elif path == "/openapi.json" and method == "GET":
+                await _respond(send, 200, OPENAPI_JSON)
             else:
                 raise NotFound(f"no route for {method} {path}")
         except SlipwayError as exc:
@@ -326,7 +335,9 @@ class Gateway:
             raise InvalidInput("the body must be a JSON object", field="body")
         unknown = set(body) - {"feature_refs", "entity_rows", "full_feature_names"}
         if unknown:
-            raise InvalidInput(f"unknown field(s) {sorted(unknown)}", field=sorted(unknown)[0])
+            raise InvalidInput(
+                f"unknown field(s) {sorted(unknown)}", field=sorted(unknown)[0] or "body"
+            )
         refs = body.get("feature_refs")
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             raise InvalidInput(
@@ -392,11 +403,23 @@ class Gateway:
         started: float,
     ) -> Served:
         if self.in_flight >= self.limits.max_in_flight:
+            self.shed += 1
             raise Overloaded("the gateway is at capacity; retry shortly", retry_after=1.0)
         target = headers.get("x-slipway-target-variant") or headers.get(
             "x-amzn-sagemaker-target-variant"
         )
         config, variant = endpoint.route(target)
+        limit = config.spec.max_concurrency
+        if limit is not None:
+            busy = self.busy.get(endpoint.name, 0)
+            if busy >= limit:
+                self.shed += 1
+                raise Overloaded(
+                    f"endpoint {endpoint.name!r} has {limit} requests in flight in this"
+                    " gateway worker, its max_concurrency; retry shortly",
+                    retry_after=1.0,
+                )
+            self.busy[endpoint.name] = busy + 1
         counts = self.recorder.counters(endpoint.name, config.version, variant.name)
         self.in_flight += 1
         model_ms = 0.0
@@ -457,6 +480,8 @@ class Gateway:
             raise
         finally:
             self.in_flight -= 1
+            if limit is not None:
+                self.busy[endpoint.name] -= 1
             counts.observe((time.perf_counter() - started) * 1000, model_ms, error=failed)
 
     def _after(self, endpoint: EndpointRuntime, served: Served, counts: Any) -> None:
@@ -555,13 +580,13 @@ class Gateway:
             headers = _headers(scope)
             ctype = headers.get("content-type", "application/json").split(";")[0].strip().lower()
             header_length = headers.get("inference-header-content-length")
-            if ctype != "application/json" and not header_length:
+            if ctype != "application/json" and header_length is None:
                 raise UnsupportedMediaType(
                     f"content type {ctype!r} is not accepted; send application/json",
                     details={"field": "content-type"},
                 )
             raw = await self._body(scope, receive)
-            if header_length:
+            if header_length is not None:  # present, even empty: it must fit
                 if not header_length.isdigit() or int(header_length) > len(raw):
                     raise InvalidInput(
                         "Inference-Header-Content-Length does not fit the body",
@@ -630,8 +655,7 @@ async def _respond(
 
 async def _error(send: Send, exc: SlipwayError) -> None:
     headers = list(_JSON)
-    if isinstance(exc, Overloaded):
-        headers.append((b"retry-after", f"{max(1, round(exc.retry_after))}".encode()))
+    headers += [(k.lower().encode(), v.encode()) for k, v in exc.http_headers().items()]
     await _respond(send, exc.status_code, orjson.dumps(exc.to_dict()), headers)
 
 

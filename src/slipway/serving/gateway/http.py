@@ -8,6 +8,15 @@ workers run this lean server instead; the gateway stays a plain ASGI app (tests 
 embedding still run it under uvicorn). It supports what model clients use: keep-alive,
 pipelined requests (answered in order), chunked request bodies, a body-size limit enforced
 while reading, and a graceful stop that finishes requests in flight.
+
+Overload is shed here, where it is cheapest. Fast models predict inline on the event
+loop, so the gateway's own in-flight count stays near 1 and the real queue is this
+server's: requests parsed but unfinished, across connections, pipelined ones included.
+Past ``serving.max_queue`` of them a request is answered 429 with ``Retry-After`` from a
+prebuilt response without running the app, so the requests that are admitted wait behind
+at most ``max_queue`` others and their latency stays bounded however much is offered. A
+connection that pipelines more than that much is paused until it drains, so one client
+cannot make this process buffer without bound either.
 """
 
 from __future__ import annotations
@@ -32,6 +41,11 @@ _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 # connections between the workers' sockets evens out within seconds.
 REQUESTS_PER_CONNECTION = 1000
 _DISCONNECT = {"type": "http.disconnect"}
+RETRY_AFTER_SECONDS = 1
+_SHED_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"retry-after", b"%d" % RETRY_AFTER_SECONDS),
+]
 
 
 def _error_body(status: int, code: str, message: str) -> bytes:
@@ -39,18 +53,30 @@ def _error_body(status: int, code: str, message: str) -> bytes:
 
 
 class _Server:
-    """What every connection of one worker shares."""
+    """What every connection of one worker shares, the admission count among it."""
 
-    def __init__(self, app: Gateway, max_body_bytes: int) -> None:
+    def __init__(self, app: Gateway, max_body_bytes: int, max_queue: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_queue = max_queue
+        self.admitted = 0  # requests running or waiting in a connection's deque
         self.connections: set[_Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.stopping = False
+        self.shed_body = orjson.dumps(
+            {
+                "error": {
+                    "code": "overloaded",
+                    "message": f"this gateway worker has {max_queue} requests queued, its"
+                    " serving.max_queue; retry after Retry-After seconds, with backoff",
+                    "details": {"retry_after": RETRY_AFTER_SECONDS},
+                }
+            }
+        )
 
 
 class _Request:
-    __slots__ = ("body", "headers", "keep_alive", "method", "too_large", "url")
+    __slots__ = ("body", "headers", "keep_alive", "method", "shed", "too_large", "url")
 
     def __init__(self) -> None:
         self.url = b""
@@ -59,6 +85,7 @@ class _Request:
         self.method = "GET"
         self.keep_alive = True
         self.too_large = False
+        self.shed = False
 
 
 class _Connection(asyncio.Protocol):
@@ -70,6 +97,7 @@ class _Connection(asyncio.Protocol):
         self.size = 0
         self.pending: collections.deque[_Request] = collections.deque()
         self.busy = False
+        self.paused = False
         self.served = 0
         self.client: tuple[str, int] | None = None
         self.local: tuple[str, int] | None = None
@@ -85,6 +113,9 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self.transport = None
+        # Pipelined requests that will never start give their places back.
+        self.server.admitted -= sum(1 for request in self.pending if not request.shed)
+        self.pending.clear()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -118,14 +149,25 @@ class _Connection(asyncio.Protocol):
         request = self.request
         request.method = self.parser.get_method().decode("ascii")
         request.keep_alive = self.parser.should_keep_alive()
+        server = self.server
+        if server.admitted >= server.max_queue:
+            request.shed = True
+        else:
+            server.admitted += 1
         if self.busy:
             self.pending.append(request)  # pipelined: answered in order
+            if len(self.pending) >= server.max_queue and self.transport is not None:
+                self.transport.pause_reading()
+                self.paused = True
             return
         self._start(request)
 
     # -- requests ------------------------------------------------------------------------
 
     def _start(self, request: _Request) -> None:
+        if request.shed:
+            self._shed(request)
+            return
         self.busy = True
         task = asyncio.get_running_loop().create_task(self._handle(request))
         self.server.tasks.add(task)
@@ -146,9 +188,26 @@ class _Connection(asyncio.Protocol):
             body = _error_body(500, "internal_error", "internal error")
             self._write(500, [(b"content-type", b"application/json")], body, keep_alive=False)
         finally:
+            self.server.admitted -= 1
             self.busy = False
-            if self.pending and self.transport is not None:
-                self._start(self.pending.popleft())
+            self._next()
+
+    def _next(self) -> None:
+        """Start the next pipelined request, answering shed ones on the way, in order."""
+        while self.pending and self.transport is not None:
+            self._start(self.pending.popleft())
+            if self.busy:
+                break
+        if self.paused and len(self.pending) < self.server.max_queue:
+            self.paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+
+    def _shed(self, request: _Request) -> None:
+        """429 at once, from bytes built when the worker started: no app, no task."""
+        self.server.app.shed += 1
+        keep = request.keep_alive and not self.server.stopping
+        self._write(429, _SHED_HEADERS, self.server.shed_body, keep_alive=keep)
 
     async def _run(self, request: _Request) -> None:
         parsed = httptools.parse_url(request.url)
@@ -235,10 +294,13 @@ class _Connection(asyncio.Protocol):
 
 
 async def serve(app: Gateway, sock: Any, stop: asyncio.Event, *, grace: float = 10.0) -> None:
-    """Serve ``app`` on the listening socket ``sock`` until ``stop`` is set."""
+    """Serve ``app`` on the bound socket ``sock`` until ``stop`` is set. The socket starts
+    listening only after ``app.start``, so no connection waits on a worker that is still
+    loading."""
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, app.start)
-    shared = _Server(app, app.limits.max_body_bytes)
+    sock.listen(4096)
+    shared = _Server(app, app.limits.max_body_bytes, app.limits.max_queue)
     server = await loop.create_server(lambda: _Connection(shared), sock=sock, backlog=4096)
     try:
         await stop.wait()

@@ -65,11 +65,11 @@ def parse_json(body: Any) -> Frame:
     if unknown:
         raise InvalidInput(
             f"unknown field(s) {', '.join(unknown)}; send one of {', '.join(JSON_FORMATS)}",
-            field=unknown[0],
+            field=unknown[0] or "body",  # a key named "" is named by its container
         )
     if len(keys) != 1:
         raise InvalidInput(f"send exactly one of {', '.join(JSON_FORMATS)}", field="body")
-    if body.get("params"):
+    if body.get("params") not in (None, {}):  # absent, null or {}: no params
         raise InvalidInput("inference params are not supported", field="params")
     key = keys[0]
     value = body[key]
@@ -187,6 +187,8 @@ def parse_oip(body: Any, schema: list[Column] | None) -> Frame:
     """Open Inference Protocol V2 ``inputs``: one tensor per column, or one [n, k] tensor."""
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
         raise InvalidInput("the body must be an object with an inputs list", field="inputs")
+    if not isinstance(body.get("id", ""), str):  # echoed back as the response's id
+        raise InvalidInput("id must be a string", field="id")
     tensors = body["inputs"]
     if not tensors:
         raise InvalidInput("inputs is empty", field="inputs")
@@ -361,7 +363,7 @@ def check(
         raise InvalidInput(
             f"unexpected column(s) {', '.join(extra)}; the model takes"
             f" {', '.join(c.name for c in schema)}",
-            field=extra[0],
+            field=extra[0] or "inputs",
         )
     missing = [c.name for c in schema if c.name not in columns and c.required]
     if missing:

@@ -25,7 +25,7 @@ from sqlalchemy import delete, select
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.db.tables import EndpointConfigRow, EndpointRow, GatewayModelRow
-from slipway.core.errors import Forbidden, InvalidInput, NotFound, Overloaded
+from slipway.core.errors import BackendUnavailable, Forbidden, InvalidInput, NotFound
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import LoadedModel, load_model
 from slipway.registry.service import Registry
@@ -237,7 +237,8 @@ class EndpointRuntime:
         ):
             return usable_target, usable_target.pick()
         if active is None:
-            raise Overloaded(f"endpoint {self.name!r} is not ready yet", retry_after=1.0)
+            # Not ready (loading, or its config failed) is unavailability, not overload.
+            raise BackendUnavailable(f"endpoint {self.name!r} is not ready yet", retry_after=1.0)
         return active, active.pick()
 
 

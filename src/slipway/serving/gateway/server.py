@@ -43,11 +43,13 @@ def reserve(host: str, port: int) -> socket.socket:
 
 
 def worker_socket(host: str, port: int) -> socket.socket:
-    """A worker's listening socket on the shared port. Each worker has its own, so the
-    kernel balances connections across workers (one shared socket lets whichever worker
-    wakes first take most keep-alive connections and leaves the others idle)."""
+    """A worker's socket on the shared port, bound but not yet listening. Each worker has
+    its own, so the kernel balances connections across workers (one shared socket lets
+    whichever worker wakes first take most keep-alive connections and leaves the others
+    idle). It listens only once the worker has loaded its endpoints (gateway/http.py
+    ``serve``): a listening socket joins the port's group at once, and a replacement
+    worker still loading its models would hold the connections the kernel hands it."""
     sock = listening_socket(host, port, reuse_port=True)
-    sock.listen(4096)
     sock.setblocking(False)
     return sock
 

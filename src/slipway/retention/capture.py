@@ -1,0 +1,95 @@
+"""Retention of captured traffic: hour partitions older than the cutoff are deleted,
+never one a monitor's window still needs.
+
+Capture is stored per hour (``capture/endpoint=<e>/variant=<v>/hour=<H>/``), so a file is
+old when its hour ends at or before the cutoff. Each endpoint also has a floor: the
+earliest time any of its monitors may still read — the start of the window before now
+(or before a scheduled run that is due but not started), for every monitor, enabled or
+not (one enabled again reads its window from then), and the window start of every run
+that is queued or running. Nothing ending after the floor is deleted, whatever the
+cutoff. Ground-truth uploads are not capture and are left alone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from slipway.core.artifacts import ArtifactStore
+from slipway.core.db.engine import Database
+from slipway.core.db.tables import MonitorRow, MonitorRunRow
+from slipway.retention.queue import MONITOR_RUN_FINAL
+from slipway.retention.report import KindReport
+from slipway.retention.sizes import RootSizes
+from slipway.serving.gateway.capture import CAPTURE_PREFIX
+
+_HOUR = "%Y-%m-%dT%H"
+
+
+def monitor_floors(db: Database, now: datetime) -> dict[str, datetime]:
+    """Endpoint → the earliest captured time one of its monitors may still read."""
+    floors: dict[str, datetime] = {}
+
+    def lower(endpoint: str, when: datetime) -> None:
+        floors[endpoint] = min(when, floors.get(endpoint, when))
+
+    with db.session() as session:
+        for monitor in session.scalars(select(MonitorRow)):
+            window = timedelta(hours=float(monitor.spec.get("window_hours", 1.0)))
+            until = min(now, monitor.next_run_at) if monitor.next_run_at else now
+            lower(monitor.endpoint, until - window)
+        unfinished = session.execute(
+            select(MonitorRow.endpoint, MonitorRunRow.window_start)
+            .join(MonitorRow, MonitorRow.name == MonitorRunRow.monitor)
+            .where(MonitorRunRow.state.not_in(MONITOR_RUN_FINAL))
+        )
+        for endpoint, start in unfinished:
+            lower(endpoint, start)
+    return floors
+
+
+def _hour(segment: str) -> datetime | None:
+    try:
+        return datetime.strptime(segment.removeprefix("hour="), _HOUR).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def purge_capture(
+    db: Database,
+    artifacts: ArtifactStore,
+    sizes: RootSizes,
+    cutoff: datetime,
+    *,
+    now: datetime,
+    dry_run: bool,
+) -> KindReport:
+    """Delete capture files whose hour ended by ``cutoff`` and outside every monitor
+    window of their endpoint."""
+    report = KindReport("capture", bytes_freed=0)
+    floors = monitor_floors(db, now)
+    held: set[str] = set()
+    for key, size in sizes.files(CAPTURE_PREFIX):
+        parts = key.split("/")
+        if len(parts) != 5 or not parts[1].startswith("endpoint="):
+            continue
+        hour = _hour(parts[3])
+        if hour is None or hour + timedelta(hours=1) > cutoff:
+            continue
+        endpoint = parts[1].removeprefix("endpoint=")
+        floor = floors.get(endpoint)
+        if floor is not None and hour + timedelta(hours=1) > floor:
+            report.protected += 1
+            held.add(endpoint)
+            continue
+        if not dry_run:
+            artifacts.delete(key)
+        report.deleted += 1
+        report.add_bytes(size)
+    for endpoint in sorted(held):
+        report.notes.append(
+            f"endpoint {endpoint}: capture since {floors[endpoint].isoformat()} kept for"
+            " its monitors' windows"
+        )
+    return report
