@@ -15,6 +15,7 @@ from slipway.serving.gateway import http
 from slipway.serving.gateway.app import Gateway
 from slipway.serving.gateway.server import worker_socket
 from tests.serving.conftest import Platform, free_port
+from tests.serving.rawhttp import read_responses
 
 BODY = b'{"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}'
 
@@ -55,37 +56,14 @@ def _request(body: bytes = BODY, extra: bytes = b"") -> bytes:
     )
 
 
-def _read_responses(sock: socket.socket, count: int) -> list[bytes]:
-    data = b""
-    responses: list[bytes] = []
-    sock.settimeout(10)
-    while len(responses) < count:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-        while b"\r\n\r\n" in data:
-            head, _, rest = data.partition(b"\r\n\r\n")
-            length = next(
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length")
-            )
-            if len(rest) < length:
-                break
-            responses.append(head + b"\r\n\r\n" + rest[:length])
-            data = rest[length:]
-    return responses
-
-
 def test_keep_alive_and_pipelining(address: tuple[str, int]) -> None:
     with socket.create_connection(address) as sock:
         sock.sendall(_request() * 3)  # three requests in one write: answered in order
-        responses = _read_responses(sock, 3)
+        responses = read_responses(sock, 3)
         assert len(responses) == 3
         assert all(r.startswith(b"HTTP/1.1 200 OK") for r in responses)
         sock.sendall(_request())  # the connection stays open
-        assert _read_responses(sock, 1)[0].startswith(b"HTTP/1.1 200")
+        assert read_responses(sock, 1)[0].startswith(b"HTTP/1.1 200")
 
 
 def test_chunked_body(address: tuple[str, int]) -> None:
@@ -102,7 +80,7 @@ def test_chunked_body(address: tuple[str, int]) -> None:
     )
     with socket.create_connection(address) as sock:
         sock.sendall(request)
-        assert _read_responses(sock, 1)[0].startswith(b"HTTP/1.1 200")
+        assert read_responses(sock, 1)[0].startswith(b"HTTP/1.1 200")
 
 
 def test_body_limit_and_malformed_requests(address: tuple[str, int]) -> None:
@@ -111,17 +89,17 @@ def test_body_limit_and_malformed_requests(address: tuple[str, int]) -> None:
     )
     with socket.create_connection(address) as sock:
         sock.sendall(_request(big))
-        response = _read_responses(sock, 1)[0]
+        response = read_responses(sock, 1)[0]
         assert response.startswith(b"HTTP/1.1 413") and b"connection: close" in response
     with socket.create_connection(address) as sock:
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
-        response = _read_responses(sock, 1)[0]
+        response = read_responses(sock, 1)[0]
         assert response.startswith(b"HTTP/1.1 400")
 
 
 def test_connection_close_is_honoured(address: tuple[str, int]) -> None:
     with socket.create_connection(address) as sock:
         sock.sendall(_request(extra=b"connection: close\r\n"))
-        response = _read_responses(sock, 1)[0]
+        response = read_responses(sock, 1)[0]
         assert b"connection: close" in response
         assert sock.recv(10) == b""  # the server closed it

@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from tests.serving.conftest import Platform, free_port
+from tests.serving.rawhttp import read_responses
 from tests.waiting import eventually
 
 ROW = {"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}
@@ -169,14 +170,15 @@ def test_a_pipelined_burst_past_the_queue_is_shed_in_order(gateway_url: str) -> 
     port = int(gateway_url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(request * 12)
-        responses = _read(sock, 12)
+        responses = read_responses(sock, 12, timeout=30)
+        assert len(responses) == 12, f"the connection closed after {len(responses)} responses"
         assert [r.split(b" ", 2)[1] for r in responses] == [b"200"] * MAX_QUEUE + [b"429"] * 8
         for shed in responses[MAX_QUEUE:]:
             head = shed.split(b"\r\n\r\n")[0].lower()
             assert b"\r\nretry-after: 1" in head and b"connection: close" not in head
             assert b'"code":"overloaded"' in shed
         sock.sendall(request)  # still open, and admitted again
-        assert _read(sock, 1)[0].startswith(b"HTTP/1.1 200")
+        assert read_responses(sock, 1, timeout=30)[0].startswith(b"HTTP/1.1 200")
     assert _shed_total(gateway_url) == before + 8
 
 
@@ -262,25 +264,3 @@ def test_max_concurrency_sheds_that_endpoint_only(gateway_url: str) -> None:
         assert "max_concurrency" in message
     slowest = max(o.seconds for o in capped if o.status == 200)
     assert slowest < ACCEPTED_BOUND, slowest
-
-
-def _read(sock: socket.socket, count: int) -> list[bytes]:
-    data = b""
-    responses: list[bytes] = []
-    sock.settimeout(30)
-    while len(responses) < count:
-        chunk = sock.recv(65536)
-        assert chunk, f"the connection closed after {len(responses)} responses"
-        data += chunk
-        while b"\r\n\r\n" in data:
-            head, _, rest = data.partition(b"\r\n\r\n")
-            length = next(
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length")
-            )
-            if len(rest) < length:
-                break
-            responses.append(head + b"\r\n\r\n" + rest[:length])
-            data = rest[length:]
-    return responses
