@@ -4,6 +4,8 @@ imports this from its own virtualenv)."""
 from __future__ import annotations
 
 import json
+import os
+import platform
 import resource
 import statistics
 import sys
@@ -119,3 +121,19 @@ def argv_command() -> tuple[str, list[str]]:
     if len(sys.argv) < 2:
         raise SystemExit(f"usage: {sys.argv[0]} COMMAND [ARGS...]")
     return sys.argv[1], sys.argv[2:]
+
+
+def machine() -> str:
+    """CPU model, cores, memory and the load average now: the figures depend on all four."""
+    names = [
+        line.split(":", 1)[1].strip()
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("model name")
+    ]
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    load = os.getloadavg()
+    return (
+        f"{names[0] if names else platform.processor() or 'unknown CPU'}, nproc"
+        f" {os.cpu_count()}, {pages / 2**30:.0f} GiB, Python {platform.python_version()},"
+        f" load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
+    )

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slipway.api import API_PREFIX
 from slipway.api.auth import READ_ONLY, SAFE_METHODS
+from slipway.core.errors import BackendUnavailable
 from slipway.security.audit import AuditLog
 
 log = logging.getLogger("slipway.audit")
@@ -56,5 +57,7 @@ class AuditMiddleware:
                 status_code=status,
                 details={"client": (scope.get("client") or ["?"])[0]},
             )
+        except BackendUnavailable as exc:  # the database is away: a line, not a traceback
+            log.warning("could not write the audit record for %s: %s", scope["path"], exc.message)
         except Exception:  # the response is already sent; never turn it into an error
             log.exception("could not write the audit record for %s", scope["path"])

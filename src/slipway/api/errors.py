@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from slipway.api.auth import authenticate
 from slipway.core.errors import SlipwayError
+from slipway.core.unavailable import as_unavailable
 
 log = logging.getLogger("slipway.api")
 
@@ -99,6 +100,10 @@ def _caller_first(respond: Callable[[Exception], JSONResponse], public: Collecti
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    unavailable = as_unavailable(exc)  # a backend reached by another path than a session
+    if unavailable is not None:
+        log.warning("%s %s: %s", request.method, request.url.path, unavailable.message)
+        return await _slipway_error(request, unavailable)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "internal server error")
 

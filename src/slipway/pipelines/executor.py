@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.tables import ExecutionRow, PipelineRow, StepRunRow
-from slipway.core.errors import LeaseLost, SlipwayError
+from slipway.core.errors import BackendUnavailable, LeaseLost, SlipwayError
 from slipway.core.logsink import log_writer
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, StepState
 from slipway.runtime.childproc import run_forked
@@ -139,6 +139,11 @@ def _run_child(
 
 
 def _cancelled(context: WorkContext, execution_id: str) -> bool:
-    with context.services.db.session() as session:
-        exe = session.get(ExecutionRow, execution_id)
-        return exe is None or exe.state == "Cancelled"
+    """Whether the execution was cancelled; unknown while the database is away, and then
+    the step runs on (killing it would only make it run again)."""
+    try:
+        with context.services.db.session() as session:
+            exe = session.get(ExecutionRow, execution_id)
+            return exe is None or exe.state == "Cancelled"
+    except BackendUnavailable:
+        return False

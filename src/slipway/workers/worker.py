@@ -10,6 +10,12 @@ worker then gives the item back to the queue at once (``WorkQueue.release``) ins
 letting its lease run out, so another worker takes it within a poll. A handler that never
 asks simply finishes, and its outcome is recorded as usual. Either way a supervisor's stop
 (SIGTERM, a grace period, SIGKILL) ends with nothing held.
+
+A metadata database that is away for a while (restarted, failed over) stops nothing: a
+claim or a heartbeat that cannot reach it is tried again on the next poll or beat; an item
+whose handler met it is given back (its attempt not counted: nothing in it failed), and
+recording any outcome waits for the database to come back (up to ``SETTLE_SECONDS``; past
+that the lease runs out and the item is run again, as after a crash).
 """
 
 from __future__ import annotations
@@ -19,17 +25,21 @@ import os
 import signal
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from slipway.core.errors import LeaseLost
+from slipway.core.errors import BackendUnavailable, LeaseLost
 from slipway.core.queue import WorkItem
 from slipway.services import Services
 from slipway.workers.context import Handler, PermanentFailure, WorkContext
 from slipway.workers.handlers import HANDLERS, WARM_UPS
 
 log = logging.getLogger("slipway.worker")
+
+# How long recording an item's outcome waits for an unreachable database.
+SETTLE_SECONDS = 60.0
 
 
 class Worker:
@@ -85,9 +95,14 @@ class Worker:
         """Work until stopped (or ``max_items`` are done); returns how many were run."""
         done = 0
         while not self.stopping.is_set() and (max_items is None or done < max_items):
-            item = self.services.queue.claim(
-                self.queues, self.worker_id, lease_seconds=self.lease_seconds
-            )
+            try:
+                item = self.services.queue.claim(
+                    self.queues, self.worker_id, lease_seconds=self.lease_seconds
+                )
+            except BackendUnavailable as exc:
+                log.warning("worker %s: cannot claim work: %s", self.worker_id, exc.message)
+                self.stopping.wait(max(self.poll_seconds, 0.5))
+                continue
             if item is None:
                 self.stopping.wait(self.poll_seconds)
                 continue
@@ -109,6 +124,8 @@ class Worker:
                 queue.heartbeat(item.id, self.worker_id, lease_seconds=self.lease_seconds)
             except LeaseLost:
                 lost.set()
+            except BackendUnavailable as exc:  # the next beat tries again
+                log.warning("worker %s: heartbeat missed: %s", self.worker_id, exc.message)
 
         def heartbeat_loop() -> None:
             while not beating.wait(self.lease_seconds / 3):
@@ -134,7 +151,7 @@ class Worker:
         except Exception as exc:
             beating.set()
             ticker.join()
-            if asked_to_stop.is_set() and not lost.is_set():
+            if (asked_to_stop.is_set() or _database_away(exc)) and not lost.is_set():
                 self._settle(lambda: queue.release(item.id, self.worker_id))
                 log.info("work item %d (%s) handed back", item.id, item.kind)
                 return
@@ -155,7 +172,26 @@ class Worker:
         self._settle(lambda: queue.complete(item.id, self.worker_id, result))
 
     def _settle(self, action: Callable[[], object]) -> None:
-        try:
-            action()
-        except LeaseLost as exc:
-            log.warning("worker %s: %s; result discarded", self.worker_id, exc.message)
+        """Record an outcome, waiting (with backoff) for an unreachable database."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        pause = 0.1
+        while True:
+            try:
+                action()
+                return
+            except LeaseLost as exc:
+                log.warning("worker %s: %s; result discarded", self.worker_id, exc.message)
+                return
+            except BackendUnavailable as exc:
+                if time.monotonic() + pause > deadline:
+                    log.warning("worker %s: outcome not recorded: %s", self.worker_id, exc.message)
+                    return
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
+
+def _database_away(exc: Exception) -> bool:
+    """The handler stopped because the metadata database could not be reached: the item
+    did not fail, it could not be recorded. (Other backends away — a Kafka broker for a
+    batch chunk — are the item's failure, retried with backoff and counted.)"""
+    return isinstance(exc, BackendUnavailable) and exc.details.get("backend") == "database"

@@ -16,11 +16,13 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from slipway.core.errors import BackendUnavailable, InvalidInput
+from slipway.core.unavailable import as_unavailable
 
 
 def normalize_url(url: str) -> str:
@@ -73,8 +75,12 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in a transaction committed on success and rolled back on error."""
-        with self._sessions() as session, session.begin():
+        """A session in a transaction committed on success and rolled back on error.
+
+        A database that cannot be reached (stopped, restarting, connections dropped)
+        raises :class:`BackendUnavailable` (503, retry later) instead of the driver's
+        error; the pool's pre-ping replaces dead connections once it is back."""
+        with _reachable(), self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
@@ -85,7 +91,7 @@ class Database:
         interleave with another writer; PostgreSQL callers lock rows explicitly instead
         (``FOR UPDATE SKIP LOCKED``), so this is a plain transaction there.
         """
-        with self._write_sessions() as session, session.begin():
+        with _reachable(), self._write_sessions() as session, session.begin():
             yield session
 
     def ping(self) -> None:
@@ -103,6 +109,19 @@ class Database:
         self.engine.dispose()
         if "lock_engine" in self.__dict__:
             self.lock_engine.dispose()
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Translate the driver's "cannot reach the database" errors (see
+    :mod:`slipway.core.unavailable`); every other error passes unchanged."""
+    try:
+        yield
+    except (DBAPIError, PoolTimeout) as exc:
+        unavailable = as_unavailable(exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
 
 
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:

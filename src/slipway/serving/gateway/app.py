@@ -30,6 +30,7 @@ from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.db.tables import GatewayRow
 from slipway.core.errors import (
+    BackendUnavailable,
     InvalidInput,
     ModelError,
     NotFound,
@@ -41,6 +42,7 @@ from slipway.core.errors import (
 from slipway.core.events import EventLog
 from slipway.core.jsondepth import json_depth_exceeds
 from slipway.core.settings import Settings
+from slipway.core.unavailable import as_unavailable
 from slipway.features.offline.delta import DeltaOfflineStore
 from slipway.features.online.factory import open_online_store
 from slipway.features.repository import GroupRepository
@@ -188,6 +190,8 @@ class Gateway:
             try:
                 if self.state.refresh():
                     gc.freeze()  # newly loaded models, too
+            except BackendUnavailable as exc:  # serving goes on with what it holds
+                log.warning("gateway: endpoints not refreshed: %s", exc.message)
             except Exception:
                 log.exception("gateway: refreshing endpoints failed")
 
@@ -196,6 +200,8 @@ class Gateway:
             for step in (self.capture.flush, self.recorder.flush, self._beat, self._unload):
                 try:
                     step()
+                except BackendUnavailable as exc:  # tried again on the next round
+                    log.warning("gateway housekeeping step %s: %s", step.__name__, exc.message)
                 except Exception:
                     log.exception("gateway housekeeping step %s failed", step.__name__)
 
@@ -270,6 +276,11 @@ class Gateway:
         except SlipwayError as exc:
             await _error(send, exc)
         except Exception as exc:  # never a hung or empty reply
+            unavailable = as_unavailable(exc)  # a backend's driver error: 503, not 500
+            if unavailable is not None:
+                log.warning("gateway: %s on %s", unavailable.message, path)
+                await _error(send, unavailable)
+                return
             log.exception("gateway: unexpected error on %s", path)
             await _error(send, ModelError(f"internal error: {type(exc).__name__}"))
 
