@@ -25,8 +25,16 @@ def online_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def services(tmp_path: Path, online_url: str) -> Iterator[Services]:
-    settings = load_settings(home=tmp_path / "home", online_store={"url": online_url})
+def metadata_url() -> str | None:
+    """The metadata database: ``None`` is SQLite in the workspace. A test module that must
+    run on both engines overrides it with ``database_url``."""
+    return None
+
+
+@pytest.fixture
+def services(tmp_path: Path, online_url: str, metadata_url: str | None) -> Iterator[Services]:
+    database = {"database": {"url": metadata_url}} if metadata_url else {}
+    settings = load_settings(home=tmp_path / "home", online_store={"url": online_url}, **database)
     opened = Services.open(settings)
     if online_url.startswith("redis"):
         # Tests share one Redis server: give each its own key namespace.

@@ -136,6 +136,7 @@ _ERROR_DESCRIPTIONS = {
     "409": "Conflicts with the resource's current state",
     "413": "The request body is too large",
     "503": "A backend is unavailable, or the server is overloaded; retry later",
+    "507": "The disk under a store is full; details.path names where the write went",
 }
 
 
@@ -150,15 +151,15 @@ def _error_responses(method: str, path: str, operation: dict[str, Any], public: 
     if "{" in path or method != "get":
         statuses.append("404")  # the resource in the path, or one the body refers to
     if method != "get":
-        statuses.append("409")
+        statuses += ["409", "507"]  # a change may store data: a full disk refuses it
     return sorted(statuses)
 
 
 def document_errors(app: FastAPI, *, public: Collection[str]) -> None:
     """Make ``app``'s OpenAPI document describe the errors it really sends: the error body
     for 400 (instead of FastAPI's 422), 401/403 (except on ``public`` paths), 404 (paths
-    naming a resource, and changes, which may refer to others), 409 (changes), 413
-    (bodies) and 503 (every operation); errors a route declares itself get the body."""
+    naming a resource, and changes, which may refer to others), 409 and 507 (changes),
+    413 (bodies) and 503 (every operation); errors a route declares itself get the body."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -22,7 +22,7 @@ import posixpath
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -30,7 +30,13 @@ from typing import Any, BinaryIO, cast
 import fsspec.core
 from fsspec.implementations.local import LocalFileSystem
 
-from slipway.core.errors import Conflict, InvalidInput, NotFound
+from slipway.core.errors import (
+    Conflict,
+    InsufficientStorage,
+    InvalidInput,
+    NotFound,
+    is_out_of_space,
+)
 
 TMP_DIR = ".tmp"
 MAX_KEY_LENGTH = 1024
@@ -122,25 +128,39 @@ class ArtifactStore:
         """Yield a binary file; on a clean exit its bytes replace ``key`` atomically.
 
         If the block raises (or the process dies) nothing is stored at ``key`` and any
-        previous object there is untouched.
+        previous object there is untouched. A full disk (or quota) raises
+        :class:`InsufficientStorage` naming the key's URI, and the partial temporary file is
+        removed at once, so the failed write does not keep the space it took.
         """
         dest = self._path(key)
-        if self._local:
-            tmp_dir = os.path.join(self._root, TMP_DIR)
-            os.makedirs(tmp_dir, exist_ok=True)
-            tmp = os.path.join(tmp_dir, uuid.uuid4().hex)
-        else:
-            fd, tmp = tempfile.mkstemp(prefix="slipway-artifact-")
-            os.close(fd)
+        tmp = ""
         try:
+            if self._local:
+                tmp_dir = os.path.join(self._root, TMP_DIR)
+                os.makedirs(tmp_dir, exist_ok=True)
+                tmp = os.path.join(tmp_dir, uuid.uuid4().hex)
+            else:
+                fd, tmp = tempfile.mkstemp(prefix="slipway-artifact-")
+                os.close(fd)
             with builtins.open(tmp, "wb") as fh:
                 yield fh
                 fh.flush()
                 os.fsync(fh.fileno())
             self._commit(tmp, dest, key)
+        except OSError as exc:
+            if not is_out_of_space(exc):
+                raise
+            uri = self.uri(key)
+            raise InsufficientStorage(
+                f"no space left to store artifact {key!r} at {uri}: the disk or quota is full;"
+                " nothing was written and any previous content there is unchanged",
+                path=uri,
+                details={"key": key},
+            ) from None
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            if tmp:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
     def _commit(self, tmp: str, dest: str, key: str) -> None:
         try:
@@ -292,10 +312,16 @@ class ArtifactStore:
         one per key, sorted by relative path (the key minus ``prefix/``). It depends only on
         names and bytes, not on timestamps or the backend. No key under ``prefix``: NotFound.
         """
+        return tree_hash(self.file_digests(prefix))
+
+    def file_digests(self, prefix: str) -> dict[str, str]:
+        """The SHA-256 hex digest of every key under ``prefix``, by its relative path: what
+        :meth:`tree_digest` hashes, kept so that a changed tree can say which files
+        changed. No key under ``prefix``: NotFound."""
         keys = self._keys_under(prefix)
         if not keys:
             raise NotFound(f"no artifacts under {prefix!r}")
-        return _tree_hash([(key[len(prefix) + 1 :], self.digest(key)) for key in keys])
+        return {key[len(prefix) + 1 :]: self.digest(key) for key in keys}
 
     def _keys_under(self, prefix: str) -> builtins.list[str]:
         validate_key(prefix, "prefix")
@@ -337,6 +363,13 @@ class ArtifactStore:
             if key and key.split("/")[0] != TMP_DIR:
                 keys.append(key)
         return sorted(keys)
+
+
+def tree_hash(files: Mapping[str, str]) -> str:
+    """The tree digest (see :meth:`ArtifactStore.tree_digest`) of relative paths and their
+    SHA-256 hex digests: a list of per-file digests can be checked against a tree digest
+    recorded elsewhere without reading any file."""
+    return _tree_hash(list(files.items()))
 
 
 def _tree_hash(pairs: list[tuple[str, str]]) -> str:

@@ -127,6 +127,41 @@ class Overloaded(SlipwayError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class InsufficientStorage(SlipwayError):
+    """The disk (or quota) under a store is full, so a write could not be completed.
+
+    507 (WebDAV's Insufficient Storage), not 503: retrying soon does not help until an
+    operator frees space, and the service itself is up. ``path`` names where the write
+    went; nothing of the write is visible there, the previous content is intact."""
+
+    status_code = 507
+    code = "insufficient_storage"
+
+    def __init__(self, message: str, *, path: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details={**(details or {}), "path": path})
+        self.path = path
+
+
+# errno 28 (ENOSPC) and 122 (EDQUOT on Linux), as OSError carries them, and as the Rust
+# libraries under deltalake spell them in their messages ("... (os error 28)").
+_OUT_OF_SPACE_ERRNOS = frozenset({28, 122})
+_OUT_OF_SPACE_TEXT = ("(os error 28)", "(os error 122)", "No space left on device")
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) means the disk or quota is full."""
+    current: BaseException | None = exc
+    visited: set[int] = set()
+    while current is not None and id(current) not in visited:
+        visited.add(id(current))
+        if isinstance(current, OSError) and current.errno in _OUT_OF_SPACE_ERRNOS:
+            return True
+        if any(text in str(current) for text in _OUT_OF_SPACE_TEXT):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class ModelError(SlipwayError):
     """The model raised while predicting on input that passed validation."""
 

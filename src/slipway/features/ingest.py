@@ -5,25 +5,68 @@ it is valid does pass two write — offline as a single Delta commit (atomic: re
 all of the batch or none of it), then online in chunks with event-time-conditional upserts.
 If the online write fails after the offline commit, the ingestion is recorded as failed and
 ``materialize`` brings the online store up to date from the offline history.
+
+Retries are safe when the client names the batch with an idempotency key (the
+``Idempotency-Key`` header over REST, ``idempotency_key=`` in the SDK): the key claims one
+ingestion record, and a retry — after a lost answer, an error, or the writing process
+being killed — replays a succeeded ingestion without writing, or resumes a failed or dead
+one under the same ingestion id. The offline commit is stamped with that id, so a resumed
+attempt sees whether the dead one's commit landed and appends only if it did not; the
+online upserts are conditional on event time, so writing them again changes nothing.
+The batch is written once, however often it is sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from slipway.core.errors import SlipwayError
+from slipway.core.errors import Conflict, SlipwayError
 from slipway.features.codec import keys_of, payloads_of
 from slipway.features.definitions import FeatureGroup
 from slipway.features.offline.delta import DeltaOfflineStore, SourcePosition
 from slipway.features.online.base import OnlineRecordWrite, OnlineStore
-from slipway.features.repository import GroupRepository, Ingest
+from slipway.features.repository import Claim, GroupRepository, Ingest
 from slipway.features.stats import IngestStats
 from slipway.features.validation import validate_batch
 
 ONLINE_CHUNK = 10_000
+# A keyed attempt whose heartbeat is older than this is presumed dead and may be resumed;
+# a live one beats several times within it.
+STALE_AFTER_SECONDS = 60.0
+
+
+class _Heartbeat:
+    """A keyed attempt's heartbeat, renewed as chunks pass; ``fence`` renews at once and
+    raises if another attempt has taken the ingestion over, so this one writes nothing
+    after a retry presumed it dead."""
+
+    def __init__(self, repo: GroupRepository, claim: Claim, stale_after: float) -> None:
+        self.repo = repo
+        self.claim = claim
+        self.every = stale_after / 4
+        self.last = time.monotonic()
+        self.lost = False
+
+    def beat(self) -> None:
+        if time.monotonic() - self.last >= self.every:
+            self.fence()
+
+    def fence(self) -> None:
+        try:
+            self.claim = self.repo.renew_ingest(self.claim)
+        except Conflict as exc:
+            # Remembered: the Delta writer may hand this back wrapped in its own error.
+            self.lost = True
+            raise _TakenOver(exc.message) from None
+        self.last = time.monotonic()
+
+
+class _TakenOver(Exception):
+    """This attempt lost its claim; the attempt that took it over records the outcome."""
 
 
 def online_writes(group: FeatureGroup, table: pa.Table) -> list[OnlineRecordWrite]:
@@ -69,11 +112,17 @@ def write_online(store: OnlineStore, group: FeatureGroup, table: pa.Table) -> in
 
 class Ingestor:
     def __init__(
-        self, repo: GroupRepository, offline: DeltaOfflineStore, online: OnlineStore
+        self,
+        repo: GroupRepository,
+        offline: DeltaOfflineStore,
+        online: OnlineStore,
+        *,
+        stale_after: float = STALE_AFTER_SECONDS,
     ) -> None:
         self.repo = repo
         self.offline = offline
         self.online = online
+        self.stale_after = stale_after
 
     def ingest(
         self,
@@ -87,15 +136,44 @@ class Ingestor:
         in_memory: bool = False,
         on_progress: Callable[[int], None] | None = None,
         positions: Sequence[SourcePosition] = (),
+        idempotency_key: str | None = None,
     ) -> Ingest:
         """Validate every chunk, then write them; ``positions`` go into the Delta commit
-        (see :meth:`DeltaOfflineStore.append`)."""
-        ingest_id = self.repo.start_ingest(group.name, kind, source)
+        (see :meth:`DeltaOfflineStore.append`). With ``idempotency_key``, a repeat of a
+        succeeded ingestion returns its record and writes nothing, and a repeat of a
+        failed or dead one resumes it (see the module's docstring)."""
+        heart: _Heartbeat | None = None
+        resumed = False
+        if idempotency_key is None:
+            ingest_id = self.repo.start_ingest(group.name, kind, source)
+        else:
+            claim = self.repo.claim_ingest(
+                group.name, kind, source, idempotency_key, stale_after=self.stale_after
+            )
+            if isinstance(claim, Ingest):
+                return claim
+            ingest_id, resumed = claim.id, claim.resumed
+            heart = _Heartbeat(self.repo, claim, self.stale_after)
+
+        def beat() -> None:
+            if heart is not None:
+                heart.beat()
+
+        def fence() -> None:
+            if heart is not None:
+                heart.fence()
+
+        def beating(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for b in batches:
+                beat()
+                yield b
+
         try:
             stats = IngestStats(group)
             kept: list[pa.Table] = []
             offset = 0
             for chunk in chunks():
+                beat()
                 valid = validate_batch(group, chunk, timezone=timezone, row_offset=offset)
                 offset += chunk.num_rows
                 stats.add(valid)
@@ -112,8 +190,12 @@ class Ingestor:
                     position += chunk.num_rows
 
             version = None
-            if group.offline and stats.rows:
-                batches = (b for table in validated() for b in table.to_batches())
+            if resumed and group.offline and stats.rows:
+                # The dead attempt may have committed before it died: never append twice.
+                version = self.offline.committed_version(group.name, ingest_id)
+            if version is None and group.offline and stats.rows:
+                fence()
+                batches = beating(b for table in validated() for b in table.to_batches())
                 version = self.offline.append(
                     group, batches, ingest_id=ingest_id, evolve=evolve, positions=positions
                 )
@@ -129,15 +211,20 @@ class Ingestor:
                         on_progress(batch.num_rows)
                 else:
                     for table in validated():
+                        beat()
                         applied += write_online(self.online, group, newest_per_key(group, table))
                         if on_progress is not None:
                             on_progress(table.num_rows)
-        except SlipwayError as exc:
-            self.repo.finish_ingest(ingest_id, state="failed", error=exc.message)
-            raise
+            fence()
         except Exception as exc:
-            self.repo.finish_ingest(ingest_id, state="failed", error=f"{type(exc).__name__}: {exc}")
-            raise
+            if heart is None or not heart.lost:
+                self._failed(ingest_id, exc)
+                raise
+            raise Conflict(
+                f"ingestion {idempotency_key!r} into feature group {group.name!r} was taken"
+                f" over by another attempt: {exc}",
+                details={"ingest_id": ingest_id, "idempotency_key": idempotency_key},
+            ) from None
         return self.repo.finish_ingest(
             ingest_id,
             state="succeeded",
@@ -146,3 +233,8 @@ class Ingestor:
             online_applied=applied,
             stats=stats.to_dict(),
         )
+
+    def _failed(self, ingest_id: int, exc: Exception) -> None:
+        """Record the attempt as failed, with the error a user can act on."""
+        message = exc.message if isinstance(exc, SlipwayError) else f"{type(exc).__name__}: {exc}"
+        self.repo.finish_ingest(ingest_id, state="failed", error=message)

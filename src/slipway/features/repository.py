@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
@@ -38,10 +39,12 @@ class Ingest:
     started_at: datetime
     finished_at: datetime | None
     error: str | None
+    idempotency_key: str | None = None
 
     @classmethod
     def from_row(cls, row: FeatureIngestRow) -> Ingest:
         return cls(
+            idempotency_key=row.idempotency_key,
             id=row.id,
             group=row.group_name,
             kind=row.kind,
@@ -55,6 +58,16 @@ class Ingest:
             finished_at=row.finished_at,
             error=row.error,
         )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An attempt's hold on an ingestion record: ``token`` is the heartbeat it last wrote,
+    which only it knows, so a renewal tells whether another attempt has taken over."""
+
+    id: int
+    token: datetime
+    resumed: bool
 
 
 def _stored(row: FeatureGroupRow) -> StoredGroup:
@@ -145,6 +158,80 @@ class GroupRepository:
             session.add(row)
             session.flush()
             return row.id
+
+    def claim_ingest(
+        self, group: str, kind: str, source: str, key: str, *, stale_after: float
+    ) -> Claim | Ingest:
+        """Start, resume or replay the ingestion a client names by ``key``.
+
+        Returns the recorded :class:`Ingest` when one with this key succeeded (a retry
+        after a lost answer must not write twice), else a :class:`Claim` on a new record
+        or on one whose attempt failed or died (no heartbeat for ``stale_after`` seconds).
+        Raises :class:`Conflict` while another attempt is alive: two writers of one batch
+        could both find it unwritten."""
+        for _ in range(2):
+            now = utcnow()
+            try:
+                with self._db.write() as session:
+                    row = session.scalars(
+                        select(FeatureIngestRow)
+                        .where(
+                            FeatureIngestRow.group_name == group,
+                            FeatureIngestRow.idempotency_key == key,
+                        )
+                        .with_for_update()
+                    ).first()
+                    if row is None:
+                        row = FeatureIngestRow(
+                            group_name=group,
+                            kind=kind,
+                            source=source[:1024],
+                            state="running",
+                            rows=0,
+                            stats={},
+                            started_at=now,
+                            idempotency_key=key,
+                            heartbeat_at=now,
+                        )
+                        session.add(row)
+                        session.flush()
+                        return Claim(row.id, now, resumed=False)
+                    if row.state == "succeeded":
+                        return Ingest.from_row(row)
+                    beat = row.heartbeat_at
+                    if (
+                        row.state == "running"
+                        and beat is not None
+                        and now - beat < timedelta(seconds=stale_after)
+                    ):
+                        raise Conflict(
+                            f"ingestion {key!r} into feature group {group!r} is in progress"
+                            " in another attempt; retry later",
+                            details={"ingest_id": row.id, "idempotency_key": key},
+                        )
+                    row.state = "running"
+                    row.heartbeat_at = now
+                    row.error = None
+                    row.finished_at = None
+                    session.flush()
+                    return Claim(row.id, now, resumed=True)
+            except IntegrityError:
+                continue  # another attempt inserted the key first: read its record
+        raise Conflict(f"ingestion {key!r} into feature group {group!r} is contended")
+
+    def renew_ingest(self, claim: Claim) -> Claim:
+        """Beat the attempt's heartbeat; :class:`Conflict` when another attempt took over
+        (this one was presumed dead), so it stops before writing anything more."""
+        now = utcnow()
+        with self._db.write() as session:
+            row = session.get(FeatureIngestRow, claim.id, with_for_update=True)
+            if row is None or row.state != "running" or row.heartbeat_at != claim.token:
+                raise Conflict(
+                    f"ingestion {claim.id} was taken over by another attempt",
+                    details={"ingest_id": claim.id},
+                )
+            row.heartbeat_at = now
+        return Claim(claim.id, now, claim.resumed)
 
     def finish_ingest(
         self,

@@ -7,6 +7,7 @@ but argument handling, events and audit.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,7 +20,7 @@ from slipway.core.errors import InvalidInput
 from slipway.core.events import EventLog
 from slipway.features.codec import encode_key
 from slipway.features.definitions import FeatureGroup
-from slipway.features.ingest import Ingestor
+from slipway.features.ingest import STALE_AFTER_SECONDS, Ingestor
 from slipway.features.materialize import materialize
 from slipway.features.offline.delta import DeltaOfflineStore, SourcePosition
 from slipway.features.offline.training import (
@@ -53,13 +54,15 @@ class FeatureStore:
         online: OnlineStore,
         events: EventLog,
         audit: AuditLog,
+        *,
+        ingest_stale_after: float = STALE_AFTER_SECONDS,
     ) -> None:
         self.repo = repo
         self.offline = offline
         self.online = online
         self.events = events
         self.audit = audit
-        self._ingestor = Ingestor(repo, offline, online)
+        self._ingestor = Ingestor(repo, offline, online, stale_after=ingest_stale_after)
         self._cache: dict[str, FeatureGroup] = {}
         self._cache_at = float("-inf")
         self._cache_lock = threading.Lock()
@@ -126,12 +129,15 @@ class FeatureStore:
         source: str = "sdk",
         kind: str = "ingest",
         positions: Sequence[SourcePosition] = (),
+        idempotency_key: str | None = None,
     ) -> Ingest:
         """Ingest a DataFrame, an Arrow table or a list of records, all or nothing.
 
         ``kind`` labels the ingestion record (``stream`` for streaming micro-batches);
         ``positions`` are committed atomically with the offline rows (see
-        :meth:`DeltaOfflineStore.append`)."""
+        :meth:`DeltaOfflineStore.append`). ``idempotency_key`` names the batch so that
+        sending it again — after a timeout, an error or a crash — writes it once (see
+        :mod:`slipway.features.ingest`)."""
         group, evolve = self._group(name)
         return self._ingestor.ingest(
             group,
@@ -142,6 +148,7 @@ class FeatureStore:
             evolve=evolve,
             in_memory=True,
             positions=positions,
+            idempotency_key=_checked_key(idempotency_key),
         )
 
     def ingest_file(
@@ -152,8 +159,10 @@ class FeatureStore:
         format: str | None = None,
         timezone: str | None = None,
         on_progress: Callable[[int], None] | None = None,
+        idempotency_key: str | None = None,
     ) -> Ingest:
-        """Ingest a Parquet or CSV file (any fsspec URI) in chunks with bounded memory."""
+        """Ingest a Parquet or CSV file (any fsspec URI) in chunks with bounded memory;
+        ``idempotency_key`` as in :meth:`ingest`."""
         group, evolve = self._group(name)
         return self._ingestor.ingest(
             group,
@@ -162,6 +171,7 @@ class FeatureStore:
             timezone=timezone,
             evolve=evolve,
             on_progress=on_progress,
+            idempotency_key=_checked_key(idempotency_key),
         )
 
     def ingests(self, name: str, limit: int = 50) -> list[Ingest]:
@@ -295,3 +305,17 @@ class FeatureStore:
         )
         self.events.append("feature_group.records_deleted", f"feature-group/{name}", counts)
         return counts
+
+
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,254}")
+
+
+def _checked_key(key: str | None) -> str | None:
+    """A key is stored and compared as given, so it must be printable and bounded."""
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidInput(
+            "idempotency key must be 1-255 characters: letters, digits and ._:/@+=-,"
+            " starting with a letter or digit",
+            field="idempotency_key",
+        )
+    return key

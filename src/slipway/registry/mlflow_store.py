@@ -101,3 +101,14 @@ class MlflowStore:
 
     def set_tag(self, name: str, version: int, key: str, value: str) -> None:
         self.client.set_model_version_tag(name, str(version), key, value)
+
+    def tag(self, name: str, version: int, key: str) -> str | None:
+        """A model version's tag, ``None`` when it (or the version) is not there."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            tags = self.client.get_model_version(name, str(version)).tags or {}
+        except MlflowException:
+            return None
+        value = tags.get(key)
+        return None if value is None else str(value)

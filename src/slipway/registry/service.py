@@ -8,6 +8,7 @@ lineage — and emits an event and an audit entry for every change.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from slipway.core.artifacts import ArtifactStore
+from slipway.core.artifacts import ArtifactStore, tree_hash
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.db.tables import ApprovalTransitionRow, ModelInputRow, ModelVersionRow
@@ -30,6 +31,11 @@ from slipway.registry.models import ApprovalStatus, ModelTampered, ModelVersion,
 from slipway.registry.signatures import ensure_signature
 from slipway.registry.sources import check_source, key_for_path, key_for_uri
 from slipway.security.audit import AuditLog
+
+# A model version's per-file SHA-256 digests, as an MLflow tag (JSON, path -> digest),
+# so that a digest mismatch can name the files; left out for trees too big for a tag.
+FILES_TAG = "slipway.files"
+FILES_TAG_LIMIT = 100_000
 
 
 def _on_object_store(root: str) -> bool:
@@ -92,7 +98,8 @@ class Registry:
         if not self.artifacts.exists(f"{key}/MLmodel"):
             raise InvalidInput(f"no MLflow model (MLmodel file) at {source!r}", field="source")
         signature = ensure_signature(self.artifacts, key)
-        digest = self.artifacts.tree_digest(key)
+        files = self.artifacts.file_digests(key)
+        digest = tree_hash(files)
         metrics, params, experiment_id = self.mlflow.run_data(run_id)
         record = lineage or Lineage()
         record = Lineage(
@@ -153,6 +160,9 @@ class Registry:
                     session=session,
                 )
         self.mlflow.set_tag(name, version, "slipway.approval_status", ApprovalStatus.PENDING)
+        manifest = json.dumps(files, sort_keys=True)
+        if len(manifest) <= FILES_TAG_LIMIT:
+            self.mlflow.set_tag(name, version, FILES_TAG, manifest)
         self.audit.record(
             actor=actor,
             action="model.register",
@@ -405,21 +415,56 @@ class Registry:
         return version
 
     def verify(self, name: str, ref: int | str) -> ModelVersion:
-        """Check the model's files against the digest recorded at registration."""
+        """Check the model's files against the digest recorded at registration; on a
+        mismatch the error names the files that changed, went missing or appeared."""
         version = self.get(name, ref)
-        actual = self.artifacts.tree_digest(version.artifact_key)
+        files = self.artifacts.file_digests(version.artifact_key)
+        actual = tree_hash(files)
         if actual != version.digest:
-            self.events.append(
-                "model.digest_mismatch",
-                f"model/{name}/{version.version}",
-                {"expected": version.digest, "actual": actual},
-            )
+            changes = self._changed_files(version, files)
+            details: dict[str, Any] = {"expected": version.digest, "actual": actual}
+            what = ""
+            if changes is not None:
+                details["files"] = changes
+                what = ": " + "; ".join(
+                    f"{kind} {', '.join(paths[:5])}" + (" …" if len(paths) > 5 else "")
+                    for kind, paths in changes.items()
+                    if paths
+                )
+            self.events.append("model.digest_mismatch", f"model/{name}/{version.version}", details)
             raise ModelTampered(
                 f"{name} version {version.version}: the model's files changed since"
-                " registration (digest mismatch); refusing to load it",
-                details={"expected": version.digest, "actual": actual},
+                f" registration (digest mismatch){what}; refusing to load it",
+                details=details,
             )
         return version
+
+    def _changed_files(
+        self, version: ModelVersion, files: dict[str, str]
+    ) -> dict[str, list[str]] | None:
+        """Which files differ from the per-file digests recorded at registration (the
+        ``slipway.files`` tag), or ``None`` when there is no trustworthy record: versions
+        registered before it existed, or a tag edited since — the list must hash to the
+        digest in Slipway's own table to be believed."""
+        raw = self.mlflow.tag(version.name, version.version, FILES_TAG)
+        try:
+            recorded = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        if not isinstance(recorded, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in recorded.items()
+        ):
+            return None
+        try:
+            if tree_hash(recorded) != version.digest:
+                return None
+        except ValueError:  # a name that is not ASCII: not what registration wrote
+            return None
+        return {
+            "changed": sorted(p for p in recorded if p in files and files[p] != recorded[p]),
+            "missing": sorted(p for p in recorded if p not in files),
+            "added": sorted(p for p in files if p not in recorded),
+        }
 
     def load(self, name: str, ref: int | str, *, loader: Callable[[str], Any] | None = None) -> Any:
         """The version's model (MLflow pyfunc unless ``loader`` says otherwise), loaded only

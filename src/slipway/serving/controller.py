@@ -112,7 +112,9 @@ class DeploymentController:
         for name in names:
             try:
                 with self.db.write() as session:
-                    row = session.get(EndpointRow, name)
+                    # Locked (FOR UPDATE on PostgreSQL; SQLite's write lock is already
+                    # held): another scheduler, an update or a delete waits for this step.
+                    row = session.get(EndpointRow, name, with_for_update=True)
                     if row is not None:
                         note = self._advance(session, row)
                         if note:

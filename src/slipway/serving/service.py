@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
@@ -90,6 +91,15 @@ class Endpoints:
     def create(self, spec: EndpointSpec | dict[str, Any], *, actor: str) -> dict[str, Any]:
         parsed = self.resolve(parse_spec(EndpointSpec, spec))
         now = utcnow()
+        try:
+            self._insert(parsed, actor, now)
+        except IntegrityError:
+            # Created by someone else since the check (PostgreSQL: two creations at once).
+            raise Conflict(f"endpoint {parsed.name!r} already exists") from None
+        self._audit(actor, "endpoint.create", parsed.name, {"config_version": 1})
+        return self.describe(parsed.name)
+
+    def _insert(self, parsed: EndpointSpec, actor: str, now: datetime) -> None:
         with self.db.write() as session:
             if session.get(EndpointRow, parsed.name) is not None:
                 raise Conflict(f"endpoint {parsed.name!r} already exists")
@@ -116,8 +126,6 @@ class Endpoints:
                 {"config_version": 1, "variants": _variant_refs(parsed)},
                 session=session,
             )
-        self._audit(actor, "endpoint.create", parsed.name, {"config_version": 1})
-        return self.describe(parsed.name)
 
     def update(
         self,
@@ -136,7 +144,7 @@ class Endpoints:
         parsed = self.resolve(parsed)
         now = utcnow()
         with self.db.write() as session:
-            row = self._row(session, name)
+            row = self._row(session, name, lock=True)
             status = EndpointStatus(row.status)
             if status not in UPDATABLE:
                 raise Conflict(
@@ -209,7 +217,7 @@ class Endpoints:
 
     def delete(self, name: str, *, actor: str) -> None:
         with self.db.write() as session:
-            row = self._row(session, name)
+            row = self._row(session, name, lock=True)
             if row.status == EndpointStatus.DELETING.value:
                 return  # already going: one audit record per deletion
             move(session, self.events, row, EndpointStatus.DELETING, "deleted by " + actor)
@@ -289,9 +297,16 @@ class Endpoints:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _row(self, session: Session, name: str) -> EndpointRow:
+    def _row(self, session: Session, name: str, *, lock: bool = False) -> EndpointRow:
+        """The endpoint's row; with ``lock``, locked until the transaction ends.
+
+        Every change of an endpoint reads its state, checks it and writes it back. On
+        SQLite :meth:`Database.write` already serializes that; on PostgreSQL two callers
+        would both read InService and both store config N+1 (the second failing on the
+        primary key: a 500, not the 409 it should be). ``SELECT ... FOR UPDATE`` makes the
+        second wait for the first and then read its outcome (Updating: Conflict)."""
         validate_name(name, field="endpoint")
-        row = session.get(EndpointRow, name)
+        row = session.get(EndpointRow, name, with_for_update=lock)
         if row is None:
             raise NotFound(f"endpoint {name!r} does not exist", details={"endpoint": name})
         return row

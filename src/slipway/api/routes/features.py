@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field
 
 from slipway.api.auth import READ_ONLY, Principal, authorize, services_of
@@ -54,6 +54,7 @@ class IngestOut(BaseModel):
     started_at: datetime
     finished_at: datetime | None
     error: str | None
+    idempotency_key: str | None = None
 
     @classmethod
     def of(cls, ingest: Ingest) -> IngestOut:
@@ -122,9 +123,16 @@ def delete_group(name: str, request: Request) -> None:
 
 
 @router.post("/feature-groups/{name}/records", status_code=201, response_model=IngestOut)
-def put_records(name: str, body: PutRecords, request: Request) -> IngestOut:
+def put_records(
+    name: str,
+    body: PutRecords,
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> IngestOut:
+    """PutRecord for a batch. With an ``Idempotency-Key`` header, sending the same batch
+    again (after a timeout or a crash) writes it once and answers with the same ingestion."""
     ingest = services_of(request).features.ingest(
-        name, body.records, timezone=body.timezone, source="rest"
+        name, body.records, timezone=body.timezone, source="rest", idempotency_key=idempotency_key
     )
     return IngestOut.of(ingest)
 

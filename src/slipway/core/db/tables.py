@@ -140,6 +140,20 @@ class FeatureIngestRow(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # A client's key for one batch: a retry with the same key resumes or replays this
+    # ingestion instead of writing the batch twice (see slipway.features.ingest).
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    # Renewed while an attempt runs; a stale one means its process died.
+    heartbeat_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "uq_slipway_feature_ingests_group_name_idempotency_key",
+            "group_name",
+            "idempotency_key",
+            unique=True,
+        ),
+    )
 
 
 class ModelVersionRow(Base):

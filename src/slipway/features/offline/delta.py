@@ -24,9 +24,12 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from slipway.core.clock import utcnow
-from slipway.core.errors import InvalidInput, NotFound
+from slipway.core.errors import InsufficientStorage, InvalidInput, NotFound, is_out_of_space
 from slipway.features.definitions import FeatureGroup
 from slipway.features.validation import TIMESTAMP, group_schema
+
+# Commit metadata key naming the ingestion a commit wrote.
+INGEST_ID_KEY = "slipway.ingest_id"
 
 BOOKKEEPING = [
     pa.field("_ingest_id", pa.int64(), False),
@@ -100,19 +103,74 @@ class DeltaOfflineStore:
                 )
 
         reader = pa.RecordBatchReader.from_batches(schema, stamped())
-        write_deltalake(
-            self.uri(group.name),
-            reader,
-            mode="append",
-            schema_mode="merge" if evolve else None,
-            storage_options=self.storage_options,
-            commit_properties=CommitProperties(
-                app_transactions=[Transaction(p.source, p.position) for p in positions]
+        uri = self.uri(group.name)
+        # Written through a loaded table, which then knows the version its commit got;
+        # the table's latest version may already be another writer's, committed since.
+        try:
+            table: DeltaTable | None = self._table(group.name)
+        except NotFound:
+            table = None  # this append creates the table
+        if table is not None and table.version() < 0:
+            table = None  # another writer is creating it: its log has no commit yet
+        try:
+            write_deltalake(
+                uri if table is None else table,
+                reader,
+                mode="append",
+                schema_mode="merge" if evolve else None,
+                storage_options=self.storage_options,
+                commit_properties=CommitProperties(
+                    # Names the ingestion in the table's history, so a retry that finds its
+                    # rows already committed can record which version holds them.
+                    custom_metadata={INGEST_ID_KEY: str(ingest_id)},
+                    app_transactions=[Transaction(p.source, p.position) for p in positions] or None,
+                ),
             )
-            if positions
-            else None,
-        )
-        return int(self._table(group.name).version())
+        except Exception as exc:
+            # delta-rs reports a full disk as a DeltaError, or an OSError without errno,
+            # whose text carries the OS error; either way no commit happened (data files
+            # written before it are in no version: invisible, and reclaimed by vacuum).
+            if not is_out_of_space(exc):
+                raise
+            raise InsufficientStorage(
+                f"no space left to write feature group {group.name!r} to its offline table"
+                f" {uri}: the disk or quota is full; the table is unchanged (still at its"
+                " previous version)",
+                path=uri,
+                details={"feature_group": group.name},
+            ) from None
+        if table is not None:
+            return int(table.version())
+        return self._version_of(group.name, ingest_id)
+
+    def _version_of(self, group: str, ingest_id: int) -> int:
+        """The version whose commit holds ``ingest_id``'s rows, for an append that created
+        the table (so among its first few versions): the first version that has them.
+        Not from :meth:`DeltaTable.history`, whose numbering is off by the commits that
+        land while it reads (seen as version -1 when two writers create the table)."""
+        for version in range(self.current_version(group) + 1):
+            dataset = self._table(group, version).to_pyarrow_dataset()
+            if dataset.count_rows(filter=pds.field("_ingest_id") == ingest_id):
+                return version
+        raise NotFound(f"feature group {group!r} has no commit of ingestion {ingest_id}")
+
+    def committed_version(self, group: str, ingest_id: int) -> int | None:
+        """The version whose commit wrote ``ingest_id``'s rows, ``None`` if none did.
+
+        A commit is atomic, so any row stamped with the id means all of them are there:
+        a retry of an ingestion whose process died after its commit must not append the
+        batch again. The files' min/max statistics of ``_ingest_id`` keep the scan small."""
+        try:
+            table = self._table(group)
+        except NotFound:
+            return None
+        rows = table.to_pyarrow_dataset().count_rows(filter=pds.field("_ingest_id") == ingest_id)
+        if not rows:
+            return None
+        for entry in table.history(200):
+            if entry.get(INGEST_ID_KEY) == str(ingest_id) and "version" in entry:
+                return int(entry["version"])
+        return int(table.version())  # committed long ago: the rows are readable here
 
     def position(self, group: str, source: str) -> int | None:
         """The last position of ``source`` an append recorded, ``None`` if none did."""
