@@ -146,15 +146,7 @@ class GroupRepository:
 
     def start_ingest(self, group: str, kind: str, source: str) -> int:
         with self._db.write() as session:
-            row = FeatureIngestRow(
-                group_name=group,
-                kind=kind,
-                source=source[:1024],
-                state="running",
-                rows=0,
-                stats={},
-                started_at=utcnow(),
-            )
+            row = _running_ingest(group, kind, source, utcnow())
             session.add(row)
             session.flush()
             return row.id
@@ -182,17 +174,7 @@ class GroupRepository:
                         .with_for_update()
                     ).first()
                     if row is None:
-                        row = FeatureIngestRow(
-                            group_name=group,
-                            kind=kind,
-                            source=source[:1024],
-                            state="running",
-                            rows=0,
-                            stats={},
-                            started_at=now,
-                            idempotency_key=key,
-                            heartbeat_at=now,
-                        )
+                        row = _running_ingest(group, kind, source, now, key=key)
                         session.add(row)
                         session.flush()
                         return Claim(row.id, now, resumed=False)
@@ -278,3 +260,20 @@ class GroupRepository:
                 .limit(limit)
             )
             return [Ingest.from_row(row) for row in rows]
+
+
+def _running_ingest(
+    group: str, kind: str, source: str, now: datetime, *, key: str | None = None
+) -> FeatureIngestRow:
+    """A new ingestion record in state ``running``; a keyed one starts its heartbeat."""
+    return FeatureIngestRow(
+        group_name=group,
+        kind=kind,
+        source=source[:1024],
+        state="running",
+        rows=0,
+        stats={},
+        started_at=now,
+        idempotency_key=key,
+        heartbeat_at=now if key is not None else None,
+    )

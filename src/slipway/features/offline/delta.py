@@ -144,13 +144,13 @@ class DeltaOfflineStore:
         return self._version_of(group.name, ingest_id)
 
     def _version_of(self, group: str, ingest_id: int) -> int:
-        """The version whose commit holds ``ingest_id``'s rows, for an append that created
-        the table (so among its first few versions): the first version that has them.
+        """The version whose commit holds ``ingest_id``'s rows: the first version that has
+        them (a scan from version 0, so for an append that created the table, or a check
+        that :meth:`committed_version` could not settle otherwise).
         Not from :meth:`DeltaTable.history`, whose numbering is off by the commits that
         land while it reads (seen as version -1 when two writers create the table)."""
         for version in range(self.current_version(group) + 1):
-            dataset = self._table(group, version).to_pyarrow_dataset()
-            if dataset.count_rows(filter=pds.field("_ingest_id") == ingest_id):
+            if self._holds(group, version, ingest_id):
                 return version
         raise NotFound(f"feature group {group!r} has no commit of ingestion {ingest_id}")
 
@@ -169,8 +169,20 @@ class DeltaOfflineStore:
             return None
         for entry in table.history(200):
             if entry.get(INGEST_ID_KEY) == str(ingest_id) and "version" in entry:
-                return int(entry["version"])
+                # history() can misnumber versions while another writer commits: trust
+                # its number only if that version is the first to hold the rows.
+                candidate = int(entry["version"])
+                if self._holds(group, candidate, ingest_id) and (
+                    candidate == 0 or not self._holds(group, candidate - 1, ingest_id)
+                ):
+                    return candidate
+                return self._version_of(group, ingest_id)
         return int(table.version())  # committed long ago: the rows are readable here
+
+    def _holds(self, group: str, version: int, ingest_id: int) -> bool:
+        """Whether ``version`` of the table has rows of ``ingest_id``."""
+        dataset = self._table(group, version).to_pyarrow_dataset()
+        return bool(dataset.count_rows(filter=pds.field("_ingest_id") == ingest_id))
 
     def position(self, group: str, source: str) -> int | None:
         """The last position of ``source`` an append recorded, ``None`` if none did."""
