@@ -47,6 +47,21 @@ def test_the_quick_demo_closes_the_loop(tmp_path: Path) -> None:
     assert len(outcome["retrain_executions"]) == 1  # exactly once, however many runs drifted
     retrained = [v for v in outcome["versions"] if v["role"] == "retrained"]
     assert outcome["promoted"] == retrained[0]["version"]
+    # The retrained model was compared with what the endpoint served, on the same month,
+    # and beat it: that is why it went to canary (not an absolute AUC bar).
+    gate = retrained[0]["comparison"]
+    assert gate["passed"] is True and gate["metric"] == "roc_auc"
+    assert gate["reference"]["model"] == f"flight-delay:{champion['version']}"
+    assert gate["candidate"]["roc_auc"] >= gate["reference"]["roc_auc"]
+    # The same retraining on shuffled labels: Rejected with the reason, never deployed.
+    shuffled = next(v for v in outcome["versions"] if v["role"] == "shuffled")
+    assert shuffled["approval"] == "Rejected" and shuffled["comparison"]["passed"] is False
+    assert shuffled["comparison"]["rows"] == gate["rows"]  # the same month's rows
+    assert outcome["rejected"]["version"] == shuffled["version"]
+    assert "does not beat" in outcome["rejected"]["reason"]
+    assert outcome["rejected"]["endpoint_config_unchanged"] is True
+    served = {v["version"] for h in outcome["history"] for v in h["spec"]["variants"]}
+    assert shuffled["version"] not in served
     assert outcome["rolled_back"] is True
     assert [h["outcome"] for h in outcome["history"]][-2:] == ["deployed", "rolled_back"]
     assert "Summary" in done.stdout

@@ -124,6 +124,45 @@ def train_register(rows: int = 300, c: float = 1.0, min_auc: float = 0.75) -> No
         register_model(model, "sample-model", metrics, "Approved")
 
 
+@step
+def holdout_data(rows: int, seed: int) -> pd.DataFrame:
+    """Rows from the same distribution as :func:`make_data`, drawn with another seed."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows)})
+    frame["label"] = (frame["a"] + 0.5 * frame["b"] > 0).astype(int)
+    return frame
+
+
+@step
+def shuffled(frame: pd.DataFrame, shuffle: bool) -> pd.DataFrame:
+    """``frame`` with its labels shuffled (a model fitted on it learns nothing)."""
+    if not shuffle:
+        return frame
+    labels = frame["label"].sample(frac=1.0, random_state=3).to_numpy()
+    return frame.assign(label=labels)
+
+
+@pipeline(name="challenge")
+def challenge(
+    rows: int = 300,
+    c: float = 1.0,
+    shuffle: bool = False,
+    reference: str = "sample-model@champion",
+    min_improvement: float = 0.0,
+    metric: str = "roc_auc",
+) -> None:
+    """Train, compare with ``reference`` on a holdout, register (Rejected if worse)."""
+    from slipway.pipelines.steps import compare_models, evaluate, register_model
+
+    model = fit(shuffled(make_data(rows), shuffle), c)
+    later = holdout_data(rows, 11)
+    comparison = compare_models(model, later, "label", reference, metric, min_improvement)
+    metrics = evaluate(model, later, "label")
+    register_model(model, "sample-model", metrics, "Approved", comparison=comparison)
+
+
 @pipeline(name="job-step")
 def job_step(epochs: int = 1) -> None:
     from slipway.pipelines.steps import training_job

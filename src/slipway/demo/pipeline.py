@@ -1,9 +1,12 @@
 """The demo's training pipeline: a point-in-time training set from the feature store,
 LightGBM tuned with Optuna, evaluated on a later holdout, gated on ROC AUC, registered.
 
-Its policy, stated once: a version whose holdout ROC AUC reaches ``min_auc`` is approved
-by the pipeline when it is registered (recorded as the pipeline's approval in the audit
-log); anything below the gate is not registered at all.
+Its policy, stated once: a version whose holdout ROC AUC reaches ``min_auc`` is registered
+(anything below that floor is not registered at all). The first training approves it (the
+pipeline's approval, audited like any other). Retraining also compares the new model with
+the one the endpoint serves, both scored on the same most recent labelled month: a
+retrained model that does not beat the champion's ROC AUC by ``min_improvement`` is
+registered Rejected, with both figures and the reason, and is never deployed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from slipway.core.settings import load_settings
 from slipway.demo.data import LABEL, MODEL_FEATURES, PLANE_FEATURES, WEATHER_FEATURES
 from slipway.demo.trial import classifier
 from slipway.pipelines.dsl import Cond, condition, pipeline, step
-from slipway.pipelines.steps import evaluate, register_model, tuning_job
+from slipway.pipelines.steps import compare_models, evaluate, register_model, tuning_job
 from slipway.services import Services
 
 MODEL = "flight-delay"
@@ -54,10 +57,15 @@ def training_data(start: str, end: str) -> dict[str, Any]:
 
 
 @step(cache=False)
-def fit(data: dict[str, Any], best: dict[str, Any]) -> Any:
+def fit(data: dict[str, Any], best: dict[str, Any], shuffle_labels: bool = False) -> Any:
+    """The tuned classifier on the training set; ``shuffle_labels`` trains it on labels in
+    a shuffled order instead — a model that learned nothing, to show the gate refusing it."""
     frame = pd.read_parquet(data["uri"])
     model = classifier(best.get("params", {}))
-    model.fit(frame[MODEL_FEATURES], frame[LABEL])
+    labels = frame[LABEL]
+    if shuffle_labels:
+        labels = labels.sample(frac=1.0, random_state=0).set_axis(labels.index)
+    model.fit(frame[MODEL_FEATURES], labels)
     return model
 
 
@@ -75,6 +83,9 @@ def _train(
     trials: int,
     parallel: int,
     model_name: str,
+    reference: str = "",
+    min_improvement: float = 0.0,
+    shuffle_labels: bool = False,
 ) -> None:
     train = training_data(train_start, train_end)
     later = training_data(train_end, holdout_end)
@@ -97,12 +108,23 @@ def _train(
             "experiment": "flight-delay-tuning",
         }
     )
-    model = fit(train, best)
-    metrics = evaluate(model, holdout(later), LABEL)
+    model = fit(train, best, shuffle_labels)
+    rows = holdout(later)
+    metrics = evaluate(model, rows, LABEL)
+    comparison = None
+    if reference:  # champion/challenger on the same month, in the same step
+        comparison = compare_models(model, rows, LABEL, reference, "roc_auc", min_improvement)
     # A step output compared with a parameter is a Cond at trace time (see the DSL).
     with condition(cast(Cond, metrics["roc_auc"] >= min_auc)):
         register_model(
-            model, model_name, metrics, "Approved", None, train["definition"], "flight-delay"
+            model,
+            model_name,
+            metrics,
+            "Approved",
+            None,
+            train["definition"],
+            "flight-delay",
+            comparison,
         )
 
 
@@ -121,14 +143,30 @@ def train_flight_delay(
 
 @pipeline(name="flight-delay-retrain")
 def retrain_flight_delay(
-    train_start: str = "2013-03-01",
-    train_end: str = "2013-10-01",
-    holdout_end: str = "2013-11-01",
+    train_start: str = "2013-01-01",
+    train_end: str = "2013-11-01",
+    holdout_end: str = "2013-12-01",
     min_auc: float = 0.6,
     trials: int = 8,
     parallel: int = 2,
     model_name: str = MODEL,
+    reference: str = f"endpoint:{MODEL}",
+    min_improvement: float = 0.0,
+    shuffle_labels: bool = False,
 ) -> None:
-    """The same training on a window that has seen summer and autumn: what the drift
-    trigger starts."""
-    _train(train_start, train_end, holdout_end, min_auc, trials, parallel, model_name)
+    """The same training on every labelled month up to October, so it has seen summer
+    and autumn: what the drift trigger starts. The result must beat what the endpoint
+    serves on the most recent labelled month, November (``reference``,
+    ``min_improvement``), or it is registered Rejected."""
+    _train(
+        train_start,
+        train_end,
+        holdout_end,
+        min_auc,
+        trials,
+        parallel,
+        model_name,
+        reference,
+        min_improvement,
+        shuffle_labels,
+    )

@@ -58,6 +58,22 @@ def summary(console: Console, outcome: Outcome, home: Path) -> None:
             v["approval"],
         )
     console.print(versions)
+    gates = Table(
+        "version", "compared with", "rows", "ROC AUC", "reference", "verdict", title="gate"
+    )
+    for v in outcome.versions:
+        c = v.get("comparison")
+        if c and c.get("reference"):
+            gates.add_row(
+                str(v["version"]),
+                c["reference"]["model"],
+                f"{c['rows']:,}",
+                f"{c['candidate']['roc_auc']:.3f}",
+                f"{c['reference']['roc_auc']:.3f}",
+                "passed" if c["passed"] else "Rejected",
+            )
+    if gates.row_count:
+        console.print(gates)
     drift = Table("feature", "PSI", "drifted", title="drift, baseline vs July-December")
     for name, score in sorted(outcome.drift.items(), key=lambda kv: -kv[1]):
         drift.add_row(name, f"{score:.3f}", "yes" if name in outcome.drifted else "")
@@ -70,7 +86,9 @@ def summary(console: Console, outcome: Outcome, home: Path) -> None:
         f"feature rows {sum(outcome.groups.values()):,} · replayed {outcome.replayed:,} flights · "
         f"batch {outcome.batch.get('rows', 0):,} rows · alerts {outcome.alerts} · "
         f"retraining executions {len(outcome.retrain_executions)} · "
-        f"promoted v{outcome.promoted} · broken candidate rolled back: {outcome.rolled_back}"
+        f"promoted v{outcome.promoted} · shuffled-label model "
+        f"{outcome.rejected.get('approval', '?')} · broken candidate rolled back: "
+        f"{outcome.rolled_back}"
     )
     console.print(
         f"done in {outcome.seconds:.0f} s. Workspace: {home} — explore it with "

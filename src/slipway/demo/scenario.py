@@ -8,8 +8,10 @@
 4. a challenger as a 10% variant beside the champion, with A/B figures per variant;
 5. December scored by a batch transform to Parquet;
 6. the scheduled data-quality monitor finds the seasonal weather drift, an alert goes to the
-   log and a webhook, the trigger starts retraining, the new version passes the gate and is
-   rolled out as a canary and promoted; a broken candidate is rolled back by its alarm;
+   log and a webhook, the trigger starts retraining, the new version is compared with the
+   champion on the same month, beats it, and is rolled out as a canary and promoted; a
+   retraining on shuffled labels is compared the same way and registered Rejected, never
+   deployed; a broken candidate is rolled back by its alarm;
 7. a summary.
 """
 
@@ -62,6 +64,7 @@ class Outcome:
     alerts: int = 0
     retrain_executions: list[str] = field(default_factory=list)
     promoted: int | None = None
+    rejected: dict[str, Any] = field(default_factory=dict)  # the gate's refusal, shown
     rolled_back: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
@@ -184,11 +187,16 @@ class Scenario:
             "accuracy": metrics["accuracy"],
             "execution": described["id"],
         }
+        comparison = (outputs.get("compare-models") or {}).get("value")
+        if comparison:
+            entry["comparison"] = comparison
         self.outcome.versions.append(entry)
         self.say(
             f"  registered {MODEL}:{version.version}, ROC AUC {metrics['roc_auc']:.3f}, "
-            f"{version.approval_status.value} by the pipeline's policy (gate: AUC >= 0.6)"
+            f"{version.approval_status.value} by the pipeline's policy"
         )
+        if comparison and comparison.get("reference"):
+            self.say(f"  gate: {comparison['reason']}")
         return entry
 
     # -- 3. serving --------------------------------------------------------------------
@@ -471,7 +479,11 @@ class Scenario:
         described = self.follow(executions[0], timeout=600)
         candidate = self._registered(described, "retrained")
         self.outcome.retrain_executions = list(self.s_executions(RETRAIN))
-        self.canary(champion, candidate)
+        if candidate["approval"] == "Rejected":
+            self.say(f"  {MODEL}:{candidate['version']} is Rejected: the endpoint keeps its model")
+        else:
+            self.canary(champion, candidate)
+        self.gate_refuses_worse()
         self.broken(candidate)
 
     def s_executions(self, name: str) -> list[str]:
@@ -503,6 +515,32 @@ class Scenario:
             self.say(f"  promoted {MODEL}:{candidate['version']} to 100%")
         else:
             raise RuntimeError(f"the canary did not succeed: {latest}")
+
+    def gate_refuses_worse(self) -> None:
+        """The same retraining on shuffled labels: a model that learned nothing, compared
+        with what the endpoint serves on the same month, must be Rejected and not served."""
+        self.say(
+            "  the gate, shown: the same retraining on shuffled labels (the AUC floor off,"
+            " so the comparison alone decides)"
+        )
+        before = self.s.endpoints.describe(ENDPOINT)["active_version"]
+        described = self.run_pipeline(
+            RETRAIN,
+            {"shuffle_labels": True, "trials": 2, "min_auc": 0.0},
+            timeout=600,
+        )
+        worse = self._registered(described, "shuffled")
+        after = self.s.endpoints.describe(ENDPOINT)
+        self.outcome.rejected = {
+            "version": worse["version"],
+            "approval": worse["approval"],
+            "reason": self.s.registry.transitions(MODEL, worse["version"])[-1].comment,
+            "endpoint_config_unchanged": after["active_version"] == before
+            and not after["target_version"],
+        }
+        if worse["approval"] != "Rejected":
+            raise RuntimeError(f"the gate let a model trained on shuffled labels through: {worse}")
+        self.say(f"  {MODEL}:{worse['version']} Rejected and never deployed")
 
     def traffic_until_settled(self) -> None:
         assert self.data is not None

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from slipway.core.errors import Conflict, InvalidInput
+from slipway.core.errors import Conflict
 from slipway.core.settings import load_settings
 from slipway.pipelines.dsl import step
 from slipway.pipelines.values import model_flavor
@@ -31,29 +31,43 @@ def _platform() -> Services:
 
 @step(kind="evaluation")
 def evaluate(model: Any, data: pd.DataFrame, label: str) -> dict[str, float]:
-    """Classification metrics of ``model`` on ``data`` (ROC AUC, accuracy, precision,
-    recall, F1), as a dict a condition can gate on (``metrics["roc_auc"] >= 0.75``)."""
-    from sklearn.metrics import (
-        accuracy_score,
-        f1_score,
-        precision_score,
-        recall_score,
-        roc_auc_score,
-    )
+    """Metrics of ``model`` on ``data`` — for a classifier accuracy, precision, recall, F1
+    and, from its scores, ROC AUC and log loss; for a regressor MAE, RMSE, R² — as a dict a
+    condition can gate on (``metrics["roc_auc"] >= 0.75``)."""
+    from slipway.evaluation.compare import score
+    from slipway.evaluation.predictors import Predictor
 
-    if label not in data.columns:
-        raise InvalidInput(f"evaluation data has no label column {label!r}", field="label")
-    features, truth = data.drop(columns=[label]), data[label]
-    predicted = model.predict(features)
-    metrics = {
-        "accuracy": float(accuracy_score(truth, predicted)),
-        "precision": float(precision_score(truth, predicted, zero_division=0)),
-        "recall": float(recall_score(truth, predicted, zero_division=0)),
-        "f1": float(f1_score(truth, predicted, zero_division=0)),
-    }
-    if hasattr(model, "predict_proba") and truth.nunique() == 2:
-        metrics["roc_auc"] = float(roc_auc_score(truth, model.predict_proba(features)[:, 1]))
-    return metrics
+    return score(Predictor(model, "candidate"), data, label)
+
+
+@step(kind="model-comparison", cache=False)  # the reference moves: never reuse
+def compare_models(
+    model: Any,
+    data: pd.DataFrame,
+    label: str,
+    reference: str,
+    metric: str = "roc_auc",
+    min_improvement: float = 0.0,
+    direction: str | None = None,
+) -> dict[str, Any]:
+    """Champion/challenger: ``model`` and the ``reference`` version (``name@champion``,
+    ``name:3``, or ``endpoint:NAME`` for what an endpoint serves) scored on the same
+    ``data``; ``passed`` says whether ``model`` beats it on ``metric`` by at least
+    ``min_improvement`` (negative: the regression tolerated), ``reason`` says why. Give the
+    result to :func:`register_model` (a failed comparison registers the version Rejected,
+    with the reason) or gate on it (``condition(comparison["passed"] == True)``)."""
+    from slipway.evaluation.compare import Rule, compare
+    from slipway.evaluation.predictors import Predictor, load_registered, resolve_reference
+
+    rule = Rule(metric, direction, min_improvement)
+    services = _platform()
+    try:
+        found = resolve_reference(services, reference)
+        champion = load_registered(services, *found) if found else None
+        result = compare(Predictor(model, "candidate"), champion, data, label, rule)
+        return result.to_dict() | {"reference_ref": reference}
+    finally:
+        services.close()
 
 
 @step(kind="register-model", cache=False)
@@ -65,15 +79,24 @@ def register_model(
     input_example: pd.DataFrame | None = None,
     training_set: dict[str, Any] | None = None,
     experiment: str = "pipelines",
+    comparison: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Log ``model`` in an MLflow run (with its metrics) and register it as a version of
     ``name``, with the pipeline execution and step in its lineage. ``approval_status``
-    Approved records the pipeline's own approval (its policy), audited like any other."""
+    Approved records the pipeline's own approval (its policy), audited like any other.
+
+    ``comparison`` (from :func:`compare_models`) is the registration policy: it goes into
+    the lineage and the run (``reference_<metric>``), and a candidate that did not beat
+    its reference is registered Rejected, with the comparison's reason as the comment, so
+    it can never be deployed and anyone can see why."""
     import mlflow
     import mlflow.lightgbm
     import mlflow.sklearn
 
     status = ApprovalStatus.parse(approval_status)
+    comment = None
+    if comparison is not None and not comparison.get("passed", False):
+        status, comment = ApprovalStatus.REJECTED, str(comparison.get("reason", "rejected"))
     if input_example is None and hasattr(model, "feature_names_in_"):
         # A model fitted on a DataFrame knows its columns: enough for a signature.
         input_example = pd.DataFrame(
@@ -101,6 +124,9 @@ def register_model(
         ) as run:
             for key, value in (metrics or {}).items():
                 mlflow.log_metric(key, value)
+            for key, value in ((comparison or {}).get("reference") or {}).items():
+                if isinstance(value, int | float):
+                    mlflow.log_metric(f"reference_{key}", value)
             if model_flavor(model) == "lightgbm":
                 mlflow.lightgbm.log_model(model, name="model", input_example=input_example)
             else:
@@ -116,6 +142,7 @@ def register_model(
             training_set=training_set,
             code_revision=code_revision(),
             data_digest=(training_set or {}).get("entity_digest"),
+            comparison=comparison,
         )
         actor = f"pipeline:{pipeline or 'adhoc'}"
         version = services.registry.register(
@@ -127,13 +154,14 @@ def register_model(
                 version.version,
                 status,
                 actor=actor,
-                comment=f"set by pipeline {pipeline} on registration",
+                comment=comment or f"set by pipeline {pipeline} on registration",
             )
         return {
             "name": name,
             "version": version.version,
             "approval_status": version.approval_status.value,
             "run_id": run.info.run_id,
+            "reason": comment or "",
         }
     finally:
         services.close()

@@ -18,6 +18,9 @@ class Lineage:
     training_set: dict[str, Any] | None = None
     code_revision: dict[str, Any] | None = None
     data_digest: str | None = None
+    # The champion/challenger comparison the registration was decided on (both models'
+    # figures on the same rows, the rule, the verdict and its reason).
+    comparison: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
