@@ -2,22 +2,27 @@
 
 Create, update and rollback only store a config and return; gateways load it and the
 deployment controller (in ``slipway up`` or ``slipway scheduler``) moves the traffic.
-``slipway endpoints wait`` follows a rollout until it settles.
+``slipway endpoints wait`` follows a rollout until it settles; ``slipway endpoints stats``
+shows what each variant served.
 """
 
 from __future__ import annotations
 
 import getpass
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from slipway.cli.context import load_yaml_mapping, platform
+from slipway.cli.context import load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
+from slipway.core.clock import utcnow
+from slipway.core.errors import InvalidInput
 from slipway.core.waiting import wait_until_final
 from slipway.serving.states import EndpointStatus, Outcome
+from slipway.serving.stats import variant_stats
 
 app = typer.Typer(
     help="Serving endpoints: create, update, roll back, follow, delete.", no_args_is_help=True
@@ -309,3 +314,96 @@ def wait(
         raise typer.Exit(1)
     if output is Format.TABLE:
         console.print(f"{name} is InService with config {final['active_version']}")
+
+
+_AGO = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _since(value: str | None) -> datetime | None:
+    """``--since``: an ISO 8601 time with a time zone, or a span back from now (``15m``)."""
+    if value is None:
+        return None
+    with reported():
+        ago = _AGO.fullmatch(value.strip())
+        if ago:
+            try:
+                return utcnow() - timedelta(**{_UNITS[ago[2]]: float(ago[1])})
+            except OverflowError:
+                raise InvalidInput(f"--since {value!r} is too far back", field="since") from None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(
+                f"--since {value!r} is neither an ISO 8601 time nor a span like 15m, 2h, 1d",
+                field="since",
+            ) from None
+        if moment.tzinfo is None:
+            raise InvalidInput(
+                f"--since {value!r} needs a time zone (e.g. {value}Z or {value}+02:00)",
+                field="since",
+            )
+    return moment
+
+
+# Latency columns of the table (the JSON output has every figure).
+_LATENCIES = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "model_p50_ms", "model_p99_ms")
+
+
+def _ms(value: float | None) -> str | None:
+    return None if value is None else f"{value:,.2f}"
+
+
+@app.command("stats")
+def stats(
+    name: str,
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="ISO 8601 time with a time zone, or a span back from now (30s, 15m, 2h, 1d);"
+        " default: every window kept (a week)",
+    ),
+    config_version: int | None = typer.Option(
+        None, "--config-version", min=1, help="only this config's traffic"
+    ),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Requests, errors and latency percentiles (within 1%) per variant, from every gateway."""
+    moment = _since(since)
+    with platform() as services, services.db.session() as session:
+        variants = variant_stats(session, name, since=moment, config_version=config_version)
+    if output is Format.JSON:
+        print_json(
+            {
+                "endpoint": name,
+                "since": moment,
+                "config_version": config_version,
+                "variants": variants,
+            }
+        )
+        return
+    scope = f"since {moment:%Y-%m-%d %H:%M:%S %Z}" if moment else "all kept traffic"
+    if config_version is not None:
+        scope += f", config {config_version}"
+    if not variants:
+        console.print(f"{name}: no traffic ({scope})")
+        return
+    rows = [
+        {
+            "variant": variant,
+            "requests": f"{v['requests']:,}",
+            "errors": f"{v['errors']:,}",
+            "error_rate": None if v["error_rate"] is None else _percent(v["error_rate"]),
+            **{k: _ms(v[k]) for k in _LATENCIES},
+            "prediction_mean": (
+                None if v["prediction_mean"] is None else f"{v['prediction_mean']:.4g}"
+            ),
+        }
+        for variant, v in variants.items()
+    ]
+    emit(
+        rows,
+        ["variant", "requests", "errors", "error_rate", *_LATENCIES, "prediction_mean"],
+        Format.TABLE,
+        title=f"{name}: {scope} (latency in ms)",
+    )

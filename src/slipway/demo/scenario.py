@@ -359,19 +359,21 @@ class Scenario:
         return challenger
 
     def ab_figures(self, since: datetime) -> dict[str, dict[str, Any]]:
-        from slipway.serving.stats import read_counts
+        """Per-variant traffic figures; latency percentiles from the gateways' merged
+        quantile sketches (within 1%)."""
+        from slipway.serving.stats import variant_stats
 
         with self.s.db.session() as session:
-            counts = read_counts(session, endpoint=ENDPOINT, since=since)
+            stats = variant_stats(session, ENDPOINT, since=since)
         return {
             variant: {
-                "requests": c.requests,
-                "errors": c.errors,
-                "p50_ms": c.percentile(0.5) or 0.0,
-                "p99_ms": c.percentile(0.99) or 0.0,
-                "prediction_mean": c.prediction_mean or 0.0,
+                "requests": figures["requests"],
+                "errors": figures["errors"],
+                "p50_ms": figures["p50_ms"] or 0.0,
+                "p99_ms": figures["p99_ms"] or 0.0,
+                "prediction_mean": figures["prediction_mean"] or 0.0,
             }
-            for (_, variant), c in counts.items()
+            for variant, figures in stats.items()
         }
 
     # -- 5. batch ----------------------------------------------------------------------

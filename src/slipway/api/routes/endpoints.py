@@ -1,4 +1,5 @@
-"""Serving endpoints over REST: create, update, roll back, describe, history and delete.
+"""Serving endpoints over REST: create, update, roll back, describe, history, traffic
+stats and delete.
 
 Changes are asynchronous: a create, update or rollback stores a new config and returns
 at once (status Creating or Updating); gateways load it and the deployment controller
@@ -12,13 +13,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
 
 from slipway.api.auth import Principal, authorize, services_of
-from slipway.api.routes import Int64
+from slipway.api.routes import MAX_ID, Int64
 from slipway.serving.spec import EndpointSpec
 from slipway.serving.states import EndpointStatus
+from slipway.serving.stats import variant_stats
 
 _caller = authorize()
 router = APIRouter(prefix="/endpoints", tags=["endpoints"], dependencies=[Depends(_caller)])
@@ -81,6 +83,31 @@ class RollbackIn(BaseModel):
     )
 
 
+class VariantStats(BaseModel):
+    """What one variant served, summed over every gateway worker. Latency percentiles are
+    within 1% of the exact ones; figures without requests are null."""
+
+    requests: int
+    errors: int
+    error_rate: float | None = Field(description="errors / requests, 0..1")
+    p50_ms: float | None = Field(description="median request latency at the gateway")
+    p90_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+    model_p50_ms: float | None = Field(description="median time in the model")
+    model_p90_ms: float | None
+    model_p99_ms: float | None
+    model_mean_ms: float | None
+    prediction_mean: float | None = Field(description="mean of numeric predictions")
+
+
+class EndpointStats(BaseModel):
+    endpoint: str
+    since: datetime | None
+    config_version: int | None
+    variants: dict[str, VariantStats] = Field(description="per variant (shadow ones too)")
+
+
 class Deleting(BaseModel):
     name: str
     status: EndpointStatus
@@ -129,6 +156,30 @@ def rollback_endpoint(
     """Deploy an earlier config again, all at once, as a new config version."""
     to_version = body.to_version if body is not None else None
     return services_of(request).endpoints.rollback(name, to_version=to_version, actor=caller.name)
+
+
+@router.get("/{name}/stats", response_model=EndpointStats)
+def endpoint_stats(
+    name: str,
+    request: Request,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="ISO 8601 with a time zone; default: every window kept (a week)"),
+    ] = None,
+    config_version: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="only this config's traffic")
+    ] = None,
+) -> EndpointStats:
+    """Requests, errors, latency percentiles and prediction mean per variant, counted in
+    5-second windows (the one holding ``since`` is included whole)."""
+    with services_of(request).db.session() as session:
+        variants = variant_stats(session, name, since=since, config_version=config_version)
+    return EndpointStats(
+        endpoint=name,
+        since=since,
+        config_version=config_version,
+        variants={k: VariantStats(**v) for k, v in variants.items()},
+    )
 
 
 @router.get("/{name}/configs/{version}", response_model=EndpointSpec)
