@@ -1,11 +1,13 @@
 """Reading an endpoint's captured traffic for a time window.
 
 Capture files live under ``capture/endpoint=<name>/variant=<variant>/hour=<hour>/`` (see
-:mod:`slipway.serving.gateway.capture`); the hour partition in the path lets a window read
-only the files that can hold its rows. Rows are then kept when their ``time`` falls in
-``[start, end)`` and — unless asked otherwise — when they were served as ``production``
-(shadow predictions are logged but never answered, so they are not the endpoint's
-behaviour).
+:mod:`slipway.serving.gateway.capture`); the hour partition in the path narrows a window to
+the files of its hours, and each file's ``time`` statistics (its footer) narrow it further
+to the files that can hold its rows: a short window late in an hour scans its own files,
+not the thousands the gateways wrote earlier that hour. Rows are then kept when their
+``time`` falls in ``[start, end)`` and — unless asked otherwise — when they were served as
+``production`` (shadow predictions are logged but never answered, so they are not the
+endpoint's behaviour).
 
 The result is flat: the model's input columns (the ``features`` struct, expanded),
 ``prediction``, and the identifying columns ``inference_id``, ``row``, ``time``,
@@ -82,7 +84,8 @@ def read_window(
         wanted = "production" if not include_shadow else None
         inside, edges = _split(paths, filesystem, start, end, wanted)
         # One scan per group: pyarrow reads them on all cores. Files wholly inside the
-        # window (by their statistics) need no filter, which is most of them.
+        # window (by their statistics) need no filter, which is most of them; files wholly
+        # outside it are not scanned at all (see _split).
         for group, where in ((inside, None), (edges, keep)):
             if not group:
                 continue
@@ -99,7 +102,13 @@ def read_window(
 def _split(
     paths: list[str], filesystem: Any, start: datetime, end: datetime, kind: str | None
 ) -> tuple[list[str], list[str]]:
-    """Paths whose every row is in ``[start, end)`` (and of ``kind``), and the others."""
+    """Paths whose every row is in ``[start, end)`` (and of ``kind``), and the paths that
+    may hold some rows of the window. Files none of whose rows can be in the window (by
+    their ``time`` statistics), and files without rows, are in neither: scanning them with
+    the window's filter finds nothing, yet costs memory and time that grow with the hour's
+    file count (a two-minute window at the end of an hour of gateway traffic would scan
+    thousands of files; the allocations of that scan are kept by the allocator, and a
+    worker's memory grew with every run — see soak/)."""
     inside: list[str] = []
     edges: list[str] = []
     for path in paths:
@@ -109,28 +118,33 @@ def _split(
             with filesystem.open(path, "rb") as handle:
                 metadata = pq.ParquetFile(handle).metadata
         names = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
-        whole = metadata.num_row_groups > 0
+        whole = True  # every row in the window (and of kind): scanned without a filter
+        overlaps = False  # some row may be in the window: scanned at all
         for group in range(metadata.num_row_groups):
             row_group = metadata.row_group(group)
+            if row_group.num_rows == 0:
+                continue
             time_stats = row_group.column(names.index("time")).statistics
             kind_stats = row_group.column(names.index("kind")).statistics
-            if (
-                time_stats is None
-                or not time_stats.has_min_max
-                or not (start <= time_stats.min and time_stats.max < end)
-                or (
-                    kind is not None
-                    and (
-                        kind_stats is None
-                        or not kind_stats.has_min_max
-                        or kind_stats.min != kind
-                        or kind_stats.max != kind
-                    )
+            if time_stats is None or not time_stats.has_min_max:
+                whole, overlaps = False, True
+                break
+            if time_stats.max < start or time_stats.min >= end:
+                whole = False  # none of this row group's rows is in the window
+                continue
+            overlaps = True
+            if not (start <= time_stats.min and time_stats.max < end) or (
+                kind is not None
+                and (
+                    kind_stats is None
+                    or not kind_stats.has_min_max
+                    or kind_stats.min != kind
+                    or kind_stats.max != kind
                 )
             ):
                 whole = False
-                break
-        (inside if whole else edges).append(path)
+        if overlaps:
+            (inside if whole else edges).append(path)
     return inside, edges
 
 
