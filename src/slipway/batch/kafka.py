@@ -10,7 +10,8 @@ Message layout (documented contract):
 - key: the record id (``id_column``), as text;
 - value: JSON ``{"id", ...kept columns, "prediction", "model_name", "model_version",
   "inference_id", "time"}`` — ``prediction`` is named by the job's ``prediction_column``
-  (a model returning several outputs gives ``prediction_<name>`` each), ``inference_id`` is
+  (a model returning several outputs gives ``prediction_<name>`` each, a version returning
+  probabilities ``prediction_probability_<class>`` each), ``inference_id`` is
   ``<job>-<chunk>-<row>``, ``time`` the scoring time in ISO 8601 UTC;
 - headers: ``slipway-job``, ``slipway-model`` (``name:version``), ``slipway-digest`` (the
   model files' SHA-256), ``slipway-chunk``.

@@ -4,6 +4,10 @@ Each worker process keeps the models it loaded (a job's chunks reuse them). A ch
 its rows block by block, predicts, and writes the block's output before reading the next,
 so memory stays around one block. The chunk is marked done in the same transaction that
 adds its counts to the job; the last chunk to finish writes the manifest.
+
+The output follows the version's declared ``output``: the ``prediction_column`` for a
+label, ``<prediction_column>_probability_<class>`` per class for probabilities, both for
+``both`` (:func:`~slipway.registry.predict.predictions_table`).
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ def run_chunk(context: WorkContext) -> dict[str, Any]:
         output = pa.table(
             {
                 **{c: table.column(c) for c in kept},
-                **predictions_table(raw, spec.prediction_column),
+                **predictions_table(raw, spec.prediction_column, model.classes),
             }
         )
         if files is not None:

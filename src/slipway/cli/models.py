@@ -9,7 +9,7 @@ import typer
 
 from slipway.cli.context import platform
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
-from slipway.registry.models import ApprovalStatus, ModelVersion
+from slipway.registry.models import ApprovalStatus, ModelVersion, Output
 
 app = typer.Typer(
     help="Model registry: versions, approvals, aliases, lineage.", no_args_is_help=True
@@ -26,6 +26,7 @@ def _row(v: ModelVersion) -> dict[str, Any]:
         "status": v.approval_status.value,
         "aliases": ", ".join(v.aliases),
         "metrics": ", ".join(f"{k}={val:.4g}" for k, val in sorted(v.metrics.items())),
+        "output": v.output.value,
         "registered_by": v.registered_by,
         "registered_at": v.registered_at,
         "digest": v.digest[:12],
@@ -54,7 +55,16 @@ def versions(name: str, output: OutputOption = Format.TABLE) -> None:
         return
     emit(
         [_row(v) for v in found],
-        ["version", "status", "aliases", "metrics", "registered_by", "registered_at", "digest"],
+        [
+            "version",
+            "status",
+            "aliases",
+            "metrics",
+            "output",
+            "registered_by",
+            "registered_at",
+            "digest",
+        ],
         output,
         title=name,
     )
@@ -65,13 +75,22 @@ def register(
     name: str,
     source: str = typer.Argument(..., help="runs:/<run id>/model or a path in the artifact store"),
     description: str = typer.Option("", help="what this version is"),
+    output: Output = typer.Option(
+        Output.LABEL,
+        "--model-output",  # --output is every command's output format
+        help="what the version returns: label, probabilities (one per class) or both",
+        case_sensitive=False,
+    ),
 ) -> None:
     """Register a model version (status PendingManualApproval)."""
     with platform() as services:
-        version = services.registry.register(name, source, actor=_actor(), description=description)
+        version = services.registry.register(
+            name, source, actor=_actor(), description=description, output=output
+        )
+    classes = f"; classes {version.classes}" if version.classes is not None else ""
     console.print(
         f"registered {name} version {version.version} ({version.approval_status.value});"
-        f" digest {version.digest[:12]}"
+        f" digest {version.digest[:12]}; output {version.output.value}{classes}"
     )
 
 

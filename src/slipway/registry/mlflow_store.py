@@ -104,11 +104,36 @@ class MlflowStore:
 
     def tag(self, name: str, version: int, key: str) -> str | None:
         """A model version's tag, ``None`` when it (or the version) is not there."""
+        return self.tags(name, version).get(key)
+
+    def tags(self, name: str, version: int) -> dict[str, str]:
+        """A model version's tags (none when the version is not there)."""
         from mlflow.exceptions import MlflowException
 
         try:
             tags = self.client.get_model_version(name, str(version)).tags or {}
         except MlflowException:
-            return None
-        value = tags.get(key)
-        return None if value is None else str(value)
+            return {}
+        return {str(k): str(v) for k, v in tags.items()}
+
+    def tags_by_version(self, name: str) -> dict[int, dict[str, str]]:
+        """Every version's tags of model ``name`` (a validated name: no quotes to escape),
+        in one search per 1,000 versions."""
+        from mlflow.exceptions import MlflowException
+
+        out: dict[int, dict[str, str]] = {}
+        token: str | None = None
+        while True:
+            try:
+                page = self.client.search_model_versions(
+                    f"name = '{name}'", max_results=1000, page_token=token
+                )
+            except MlflowException:
+                return out
+            for version in page:
+                out[int(version.version)] = {
+                    str(k): str(v) for k, v in (version.tags or {}).items()
+                }
+            if not page.token:
+                return out
+            token = page.token

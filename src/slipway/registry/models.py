@@ -26,6 +26,23 @@ class ApprovalStatus(StrEnum):
         raise InvalidInput(f"approval status must be one of {allowed}", field="status")
 
 
+class Output(StrEnum):
+    """What a model version returns (see :mod:`slipway.registry.outputs`)."""
+
+    LABEL = "label"
+    PROBABILITIES = "probabilities"
+    BOTH = "both"
+
+    @classmethod
+    def parse(cls, value: object) -> Output:
+        if isinstance(value, str):
+            for output in cls:
+                if value.strip().lower() == output.value:
+                    return output
+        allowed = ", ".join(o.value for o in cls)
+        raise InvalidInput(f"output must be one of {allowed}, not {value!r}", field="output")
+
+
 class ModelTampered(Conflict):
     """A model's files no longer match the digest recorded when it was registered."""
 
@@ -58,6 +75,8 @@ class ModelVersion:
     aliases: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    output: Output = Output.LABEL
+    classes: list[Any] | None = None  # in probability order, when it serves probabilities
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,6 +7,11 @@ fast path: the native model predicts on a float64 array, skipping pyfunc's DataF
 conversion and schema enforcement (the caller has already checked the input against the
 same signature). Their outputs equal pyfunc's — a test checks it. Everything else goes
 through MLflow pyfunc.
+
+A version declared to return probabilities (``output`` ``probabilities`` or ``both``, see
+:mod:`slipway.registry.outputs`) predicts :class:`~slipway.registry.outputs.Scores`
+instead: the native model's probabilities (on the same fast path when the signature is
+all numeric), or a pyfunc's output passed through.
 """
 
 from __future__ import annotations
@@ -26,6 +31,15 @@ import pyarrow as pa
 import yaml
 
 from slipway.core.errors import InvalidInput
+from slipway.registry.models import Output
+from slipway.registry.outputs import (
+    Scores,
+    classifier_of,
+    load_native,
+    native_flavor,
+    pass_through,
+    pyfunc_classes,
+)
 from slipway.registry.service import Registry
 from slipway.registry.trees import CompiledForest
 
@@ -98,6 +112,8 @@ class LoadedModel:
     load_ms: float
     last_used: float = 0.0
     names: tuple[str, ...] = ()  # the signature's column names (the capture layout)
+    output: Output = Output.LABEL  # label: ``predict`` returns raw values, else Scores
+    classes: list[Any] | None = None  # the probabilities' order, when it returns Scores
 
 
 def _dir_size(path: Path) -> int:
@@ -219,13 +235,17 @@ def load_model(registry: Registry, name: str, version: int, *, fast: bool = True
     local = registry.local_dir(registered.artifact_key)
     meta = yaml.safe_load((Path(local) / "MLmodel").read_text())
     predict: Callable[[Batch], Any] | None = None
-    if (
+    classes: list[Any] | None = None
+    is_fast = False
+    if registered.output is not Output.LABEL:
+        predict, classes, is_fast = _scorer(local, meta, schema, registered.output)
+    elif (
         fast
         and _all_numeric(schema)
         and any(f in (meta.get("flavors") or {}) for f in FAST_FLAVORS)
     ):
         predict = _fast_predict(local, meta)
-    is_fast = predict is not None
+        is_fast = predict is not None
     if predict is None:
         import mlflow.pyfunc
 
@@ -244,7 +264,41 @@ def load_model(registry: Registry, name: str, version: int, *, fast: bool = True
         size_bytes=_dir_size(Path(local)),
         load_ms=(time.perf_counter() - started) * 1000,
         names=tuple(c.name for c in schema or ()),
+        output=registered.output,
+        classes=classes,
     )
+
+
+def _scorer(
+    local: str, meta: dict[str, Any], schema: list[Column] | None, output: Output
+) -> tuple[Callable[[Batch], Scores], list[Any], bool]:
+    """(predict returning Scores, the classes, whether it is the fast path)."""
+    labels = output is Output.BOTH
+    flavor = native_flavor(meta)
+    if flavor is None:
+        import mlflow.pyfunc
+
+        pyfunc = mlflow.pyfunc.load_model(local)
+        classes = pyfunc_classes(meta.get("signature") or {})
+
+        def pyfunc_scores(batch: Batch) -> Scores:
+            return Scores(pass_through(pyfunc.predict(batch.dataframe()), classes))
+
+        return pyfunc_scores, classes, False
+    numeric = _all_numeric(schema)
+    model = load_native(flavor, local)
+    rows = None
+    if flavor == "lightgbm" and numeric:
+        import lightgbm
+
+        if isinstance(model, lightgbm.Booster) and model.num_model_per_iteration() == 1:
+            rows = _LightGBMRows(model)
+    classifier = classifier_of(flavor, model, numeric=numeric, booster_rows=rows)
+
+    def native_scores(batch: Batch) -> Scores:
+        return classifier.scores(batch, labels=labels)
+
+    return native_scores, classifier.classes, numeric
 
 
 def to_batch(table: pa.Table, schema: list[Column] | None) -> Batch:
@@ -275,8 +329,22 @@ def to_batch(table: pa.Table, schema: list[Column] | None) -> Batch:
     return Batch([c.name for c in schema], arrays, table.num_rows, stacked)
 
 
-def predictions_table(raw: Any, column: str) -> dict[str, Any]:
-    """Prediction columns from what the model returned (arrays, frames, lists)."""
+def predictions_table(raw: Any, column: str, classes: list[Any] | None = None) -> dict[str, Any]:
+    """Prediction columns from what the model returned (arrays, frames, lists).
+
+    Probabilities (:class:`Scores`) become one float column per class,
+    ``<column>_probability_<class>`` in the order of ``classes``, after the label column
+    ``<column>`` when the version returns both."""
+    if isinstance(raw, Scores):
+        names = classes if classes is not None else list(range(raw.probabilities.shape[1]))
+        out: dict[str, Any] = {}
+        if raw.labels is not None:
+            out[column] = pa.array(raw.labels)
+        for index, name in enumerate(names):
+            out[f"{column}_probability_{name}"] = pa.array(
+                raw.probabilities[:, index].astype(np.float64, copy=False)
+            )
+        return out
     if hasattr(raw, "columns") and hasattr(raw, "to_dict"):  # DataFrame
         return {f"{column}_{c}": pa.array(raw[c].to_numpy()) for c in raw.columns}
     values = np.asarray(raw)

@@ -3,7 +3,8 @@
 MLflow stays the system of record for registered models, versions and aliases (so users'
 ``mlflow`` code sees everything); Slipway records beside it, in its own tables, what MLflow
 lacks — the approval status and its history, the digest of the model's files and the
-lineage — and emits an event and an audit entry for every change.
+lineage — and emits an event and an audit entry for every change. What a version returns
+(labels, probabilities or both: :mod:`slipway.registry.outputs`) is an MLflow tag.
 """
 
 from __future__ import annotations
@@ -27,8 +28,22 @@ from slipway.core.names import validate_name
 from slipway.core.settings import Settings
 from slipway.registry.lineage import Lineage
 from slipway.registry.mlflow_store import MlflowStore
-from slipway.registry.models import ApprovalStatus, ModelTampered, ModelVersion, Transition
-from slipway.registry.signatures import ensure_signature
+from slipway.registry.models import (
+    ApprovalStatus,
+    ModelTampered,
+    ModelVersion,
+    Output,
+    Transition,
+)
+from slipway.registry.outputs import (
+    CLASSES_TAG,
+    OUTPUT_TAG,
+    classes_tag,
+    declared_classes,
+    described_signature,
+    read_tags,
+)
+from slipway.registry.signatures import ensure_signature, read_mlmodel
 from slipway.registry.sources import check_source, key_for_path, key_for_uri
 from slipway.security.audit import AuditLog
 
@@ -91,13 +106,27 @@ class Registry:
         actor: str,
         description: str = "",
         lineage: Lineage | None = None,
+        output: Output | str = Output.LABEL,
     ) -> ModelVersion:
-        """Register the model at ``source`` as a new version, PendingManualApproval."""
+        """Register the model at ``source`` as a new version, PendingManualApproval.
+
+        ``output`` is what the version returns: ``label`` (the default), ``probabilities``
+        or ``both``; declaring probabilities of a model that cannot produce them raises
+        :class:`InvalidInput` naming ``output`` before anything is registered."""
         validate_name(name, field="name")
+        declared = output if isinstance(output, Output) else Output.parse(output)
         run_id, key = self.resolve_source(source)
         if not self.artifacts.exists(f"{key}/MLmodel"):
             raise InvalidInput(f"no MLflow model (MLmodel file) at {source!r}", field="source")
         signature = ensure_signature(self.artifacts, key)
+        classes = None
+        if declared is not Output.LABEL:  # loads the model: only when it must
+            local = self.local_dir(key)
+            classes = declared_classes(local, read_mlmodel(self.artifacts, key), declared)
+        tags = {OUTPUT_TAG: declared.value}
+        classes_text = classes_tag(classes)
+        if classes_text is not None:
+            tags[CLASSES_TAG] = classes_text
         files = self.artifacts.file_digests(key)
         digest = tree_hash(files)
         metrics, params, experiment_id = self.mlflow.run_data(run_id)
@@ -111,7 +140,11 @@ class Registry:
         with named_lock(self.db, f"registry/{name}"):
             self.mlflow.ensure_registered_model(name)
             created = self.mlflow.client.create_model_version(
-                name, source=self.artifacts.uri(key), run_id=run_id, description=description
+                name,
+                source=self.artifacts.uri(key),
+                run_id=run_id,
+                description=description,
+                tags=tags,
             )
             version = int(created.version)
             now = utcnow()
@@ -168,7 +201,7 @@ class Registry:
             action="model.register",
             resource=f"model/{name}/{version}",
             outcome="success",
-            details={"source": source, "digest": digest},
+            details={"source": source, "digest": digest, "output": declared.value},
         )
         return ModelVersion(
             name=name,
@@ -178,13 +211,15 @@ class Registry:
             artifact_key=key,
             approval_status=ApprovalStatus.PENDING,
             digest=digest,
-            signature=signature,
+            signature=described_signature(signature, declared, classes),
             lineage=record.to_dict(),
             description=description,
             registered_by=actor,
             registered_at=now,
             metrics=metrics,
             params=params,
+            output=declared,
+            classes=classes,
         )
 
     # -- reads -----------------------------------------------------------------------
@@ -196,8 +231,14 @@ class Registry:
                 raise NotFound(f"model {name!r} has no version {version}")
             return row
 
-    def _to_version(self, row: ModelVersionRow, aliases: dict[int, list[str]]) -> ModelVersion:
+    def _to_version(
+        self, row: ModelVersionRow, aliases: dict[int, list[str]], tags: dict[str, str]
+    ) -> ModelVersion:
         metrics, params, _ = self.mlflow.run_data(row.run_id)
+        try:
+            output, classes = read_tags(tags)
+        except InvalidInput:  # a tag edited by hand into nonsense: what it was before tags
+            output, classes = Output.LABEL, None
         return ModelVersion(
             name=row.model_name,
             version=row.version,
@@ -206,7 +247,7 @@ class Registry:
             artifact_key=row.artifact_key,
             approval_status=ApprovalStatus(row.approval_status),
             digest=row.digest,
-            signature=row.signature,
+            signature=described_signature(row.signature, output, classes),
             lineage=row.lineage,
             description=row.description,
             registered_by=row.registered_by,
@@ -214,12 +255,15 @@ class Registry:
             aliases=sorted(aliases.get(row.version, [])),
             metrics=metrics,
             params=params,
+            output=output,
+            classes=classes,
         )
 
     def get(self, name: str, ref: int | str) -> ModelVersion:
         """A version by number, or by alias (``champion``)."""
         version = self.resolve(name, ref)
-        return self._to_version(self._row(name, version), self.mlflow.aliases(name))
+        row = self._row(name, version)
+        return self._to_version(row, self.mlflow.aliases(name), self.mlflow.tags(name, version))
 
     def resolve(self, name: str, ref: int | str) -> int:
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
@@ -242,7 +286,8 @@ class Registry:
         if not rows:
             raise NotFound(f"model {name!r} does not exist")
         aliases = self.mlflow.aliases(name)
-        return [self._to_version(row, aliases) for row in rows]
+        tags = self.mlflow.tags_by_version(name)
+        return [self._to_version(row, aliases, tags.get(row.version, {})) for row in rows]
 
     def models(self) -> list[dict[str, Any]]:
         """Every model with its version count, latest version and approved versions."""

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from slipway.api.auth import Principal, authorize, services_of
 from slipway.api.routes import MAX_ID, Int64
 from slipway.registry.lineage import Lineage
-from slipway.registry.models import ApprovalStatus, ModelVersion
+from slipway.registry.models import ApprovalStatus, ModelVersion, Output
 
 _caller = authorize()
 router = APIRouter(prefix="/models", tags=["models"], dependencies=[Depends(_caller)])
@@ -33,6 +33,10 @@ class VersionOut(BaseModel):
     aliases: list[str]
     metrics: dict[str, float]
     params: dict[str, str]
+    output: Output
+    classes: list[Any] | None = Field(
+        description="the class labels in the order of the probabilities (null for label)"
+    )
 
     @classmethod
     def of(cls, version: ModelVersion) -> VersionOut:
@@ -47,6 +51,11 @@ class RegisterIn(BaseModel):
     )
     description: str = ""
     lineage: dict[str, Any] = Field(default_factory=dict)
+    output: Output = Field(
+        default=Output.LABEL,
+        description="what the version returns: label (the model's predict), probabilities"
+        " (one per class) or both; probabilities need a classifier that can produce them",
+    )
 
 
 class ApprovalIn(BaseModel):
@@ -73,7 +82,12 @@ def register(name: str, body: RegisterIn, request: Request, caller: Caller) -> V
     known = set(Lineage.__dataclass_fields__)
     lineage = Lineage(**{k: v for k, v in body.lineage.items() if k in known})
     version = services_of(request).registry.register(
-        name, body.source, actor=caller.name, description=body.description, lineage=lineage
+        name,
+        body.source,
+        actor=caller.name,
+        description=body.description,
+        lineage=lineage,
+        output=body.output,
     )
     return VersionOut.of(version)
 

@@ -4,6 +4,24 @@
 It is a bare ASGI callable rather than a framework app: the per-request overhead is the
 product here (MLflow's scoring server spends ~30 ms of its ~32 ms per one-row request
 outside the model), so routing is a few string tests and JSON goes through orjson.
+
+What a response holds follows the served version's ``output`` (see
+:mod:`slipway.registry.outputs`; ``classes`` are in the order of the probabilities):
+
+============================  ==============================  ==============================
+protocol                      ``probabilities``               ``both``
+============================  ==============================  ==============================
+invocations (MLflow's         ``{"predictions": [[p0, p1],    ``{"predictions": [{"label": c,
+``predictions``, SageMaker)   …], "classes": [c0, c1]}``      "probabilities": [p0, p1]}, …],
+                                                              "classes": [c0, c1]}``
+Open Inference Protocol V2    output ``probabilities``, FP64, outputs ``label`` [rows] and
+                              shape [rows, classes], with     ``probabilities`` as on the
+                              ``parameters.classes`` (JSON    left
+                              text)
+============================  ==============================  ==============================
+
+A ``label`` version answers as it always did: ``{"predictions": [...]}`` and the OIP output
+``predict``. The model metadata (``GET /v2/models/{name}``) lists the outputs likewise.
 """
 
 from __future__ import annotations
@@ -22,6 +40,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 
 from slipway import __version__
@@ -47,12 +66,14 @@ from slipway.features.offline.delta import DeltaOfflineStore
 from slipway.features.online.factory import open_online_store
 from slipway.features.repository import GroupRepository
 from slipway.features.store import FeatureStore
+from slipway.registry.models import Output
 from slipway.registry.predict import Batch, LoadedModel
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.serving.gateway.capture import CaptureWriter
 from slipway.serving.gateway.inputs import (
     Frame,
+    answer,
     attach_binary,
     check,
     jsonable,
@@ -100,6 +121,8 @@ class Served:
     batch: Batch
     predictions: list[Any]
     inference_id: str
+    labels: list[Any] | None = None  # a version returning both: the labels
+    probabilities: np.ndarray | None = None  # a version returning probabilities
 
 
 class Gateway:
@@ -399,10 +422,13 @@ class Gateway:
             return parse_json(self._json(body)), False
 
         served = await self._serve(endpoint, headers, frame_of, started)
+        payload: dict[str, Any] = {"predictions": served.predictions}
+        if served.model.output is not Output.LABEL:
+            payload["classes"] = served.model.classes
         await _respond(
             send,
             200,
-            orjson.dumps({"predictions": served.predictions}, option=orjson.OPT_SERIALIZE_NUMPY),
+            orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
             _served_headers(served),
         )
 
@@ -473,7 +499,7 @@ class Gateway:
                 ) from None
             finally:
                 model_ms = (time.perf_counter() - t0) * 1000
-            predictions = jsonable(raw)
+            answered = answer(raw)
             total, count = numeric_summary(raw)
             counts.prediction_sum += total
             counts.prediction_count += count
@@ -483,7 +509,16 @@ class Gateway:
                 if given and _INFERENCE_ID.fullmatch(given)
                 else f"{random.getrandbits(128):032x}"
             )
-            served = Served(config, variant, model, batch, predictions, inference_id)
+            served = Served(
+                config,
+                variant,
+                model,
+                batch,
+                answered.predictions,
+                inference_id,
+                answered.labels,
+                answered.probabilities,
+            )
             self._after(endpoint, served, counts)
             return served
         except SlipwayError as exc:
@@ -528,6 +563,8 @@ class Gateway:
             batch=served.batch,
             predictions=served.predictions,
             inference_id=served.inference_id,
+            labels=served.labels,
+            probabilities=served.probabilities,
         )
 
     def _shadow(self, endpoint: str, served: Served, shadow: VariantRuntime) -> None:
@@ -542,8 +579,16 @@ class Gateway:
             t0 = time.perf_counter()
             raw = model.predict(served.batch)
             model_ms = (time.perf_counter() - t0) * 1000
+            answered = answer(raw)
             shadow_served = Served(
-                served.config, shadow, model, served.batch, jsonable(raw), served.inference_id
+                served.config,
+                shadow,
+                model,
+                served.batch,
+                answered.predictions,
+                served.inference_id,
+                answered.labels,
+                answered.probabilities,
             )
             if not self._capture(endpoint, shadow_served, "shadow"):
                 counts.capture_dropped += 1
@@ -616,7 +661,7 @@ class Gateway:
                 "model_name": name,
                 "model_version": str(served.model.version),
                 "id": body.get("id") or served.inference_id,
-                "outputs": _oip_outputs(served.predictions),
+                "outputs": _oip_outputs(served),
             }
             await _respond(send, 200, orjson.dumps(response), _served_headers(served))
         else:
@@ -673,7 +718,14 @@ async def _error(send: Send, exc: SlipwayError) -> None:
 _DATATYPES = {"f": "FP64", "i": "INT64", "u": "UINT64", "b": "BOOL"}
 
 
-def _oip_outputs(predictions: list[Any]) -> list[dict[str, Any]]:
+def _oip_outputs(served: Served) -> list[dict[str, Any]]:
+    model = served.model
+    if model.output is not Output.LABEL and served.probabilities is not None:
+        outputs = [] if served.labels is None else [_tensor("label", served.labels)]
+        probabilities = _tensor("probabilities", jsonable(served.probabilities))
+        probabilities["parameters"] = {"classes": orjson.dumps(model.classes).decode()}
+        return [*outputs, probabilities]
+    predictions = served.predictions
     if predictions and isinstance(predictions[0], dict):
         names = list(predictions[0])
         return [_tensor(name, [row.get(name) for row in predictions]) for name in names]
@@ -703,6 +755,7 @@ def _metadata(endpoint: EndpointRuntime) -> dict[str, Any]:
     config = endpoint.active or endpoint.target
     versions: list[str] = []
     inputs: list[dict[str, Any]] = []
+    outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
     if config is not None:
         versions = sorted({str(v.model_version) for v in config.variants})
         model = next((v.model for v in config.variants if v.model is not None), None)
@@ -713,10 +766,30 @@ def _metadata(endpoint: EndpointRuntime) -> dict[str, Any]:
                 {"name": c.name, "datatype": types.get(c.type, "BYTES"), "shape": [-1]}
                 for c in model.schema
             ]
+        if model is not None and model.output is not Output.LABEL:
+            outputs = _score_outputs(model)
     return {
         "name": endpoint.name,
         "versions": versions,
         "platform": "slipway",
         "inputs": inputs,
-        "outputs": [{"name": "predict", "datatype": "FP64", "shape": [-1]}],
+        "outputs": outputs,
     }
+
+
+def _score_outputs(model: LoadedModel) -> list[dict[str, Any]]:
+    """The OIP outputs of a version returning probabilities (and labels)."""
+    classes = model.classes or []
+    outputs = []
+    if model.output is Output.BOTH:
+        label = _tensor("label", list(classes))
+        outputs.append({"name": "label", "datatype": label["datatype"], "shape": [-1]})
+    outputs.append(
+        {
+            "name": "probabilities",
+            "datatype": "FP64",
+            "shape": [-1, len(classes)],
+            "parameters": {"classes": orjson.dumps(classes).decode()},
+        }
+    )
+    return outputs

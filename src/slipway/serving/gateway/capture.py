@@ -37,6 +37,13 @@ CAPTURE_PREFIX = "capture"
 # ``features`` (a struct: the model's input columns, after enrichment) and ``prediction``
 # (float64, or JSON text for non-numeric outputs). ``endpoint`` and ``variant`` are the
 # partition keys (in the path), as ``hour`` is.
+#
+# A version returning probabilities (slipway.registry.outputs) adds ``probabilities``
+# (list<float64> per row, in the order of its classes) and, returning both, ``label`` (the
+# served label, encoded as ``prediction`` is). Its ``prediction`` is then the row's score
+# when the model is a binary classifier — the positive (second) class's probability, the
+# float that model-quality monitors threshold and rank for ROC AUC, joined with ground
+# truth by (inference id, row) — else the label (both) or the probabilities (JSON text).
 COLUMNS = (
     "inference_id", "row", "time", "config_version", "model_name", "model_version", "kind",
     "features", "prediction",
@@ -46,14 +53,25 @@ COLUMNS = (
 class _Columns:
     """What one (endpoint, variant, config, model, kind) served since the last flush."""
 
-    __slots__ = ("batches", "ids", "inputs", "predictions", "rows", "times")
+    __slots__ = (
+        "batches",
+        "ids",
+        "inputs",
+        "labelled",
+        "predictions",
+        "probabilities",
+        "rows",
+        "times",
+    )
 
     def __init__(self) -> None:
         self.ids: list[str] = []
         self.times: list[float] = []
         self.rows: list[int] = []
         self.inputs: list[Any] = []  # each request's float64 matrix, or its Batch
-        self.predictions: list[list[Any]] = []
+        self.predictions: list[list[Any]] = []  # what was served (the labels, with both)
+        self.probabilities: list[Any] = []  # each request's (rows, classes) matrix, or None
+        self.labelled = False  # the predictions are labels served beside probabilities
         self.batches = 0
 
 
@@ -100,8 +118,11 @@ class CaptureWriter:
         batch: Batch,
         predictions: list[Any],
         inference_id: str,
+        labels: list[Any] | None = None,
+        probabilities: Any = None,
     ) -> bool:
-        """Buffer one served request; False (and counted) when the buffer is full."""
+        """Buffer one served request; False (and counted) when the buffer is full.
+        ``labels`` and ``probabilities`` (a matrix) come from a version returning them."""
         if self._pending >= self.capacity:
             self.dropped += 1
             return False
@@ -118,7 +139,9 @@ class CaptureWriter:
             columns.times.append(time.time())
             columns.rows.append(batch.rows)
             columns.inputs.append(batch.stacked if batch.stacked is not None else batch)
-            columns.predictions.append(predictions)
+            columns.predictions.append(predictions if labels is None else labels)
+            columns.probabilities.append(probabilities)
+            columns.labelled = labels is not None
             self._pending += 1
         return True
 
@@ -180,9 +203,7 @@ class CaptureWriter:
                 "features": pa.StructArray.from_arrays(
                     _features(columns.inputs, len(names), types), names=list(names)
                 ),
-                "prediction": _prediction_column(
-                    list(itertools.chain.from_iterable(columns.predictions))
-                ),
+                **_prediction_columns(columns),
             }
         )
         sink = io.BytesIO()
@@ -217,6 +238,31 @@ def _features(inputs: list[Any], width: int, types: tuple[str, ...] | None) -> l
     else:
         arrays = [b.arrays for b in batches if b is not None]
     return [pa.array(np.concatenate([a[c] for a in arrays])) for c in range(width)]
+
+
+def _prediction_columns(columns: _Columns) -> dict[str, Any]:
+    """``prediction``, and for a version returning probabilities ``probabilities`` (and
+    ``label``); see the column notes at the top."""
+    import numpy as np
+    import pyarrow as pa
+
+    served = list(itertools.chain.from_iterable(columns.predictions))
+    matrices = columns.probabilities
+    if not matrices or matrices[0] is None or any(m is None for m in matrices):
+        return {"prediction": _prediction_column(served)}
+    matrix = np.concatenate(matrices).astype(np.float64, copy=False)
+    width = matrix.shape[1]
+    out: dict[str, Any] = {}
+    if width == 2:  # NaN becomes null, as in _prediction_column
+        out["prediction"] = pa.array(np.ascontiguousarray(matrix[:, 1]), from_pandas=True)
+    else:
+        out["prediction"] = _prediction_column(served)
+    if columns.labelled:
+        out["label"] = _prediction_column(served)
+    out["probabilities"] = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, matrix.size + 1, width, dtype=np.int32)), pa.array(matrix.ravel())
+    )
+    return out
 
 
 def _prediction_column(values: list[Any]) -> Any:

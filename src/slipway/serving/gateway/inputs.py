@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from slipway.core.errors import InvalidInput, PayloadTooLarge
+from slipway.registry.outputs import Scores
 from slipway.registry.predict import INTEGRAL, NUMERIC, Batch, Column
 
 JSON_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -384,6 +385,32 @@ def check(
 # -- predictions out ----------------------------------------------------------------------
 
 
+@dataclass
+class Answer:
+    """What a request is answered with, and what capture keeps of it."""
+
+    predictions: list[Any]  # per row: the label, the probabilities, or both in an object
+    labels: list[Any] | None = None  # the labels, when the version returns both
+    probabilities: np.ndarray | None = None  # (rows, classes), when it returns them
+
+
+def answer(raw: Any) -> Answer:
+    """The JSON answer of what the model returned: values as they are for ``label``; for
+    probabilities (:class:`Scores`) one list per row over the classes, and with ``both``
+    ``{"label": …, "probabilities": […]}`` per row."""
+    if not isinstance(raw, Scores):
+        return Answer(jsonable(raw))
+    probabilities = jsonable(raw.probabilities)
+    if raw.labels is None:
+        return Answer(probabilities, None, raw.probabilities)
+    labels = jsonable(raw.labels)
+    rows = [
+        {"label": label, "probabilities": row}
+        for label, row in zip(labels, probabilities, strict=True)
+    ]
+    return Answer(rows, labels, raw.probabilities)
+
+
 def jsonable(prediction: Any) -> list[Any]:
     """A model's output as JSON values; NaN and infinities become null, never an error."""
     if hasattr(prediction, "to_dict") and hasattr(prediction, "columns"):  # DataFrame
@@ -415,7 +442,11 @@ def _clean(value: Any) -> Any:
 
 
 def numeric_summary(prediction: Any) -> tuple[float, int]:
-    """Sum and count of finite numeric predictions (for the prediction-mean alarm)."""
+    """Sum and count of finite numeric predictions (for the prediction-mean alarm); of a
+    binary classifier's probabilities, its scores (else its labels)."""
+    if isinstance(prediction, Scores):
+        score = prediction.score()
+        prediction = score if score is not None else prediction.labels
     if (
         isinstance(prediction, np.ndarray)
         and prediction.dtype.kind in "fiu"

@@ -144,7 +144,20 @@ _SCHEMAS: dict[str, Any] = {
     "Predictions": {
         "type": "object",
         "required": ["predictions"],
-        "properties": {"predictions": {"type": "array", "items": {}}},
+        "properties": {
+            "predictions": {
+                "type": "array",
+                "items": {},
+                "description": "per row: the label (a version returning labels); one"
+                " probability per class (probabilities); {label, probabilities} (both)",
+            },
+            "classes": {
+                "type": "array",
+                "items": {},
+                "description": "the class labels, in the order of the probabilities"
+                " (versions returning probabilities)",
+            },
+        },
     },
     "Tensor": {
         "type": "object",
@@ -187,10 +200,23 @@ _SCHEMAS: dict[str, Any] = {
                     "type": "object",
                     "required": ["name", "datatype", "shape", "data"],
                     "properties": {
-                        "name": {"type": "string"},
+                        "name": {
+                            "type": "string",
+                            "description": "predict (labels), or label and probabilities"
+                            " [rows, classes] for versions returning probabilities",
+                        },
                         "datatype": {"type": "string"},
                         "shape": {"type": "array", "items": {"type": "integer"}},
                         "data": {"type": "array"},
+                        "parameters": {
+                            "type": "object",
+                            "properties": {
+                                "classes": {
+                                    "type": "string",
+                                    "description": "probabilities: the classes (JSON text)",
+                                }
+                            },
+                        },
                     },
                 },
             },
