@@ -80,6 +80,7 @@ def register_model(
     training_set: dict[str, Any] | None = None,
     experiment: str = "pipelines",
     comparison: dict[str, Any] | None = None,
+    reports: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Log ``model`` in an MLflow run (with its metrics) and register it as a version of
     ``name``, with the pipeline execution and step in its lineage. ``approval_status``
@@ -88,7 +89,11 @@ def register_model(
     ``comparison`` (from :func:`compare_models`) is the registration policy: it goes into
     the lineage and the run (``reference_<metric>``), and a candidate that did not beat
     its reference is registered Rejected, with the comparison's reason as the comment, so
-    it can never be deployed and anyone can see why."""
+    it can never be deployed and anyone can see why.
+
+    ``reports`` are what other steps computed on the evaluation set, by name (for example
+    ``{"bias": ..., "importance": ...}``): kept in the lineage, where the model card reads
+    them."""
     import mlflow
     import mlflow.lightgbm
     import mlflow.sklearn
@@ -143,6 +148,7 @@ def register_model(
             code_revision=code_revision(),
             data_digest=(training_set or {}).get("entity_digest"),
             comparison=comparison,
+            reports=reports,
         )
         actor = f"pipeline:{pipeline or 'adhoc'}"
         version = services.registry.register(

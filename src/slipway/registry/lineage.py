@@ -21,6 +21,9 @@ class Lineage:
     # The champion/challenger comparison the registration was decided on (both models'
     # figures on the same rows, the rule, the verdict and its reason).
     comparison: dict[str, Any] | None = None
+    # Reports computed on the evaluation set when it was registered, by name: "bias"
+    # (Clarify-style metrics), "importance" (global mean |SHAP| per feature), ...
+    reports: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
