@@ -44,6 +44,7 @@ def log_model(services: Services, monkeypatch: pytest.MonkeyPatch) -> Callable[.
                 kwargs["input_example"] = x.head(3)
             if signature:
                 kwargs["signature"] = mlflow.models.infer_signature(x, model.predict(x))
+            kwargs.setdefault("pip_requirements", ["scikit-learn"])  # inferring takes seconds
             mlflow.sklearn.log_model(model, name="model", **kwargs)
             return str(run.info.run_id)
 

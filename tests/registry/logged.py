@@ -35,7 +35,9 @@ def register_classifier(
     x = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
     model = LogisticRegression().fit(x, (x["a"] + x["b"] > 0).astype(int))
     with mlflow.start_run(experiment_id=experiment_id) as run:
-        mlflow.sklearn.log_model(model, name="model", input_example=x.head(2))
+        mlflow.sklearn.log_model(
+            model, name="model", input_example=x.head(2), pip_requirements=["scikit-learn"]
+        )
     version = services.registry.register(name, f"runs:/{run.info.run_id}/model", actor="test")
     if status is not ApprovalStatus.PENDING:
         services.registry.set_approval(name, version.version, status, actor="test", comment="")

@@ -37,7 +37,10 @@ def test_deleted_runs_go_except_those_models_come_from(
     with mlflow.start_run(experiment_id=experiment) as run:
         frame = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
         mlflow.sklearn.log_model(
-            LinearRegression().fit(frame, [1.0, 2.0, 3.0]), name="model", input_example=frame
+            LinearRegression().fit(frame, [1.0, 2.0, 3.0]),
+            name="model",
+            input_example=frame,
+            pip_requirements=["scikit-learn"],
         )
         mlflow.log_text("kept", "notes/kept.txt")
     source = str(run.info.run_id)

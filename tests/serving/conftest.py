@@ -58,6 +58,12 @@ class Platform:
         raise AssertionError(f"endpoint {name} did not settle: {described}")
 
 
+# Stated, not inferred: MLflow infers a model's requirements in a subprocess (~7 s a
+# model), and nothing here builds an environment from them.
+SKLEARN = ["scikit-learn"]
+PYFUNC = ["pandas"]
+
+
 def _register(services: Services, name: str, run_id: str) -> str:
     version = services.registry.register(name, f"runs:/{run_id}/model", actor="test")
     services.registry.set_approval(name, version.version, "Approved", actor="test", comment="ok")
@@ -82,24 +88,40 @@ def _train_all(services: Services) -> dict[str, str]:
         model = LinearRegression().fit(x, test_models.target(x, slope))
         log(
             {3.0: "linear", -3.0: "linear-v2", 5.0: "spare"}[slope],
-            lambda m=model: mlflow.sklearn.log_model(m, name="model", signature=signature),
+            lambda m=model: mlflow.sklearn.log_model(
+                m, name="model", signature=signature, pip_requirements=SKLEARN
+            ),
         )
     booster = lightgbm.train(
         {"objective": "regression", "verbose": -1, "num_leaves": 7},
         lightgbm.Dataset(x, test_models.target(x, 3.0)),
         num_boost_round=20,
     )
-    log("lgbm", lambda: mlflow.lightgbm.log_model(booster, name="model", signature=signature))
+    log(
+        "lgbm",
+        lambda: mlflow.lightgbm.log_model(
+            booster, name="model", signature=signature, pip_requirements=["lightgbm"]
+        ),
+    )
     xgb = xgboost.train(
         {"max_depth": 3}, xgboost.DMatrix(x, label=test_models.target(x, 3.0)), num_boost_round=10
     )
-    log("xgb", lambda: mlflow.xgboost.log_model(xgb, name="model", signature=signature))
+    log(
+        "xgb",
+        lambda: mlflow.xgboost.log_model(
+            xgb, name="model", signature=signature, pip_requirements=["xgboost"]
+        ),
+    )
     hgb = HistGradientBoostingRegressor(max_iter=20).fit(x, test_models.target(x, 3.0))
     trusted = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
     log(
         "hgb",
         lambda: mlflow.sklearn.log_model(
-            hgb, name="model", signature=signature, skops_trusted_types=trusted
+            hgb,
+            name="model",
+            signature=signature,
+            skops_trusted_types=trusted,
+            pip_requirements=SKLEARN,
         ),
     )
     for name, python_model in (
@@ -110,7 +132,7 @@ def _train_all(services: Services) -> dict[str, str]:
         log(
             name,
             lambda pm=python_model: mlflow.pyfunc.log_model(
-                name="model", python_model=pm, signature=signature
+                name="model", python_model=pm, signature=signature, pip_requirements=PYFUNC
             ),
         )
     echo_input = test_models.pd.DataFrame({"city": ["oslo", "rome"], "n": [1, 2]})
@@ -120,7 +142,10 @@ def _train_all(services: Services) -> dict[str, str]:
     log(
         "echo",
         lambda: mlflow.pyfunc.log_model(
-            name="model", python_model=test_models.Echo(), signature=echo_signature
+            name="model",
+            python_model=test_models.Echo(),
+            signature=echo_signature,
+            pip_requirements=PYFUNC,
         ),
     )
     return refs

@@ -30,7 +30,11 @@ def _events(platform: Platform, name: str) -> list[str]:
     return [e.type for e in log.read(after=0, limit=10_000) if e.resource == f"endpoint/{name}"]
 
 
-def test_canary_rolls_back_on_error_rate_alarm(platform: Platform, gateway: RunningGateway) -> None:
+def test_a_canary_failing_every_request_is_rolled_back_at_its_first_step(
+    platform: Platform, gateway: RunningGateway
+) -> None:
+    """The gateway judges the alarm after each request to the new config: the request
+    that trips it is the last one the candidate gets, at the first traffic step."""
     platform.deploy(_spec("canary", platform.refs["linear"]))
     platform.services.endpoints.update(
         "canary",
@@ -38,37 +42,47 @@ def test_canary_rolls_back_on_error_rate_alarm(platform: Platform, gateway: Runn
             "canary",
             platform.refs["failing"],
             strategy="canary",
-            canary_percent=50,
-            baking_seconds=30,
+            canary_percent=10,
+            baking_seconds=60,
             alarms=[
                 {"name": "errors", "metric": "error_rate", "threshold": 0.1, "min_requests": 5}
             ],
         ),
         actor="test",
     )
+    eventually(
+        lambda: (
+            platform.services.deployments.tick() is not None
+            and platform.services.endpoints.describe("canary")["phase"] == 1
+        ),
+        what="the canary's first step",
+    )
     statuses = []
     codes: list[int] = []
-    deadline = time.monotonic() + 60
     with httpx.Client() as client:
-        while time.monotonic() < deadline:
+
+        def settled() -> bool:
             platform.services.deployments.tick()
             described = platform.services.endpoints.describe("canary")
             statuses.append(described["status"])
             if described["status"] == "InService" and described["target_version"] is None:
-                break
-            for _ in range(10):
-                codes.append(
-                    client.post(f"{gateway.url}/endpoints/canary/invocations", json=ROW).status_code
-                )
-            time.sleep(0.2)
+                return True
+            for _ in range(20):
+                url = f"{gateway.url}/endpoints/canary/invocations"
+                codes.append(client.post(url, json=ROW).status_code)
+            return False
+
+        eventually(settled, what="the canary rolled back", timeout=60, interval=0.0)
+    described = platform.services.endpoints.describe("canary")
     assert "RollingBack" in statuses
     assert described["active_version"] == 1 and described["status"] == "InService"
     assert described["latest"]["version"] == 2
     assert described["latest"]["outcome"] == "rolled_back"
-    history = platform.services.endpoints.history("canary")
-    assert history[1]["outcome"] == "rolled_back"
-    assert "error_rate" in history[1]["outcome_reason"]
-    assert 500 in codes  # the canary did get (failing) traffic before the alarm
+    reason = platform.services.endpoints.history("canary")[1]["outcome_reason"]
+    assert "error_rate" in reason and "at 10% of traffic" in reason, reason
+    # Exactly min_requests requests reached the failing candidate: none after the trip.
+    assert codes.count(500) == 5, codes
+    assert set(codes) == {200, 500}
     eventually(
         lambda: _serves_only(gateway, "canary", described["active_version"]),
         what="the gateway applied the rollback",

@@ -80,7 +80,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         )
         with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.sklearn.log_model(
-                model, name="model", signature=mlflow.models.infer_signature(x, y)
+                model,
+                name="model",
+                signature=mlflow.models.infer_signature(x, y),
+                pip_requirements=["scikit-learn"],
             )
         ref = _register(services, "scorer", run.info.run_id)
         yield Platform(services, {"scorer": ref, "customers": customers, "merchants": merchants})

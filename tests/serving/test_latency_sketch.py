@@ -22,7 +22,7 @@ from slipway.cli.main import app as cli
 from slipway.core.db.tables import EndpointRow, ServingStatsRow
 from slipway.core.settings import load_settings
 from slipway.services import Services
-from slipway.serving.controller import alarm_value
+from slipway.serving.alarms import alarm_value
 from slipway.serving.gateway.metrics import render
 from slipway.serving.sketch import ALPHA, MAX_BUCKETS, Sketch
 from slipway.serving.spec import AlarmMetric, AlarmSpec

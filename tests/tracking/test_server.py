@@ -407,7 +407,9 @@ def _user_code(url: str, tmp_path: Path) -> str:
             mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
         mlflow.log_artifact(str(notes))
         model = LogisticRegression(C=0.5).fit(features, labels)
-        info = mlflow.sklearn.log_model(model, name="model", input_example=features[:2])
+        info = mlflow.sklearn.log_model(
+            model, name="model", input_example=features[:2], pip_requirements=["scikit-learn"]
+        )
     run_id: str = run.info.run_id
 
     client = MlflowClient()

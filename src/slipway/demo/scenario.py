@@ -598,6 +598,7 @@ class Scenario:
                 signature=mlflow.models.ModelSignature.from_dict(champion.signature)
                 if champion.signature
                 else None,
+                pip_requirements=mlflow.pyfunc.get_default_pip_requirements(),
             )
         version = self.s.registry.register(MODEL, f"runs:/{run.info.run_id}/model", actor="demo")
         self.s.registry.set_approval(

@@ -132,10 +132,20 @@ def register_model(
             for key, value in ((comparison or {}).get("reference") or {}).items():
                 if isinstance(value, int | float):
                     mlflow.log_metric(f"reference_{key}", value)
-            if model_flavor(model) == "lightgbm":
-                mlflow.lightgbm.log_model(model, name="model", input_example=input_example)
-            else:
-                mlflow.sklearn.log_model(model, name="model", input_example=input_example)
+            # The flavor's own requirements, stated: MLflow would otherwise infer them by
+            # loading the model in a subprocess (~7 s a model, and the model's code runs),
+            # which finds nothing more for a plain library model.
+            requirements = mlflow.sklearn.get_default_pip_requirements()
+            flavor: Any = mlflow.sklearn
+            if model_flavor(model) == "lightgbm":  # its scikit-learn API, saved with skops
+                flavor = mlflow.lightgbm
+                requirements += mlflow.lightgbm.get_default_pip_requirements(include_skops=True)
+            flavor.log_model(
+                model,
+                name="model",
+                input_example=input_example,
+                pip_requirements=sorted(set(requirements)),
+            )
         pipeline = None
         if execution:
             pipeline = services.pipelines.describe(execution)["pipeline"]

@@ -31,8 +31,9 @@ from slipway.core.db.tables import (
     ServingStatsRow,
 )
 from slipway.core.events import EventLog
+from slipway.serving.alarms import TRIPPED, first_tripped, trip_reason
 from slipway.serving.service import Endpoints, live_gateways, move
-from slipway.serving.spec import AlarmMetric, AlarmSpec, EndpointSpec
+from slipway.serving.spec import EndpointSpec
 from slipway.serving.states import EndpointStatus, Outcome
 from slipway.serving.stats import Counters, read_counts
 
@@ -67,20 +68,20 @@ def readiness(session: Session, endpoint: str, version: int) -> Readiness:
     return Readiness("waiting")
 
 
-def alarm_value(alarm: AlarmSpec, counts: Counters) -> float | None:
-    if counts.requests < alarm.min_requests:
-        return None
-    match alarm.metric:
-        case AlarmMetric.ERROR_RATE:
-            return counts.error_rate
-        case AlarmMetric.LATENCY_P50_MS:
-            return counts.percentile(0.50)
-        case AlarmMetric.LATENCY_P90_MS:
-            return counts.percentile(0.90)
-        case AlarmMetric.LATENCY_P99_MS:
-            return counts.percentile(0.99)
-        case AlarmMetric.PREDICTION_MEAN:
-            return counts.prediction_mean
+def gateway_trip(session: Session, endpoint: str, version: int) -> tuple[str, str] | None:
+    """(alarm, reason) of a live gateway worker that tripped an alarm on ``version``."""
+    live = live_gateways(session)
+    for row in session.scalars(
+        select(GatewayModelRow).where(
+            GatewayModelRow.endpoint == endpoint,
+            GatewayModelRow.config_version == version,
+            GatewayModelRow.state == TRIPPED,
+        )
+    ):
+        if row.gateway_id in live:
+            alarm, _, reason = row.error.partition("\n")
+            return alarm, f"{reason} (gateway {row.gateway_id})"
+    return None
 
 
 class DeploymentController:
@@ -156,25 +157,14 @@ class DeploymentController:
         total = Counters()
         for value in counts.values():
             total.add(value)
-        for alarm in spec.deployment.alarms:
-            measured = alarm_value(alarm, total)
-            if measured is not None and alarm.tripped(measured):
-                reason = (
-                    f"alarm {alarm.name!r} tripped: {alarm.metric.value} = {measured:.4g}"
-                    f" ({alarm.comparison} {alarm.threshold:g}) at {percent:g}% of traffic"
-                )
-                self.events.append(
-                    "alert.raised",
-                    f"endpoint/{row.name}",
-                    {
-                        "severity": "critical",
-                        "alarm": alarm.name,
-                        "value": measured,
-                        "reason": reason,
-                    },
-                    session=session,
-                )
-                return self._roll_back(session, row, config, reason)
+        tripped = first_tripped(spec.deployment.alarms, total)
+        if tripped is not None:
+            alarm, measured = tripped
+            reason = trip_reason(alarm, measured, total.requests, percent)
+            return self._alarm(session, row, config, alarm.name, measured, reason)
+        trip = gateway_trip(session, row.name, row.target_version)
+        if trip is not None:  # a gateway worker judged its own counts and stopped routing
+            return self._alarm(session, row, config, trip[0], None, trip[1])
         if (now - started).total_seconds() < bake:
             return None
         if row.phase < len(phases):
@@ -186,6 +176,23 @@ class DeploymentController:
             self._shifted(session, row, len(phases))
             return f"phase {row.phase}: {row.target_percent:g}% to config {row.target_version}"
         return self._finish(session, row, config, now)
+
+    def _alarm(
+        self,
+        session: Session,
+        row: EndpointRow,
+        config: EndpointConfigRow,
+        alarm: str,
+        measured: float | None,
+        reason: str,
+    ) -> str:
+        self.events.append(
+            "alert.raised",
+            f"endpoint/{row.name}",
+            {"severity": "critical", "alarm": alarm, "value": measured, "reason": reason},
+            session=session,
+        )
+        return self._roll_back(session, row, config, reason)
 
     def _start(
         self,

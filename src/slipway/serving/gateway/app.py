@@ -70,6 +70,7 @@ from slipway.registry.models import Output
 from slipway.registry.predict import Batch, LoadedModel
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
+from slipway.serving.alarms import LATENCY_ALARMS, first_tripped, trip_reason
 from slipway.serving.gateway.capture import CaptureWriter
 from slipway.serving.gateway.inputs import (
     Frame,
@@ -91,6 +92,7 @@ from slipway.serving.gateway.runtime import (
     GatewayState,
     VariantRuntime,
 )
+from slipway.serving.stats import Counters
 
 log = logging.getLogger("slipway.serving.gateway")
 
@@ -220,7 +222,14 @@ class Gateway:
 
     def _housekeep(self) -> None:
         while not self._stop.wait(1.0):
-            for step in (self.capture.flush, self.recorder.flush, self._beat, self._unload):
+            steps = (
+                self.state.report_trips,
+                self.capture.flush,
+                self.recorder.flush,
+                self._beat,
+                self._unload,
+            )
+            for step in steps:
                 try:
                     step()
                 except BackendUnavailable as exc:  # tried again on the next round
@@ -503,6 +512,9 @@ class Gateway:
             total, count = numeric_summary(raw)
             counts.prediction_sum += total
             counts.prediction_count += count
+            if endpoint.canary is not None and config is endpoint.target:
+                endpoint.canary.prediction_sum += total
+                endpoint.canary.prediction_count += count
             given = headers.get("x-slipway-inference-id", "")
             inference_id = (
                 given
@@ -528,7 +540,29 @@ class Gateway:
             self.in_flight -= 1
             if limit is not None:
                 self.busy[endpoint.name] -= 1
-            counts.observe((time.perf_counter() - started) * 1000, model_ms, error=failed)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            counts.observe(elapsed_ms, model_ms, error=failed)
+            if endpoint.canary is not None and config is endpoint.target:
+                endpoint.canary.observe(elapsed_ms, model_ms, error=failed)
+                self._judge(endpoint, config, endpoint.canary)
+
+    def _judge(self, endpoint: EndpointRuntime, config: ConfigRuntime, canary: Counters) -> None:
+        """The deployment's alarms over this worker's traffic to the new config, after each
+        of its requests: a trip stops routing to it before the next request is routed.
+        Latency percentiles cost more than a ratio, so past the first requests they are
+        judged every 8th request."""
+        if config.tripped is not None:
+            return
+        alarms = config.spec.deployment.alarms
+        if canary.requests > 64 and canary.requests % 8:
+            alarms = [a for a in alarms if a.metric not in LATENCY_ALARMS]
+        found = first_tripped(alarms, canary)
+        if found is None:
+            return
+        alarm, measured = found
+        reason = trip_reason(alarm, measured, canary.requests, endpoint.target_percent)
+        self.state.trip(endpoint.name, config, alarm.name, reason)
+        log.warning("endpoint %s config %d: %s", endpoint.name, config.version, reason)
 
     def _after(self, endpoint: EndpointRuntime, served: Served, counts: Any) -> None:
         """Capture and shadow traffic: off the request path, never failing it."""

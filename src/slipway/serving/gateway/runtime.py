@@ -29,6 +29,7 @@ from slipway.core.errors import BackendUnavailable, Forbidden, InvalidInput, Not
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import LoadedModel, load_model
 from slipway.registry.service import Registry
+from slipway.serving.alarms import TRIPPED
 from slipway.serving.spec import (
     EndpointSpec,
     EnrichmentSpec,
@@ -36,6 +37,7 @@ from slipway.serving.spec import (
     VariantSpec,
 )
 from slipway.serving.states import EndpointStatus
+from slipway.serving.stats import Counters
 
 log = logging.getLogger("slipway.serving.gateway")
 
@@ -190,6 +192,9 @@ class ConfigRuntime:
     ready: bool
     error: str = ""
     cumulative: list[float] = field(default_factory=list)
+    # Set when this worker's judgement of a deployment alarm tripped on this config's
+    # traffic: from then on it gets no more requests here (see slipway.serving.alarms).
+    tripped: str | None = None
 
     def __post_init__(self) -> None:
         total = sum(v.spec.weight for v in self.variants)
@@ -217,10 +222,16 @@ class EndpointRuntime:
     active: ConfigRuntime | None
     target: ConfigRuntime | None
     target_percent: float
+    # The target config's traffic in this worker during this phase, for its alarms; None
+    # when nothing is being deployed or the deployment has no alarms.
+    canary: Counters | None = None
 
     def route(self, target_variant: str | None) -> tuple[ConfigRuntime, VariantRuntime]:
         """The config and variant that serve a request."""
-        usable_target = self.target if self.target is not None and self.target.ready else None
+        target = self.target
+        usable_target = (
+            target if target is not None and target.ready and target.tripped is None else None
+        )
         active = self.active if self.active is not None and self.active.ready else None
         if target_variant:
             for config in (usable_target, active):
@@ -258,6 +269,7 @@ class GatewayState:
         self.gateway_id = gateway_id
         self.endpoints: dict[str, EndpointRuntime] = {}
         self.refreshed_at = utcnow()
+        self._trips: list[tuple[str, int, str]] = []  # (endpoint, config, alarm + reason)
         self.cold_start_observer: Callable[[VariantRuntime, float], None] | None = None
 
     # -- following the database -------------------------------------------------------
@@ -325,13 +337,16 @@ class GatewayState:
             configs[version] = (
                 existing if existing is not None else self._load_config(name, version)
             )
+        deploying = configs.get(target) if target is not None else None
+        watched = deploying is not None and bool(deploying.spec.deployment.alarms)
         return EndpointRuntime(
             name=name,
             generation=generation,
             status=status,
             active=configs.get(active) if active is not None else None,
-            target=configs.get(target) if target is not None else None,
+            target=deploying,
             target_percent=percent,
+            canary=Counters() if watched else None,
         )
 
     def _load_config(self, name: str, version: int) -> ConfigRuntime:
@@ -376,6 +391,20 @@ class GatewayState:
         ready = not error
         self._report(name, version, "ready" if ready else "failed", error)
         return ConfigRuntime(version, spec, variants, shadows, enricher, ready, error)
+
+    def trip(self, endpoint: str, config: ConfigRuntime, alarm: str, reason: str) -> None:
+        """Stop routing to ``config`` here at once; the report waits for the housekeeping
+        thread (no database write on the request path)."""
+        if config.tripped is None:
+            config.tripped = reason
+            self._trips.append((endpoint, config.version, f"{alarm}\n{reason}"))
+
+    def report_trips(self) -> None:
+        """Tell the deployment controller (a ``tripped`` model row) which configs tripped."""
+        while self._trips:
+            endpoint, version, detail = self._trips[0]
+            self._report(endpoint, version, TRIPPED, detail)
+            self._trips.pop(0)
 
     def _report(self, endpoint: str, version: int, state: str, error: str) -> None:
         with self.db.write() as session:
