@@ -407,3 +407,56 @@ def stats(
         Format.TABLE,
         title=f"{name}: {scope} (latency in ms)",
     )
+
+
+@app.command("ab-test")
+def ab_test_report(
+    name: str,
+    since: str = typer.Option(
+        ..., "--since", help="start: ISO 8601 with a time zone, or a span back (30m, 2h, 1d)"
+    ),
+    metric: str = typer.Option("roc_auc", help="roc_auc, log_loss, accuracy, rmse or mae"),
+    min_difference: float = typer.Option(0.0, min=0.0, help="smallest difference worth acting on"),
+    min_samples: int = typer.Option(100, min=1, help="labelled inferences per variant first"),
+    reference: str | None = typer.Option(None, help="default: the heaviest variant"),
+    seed: int = typer.Option(0, min=0, help="bootstrap seed (same seed, same interval)"),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Per-variant model quality from ground truth, each variant against the reference with
+    a bootstrap interval, and the verdict: winner, loser or no difference yet."""
+    from slipway.evaluation import ab
+    from slipway.monitoring import ab_test
+
+    moment = _since(since)
+    assert moment is not None
+    with reported():
+        rule = ab.Rule(metric, min_difference, min_samples, seed=seed)
+    with platform() as services, reported():
+        report = ab_test.run(services, name, since=moment, rule=rule, reference=reference)
+    if output is Format.JSON:
+        print_json(report)
+        return
+    metrics = [
+        m
+        for m in (*ab.CLASSIFIER_METRICS, *ab.REGRESSOR_METRICS)
+        if any(v.get(m) is not None for v in report["variants"].values())
+    ]
+    emit(
+        [
+            {
+                "variant": variant,
+                "samples": f"{v['samples']:,}",
+                **{m: None if v.get(m) is None else f"{v[m]:.4f}" for m in metrics},
+                "requests": f"{v['traffic'].get('requests', 0):,}",
+                "errors": f"{v['traffic'].get('errors', 0):,}",
+                "p99_ms": _ms(v["traffic"].get("p99_ms")),
+            }
+            for variant, v in report["variants"].items()
+        ],
+        ["variant", "samples", *metrics, "requests", "errors", "p99_ms"],
+        Format.TABLE,
+        title=f"{name}: {report['labelled_rows']:,} labelled of {report['captured_rows']:,}"
+        f" captured rows since {moment:%Y-%m-%d %H:%M %Z}",
+    )
+    for comparison in report["comparisons"]:
+        console.print(f"[bold]{comparison['verdict']}[/bold]: {comparison['reason']}")

@@ -124,7 +124,11 @@ class _Variant:
 
     @classmethod
     def of(cls, name: str, frame: pd.DataFrame) -> _Variant:
-        codes, uniques = pd.factorize(frame["inference_id"], sort=False)
+        # Ordered by id (and row), not by arrival: capture files are scanned in parallel,
+        # so the order rows come in varies, and the seeded draws must not depend on it.
+        keys = ["inference_id", "row"] if "row" in frame.columns else ["inference_id"]
+        frame = frame.sort_values(keys, kind="stable")
+        codes, uniques = pd.factorize(frame["inference_id"], sort=True)
         columns = {
             c: frame[c].to_numpy(dtype=np.float64)
             for c in ("label", "score", "prediction")

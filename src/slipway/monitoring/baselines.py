@@ -45,7 +45,13 @@ from slipway.monitoring.baseline import (
     validate_constraints,
 )
 from slipway.registry.models import parse_model_ref
-from slipway.registry.predict import load_model, predictions_table, schema_from_signature, to_batch
+from slipway.registry.outputs import Scores
+from slipway.registry.predict import (
+    load_model,
+    predictions_table,
+    schema_from_signature,
+    to_batch,
+)
 from slipway.registry.service import Registry
 
 PREFIX = "monitoring/baselines"
@@ -237,6 +243,10 @@ class Baselines:
             say(f"scoring the dataset with {bound[0]}:{bound[1]}")
             loaded = load_model(self.registry, *bound)
             raw = loaded.predict(to_batch(kept, loaded.schema))
+            if isinstance(raw, Scores) and raw.probabilities.shape[1] == 2:
+                # A binary classifier serving probabilities: capture keeps its score (the
+                # positive class's probability) as ``prediction``, so the baseline does too.
+                return kept.append_column(PREDICTION, pa.array(raw.probabilities[:, 1]))
             scored = predictions_table(raw, PREDICTION)
             if PREDICTION in scored:
                 return kept.append_column(PREDICTION, scored[PREDICTION])

@@ -81,6 +81,7 @@ def register_model(
     experiment: str = "pipelines",
     comparison: dict[str, Any] | None = None,
     reports: dict[str, Any] | None = None,
+    output: str = "label",
 ) -> dict[str, Any]:
     """Log ``model`` in an MLflow run (with its metrics) and register it as a version of
     ``name``, with the pipeline execution and step in its lineage. ``approval_status``
@@ -93,7 +94,8 @@ def register_model(
 
     ``reports`` are what other steps computed on the evaluation set, by name (for example
     ``{"bias": ..., "importance": ...}``): kept in the lineage, where the model card reads
-    them."""
+    them. ``output`` is what the version returns when served: ``label``, ``probabilities``
+    or ``both`` (see :mod:`slipway.registry.outputs`)."""
     import mlflow
     import mlflow.lightgbm
     import mlflow.sklearn
@@ -162,7 +164,7 @@ def register_model(
         )
         actor = f"pipeline:{pipeline or 'adhoc'}"
         version = services.registry.register(
-            name, f"runs:/{run.info.run_id}/model", actor=actor, lineage=lineage
+            name, f"runs:/{run.info.run_id}/model", actor=actor, lineage=lineage, output=output
         )
         if status is not ApprovalStatus.PENDING:
             version = services.registry.set_approval(

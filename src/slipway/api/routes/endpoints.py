@@ -1,5 +1,5 @@
 """Serving endpoints over REST: create, update, roll back, describe, history, traffic
-stats and delete.
+stats, A/B test reports and delete.
 
 Changes are asynchronous: a create, update or rollback stores a new config and returns
 at once (status Creating or Updating); gateways load it and the deployment controller
@@ -18,6 +18,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from slipway.api.auth import Principal, authorize, services_of
 from slipway.api.routes import MAX_ID, Int64
+from slipway.evaluation import ab
+from slipway.monitoring import ab_test
 from slipway.serving.spec import EndpointSpec
 from slipway.serving.states import EndpointStatus
 from slipway.serving.stats import variant_stats
@@ -108,6 +110,33 @@ class EndpointStats(BaseModel):
     variants: dict[str, VariantStats] = Field(description="per variant (shadow ones too)")
 
 
+class ABComparison(BaseModel):
+    variant: str
+    versus: str
+    difference: float | None = Field(
+        description="variant minus reference on the metric, turned so positive is better"
+    )
+    interval: list[float] | None = Field(description="bootstrap confidence interval")
+    verdict: str = Field(description="winner, loser, or no difference yet")
+    reason: str
+
+
+class ABReport(BaseModel):
+    endpoint: str
+    since: datetime
+    until: datetime
+    captured_rows: int
+    labelled_rows: int
+    metric: str
+    direction: str
+    reference: str
+    rule: dict[str, Any]
+    variants: dict[str, dict[str, Any]] = Field(
+        description="per variant: labelled samples (inference ids), rows, each metric, traffic"
+    )
+    comparisons: list[ABComparison]
+
+
 class Deleting(BaseModel):
     name: str
     status: EndpointStatus
@@ -180,6 +209,37 @@ def endpoint_stats(
         config_version=config_version,
         variants={k: VariantStats(**v) for k, v in variants.items()},
     )
+
+
+@router.get("/{name}/ab-test", response_model=ABReport)
+def endpoint_ab_test(
+    name: str,
+    request: Request,
+    since: Annotated[AwareDatetime, Query(description="start of the window (ISO 8601, zoned)")],
+    until: Annotated[AwareDatetime | None, Query(description="end; default now")] = None,
+    metric: Annotated[
+        str, Query(max_length=32, description="roc_auc, log_loss, accuracy, rmse or mae")
+    ] = "roc_auc",
+    min_difference: Annotated[
+        float, Query(ge=0, le=1e9, description="the smallest difference worth acting on")
+    ] = 0.0,
+    min_samples: Annotated[int, Query(ge=1, le=10**9)] = 100,
+    confidence: Annotated[float, Query(ge=0.5, lt=1)] = 0.95,
+    resamples: Annotated[int, Query(ge=1, le=ab.MAX_RESAMPLES)] = 1000,
+    seed: Annotated[int, Query(ge=0, le=2**32 - 1)] = 0,
+    reference: Annotated[
+        str | None, Query(max_length=63, description="default: the heaviest variant")
+    ] = None,
+) -> ABReport:
+    """Per-variant model quality from ground truth (captured predictions joined with the
+    labels sent to ``/endpoints/{name}/ground-truth``), each variant against the reference
+    with a seeded bootstrap interval, and the rule's verdict: winner, loser or no
+    difference yet (see :mod:`slipway.evaluation.ab`)."""
+    rule = ab.Rule(metric, min_difference, min_samples, confidence, resamples, seed)
+    report = ab_test.run(
+        services_of(request), name, since=since, until=until, rule=rule, reference=reference
+    )
+    return ABReport(**report)
 
 
 @router.get("/{name}/configs/{version}", response_model=EndpointSpec)
