@@ -37,7 +37,16 @@ def test_the_quick_demo_closes_the_loop(tmp_path: Path) -> None:
     assert champion["role"] == "champion" and champion["approval"] == "Approved"
     assert champion["roc_auc"] > 0.6
     assert outcome["replayed"] > 100  # the endpoint answered the replayed traffic
-    assert outcome["ab"]["champion"]["requests"] > outcome["ab"]["challenger"]["requests"] > 0
+    ab = outcome["ab"]["variants"]
+    assert ab["champion"]["traffic"]["requests"] > ab["challenger"]["traffic"]["requests"] > 0
+    # ROC AUC per variant from the served probabilities and the real labels, and a verdict.
+    assert 0.5 < ab["champion"]["roc_auc"] < 1 and ab["challenger"]["samples"] > 0
+    verdict = outcome["ab"]["comparisons"][0]
+    assert verdict["variant"] == "challenger" and verdict["verdict"] in (
+        "winner",
+        "loser",
+        "no difference yet",
+    )
     assert outcome["batch"]["state"] == "Completed" and outcome["batch"]["rows"] > 1000
     kafka = outcome["batch"]["kafka"]
     assert kafka["state"] == "Completed" and kafka["failed"] == 0

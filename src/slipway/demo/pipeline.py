@@ -125,6 +125,8 @@ def _train(
             train["definition"],
             "flight-delay",
             comparison,
+            None,
+            "probabilities",  # served as scores: ROC AUC per variant, from what was served
         )
 
 

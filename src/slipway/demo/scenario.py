@@ -5,7 +5,9 @@
    evaluated on June, gated on ROC AUC, registered and approved by the stated policy;
 3. endpoint ``flight-delay`` with online-feature enrichment and data capture; July-December
    replayed as live traffic, day by day (that day's weather ingested, then its flights);
-4. a challenger as a 10% variant beside the champion, with A/B figures per variant;
+4. a challenger as a 10% variant beside the champion; July-December flights through both,
+   their real outcomes sent back as ground truth, and the A/B test: ROC AUC per variant from the
+   served probabilities, the difference with a bootstrap interval, and the verdict;
 5. December scored by a batch transform to Parquet;
 6. the scheduled data-quality monitor finds the seasonal weather drift, an alert goes to the
    log and a webhook, the trigger starts retraining, the new version is compared with the
@@ -57,7 +59,7 @@ class Outcome:
     groups: dict[str, int] = field(default_factory=dict)
     versions: list[dict[str, Any]] = field(default_factory=list)
     replayed: int = 0
-    ab: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ab: dict[str, Any] = field(default_factory=dict)  # the A/B test report
     batch: dict[str, Any] = field(default_factory=dict)
     drift: dict[str, float] = field(default_factory=dict)
     drifted: list[str] = field(default_factory=list)
@@ -126,7 +128,9 @@ class Scenario:
             raise RuntimeError(f"pipeline {execution} ended {described['state']}: {described}")
         return described
 
-    def invoke(self, frame: pd.DataFrame, *, variant: str | None = None) -> httpx.Response:
+    def invoke(
+        self, frame: pd.DataFrame, *, variant: str | None = None, inference_id: str = ""
+    ) -> httpx.Response:
         body = {
             "dataframe_split": {
                 "columns": ["origin", "tailnum", "hour", "distance"],
@@ -137,6 +141,8 @@ class Scenario:
             }
         }
         headers = {"X-Slipway-Target-Variant": variant} if variant else {}
+        if inference_id:
+            headers["X-Slipway-Inference-Id"] = inference_id
         return httpx.post(
             f"{self.p.gateway_url}/endpoints/{ENDPOINT}/invocations",
             json=body,
@@ -341,40 +347,45 @@ class Scenario:
         self.settle()
         assert self.data is not None
         since = datetime.now(UTC)
-        sample = between(self.data.flights, "2013-09-01", "2013-10-01").head(
-            150 if self.options.quick else 400
+        # July-December flights, one per request as an app would send them; their real
+        # outcomes come back later as ground truth, by inference id.
+        sample = between(self.data.flights, "2013-07-01", "2014-01-01").sample(
+            n=300 if self.options.quick else 1200, random_state=4
         )
-        for offset in range(len(sample)):  # one flight per request, as an app would
-            self.invoke(sample.iloc[offset : offset + 1])
+        ids = [f"ab-{n}" for n in range(len(sample))]
+        for offset, inference_id in enumerate(ids):
+            self.invoke(sample.iloc[offset : offset + 1], inference_id=inference_id)
         self.p.gateway.capture.flush()
-        time.sleep(5.5)  # the gateway writes its counters every 5 s
+        self.p.gateway.recorder.flush()
+        self.s.monitoring.put_ground_truth(
+            ENDPOINT,
+            [
+                {"inference_id": i, "row": 0, "label": int(label)}
+                for i, label in zip(ids, sample[LABEL], strict=True)
+            ],
+        )
         self.outcome.ab = self.ab_figures(since)
-        for variant, figures in self.outcome.ab.items():
+        for variant, figures in self.outcome.ab["variants"].items():
+            traffic = figures["traffic"]
+            auc = figures.get("roc_auc")
             self.say(
-                f"  {variant:<11} {figures['requests']:>5} requests  {figures['errors']} errors  "
-                f"p50 "
-                f"{figures['p50_ms']:.2f} ms  p99 {figures['p99_ms']:.2f} ms  "
-                f"share predicted delayed {figures['prediction_mean']:.3f}"
+                f"  {variant:<11} {traffic['requests']:>5} requests  {traffic['errors']} errors  "
+                f"p50 {traffic['p50_ms'] or 0:.2f} ms  p99 {traffic['p99_ms'] or 0:.2f} ms  "
+                f"ROC AUC {'-' if auc is None else f'{auc:.3f}'} on {figures['samples']} labelled"
             )
+        for comparison in self.outcome.ab["comparisons"]:
+            self.say(f"  A/B verdict: {comparison['verdict']} — {comparison['reason']}")
         return challenger
 
-    def ab_figures(self, since: datetime) -> dict[str, dict[str, Any]]:
-        """Per-variant traffic figures; latency percentiles from the gateways' merged
-        quantile sketches (within 1%)."""
-        from slipway.serving.stats import variant_stats
+    def ab_figures(self, since: datetime) -> dict[str, Any]:
+        """The A/B report: ROC AUC per variant from the served probabilities joined with
+        the real labels, the challenger against the champion with a bootstrap interval,
+        and traffic figures (latency percentiles within 1%)."""
+        from slipway.evaluation import ab
+        from slipway.monitoring import ab_test
 
-        with self.s.db.session() as session:
-            stats = variant_stats(session, ENDPOINT, since=since)
-        return {
-            variant: {
-                "requests": figures["requests"],
-                "errors": figures["errors"],
-                "p50_ms": figures["p50_ms"] or 0.0,
-                "p99_ms": figures["p99_ms"] or 0.0,
-                "prediction_mean": figures["prediction_mean"] or 0.0,
-            }
-            for variant, figures in stats.items()
-        }
+        rule = ab.Rule("roc_auc", min_difference=0.01, min_samples=20, seed=13)
+        return ab_test.run(self.s, ENDPOINT, since=since, rule=rule, reference="champion")
 
     # -- 5. batch ----------------------------------------------------------------------
 
@@ -567,7 +578,7 @@ class Scenario:
                 [{"name": "champion", "model": f"{MODEL}:{broken}"}],
                 deployment={
                     "strategy": "canary",
-                    "canary_percent": 50,
+                    "canary_percent": 10,
                     "baking_seconds": 30,
                     "alarms": [{"metric": "error_rate", "threshold": 0.05, "min_requests": 5}],
                 },
