@@ -81,17 +81,48 @@ def register(
         help="what the version returns: label, probabilities (one per class) or both",
         case_sensitive=False,
     ),
+    owner: str = typer.Option("", help="who answers for this version (its model card)"),
+    intended_use: str = typer.Option("", help="what it is for, and not for (its model card)"),
 ) -> None:
     """Register a model version (status PendingManualApproval)."""
     with platform() as services:
         version = services.registry.register(
-            name, source, actor=_actor(), description=description, output=output
+            name,
+            source,
+            actor=_actor(),
+            description=description,
+            output=output,
+            owner=owner,
+            intended_use=intended_use,
         )
     classes = f"; classes {version.classes}" if version.classes is not None else ""
     console.print(
         f"registered {name} version {version.version} ({version.approval_status.value});"
         f" digest {version.digest[:12]}; output {version.output.value}{classes}"
     )
+
+
+@app.command("card")
+def model_card(
+    name: str,
+    version: str = typer.Argument(..., help="a version number or an alias"),
+    as_format: str = typer.Option(
+        "markdown", "--format", help="markdown (default) or json", case_sensitive=False
+    ),
+) -> None:
+    """The version's model card: owner and intended use, training data lineage, parameters,
+    evaluation and the gate's comparison, bias, global importance, approval history."""
+    from slipway.registry import card
+
+    if as_format.lower() not in ("markdown", "json"):
+        console.print("[red]error:[/red] --format is markdown or json")
+        raise typer.Exit(2)
+    with platform() as services:
+        built = card.build(services.registry, name, int(version) if version.isdigit() else version)
+    if as_format.lower() == "json":
+        print_json(built)
+    else:
+        typer.echo(card.markdown(built), nl=False)
 
 
 def _set(name: str, version: int, status: ApprovalStatus, comment: str) -> None:

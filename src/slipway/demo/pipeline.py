@@ -127,6 +127,10 @@ def _train(
             comparison,
             None,
             "probabilities",  # served as scores: ROC AUC per variant, from what was served
+            "demo: flight operations analytics",
+            "Ranks scheduled departures from New York airports by the risk of arriving more"
+            " than 15 minutes late, from weather and aircraft; for planning staff and gates,"
+            " not for telling passengers.",
         )
 
 

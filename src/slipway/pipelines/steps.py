@@ -82,6 +82,8 @@ def register_model(
     comparison: dict[str, Any] | None = None,
     reports: dict[str, Any] | None = None,
     output: str = "label",
+    owner: str = "",
+    intended_use: str = "",
 ) -> dict[str, Any]:
     """Log ``model`` in an MLflow run (with its metrics) and register it as a version of
     ``name``, with the pipeline execution and step in its lineage. ``approval_status``
@@ -95,7 +97,8 @@ def register_model(
     ``reports`` are what other steps computed on the evaluation set, by name (for example
     ``{"bias": ..., "importance": ...}``): kept in the lineage, where the model card reads
     them. ``output`` is what the version returns when served: ``label``, ``probabilities``
-    or ``both`` (see :mod:`slipway.registry.outputs`)."""
+    or ``both`` (see :mod:`slipway.registry.outputs`); ``owner`` and ``intended_use`` go on
+    its model card."""
     import mlflow
     import mlflow.lightgbm
     import mlflow.sklearn
@@ -164,7 +167,13 @@ def register_model(
         )
         actor = f"pipeline:{pipeline or 'adhoc'}"
         version = services.registry.register(
-            name, f"runs:/{run.info.run_id}/model", actor=actor, lineage=lineage, output=output
+            name,
+            f"runs:/{run.info.run_id}/model",
+            actor=actor,
+            lineage=lineage,
+            output=output,
+            owner=owner,
+            intended_use=intended_use,
         )
         if status is not ApprovalStatus.PENDING:
             version = services.registry.set_approval(

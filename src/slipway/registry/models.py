@@ -77,6 +77,8 @@ class ModelVersion:
     params: dict[str, str] = field(default_factory=dict)
     output: Output = Output.LABEL
     classes: list[Any] | None = None  # in probability order, when it serves probabilities
+    owner: str = ""  # who answers for it, as given at registration (model card)
+    intended_use: str = ""  # what it is for and not for, as given at registration
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -26,6 +26,7 @@ from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
 from slipway.core.settings import Settings
+from slipway.registry.card import INTENDED_USE_TAG, OWNER_TAG, card_fields
 from slipway.registry.lineage import Lineage
 from slipway.registry.mlflow_store import MlflowStore
 from slipway.registry.models import (
@@ -107,6 +108,8 @@ class Registry:
         description: str = "",
         lineage: Lineage | None = None,
         output: Output | str = Output.LABEL,
+        owner: str = "",
+        intended_use: str = "",
     ) -> ModelVersion:
         """Register the model at ``source`` as a new version, PendingManualApproval.
 
@@ -114,6 +117,7 @@ class Registry:
         or ``both``; declaring probabilities of a model that cannot produce them raises
         :class:`InvalidInput` naming ``output`` before anything is registered."""
         validate_name(name, field="name")
+        card_tags = card_fields(owner, intended_use)
         declared = output if isinstance(output, Output) else Output.parse(output)
         run_id, key = self.resolve_source(source)
         if not self.artifacts.exists(f"{key}/MLmodel"):
@@ -123,7 +127,7 @@ class Registry:
         if declared is not Output.LABEL:  # loads the model: only when it must
             local = self.local_dir(key)
             classes = declared_classes(local, read_mlmodel(self.artifacts, key), declared)
-        tags = {OUTPUT_TAG: declared.value}
+        tags = {OUTPUT_TAG: declared.value, **card_tags}
         classes_text = classes_tag(classes)
         if classes_text is not None:
             tags[CLASSES_TAG] = classes_text
@@ -220,6 +224,8 @@ class Registry:
             params=params,
             output=declared,
             classes=classes,
+            owner=owner,
+            intended_use=intended_use,
         )
 
     # -- reads -----------------------------------------------------------------------
@@ -257,6 +263,8 @@ class Registry:
             params=params,
             output=output,
             classes=classes,
+            owner=tags.get(OWNER_TAG, ""),
+            intended_use=tags.get(INTENDED_USE_TAG, ""),
         )
 
     def get(self, name: str, ref: int | str) -> ModelVersion:

@@ -1,15 +1,18 @@
-"""The model registry over REST: versions, approvals, aliases, comparison, lineage."""
+"""The model registry over REST: versions, approvals, aliases, comparison, lineage, model
+cards."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from slipway.api.auth import Principal, authorize, services_of
 from slipway.api.routes import MAX_ID, Int64
+from slipway.registry import card
 from slipway.registry.lineage import Lineage
 from slipway.registry.models import ApprovalStatus, ModelVersion, Output
 
@@ -37,6 +40,8 @@ class VersionOut(BaseModel):
     classes: list[Any] | None = Field(
         description="the class labels in the order of the probabilities (null for label)"
     )
+    owner: str = ""
+    intended_use: str = ""
 
     @classmethod
     def of(cls, version: ModelVersion) -> VersionOut:
@@ -55,6 +60,10 @@ class RegisterIn(BaseModel):
         default=Output.LABEL,
         description="what the version returns: label (the model's predict), probabilities"
         " (one per class) or both; probabilities need a classifier that can produce them",
+    )
+    owner: str = Field(default="", max_length=255, description="who answers for it (card)")
+    intended_use: str = Field(
+        default="", max_length=5000, description="what it is for, and not for (model card)"
     )
 
 
@@ -88,6 +97,8 @@ def register(name: str, body: RegisterIn, request: Request, caller: Caller) -> V
         description=body.description,
         lineage=lineage,
         output=body.output,
+        owner=body.owner,
+        intended_use=body.intended_use,
     )
     return VersionOut.of(version)
 
@@ -96,6 +107,28 @@ def register(name: str, body: RegisterIn, request: Request, caller: Caller) -> V
 def get_version(name: str, ref: str, request: Request) -> VersionOut:
     """A version by number or alias."""
     return VersionOut.of(services_of(request).registry.get(name, ref))
+
+
+@router.get(
+    "/{name}/versions/{ref}/card",
+    responses={200: {"content": {"text/markdown": {}, "application/json": {}}}},
+)
+def model_card(
+    name: str,
+    ref: str,
+    request: Request,
+    format: Annotated[
+        Literal["json", "markdown"], Query(description="json (default) or markdown")
+    ] = "json",
+) -> Response:
+    """The version's model card, written from what the platform recorded: owner and
+    intended use (given at registration), training data lineage with Delta versions,
+    parameters, evaluation metrics and the gate's comparison, bias and global importance,
+    and the approval history (see :mod:`slipway.registry.card`)."""
+    built = card.build(services_of(request).registry, name, ref)
+    if format == "markdown":
+        return Response(card.markdown(built), media_type="text/markdown; charset=utf-8")
+    return JSONResponse(built)
 
 
 @router.get("/{name}/versions/{version}/approvals")
