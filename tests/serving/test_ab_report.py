@@ -20,9 +20,11 @@ from typer.testing import CliRunner
 
 from slipway.api.app import create_app
 from slipway.cli.main import app as cli
+from slipway.core.errors import InvalidInput, NotFound
 from slipway.evaluation import ab
 from slipway.monitoring import ab_test
 from slipway.monitoring.capture import read_window
+from slipway.pipelines.steps import compare_models, labelled_traffic
 from tests.api.conftest import bearer
 from tests.serving import models as test_models
 from tests.serving.conftest import Platform, RunningGateway
@@ -189,3 +191,23 @@ def test_the_report_on_the_command_line(
     assert json.loads(as_json.stdout)["comparisons"][0]["verdict"] == ab.WINNER
     refused = CliRunner().invoke(cli, [*args, "--metric", "auc"])
     assert refused.exit_code == 2 and "metric" in refused.output
+
+
+def test_labelled_traffic_is_evaluation_data_for_a_relative_gate(
+    platform: Platform, served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The champion compared with a candidate on the traffic it actually served."""
+    for key, value in platform.services.settings.as_env().items():
+        monkeypatch.setenv(key, value)
+    frame = labelled_traffic(ENDPOINT, "outcome", hours=1)
+    assert len(frame) == REQUESTS and list(frame.columns) == ["x1", "x2", "outcome"]
+    assert frame["outcome"].sum() == int(served["labels"].sum())
+    candidate = LogisticRegression().fit(frame[["x1", "x2"]], frame["outcome"])
+    result = compare_models(candidate, frame, "outcome", f"endpoint:{ENDPOINT}/champion")
+    assert result["reference"]["model"].startswith("ab-weak:")
+    assert result["passed"] is True and result["rows"] == REQUESTS
+    with pytest.raises(InvalidInput) as caught:
+        labelled_traffic(ENDPOINT, "x1")
+    assert caught.value.field == "label"
+    with pytest.raises(NotFound):
+        labelled_traffic("no-such-endpoint")
