@@ -1,5 +1,6 @@
-"""``slipway monitors``: data- and model-quality monitors, their runs, reports and the
-ground truth model-quality monitors score against (baselines under ``monitors baseline``).
+"""``slipway monitors``: data-quality, model-quality and bias monitors, their runs, reports
+and the ground truth model-quality and bias monitors score against (baselines under
+``monitors baseline``).
 
 A run is queued and executed by a worker (``slipway up`` or ``slipway worker``); ``run
 --wait`` follows it with a spinner and prints its report, and exits 1 if it fails or is
@@ -26,8 +27,8 @@ from slipway.monitoring import uploads
 from slipway.services import Services
 
 app = typer.Typer(
-    help="Monitors: data quality and drift of captured traffic, model quality against "
-    "ground truth.",
+    help="Monitors: data quality and drift of captured traffic, model quality and bias "
+    "against ground truth.",
     no_args_is_help=True,
 )
 app.add_typer(baselines.app, name="baseline")
@@ -358,6 +359,8 @@ def _print_report(report: dict[str, Any]) -> None:
                 "[red]yes[/]" if entry.get("drifted") else "no",
             )
         console.print(table)
+    elif report["kind"] == "bias":
+        _print_bias(report)
     else:
         console.print(
             f"{report['labelled']:,} predictions labelled, {report['unlabelled']:,} not yet"
@@ -384,6 +387,45 @@ def _print_report(report: dict[str, Any]) -> None:
         console.print(table)
     else:
         console.print("no violations")
+
+
+def _print_bias(report: dict[str, Any]) -> None:
+    facet = report["facet"]
+    rule = (
+        f"{facet['column']} in {facet['values']}"
+        if "values" in facet
+        else f"{facet['column']} >= {facet['threshold']:g}"
+    )
+    console.print(
+        f"{report['labelled']:,} predictions labelled, {report['unlabelled']:,} not yet;"
+        f" facet d: {rule}, facet a: the rest"
+    )
+    if report.get("unmatched_facet_values"):
+        console.print(f"[yellow]no labelled row has {report['unmatched_facet_values']}[/]")
+    groups = report.get("groups") or {}
+    if groups:
+        table = Table(title="groups")
+        for heading in ("facet", "rows", "labelled positive", "predicted positive", "recall"):
+            table.add_column(heading)
+        for name in ("a", "d"):
+            group = groups[name]
+            table.add_row(
+                name,
+                f"{group['rows']:,}",
+                _score(group["label_positive_rate"]),
+                _score(group.get("predicted_positive_rate")),
+                _score(group.get("true_positive_rate")),
+            )
+        console.print(table)
+    violated = {v.get("metric") for v in report["violations"]}
+    undefined = report.get("undefined") or {}
+    table = Table(title="bias")
+    for heading in ("metric", "value", "violated"):
+        table.add_column(heading)
+    for metric, value in report.get("metrics", {}).items():
+        shown = _score(value) if value is not None else f"- ({undefined.get(metric, '')})"
+        table.add_row(metric, shown, "[red]yes[/]" if metric in violated else "no")
+    console.print(table)
 
 
 @app.command("report")

@@ -6,7 +6,9 @@ report to ``monitoring/reports/<monitor>/<run id>.json`` and, in the same transa
 the run's outcome, appends ``monitor.run_completed`` (or ``monitor.run_failed``) and — when
 anything was violated — ``monitor.violations``, which alerts and retraining triggers
 listen to. A completed run's status is ``no_violations``, ``violations`` or ``no_data``
-(nothing captured, or nothing labelled yet, in its window).
+(nothing captured, or nothing labelled yet, in its window). Model-quality and bias runs
+both read ground truth (:mod:`slipway.monitoring.model_quality`,
+:mod:`slipway.monitoring.bias_monitor`).
 
 Scheduled runs are started by :meth:`Monitoring.tick` from the scheduler loop: the run
 row's (monitor, scheduled_for) key is unique, so a tick starts a run once however many
@@ -33,7 +35,7 @@ from slipway.core.events import EventLog
 from slipway.core.names import validate_name
 from slipway.core.queue import WorkQueue
 from slipway.core.specs import parse_spec
-from slipway.monitoring import capture, data_quality, ground_truth, model_quality
+from slipway.monitoring import bias_monitor, capture, data_quality, ground_truth, model_quality
 from slipway.monitoring.baselines import Baselines
 from slipway.monitoring.spec import QUEUE, RUN_KIND, MonitorSpec
 
@@ -110,6 +112,9 @@ class Monitoring:
                         f"baseline {monitor.baseline!r} does not exist", field="baseline"
                     )
             self._check_overrides(monitor)
+        if monitor.bias is not None:
+            with self.db.session() as session:
+                bias_monitor.check_facet(session, self.baselines, monitor)
         now = utcnow()
         first = (
             next_after(monitor.schedule, monitor.timezone, now)
@@ -388,7 +393,7 @@ class Monitoring:
             end,
             variant=spec.variant,
             include_shadow=spec.include_shadow,
-            identity=spec.kind == "model_quality",
+            identity=spec.kind in ("model_quality", "bias"),
         )
         if spec.kind == "data_quality":
             assert spec.baseline is not None
@@ -408,9 +413,11 @@ class Monitoring:
             report = data_quality.evaluate(statistics, constraints, captured)
             report["baseline"] = spec.baseline
             return report
+        labels = ground_truth.read(self.artifacts, spec.endpoint, start)
+        if spec.bias is not None:
+            return bias_monitor.evaluate(captured, labels, spec.bias)
         assert spec.model_quality is not None
         quality = spec.model_quality
-        labels = ground_truth.read(self.artifacts, spec.endpoint, start)
         return model_quality.evaluate(
             captured,
             labels,

@@ -16,11 +16,12 @@ from pydantic import (
 
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
+from slipway.monitoring import bias
 from slipway.monitoring.model_quality import METRICS
 
 QUEUE = "monitoring"
 RUN_KIND = "monitor.run"
-KINDS = ("data_quality", "model_quality")
+KINDS = ("data_quality", "model_quality", "bias")
 STATUSES = ("no_violations", "violations", "no_data", "failed")
 
 
@@ -65,13 +66,61 @@ class ModelQuality(_Spec):
         return self
 
 
+class Bias(_Spec):
+    """How a bias monitor splits traffic and scores it (SageMaker Clarify's metrics, see
+    :mod:`slipway.monitoring.bias`): ``facet`` is a model input column; group d is the
+    rows with one of ``facet_values``, or with a value ``>= facet_threshold``."""
+
+    facet: str = Field(min_length=1, max_length=255)
+    facet_threshold: float | None = Field(
+        None, allow_inf_nan=False, description="numeric facets: group d is facet >= this"
+    )
+    facet_values: list[bool | int | float | str] | None = Field(
+        None,
+        min_length=1,
+        max_length=bias.MAX_FACET_VALUES,
+        validate_default=True,
+        description="categorical facets: the values forming group d",
+    )
+    positive_label: bool | int | float | str = 1
+    probability_threshold: float | None = Field(
+        None, ge=0, le=1, description="captured scores >= this are predicted positive"
+    )
+    thresholds: dict[str, Bound] = Field(
+        default_factory=dict, description='per metric, e.g. {"DI": {"min": 0.8}}'
+    )
+
+    @field_validator("facet_values")
+    @classmethod
+    def _one_facet_rule(
+        cls, value: list[bool | int | float | str] | None, info: ValidationInfo
+    ) -> list[bool | int | float | str] | None:
+        # facet_threshold is declared first, so it is validated (and in info.data) by now.
+        if (value is None) == (info.data.get("facet_threshold") is None):
+            raise ValueError("give facet_values or facet_threshold, exactly one of them")
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _metrics(cls, value: dict[str, Bound]) -> dict[str, Bound]:
+        for metric in value:
+            if metric not in bias.METRICS:
+                raise ValueError(f"{metric!r} is not a bias metric ({', '.join(bias.METRICS)})")
+        return value
+
+    def facet_rule(self) -> bias.Facet:
+        values = tuple(self.facet_values) if self.facet_values is not None else None
+        return bias.Facet(self.facet, values=values, threshold=self.facet_threshold)
+
+
 class MonitorSpec(_Spec):
     """A data-quality monitor compares traffic with a baseline; a model-quality monitor
-    scores predictions against ground truth. ``window_hours`` is how much traffic a run
-    reads: the hours before its scheduled time (or before now, on demand)."""
+    scores predictions against ground truth; a bias monitor compares the outcomes of two
+    groups of that labelled traffic. ``window_hours`` is how much traffic a run reads: the
+    hours before its scheduled time (or before now, on demand)."""
 
     name: str
-    kind: Literal["data_quality", "model_quality"]
+    kind: Literal["data_quality", "model_quality", "bias"]
     endpoint: str
     variant: str | None = None
     baseline: str | None = None
@@ -81,6 +130,7 @@ class MonitorSpec(_Spec):
     include_shadow: bool = False
     drift: dict[str, DriftOverride] = Field(default_factory=dict)
     model_quality: ModelQuality | None = None
+    bias: Bias | None = None
     description: str = Field("", max_length=2000)
 
     @field_validator("name", "endpoint", "baseline")
@@ -106,8 +156,12 @@ class MonitorSpec(_Spec):
             raise ValueError("a data_quality monitor needs a baseline")
         if self.kind == "model_quality" and self.model_quality is None:
             raise ValueError("a model_quality monitor needs model_quality settings")
-        if self.kind == "data_quality" and self.model_quality is not None:
+        if self.kind != "model_quality" and self.model_quality is not None:
             raise ValueError("model_quality settings belong to a model_quality monitor")
+        if self.kind == "bias" and self.bias is None:
+            raise ValueError("a bias monitor needs bias settings (facet, ...)")
+        if self.kind != "bias" and self.bias is not None:
+            raise ValueError("bias settings belong to a bias monitor")
         return self
 
     def overrides(self) -> dict[str, Any]:

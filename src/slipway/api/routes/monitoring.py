@@ -5,7 +5,8 @@ constraints are returned or stored before the response); constraints can be edit
 are validated against the statistics. A monitor run is queued (202) and executed by a
 worker: poll ``GET /monitor-runs/{id}`` until its state is ``completed`` or ``failed``,
 then read ``GET /monitor-runs/{id}/report``. Ground truth for captured predictions is
-posted per endpoint as JSON, JSON lines or CSV; a bad record rejects the whole upload.
+posted per endpoint as JSON, JSON lines or CSV; a bad record rejects the whole upload;
+model-quality and bias monitors score against it.
 Bodies are validated by the services, so bad input is a 400 naming the field and stores
 nothing.
 """
@@ -103,7 +104,7 @@ ConstraintsIn = Annotated[
 
 class MonitorOut(BaseModel):
     name: str
-    kind: str = Field(description="data_quality or model_quality")
+    kind: str = Field(description="data_quality, model_quality or bias")
     endpoint: str
     spec: dict[str, Any] = Field(description="the monitor spec as stored")
     schedule: str | None = Field(description="cron expression, or null for on demand only")
@@ -146,7 +147,7 @@ class MonitorRunOut(BaseModel):
     violations: int
     summary: dict[str, Any] = Field(
         description="violations per check and drift scores (data quality) or metrics "
-        "(model quality), without opening the report"
+        "(model quality, bias), without opening the report"
     )
     error: str | None
     created_by: str
@@ -160,7 +161,7 @@ class ReportOut(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    kind: str = Field(description="data_quality or model_quality")
+    kind: str = Field(description="data_quality, model_quality or bias")
     monitor: str
     endpoint: str
     run_id: int
@@ -177,8 +178,21 @@ class ReportOut(BaseModel):
         description="data quality: per column its type, completeness, summary next to the "
         "baseline's, and drift scores with both histograms",
     )
-    metrics: dict[str, Any] | None = Field(default=None, description="model quality: metrics")
-    labelled: int | None = Field(default=None, description="model quality: rows with a label")
+    metrics: dict[str, Any] | None = Field(
+        default=None,
+        description="model quality: metrics; bias: CI, DPL, KL, JS, DI, DPPL, AD, RD, "
+        "equal_opportunity_difference, equalized_odds_difference (null where undefined)",
+    )
+    labelled: int | None = Field(default=None, description="model quality, bias: rows with a label")
+    facet: dict[str, Any] | None = Field(
+        default=None, description="bias: the facet column and its values or threshold (group d)"
+    )
+    groups: dict[str, Any] | None = Field(
+        default=None, description="bias: rows, label and prediction rates of groups a and d"
+    )
+    undefined: dict[str, str] | None = Field(
+        default=None, description="bias: why a metric is null (an empty group, 0/0, ...)"
+    )
 
 
 class GroundTruthRecord(BaseModel):
