@@ -704,6 +704,10 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "overload_results.md",
         "recovery_results.md",
         "suite_results.md",
+        "soak_results.md",
+        "bias_results.md",
+        "explain_results.md",
+        "serving_peers_results.md",
     ):
         extra = DATA.parent / other
         if extra.exists():
