@@ -144,6 +144,13 @@ def shuffled(frame: pd.DataFrame, shuffle: bool) -> pd.DataFrame:
     return frame.assign(label=labels)
 
 
+@step
+def challenger_model(rows: int, c: float, shuffle: bool) -> object:
+    """One step for data, shuffling and fitting (plain calls inside a step): each step is
+    a process, and this pipeline runs three times in its test."""
+    return fit(shuffled(make_data(rows), shuffle), c)
+
+
 @pipeline(name="challenge")
 def challenge(
     rows: int = 300,
@@ -154,13 +161,12 @@ def challenge(
     metric: str = "roc_auc",
 ) -> None:
     """Train, compare with ``reference`` on a holdout, register (Rejected if worse)."""
-    from slipway.pipelines.steps import compare_models, evaluate, register_model
+    from slipway.pipelines.steps import compare_models, register_model
 
-    model = fit(shuffled(make_data(rows), shuffle), c)
+    model = challenger_model(rows, c, shuffle)
     later = holdout_data(rows, 11)
     comparison = compare_models(model, later, "label", reference, metric, min_improvement)
-    metrics = evaluate(model, later, "label")
-    register_model(model, "sample-model", metrics, "Approved", comparison=comparison)
+    register_model(model, "sample-model", None, "Approved", comparison=comparison)
 
 
 @pipeline(name="job-step")
