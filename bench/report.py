@@ -699,15 +699,15 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "tracking_results.md",
         "pipelines_results.md",
         "serving_results.md",
+        "serving_peers_results.md",
         "batch_results.md",
         "monitoring_results.md",
         "overload_results.md",
+        "explain_results.md",
         "recovery_results.md",
         "suite_results.md",
         "soak_results.md",
         "bias_results.md",
-        "explain_results.md",
-        "serving_peers_results.md",
     ):
         extra = DATA.parent / other
         if extra.exists():

@@ -32,6 +32,7 @@ SEEDED = {"endpoint": KNOWN, "model": KNOWN, "version": "1"}
 ROUTES = {
     ("GET", "/ping"),
     ("POST", "/endpoints/{endpoint}/invocations"),
+    ("POST", "/endpoints/{endpoint}/explain"),
     ("GET", "/v2"),
     ("GET", "/v2/health/live"),
     ("GET", "/v2/health/ready"),

@@ -7,7 +7,9 @@ adds its counts to the job; the last chunk to finish writes the manifest.
 
 The output follows the version's declared ``output``: the ``prediction_column`` for a
 label, ``<prediction_column>_probability_<class>`` per class for probabilities, both for
-``both`` (:func:`~slipway.registry.predict.predictions_table`).
+``both`` (:func:`~slipway.registry.predict.predictions_table`). With ``explain`` each row
+also gets its SHAP attributions, ``<feature>_shap`` per feature and ``base_value``
+(:mod:`slipway.explain`; a model without an explainer fails the job, naming why).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from slipway.batch.spec import TERMINAL, BatchJobSpec
 from slipway.core.clock import utcnow
 from slipway.core.db.tables import BatchChunkRow, BatchJobRow
 from slipway.core.errors import InvalidInput
+from slipway.explain.base import Explainer, Explanation, Unexplainable
+from slipway.explain.build import explainer_of
+from slipway.explain.kernel import KernelOptions
 from slipway.registry.predict import LoadedModel, load_model, predictions_table, to_batch
 from slipway.workers.context import PermanentFailure, WorkContext
 
@@ -61,6 +66,12 @@ def run_chunk(context: WorkContext) -> dict[str, Any]:
         chunk.state = "running"
     started = time.perf_counter()
     model = _model(context, job.model_name, job.model_version)
+    explainer: Explainer | None = None
+    if spec.explain:
+        try:
+            explainer = explainer_of(model, KernelOptions.of(context.services.settings.explain))
+        except Unexplainable as exc:
+            raise PermanentFailure(f"explain: {exc}") from None
     kept = spec.kept()
     rows = 0
     files = (
@@ -81,6 +92,7 @@ def run_chunk(context: WorkContext) -> dict[str, Any]:
             {
                 **{c: table.column(c) for c in kept},
                 **predictions_table(raw, spec.prediction_column, model.classes),
+                **(attribution_columns(explainer.explain(batch.matrix())) if explainer else {}),
             }
         )
         if files is not None:
@@ -109,6 +121,19 @@ def run_chunk(context: WorkContext) -> dict[str, Any]:
         )
     _complete(context, name, index, rows, delivery, seconds)
     return {"rows": rows, "seconds": seconds, "delivered": delivery.delivered}
+
+
+def attribution_columns(explanation: Explanation) -> dict[str, pa.Array]:
+    """``<feature>_shap`` per feature, ``base_value``, and ``explained_class`` when each
+    row explains its own highest-scoring class (a multiclass model)."""
+    columns = {
+        f"{name}_shap": pa.array(explanation.values[:, index])
+        for index, name in enumerate(explanation.names)
+    }
+    columns["base_value"] = pa.array(explanation.base)
+    if explanation.class_per_row:
+        columns["explained_class"] = pa.array(explanation.classes)
+    return columns
 
 
 def _record_failure(

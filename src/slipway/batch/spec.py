@@ -133,6 +133,11 @@ class BatchJobSpec(_Spec):
         default_factory=list, description="input columns written beside the predictions"
     )
     prediction_column: str = "prediction"
+    explain: bool = Field(
+        default=False,
+        description="add SHAP attributions: a <feature>_shap column per feature and"
+        " base_value (explained_class too, for a multiclass model)",
+    )
     chunk_rows: int = Field(default=250_000, ge=1_000, le=10_000_000)
     retries: int = Field(default=2, ge=0, le=20)
 

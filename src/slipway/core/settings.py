@@ -222,6 +222,18 @@ class ServingSettings(_Area):
         return self.host in LOOPBACK_HOSTS
 
 
+class ExplainSettings(_Area):
+    """Kernel SHAP's budget, for models without a tree explainer (gateway and batch)."""
+
+    background_rows: int = Field(
+        default=100, ge=1, le=10_000, description="input-example rows sampled as background"
+    )
+    nsamples: int = Field(
+        default=512, ge=16, le=100_000, description="coalitions evaluated per explained row"
+    )
+    seed: int = Field(default=0, ge=0, description="for the background sample and coalitions")
+
+
 class RegistrySettings(_Area):
     """The model registry's deployment policy."""
 
@@ -333,6 +345,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    explain: ExplainSettings = Field(default_factory=ExplainSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
 

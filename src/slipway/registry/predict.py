@@ -22,7 +22,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,11 @@ class LoadedModel:
     names: tuple[str, ...] = ()  # the signature's column names (the capture layout)
     output: Output = Output.LABEL  # label: ``predict`` returns raw values, else Scores
     classes: list[Any] | None = None  # the probabilities' order, when it returns Scores
+    local: str = ""  # the verified model folder (explanations read its input example)
+    native: Any = None  # the flavor's own model object, when a native path loaded it
+    # Built on first use by slipway.explain.build and kept as long as the model: an
+    # explainer costs a tree walk or a background sample, never paid per request.
+    explainer: Any = field(default=None, repr=False, compare=False)
 
 
 def _dir_size(path: Path) -> int:
@@ -124,7 +129,8 @@ def _all_numeric(schema: list[Column] | None) -> bool:
     return bool(schema) and all(c.type in NUMERIC or c.type == "boolean" for c in schema or [])
 
 
-def _fast_predict(local: str, meta: dict[str, Any]) -> Callable[[Batch], Any] | None:
+def _fast_predict(local: str, meta: dict[str, Any]) -> tuple[Callable[[Batch], Any] | None, Any]:
+    """(the native predict, the native model) — (None, None) for other flavors."""
     flavors = meta.get("flavors") or {}
     pyfunc = flavors.get("python_function") or {}
     if "sklearn" in flavors:
@@ -147,14 +153,14 @@ def _fast_predict(local: str, meta: dict[str, Any]) -> Callable[[Batch], Any] | 
                 warnings.filterwarnings("ignore", message="X does not have valid feature names")
                 return method(batch.matrix())
 
-        return sklearn_predict
+        return sklearn_predict, model
     if "lightgbm" in flavors:
         import lightgbm
         import mlflow.lightgbm
 
         lgb = mlflow.lightgbm.load_model(local)
         if isinstance(lgb, lightgbm.Booster) and lgb.num_model_per_iteration() == 1:
-            return _LightGBMRows(lgb)
+            return _LightGBMRows(lgb), lgb
 
         def lightgbm_predict(batch: Batch) -> Any:
             with warnings.catch_warnings():
@@ -162,18 +168,21 @@ def _fast_predict(local: str, meta: dict[str, Any]) -> Callable[[Batch], Any] | 
                 warnings.filterwarnings("ignore", message="X does not have valid feature names")
                 return lgb.predict(batch.matrix())
 
-        return lightgbm_predict
+        return lightgbm_predict, lgb
     if "xgboost" in flavors:
         import mlflow.xgboost
         import xgboost
 
         xgb = mlflow.xgboost.load_model(local)
         if isinstance(xgb, xgboost.Booster):
-            return lambda batch: xgb.predict(
-                xgboost.DMatrix(batch.matrix(), feature_names=batch.names)
+            return (
+                lambda batch: xgb.predict(
+                    xgboost.DMatrix(batch.matrix(), feature_names=batch.names)
+                ),
+                xgb,
             )
-        return lambda batch: xgb.predict(batch.dataframe())
-    return None
+        return lambda batch: xgb.predict(batch.dataframe()), xgb
+    return None, None
 
 
 class _LightGBMRows:
@@ -236,15 +245,16 @@ def load_model(registry: Registry, name: str, version: int, *, fast: bool = True
     meta = yaml.safe_load((Path(local) / "MLmodel").read_text())
     predict: Callable[[Batch], Any] | None = None
     classes: list[Any] | None = None
+    native: Any = None
     is_fast = False
     if registered.output is not Output.LABEL:
-        predict, classes, is_fast = _scorer(local, meta, schema, registered.output)
+        predict, classes, is_fast, native = _scorer(local, meta, schema, registered.output)
     elif (
         fast
         and _all_numeric(schema)
         and any(f in (meta.get("flavors") or {}) for f in FAST_FLAVORS)
     ):
-        predict = _fast_predict(local, meta)
+        predict, native = _fast_predict(local, meta)
         is_fast = predict is not None
     if predict is None:
         import mlflow.pyfunc
@@ -266,13 +276,16 @@ def load_model(registry: Registry, name: str, version: int, *, fast: bool = True
         names=tuple(c.name for c in schema or ()),
         output=registered.output,
         classes=classes,
+        local=local,
+        native=native,
     )
 
 
 def _scorer(
     local: str, meta: dict[str, Any], schema: list[Column] | None, output: Output
-) -> tuple[Callable[[Batch], Scores], list[Any], bool]:
-    """(predict returning Scores, the classes, whether it is the fast path)."""
+) -> tuple[Callable[[Batch], Scores], list[Any], bool, Any]:
+    """(predict returning Scores, the classes, whether it is the fast path, the native
+    model or None)."""
     labels = output is Output.BOTH
     flavor = native_flavor(meta)
     if flavor is None:
@@ -284,7 +297,7 @@ def _scorer(
         def pyfunc_scores(batch: Batch) -> Scores:
             return Scores(pass_through(pyfunc.predict(batch.dataframe()), classes))
 
-        return pyfunc_scores, classes, False
+        return pyfunc_scores, classes, False, None
     numeric = _all_numeric(schema)
     model = load_native(flavor, local)
     rows = None
@@ -298,7 +311,7 @@ def _scorer(
     def native_scores(batch: Batch) -> Scores:
         return classifier.scores(batch, labels=labels)
 
-    return native_scores, classifier.classes, numeric
+    return native_scores, classifier.classes, numeric, model
 
 
 def to_batch(table: pa.Table, schema: list[Column] | None) -> Batch:

@@ -1,5 +1,6 @@
 """The gateway's ASGI application: SageMaker invocations, Open Inference Protocol V2,
-``/ping``, ``/metrics`` and its OpenAPI document (``/openapi.json``, gateway/openapi.py).
+explanations (``/endpoints/{name}/explain``, gateway/explain.py), ``/ping``, ``/metrics``
+and its OpenAPI document (``/openapi.json``, gateway/openapi.py).
 
 It is a bare ASGI callable rather than a framework app: the per-request overhead is the
 product here (MLflow's scoring server spends ~30 ms of its ~32 ms per one-row request
@@ -72,6 +73,7 @@ from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.serving.alarms import LATENCY_ALARMS, first_tripped, trip_reason
 from slipway.serving.gateway.capture import CaptureWriter
+from slipway.serving.gateway.explain import explain
 from slipway.serving.gateway.inputs import (
     Frame,
     answer,
@@ -286,6 +288,10 @@ class Gateway:
                 await self._invocations(
                     path[len("/endpoints/") : -len("/invocations")], scope, receive, send
                 )
+            elif path.startswith("/endpoints/") and path.endswith("/explain"):
+                _allow(method, "POST")
+                name = path[len("/endpoints/") : -len("/explain")]
+                await _respond(send, 200, *await explain(self, name, scope, receive))
             elif path == "/v2" or path.startswith("/v2/"):
                 await self._oip(path, method, scope, receive, send)
             elif path == "/online-features":

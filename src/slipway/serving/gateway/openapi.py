@@ -159,6 +159,41 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Explanations": {
+        "type": "object",
+        "required": ["output_space", "features", "explanations"],
+        "properties": {
+            "output_space": {
+                "type": "string",
+                "enum": ["raw", "probability", "prediction"],
+                "description": "what base_value + the attributions add up to: the raw"
+                " score (log-odds of a binary booster), a class probability, or a pyfunc's"
+                " prediction",
+            },
+            "features": {"type": "array", "items": {"type": "string"}},
+            "explanations": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["prediction", "base_value", "attributions"],
+                    "properties": {
+                        "prediction": {"description": "what invocations would answer"},
+                        "base_value": {"type": "number", "nullable": True},
+                        "attributions": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number", "nullable": True},
+                            "description": "feature -> SHAP value",
+                        },
+                        "explained_class": {
+                            "description": "classifiers: the class explained (binary: the"
+                            " positive class; multiclass: the row's highest-scoring class)"
+                        },
+                    },
+                },
+            },
+            "classes": {"type": "array", "items": {}},
+        },
+    },
     "Tensor": {
         "type": "object",
         "required": ["name", "shape", "datatype"],
@@ -407,6 +442,39 @@ DOCUMENT: dict[str, Any] = {
                 "responses": {
                     "200": _ok(
                         {"$ref": "#/components/schemas/Predictions"}, headers=_SERVED_HEADERS
+                    ),
+                    **_errors("400", "404", "405", "413", "415", "500", "503"),
+                },
+            }
+        },
+        "/endpoints/{endpoint}/explain": {
+            "post": {
+                "summary": "Explain: per-row feature attributions (SHAP values)",
+                "description": "The same request as invocations. A model with no explainer"
+                " (no tree model, and no registered input example for Kernel SHAP) is"
+                " answered 400 naming model.",
+                "parameters": [_name("endpoint", "the endpoint's name"), *_ROUTING_HEADERS],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        _JSON: {
+                            "schema": {"$ref": "#/components/schemas/MlflowRequest"},
+                            "example": {"dataframe_records": [{"x1": 1.0, "x2": 2.0}]},
+                        },
+                        "text/csv": {
+                            "schema": {"type": "string", "description": "a header row, then rows"},
+                            "example": "x1,x2\n1.0,2.0\n",
+                        },
+                    },
+                },
+                "responses": {
+                    "200": _ok(
+                        {"$ref": "#/components/schemas/Explanations"},
+                        headers={
+                            k: v
+                            for k, v in _SERVED_HEADERS.items()
+                            if k != "X-Slipway-Inference-Id"
+                        },
                     ),
                     **_errors("400", "404", "405", "413", "415", "500", "503"),
                 },
