@@ -170,6 +170,11 @@ def classifier_of(
     classes = getattr(model, "classes_", None)
     if proba is None or classes is None:
         raise _cannot(f"{type(model).__name__} has no predict_proba")
+    if flavor == "lightgbm" and booster_rows is not None and numeric:
+        # A binary LGBMClassifier: its booster gives p, and predict_proba is [1 - p, p];
+        # its predict is the class of the larger, as the Classifier's default labels are.
+        fast = booster_rows
+        return Classifier(_plain(classes), lambda batch: binary(fast(batch)))
     frame = flavor == "xgboost" or not numeric  # XGBoost's scikit-learn API wants names
 
     def rows(batch: Batch) -> Any:

@@ -306,6 +306,14 @@ def _scorer(
 
         if isinstance(model, lightgbm.Booster) and model.num_model_per_iteration() == 1:
             rows = _LightGBMRows(model)
+        elif (
+            isinstance(model, lightgbm.LGBMClassifier)
+            and model.n_classes_ == 2
+            and model.booster_.num_model_per_iteration() == 1
+        ):
+            # predict_proba's scikit-learn checks cost more than the trees for one row; its
+            # booster's probability through the single-row path, as [1 - p, p], is the same.
+            rows = _LightGBMRows(model.booster_)
     classifier = classifier_of(flavor, model, numeric=numeric, booster_rows=rows)
 
     def native_scores(batch: Batch) -> Scores:
