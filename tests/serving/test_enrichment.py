@@ -128,8 +128,17 @@ def _deploy(platform: Platform, name: str, on_missing: str) -> None:
     )
 
 
-def test_features_are_joined_before_predicting(platform: Platform, gateway: RunningGateway) -> None:
+@pytest.fixture(scope="module")
+def enriched(platform: Platform, gateway: RunningGateway) -> str:
+    """Endpoint ``enriched`` (on_missing=error), deployed once for the tests that use it:
+    they run in any order (pytest-randomly), so none of them may deploy it for another."""
     _deploy(platform, "enriched", "error")
+    return "enriched"
+
+
+def test_features_are_joined_before_predicting(
+    platform: Platform, gateway: RunningGateway, enriched: str
+) -> None:
     body = {"dataframe_records": [{"customer_id": 1, "shop": "m1", "amount": 5.0},
                                   {"customer_id": 2, "shop": "m1", "amount": 1.0}]}  # fmt: skip
     response = httpx.post(f"{gateway.url}/endpoints/enriched/invocations", json=body)
@@ -156,7 +165,7 @@ def test_features_are_joined_before_predicting(platform: Platform, gateway: Runn
     assert set(features) == {"amount", "age", "spend", "risk"}  # the features the model used
 
 
-def test_missing_entity(platform: Platform, gateway: RunningGateway) -> None:
+def test_missing_entity(platform: Platform, gateway: RunningGateway, enriched: str) -> None:
     body = {"dataframe_records": [{"customer_id": 99, "shop": "m1", "amount": 5.0}]}
     response = httpx.post(f"{gateway.url}/endpoints/enriched/invocations", json=body)
     assert response.status_code == 400
