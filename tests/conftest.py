@@ -66,6 +66,24 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setenv("SLIPWAY_CONFIG", str(tmp_path / "slipway.yaml"))
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_tracking_uri_restored() -> Iterator[None]:
+    """A test that calls ``mlflow.set_tracking_uri`` (as a user's script does) must not
+    point the next test in the same process at its server: MLflow keeps that URI in a
+    module global, which wins over ``MLFLOW_TRACKING_URI``, and writes the variable too."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils as tracking
+
+    saved_uri, saved_env = tracking._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if tracking._tracking_uri != saved_uri:
+        mlflow.set_tracking_uri(saved_uri)  # type: ignore[arg-type]  # None unsets it
+    if saved_env is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved_env
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(home=tmp_path / "home")

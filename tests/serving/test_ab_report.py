@@ -6,6 +6,7 @@ the REST face."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,8 +46,8 @@ def _register(platform: Platform, name: str, model: Any) -> str:
         )
     )
     x = test_models.frame()
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(services.registry.mlflow.uri)
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
     try:
         with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.sklearn.log_model(
@@ -55,8 +56,11 @@ def _register(platform: Platform, name: str, model: Any) -> str:
                 signature=mlflow.models.infer_signature(x, model.predict(x)),
                 pip_requirements=["scikit-learn"],
             )
-    finally:
-        mlflow.set_tracking_uri(previous)
+    finally:  # a module fixture: monkeypatch is function-scoped
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
     version = services.registry.register(
         name, f"runs:/{run.info.run_id}/model", actor="test", output="probabilities"
     )
