@@ -79,13 +79,13 @@ from slipway.serving.gateway.inputs import (
     answer,
     attach_binary,
     check,
-    jsonable,
     numeric_summary,
     parse_csv,
     parse_json,
     parse_oip,
 )
 from slipway.serving.gateway.metrics import Recorder
+from slipway.serving.gateway.oip import metadata, oip_outputs
 from slipway.serving.gateway.openapi import DOCUMENT_JSON as OPENAPI_JSON
 from slipway.serving.gateway.runtime import (
     POLL_SECONDS,
@@ -663,7 +663,7 @@ class Gateway:
         endpoint = self._endpoint(name)
         if not rest:
             _allow(method, "GET")
-            await _respond(send, 200, orjson.dumps(_metadata(endpoint)))
+            await _respond(send, 200, orjson.dumps(metadata(endpoint)))
         elif rest == ["ready"]:
             _allow(method, "GET")
             ready = any(c is not None and c.ready for c in (endpoint.active, endpoint.target))
@@ -701,7 +701,7 @@ class Gateway:
                 "model_name": name,
                 "model_version": str(served.model.version),
                 "id": body.get("id") or served.inference_id,
-                "outputs": _oip_outputs(served),
+                "outputs": oip_outputs(served),
             }
             await _respond(send, 200, orjson.dumps(response), _served_headers(served))
         else:
@@ -753,83 +753,3 @@ async def _error(send: Send, exc: SlipwayError) -> None:
     headers = list(_JSON)
     headers += [(k.lower().encode(), v.encode()) for k, v in exc.http_headers().items()]
     await _respond(send, exc.status_code, orjson.dumps(exc.to_dict()), headers)
-
-
-_DATATYPES = {"f": "FP64", "i": "INT64", "u": "UINT64", "b": "BOOL"}
-
-
-def _oip_outputs(served: Served) -> list[dict[str, Any]]:
-    model = served.model
-    if model.output is not Output.LABEL and served.probabilities is not None:
-        outputs = [] if served.labels is None else [_tensor("label", served.labels)]
-        probabilities = _tensor("probabilities", jsonable(served.probabilities))
-        probabilities["parameters"] = {"classes": orjson.dumps(model.classes).decode()}
-        return [*outputs, probabilities]
-    predictions = served.predictions
-    if predictions and isinstance(predictions[0], dict):
-        names = list(predictions[0])
-        return [_tensor(name, [row.get(name) for row in predictions]) for name in names]
-    return [_tensor("predict", predictions)]
-
-
-def _tensor(name: str, values: list[Any]) -> dict[str, Any]:
-    first = next((v for v in values if v is not None), None)
-    shape = [len(values)]
-    if isinstance(first, list):
-        shape.append(len(first))
-        values = [x for row in values for x in row]
-        first = next((v for v in values if v is not None), None)
-    if isinstance(first, bool):
-        datatype = "BOOL"
-    elif isinstance(first, int):
-        datatype = "INT64"
-    elif isinstance(first, float) or first is None:
-        datatype = "FP64"
-    else:
-        datatype = "BYTES"
-        values = [str(v) for v in values]
-    return {"name": name, "datatype": datatype, "shape": shape, "data": values}
-
-
-def _metadata(endpoint: EndpointRuntime) -> dict[str, Any]:
-    config = endpoint.active or endpoint.target
-    versions: list[str] = []
-    inputs: list[dict[str, Any]] = []
-    outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
-    if config is not None:
-        versions = sorted({str(v.model_version) for v in config.variants})
-        model = next((v.model for v in config.variants if v.model is not None), None)
-        if model is not None and model.schema:
-            types = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32",
-                     "boolean": "BOOL"}  # fmt: skip
-            inputs = [
-                {"name": c.name, "datatype": types.get(c.type, "BYTES"), "shape": [-1]}
-                for c in model.schema
-            ]
-        if model is not None and model.output is not Output.LABEL:
-            outputs = _score_outputs(model)
-    return {
-        "name": endpoint.name,
-        "versions": versions,
-        "platform": "slipway",
-        "inputs": inputs,
-        "outputs": outputs,
-    }
-
-
-def _score_outputs(model: LoadedModel) -> list[dict[str, Any]]:
-    """The OIP outputs of a version returning probabilities (and labels)."""
-    classes = model.classes or []
-    outputs = []
-    if model.output is Output.BOTH:
-        label = _tensor("label", list(classes))
-        outputs.append({"name": "label", "datatype": label["datatype"], "shape": [-1]})
-    outputs.append(
-        {
-            "name": "probabilities",
-            "datatype": "FP64",
-            "shape": [-1, len(classes)],
-            "parameters": {"classes": orjson.dumps(classes).decode()},
-        }
-    )
-    return outputs
