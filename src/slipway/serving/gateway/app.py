@@ -79,6 +79,7 @@ from slipway.serving.gateway.inputs import (
     answer,
     attach_binary,
     check,
+    invocation_type,
     numeric_summary,
     parse_csv,
     parse_json,
@@ -419,13 +420,7 @@ class Gateway:
         started = time.perf_counter()
         headers = _headers(scope)
         endpoint = self._endpoint(name)
-        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype not in ("application/json", "text/csv"):
-            raise UnsupportedMediaType(
-                f"content type {ctype or '(none)'!r} is not accepted; send application/json"
-                " (MLflow's formats) or text/csv",
-                details={"field": "content-type"},
-            )
+        ctype = invocation_type(headers)
         body = await self._body(scope, receive)
 
         def frame_of(_: LoadedModel) -> tuple[Frame, bool]:

@@ -30,14 +30,20 @@ from slipway.core.errors import (
     InvalidInput,
     ModelError,
     Overloaded,
-    UnsupportedMediaType,
 )
 from slipway.explain.base import Explainer, Explanation, Unexplainable
 from slipway.explain.build import explainer_of
 from slipway.explain.kernel import KernelOptions
 from slipway.registry.models import Output
 from slipway.registry.predict import Batch, LoadedModel
-from slipway.serving.gateway.inputs import Frame, answer, check, parse_csv, parse_json
+from slipway.serving.gateway.inputs import (
+    Frame,
+    answer,
+    check,
+    invocation_type,
+    parse_csv,
+    parse_json,
+)
 from slipway.serving.gateway.runtime import ConfigRuntime
 
 if TYPE_CHECKING:
@@ -57,13 +63,7 @@ async def explain(
     """The response body and headers for an explain request to endpoint ``name``."""
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     endpoint = gateway._endpoint(name)
-    ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype not in ("application/json", "text/csv"):
-        raise UnsupportedMediaType(
-            f"content type {ctype or '(none)'!r} is not accepted; send application/json"
-            " (MLflow's formats) or text/csv",
-            details={"field": "content-type"},
-        )
+    ctype = invocation_type(headers)
     body = await gateway._body(scope, receive)
     if gateway.in_flight >= gateway.limits.max_in_flight:
         gateway.shed += 1

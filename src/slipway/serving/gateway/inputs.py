@@ -455,3 +455,18 @@ def numeric_summary(prediction: Any) -> tuple[float, int]:
         finite = prediction[np.isfinite(prediction)] if prediction.dtype.kind == "f" else prediction
         return float(finite.sum()), int(finite.size)
     return 0.0, 0
+
+
+def invocation_type(headers: dict[str, str]) -> str:
+    """The request's content type if invocations (and explain) accept it, else a 415
+    naming ``content-type``: MLflow's JSON formats or CSV."""
+    from slipway.core.errors import UnsupportedMediaType
+
+    ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/json", "text/csv"):
+        raise UnsupportedMediaType(
+            f"content type {ctype or '(none)'!r} is not accepted; send application/json"
+            " (MLflow's formats) or text/csv",
+            details={"field": "content-type"},
+        )
+    return ctype
