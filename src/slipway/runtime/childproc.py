@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -153,13 +154,32 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
     return _context
 
 
+# Linux ties a parent-death signal to the *thread* that forked, not to the process: the
+# fork server (armed by ``forkserver_guard``) is SIGKILLed when the thread that started it
+# exits. Started from a step's or a test's short-lived thread, it died under the next
+# fork request ("EOFError: unexpected EOF"). One thread that lives as long as the process
+# starts (and, if it ever died, restarts) it instead — one per process: a forked child
+# does not inherit the thread, so it makes its own.
+_starter: tuple[int, ThreadPoolExecutor] | None = None
+_starter_lock = threading.Lock()
+
+
+def _ensure_fork_server() -> None:
+    import multiprocessing.forkserver
+
+    global _starter
+    _forkserver()
+    with _starter_lock:
+        if _starter is None or _starter[0] != os.getpid():
+            _starter = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="slipway-forkserver"))
+        executor = _starter[1]
+    executor.submit(multiprocessing.forkserver.ensure_running).result()
+
+
 def start_fork_server() -> None:
     """Start the fork server now (it imports :data:`PRELOAD` in the background), so the
     first step or trial of a worker does not wait seconds for it."""
-    import multiprocessing.forkserver
-
-    _forkserver()
-    multiprocessing.forkserver.ensure_running()
+    _ensure_fork_server()
 
 
 def _forked_entry(
@@ -206,6 +226,7 @@ def run_forked(
     with tempfile.TemporaryDirectory(prefix="slipway-child-") as tmp:
         log_path = os.path.join(tmp, "output.log")
         open(log_path, "wb").close()
+        _ensure_fork_server()  # from the long-lived thread, before Process.start() looks
         process = _forkserver().Process(
             target=_forked_entry, args=(module, function, args, env, log_path, memory_mb, cpus)
         )
