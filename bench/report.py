@@ -708,6 +708,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "suite_results.md",
         "soak_results.md",
         "bias_results.md",
+        "attribution_results.md",
     ):
         extra = DATA.parent / other
         if extra.exists():

@@ -1,6 +1,6 @@
-"""``slipway monitors``: data-quality, model-quality and bias monitors, their runs, reports
-and the ground truth model-quality and bias monitors score against (baselines under
-``monitors baseline``).
+"""``slipway monitors``: data-quality, model-quality, bias and attribution-drift monitors,
+their runs, reports and the ground truth model-quality and bias monitors score against
+(baselines under ``monitors baseline``).
 
 A run is queued and executed by a worker (``slipway up`` or ``slipway worker``); ``run
 --wait`` follows it with a spinner and prints its report, and exits 1 if it fails or is
@@ -28,7 +28,7 @@ from slipway.services import Services
 
 app = typer.Typer(
     help="Monitors: data quality and drift of captured traffic, model quality and bias "
-    "against ground truth.",
+    "against ground truth, drift of the model's feature attributions.",
     no_args_is_help=True,
 )
 app.add_typer(baselines.app, name="baseline")
@@ -361,6 +361,8 @@ def _print_report(report: dict[str, Any]) -> None:
         console.print(table)
     elif report["kind"] == "bias":
         _print_bias(report)
+    elif report["kind"] == "attribution_drift":
+        _print_attribution(report)
     else:
         console.print(
             f"{report['labelled']:,} predictions labelled, {report['unlabelled']:,} not yet"
@@ -380,7 +382,7 @@ def _print_report(report: dict[str, Any]) -> None:
             table.add_column(heading)
         for violation in report["violations"]:
             table.add_row(
-                violation.get("column") or violation.get("metric") or "-",
+                violation.get("column") or violation.get("model") or violation.get("metric") or "-",
                 violation["check"],
                 violation["message"],
             )
@@ -426,6 +428,48 @@ def _print_bias(report: dict[str, Any]) -> None:
         shown = _score(value) if value is not None else f"- ({undefined.get(metric, '')})"
         table.add_row(metric, shown, "[red]yes[/]" if metric in violated else "no")
     console.print(table)
+
+
+def _bar(value: float | None, largest: float, width: int = 20) -> str:
+    if not value or largest <= 0:
+        return ""
+    return "█" * max(1, round(width * value / largest))
+
+
+def _print_attribution(report: dict[str, Any]) -> None:
+    top_k = f", top {report['top_k']}" if report.get("top_k") else ""
+    for model in report.get("models", []):
+        score = model["ndcg"]
+        verdict = (
+            "-"
+            if score is None
+            else f"[red]{score:.4f}[/]"
+            if score < report["threshold"]
+            else f"[green]{score:.4f}[/]"
+        )
+        console.print(
+            f"{model['model']}: {model['rows']:,} rows, {model['explained']:,} explained"
+            f" ({model['output_space']} output); NDCG {verdict} against the"
+            f" {model['reference_source']} reference (threshold {report['threshold']:g}{top_k})"
+        )
+        features = model["features"]
+        largest = max((f["importance"] or 0.0 for f in features), default=0.0)
+        table = Table(title=f"mean |SHAP| of {model['model']} in traffic")
+        for heading in ("rank", "feature", "importance", "", "reference rank", "reference"):
+            table.add_column(heading)
+        for feature in features:
+            moved = feature["rank"] != feature["reference_rank"]
+            table.add_row(
+                str(feature["rank"] or "-"),
+                feature["feature"],
+                _score(feature["importance"]),
+                _bar(feature["importance"], largest),
+                f"[yellow]{feature['reference_rank']}[/]"
+                if moved
+                else str(feature["reference_rank"] or "-"),
+                _score(feature["reference"]),
+            )
+        console.print(table)
 
 
 @app.command("report")

@@ -26,13 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.orm import Session
 
-from slipway.core.db.tables import EndpointConfigRow, EndpointRow, ModelVersionRow
 from slipway.core.errors import InvalidInput
-from slipway.monitoring import bias, capture
+from slipway.monitoring import bias, capture, served
 from slipway.monitoring.baselines import Baselines
 from slipway.monitoring.spec import Bias, MonitorSpec
-from slipway.registry.models import parse_model_ref
-from slipway.registry.predict import schema_from_signature
 
 _JOINED = ("inference_id", "row", "prediction", "facet")
 
@@ -125,33 +122,6 @@ def evaluate(captured: pa.Table, labels: pa.Table, settings: Bias) -> dict[str, 
     }
 
 
-def endpoint_columns(session: Session, endpoint: str, variant: str | None) -> set[str] | None:
-    """The input columns of the model versions the endpoint's active config serves (in
-    ``variant``, or in any variant); None when unknown — no such endpoint yet, or a model
-    whose signature is a tensor."""
-    row = session.get(EndpointRow, endpoint)
-    if row is None or row.active_version is None:
-        return None
-    config = session.get(EndpointConfigRow, (endpoint, row.active_version))
-    if config is None:
-        return None
-    served = [*config.spec.get("variants", []), *config.spec.get("shadow_variants", [])]
-    columns: set[str] = set()
-    for entry in served:
-        if variant is not None and entry.get("name") != variant:
-            continue
-        version = entry.get("version")
-        if not isinstance(version, int):
-            return None
-        name = parse_model_ref(str(entry.get("model", "")))[0]
-        model = session.get(ModelVersionRow, (name, version))
-        schema = schema_from_signature(model.signature) if model is not None else None
-        if schema is None:
-            return None
-        columns |= {column.name for column in schema}
-    return columns or None
-
-
 def check_facet(session: Session, baselines: Baselines, monitor: MonitorSpec) -> None:
     """Refuse (400 naming ``bias.facet``) a facet column the monitor's baseline — or,
     without one, the endpoint's served models — do not have, when that is known."""
@@ -164,7 +134,7 @@ def check_facet(session: Session, baselines: Baselines, monitor: MonitorSpec) ->
         }
         where = f"baseline {monitor.baseline!r}"
     else:
-        columns = endpoint_columns(session, monitor.endpoint, monitor.variant)
+        columns = served.endpoint_columns(session, monitor.endpoint, monitor.variant)
         where = f"the model inputs of endpoint {monitor.endpoint!r}"
     if columns is not None and facet not in columns:
         raise InvalidInput(

@@ -64,16 +64,21 @@ def read_window(
     variant: str | None = None,
     include_shadow: bool = False,
     identity: bool = True,
+    models: bool = False,
 ) -> pa.Table:
     """The captured rows of ``endpoint`` with ``start <= time < end`` (empty table when
     nothing was captured). ``identity=False`` leaves out the inference ids and rows (a
-    data-quality run does not need them, and they are a good part of the decoding)."""
+    data-quality run does not need them, and they are a good part of the decoding);
+    ``models=True`` adds ``model_name``, which with ``model_version`` says which
+    registered version served each row."""
     by_variant: dict[str, list[str]] = {}
     for key, file_variant in _files(artifacts, endpoint, start, end, variant):
         by_variant.setdefault(file_variant, []).append(key)
     columns = ["time", "kind", "features", "prediction", "model_version"]
     if identity:
         columns += ["inference_id", "row"]
+    if models:
+        columns.append("model_name")
     when = pa.timestamp("us", tz="UTC")
     keep = (ds.field("time") >= pa.scalar(start, when)) & (ds.field("time") < pa.scalar(end, when))
     if not include_shadow:
@@ -93,7 +98,7 @@ def read_window(
                 columns=columns, filter=where
             )
             if scanned.num_rows:
-                tables.append(_flatten(scanned, file_variant, identity))
+                tables.append(_flatten(scanned, file_variant, identity, models))
     if not tables:
         return pa.table({name: pa.array([], pa.string()) for name in ("inference_id",)})
     return pa.concat_tables(tables, promote_options="permissive")
@@ -148,7 +153,7 @@ def _split(
     return inside, edges
 
 
-def _flatten(table: pa.Table, variant: str, identity: bool) -> pa.Table:
+def _flatten(table: pa.Table, variant: str, identity: bool, models: bool) -> pa.Table:
     features = table["features"]
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
         field.name: pc.struct_field(features, [i]) for i, field in enumerate(features.type)
@@ -166,4 +171,6 @@ def _flatten(table: pa.Table, variant: str, identity: bool) -> pa.Table:
         pa.array(np.zeros(table.num_rows, dtype=np.int8)), pa.array([variant])
     )
     columns["model_version"] = table["model_version"]
+    if models:
+        columns["model_name"] = table["model_name"]
     return pa.table(columns)

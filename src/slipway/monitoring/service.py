@@ -35,9 +35,18 @@ from slipway.core.events import EventLog
 from slipway.core.names import validate_name
 from slipway.core.queue import WorkQueue
 from slipway.core.specs import parse_spec
-from slipway.monitoring import bias_monitor, capture, data_quality, ground_truth, model_quality
+from slipway.monitoring import (
+    attribution,
+    bias_monitor,
+    capture,
+    data_quality,
+    ground_truth,
+    model_quality,
+)
 from slipway.monitoring.baselines import Baselines
 from slipway.monitoring.spec import QUEUE, RUN_KIND, MonitorSpec
+from slipway.registry.predict import LoadedModel, load_model
+from slipway.registry.service import Registry
 
 REPORTS = "monitoring/reports"
 MAX_RUNS_LISTED = 1000
@@ -94,12 +103,14 @@ class Monitoring:
         events: EventLog,
         artifacts: ArtifactStore,
         baselines: Baselines,
+        registry: Registry,
     ) -> None:
         self.db = db
         self.queue = queue
         self.events = events
         self.artifacts = artifacts
         self.baselines = baselines
+        self.registry = registry
 
     # -- monitors ----------------------------------------------------------------------
 
@@ -115,6 +126,9 @@ class Monitoring:
         if monitor.bias is not None:
             with self.db.session() as session:
                 bias_monitor.check_facet(session, self.baselines, monitor)
+        if monitor.attribution is not None:
+            with self.db.session() as session:
+                attribution.check_reference(session, monitor, self._registered_importance)
         now = utcnow()
         first = (
             next_after(monitor.schedule, monitor.timezone, now)
@@ -394,7 +408,12 @@ class Monitoring:
             variant=spec.variant,
             include_shadow=spec.include_shadow,
             identity=spec.kind in ("model_quality", "bias"),
+            models=spec.kind == "attribution_drift",
         )
+        if spec.attribution is not None:
+            return attribution.evaluate(
+                captured, spec.attribution, load=self._load, registered=self._registered_importance
+            )
         if spec.kind == "data_quality":
             assert spec.baseline is not None
             statistics = self.baselines.statistics(spec.baseline)
@@ -429,6 +448,17 @@ class Monitoring:
                 for metric, bound in quality.thresholds.items()
             },
         )
+
+    def _load(self, name: str, version: int) -> LoadedModel:
+        """A served version, as the gateway loads it (its digest verified)."""
+        return load_model(self.registry, name, version)
+
+    def _registered_importance(self, name: str, version: int) -> dict[str, float] | None:
+        try:
+            lineage = self.registry.get(name, version).lineage
+        except NotFound:
+            return None
+        return attribution.registered_importance(lineage)
 
     def _finish(self, run_id: int, spec: MonitorSpec, report: dict[str, Any]) -> dict[str, Any]:
         violations = report["violations"]
@@ -523,6 +553,9 @@ def _summary(report: dict[str, Any]) -> dict[str, Any]:
             for name, entry in report.get("columns", {}).items()
             if "drift" in entry and "rule" in entry["drift"]
         }
+    elif report["kind"] == "attribution_drift":
+        summary["metrics"] = report.get("metrics", {})
+        summary["ndcg"] = {m["model"]: m["ndcg"] for m in report.get("models", [])}
     else:
         summary["metrics"] = report.get("metrics", {})
         summary["labelled"] = report.get("labelled", 0)

@@ -21,7 +21,7 @@ from slipway.monitoring.model_quality import METRICS
 
 QUEUE = "monitoring"
 RUN_KIND = "monitor.run"
-KINDS = ("data_quality", "model_quality", "bias")
+KINDS = ("data_quality", "model_quality", "bias", "attribution_drift")
 STATUSES = ("no_violations", "violations", "no_data", "failed")
 
 
@@ -113,14 +113,54 @@ class Bias(_Spec):
         return bias.Facet(self.facet, values=values, threshold=self.facet_threshold)
 
 
+class Attribution(_Spec):
+    """How an attribution-drift monitor ranks features (SageMaker Clarify's explainability
+    monitor, see :mod:`slipway.monitoring.attribution`): the global importance (mean
+    |SHAP|) of the captured traffic, per model version served, against ``reference`` — a
+    feature → importance mapping, or (when not given) the importance registered with the
+    version (``register_model(reports={"importance": explain_global(...)})``). A run whose
+    NDCG of the two rankings is below ``threshold`` is a violation."""
+
+    reference: dict[str, float] | None = Field(
+        None,
+        min_length=1,
+        max_length=10_000,
+        description="feature -> global importance; default: the version's registered one",
+    )
+    threshold: float = Field(0.9, gt=0, le=1, description="NDCG below this is a violation")
+    top_k: int | None = Field(
+        None, ge=1, le=10_000, description="rank only the k most important features"
+    )
+    max_rows: int = Field(
+        100_000, ge=1, le=10_000_000, description="rows explained per version (a seeded sample)"
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+
+    @field_validator("reference")
+    @classmethod
+    def _importances(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is None:
+            return None
+        for feature, importance in value.items():
+            if not feature or len(feature) > 255:
+                raise ValueError("feature names are 1 to 255 characters")
+            if not (importance >= 0 and importance < float("inf")):
+                raise ValueError(f"{feature!r}: an importance is a finite number >= 0")
+        if not any(value.values()):
+            raise ValueError("at least one feature needs an importance above 0")
+        return value
+
+
 class MonitorSpec(_Spec):
     """A data-quality monitor compares traffic with a baseline; a model-quality monitor
     scores predictions against ground truth; a bias monitor compares the outcomes of two
-    groups of that labelled traffic. ``window_hours`` is how much traffic a run reads: the
-    hours before its scheduled time (or before now, on demand)."""
+    groups of that labelled traffic; an attribution-drift monitor compares which features
+    the served model leans on in traffic with a reference ranking. ``window_hours`` is
+    how much traffic a run reads: the hours before its scheduled time (or before now, on
+    demand)."""
 
     name: str
-    kind: Literal["data_quality", "model_quality", "bias"]
+    kind: Literal["data_quality", "model_quality", "bias", "attribution_drift"]
     endpoint: str
     variant: str | None = None
     baseline: str | None = None
@@ -131,6 +171,7 @@ class MonitorSpec(_Spec):
     drift: dict[str, DriftOverride] = Field(default_factory=dict)
     model_quality: ModelQuality | None = None
     bias: Bias | None = None
+    attribution: Attribution | None = None
     description: str = Field("", max_length=2000)
 
     @field_validator("name", "endpoint", "baseline")
@@ -162,6 +203,10 @@ class MonitorSpec(_Spec):
             raise ValueError("a bias monitor needs bias settings (facet, ...)")
         if self.kind != "bias" and self.bias is not None:
             raise ValueError("bias settings belong to a bias monitor")
+        if self.kind != "attribution_drift" and self.attribution is not None:
+            raise ValueError("attribution settings belong to an attribution_drift monitor")
+        if self.kind == "attribution_drift" and self.attribution is None:
+            self.attribution = Attribution()
         return self
 
     def overrides(self) -> dict[str, Any]:

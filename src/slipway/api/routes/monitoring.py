@@ -104,7 +104,7 @@ ConstraintsIn = Annotated[
 
 class MonitorOut(BaseModel):
     name: str
-    kind: str = Field(description="data_quality, model_quality or bias")
+    kind: str = Field(description="data_quality, model_quality, bias or attribution_drift")
     endpoint: str
     spec: dict[str, Any] = Field(description="the monitor spec as stored")
     schedule: str | None = Field(description="cron expression, or null for on demand only")
@@ -147,7 +147,7 @@ class MonitorRunOut(BaseModel):
     violations: int
     summary: dict[str, Any] = Field(
         description="violations per check and drift scores (data quality) or metrics "
-        "(model quality, bias), without opening the report"
+        "(model quality, bias, attribution drift: ndcg per version), without opening the report"
     )
     error: str | None
     created_by: str
@@ -161,7 +161,7 @@ class ReportOut(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    kind: str = Field(description="data_quality, model_quality or bias")
+    kind: str = Field(description="data_quality, model_quality, bias or attribution_drift")
     monitor: str
     endpoint: str
     run_id: int
@@ -180,7 +180,8 @@ class ReportOut(BaseModel):
     )
     metrics: dict[str, Any] | None = Field(
         default=None,
-        description="model quality: metrics; bias: CI, DPL, KL, JS, DI, DPPL, AD, RD, "
+        description="model quality: metrics; attribution drift: the lowest ndcg of the "
+        "versions served; bias: CI, DPL, KL, JS, DI, DPPL, AD, RD, "
         "equal_opportunity_difference, equalized_odds_difference (null where undefined)",
     )
     labelled: int | None = Field(default=None, description="model quality, bias: rows with a label")
@@ -192,6 +193,11 @@ class ReportOut(BaseModel):
     )
     undefined: dict[str, str] | None = Field(
         default=None, description="bias: why a metric is null (an empty group, 0/0, ...)"
+    )
+    models: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="attribution drift: per model version served, rows, rows explained, "
+        "ndcg, and per feature its mean |SHAP| and rank in traffic next to the reference's",
     )
 
 

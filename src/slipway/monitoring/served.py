@@ -1,0 +1,52 @@
+"""What an endpoint serves now: its model versions and their input columns.
+
+Monitors check their spec against it at creation (a bias facet, an attribution
+reference), when it is known: an endpoint not deployed yet, or a model whose signature is
+a tensor, leaves the check to the run.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from slipway.core.db.tables import EndpointConfigRow, EndpointRow, ModelVersionRow
+from slipway.registry.models import parse_model_ref
+from slipway.registry.predict import schema_from_signature
+
+
+def versions(session: Session, endpoint: str, variant: str | None) -> list[tuple[str, int]] | None:
+    """(model, version) of every variant (or of ``variant``) of the endpoint's active
+    config, shadows included; None when unknown — no such endpoint yet, or a variant
+    naming its model by alias rather than by version."""
+    row = session.get(EndpointRow, endpoint)
+    if row is None or row.active_version is None:
+        return None
+    config = session.get(EndpointConfigRow, (endpoint, row.active_version))
+    if config is None:
+        return None
+    found: list[tuple[str, int]] = []
+    for entry in [*config.spec.get("variants", []), *config.spec.get("shadow_variants", [])]:
+        if variant is not None and entry.get("name") != variant:
+            continue
+        version = entry.get("version")
+        if not isinstance(version, int):
+            return None
+        found.append((parse_model_ref(str(entry.get("model", "")))[0], version))
+    return found
+
+
+def endpoint_columns(session: Session, endpoint: str, variant: str | None) -> set[str] | None:
+    """The input columns of the model versions the endpoint's active config serves (in
+    ``variant``, or in any variant); None when unknown — as :func:`versions`, or a model
+    whose signature is a tensor."""
+    served = versions(session, endpoint, variant)
+    if served is None:
+        return None
+    columns: set[str] = set()
+    for name, version in served:
+        model = session.get(ModelVersionRow, (name, version))
+        schema = schema_from_signature(model.signature) if model is not None else None
+        if schema is None:
+            return None
+        columns |= {column.name for column in schema}
+    return columns or None
