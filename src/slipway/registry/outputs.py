@@ -302,6 +302,22 @@ def declared_classes(local: str, meta: dict[str, Any], output: Output) -> list[A
     return classifier_of(flavor, model).classes
 
 
+def checked_classes(value: Any) -> list[Any]:
+    """Classes a child process reported (:mod:`slipway.registry.probe`), checked to be
+    what a model's classes are: a non-empty list of distinct labels, each a string, a
+    number or a boolean."""
+    if not isinstance(value, list) or not value:
+        raise InvalidInput("the model reported no classes", field="output")
+    for label in value:
+        if not isinstance(label, bool | int | float | str):
+            raise InvalidInput(
+                f"the model reported a class {label!r} that is not a label", field="output"
+            )
+    if len({json.dumps(label) for label in value}) != len(value):
+        raise InvalidInput("the model reported the same class twice", field="output")
+    return value
+
+
 def classes_tag(classes: list[Any] | None) -> str | None:
     """The classes as the ``slipway.classes`` tag (None: too many to keep in a tag)."""
     if classes is None:

@@ -26,6 +26,7 @@ from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
 from slipway.core.settings import Settings
+from slipway.registry import probe
 from slipway.registry.card import INTENDED_USE_TAG, OWNER_TAG, card_fields
 from slipway.registry.lineage import Lineage
 from slipway.registry.mlflow_store import MlflowStore
@@ -39,9 +40,11 @@ from slipway.registry.models import (
 from slipway.registry.outputs import (
     CLASSES_TAG,
     OUTPUT_TAG,
+    checked_classes,
     classes_tag,
     declared_classes,
     described_signature,
+    native_flavor,
     read_tags,
 )
 from slipway.registry.signatures import ensure_signature, read_mlmodel
@@ -125,8 +128,7 @@ class Registry:
         signature = ensure_signature(self.artifacts, key)
         classes = None
         if declared is not Output.LABEL:  # loads the model: only when it must
-            local = self.local_dir(key)
-            classes = declared_classes(local, read_mlmodel(self.artifacts, key), declared)
+            classes = self._declared_classes(key, declared)
         tags = {OUTPUT_TAG: declared.value, **card_tags}
         classes_text = classes_tag(classes)
         if classes_text is not None:
@@ -528,6 +530,16 @@ class Registry:
         load = loader or mlflow.pyfunc.load_model
         local = self.local_dir(version.artifact_key)
         return load(local)
+
+    def _declared_classes(self, key: str, declared: Output) -> list[Any] | None:
+        """The classes of a version declared to return probabilities. A native model is
+        loaded — unpickled, its code run — in a child process (:mod:`.probe`), never in
+        this one; a pyfunc's are read from its signature."""
+        meta = read_mlmodel(self.artifacts, key)
+        if native_flavor(meta) is None:
+            return declared_classes("", meta, declared)
+        answer = probe.run("classes", self.local_dir(key), field="output", output=declared.value)
+        return checked_classes(answer.get("classes"))
 
     def local_dir(self, key: str) -> str:
         """A local folder holding the files under ``key`` (downloaded when remote)."""

@@ -2,8 +2,9 @@
 
 Serving validates requests against it and monitoring reads feature names and types from
 it, so a model without one is refused — unless it was logged with an input example, in
-which case the signature is inferred from the example and the model's prediction on it,
-and written into the model's ``MLmodel`` file before the digest is taken.
+which case the signature is inferred from the example and the model's prediction on it
+(in a child process: :mod:`slipway.registry.probe`), and written into the model's
+``MLmodel`` file before the digest is taken.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import yaml
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.errors import InvalidInput
+
+_PARTS = ("inputs", "outputs", "params")
 
 
 def read_mlmodel(artifacts: ArtifactStore, key: str) -> dict[str, Any]:
@@ -37,16 +40,24 @@ def ensure_signature(artifacts: ArtifactStore, key: str) -> dict[str, Any]:
             " with signature=... or input_example=...",
             field="signature",
         )
-    from mlflow.models import Model, infer_signature  # heavy; only on this path
-    from mlflow.pyfunc import load_model
+    from slipway.registry import probe
 
     with tempfile.TemporaryDirectory(prefix="slipway-signature-") as tmp:
         local = Path(tmp) / "model"
         artifacts.get_dir(key, local)
-        model = Model.load(str(local / "MLmodel"))
-        example = model.load_input_example(str(local))
-        prediction = load_model(str(local)).predict(example)
-        model.signature = infer_signature(example, prediction)
-        artifacts.put_bytes(f"{key}/MLmodel", model.to_yaml().encode())
-    inferred = read_mlmodel(artifacts, key).get("signature") or {}
-    return dict(inferred)
+        # The model's own code runs to predict on its example: in a child, never here.
+        answer = probe.run("signature", str(local), field="signature")
+    # Only the signature is taken from the child's answer, and only as text: the rest of
+    # the MLmodel file stays what was logged.
+    text = answer.get("mlmodel")
+    updated = yaml.safe_load(text) if isinstance(text, str) else None
+    inferred = updated.get("signature") if isinstance(updated, dict) else None
+    if not isinstance(inferred, dict) or not isinstance(inferred.get("inputs"), str):
+        raise InvalidInput(
+            "no signature could be inferred from the input example", field="signature"
+        )
+    signature = {k: v for k, v in inferred.items() if k in _PARTS and isinstance(v, str)}
+    artifacts.put_bytes(
+        f"{key}/MLmodel", yaml.safe_dump(meta | {"signature": signature}, sort_keys=False).encode()
+    )
+    return dict(read_mlmodel(artifacts, key).get("signature") or {})

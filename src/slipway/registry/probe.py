@@ -1,0 +1,147 @@
+"""Running a model's own code at registration, in a child process.
+
+Registering a model sometimes means running it: a model logged without a signature gets
+one inferred from its input example and its prediction on that example, and a model
+declared to return probabilities is loaded to learn its classes. Loading an MLflow model
+unpickles the user's files, and unpickling runs their code. The registering process is
+the control plane — it holds the database connection and whatever credentials the
+platform was started with — so that code never runs in it. It runs here instead:
+
+- in a fresh interpreter (``python -m slipway.registry.probe``), its own process group,
+  killed after ``timeout`` seconds and capped at ``memory_mb``
+  (:func:`slipway.runtime.childproc.run_child`);
+- with an environment holding only what Python needs to start (no ``SLIPWAY_*``
+  settings, database URL, tokens or cloud credentials from the parent's environment);
+- on a local copy of the model's files, its answer a JSON document the parent checks
+  (a YAML mapping for the new ``MLmodel``, a list of JSON values for the classes):
+  nothing comes back unpickled.
+
+A model that fails, hangs or dies there is refused with a 400 naming the field
+(``signature`` or ``output``) and what it printed last; nothing is registered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slipway.core.errors import InvalidInput
+
+TIMEOUT_SECONDS = 300.0
+MEMORY_MB = 4096
+OUTPUT_TAIL = 2000  # characters of the child's output quoted in a refusal
+
+# What a Python interpreter needs from the environment to start and import the platform's
+# dependencies; everything else (credentials, settings, URLs) stays behind.
+_KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV")
+
+
+def child_environment() -> dict[str, str]:
+    env = {name: os.environ[name] for name in _KEPT if name in os.environ}
+    return env | {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run(
+    operation: str,
+    local: str,
+    *,
+    field: str,
+    timeout: float | None = None,
+    memory_mb: int | None = None,
+    **arguments: Any,
+) -> dict[str, Any]:
+    """``operation`` on the model in ``local``, in a child; its JSON answer. A refusal,
+    a failure, a timeout or a crash raises :class:`InvalidInput` naming ``field``."""
+    from slipway.runtime.childproc import run_child  # the child never imports it
+
+    with tempfile.TemporaryDirectory(prefix="slipway-probe-") as tmp:
+        request, answer = Path(tmp) / "request.json", Path(tmp) / "answer.json"
+        request.write_text(
+            json.dumps({"operation": operation, "local": local, "field": field, **arguments})
+        )
+        printed: list[str] = []
+        outcome = run_child(
+            [sys.executable, "-m", "slipway.registry.probe", str(request), str(answer)],
+            env=child_environment(),
+            log=printed.append,
+            cwd=tmp,
+            timeout=TIMEOUT_SECONDS if timeout is None else timeout,
+            memory_mb=MEMORY_MB if memory_mb is None else memory_mb,
+        )
+        tail = "".join(printed)[-OUTPUT_TAIL:].strip()
+        if outcome.stopped is not None:
+            raise InvalidInput(
+                f"running the model to check it {outcome.stopped}", field=field
+            ) from None
+        if not answer.exists():
+            said = f": {tail}" if tail else ""
+            raise InvalidInput(
+                f"running the model to check it ended with exit code {outcome.returncode}"
+                f" and no answer{said}",
+                field=field,
+            )
+        try:
+            document = json.loads(answer.read_text())
+        except ValueError:
+            raise InvalidInput("the model's check answered no JSON", field=field) from None
+    if not isinstance(document, dict):
+        raise InvalidInput("the model's check answered no JSON object", field=field)
+    error = document.get("error")
+    if error is not None:
+        raise InvalidInput(str(error), field=field)
+    return document
+
+
+# -- in the child -------------------------------------------------------------------------
+
+
+def _signature(local: str) -> dict[str, Any]:
+    """The model's MLmodel with a signature inferred from its input example."""
+    from mlflow.models import Model, infer_signature
+    from mlflow.pyfunc import load_model
+
+    model = Model.load(str(Path(local) / "MLmodel"))
+    example = model.load_input_example(local)
+    prediction = load_model(local).predict(example)
+    model.signature = infer_signature(example, prediction)
+    return {"mlmodel": model.to_yaml()}
+
+
+def _classes(local: str, output: str) -> dict[str, Any]:
+    from slipway.registry.models import Output
+    from slipway.registry.outputs import declared_classes
+
+    meta = yaml.safe_load((Path(local) / "MLmodel").read_text())
+    return {"classes": declared_classes(local, meta, Output.parse(output))}
+
+
+def _answer(request: dict[str, Any]) -> dict[str, Any]:
+    operation, local = request["operation"], request["local"]
+    try:
+        if operation == "signature":
+            return _signature(local)
+        if operation == "classes":
+            return _classes(local, request["output"])
+        return {"error": f"unknown operation {operation!r}"}
+    except InvalidInput as exc:
+        return {"error": exc.message}
+    except Exception as exc:  # the user's code, whatever it raises
+        return {"error": f"the model failed: {type(exc).__name__}: {exc}"}
+
+
+def main(argv: list[str]) -> int:
+    request_path, answer_path = argv
+    request = json.loads(Path(request_path).read_text())
+    document = _answer(request)
+    Path(answer_path).write_text(json.dumps(document, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
