@@ -205,3 +205,39 @@ def _no_versions(services: Services, name: str) -> bool:
         return services.registry.versions(name) == []
     except NotFound:
         return True
+
+
+def test_a_baseline_scored_by_a_version_runs_it_in_a_child(
+    services: Services, tmp_path: Path
+) -> None:
+    spy = tmp_path / "seen.json"
+    services.registry.register("scorer", _pyfunc(services, spy, "answer"), actor="test")
+    spy.unlink()  # registration ran it (in a child) to infer its signature
+    data = tmp_path / "data.parquet"
+    _frame().to_parquet(data)
+    made = services.baselines.create(
+        "scored", source={"file": str(data)}, actor="test", model="scorer:1"
+    )
+    assert made["rows"] == 40
+    profile = services.baselines.statistics("scored")["columns"]
+    assert profile["prediction"]["role"] == "prediction"
+    assert profile["prediction"]["numeric"]["mean"] == pytest.approx(float(_frame()["a"].mean()))
+    seen = _seen_by_the_model(spy)
+    assert seen["pid"] != os.getpid()
+    assert not set(SECRETS) & set(seen["env"])
+
+
+def test_a_baseline_whose_model_fails_is_refused_naming_the_model(
+    services: Services, tmp_path: Path
+) -> None:
+    spy = tmp_path / "seen.json"
+    model = _pyfunc(services, spy, "answer")
+    services.registry.register("flaky", model, actor="test")
+    data = tmp_path / "data.parquet"
+    _frame().drop(columns=["b"]).assign(b="text").to_parquet(data)  # b is not a number
+    with pytest.raises(InvalidInput) as caught:
+        services.baselines.create(
+            "never", source={"file": str(data)}, actor="test", model="flaky:1"
+        )
+    assert caught.value.field == "model"
+    assert services.baselines.list() == []

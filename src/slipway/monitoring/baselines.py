@@ -44,14 +44,9 @@ from slipway.monitoring.baseline import (
     suggest_constraints,
     validate_constraints,
 )
+from slipway.registry import probe
 from slipway.registry.models import parse_model_ref
-from slipway.registry.outputs import Scores
-from slipway.registry.predict import (
-    load_model,
-    predictions_table,
-    schema_from_signature,
-    to_batch,
-)
+from slipway.registry.predict import schema_from_signature
 from slipway.registry.service import Registry
 
 PREFIX = "monitoring/baselines"
@@ -241,15 +236,12 @@ class Baselines:
         kept = table.select(wanted) if wanted is not None else table
         if bound is not None:
             say(f"scoring the dataset with {bound[0]}:{bound[1]}")
-            loaded = load_model(self.registry, *bound)
-            raw = loaded.predict(to_batch(kept, loaded.schema))
-            if isinstance(raw, Scores) and raw.probabilities.shape[1] == 2:
-                # A binary classifier serving probabilities: capture keeps its score (the
-                # positive class's probability) as ``prediction``, so the baseline does too.
-                return kept.append_column(PREDICTION, pa.array(raw.probabilities[:, 1]))
-            scored = predictions_table(raw, PREDICTION)
-            if PREDICTION in scored:
-                return kept.append_column(PREDICTION, scored[PREDICTION])
+            # In a child process (the model's code never runs in the control plane). A
+            # binary classifier serving probabilities gives its score (the positive
+            # class's probability), as capture keeps it.
+            predictions = probe.score(self.registry, *bound, kept)
+            if predictions is not None:
+                return kept.append_column(PREDICTION, predictions)
         return kept
 
     # -- reading and editing -----------------------------------------------------------

@@ -240,15 +240,40 @@ def load_model(registry: Registry, name: str, version: int, *, fast: bool = True
     """Verify and load ``name`` version ``version``; raises if the digest does not match."""
     started = time.perf_counter()
     registered = registry.verify(name, version)
-    schema = schema_from_signature(registered.signature)
     local = registry.local_dir(registered.artifact_key)
+    return load_folder(
+        name,
+        version,
+        local,
+        registered.signature,
+        registered.output,
+        fast=fast,
+        started=started,
+    )
+
+
+def load_folder(
+    name: str,
+    version: int,
+    local: str,
+    signature: dict[str, Any],
+    output: Output,
+    *,
+    fast: bool = True,
+    started: float | None = None,
+) -> LoadedModel:
+    """Load the (verified) model files in ``local``: what :func:`load_model` does once
+    the registry has checked them, and what a child process that must not reach the
+    registry does (:mod:`slipway.registry.probe`)."""
+    started = time.perf_counter() if started is None else started
+    schema = schema_from_signature(signature)
     meta = yaml.safe_load((Path(local) / "MLmodel").read_text())
     predict: Callable[[Batch], Any] | None = None
     classes: list[Any] | None = None
     native: Any = None
     is_fast = False
-    if registered.output is not Output.LABEL:
-        predict, classes, is_fast, native = _scorer(local, meta, schema, registered.output)
+    if output is not Output.LABEL:
+        predict, classes, is_fast, native = _scorer(local, meta, schema, output)
     elif (
         fast
         and _all_numeric(schema)
@@ -274,7 +299,7 @@ def load_model(registry: Registry, name: str, version: int, *, fast: bool = True
         size_bytes=_dir_size(Path(local)),
         load_ms=(time.perf_counter() - started) * 1000,
         names=tuple(c.name for c in schema or ()),
-        output=registered.output,
+        output=output,
         classes=classes,
         local=local,
         native=native,

@@ -2,7 +2,8 @@
 
 Registering a model sometimes means running it: a model logged without a signature gets
 one inferred from its input example and its prediction on that example, and a model
-declared to return probabilities is loaded to learn its classes. Loading an MLflow model
+declared to return probabilities is loaded to learn its classes; a monitoring baseline
+built from a version's training data is scored by that version. Loading an MLflow model
 unpickles the user's files, and unpickling runs their code. The registering process is
 the control plane — it holds the database connection and whatever credentials the
 platform was started with — so that code never runs in it. It runs here instead:
@@ -13,11 +14,11 @@ platform was started with — so that code never runs in it. It runs here instea
 - with an environment holding only what Python needs to start (no ``SLIPWAY_*``
   settings, database URL, tokens or cloud credentials from the parent's environment);
 - on a local copy of the model's files, its answer a JSON document the parent checks
-  (a YAML mapping for the new ``MLmodel``, a list of JSON values for the classes):
-  nothing comes back unpickled.
+  (a YAML mapping for the new ``MLmodel``, a list of JSON values for the classes) or a
+  Parquet file of one column (the predictions): nothing comes back unpickled.
 
 A model that fails, hangs or dies there is refused with a 400 naming the field
-(``signature`` or ``output``) and what it printed last; nothing is registered.
+(``signature``, ``output`` or ``model``) and what it printed last; nothing is recorded.
 """
 
 from __future__ import annotations
@@ -27,15 +28,21 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from slipway.core.errors import InvalidInput
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from slipway.registry.service import Registry
+
 TIMEOUT_SECONDS = 300.0
 MEMORY_MB = 4096
 OUTPUT_TAIL = 2000  # characters of the child's output quoted in a refusal
+PREDICTION = "prediction"
 
 # What a Python interpreter needs from the environment to start and import the platform's
 # dependencies; everything else (credentials, settings, URLs) stays behind.
@@ -98,6 +105,42 @@ def run(
     return document
 
 
+def score(registry: Registry, name: str, version: int, table: pa.Table) -> pa.ChunkedArray | None:
+    """The predictions of ``name`` version ``version`` (digest verified) on ``table``, made
+    in a child: a binary classifier's positive-class score, or what the model returns;
+    None when it returns no single prediction column. Failures name ``model``."""
+    import pyarrow.parquet as pq
+
+    registered = registry.verify(name, version)
+    local = registry.local_dir(registered.artifact_key)
+    with tempfile.TemporaryDirectory(prefix="slipway-score-") as tmp:
+        data, out = Path(tmp) / "input.parquet", Path(tmp) / "prediction.parquet"
+        pq.write_table(table, data)
+        answer = run(
+            "score",
+            local,
+            field="model",
+            name=name,
+            version=version,
+            signature=registered.signature,
+            output=registered.output.value,
+            data=str(data),
+            out=str(out),
+        )
+        if not answer.get("scored"):
+            return None
+        try:
+            scored = pq.read_table(out)
+        except (OSError, ValueError):
+            raise InvalidInput("the model's predictions could not be read", field="model") from None
+    if scored.column_names != [PREDICTION] or scored.num_rows != table.num_rows:
+        raise InvalidInput(
+            f"the model returned {scored.num_rows} predictions for {table.num_rows} rows",
+            field="model",
+        )
+    return scored[PREDICTION]
+
+
 # -- in the child -------------------------------------------------------------------------
 
 
@@ -121,6 +164,34 @@ def _classes(local: str, output: str) -> dict[str, Any]:
     return {"classes": declared_classes(local, meta, Output.parse(output))}
 
 
+def _score(request: dict[str, Any]) -> dict[str, Any]:
+    """Predict on the rows in ``data``; write ``prediction`` (a binary classifier's
+    score, or what the model returns) to ``out``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from slipway.registry.models import Output
+    from slipway.registry.outputs import Scores
+    from slipway.registry.predict import load_folder, predictions_table, to_batch
+
+    loaded = load_folder(
+        str(request["name"]),
+        int(request["version"]),
+        request["local"],
+        request["signature"],
+        Output.parse(request["output"]),
+    )
+    raw = loaded.predict(to_batch(pq.read_table(request["data"]), loaded.schema))
+    if isinstance(raw, Scores) and raw.probabilities.shape[1] == 2:
+        column: Any = pa.array(raw.probabilities[:, 1])
+    else:
+        column = predictions_table(raw, PREDICTION).get(PREDICTION)
+    if column is None:
+        return {"scored": False}
+    pq.write_table(pa.table({PREDICTION: column}), request["out"])
+    return {"scored": True}
+
+
 def _answer(request: dict[str, Any]) -> dict[str, Any]:
     operation, local = request["operation"], request["local"]
     try:
@@ -128,6 +199,8 @@ def _answer(request: dict[str, Any]) -> dict[str, Any]:
             return _signature(local)
         if operation == "classes":
             return _classes(local, request["output"])
+        if operation == "score":
+            return _score(request)
         return {"error": f"unknown operation {operation!r}"}
     except InvalidInput as exc:
         return {"error": exc.message}
