@@ -292,6 +292,8 @@ def write(results: dict[str, Any], argv: list[str]) -> str:
         "",
         f"    .venv/bin/python bench/explain.py {' '.join(argv)}".rstrip(),
     ]
+    for part, when in (results.get("kept") or {}).items():
+        lines += ["", f"The {part} figures below are from the run of {when} (skipped in this one)."]
     gateway = results.get("gateway")
     if gateway:
         explain = next(r for r in gateway if r["route"] == "explain")
@@ -354,6 +356,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     results = run(args)
+    previous = DATA / "explain.json"
+    if previous.exists():  # a part skipped keeps its last measurement, saying when
+        before = json.loads(previous.read_text())
+        for part, skipped in (("gateway", args.skip_gateway), ("batch", args.skip_batch)):
+            if skipped and before.get(part):
+                results[part] = before[part]
+                results.setdefault("kept", {})[part] = before.get("measured_at")
     args.out.write_text(write(results, sys.argv[1:]))
     DATA.mkdir(exist_ok=True)
     (DATA / "explain.json").write_text(json.dumps(results, indent=1))
