@@ -8,9 +8,9 @@ import pytest
 
 from slipway.core.queue import WorkState
 from slipway.core.settings import load_settings
+from slipway.core.work import WorkContext
 from slipway.services import Services
-from slipway.workers.context import WorkContext
-from slipway.workers.handlers import DEFAULT_QUEUES, HANDLERS, WARM_UPS
+from slipway.workers.handlers import DEFAULT_QUEUES, KINDS, WARM_UPS, handlers
 from slipway.workers.worker import Worker
 
 
@@ -81,7 +81,9 @@ def test_heartbeat_keeps_long_work_and_cancel_discards_its_result(
     final = services.queue.get(doomed.id)
     assert final.state is WorkState.CANCELLED
     assert final.result is None
-    assert "system.echo" in HANDLERS
+    assert "system.echo" in KINDS
+    # Every kind a worker claims has a handler, given its services when assembled.
+    assert set(handlers(services)) == KINDS
     services.close()
 
 

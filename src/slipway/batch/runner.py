@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -27,32 +28,48 @@ from slipway.batch.kafka import Delivery, KafkaSink
 from slipway.batch.sinks import FileSink
 from slipway.batch.spec import TERMINAL, BatchJobSpec
 from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
 from slipway.core.db.tables import BatchChunkRow, BatchJobRow
 from slipway.core.errors import InvalidInput
+from slipway.core.events import EventLog
+from slipway.core.settings import Settings
+from slipway.core.work import PermanentFailure, WorkContext
 from slipway.explain.base import Explainer, Explanation, Unexplainable
 from slipway.explain.build import explainer_of
 from slipway.explain.kernel import KernelOptions
 from slipway.registry.predict import LoadedModel, load_model, predictions_table, to_batch
-from slipway.workers.context import PermanentFailure, WorkContext
+from slipway.registry.service import Registry
 
 log = logging.getLogger("slipway.batch")
+
+
+@dataclass(frozen=True)
+class ChunkDeps:
+    """What scoring a batch chunk uses of the platform, given once when it is assembled
+    (:func:`slipway.workers.handlers.handlers`)."""
+
+    settings: Settings
+    db: Database
+    events: EventLog
+    registry: Registry
+
 
 _models: dict[tuple[str, int], LoadedModel] = {}
 _models_lock = threading.Lock()
 
 
-def _model(context: WorkContext, name: str, version: int) -> LoadedModel:
+def _model(context: WorkContext, deps: ChunkDeps, name: str, version: int) -> LoadedModel:
     with _models_lock:
         model = _models.get((name, version))
         if model is None:
-            model = load_model(context.services.registry, name, version)
+            model = load_model(deps.registry, name, version)
             _models[(name, version)] = model
         return model
 
 
-def run_chunk(context: WorkContext) -> dict[str, Any]:
+def run_chunk(context: WorkContext, deps: ChunkDeps) -> dict[str, Any]:
     name, index = context.payload["job"], int(context.payload["chunk"])
-    db = context.services.db
+    db = deps.db
     with db.write() as session:
         job = session.get(BatchJobRow, name)
         chunk = session.get(BatchChunkRow, (name, index))
@@ -65,11 +82,11 @@ def run_chunk(context: WorkContext) -> dict[str, Any]:
             job.state, job.started_at = "Running", utcnow()
         chunk.state = "running"
     started = time.perf_counter()
-    model = _model(context, job.model_name, job.model_version)
+    model = _model(context, deps, job.model_name, job.model_version)
     explainer: Explainer | None = None
     if spec.explain:
         try:
-            explainer = explainer_of(model, KernelOptions.of(context.services.settings.explain))
+            explainer = explainer_of(model, KernelOptions.of(deps.settings.explain))
         except Unexplainable as exc:
             raise PermanentFailure(f"explain: {exc}") from None
     kept = spec.kept()
@@ -77,9 +94,7 @@ def run_chunk(context: WorkContext) -> dict[str, Any]:
     files = (
         FileSink(spec.output.files.path, spec.output.files.format) if spec.output.files else None
     )
-    kafka = (
-        KafkaSink(context.services.settings.kafka, spec.output.kafka) if spec.output.kafka else None
-    )
+    kafka = KafkaSink(deps.settings.kafka, spec.output.kafka) if spec.output.kafka else None
     if files is not None:
         files.begin(index)
     for piece, table in enumerate(sources.read(source)):
@@ -114,12 +129,12 @@ def run_chunk(context: WorkContext) -> dict[str, Any]:
     delivery = kafka.finish() if kafka is not None else Delivery()
     seconds = time.perf_counter() - started
     if kafka is not None and (delivery.failed or delivery.delivered < rows):
-        _record_failure(context, name, index, rows, delivery, seconds)
+        _record_failure(context, deps, name, index, rows, delivery, seconds)
         raise PermanentFailure(
             f"chunk {index}: {delivery.delivered} of {rows} messages acknowledged,"
             f" {delivery.failed} failed ({delivery.first_error or 'delivery timed out'})"
         )
-    _complete(context, name, index, rows, delivery, seconds)
+    _complete(context, deps, name, index, rows, delivery, seconds)
     return {"rows": rows, "seconds": seconds, "delivered": delivery.delivered}
 
 
@@ -137,9 +152,15 @@ def attribution_columns(explanation: Explanation) -> dict[str, pa.Array]:
 
 
 def _record_failure(
-    context: WorkContext, name: str, index: int, rows: int, delivery: Delivery, seconds: float
+    context: WorkContext,
+    deps: ChunkDeps,
+    name: str,
+    index: int,
+    rows: int,
+    delivery: Delivery,
+    seconds: float,
 ) -> None:
-    with context.services.db.write() as session:
+    with deps.db.write() as session:
         chunk = session.get(BatchChunkRow, (name, index))
         job = session.get(BatchJobRow, name)
         if chunk is None or job is None:
@@ -152,10 +173,15 @@ def _record_failure(
 
 
 def _complete(
-    context: WorkContext, name: str, index: int, rows: int, delivery: Delivery, seconds: float
+    context: WorkContext,
+    deps: ChunkDeps,
+    name: str,
+    index: int,
+    rows: int,
+    delivery: Delivery,
+    seconds: float,
 ) -> None:
-    services = context.services
-    with services.db.write() as session:
+    with deps.db.write() as session:
         chunk = session.get(BatchChunkRow, (name, index))
         job = session.get(BatchJobRow, name)
         if chunk is None or job is None or chunk.state == "done":
@@ -192,7 +218,7 @@ def _complete(
             "finished_at": job.finished_at.isoformat(),
             "seconds": round((job.finished_at - job.started_at).total_seconds(), 3),
         }
-        services.events.append(
+        deps.events.append(
             "batch.job_completed",
             f"batch/{name}",
             {"rows": job.rows_done, "delivered": job.delivered},

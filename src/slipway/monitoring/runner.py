@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slipway.workers.context import WorkContext
+from slipway.core.work import WorkContext
+
+if TYPE_CHECKING:
+    from slipway.monitoring.service import Monitoring
 
 
-def run_monitor(context: WorkContext) -> dict[str, Any]:
+def run_monitor(context: WorkContext, monitoring: Monitoring) -> dict[str, Any]:
     """Execute the run named by the item's payload; its outcome is recorded on the run."""
-    run = context.services.monitoring.execute(int(context.payload["run"]))
+    run = monitoring.execute(int(context.payload["run"]))
     return {"run": run["id"], "state": run["state"], "status": run["status"]}

@@ -12,18 +12,32 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
 from slipway.core.db.tables import ExecutionRow, PipelineRow, StepRunRow
 from slipway.core.errors import BackendUnavailable, LeaseLost, SlipwayError
 from slipway.core.logsink import log_writer
+from slipway.core.settings import Settings
+from slipway.core.work import PermanentFailure, WorkContext
+from slipway.pipelines.service import PipelineService
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, StepState
 from slipway.runtime.childproc import run_forked
-from slipway.workers.context import PermanentFailure, WorkContext
+
+
+@dataclass(frozen=True)
+class StepDeps:
+    """What running a pipeline step uses of the platform, given once when it is assembled
+    (:func:`slipway.workers.handlers.handlers`)."""
+
+    settings: Settings
+    db: Database
+    pipelines: PipelineService
 
 
 class StepFailed(SlipwayError):
@@ -36,11 +50,10 @@ class StepFailedForGood(PermanentFailure):
     """User code failed and the step's retries are spent."""
 
 
-def run_step(context: WorkContext) -> dict[str, Any]:
+def run_step(context: WorkContext, deps: StepDeps) -> dict[str, Any]:
     """The ``pipeline.step`` work handler."""
-    services = context.services
     execution_id, step = context.payload["execution_id"], context.payload["step"]
-    with services.db.write() as session:
+    with deps.db.write() as session:
         exe = session.get(ExecutionRow, execution_id)
         row = session.get(StepRunRow, (execution_id, step))
         if exe is None or row is None:
@@ -63,13 +76,13 @@ def run_step(context: WorkContext) -> dict[str, Any]:
         spec = {
             "target": node["function"],
             "code_paths": code_paths,
-            "artifact_root": services.settings.artifact_root,
+            "artifact_root": deps.settings.artifact_root,
             "inputs": node["inputs"],
             "outputs": outputs,
             "parameters": exe.parameters,
         }
-    result = _run_child(context, execution_id, step, spec, node["options"])
-    with services.db.write() as session:
+    result = _run_child(context, deps, execution_id, step, spec, node["options"])
+    with deps.db.write() as session:
         row = session.get(StepRunRow, (execution_id, step), with_for_update=True)
         assert row is not None
         if result.get("ok"):
@@ -86,7 +99,7 @@ def run_step(context: WorkContext) -> dict[str, Any]:
             row.state = StepState.CANCELLED if result.get("cancelled") else StepState.FAILED
             row.error = result["error"]
             row.finished_at = utcnow()
-        services.pipelines.orchestrator.advance(session, execution_id)
+        deps.pipelines.orchestrator.advance(session, execution_id)
     if not result.get("ok"):
         if row.state == StepState.PENDING:
             raise StepFailed(result["error"])
@@ -96,6 +109,7 @@ def run_step(context: WorkContext) -> dict[str, Any]:
 
 def _run_child(
     context: WorkContext,
+    deps: StepDeps,
     execution_id: str,
     step: str,
     spec: dict[str, Any],
@@ -104,7 +118,7 @@ def _run_child(
     with tempfile.TemporaryDirectory(prefix="slipway-step-") as tmp:
         spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_path.write_text(json.dumps(spec))
-        env = context.services.settings.as_env() | {
+        env = deps.settings.as_env() | {
             "PYTHONUNBUFFERED": "1",
             "SLIPWAY_EXECUTION_ID": execution_id,
             "SLIPWAY_STEP": step,
@@ -114,14 +128,14 @@ def _run_child(
             "main",
             (str(spec_path), str(result_path)),
             env=env,
-            log=log_writer(context.services.db, execution_id, step, context.attempt),
+            log=log_writer(deps.db, execution_id, step, context.attempt),
             timeout=options.get("timeout_seconds"),
             memory_mb=options.get("memory_mb"),
             cpus=options.get("cpus"),
-            should_stop=lambda: context.lease_lost() or _cancelled(context, execution_id),
+            should_stop=lambda: context.lease_lost() or _cancelled(context, deps, execution_id),
         )
         if outcome.stopped == "stopped":
-            if not _cancelled(context, execution_id):
+            if not _cancelled(context, deps, execution_id):
                 # The lease is gone (expired, or the worker is stopping and hands the step
                 # back): the step's row belongs to whoever runs it next; write nothing.
                 raise LeaseLost(f"step {step} of {execution_id} stopped: lease lost")
@@ -138,11 +152,11 @@ def _run_child(
         return result
 
 
-def _cancelled(context: WorkContext, execution_id: str) -> bool:
+def _cancelled(context: WorkContext, deps: StepDeps, execution_id: str) -> bool:
     """Whether the execution was cancelled; unknown while the database is away, and then
     the step runs on (killing it would only make it run again)."""
     try:
-        with context.services.db.session() as session:
+        with deps.db.session() as session:
             exe = session.get(ExecutionRow, execution_id)
             return exe is None or exe.state == "Cancelled"
     except BackendUnavailable:

@@ -17,18 +17,36 @@ import math
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
 from slipway.core.db.tables import TrainingJobRow
 from slipway.core.errors import LeaseLost
+from slipway.core.events import EventLog
 from slipway.core.logsink import log_writer
+from slipway.core.settings import Settings
+from slipway.core.work import PermanentFailure, WorkContext
+from slipway.registry.service import Registry
 from slipway.runtime.childproc import run_child
 from slipway.tracking.config import user_tracking_uri
 from slipway.training.checkpoints import CheckpointSync
 from slipway.training.spec import TERMINAL, TrainingJobSpec, job_log_id
-from slipway.workers.context import PermanentFailure, WorkContext
+
+
+@dataclass(frozen=True)
+class TrainingDeps:
+    """What running a training job uses of the platform, given once when it is assembled
+    (:func:`slipway.workers.handlers.handlers`)."""
+
+    settings: Settings
+    db: Database
+    artifacts: ArtifactStore
+    events: EventLog
+    registry: Registry
 
 
 class JobFailed(PermanentFailure):
@@ -82,11 +100,10 @@ def _prepare(root: Path, spec: TrainingJobSpec) -> dict[str, Path]:
     return dirs
 
 
-def run_training_job(context: WorkContext) -> dict[str, Any]:
+def run_training_job(context: WorkContext, deps: TrainingDeps) -> dict[str, Any]:
     """The ``training.job`` work handler."""
-    services = context.services
     name = context.payload["name"]
-    with services.db.write() as session:
+    with deps.db.write() as session:
         row = session.get(TrainingJobRow, name)
         if row is None or row.state in TERMINAL:
             return {"ignored": True}
@@ -94,15 +111,15 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
         spec = TrainingJobSpec.model_validate(row.spec)
         run_id = row.mlflow_run_id
     if run_id is None:
-        run_id = _create_run(services, spec)
-        with services.db.write() as session:
+        run_id = _create_run(deps, spec)
+        with deps.db.write() as session:
             job = session.get(TrainingJobRow, name)
             assert job is not None
             job.mlflow_run_id = run_id
-    root = services.settings.home / "jobs" / name / f"attempt-{context.attempt}"
+    root = deps.settings.home / "jobs" / name / f"attempt-{context.attempt}"
     dirs = _prepare(root, spec)
     sync = CheckpointSync(
-        services.artifacts,
+        deps.artifacts,
         f"jobs/{name}/checkpoints",
         dirs["checkpoints"],
         spec.checkpoint_sync_seconds,
@@ -112,7 +129,7 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
     channels = sorted(spec.channels)
     env = (
         os.environ
-        | services.settings.as_env()
+        | deps.settings.as_env()
         | {
             "PYTHONUNBUFFERED": "1",
             "SM_MODEL_DIR": str(dirs["model"]),
@@ -125,7 +142,7 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
             "SM_HOSTS": json.dumps(["algo-1"]),
             "SLIPWAY_JOB_NAME": name,
             "SLIPWAY_JOB_ATTEMPT": str(context.attempt),
-            "MLFLOW_TRACKING_URI": user_tracking_uri(services.settings),
+            "MLFLOW_TRACKING_URI": user_tracking_uri(deps.settings),
             "MLFLOW_RUN_ID": run_id,
         }
     )
@@ -133,10 +150,10 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
 
-    log = log_writer(services.db, job_log_id(name), "job", context.attempt)
+    log = log_writer(deps.db, job_log_id(name), "job", context.attempt)
 
     def stop_requested() -> bool:
-        with services.db.session() as session:
+        with deps.db.session() as session:
             job = session.get(TrainingJobRow, name)
             return context.lease_lost() or job is None or job.state == "Stopped"
 
@@ -154,16 +171,18 @@ def run_training_job(context: WorkContext) -> dict[str, Any]:
         )
     finally:
         sync.stop()
-    if outcome.stopped == "stopped" and not _stopped_by_user(services, name):
+    if outcome.stopped == "stopped" and not _stopped_by_user(deps, name):
         # The lease is gone (expired, or this worker is stopping and hands the job back):
         # the next holder resumes from the checkpoints synced so far; write nothing here.
         raise LeaseLost(f"training job {name} interrupted: lease lost")
     ok = outcome.returncode == 0 and outcome.stopped is None
-    return _settle(context, spec, run_id, dirs, resumed, ok, outcome.stopped, outcome.returncode)
+    return _settle(
+        context, deps, spec, run_id, dirs, resumed, ok, outcome.stopped, outcome.returncode
+    )
 
 
-def _stopped_by_user(services: Any, name: str) -> bool:
-    with services.db.session() as session:
+def _stopped_by_user(deps: TrainingDeps, name: str) -> bool:
+    with deps.db.session() as session:
         job = session.get(TrainingJobRow, name)
         return job is None or job.state == "Stopped"
 
@@ -174,11 +193,11 @@ def _cpus(wanted: float | None) -> int:
     return available if wanted is None else min(available, max(1, math.ceil(wanted)))
 
 
-def _create_run(services: Any, spec: TrainingJobSpec) -> str:
-    client = services.registry.mlflow.client
+def _create_run(deps: TrainingDeps, spec: TrainingJobSpec) -> str:
+    client = deps.registry.mlflow.client
     experiment = client.get_experiment_by_name(spec.experiment)
     if experiment is None:
-        location = f"{services.settings.artifact_root.rstrip('/')}/mlflow/{spec.experiment}"
+        location = f"{deps.settings.artifact_root.rstrip('/')}/mlflow/{spec.experiment}"
         experiment_id = client.create_experiment(spec.experiment, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id
@@ -190,6 +209,7 @@ def _create_run(services: Any, spec: TrainingJobSpec) -> str:
 
 def _settle(
     context: WorkContext,
+    deps: TrainingDeps,
     spec: TrainingJobSpec,
     run_id: str,
     dirs: dict[str, Path],
@@ -198,18 +218,17 @@ def _settle(
     stopped: str | None,
     code: int | None,
 ) -> dict[str, Any]:
-    services = context.services
-    client = services.registry.mlflow.client
+    client = deps.registry.mlflow.client
     name = spec.name
     model_key = output_key = None
     if ok:
         if any(dirs["model"].iterdir()):
             model_key = f"jobs/{name}/model"
-            services.artifacts.put_dir(model_key, dirs["model"])
+            deps.artifacts.put_dir(model_key, dirs["model"])
         if any(dirs["output"].iterdir()):
             output_key = f"jobs/{name}/output"
-            services.artifacts.put_dir(output_key, dirs["output"])
-    with services.db.session() as session:
+            deps.artifacts.put_dir(output_key, dirs["output"])
+    with deps.db.session() as session:
         current = session.get(TrainingJobRow, name)
         assert current is not None
         failures = current.failures
@@ -217,7 +236,7 @@ def _settle(
     if final:
         # The run ends before the job does, so whoever sees the job end sees the run end.
         client.set_terminated(run_id, "FINISHED" if ok else "KILLED" if stopped else "FAILED")
-    with services.db.write() as session:
+    with deps.db.write() as session:
         row = session.get(TrainingJobRow, name)
         assert row is not None
         row.resumed_from_checkpoint = row.resumed_from_checkpoint or resumed
@@ -233,7 +252,7 @@ def _settle(
             if row.state == "Failed":
                 row.finished_at = utcnow()
         state, error = row.state, row.error
-        services.events.append(
+        deps.events.append(
             f"training.job_{state.lower()}",
             f"job/{name}",
             {"run_id": run_id, "error": error},

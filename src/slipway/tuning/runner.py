@@ -17,25 +17,41 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 
 from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
 from slipway.core.db.tables import TuningJobRow
+from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
 from slipway.core.logsink import log_writer
+from slipway.core.settings import Settings
+from slipway.core.work import WorkContext
+from slipway.registry.service import Registry
 from slipway.runtime.childproc import run_forked
 from slipway.tracking.config import user_tracking_uri
 from slipway.tuning.spec import TERMINAL, TuningJobSpec
 from slipway.tuning.study import grid_size, open_study, suggest
-from slipway.workers.context import WorkContext
 
 WARM = "warm_start_from"
 SLOT = "slot"
 INTERRUPTED = "interrupted"
 RETRY_OF = "retry_of"
+
+
+@dataclass(frozen=True)
+class TuningDeps:
+    """What running tuning trials uses of the platform, given once when it is assembled
+    (:func:`slipway.workers.handlers.handlers`)."""
+
+    settings: Settings
+    db: Database
+    events: EventLog
+    registry: Registry
 
 
 def own_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -49,12 +65,12 @@ def own_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def recover_interrupted(
-    context: WorkContext, spec: TuningJobSpec, study: optuna.Study, slot: int
+    context: WorkContext, deps: TuningDeps, spec: TuningJobSpec, study: optuna.Study, slot: int
 ) -> int:
     """Fail the trials a previous holder of ``slot`` left RUNNING and enqueue their
     parameters again; returns how many. Only the slot's lease holder calls this, so a
     RUNNING trial of the slot is never one that is still being run."""
-    client = context.services.registry.mlflow.client
+    client = deps.registry.mlflow.client
     recovered = 0
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if trial.user_attrs.get(SLOT) != slot:
@@ -80,35 +96,34 @@ def budget(spec: TuningJobSpec) -> int:
     return min(spec.max_jobs, grid_size(spec)) if spec.strategy == "grid" else spec.max_jobs
 
 
-def run_tuning_slot(context: WorkContext) -> dict[str, Any]:
+def run_tuning_slot(context: WorkContext, deps: TuningDeps) -> dict[str, Any]:
     """The ``tuning.runner`` work handler."""
-    services = context.services
     name = context.payload["name"]
-    with services.db.session() as session:
+    with deps.db.session() as session:
         row = session.get(TuningJobRow, name)
         if row is None or row.state in TERMINAL:
             return {"ignored": True}
         spec = TuningJobSpec.model_validate(row.spec)
         parent_run = row.mlflow_run_id
     slot = int(context.payload.get("slot", 0))
-    study = open_study(services.db, spec, slot=slot)
-    with named_lock(services.db, f"tuning/{name}"):
-        recover_interrupted(context, spec, study, slot)
+    study = open_study(deps.db, spec, slot=slot)
+    with named_lock(deps.db, f"tuning/{name}"):
+        recover_interrupted(context, deps, spec, study, slot)
     ran = 0
-    while not context.lease_lost() and not _stopped(context, name):
-        with named_lock(services.db, f"tuning/{name}"):
+    while not context.lease_lost() and not _stopped(context, deps, name):
+        with named_lock(deps.db, f"tuning/{name}"):
             if len(own_trials(study)) >= budget(spec):
                 break
             trial = study.ask()
             trial.set_user_attr(SLOT, slot)
             params = suggest(trial, spec)
-        run_id = _trial_run(context, spec, parent_run, trial.number, params)
+        run_id = _trial_run(context, deps, spec, parent_run, trial.number, params)
         trial.set_user_attr("run_id", run_id)
-        outcome = _run_trial(context, spec, trial, params, run_id)
+        outcome = _run_trial(context, deps, spec, trial, params, run_id)
         if context.lease_lost():
             # Interrupted: the trial stays RUNNING for the slot's next holder to run again.
             return {"trials": ran, "interrupted": trial.number}
-        client = services.registry.mlflow.client
+        client = deps.registry.mlflow.client
         _log_values(client, run_id, spec, study, trial, outcome)
         if outcome.get("ok"):
             study.tell(trial, outcome["value"])
@@ -122,7 +137,7 @@ def run_tuning_slot(context: WorkContext) -> dict[str, Any]:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             client.set_terminated(run_id, "FAILED")
         ran += 1
-    _finish_if_done(context, spec, study)
+    _finish_if_done(context, deps, spec, study)
     return {"trials": ran}
 
 
@@ -151,12 +166,13 @@ def _log_values(
 
 def _trial_run(
     context: WorkContext,
+    deps: TuningDeps,
     spec: TuningJobSpec,
     parent: str | None,
     number: int,
     params: dict[str, Any],
 ) -> str:
-    client = context.services.registry.mlflow.client
+    client = deps.registry.mlflow.client
     experiment = client.get_experiment_by_name(spec.experiment)
     assert experiment is not None
     tags = {"slipway.tuning_job": spec.name, "slipway.trial": str(number)}
@@ -170,12 +186,12 @@ def _trial_run(
 
 def _run_trial(
     context: WorkContext,
+    deps: TuningDeps,
     spec: TuningJobSpec,
     trial: optuna.Trial,
     params: dict[str, Any],
     run_id: str,
 ) -> dict[str, Any]:
-    services = context.services
     with tempfile.TemporaryDirectory(prefix="slipway-trial-") as tmp:
         spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_path.write_text(
@@ -185,16 +201,14 @@ def _run_trial(
                     "params": params,
                     "trial_id": trial._trial_id,
                     "run_id": run_id,
-                    "database_url": services.settings.database_url,
+                    "database_url": deps.settings.database_url,
                     "code_paths": spec.code_paths,
                 }
             )
         )
-        env = services.settings.as_env() | {
-            "MLFLOW_TRACKING_URI": user_tracking_uri(services.settings)
-        }
+        env = deps.settings.as_env() | {"MLFLOW_TRACKING_URI": user_tracking_uri(deps.settings)}
 
-        log = log_writer(services.db, f"tuning/{spec.name}", f"trial-{trial.number}", 1)
+        log = log_writer(deps.db, f"tuning/{spec.name}", f"trial-{trial.number}", 1)
 
         outcome = run_forked(
             "slipway.tuning.trial",
@@ -205,7 +219,7 @@ def _run_trial(
             timeout=spec.trial_timeout_seconds,
             memory_mb=spec.memory_mb,
             cpus=spec.cpus,
-            should_stop=lambda: context.lease_lost() or _stopped(context, spec.name),
+            should_stop=lambda: context.lease_lost() or _stopped(context, deps, spec.name),
         )
         if outcome.stopped or not result_path.exists():
             return {"ok": False, "error": outcome.stopped or f"trial died ({outcome.returncode})"}
@@ -213,15 +227,16 @@ def _run_trial(
         return result
 
 
-def _stopped(context: WorkContext, name: str) -> bool:
-    with context.services.db.session() as session:
+def _stopped(context: WorkContext, deps: TuningDeps, name: str) -> bool:
+    with deps.db.session() as session:
         row = session.get(TuningJobRow, name)
         return row is None or row.state == "Stopped"
 
 
-def _finish_if_done(context: WorkContext, spec: TuningJobSpec, study: optuna.Study) -> None:
-    services = context.services
-    with named_lock(services.db, f"tuning/{spec.name}"):
+def _finish_if_done(
+    context: WorkContext, deps: TuningDeps, spec: TuningJobSpec, study: optuna.Study
+) -> None:
+    with named_lock(deps.db, f"tuning/{spec.name}"):
         trials = own_trials(study)
         running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
         if running or len(trials) < budget(spec):
@@ -231,17 +246,17 @@ def _finish_if_done(context: WorkContext, spec: TuningJobSpec, study: optuna.Stu
             for t in study.get_trials(deepcopy=False)
             if t.state == optuna.trial.TrialState.COMPLETE
         ]
-        with services.db.session() as session:
+        with deps.db.session() as session:
             current = session.get(TuningJobRow, spec.name)
             if current is None or current.state in TERMINAL:
                 return
             parent_run = current.mlflow_run_id
         if parent_run:
             # The parent run ends before the job does, so whoever sees one sees both.
-            services.registry.mlflow.client.set_terminated(
+            deps.registry.mlflow.client.set_terminated(
                 parent_run, "FINISHED" if completed else "FAILED"
             )
-        with services.db.write() as session:
+        with deps.db.write() as session:
             row = session.get(TuningJobRow, spec.name)
             assert row is not None
             if row.state in TERMINAL:
@@ -259,7 +274,7 @@ def _finish_if_done(context: WorkContext, spec: TuningJobSpec, study: optuna.Stu
             else:
                 row.state, row.error = "Failed", "no trial completed"
             row.finished_at = utcnow()
-            services.events.append(
+            deps.events.append(
                 f"tuning.job_{row.state.lower()}",
                 f"tuning/{spec.name}",
                 {"best": row.best},

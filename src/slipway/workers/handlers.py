@@ -2,32 +2,35 @@
 
 Capabilities register their handlers here explicitly as they land (pipeline steps,
 training jobs, trials, batch chunks, monitor runs), so an unknown kind is found by a test,
-not at run time in production.
+not at run time in production. This is where each handler gets the services it uses —
+named one by one, never the whole platform — so a capability's runner imports neither
+the worker layer nor the service container.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from slipway.batch.runner import run_chunk
+from slipway.batch.runner import ChunkDeps, run_chunk
 from slipway.batch.spec import CHUNK_KIND
 from slipway.batch.spec import QUEUE as BATCH_QUEUE
+from slipway.core.work import Handler, WorkContext
 from slipway.monitoring.runner import run_monitor
 from slipway.monitoring.spec import QUEUE as MONITOR_QUEUE
 from slipway.monitoring.spec import RUN_KIND as MONITOR_KIND
-from slipway.pipelines.executor import run_step
+from slipway.pipelines.executor import StepDeps, run_step
 from slipway.pipelines.orchestrator import QUEUE as PIPELINE_QUEUE
 from slipway.pipelines.orchestrator import STEP_KIND
 from slipway.runtime.childproc import start_fork_server
-from slipway.training.job import run_training_job
+from slipway.training.job import TrainingDeps, run_training_job
 from slipway.training.spec import JOB_KIND
 from slipway.training.spec import QUEUE as JOB_QUEUE
-from slipway.tuning.runner import run_tuning_slot
+from slipway.tuning.runner import TuningDeps, run_tuning_slot
 from slipway.tuning.spec import QUEUE as TRIAL_QUEUE
 from slipway.tuning.spec import RUNNER_KIND
-from slipway.workers.context import Handler, WorkContext
 
 if TYPE_CHECKING:
     from slipway.services import Services
@@ -41,14 +44,26 @@ def _echo(context: WorkContext) -> dict[str, Any]:
     return {"echo": context.payload, "attempt": context.attempt}
 
 
-HANDLERS: dict[str, Handler] = {
-    "system.echo": _echo,
-    STEP_KIND: run_step,
-    JOB_KIND: run_training_job,
-    RUNNER_KIND: run_tuning_slot,
-    CHUNK_KIND: run_chunk,
-    MONITOR_KIND: run_monitor,
-}
+def handlers(services: Services) -> dict[str, Handler]:
+    """Every kind's handler, each given the services it uses."""
+    s = services
+    return {
+        "system.echo": _echo,
+        STEP_KIND: partial(run_step, deps=StepDeps(s.settings, s.db, s.pipelines)),
+        JOB_KIND: partial(
+            run_training_job,
+            deps=TrainingDeps(s.settings, s.db, s.artifacts, s.events, s.registry),
+        ),
+        RUNNER_KIND: partial(
+            run_tuning_slot, deps=TuningDeps(s.settings, s.db, s.events, s.registry)
+        ),
+        CHUNK_KIND: partial(run_chunk, deps=ChunkDeps(s.settings, s.db, s.events, s.registry)),
+        MONITOR_KIND: partial(run_monitor, monitoring=s.monitoring),
+    }
+
+
+# The kinds a worker can run (without assembling a platform to ask).
+KINDS = frozenset({"system.echo", STEP_KIND, JOB_KIND, RUNNER_KIND, CHUNK_KIND, MONITOR_KIND})
 
 # The queues a default worker serves; capabilities add theirs as they land.
 DEFAULT_QUEUES: tuple[str, ...] = (

@@ -51,7 +51,7 @@ from slipway.core.errors import BackendUnavailable, LeaseLost
 from slipway.core.queue import WorkItem
 from slipway.core.settings import Settings
 from slipway.services import Services
-from slipway.workers.handlers import HANDLERS
+from slipway.workers.handlers import KINDS
 from slipway.workers.ray_task import TaskOutcome, run_item
 from slipway.workers.resources import declared_cpus
 
@@ -214,7 +214,7 @@ class RayWorker:
 
     def _submit(self, item: WorkItem) -> None:
         queue = self.services.queue
-        if item.kind not in HANDLERS:
+        if item.kind not in KINDS:
             error = f"no handler for kind {item.kind!r}"
             self._settle(lambda: queue.fail(item.id, self.worker_id, error, retry=False))
             return

@@ -1,7 +1,7 @@
 """The body of a Ray task: one work item's handler, run in a Ray worker process.
 
 This is the same work a local :class:`~slipway.workers.worker.Worker` does — the same
-:data:`~slipway.workers.handlers.HANDLERS` function on a :class:`WorkContext` — only the
+:func:`~slipway.workers.handlers.handlers` function on a :class:`WorkContext` — only the
 process differs. It does not touch the item's state in the queue: the driver
 (:class:`~slipway.workers.ray_executor.RayWorker`) holds the lease, heartbeats it and
 records the outcome, so a result reaches the queue only through the lease holder.
@@ -23,10 +23,10 @@ from typing import Any
 from slipway.core.errors import NotFound
 from slipway.core.queue import WorkItem, WorkState
 from slipway.core.settings import Settings
+from slipway.core.work import PermanentFailure, WorkContext
 from slipway.runtime.childproc import start_fork_server
 from slipway.services import Services
-from slipway.workers.context import PermanentFailure, WorkContext
-from slipway.workers.handlers import HANDLERS
+from slipway.workers.handlers import handlers
 
 LEASE_CHECK_SECONDS = 1.0
 """How often a running handler's ``lease_lost()`` may read the item's row."""
@@ -121,8 +121,8 @@ def run_item(settings: Settings, item: WorkItem, worker_id: str) -> TaskOutcome:
     try:
         services = services_for(settings)
         lease = RemoteLease(services, item, worker_id)
-        context = WorkContext.of(item, services, heartbeat=lambda: None, lease_lost=lease.lost)
-        result = HANDLERS[item.kind](context)
+        context = WorkContext.of(item, heartbeat=lambda: None, lease_lost=lease.lost)
+        result = handlers(services)[item.kind](context)
     except PermanentFailure as exc:
         return TaskOutcome(error=exc.message, retry=False, pid=pid)
     except Exception:

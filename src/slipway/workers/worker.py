@@ -32,9 +32,10 @@ from types import FrameType
 
 from slipway.core.errors import BackendUnavailable, LeaseLost
 from slipway.core.queue import WorkItem
+from slipway.core.work import Handler, PermanentFailure, WorkContext
 from slipway.services import Services
-from slipway.workers.context import Handler, PermanentFailure, WorkContext
-from slipway.workers.handlers import HANDLERS, WARM_UPS
+from slipway.workers.handlers import WARM_UPS
+from slipway.workers.handlers import handlers as default_handlers
 
 log = logging.getLogger("slipway.worker")
 
@@ -54,7 +55,7 @@ class Worker:
         self.services = services
         self.queues = list(queues)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
-        self.handlers = handlers if handlers is not None else HANDLERS
+        self.handlers = handlers if handlers is not None else default_handlers(services)
         self.stopping = threading.Event()
         # Set with ``stopping`` by a signal: the item in hand is asked to stop and is then
         # given back to the queue (see the module docstring).
@@ -145,7 +146,7 @@ class Worker:
 
         ticker = threading.Thread(target=heartbeat_loop, daemon=True)
         ticker.start()
-        context = WorkContext.of(item, self.services, heartbeat=beat, lease_lost=lease_lost)
+        context = WorkContext.of(item, heartbeat=beat, lease_lost=lease_lost)
         try:
             result = handler(context)
         except Exception as exc:

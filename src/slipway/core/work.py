@@ -1,28 +1,30 @@
-"""What a work handler receives."""
+"""What a work handler receives, and what it may raise.
+
+A handler gets the claimed item and the hooks for liveness and cancellation — nothing
+else: the services it needs are given to it once, when the platform is assembled
+(:func:`slipway.workers.handlers.handlers`), so a capability names exactly what it uses
+and never reaches for the whole platform.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slipway.core.errors import SlipwayError
-
-if TYPE_CHECKING:
-    from slipway.core.queue import WorkItem
-    from slipway.services import Services
+from slipway.core.queue import WorkItem
 
 
 @dataclass(frozen=True)
 class WorkContext:
-    """The item's payload, the platform, and hooks for liveness and cancellation."""
+    """The item's payload and hooks for liveness and cancellation."""
 
     item_id: int
     kind: str
     payload: dict[str, Any]
     attempt: int
     max_attempts: int
-    services: Services
     heartbeat: Callable[[], None]
     lease_lost: Callable[[], bool]
 
@@ -30,7 +32,6 @@ class WorkContext:
     def of(
         cls,
         item: WorkItem,
-        services: Services,
         *,
         heartbeat: Callable[[], None],
         lease_lost: Callable[[], bool],
@@ -42,7 +43,6 @@ class WorkContext:
             payload=item.payload,
             attempt=item.attempts,
             max_attempts=item.max_attempts,
-            services=services,
             heartbeat=heartbeat,
             lease_lost=lease_lost,
         )
