@@ -35,6 +35,7 @@ check: env lint typecheck
 lint: env
 	$(BIN)/ruff check src tests soak
 	$(BIN)/ruff format --check src tests soak
+	$(BIN)/lint-imports --no-cache
 
 format: env
 	$(BIN)/ruff format src tests soak

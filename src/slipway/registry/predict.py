@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -40,8 +40,10 @@ from slipway.registry.outputs import (
     pass_through,
     pyfunc_classes,
 )
-from slipway.registry.service import Registry
 from slipway.registry.trees import CompiledForest
+
+if TYPE_CHECKING:
+    from slipway.registry.service import Registry
 
 NUMERIC = frozenset({"double", "float", "long", "integer"})
 INTEGRAL = frozenset({"long", "integer"})

@@ -1,0 +1,1 @@
+"""Serving: endpoints, their deployments and the gateway (the data plane)."""

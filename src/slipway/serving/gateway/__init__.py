@@ -1,0 +1,1 @@
+"""The gateway: the data plane that answers invocations for every endpoint."""
