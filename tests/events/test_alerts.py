@@ -22,8 +22,8 @@ from slipway.core.events import EventLog
 from slipway.core.settings import AlertSettings, load_settings
 from slipway.events.alerts import Alerts
 from slipway.events.delivery import FAILED_EVENT
-from slipway.runtime.scheduler import run_scheduler
 from slipway.services import Services
+from slipway.workers.scheduler import run_scheduler
 from tests.events.receivers import Mailbox, WebhookServer, smtp_server, webhook_server
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

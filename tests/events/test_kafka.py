@@ -17,8 +17,8 @@ from slipway.core.db import Database
 from slipway.core.events import EventLog
 from slipway.core.settings import KafkaSettings, load_settings
 from slipway.events.kafka import SUBSCRIBER, KafkaEventPublisher
-from slipway.runtime.scheduler import run_scheduler
 from slipway.services import Services
+from slipway.workers.scheduler import run_scheduler
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.kafka

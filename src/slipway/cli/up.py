@@ -24,13 +24,13 @@ from slipway.cli.output import console, errors
 from slipway.core.errors import BackendUnavailable, InvalidInput
 from slipway.core.settings import Settings
 from slipway.runtime.exit import exit_now
-from slipway.runtime.scheduler import run_scheduler
 from slipway.runtime.supervisor import ProcessSpec, Supervisor
 from slipway.services import Services
 from slipway.serving.gateway import server as gateway_server
 from slipway.tracking import server as tracking_server
 from slipway.tracking.config import tracking_env, tracking_process
 from slipway.workers.handlers import DEFAULT_QUEUES
+from slipway.workers.scheduler import run_scheduler
 from slipway.workers.worker import Worker
 
 if TYPE_CHECKING:

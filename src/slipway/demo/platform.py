@@ -21,10 +21,10 @@ import uvicorn
 
 from slipway.core.net import free_port
 from slipway.core.settings import load_settings
-from slipway.runtime.scheduler import run_scheduler
 from slipway.services import Services
 from slipway.serving.gateway.app import Gateway
 from slipway.workers.handlers import DEFAULT_QUEUES
+from slipway.workers.scheduler import run_scheduler
 from slipway.workers.worker import Worker
 
 log = logging.getLogger("slipway.demo")

@@ -10,7 +10,6 @@ JSON result (the output's descriptor, or the user code's traceback).
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import sys
@@ -20,15 +19,7 @@ from typing import Any
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.pipelines import values
-
-
-def resolve_target(target: str) -> Any:
-    """The function a ``module:qualname`` target names (a step's undecorated function)."""
-    module_name, _, qualname = target.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return getattr(obj, "fn", obj)
+from slipway.runtime.targets import resolve_target
 
 
 def decode(encoded: Any, spec: dict[str, Any], artifacts: ArtifactStore) -> Any:

@@ -25,8 +25,8 @@ from slipway.core.queue import WorkQueue
 from slipway.core.waiting import wait_until_final
 from slipway.pipelines.dsl import Pipeline
 from slipway.pipelines.orchestrator import Orchestrator
-from slipway.pipelines.runner import resolve_target
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, ExecutionState, StepState
+from slipway.runtime.targets import resolve_target
 
 _COERCE = {"int": int, "float": float, "string": str, "bool": bool}
 

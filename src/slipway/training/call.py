@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
-from slipway.pipelines.runner import resolve_target
+from slipway.runtime.targets import resolve_target
 
 
 def main(target: str, hyperparameters: str) -> int:

@@ -24,7 +24,7 @@ import optuna.storages._rdb.models  # preloaded: see below
 from sqlalchemy.orm import configure_mappers
 
 from slipway.core.db.engine import Database
-from slipway.pipelines.runner import resolve_target
+from slipway.runtime.targets import resolve_target
 from slipway.tuning.spec import TuningJobSpec
 from slipway.tuning.study import open_study
 
