@@ -309,23 +309,23 @@ def test_broker_away_fails_loudly_and_resume_sends_only_the_rest(
                 thread.join(timeout=60)
 
     # Half the chunks reach the broker; then it is away.
-    from slipway.batch import runner
+    from slipway.batch import outputs
 
-    original = runner.KafkaSink
+    original = outputs.KafkaSink
     calls = {"n": 0}
 
     class FlakySink(original):  # type: ignore[misc, valid-type]
-        def __init__(self, settings, output):  # type: ignore[no-untyped-def]
+        def __init__(self, settings, output, **chunk):  # type: ignore[no-untyped-def]
             calls["n"] += 1
             if calls["n"] > 6:
                 settings = settings.model_copy(update={"bootstrap_servers": dead})
-            super().__init__(settings, output)
+            super().__init__(settings, output, **chunk)
 
-    runner.KafkaSink = FlakySink  # type: ignore[misc]
+    outputs.KafkaSink = FlakySink  # type: ignore[misc]
     try:
         run_workers()
     finally:
-        runner.KafkaSink = original  # type: ignore[misc]
+        outputs.KafkaSink = original  # type: ignore[misc]
     failed = platform.services.batch.get(job.name)
     assert failed.state == "Failed"
     chunks = platform.services.batch.chunks(job.name)

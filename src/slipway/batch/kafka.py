@@ -19,29 +19,15 @@ Message layout (documented contract):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
+from slipway.batch.delivery import Delivery
 from slipway.batch.spec import KafkaOutput
 from slipway.core.kafka import client_config
 from slipway.core.settings import KafkaSettings
-
-
-@dataclass
-class Delivery:
-    delivered: int = 0
-    failed: int = 0
-    first_error: str = ""
-
-    def callback(self, error: Any, _message: Any) -> None:
-        if error is None:
-            self.delivered += 1
-        else:
-            self.failed += 1
-            self.first_error = self.first_error or str(error)
 
 
 def producer_config(settings: KafkaSettings, output: KafkaOutput) -> dict[str, Any]:
@@ -57,30 +43,39 @@ def producer_config(settings: KafkaSettings, output: KafkaOutput) -> dict[str, A
 
 
 class KafkaSink:
-    def __init__(self, settings: KafkaSettings, output: KafkaOutput) -> None:
+    """Chunk ``chunk`` of job ``job`` as one message per row (a :class:`~.delivery.Sink`).
+    Kafka cannot take back what an earlier attempt sent, so :meth:`begin` forgets nothing:
+    a retried chunk's rows arrive again, with the same ids and inference ids."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        output: KafkaOutput,
+        *,
+        id_column: str,
+        job: str,
+        chunk: int,
+        model: tuple[str, int, str],
+    ) -> None:
         from confluent_kafka import Producer
 
         self.output = output
         self.producer = Producer(producer_config(settings, output))
         self.delivery = Delivery()
+        self.id_column = id_column
+        self.job, self.chunk, self.model = job, chunk, model
         self._duckdb: Any = None
 
-    def send(
-        self,
-        table: pa.Table,
-        *,
-        id_column: str,
-        prediction_column: str,
-        job: str,
-        chunk: int,
-        first_row: int,
-        model: tuple[str, int, str],
-    ) -> None:
+    def begin(self) -> None:
+        """Nothing to forget (see the class)."""
+
+    def write(self, piece: int, table: pa.Table, first_row: int) -> None:
         """Queue one message per row of ``table`` (acknowledgements arrive later)."""
-        name, version, digest = model
+        name, version, digest = self.model
+        job, chunk = self.job, self.chunk
         keys, values = self._encode(
             table,
-            id_column=id_column,
+            id_column=self.id_column,
             prefix=f"{job}-{chunk}-",
             first_row=first_row,
             model=(name, version),
@@ -149,8 +144,9 @@ class KafkaSink:
             con.unregister("rows_")
         return result.column(0).to_pylist(), result.column(1).to_pylist()
 
-    def finish(self) -> Delivery:
-        """Wait for every outstanding acknowledgement (or the delivery timeout)."""
+    def finish(self, rows: int) -> Delivery:
+        """Wait for every outstanding acknowledgement (or the delivery timeout); complete
+        when all ``rows`` messages were acknowledged."""
         delivery = self.delivery
         remaining = self.producer.flush(self.output.delivery_timeout_seconds + 10)
         if remaining:
@@ -158,6 +154,7 @@ class KafkaSink:
             delivery.first_error = (
                 delivery.first_error or f"{remaining} messages never acknowledged"
             )
+        delivery.complete = delivery.failed == 0 and delivery.delivered >= rows
         return delivery
 
 

@@ -24,7 +24,8 @@ import pyarrow as pa
 from sqlalchemy import select
 
 from slipway.batch import sources
-from slipway.batch.kafka import Delivery, KafkaSink
+from slipway.batch.delivery import Delivery
+from slipway.batch.outputs import open_sink
 from slipway.batch.sinks import FileSink
 from slipway.batch.spec import TERMINAL, BatchJobSpec
 from slipway.core.clock import utcnow
@@ -91,12 +92,8 @@ def run_chunk(context: WorkContext, deps: ChunkDeps) -> dict[str, Any]:
             raise PermanentFailure(f"explain: {exc}") from None
     kept = spec.kept()
     rows = 0
-    files = (
-        FileSink(spec.output.files.path, spec.output.files.format) if spec.output.files else None
-    )
-    kafka = KafkaSink(deps.settings.kafka, spec.output.kafka) if spec.output.kafka else None
-    if files is not None:
-        files.begin(index)
+    sink = open_sink(spec, deps.settings.kafka, job=name, chunk=index, model=model_ref)
+    sink.begin()
     for piece, table in enumerate(sources.read(source)):
         try:
             batch = to_batch(table, model.schema)
@@ -110,25 +107,14 @@ def run_chunk(context: WorkContext, deps: ChunkDeps) -> dict[str, Any]:
                 **(attribution_columns(explainer.explain(batch.matrix())) if explainer else {}),
             }
         )
-        if files is not None:
-            files.write(index, piece, output)
-        elif kafka is not None and spec.id_column:
-            kafka.send(
-                output,
-                id_column=spec.id_column,
-                prediction_column=spec.prediction_column,
-                job=name,
-                chunk=index,
-                first_row=rows,
-                model=model_ref,
-            )
+        sink.write(piece, output, rows)
         rows += table.num_rows
         context.heartbeat()
         if context.lease_lost():
             return {"abandoned": True}
-    delivery = kafka.finish() if kafka is not None else Delivery()
+    delivery = sink.finish(rows)
     seconds = time.perf_counter() - started
-    if kafka is not None and (delivery.failed or delivery.delivered < rows):
+    if not delivery.complete:
         _record_failure(context, deps, name, index, rows, delivery, seconds)
         raise PermanentFailure(
             f"chunk {index}: {delivery.delivered} of {rows} messages acknowledged,"

@@ -1,4 +1,5 @@
-"""Where a chunk's predictions go: part files in a folder (Kafka: :mod:`.kafka`).
+"""A chunk's predictions as part files in a folder (Kafka: :mod:`.kafka`; the interface
+both implement: :mod:`.delivery`).
 
 A chunk's parts are named after it (``part-00007-0000.parquet``) and each is written to a
 temporary name first, then renamed: a retried chunk removes its earlier parts and writes
@@ -14,32 +15,43 @@ import fsspec
 import orjson
 import pyarrow as pa
 
+from slipway.batch.delivery import Delivery
+
 EXTENSIONS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}
 
 
 class FileSink:
-    def __init__(self, path: str, kind: str) -> None:
+    """Chunk ``chunk``'s parts in the folder ``path`` (a :class:`~.delivery.Sink`); with
+    no chunk, only the job's manifest can be written."""
+
+    def __init__(self, path: str, kind: str, chunk: int | None = None) -> None:
         self.fs, self.root = fsspec.core.url_to_fs(path)
         self.kind = kind
+        self.chunk = chunk
         self.fs.makedirs(self.root, exist_ok=True)
 
-    def _prefix(self, chunk: int) -> str:
-        return f"part-{chunk:05d}-"
+    def _prefix(self) -> str:
+        assert self.chunk is not None, "a sink for the manifest writes no parts"
+        return f"part-{self.chunk:05d}-"
 
-    def begin(self, chunk: int) -> None:
-        """Forget whatever an earlier, interrupted attempt at ``chunk`` wrote."""
-        for path in self.fs.glob(f"{self.root}/{self._prefix(chunk)}*"):
+    def begin(self) -> None:
+        """Forget whatever an earlier, interrupted attempt at this chunk wrote."""
+        for path in self.fs.glob(f"{self.root}/{self._prefix()}*"):
             self.fs.rm(path)
-        for path in self.fs.glob(f"{self.root}/.tmp-{self._prefix(chunk)}*"):
+        for path in self.fs.glob(f"{self.root}/.tmp-{self._prefix()}*"):
             self.fs.rm(path)
 
-    def write(self, chunk: int, piece: int, table: pa.Table) -> str:
-        name = f"{self._prefix(chunk)}{piece:04d}.{EXTENSIONS[self.kind]}"
+    def write(self, piece: int, table: pa.Table, first_row: int = 0) -> None:
+        name = f"{self._prefix()}{piece:04d}.{EXTENSIONS[self.kind]}"
         temporary = f"{self.root}/.tmp-{name}"
         with self.fs.open(temporary, "wb") as handle:
             _encode(table, self.kind, handle)
         self.fs.mv(temporary, f"{self.root}/{name}")
-        return name
+
+    def finish(self, rows: int) -> Delivery:
+        """Every part was renamed into place as it was written (a failed write raised):
+        the chunk is complete."""
+        return Delivery(complete=True)
 
     def manifest(self, manifest: dict[str, Any]) -> None:
         with self.fs.open(f"{self.root}/_manifest.json", "wb") as handle:
