@@ -274,3 +274,34 @@ def test_arrow_entities_with_int_keys(offline_fs: FeatureStore) -> None:
         }
     )
     assert fs.training_set(table, ["ints:f"]).data.column("f").to_pylist() == [0.5, None]
+
+
+def test_a_training_set_reads_only_the_groups_it_references(
+    offline_fs: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fs = offline_fs
+    for name in ("used", "other", "third"):
+        _group(fs, name)
+        fs.ingest(name, [{"k": "x", "event_time": t(1), f"{name}_v": 1}])
+    read: list[str] = []
+    real_get = fs.repo.get
+
+    def get(name: str) -> object:
+        read.append(name)
+        return real_get(name)
+
+    def every_group() -> None:
+        raise AssertionError("a training set of one group read every group's definition")
+
+    monkeypatch.setattr(fs.repo, "get", get)
+    monkeypatch.setattr(fs.repo, "all", every_group)
+    entities = pd.DataFrame({"k": ["x"], "event_timestamp": [t(2)]})
+    built = fs.training_set(entities, ["used:used_v", "used:*"])
+    assert built.data.column("used_v").to_pylist() == [1]
+    assert read == ["used"]
+    with pytest.raises(NotFound, match="nope"):
+        fs.training_set(entities, ["nope:x"])
+    for bad in ("used", "used:", ":x", "Not A Name:x"):
+        with pytest.raises(InvalidInput) as caught:
+            fs.training_set(entities, [bad])
+        assert caught.value.field == "feature_refs"

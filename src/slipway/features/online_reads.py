@@ -19,8 +19,9 @@ from slipway.core.clock import utcnow
 from slipway.core.errors import InvalidInput
 from slipway.features.codec import decode_payload, encode_key, from_micros, micros
 from slipway.features.definitions import FeatureGroup, FeatureType, KeyType
-from slipway.features.offline.training import FeatureRef, resolve_refs
+from slipway.features.offline.training import resolve_refs
 from slipway.features.online.base import OnlineStore, StoredRecord
+from slipway.features.refs import FeatureRef
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,7 @@ from slipway.features.definitions import FeatureGroup
 from slipway.features.ingest import STALE_AFTER_SECONDS, Ingestor
 from slipway.features.materialize import materialize
 from slipway.features.offline.delta import DeltaOfflineStore, SourcePosition
-from slipway.features.offline.training import (
-    FeatureRef,
-    TrainingSet,
-    build_training_set,
-    run_query,
-)
+from slipway.features.offline.training import TrainingSet, build_training_set, run_query
 from slipway.features.online.base import OnlineStore
 from slipway.features.online_reads import (
     FeatureVector,
@@ -38,6 +33,7 @@ from slipway.features.online_reads import (
     read_records,
     ref_groups,
 )
+from slipway.features.refs import FeatureRef, groups_of
 from slipway.features.repository import GroupRepository, Ingest, StoredGroup
 from slipway.features.sources import file_chunks, memory_chunks
 from slipway.features.validation import as_arrow
@@ -219,12 +215,11 @@ class FeatureStore:
         return keys
 
     def _known(self, refs: list[str]) -> dict[str, FeatureGroup]:
-        groups = self._groups()
-        for ref in refs:
-            name = FeatureRef.parse(ref).group
-            if name not in groups:
-                self.repo.get(name)  # raises NotFound naming the group
-        return groups
+        """The definitions of the groups ``refs`` name, and only those: a training set of
+        two groups reads two definitions, however many groups the store holds. An
+        unknown group raises NotFound naming it."""
+        parsed = [FeatureRef.parse(ref) for ref in refs]
+        return {name: self.repo.get(name).spec for name in groups_of(parsed)}
 
     # -- offline -----------------------------------------------------------------------
 
@@ -244,7 +239,8 @@ class FeatureStore:
         if isinstance(entities, str):
             text = entities.strip()
             if text.lower().startswith(("select", "with")):
-                table = run_query(self.offline, list(groups), text)
+                # The entity query may read any group, not only the referenced ones.
+                table = run_query(self.offline, list(self._groups()), text)
             else:
                 table = pa.concat_tables(list(file_chunks(text)()))
         else:

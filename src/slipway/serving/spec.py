@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
+from slipway.features.refs import FeatureRef
 from slipway.registry.models import parse_model_ref
 
 
@@ -79,15 +81,15 @@ class EnrichmentSpec(_Spec):
     @field_validator("features")
     @classmethod
     def _refs(cls, value: list[str]) -> list[str]:
-        for ref in value:
-            group, _, feature = ref.partition(":")
-            validate_name(group, field="features")
-            if not feature:
-                raise ValueError(f"{ref!r} is not group:feature")
-            if feature == "*":
+        for text in value:
+            try:
+                ref = FeatureRef.parse(text, field="features")
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
+            if ref.every_feature:
                 # The gateway joins named columns to the request: a wildcard would become a
                 # column called "*". Name the features the model needs.
-                raise ValueError(f"{ref!r}: name each feature (group:* is not supported here)")
+                raise ValueError(f"{text!r}: name each feature (group:* is not supported here)")
         return value
 
 

@@ -31,28 +31,10 @@ import pyarrow.compute as pc
 from slipway.core.errors import InvalidInput
 from slipway.features.definitions import FeatureGroup, KeyType
 from slipway.features.offline.delta import DeltaOfflineStore
+from slipway.features.refs import FeatureRef
 from slipway.features.validation import TIMESTAMP
 
 _ROW = "__slipway_row"
-
-
-@dataclass(frozen=True)
-class FeatureRef:
-    group: str
-    feature: str
-
-    @classmethod
-    def parse(cls, ref: str) -> FeatureRef:
-        group, sep, feature = ref.partition(":")
-        if not sep or not group or not feature:
-            raise InvalidInput(
-                f"feature reference {ref!r} must look like 'group:feature' or 'group:*'",
-                field="feature_refs",
-            )
-        return cls(group, feature)
-
-    def __str__(self) -> str:
-        return f"{self.group}:{self.feature}"
 
 
 @dataclass(frozen=True)

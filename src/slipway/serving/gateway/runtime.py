@@ -26,6 +26,7 @@ from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.db.tables import EndpointConfigRow, EndpointRow, GatewayModelRow
 from slipway.core.errors import BackendUnavailable, Forbidden, InvalidInput, NotFound
+from slipway.features.refs import FeatureRef
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import LoadedModel, load_model
 from slipway.registry.service import Registry
@@ -147,7 +148,7 @@ class Enricher:
     def __init__(self, spec: EnrichmentSpec, features: Any) -> None:
         self.spec = spec
         self.features = features  # a FeatureStore
-        self.names = [ref.partition(":")[2] for ref in spec.features]
+        self.names = [FeatureRef.parse(ref, field="features").feature for ref in spec.features]
         self.key_fields: list[str] = []  # request fields carrying entity keys
 
     def prepare(self) -> None:
