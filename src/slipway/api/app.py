@@ -23,6 +23,7 @@ from slipway.api.routes import (
     monitoring,
     pipelines,
     settings,
+    tables,
     tokens,
     work,
 )
@@ -48,6 +49,8 @@ ROUTERS = (
     work.router,
     features.reads,
     features.router,
+    tables.reads,
+    tables.writes,
     models.router,
     pipelines.router,
     jobs.router,
@@ -75,7 +78,10 @@ def create_app(services: Services) -> FastAPI:
     server = services.settings.server
     app.add_middleware(AuditMiddleware, audit=services.audit)
     app.add_middleware(
-        RequestLimits, max_body_bytes=server.max_body_bytes, max_json_depth=server.max_json_depth
+        RequestLimits,
+        max_body_bytes=server.max_body_bytes,
+        max_json_depth=server.max_json_depth,
+        max_table_bytes=server.max_table_bytes,
     )
     # Added last, so outermost: a shed request costs no body read, audit row or auth.
     app.add_middleware(

@@ -15,23 +15,36 @@ from slipway.core.jsondepth import json_depth_exceeds
 
 __all__ = ["RequestLimits", "json_depth_exceeds"]
 
+ARROW_STREAM = b"application/vnd.apache.arrow.stream"
+
 
 class RequestLimits:
     """ASGI middleware answering 413 / 400 in the API's error format."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_json_depth: int,
+        max_table_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
+        self.max_table_bytes = max_table_bytes or max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        # An Arrow IPC stream is a table, bounded on its own (and never parsed as JSON).
+        limit = self.max_table_bytes if content_type == ARROW_STREAM else self.max_body_bytes
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _reject(send, 413, "payload_too_large", self._too_large())
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _reject(send, 413, "payload_too_large", self._too_large(limit))
             return
         chunks: list[bytes] = []
         size = 0
@@ -42,13 +55,12 @@ class RequestLimits:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await _reject(send, 413, "payload_too_large", self._too_large())
+            if size > limit:
+                await _reject(send, 413, "payload_too_large", self._too_large(limit))
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if content_type.endswith(b"json") and json_depth_exceeds(body, self.max_json_depth):
             message_text = f"JSON body nests deeper than {self.max_json_depth} levels"
             await _reject(send, 400, "invalid_input", message_text, field="body")
@@ -65,8 +77,9 @@ class RequestLimits:
 
         await self.app(scope, replay, send)
 
-    def _too_large(self) -> str:
-        return f"request body is larger than {self.max_body_bytes} bytes"
+    @staticmethod
+    def _too_large(limit: int) -> str:
+        return f"request body is larger than {limit} bytes"
 
 
 async def _reject(send: Send, status: int, code: str, message: str, field: str = "") -> None:

@@ -140,6 +140,12 @@ class ServerSettings(_Area):
     port: int = Field(default=8420, ge=0, le=65535)
     auth: bool = Field(default=False, description="require API tokens on every request")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_table_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1024,
+        description="the bound for an Arrow IPC body (a table ingested, a training set's"
+        " entities): tables are far larger than JSON documents, and are not parsed as JSON",
+    )
     max_json_depth: int = Field(default=64, ge=2, le=1000)
     # Admission (api/admission.py): past these, 429 with Retry-After at once.
     max_in_flight: int = Field(

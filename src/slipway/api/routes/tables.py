@@ -1,0 +1,121 @@
+"""Tables over REST as Arrow IPC streams: ingesting a DataFrame-sized table into a feature
+group, and point-in-time training sets. JSON rows cost more to build and parse than the
+work itself at these sizes and lose types; the remote client (slipway.client) uses these.
+
+Bodies are bounded by ``server.max_table_bytes`` (not ``max_body_bytes``, which bounds
+JSON); a body of another content type gets 415.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from slipway.api.auth import authorize, services_of
+from slipway.api.routes.features import IngestOut
+from slipway.core.arrowipc import ARROW_STREAM, from_ipc, to_ipc
+from slipway.core.errors import InvalidInput, UnsupportedMediaType
+from slipway.security.tokens import Role
+
+writes = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.EDITOR))])
+reads = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.VIEWER))])
+
+DEFINITION_HEADER = "X-Slipway-Training-Set"
+
+_TABLE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "an Arrow IPC stream (at most the server's max_table_bytes)",
+        "content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+async def _table(request: Request) -> bytes:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != ARROW_STREAM:
+        raise UnsupportedMediaType(f"send the table as {ARROW_STREAM}, not {kind or 'nothing'}")
+    return await request.body()  # bounded by RequestLimits (max_table_bytes)
+
+
+@writes.post(
+    "/feature-groups/{name}/records/arrow",
+    status_code=201,
+    response_model=IngestOut,
+    openapi_extra=_TABLE_BODY,
+    responses={415: {"description": "The body is not an Arrow IPC stream"}},
+)
+def ingest_table(
+    name: str,
+    request: Request,
+    body: Annotated[bytes, Depends(_table)],
+    timezone: str | None = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> IngestOut:
+    """Ingest a table of records (any number of rows) as one ingestion, validated whole;
+    with an ``Idempotency-Key``, sending it again writes it once."""
+    ingest = services_of(request).features.ingest(
+        name,
+        from_ipc(body, field="body"),
+        timezone=timezone,
+        source="rest",
+        idempotency_key=idempotency_key,
+    )
+    return IngestOut.of(ingest)
+
+
+def _versions(text: str | None) -> dict[str, int] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise InvalidInput("versions must be a JSON object", field="versions") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+        for k, v in value.items()
+    ):
+        raise InvalidInput('versions must map groups to versions: {"group": 3}', field="versions")
+    return value
+
+
+@reads.post(
+    "/training-sets",
+    openapi_extra=_TABLE_BODY,
+    response_class=Response,
+    responses={
+        200: {
+            "description": f"the training set as an Arrow IPC stream; its definition (JSON)"
+            f" in the {DEFINITION_HEADER} header",
+            "content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        415: {"description": "The body is not an Arrow IPC stream"},
+    },
+)
+def training_set(
+    request: Request,
+    body: Annotated[bytes, Depends(_table)],
+    feature_refs: Annotated[list[str], Query(min_length=1, max_length=10_000)],
+    timestamp_column: str = "event_timestamp",
+    ttl_seconds: Annotated[float | None, Query(gt=0)] = None,
+    versions: Annotated[str | None, Query(description='JSON: {"group": version}')] = None,
+    full_feature_names: bool = False,
+) -> Response:
+    """Point-in-time-correct features for each entity row of the body (the entity table):
+    the same as ``FeatureStore.training_set`` in process."""
+    built = services_of(request).features.training_set(
+        from_ipc(body, field="entities"),
+        feature_refs,
+        timestamp_column=timestamp_column,
+        ttl=timedelta(seconds=ttl_seconds) if ttl_seconds is not None else None,
+        versions=_versions(versions),
+        full_feature_names=full_feature_names,
+    )
+    return Response(
+        memoryview(to_ipc(built.data)),
+        media_type=ARROW_STREAM,
+        headers={DEFINITION_HEADER: json.dumps(built.definition.to_dict(), default=str)},
+    )

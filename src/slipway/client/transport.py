@@ -1,0 +1,136 @@
+"""HTTP to a Slipway control plane: a token, timeouts, retries, and errors turned back
+into the exceptions the embedded API raises.
+
+Every error the server sends is ``{"error": {"code", "message", "details"}}``; the code
+names a :class:`~slipway.core.errors.SlipwayError` subclass, which is raised with the same
+message and details (an :class:`~slipway.core.errors.InvalidInput` names its field), so
+code written against the embedded API handles the remote one's errors unchanged.
+
+Retries: a call that is safe to repeat — a read, a PUT or DELETE, or a write carrying an
+``Idempotency-Key`` — is sent again after a connection error, a timeout, 429 or 503,
+with exponential backoff (and the server's ``Retry-After`` when it gives one), up to
+``retries`` times. Anything else is sent once: repeating it could apply it twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from slipway.core.errors import BackendUnavailable, InvalidInput, SlipwayError
+
+API_PREFIX = "/api/v1"
+RETRY_STATUSES = frozenset({429, 503})
+
+
+def _error_classes() -> dict[str, type[SlipwayError]]:
+    found: dict[str, type[SlipwayError]] = {}
+    pending: list[type[SlipwayError]] = [SlipwayError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+_BY_CODE = _error_classes()
+
+
+def error_from(status: int, body: Any) -> SlipwayError:
+    """The exception a server's error answer stands for."""
+    document = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(document, dict):
+        return SlipwayError(f"the server answered {status} without an error body")
+    code, message = str(document.get("code", "")), str(document.get("message", ""))
+    raw = document.get("details")
+    details: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    cls = _BY_CODE.get(code)
+    if cls is InvalidInput:
+        return InvalidInput(message, field=details.get("field"), details=details)
+    if cls is not None:
+        try:
+            return cls(message, details=details)
+        except TypeError:  # a subclass with its own constructor (retry_after, path)
+            error = cls.__new__(cls)
+            SlipwayError.__init__(error, message, details=details)
+            return error
+    error = SlipwayError(message, details=details)
+    error.code = code or error.code  # type: ignore[misc]
+    return error
+
+
+class Transport:
+    """One HTTP connection pool to ``url`` (the control plane's base URL)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        repeatable: bool | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send, retrying what is ``repeatable`` (by default: GET, PUT, DELETE, and any
+        call with an ``Idempotency-Key``); a 4xx or 5xx answer raises its SlipwayError."""
+        if repeatable is None:
+            repeatable = method in ("GET", "HEAD", "PUT", "DELETE") or bool(
+                headers and "Idempotency-Key" in headers
+            )
+        attempts = 1 + (self.retries if repeatable else 0)
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = self.http.request(
+                    method,
+                    f"{API_PREFIX}{path}",
+                    json=json,
+                    content=content,
+                    params=params,
+                    headers=headers,
+                )
+            except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError) as exc:
+                if last:
+                    raise BackendUnavailable(
+                        f"the control plane at {self.url} did not answer: {exc}"
+                    ) from None
+                time.sleep(self.backoff * 2**attempt)
+                continue
+            if response.status_code in RETRY_STATUSES and not last:
+                wait = response.headers.get("Retry-After", "")
+                time.sleep(float(wait) if wait.isdigit() else self.backoff * 2**attempt)
+                continue
+            if response.status_code >= 400:
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = None
+                raise error_from(response.status_code, body)
+            return response
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+__all__ = ["Transport", "error_from"]
