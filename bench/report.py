@@ -709,6 +709,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "soak_results.md",
         "bias_results.md",
         "attribution_results.md",
+        "remote_results.md",
     ):
         extra = DATA.parent / other
         if extra.exists():
