@@ -112,7 +112,7 @@ def test_signature_inference_runs_the_model_in_a_child_without_secrets(
     [
         ("raise", "the model failed: RuntimeError: the model refuses"),
         ("crash", "ended with exit code 3 and no answer"),
-        ("hang", "timed out after 8 s"),
+        ("hang", "timed out after 6 s"),
     ],
 )
 def test_a_model_that_fails_crashes_or_hangs_is_refused_and_nothing_is_registered(
@@ -122,7 +122,7 @@ def test_a_model_that_fails_crashes_or_hangs_is_refused_and_nothing_is_registere
     action: str,
     says: str,
 ) -> None:
-    monkeypatch.setattr(probe, "TIMEOUT_SECONDS", 8.0)
+    monkeypatch.setattr(probe, "TIMEOUT_SECONDS", 6.0)
     spy = tmp_path / "seen.json"
     uri = _pyfunc(services, spy, action)
     with pytest.raises(InvalidInput) as caught:
@@ -241,3 +241,17 @@ def test_a_baseline_whose_model_fails_is_refused_naming_the_model(
         )
     assert caught.value.field == "model"
     assert services.baselines.list() == []
+
+
+def test_a_step_sandbox_checks_the_model_in_place(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipeline step's child already runs user code; it checks a model it registers
+    itself (probe.already_sandboxed) instead of starting another interpreter."""
+    monkeypatch.setattr(probe, "_sandboxed", True)  # what slipway.pipelines.runner declares
+    spy = tmp_path / "seen.json"
+    version = services.registry.register("in-step", _pyfunc(services, spy, "answer"), actor="t")
+    assert version.signature["inputs"]
+    # The model writes its spy file only from another process than the one that logged it:
+    # none was written, so it ran here.
+    assert not spy.exists()

@@ -19,6 +19,7 @@ from typing import Any
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.pipelines import values
+from slipway.registry import probe
 from slipway.runtime.targets import resolve_target
 
 
@@ -64,6 +65,9 @@ def main(spec_path: str, result_path: str) -> int:
         if entry not in sys.path:
             sys.path.insert(0, entry)
     artifacts = ArtifactStore(spec["artifact_root"])
+    # This process runs the step's user code already: a model registered here is checked
+    # here too (slipway.registry.probe), not in yet another interpreter.
+    probe.already_sandboxed()
     try:
         fn = resolve_target(spec["target"])
         decoded = {name: decode(arg, spec, artifacts) for name, arg in spec["inputs"].items()}

@@ -17,6 +17,10 @@ platform was started with — so that code never runs in it. It runs here instea
   (a YAML mapping for the new ``MLmodel``, a list of JSON values for the classes) or a
   Parquet file of one column (the predictions): nothing comes back unpickled.
 
+A process that is itself a sandbox for user code — a pipeline step's child, which
+declares it with :func:`already_sandboxed` — runs the checks in place: the model's code
+gains nothing there that the step's own code did not have.
+
 A model that fails, hangs or dies there is refused with a 400 naming the field
 (``signature``, ``output`` or ``model``) and what it printed last; nothing is recorded.
 """
@@ -49,6 +53,18 @@ PREDICTION = "prediction"
 _KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV")
 
 
+# Set in a process that is itself a sandbox for user code (a pipeline step's child, see
+# slipway.pipelines.runner): the model's code may run right there, and a step that
+# registers a model does not pay for another interpreter.
+_sandboxed = False
+
+
+def already_sandboxed() -> None:
+    """Declare this process a user-code sandbox: checks run in it, not in a child."""
+    global _sandboxed
+    _sandboxed = True
+
+
 def child_environment() -> dict[str, str]:
     env = {name: os.environ[name] for name in _KEPT if name in os.environ}
     return env | {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -67,6 +83,11 @@ def run(
     a failure, a timeout or a crash raises :class:`InvalidInput` naming ``field``."""
     from slipway.runtime.childproc import run_child  # the child never imports it
 
+    if _sandboxed:
+        document = _answer({"operation": operation, "local": local, "field": field, **arguments})
+        if document.get("error") is not None:
+            raise InvalidInput(str(document["error"]), field=field)
+        return document
     with tempfile.TemporaryDirectory(prefix="slipway-probe-") as tmp:
         request, answer = Path(tmp) / "request.json", Path(tmp) / "answer.json"
         request.write_text(

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from slipway.api.auth import authorize, services_of
+from slipway.api.auth import READ_ONLY, authorize, services_of
 from slipway.api.routes.features import IngestOut
 from slipway.core.arrowipc import ARROW_STREAM, from_ipc, to_ipc
 from slipway.core.errors import InvalidInput, UnsupportedMediaType
@@ -84,7 +84,7 @@ def _versions(text: str | None) -> dict[str, int] | None:
 
 @reads.post(
     "/training-sets",
-    openapi_extra=_TABLE_BODY,
+    openapi_extra=_TABLE_BODY | READ_ONLY,
     response_class=Response,
     responses={
         200: {
