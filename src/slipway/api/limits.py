@@ -11,11 +11,12 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from slipway.core.arrowipc import ARROW_STREAM
 from slipway.core.jsondepth import json_depth_exceeds
 
 __all__ = ["RequestLimits", "json_depth_exceeds"]
 
-ARROW_STREAM = b"application/vnd.apache.arrow.stream"
+_ARROW = ARROW_STREAM.encode()
 
 
 class RequestLimits:
@@ -41,7 +42,7 @@ class RequestLimits:
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         # An Arrow IPC stream is a table, bounded on its own (and never parsed as JSON).
-        limit = self.max_table_bytes if content_type == ARROW_STREAM else self.max_body_bytes
+        limit = self.max_table_bytes if content_type == _ARROW else self.max_body_bytes
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _reject(send, 413, "payload_too_large", self._too_large(limit))

@@ -59,7 +59,7 @@ _models: dict[tuple[str, int], LoadedModel] = {}
 _models_lock = threading.Lock()
 
 
-def _model(context: WorkContext, deps: ChunkDeps, name: str, version: int) -> LoadedModel:
+def _model(deps: ChunkDeps, name: str, version: int) -> LoadedModel:
     with _models_lock:
         model = _models.get((name, version))
         if model is None:
@@ -83,7 +83,7 @@ def run_chunk(context: WorkContext, deps: ChunkDeps) -> dict[str, Any]:
             job.state, job.started_at = "Running", utcnow()
         chunk.state = "running"
     started = time.perf_counter()
-    model = _model(context, deps, job.model_name, job.model_version)
+    model = _model(deps, job.model_name, job.model_version)
     explainer: Explainer | None = None
     if spec.explain:
         try:
@@ -115,12 +115,12 @@ def run_chunk(context: WorkContext, deps: ChunkDeps) -> dict[str, Any]:
     delivery = sink.finish(rows)
     seconds = time.perf_counter() - started
     if not delivery.complete:
-        _record_failure(context, deps, name, index, rows, delivery, seconds)
+        _record_failure(deps, name, index, rows, delivery, seconds)
         raise PermanentFailure(
             f"chunk {index}: {delivery.delivered} of {rows} messages acknowledged,"
             f" {delivery.failed} failed ({delivery.first_error or 'delivery timed out'})"
         )
-    _complete(context, deps, name, index, rows, delivery, seconds)
+    _complete(deps, name, index, rows, delivery, seconds)
     return {"rows": rows, "seconds": seconds, "delivered": delivery.delivered}
 
 
@@ -138,7 +138,6 @@ def attribution_columns(explanation: Explanation) -> dict[str, pa.Array]:
 
 
 def _record_failure(
-    context: WorkContext,
     deps: ChunkDeps,
     name: str,
     index: int,
@@ -159,7 +158,6 @@ def _record_failure(
 
 
 def _complete(
-    context: WorkContext,
     deps: ChunkDeps,
     name: str,
     index: int,

@@ -17,11 +17,13 @@ from slipway.client.transport import Transport
 from slipway.core.arrowipc import ARROW_STREAM, from_ipc, to_ipc
 from slipway.core.errors import InvalidInput
 from slipway.features.definitions import FeatureGroup
-from slipway.features.offline.training import TrainingSet, TrainingSetDefinition
+from slipway.features.offline.training import (
+    DEFINITION_HEADER,
+    TrainingSet,
+    TrainingSetDefinition,
+)
 from slipway.features.repository import Ingest, StoredGroup
 from slipway.features.validation import as_arrow
-
-DEFINITION_HEADER = "X-Slipway-Training-Set"
 
 
 def _stored(document: Mapping[str, Any]) -> StoredGroup:

@@ -132,10 +132,10 @@ def _run_child(
             timeout=options.get("timeout_seconds"),
             memory_mb=options.get("memory_mb"),
             cpus=options.get("cpus"),
-            should_stop=lambda: context.lease_lost() or _cancelled(context, deps, execution_id),
+            should_stop=lambda: context.lease_lost() or _cancelled(deps, execution_id),
         )
         if outcome.stopped == "stopped":
-            if not _cancelled(context, deps, execution_id):
+            if not _cancelled(deps, execution_id):
                 # The lease is gone (expired, or the worker is stopping and hands the step
                 # back): the step's row belongs to whoever runs it next; write nothing.
                 raise LeaseLost(f"step {step} of {execution_id} stopped: lease lost")
@@ -152,7 +152,7 @@ def _run_child(
         return result
 
 
-def _cancelled(context: WorkContext, deps: StepDeps, execution_id: str) -> bool:
+def _cancelled(deps: StepDeps, execution_id: str) -> bool:
     """Whether the execution was cancelled; unknown while the database is away, and then
     the step runs on (killing it would only make it run again)."""
     try:

@@ -176,9 +176,7 @@ def run_training_job(context: WorkContext, deps: TrainingDeps) -> dict[str, Any]
         # the next holder resumes from the checkpoints synced so far; write nothing here.
         raise LeaseLost(f"training job {name} interrupted: lease lost")
     ok = outcome.returncode == 0 and outcome.stopped is None
-    return _settle(
-        context, deps, spec, run_id, dirs, resumed, ok, outcome.stopped, outcome.returncode
-    )
+    return _settle(deps, spec, run_id, dirs, resumed, ok, outcome.stopped, outcome.returncode)
 
 
 def _stopped_by_user(deps: TrainingDeps, name: str) -> bool:
@@ -208,7 +206,6 @@ def _create_run(deps: TrainingDeps, spec: TrainingJobSpec) -> str:
 
 
 def _settle(
-    context: WorkContext,
     deps: TrainingDeps,
     spec: TrainingJobSpec,
     run_id: str,

@@ -65,7 +65,7 @@ def own_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def recover_interrupted(
-    context: WorkContext, deps: TuningDeps, spec: TuningJobSpec, study: optuna.Study, slot: int
+    deps: TuningDeps, spec: TuningJobSpec, study: optuna.Study, slot: int
 ) -> int:
     """Fail the trials a previous holder of ``slot`` left RUNNING and enqueue their
     parameters again; returns how many. Only the slot's lease holder calls this, so a
@@ -108,16 +108,16 @@ def run_tuning_slot(context: WorkContext, deps: TuningDeps) -> dict[str, Any]:
     slot = int(context.payload.get("slot", 0))
     study = open_study(deps.db, spec, slot=slot)
     with named_lock(deps.db, f"tuning/{name}"):
-        recover_interrupted(context, deps, spec, study, slot)
+        recover_interrupted(deps, spec, study, slot)
     ran = 0
-    while not context.lease_lost() and not _stopped(context, deps, name):
+    while not context.lease_lost() and not _stopped(deps, name):
         with named_lock(deps.db, f"tuning/{name}"):
             if len(own_trials(study)) >= budget(spec):
                 break
             trial = study.ask()
             trial.set_user_attr(SLOT, slot)
             params = suggest(trial, spec)
-        run_id = _trial_run(context, deps, spec, parent_run, trial.number, params)
+        run_id = _trial_run(deps, spec, parent_run, trial.number, params)
         trial.set_user_attr("run_id", run_id)
         outcome = _run_trial(context, deps, spec, trial, params, run_id)
         if context.lease_lost():
@@ -137,7 +137,7 @@ def run_tuning_slot(context: WorkContext, deps: TuningDeps) -> dict[str, Any]:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             client.set_terminated(run_id, "FAILED")
         ran += 1
-    _finish_if_done(context, deps, spec, study)
+    _finish_if_done(deps, spec, study)
     return {"trials": ran}
 
 
@@ -165,7 +165,6 @@ def _log_values(
 
 
 def _trial_run(
-    context: WorkContext,
     deps: TuningDeps,
     spec: TuningJobSpec,
     parent: str | None,
@@ -219,7 +218,7 @@ def _run_trial(
             timeout=spec.trial_timeout_seconds,
             memory_mb=spec.memory_mb,
             cpus=spec.cpus,
-            should_stop=lambda: context.lease_lost() or _stopped(context, deps, spec.name),
+            should_stop=lambda: context.lease_lost() or _stopped(deps, spec.name),
         )
         if outcome.stopped or not result_path.exists():
             return {"ok": False, "error": outcome.stopped or f"trial died ({outcome.returncode})"}
@@ -227,15 +226,13 @@ def _run_trial(
         return result
 
 
-def _stopped(context: WorkContext, deps: TuningDeps, name: str) -> bool:
+def _stopped(deps: TuningDeps, name: str) -> bool:
     with deps.db.session() as session:
         row = session.get(TuningJobRow, name)
         return row is None or row.state == "Stopped"
 
 
-def _finish_if_done(
-    context: WorkContext, deps: TuningDeps, spec: TuningJobSpec, study: optuna.Study
-) -> None:
+def _finish_if_done(deps: TuningDeps, spec: TuningJobSpec, study: optuna.Study) -> None:
     with named_lock(deps.db, f"tuning/{spec.name}"):
         trials = own_trials(study)
         running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]

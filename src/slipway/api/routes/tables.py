@@ -18,12 +18,12 @@ from slipway.api.auth import READ_ONLY, authorize, services_of
 from slipway.api.routes.features import IngestOut
 from slipway.core.arrowipc import ARROW_STREAM, from_ipc, to_ipc
 from slipway.core.errors import InvalidInput, UnsupportedMediaType
+from slipway.features.offline.training import DEFINITION_HEADER
 from slipway.security.tokens import Role
 
 writes = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.EDITOR))])
 reads = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.VIEWER))])
 
-DEFINITION_HEADER = "X-Slipway-Training-Set"
 
 _TABLE_BODY: dict[str, Any] = {
     "requestBody": {

@@ -35,6 +35,9 @@ from slipway.features.refs import FeatureRef
 from slipway.features.validation import TIMESTAMP
 
 _ROW = "__slipway_row"
+# The HTTP header a training set's definition travels in beside its Arrow stream (the
+# control plane's POST /training-sets, read back by slipway.client).
+DEFINITION_HEADER = "X-Slipway-Training-Set"
 
 
 @dataclass(frozen=True)
