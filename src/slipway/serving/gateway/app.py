@@ -449,26 +449,8 @@ class Gateway:
         frame_of: Callable[[LoadedModel], tuple[Frame, bool]],
         started: float,
     ) -> Served:
-        if self.in_flight >= self.limits.max_in_flight:
-            self.shed += 1
-            raise Overloaded("the gateway is at capacity; retry shortly", retry_after=1.0)
-        target = headers.get("x-slipway-target-variant") or headers.get(
-            "x-amzn-sagemaker-target-variant"
-        )
-        config, variant = endpoint.route(target)
-        limit = config.spec.max_concurrency
-        if limit is not None:
-            busy = self.busy.get(endpoint.name, 0)
-            if busy >= limit:
-                self.shed += 1
-                raise Overloaded(
-                    f"endpoint {endpoint.name!r} has {limit} requests in flight in this"
-                    " gateway worker, its max_concurrency; retry shortly",
-                    retry_after=1.0,
-                )
-            self.busy[endpoint.name] = busy + 1
+        config, variant, limit = self._admit(endpoint, headers)
         counts = self.recorder.counters(endpoint.name, config.version, variant.name)
-        self.in_flight += 1
         model_ms = 0.0
         failed = False
         try:
@@ -538,14 +520,44 @@ class Gateway:
             failed = failed or exc.status_code >= 500
             raise
         finally:
-            self.in_flight -= 1
-            if limit is not None:
-                self.busy[endpoint.name] -= 1
+            self._release(endpoint, limit)
             elapsed_ms = (time.perf_counter() - started) * 1000
             counts.observe(elapsed_ms, model_ms, error=failed)
             if endpoint.canary is not None and config is endpoint.target:
                 endpoint.canary.observe(elapsed_ms, model_ms, error=failed)
                 self._judge(endpoint, config, endpoint.canary)
+
+    def _admit(
+        self, endpoint: EndpointRuntime, headers: dict[str, str]
+    ) -> tuple[ConfigRuntime, VariantRuntime, int | None]:
+        """Shed a request past this worker's or the endpoint's concurrency (429), else
+        route it to a variant and count it in flight until :meth:`_release`; returns the
+        config, the variant and the endpoint's limit (None: unbounded)."""
+        if self.in_flight >= self.limits.max_in_flight:
+            self.shed += 1
+            raise Overloaded("the gateway is at capacity; retry shortly", retry_after=1.0)
+        target = headers.get("x-slipway-target-variant") or headers.get(
+            "x-amzn-sagemaker-target-variant"
+        )
+        config, variant = endpoint.route(target)
+        limit = config.spec.max_concurrency
+        if limit is not None:
+            busy = self.busy.get(endpoint.name, 0)
+            if busy >= limit:
+                self.shed += 1
+                raise Overloaded(
+                    f"endpoint {endpoint.name!r} has {limit} requests in flight in this"
+                    " gateway worker, its max_concurrency; retry shortly",
+                    retry_after=1.0,
+                )
+            self.busy[endpoint.name] = busy + 1
+        self.in_flight += 1
+        return config, variant, limit
+
+    def _release(self, endpoint: EndpointRuntime, limit: int | None) -> None:
+        self.in_flight -= 1
+        if limit is not None:
+            self.busy[endpoint.name] -= 1
 
     def _judge(self, endpoint: EndpointRuntime, config: ConfigRuntime, canary: Counters) -> None:
         """The deployment's alarms over this worker's traffic to the new config, after each

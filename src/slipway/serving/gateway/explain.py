@@ -29,7 +29,6 @@ import orjson
 from slipway.core.errors import (
     InvalidInput,
     ModelError,
-    Overloaded,
 )
 from slipway.explain.base import Explainer, Explanation, Unexplainable
 from slipway.explain.build import explainer_of
@@ -65,24 +64,7 @@ async def explain(
     endpoint = gateway._endpoint(name)
     ctype = invocation_type(headers)
     body = await gateway._body(scope, receive)
-    if gateway.in_flight >= gateway.limits.max_in_flight:
-        gateway.shed += 1
-        raise Overloaded("the gateway is at capacity; retry shortly", retry_after=1.0)
-    target = headers.get("x-slipway-target-variant") or headers.get(
-        "x-amzn-sagemaker-target-variant"
-    )
-    config, variant = endpoint.route(target)
-    limit = config.spec.max_concurrency
-    if limit is not None:
-        if gateway.busy.get(endpoint.name, 0) >= limit:
-            gateway.shed += 1
-            raise Overloaded(
-                f"endpoint {endpoint.name!r} has {limit} requests in flight in this gateway"
-                " worker, its max_concurrency; retry shortly",
-                retry_after=1.0,
-            )
-        gateway.busy[endpoint.name] = gateway.busy.get(endpoint.name, 0) + 1
-    gateway.in_flight += 1
+    config, variant, limit = gateway._admit(endpoint, headers)
     try:
         model = await gateway.state.model_for(
             config, variant, headers.get("x-slipway-target-model")
@@ -103,9 +85,7 @@ async def explain(
                 None, _explain, model, explainer, batch
             )
     finally:
-        gateway.in_flight -= 1
-        if limit is not None:
-            gateway.busy[endpoint.name] -= 1
+        gateway._release(endpoint, limit)
     payload = _payload(model, explanation, answer(raw).predictions)
     response_headers = [
         (b"content-type", b"application/json"),
