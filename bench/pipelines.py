@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from slipway.core.db.tables import TuningJobRow
 from slipway.core.settings import load_settings
 from slipway.services import Services
+from slipway.tuning.tables import TuningJobRow
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "pipelines_results.md"

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from slipway.backup.service import create_backup, restore_backup
-from slipway.core.db.tables import FeatureIngestRow
 from slipway.core.settings import Settings, load_settings
+from slipway.features.tables import FeatureIngestRow
 from slipway.services import Services
 from tests.backup.conftest import drop_postgres
 from tests.backup.platform import FEATURES, TICKS, Writer, build, entities, predict

@@ -110,7 +110,7 @@ def test_manifest_exists_before_the_job_reads_completed(
     """Whoever sees the job Completed must find ``_manifest.json``: the file is written
     while the state committed is still Running (it used to be written after the commit)."""
     from slipway.batch.sinks import FileSink
-    from slipway.core.db.tables import BatchJobRow
+    from slipway.batch.tables import BatchJobRow
 
     states: list[str] = []
     write_manifest = FileSink.manifest

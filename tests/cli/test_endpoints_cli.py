@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from slipway.cli.main import app
 from slipway.core.clock import utcnow
-from slipway.core.db.tables import GatewayModelRow, GatewayRow
 from slipway.core.settings import load_settings
 from slipway.services import Services
+from slipway.serving.tables import GatewayModelRow, GatewayRow
 from tests.registry.logged import register_classifier
 
 runner = CliRunner()

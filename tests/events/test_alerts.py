@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 
 from slipway.core import events as events_module
 from slipway.core.db import Database
-from slipway.core.db.tables import AlertChannelRow, AlertRuleRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.settings import AlertSettings, load_settings
 from slipway.events.alerts import Alerts
 from slipway.events.delivery import FAILED_EVENT
+from slipway.events.tables import AlertChannelRow, AlertRuleRow
 from slipway.services import Services
 from slipway.workers.scheduler import run_scheduler
 from tests.events.receivers import Mailbox, WebhookServer, smtp_server, webhook_server

@@ -37,12 +37,12 @@ import pytest
 from sqlalchemy import select
 
 from slipway.api.app import create_app
-from slipway.core.db.tables import FeatureIngestRow
 from slipway.core.errors import Conflict, InvalidInput
 from slipway.core.settings import load_settings
 from slipway.features.definitions import FeatureGroup
 from slipway.features.repository import Claim, Ingest
 from slipway.features.store import FeatureStore
+from slipway.features.tables import FeatureIngestRow
 from slipway.services import Services
 from tests.conftest import REPO, service_url
 from tests.waiting import eventually

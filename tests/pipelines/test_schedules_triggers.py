@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from slipway.core.cron import next_after
-from slipway.core.db.tables import ExecutionRow
 from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.settings import load_settings
+from slipway.pipelines.tables import ExecutionRow
 from slipway.services import Services
 from tests.pipelines import sample
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
-from slipway.core.db.tables import AuditRow
 from slipway.retention import GarbageCollector
 from slipway.retention.audit import ARCHIVE, AuditArchiver, read_archive
+from slipway.security.tables import AuditRow
 from slipway.services import Services
 from tests.retention.conftest import collector_for
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slipway.core.clock import utcnow
-from slipway.core.db.tables import MonitorRunRow
+from slipway.monitoring.tables import MonitorRunRow
 from slipway.retention import GarbageCollector
 from slipway.services import Services
 from slipway.serving.gateway.capture import partition_key

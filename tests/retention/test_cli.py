@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from slipway.cli.main import app
-from slipway.core.db.tables import AuditRow
 from slipway.core.errors import InvalidInput
 from slipway.core.settings import load_settings
 from slipway.retention.audit import read_archive
+from slipway.security.tables import AuditRow
 from slipway.services import Services
 
 runner = CliRunner()

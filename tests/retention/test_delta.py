@@ -14,12 +14,12 @@ from deltalake import DeltaTable
 from sklearn.linear_model import LinearRegression
 
 from slipway.core.clock import utcnow
-from slipway.core.db.tables import TrainingJobRow
 from slipway.core.errors import InvalidInput
 from slipway.registry.lineage import Lineage
 from slipway.retention import GarbageCollector
 from slipway.retention.delta import LOG_CLEANUP
 from slipway.services import Services
+from slipway.training.tables import TrainingJobRow
 
 
 def t(day: int) -> datetime:

@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 
 from slipway.core.clock import utcnow
-from slipway.core.db.tables import ExecutionRow, StepRunRow, TrainingJobRow
 from slipway.core.errors import NotFound
 from slipway.core.queue import WorkQueue
+from slipway.pipelines.tables import ExecutionRow, StepRunRow
 from slipway.retention import GarbageCollector
 from slipway.services import Services
+from slipway.training.tables import TrainingJobRow
 
 LATER = timedelta(days=60)
 

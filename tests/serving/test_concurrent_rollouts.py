@@ -30,10 +30,10 @@ from sklearn.linear_model import LinearRegression
 from sqlalchemy.engine import make_url
 
 from slipway.api.app import create_app
-from slipway.core.db.tables import EndpointConfigRow
 from slipway.core.errors import Conflict
 from slipway.core.settings import load_settings
 from slipway.services import Services
+from slipway.serving.tables import EndpointConfigRow
 from tests.serving.conftest import Platform, start_gateway
 from tests.waiting import eventually
 

@@ -18,7 +18,7 @@ import psutil
 import pytest
 from sqlalchemy import select
 
-from slipway.core.db.tables import GatewayModelRow, GatewayRow
+from slipway.serving.tables import GatewayModelRow, GatewayRow
 from tests.serving.conftest import Platform, free_port
 from tests.waiting import eventually
 

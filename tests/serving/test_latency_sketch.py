@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 
 from slipway.api.app import create_app
 from slipway.cli.main import app as cli
-from slipway.core.db.tables import EndpointRow, ServingStatsRow
 from slipway.core.settings import load_settings
 from slipway.services import Services
 from slipway.serving.alarms import alarm_value
@@ -33,6 +32,7 @@ from slipway.serving.stats import (
     window_start,
     write_counts,
 )
+from slipway.serving.tables import EndpointRow, ServingStatsRow
 from tests.api.conftest import bearer
 from tests.serving.stats_writer import gateway_worker
 

@@ -26,9 +26,9 @@ import ray
 from typer.testing import CliRunner
 
 from slipway.cli.main import app
-from slipway.core.db.tables import StepRunRow
 from slipway.core.queue import WorkItem, WorkState
 from slipway.core.settings import load_settings
+from slipway.pipelines.tables import StepRunRow
 from slipway.services import Services
 from slipway.workers.handlers import DEFAULT_QUEUES
 from slipway.workers.ray_executor import RayWorker

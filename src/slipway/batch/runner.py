@@ -28,9 +28,9 @@ from slipway.batch.delivery import Delivery
 from slipway.batch.outputs import open_sink
 from slipway.batch.sinks import FileSink
 from slipway.batch.spec import TERMINAL, BatchJobSpec
+from slipway.batch.tables import BatchChunkRow, BatchJobRow
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import BatchChunkRow, BatchJobRow
 from slipway.core.errors import InvalidInput
 from slipway.core.events import EventLog
 from slipway.core.settings import Settings

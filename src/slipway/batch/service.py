@@ -18,9 +18,9 @@ from sqlalchemy import select
 
 from slipway.batch import sources
 from slipway.batch.spec import CHUNK_KIND, QUEUE, TERMINAL, BatchJobSpec
+from slipway.batch.tables import BatchChunkRow, BatchJobRow
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import BatchChunkRow, BatchJobRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name

@@ -16,9 +16,9 @@ import typer
 
 from slipway.cli.context import load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
-from slipway.core.db.tables import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
 from slipway.core.errors import InvalidInput
 from slipway.events.channels import redacted
+from slipway.events.tables import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
 
 app = typer.Typer(
     help="Alerts: rules on events, sent to webhooks, e-mail or the log.", no_args_is_help=True

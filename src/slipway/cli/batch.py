@@ -16,9 +16,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from slipway.batch.spec import TERMINAL
+from slipway.batch.tables import BatchChunkRow, BatchJobRow
 from slipway.cli.context import load_yaml_mapping, platform
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
-from slipway.core.db.tables import BatchChunkRow, BatchJobRow
 from slipway.core.waiting import wait_until_final
 from slipway.services import Services
 

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import Event, EventLog
 from slipway.core.locks import named_lock
@@ -35,6 +34,7 @@ from slipway.events.channels import DeliveryError, Notification, check_config
 from slipway.events.delivery import Attempt, Deliveries
 from slipway.events.paths import matches
 from slipway.events.rules import RuleSpec, dedup_key, type_matches
+from slipway.events.tables import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
 
 SUBSCRIBER = "alerts"
 

@@ -24,11 +24,11 @@ from sqlalchemy import select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import AlertChannelRow, AlertDeliveryRow, AlertRow
 from slipway.core.errors import InvalidInput
 from slipway.core.events import EventLog
 from slipway.core.settings import AlertSettings
 from slipway.events.channels import DeliveryError, Notification, Sent, open_channel
+from slipway.events.tables import AlertChannelRow, AlertDeliveryRow, AlertRow
 
 FAILED_EVENT = "alert.delivery_failed"
 _ERROR_CHARS = 1000

@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import TriggerRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
 from slipway.events.paths import lookup, matches
+from slipway.events.tables import TriggerRow
 from slipway.pipelines.service import PipelineService
 
 SUBSCRIBER = "pipeline-triggers"

@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import FeatureGroupRow, FeatureIngestRow
 from slipway.core.errors import Conflict, NotFound
 from slipway.core.events import EventLog
 from slipway.features.definitions import FeatureGroup, check_evolution
+from slipway.features.tables import FeatureGroupRow, FeatureIngestRow
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ from sqlalchemy import select
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import BaselineRow, MonitorRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
@@ -44,6 +43,7 @@ from slipway.monitoring.baseline import (
     suggest_constraints,
     validate_constraints,
 )
+from slipway.monitoring.tables import BaselineRow, MonitorRow
 from slipway.registry import probe
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import schema_from_signature

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from slipway.core.db.tables import EndpointConfigRow, EndpointRow, ModelVersionRow
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import schema_from_signature
+from slipway.registry.tables import ModelVersionRow
+from slipway.serving.tables import EndpointConfigRow, EndpointRow
 
 
 def versions(session: Session, endpoint: str, variant: str | None) -> list[tuple[str, int]] | None:

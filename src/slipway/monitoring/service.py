@@ -29,7 +29,6 @@ from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
 from slipway.core.cron import next_after
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import BaselineRow, MonitorRow, MonitorRunRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
@@ -45,6 +44,7 @@ from slipway.monitoring import (
 )
 from slipway.monitoring.baselines import Baselines
 from slipway.monitoring.spec import QUEUE, RUN_KIND, MonitorSpec
+from slipway.monitoring.tables import BaselineRow, MonitorRow, MonitorRunRow
 from slipway.registry.predict import LoadedModel, load_model
 from slipway.registry.service import Registry
 

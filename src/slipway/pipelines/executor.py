@@ -20,13 +20,13 @@ from sqlalchemy import select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import ExecutionRow, PipelineRow, StepRunRow
 from slipway.core.errors import BackendUnavailable, LeaseLost, SlipwayError
 from slipway.core.logsink import log_writer
 from slipway.core.settings import Settings
 from slipway.core.work import PermanentFailure, WorkContext
 from slipway.pipelines.service import PipelineService
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, StepState
+from slipway.pipelines.tables import ExecutionRow, PipelineRow, StepRunRow
 from slipway.runtime.childproc import run_forked
 
 

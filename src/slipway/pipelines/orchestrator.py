@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
-from slipway.core.db.tables import ExecutionRow, StepRunRow
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue, WorkState
 from slipway.pipelines import values
@@ -31,6 +30,7 @@ from slipway.pipelines.states import (
     ExecutionState,
     StepState,
 )
+from slipway.pipelines.tables import ExecutionRow, StepRunRow
 
 QUEUE = "pipelines"
 STEP_KIND = "pipeline.step"

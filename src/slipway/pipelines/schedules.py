@@ -21,11 +21,11 @@ from sqlalchemy import select
 from slipway.core.clock import utcnow
 from slipway.core.cron import next_after
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import ScheduleFireRow, ScheduleRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
 from slipway.pipelines.service import PipelineService
+from slipway.pipelines.tables import ScheduleFireRow, ScheduleRow
 
 Catchup = Literal["none", "latest", "all"]
 MAX_CATCHUP_FIRES = 1000

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import ExecutionRow, PipelineRow, StepLogRow, StepRunRow
+from slipway.core.db.tables import StepLogRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue
@@ -26,6 +26,7 @@ from slipway.core.waiting import wait_until_final
 from slipway.pipelines.dsl import Pipeline
 from slipway.pipelines.orchestrator import Orchestrator
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, ExecutionState, StepState
+from slipway.pipelines.tables import ExecutionRow, PipelineRow, StepRunRow
 from slipway.runtime.targets import resolve_target
 
 _COERCE = {"int": int, "float": float, "string": str, "bool": bool}

@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from slipway.core.artifacts import ArtifactStore, tree_hash
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import ApprovalTransitionRow, ModelInputRow, ModelVersionRow
 from slipway.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
@@ -49,6 +48,7 @@ from slipway.registry.outputs import (
 )
 from slipway.registry.signatures import ensure_signature, read_mlmodel
 from slipway.registry.sources import check_source, key_for_path, key_for_uri
+from slipway.registry.tables import ApprovalTransitionRow, ModelInputRow, ModelVersionRow
 from slipway.security.audit import AuditLog
 
 # A model version's per-file SHA-256 digests, as an MLflow tag (JSON, path -> digest),

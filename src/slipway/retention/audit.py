@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import AuditRow
 from slipway.retention.report import KindReport
+from slipway.security.tables import AuditRow
 
 ARCHIVE = "audit-archive"
 

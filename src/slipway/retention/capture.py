@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import MonitorRow, MonitorRunRow
+from slipway.monitoring.tables import MonitorRow, MonitorRunRow
 from slipway.retention.queue import MONITOR_RUN_FINAL
 from slipway.retention.report import KindReport
 from slipway.retention.sizes import RootSizes

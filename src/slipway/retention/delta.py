@@ -32,24 +32,22 @@ from deltalake.exceptions import TableNotFoundError
 from sqlalchemy import func, select
 
 from slipway.batch.spec import TERMINAL as BATCH_TERMINAL
+from slipway.batch.tables import BatchJobRow
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import (
-    BatchJobRow,
-    ExecutionRow,
-    FeatureGroupRow,
-    ModelInputRow,
-    TrainingJobRow,
-    TuningJobRow,
-    WorkItemRow,
-)
+from slipway.core.db.tables import WorkItemRow
 from slipway.core.queue import WorkState
 from slipway.features.offline.delta import DeltaOfflineStore
+from slipway.features.tables import FeatureGroupRow
 from slipway.pipelines.states import TERMINAL_EXECUTIONS
+from slipway.pipelines.tables import ExecutionRow
+from slipway.registry.tables import ModelInputRow
 from slipway.retention.report import KindReport
 from slipway.retention.sizes import RootSizes
 from slipway.training.spec import TERMINAL as TRAINING_TERMINAL
+from slipway.training.tables import TrainingJobRow
 from slipway.tuning.spec import TERMINAL as TUNING_TERMINAL
+from slipway.tuning.tables import TuningJobRow
 
 LOG_CLEANUP = "delta.enableExpiredLogCleanup"
 _NO_LOG_CLEANUP = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)

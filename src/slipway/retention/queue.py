@@ -20,20 +20,16 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, CompoundSelect, and_, delete, func, or_, select, union
 
 from slipway.batch.spec import TERMINAL as BATCH_TERMINAL
+from slipway.batch.tables import BatchChunkRow, BatchJobRow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import (
-    BatchChunkRow,
-    BatchJobRow,
-    ExecutionRow,
-    MonitorRunRow,
-    StepRunRow,
-    TrainingJobRow,
-    WorkItemRow,
-)
+from slipway.core.db.tables import WorkItemRow
 from slipway.core.queue import FINAL_STATES
+from slipway.monitoring.tables import MonitorRunRow
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS
+from slipway.pipelines.tables import ExecutionRow, StepRunRow
 from slipway.retention.report import KindReport
 from slipway.training.spec import TERMINAL as TRAINING_TERMINAL
+from slipway.training.tables import TrainingJobRow
 
 MONITOR_RUN_FINAL = ("completed", "failed")
 

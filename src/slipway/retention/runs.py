@@ -22,10 +22,10 @@ from sqlalchemy import select
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import ModelVersionRow
 from slipway.core.errors import InvalidInput
 from slipway.registry.mlflow_store import MlflowStore
 from slipway.registry.sources import check_source, key_for_path, key_for_uri
+from slipway.registry.tables import ModelVersionRow
 from slipway.retention.report import KindReport
 from slipway.retention.sizes import RootSizes
 

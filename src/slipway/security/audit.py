@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import AuditRow
+from slipway.security.tables import AuditRow
 
 
 @dataclass(frozen=True)

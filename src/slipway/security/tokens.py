@@ -18,9 +18,9 @@ from sqlalchemy import select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import ApiTokenRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from slipway.core.names import validate_name
+from slipway.security.tables import ApiTokenRow
 
 _PREFIX = "slw"
 # Writing last_used_at on every request would turn every read into a write.

@@ -23,19 +23,19 @@ from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import (
-    EndpointConfigRow,
-    EndpointRow,
-    GatewayModelRow,
-    GatewayRow,
-    ServingStatsRow,
-)
 from slipway.core.events import EventLog
 from slipway.serving.alarms import TRIPPED, first_tripped, trip_reason
 from slipway.serving.service import Endpoints, live_gateways, move
 from slipway.serving.spec import EndpointSpec
 from slipway.serving.states import EndpointStatus, Outcome
 from slipway.serving.stats import Counters, read_counts
+from slipway.serving.tables import (
+    EndpointConfigRow,
+    EndpointRow,
+    GatewayModelRow,
+    GatewayRow,
+    ServingStatsRow,
+)
 
 log = logging.getLogger("slipway.serving.controller")
 

@@ -18,13 +18,6 @@ from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import (
-    EndpointConfigRow,
-    EndpointRow,
-    GatewayModelRow,
-    GatewayRow,
-    ServingStatsRow,
-)
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
@@ -34,6 +27,13 @@ from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.serving.spec import DeploymentSpec, EndpointSpec, Strategy
 from slipway.serving.states import UPDATABLE, EndpointStatus, Outcome, can_move
+from slipway.serving.tables import (
+    EndpointConfigRow,
+    EndpointRow,
+    GatewayModelRow,
+    GatewayRow,
+    ServingStatsRow,
+)
 
 # A gateway that has not beaten for this long is not counted as serving.
 GATEWAY_LIVENESS_SECONDS = 10.0

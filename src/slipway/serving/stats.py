@@ -26,10 +26,10 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from slipway.core.db.tables import EndpointRow, ServingStatsRow
 from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.names import validate_name
 from slipway.serving.sketch import Sketch
+from slipway.serving.tables import EndpointRow, ServingStatsRow
 
 WINDOW_SECONDS = 5
 # Upper bounds (ms) of the latency histogram's buckets; the last bucket is +Inf.

@@ -24,7 +24,6 @@ from typing import Any
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import TrainingJobRow
 from slipway.core.errors import LeaseLost
 from slipway.core.events import EventLog
 from slipway.core.logsink import log_writer
@@ -35,6 +34,7 @@ from slipway.runtime.childproc import run_child
 from slipway.tracking.config import user_tracking_uri
 from slipway.training.checkpoints import CheckpointSync
 from slipway.training.spec import TERMINAL, TrainingJobSpec, job_log_id
+from slipway.training.tables import TrainingJobRow
 
 
 @dataclass(frozen=True)

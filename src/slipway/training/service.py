@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import StepLogRow, TrainingJobRow
+from slipway.core.db.tables import StepLogRow
 from slipway.core.errors import Conflict, NotFound
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkItem, WorkQueue
@@ -22,6 +22,7 @@ from slipway.training.spec import (
     TrainingJobSpec,
     job_log_id,
 )
+from slipway.training.tables import TrainingJobRow
 
 
 class TrainingService:

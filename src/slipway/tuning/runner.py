@@ -25,7 +25,6 @@ import optuna
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import TuningJobRow
 from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
 from slipway.core.logsink import log_writer
@@ -36,6 +35,7 @@ from slipway.runtime.childproc import run_forked
 from slipway.tracking.config import user_tracking_uri
 from slipway.tuning.spec import TERMINAL, TuningJobSpec
 from slipway.tuning.study import grid_size, open_study, suggest
+from slipway.tuning.tables import TuningJobRow
 
 WARM = "warm_start_from"
 SLOT = "slot"

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import StepLogRow, TuningJobRow
+from slipway.core.db.tables import StepLogRow
 from slipway.core.errors import Conflict, NotFound
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue
@@ -18,6 +18,7 @@ from slipway.registry.mlflow_store import MlflowStore
 from slipway.tuning.runner import INTERRUPTED, RETRY_OF, WARM
 from slipway.tuning.spec import QUEUE, RUNNER_KIND, TERMINAL, TuningJobSpec
 from slipway.tuning.study import open_study, pruner, sampler, storage
+from slipway.tuning.tables import TuningJobRow
 
 
 class TuningService:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import ExecutionRow, TrainingJobRow, TuningJobRow
 from slipway.core.queue import WorkItem
 from slipway.pipelines.orchestrator import STEP_KIND
+from slipway.pipelines.tables import ExecutionRow
 from slipway.training.spec import JOB_KIND
+from slipway.training.tables import TrainingJobRow
 from slipway.tuning.spec import RUNNER_KIND
+from slipway.tuning.tables import TuningJobRow
 
 
 def declared_cpus(db: Database, item: WorkItem) -> float | None:

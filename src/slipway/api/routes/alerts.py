@@ -17,9 +17,9 @@ from pydantic import BaseModel, Field
 
 from slipway.api.auth import Principal, authorize, services_of
 from slipway.api.routes import Int64
-from slipway.core.db.tables import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
 from slipway.events.channels import redacted
 from slipway.events.rules import RuleSpec
+from slipway.events.tables import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
 
 _caller = authorize()
 router = APIRouter(prefix="/alerts", tags=["alerts"], dependencies=[Depends(_caller)])

@@ -48,7 +48,6 @@ from slipway import __version__
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import GatewayRow
 from slipway.core.errors import (
     BackendUnavailable,
     InvalidInput,
@@ -96,6 +95,7 @@ from slipway.serving.gateway.runtime import (
     VariantRuntime,
 )
 from slipway.serving.stats import Counters
+from slipway.serving.tables import GatewayRow
 
 log = logging.getLogger("slipway.serving.gateway")
 

@@ -24,7 +24,6 @@ from sqlalchemy import delete, select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import EndpointConfigRow, EndpointRow, GatewayModelRow
 from slipway.core.errors import BackendUnavailable, Forbidden, InvalidInput, NotFound
 from slipway.features.refs import FeatureRef
 from slipway.registry.models import parse_model_ref
@@ -39,6 +38,7 @@ from slipway.serving.spec import (
 )
 from slipway.serving.states import EndpointStatus
 from slipway.serving.stats import Counters
+from slipway.serving.tables import EndpointConfigRow, EndpointRow, GatewayModelRow
 
 log = logging.getLogger("slipway.serving.gateway")
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import GatewayRow
 from slipway.core.errors import InvalidInput
 from slipway.core.net import listening_socket
 from slipway.core.settings import LOOPBACK_HOSTS, Settings, load_settings
 from slipway.runtime.exit import exit_now
 from slipway.runtime.supervisor import die_with_parent
+from slipway.serving.tables import GatewayRow
 
 log = logging.getLogger("slipway.serving.gateway")
 
