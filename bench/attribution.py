@@ -77,7 +77,7 @@ def prepare(rows: int, files: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from explain import flights, register, train
-    from slipway.explain.steps import explain_global
+    from slipway.steps import explain_global
     from slipway.registry.lineage import Lineage
     from slipway.services import Services
 

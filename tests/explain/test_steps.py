@@ -13,9 +13,9 @@ import pytest
 
 from slipway.core.errors import InvalidInput
 from slipway.explain import shaplib
-from slipway.explain.steps import explain_global
+from slipway.steps import explain_global
 from slipway.pipelines.dsl import pipeline
-from slipway.pipelines.steps import register_model
+from slipway.steps import register_model
 from tests.explain.models import FEATURES, binary_label, data
 
 
@@ -84,6 +84,6 @@ def test_in_a_pipeline_it_is_an_explanation_step_feeding_register_model() -> Non
     graph = explained.graph()
     step = graph["steps"]["explain-global"]
     assert step["options"]["kind"] == "explanation"
-    assert step["function"] == "slipway.explain.steps:explain_global"
+    assert step["function"] == "slipway.steps.explain:explain_global"
     reports = graph["steps"]["register-model"]["inputs"]["reports"]
     assert reports == {"dict": {"importance": {"ref": "explain-global", "path": []}}}

@@ -8,7 +8,7 @@ import pandas as pd
 
 from slipway.monitoring.bias_steps import bias_report
 from slipway.pipelines.dsl import pipeline, step
-from slipway.pipelines.steps import register_model
+from slipway.steps import register_model
 
 
 @step

@@ -28,7 +28,7 @@ from slipway.api.app import create_app
 from slipway.cli.main import app
 from slipway.core.errors import InvalidInput
 from slipway.explain import shaplib
-from slipway.explain.steps import explain_global
+from slipway.steps import explain_global
 from slipway.monitoring.attribution import CHECK, ndcg
 from slipway.registry.lineage import Lineage
 from slipway.registry.predict import load_model

@@ -115,7 +115,7 @@ def fit(frame: pd.DataFrame, c: float) -> object:
 
 @pipeline(name="train-register")
 def train_register(rows: int = 300, c: float = 1.0, min_auc: float = 0.75) -> None:
-    from slipway.pipelines.steps import evaluate, register_model
+    from slipway.steps import evaluate, register_model
 
     data = make_data(rows)
     model = fit(data, c)
@@ -161,7 +161,7 @@ def challenge(
     metric: str = "roc_auc",
 ) -> None:
     """Train, compare with ``reference`` on a holdout, register (Rejected if worse)."""
-    from slipway.pipelines.steps import compare_models, register_model
+    from slipway.steps import compare_models, register_model
 
     model = challenger_model(rows, c, shuffle)
     later = holdout_data(rows, 11)
@@ -171,7 +171,7 @@ def challenge(
 
 @pipeline(name="job-step")
 def job_step(epochs: int = 1) -> None:
-    from slipway.pipelines.steps import training_job
+    from slipway.steps import training_job
 
     training_job(
         {

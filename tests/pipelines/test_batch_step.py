@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from slipway.core.errors import InvalidInput
-from slipway.pipelines.steps import batch_transform
+from slipway.steps import batch_transform
 from slipway.services import Services
 from tests.registry.logged import register_classifier
 

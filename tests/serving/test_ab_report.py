@@ -25,7 +25,7 @@ from slipway.core.errors import InvalidInput, NotFound
 from slipway.evaluation import ab
 from slipway.monitoring import ab_test
 from slipway.monitoring.capture import read_window
-from slipway.pipelines.steps import compare_models, labelled_traffic
+from slipway.steps import compare_models, labelled_traffic
 from tests.api.conftest import bearer
 from tests.serving import models as test_models
 from tests.serving.conftest import Platform, RunningGateway

@@ -20,7 +20,7 @@ from slipway.core.settings import load_settings
 from slipway.demo.data import LABEL, MODEL_FEATURES, PLANE_FEATURES, WEATHER_FEATURES
 from slipway.demo.trial import classifier
 from slipway.pipelines.dsl import Cond, condition, pipeline, step
-from slipway.pipelines.steps import compare_models, evaluate, register_model, tuning_job
+from slipway.steps import compare_models, evaluate, register_model, tuning_job
 from slipway.services import Services
 
 MODEL = "flight-delay"

@@ -2,7 +2,7 @@
 
 SageMaker Clarify's explainability, for models served and scored here: the gateway's
 ``POST /endpoints/{name}/explain``, batch jobs with ``explain: true`` and the
-:func:`~slipway.explain.steps.explain_global` pipeline step all go through
+:func:`~slipway.steps.explain_global` pipeline step all go through
 :func:`~slipway.explain.build.explainer_of` / :func:`~slipway.explain.build.tree_explainer`
 (which explainer a model gets) and the :class:`~slipway.explain.base.Explanation` contract
 (what it returns, in which output space).

@@ -225,7 +225,7 @@ def evaluate(
 
 def registered_importance(lineage: Mapping[str, Any] | None) -> dict[str, float] | None:
     """The global importance kept in a version's lineage (``reports.importance``, the
-    output of :func:`slipway.explain.steps.explain_global`, or a bare mapping)."""
+    output of :func:`slipway.steps.explain_global`, or a bare mapping)."""
     reports = (lineage or {}).get("reports") or {}
     found = reports.get("importance") if isinstance(reports, Mapping) else None
     if isinstance(found, Mapping) and isinstance(found.get("importance"), Mapping):

@@ -85,7 +85,7 @@ def bias_report(
     outcome. Returns the facet, ``groups`` (counts and rates of a and d), ``metrics``
     (CI, DPL, KL, JS, DI, DPPL, AD, RD, equal_opportunity_difference,
     equalized_odds_difference) and ``undefined`` (metric → why it is None) — give it to
-    :func:`register_model <slipway.pipelines.steps.register_model>` as
+    :func:`register_model <slipway.steps.register_model>` as
     ``reports={"bias": ...}``."""
     if not isinstance(data, pd.DataFrame) or data.empty:
         raise InvalidInput("the evaluation data must be a table with rows", field="data")

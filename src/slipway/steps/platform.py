@@ -1,0 +1,25 @@
+"""The platform, as seen from inside a built-in step.
+
+A step runs in a process of its own on a worker, which hands it its settings through the
+environment (``SLIPWAY_*``, the same as its own); the built-in steps open the platform
+with them through :meth:`Services.open <slipway.services.Services.open>`, the one place it
+is assembled, without migrating (the worker that runs the step already has).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from slipway.core.settings import load_settings
+from slipway.services import Services
+
+
+@contextmanager
+def platform() -> Iterator[Services]:
+    """The assembled platform for the length of a step's call, closed after it."""
+    services = Services.open(load_settings(), migrate=False)
+    try:
+        yield services
+    finally:
+        services.close()
