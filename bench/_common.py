@@ -11,6 +11,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,11 @@ SYN_FEATURES = DATA / "syn_features.parquet"  # 1M rows: 100k keys x 10 times, f
 SYN_ENTITIES = DATA / "syn_entities.parquet"  # 10M entity rows
 BIG_CSV = DATA / "big.csv"  # ~2 GB
 QUARTER_CSV = DATA / "big_quarter.csv"  # its first ~0.5 GB
+
+# How long an hourly weather observation describes a departure: the TTL both feature stores
+# get on the weather group/view (Feast's docs recommend a TTL on every view: it bounds the
+# point-in-time join's look-back). Planes are static (one row per tail number): no TTL.
+WEATHER_TTL = timedelta(hours=2)
 
 WEATHER_FEATURES = [
     "temp",

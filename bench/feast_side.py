@@ -35,6 +35,7 @@ from _common import (
     SYN_KEYS,
     WEATHER,
     WEATHER_FEATURES,
+    WEATHER_TTL,
     argv_command,
     emit,
     measure_calls,
@@ -73,7 +74,7 @@ def definitions(repo: Path) -> list[Any]:
     weather = FeatureView(
         name="weather",
         entities=[origin],
-        ttl=NO_TTL,
+        ttl=WEATHER_TTL,
         schema=[Field(name=f, dtype=Float64) for f in WEATHER_FEATURES],
         source=FileSource(name="weather_source", path=str(WEATHER), timestamp_field="time_hour"),
         online=False,

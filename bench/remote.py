@@ -5,6 +5,11 @@
     ``slipway.Client(url).features.training_set`` against ``slipway server`` (the control
     plane, a process of its own on 127.0.0.1) on the same home — the entity table goes up
     and the training set comes back as Arrow IPC streams. Median of 3 after a warm-up.
+    Beside them, Feast's ``get_historical_features(...).to_df()`` on the same entity rows
+    and Parquet files (bench/.venv-feast, its DuckDB offline store), at the configuration
+    its docs recommend: a TTL on the weather view (``WEATHER_TTL``, the same TTL Slipway's
+    weather group has, so both answer the same question). One run after none warm (Feast
+    takes tens of seconds a run on the full set).
 (b) An ingest of 1,000,000 rows (a key, an event time, 10 float features) into a fresh
     feature group, in process and through the client; each of 3 runs into its own group.
 
@@ -33,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH, DATA, FLIGHTS, machine, median_of
+from _common import BENCH, DATA, FLIGHTS, WEATHER_TTL, machine, median_of
 from slipway_side import FLIGHT_REFS, open_store, setup_flights
 
 OUT = BENCH / "remote_results.md"
@@ -65,6 +70,29 @@ def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.2)
     process.kill()
     raise RuntimeError("slipway server did not start")
+
+
+def feast_training() -> dict[str, Any]:
+    """Feast's side, in its own virtualenv: set up a repository (DuckDB offline store) and
+    time get_historical_features over every flight."""
+    from run import FEAST_PYTHON, ensure_feast
+
+    ensure_feast()
+    repo = DATA / "remote-feast"
+    shutil.rmtree(repo, ignore_errors=True)
+    feast = [str(FEAST_PYTHON), str(BENCH / "feast_side.py")]
+    subprocess.run([*feast, "setup", str(repo), "duckdb", "sqlite"], check=True)
+    out = subprocess.run(
+        [*feast, "training", str(repo), "full", str(DATA / "remote-feast.parquet"), "1", "0"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    ).stdout
+    from _common import RESULT_PREFIX
+
+    lines = [ln for ln in out.splitlines() if ln.startswith(RESULT_PREFIX)]
+    return dict(json.loads(lines[-1].removeprefix(RESULT_PREFIX)))
 
 
 def ingest_frame(seed: int) -> pd.DataFrame:
@@ -124,6 +152,12 @@ def run() -> dict[str, Any]:
             "equal": bool(remote.data.equals(local.data)),
         }
         print(f"  in process {local_s:.3f} s, remote {remote_s:.3f} s", flush=True)
+        print("Feast get_historical_features ...", flush=True)
+        feast = feast_training()
+        results["training"]["feast_s"] = feast["pandas_s"]
+        results["training"]["feast_rows"] = feast["rows"]
+        results["training"]["weather_ttl_s"] = WEATHER_TTL.total_seconds()
+        print(f"  Feast {feast['pandas_s']:.2f} s", flush=True)
         print("ingests ...", flush=True)
         frame = ingest_frame(1)
         runs: dict[str, list[float]] = {"local": [], "remote": []}
@@ -187,8 +221,29 @@ def report(r: dict[str, Any]) -> str:
             f"The remote training set equals the in-process one (Arrow `equals`, schema included):"
             f" {'yes' if t['equal'] else '**no**'}.",
             "",
+            *_feast_lines(t),
         ]
     )
+
+
+def _feast_lines(t: dict[str, Any]) -> list[str]:
+    if "feast_s" not in t:
+        return []
+    hours = t["weather_ttl_s"] / 3600
+    return [
+        f"Side by side, the same training set (same entity rows and Parquet files, a {hours:g}-hour"
+        " TTL on weather on both, none on planes):",
+        "",
+        "| | time | rows | ÷ Slipway in process |",
+        "|---|---:|---:|---:|",
+        f"| Slipway in process (`FeatureStore.training_set`, Arrow) | {t['local_s']:.3f} s |"
+        f" {t['rows']:,} | 1.00x |",
+        f"| Slipway remote (`slipway.Client`, Arrow IPC over HTTP) | {t['remote_s']:.3f} s |"
+        f" {t['rows']:,} | {t['remote_s'] / t['local_s']:.2f}x |",
+        f"| Feast `get_historical_features().to_df()` (DuckDB offline store, one run) |"
+        f" {t['feast_s']:.3f} s | {t['feast_rows']:,} | {t['feast_s'] / t['local_s']:.1f}x |",
+        "",
+    ]
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from _common import (
     SYN_KEYS,
     WEATHER,
     WEATHER_FEATURES,
+    WEATHER_TTL,
     argv_command,
     emit,
     measure_calls,
@@ -91,6 +92,7 @@ def setup_flights(home: str) -> None:
             "record_identifiers": [{"name": "origin"}],
             "event_time": "time_hour",
             "features": [{"name": f, "type": "float"} for f in WEATHER_FEATURES],
+            "ttl": WEATHER_TTL.total_seconds(),
             "online": False,
         }
     )
@@ -290,9 +292,9 @@ def ingest_online(home: str, online_url: str, kind: str) -> None:
         {
             "bench": "materialize",
             "target": f"online ({kind})",
-            "rows": counts["records"],
+            "rows": counts.records,
             "seconds": seconds,
-            "rows_per_s": counts["records"] / seconds,
+            "rows_per_s": counts.records / seconds,
         }
     )
 

@@ -47,7 +47,6 @@ from slipway.backup.portable import portable_settings
 from slipway.core.db.migrate import VERSION_TABLE
 from slipway.core.errors import Conflict, InvalidInput
 from slipway.core.settings import Settings
-from slipway.services import Services
 
 FEATURES = "features"
 TMP = ".tmp"
@@ -91,7 +90,6 @@ class _Copy:
 class RestoreReport:
     manifest: Manifest
     rewritten: dict[str, int] = field(default_factory=dict)
-    materialized: dict[str, int] = field(default_factory=dict)
 
 
 def _artifact_fs(root: str) -> tuple[Any, str]:
@@ -322,8 +320,10 @@ def restore_backup(
         notes.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(staging / SETTINGS, notes / SETTINGS)
         (notes / "manifest.json").write_bytes(manifest.to_json())
-    say.phase("materializing online features")
-    return RestoreReport(manifest, rewritten, _materialize(settings))
+    # The online store is brought up to the restored offline one by whoever opens the
+    # platform next (``FeatureStore.materialize_all``; the CLI does it right after): the
+    # backup restores data, it does not assemble the platform.
+    return RestoreReport(manifest, rewritten)
 
 
 @contextmanager
@@ -371,18 +371,3 @@ def _moves(manifest: Manifest, settings: Settings) -> dict[str, str]:
     moves = {old: new_root for old in (manifest.artifact_root, *manifest.artifact_root_aliases)}
     moves.setdefault(manifest.home, str(settings.home))
     return moves
-
-
-def _materialize(settings: Settings) -> dict[str, int]:
-    """Bring the online store up to the restored offline store, group by group."""
-    services = Services.open(settings)
-    try:
-        done = {}
-        for stored in services.features.list_groups():
-            spec = stored.spec
-            has_rows = services.features.offline.version(spec.name) is not None
-            if spec.online and spec.offline and has_rows:
-                done[spec.name] = services.features.materialize(spec.name)["records"]
-        return done
-    finally:
-        services.close()

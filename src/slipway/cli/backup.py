@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from slipway.backup.service import create_backup, restore_backup
-from slipway.cli.context import reported, settings_or_exit
+from slipway.cli.context import platform, reported, settings_or_exit
 from slipway.cli.output import Format, OutputOption, console, errors, print_json
 
 PgBinOption = Annotated[
@@ -98,19 +98,23 @@ def restore(
     the archive is verified before anything is written."""
     settings = settings_or_exit()
     with reported(), _bars() as bars:
-        report = restore_backup(settings, path, force=force, progress=_Bar(bars), pg_bin=pg_bin)
+        bar = _Bar(bars)
+        report = restore_backup(settings, path, force=force, progress=bar, pg_bin=pg_bin)
+        bar.phase("materializing online features")
+        with platform(settings) as services:
+            materialized = services.features.materialize_all()
     if output is Format.JSON:
         print_json(
             {
                 "path": str(path),
                 "files": len(report.manifest.files),
                 "rewritten": report.rewritten,
-                "materialized": report.materialized,
+                "materialized": materialized,
             }
         )
         return
     console.print(
         f"restored {path} into {settings.home}: {len(report.manifest.files)} files,"
         f" {sum(report.rewritten.values())} stored locations rewritten,"
-        f" {len(report.materialized)} feature groups materialized online"
+        f" {len(materialized)} feature groups materialized online"
     )

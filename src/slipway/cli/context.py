@@ -47,9 +47,9 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def platform() -> Iterator[Services]:
+def platform(settings: Settings | None = None) -> Iterator[Services]:
     """The platform on the configured backends, for the duration of one command."""
-    settings = settings_or_exit()
+    settings = settings or settings_or_exit()
     with reported():
         services = Services.open(settings)
         try:
