@@ -27,6 +27,7 @@ from slipway.workers.handlers import DEFAULT_QUEUES
 from slipway.workers.worker import Worker
 from tests.s3_server import BUCKET as S3_BUCKET
 from tests.s3_server import client_env, s3_server
+from tests.shared_platform import shared_platform  # noqa: F401  (a session fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from slipway.backup.service import create_backup, restore_backup
-from slipway.cli.context import platform, reported, settings_or_exit
+from slipway.cli.context import local_platform, reported, settings_or_exit
 from slipway.cli.output import Format, OutputOption, console, errors, print_json
 
 PgBinOption = Annotated[
@@ -101,7 +101,7 @@ def restore(
         bar = _Bar(bars)
         report = restore_backup(settings, path, force=force, progress=bar, pg_bin=pg_bin)
         bar.phase("materializing online features")
-        with platform(settings) as services:
+        with local_platform(settings) as services:
             materialized = services.features.materialize_all()
     if output is Format.JSON:
         print_json(

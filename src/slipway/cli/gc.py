@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from slipway.cli.context import platform, reported
+from slipway.cli.context import local_platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.retention import KINDS, GarbageCollector
 from slipway.services import Services
@@ -40,7 +40,7 @@ def gc(
     first) and deleted MLflow runs older than the ``retention`` settings allow; never
     what a registered model, a training set in lineage, a monitor or unfinished work
     needs."""
-    with platform() as services, reported():
+    with local_platform() as services, reported():
         report = collector(services).run(dry_run=dry_run, only=only)
     if output is Format.JSON:
         print_json(report.to_dict())

@@ -20,6 +20,7 @@ from slipway.cli import (
 )
 from slipway.cli.audit import audit
 from slipway.cli.backup import backup, restore
+from slipway.cli.context import use_remote
 from slipway.cli.demo import demo
 from slipway.cli.doctor import doctor
 from slipway.cli.gc import gc
@@ -32,6 +33,24 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _target(
+    url: str | None = typer.Option(
+        None,
+        "--url",
+        envvar="SLIPWAY_URL",
+        help="a remote control plane (http(s)://host:port); default: this machine's platform",
+    ),
+    token: str | None = typer.Option(
+        None, "--token", envvar="SLIPWAY_TOKEN", help="API token for --url", show_default=False
+    ),
+) -> None:
+    """Slipway: a self-hosted machine-learning platform."""
+    use_remote(url, token)
+
+
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slipway.cli.context import platform, reported
+from slipway.cli.context import local_platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.retention.status import Status, artifact_sizes, database_sizes, online_sizes
 
@@ -10,7 +10,7 @@ from slipway.retention.status import Status, artifact_sizes, database_sizes, onl
 def status(output: OutputOption = Format.TABLE) -> None:
     """Database rows per table group, artifact-root bytes per folder (capture per
     endpoint, offline store per feature group, MLflow, reports) and the online store."""
-    with platform() as services, reported():
+    with local_platform() as services, reported():
         result = Status()
         result.database, result.database_bytes = database_sizes(services.db)
         result.artifacts, result.artifact_bytes = artifact_sizes(services.settings.artifact_root)

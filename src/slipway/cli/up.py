@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from slipway.api import API_PREFIX
 from slipway.api.app import create_app
 from slipway.api.auth import check_bind_safety
-from slipway.cli.context import platform, reported, settings_or_exit
+from slipway.cli.context import local_platform, reported, settings_or_exit
 from slipway.cli.output import console, errors
 from slipway.core.errors import BackendUnavailable, InvalidInput
 from slipway.core.settings import Settings
@@ -157,7 +157,7 @@ def scheduler() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with platform() as services:
+    with local_platform() as services:
         run_scheduler(services, stop)
     exit_now(0)
 
