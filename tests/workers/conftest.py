@@ -39,6 +39,8 @@ os.environ["RAY_AUTH_MODE"] = "token"
 os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 STARTED = "Ray runtime started"
+_HEADS: dict[str, int] = {}
+"""The pid of the ``ray start`` process behind each address ``ray_head`` yielded."""
 
 
 def _free_port() -> int:
@@ -92,6 +94,7 @@ def ray_head() -> Iterator[str]:
             if head.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the Ray head did not start:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.2)
+        _HEADS[f"127.0.0.1:{port}"] = head.pid
         yield f"127.0.0.1:{port}"
     finally:
         import ray  # imported by the tests already; disconnect before the head goes
@@ -109,3 +112,10 @@ def ray_head() -> Iterator[str]:
                 process.kill()
         shutil.rmtree(temp, ignore_errors=True)
         assert not _group(head.pid), "Ray processes outlived the head"
+
+
+@pytest.fixture(scope="session")
+def ray_head_process(ray_head: str) -> psutil.Process:
+    """The ``ray start`` process of ``ray_head``: every process of that cluster (its
+    raylet, its worker processes) descends from it, and no other cluster's does."""
+    return psutil.Process(_HEADS[ray_head])

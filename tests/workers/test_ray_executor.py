@@ -28,8 +28,10 @@ from typer.testing import CliRunner
 from slipway.cli.main import app
 from slipway.core.queue import WorkItem, WorkState
 from slipway.core.settings import load_settings
+from slipway.pipelines.resources import Execution
 from slipway.pipelines.tables import StepRunRow
 from slipway.services import Services
+from slipway.training.tables import TrainingJobRow
 from slipway.workers.handlers import DEFAULT_QUEUES
 from slipway.workers.ray_executor import RayWorker
 from slipway.workers.resources import declared_cpus
@@ -92,13 +94,20 @@ def _until(condition: Callable[[], Any], timeout: float = 60, what: str = "condi
     raise AssertionError(f"{what} not reached within {timeout} s")
 
 
-def _states(described: dict[str, Any]) -> dict[str, str]:
-    return {s["name"]: s["state"] for s in described["steps"]}
+def _states(described: Execution) -> dict[str, str]:
+    return {s.name: s.state for s in described.steps}
 
 
 def _item_of(services: Services, execution_id: str, step: str) -> WorkItem:
     with services.db.session() as session:
         row = session.get(StepRunRow, (execution_id, step))
+        assert row is not None and row.work_item_id is not None
+        return services.queue.get(row.work_item_id)
+
+
+def _job_item(services: Services, name: str) -> WorkItem:
+    with services.db.session() as session:
+        row = session.get(TrainingJobRow, name)
         assert row is not None and row.work_item_id is not None
         return services.queue.get(row.work_item_id)
 
@@ -118,13 +127,13 @@ def test_fan_out_fan_in_pipeline_gives_what_local_workers_give(
     platform.pipelines.register(sample.fan)
     with running(worker):
         on_ray = platform.pipelines.wait(platform.pipelines.start("fan", {"n": 4}), timeout=120)
-    assert on_ray["state"] == "Succeeded", on_ray
+    assert on_ray.state == "Succeeded", on_ray
     assert _states(on_ray)["publish"] == "Succeeded" and _states(on_ray)["publish_2"] == "Skipped"
     # Six steps ran, each as a Ray task in a Ray worker process, never in this one.
     ran = [f for f in worker.finished if f.kind == "pipeline.step"]
     assert len(ran) == 6 and {f.state for f in ran} == {"succeeded"}
     assert all(f.pid and f.pid != os.getpid() for f in ran)
-    logs = "".join(r.text for r in platform.pipelines.logs(on_ray["id"], "numbers"))
+    logs = "".join(r.text for r in platform.pipelines.logs(on_ray.id, "numbers"))
     assert "making 4 numbers" in logs
 
     local = Services.open(load_settings(home=tmp_path / "local", workers={"poll_seconds": 0.05}))
@@ -134,8 +143,8 @@ def test_fan_out_fan_in_pipeline_gives_what_local_workers_give(
             on_local = local.pipelines.wait(local.pipelines.start("fan", {"n": 4}), timeout=120)
     finally:
         local.close()
-    outputs = {s["name"]: s["outputs"] for s in on_ray["steps"]}
-    assert outputs == {s["name"]: s["outputs"] for s in on_local["steps"]}
+    outputs = {s.name: s.outputs for s in on_ray.steps}
+    assert outputs == {s.name: s.outputs for s in on_local.steps}
     assert outputs["total"]["value"] == {"sum": 36.0, "parts": 3}
     assert outputs["publish"]["value"] == {"published": "big:36.0"}
 
@@ -170,13 +179,13 @@ def test_step_retries_and_permanent_failures(sqlite_platform: Services, tmp_path
             pipelines.start("retrying", {"marker": str(marker), "failures": 2}), timeout=120
         )
         broken = pipelines.wait(pipelines.start("broken", {"marker": str(tmp_path / "m")}))
-    assert retried["state"] == "Succeeded"
-    assert retried["steps"][0]["attempts"] == 3 and marker.read_text() == "3"
-    assert broken["state"] == "Failed" and _states(broken)["boom"] == "Failed"
-    boom = next(s for s in broken["steps"] if s["name"] == "boom")
-    assert "Traceback" in boom["error"] and "ValueError: bad value 1" in boom["error"]
+    assert retried.state == "Succeeded"
+    assert retried.steps[0].attempts == 3 and marker.read_text() == "3"
+    assert broken.state == "Failed" and _states(broken)["boom"] == "Failed"
+    boom = broken.step("boom").error or ""
+    assert "Traceback" in boom and "ValueError: bad value 1" in boom
     # The step's retries are spent (none): a PermanentFailure, not retried by the queue.
-    item = _item_of(sqlite_platform, broken["id"], "boom")
+    item = _item_of(sqlite_platform, broken.id, "boom")
     assert (item.state, item.attempts) == (WorkState.FAILED, 1)
 
 
@@ -201,14 +210,14 @@ def test_tuning_job_with_two_parallel_slots(sqlite_platform: Services) -> None:
         job = sqlite_platform.tuning.wait("on-ray", timeout=180)
     assert job.state == "Completed", job.error
     trials = sqlite_platform.tuning.trials("on-ray")
-    assert len(trials) == 4 and all(t["state"] == "COMPLETE" for t in trials)
-    assert job.best is not None and job.best["value"] == max(t["value"] for t in trials)
+    assert len(trials) == 4 and all(t.state == "COMPLETE" for t in trials)
+    assert job.best is not None and job.best.value == max(t.value for t in trials)
     slots = [f for f in worker.finished if f.kind == "tuning.runner"]
     assert len(slots) == 2 and {f.state for f in slots} == {"succeeded"}
     results = [sqlite_platform.queue.get(f.item_id).result or {} for f in slots]
     assert sum(r["trials"] for r in results) == 4  # the two slots shared the budget
     client = sqlite_platform.registry.mlflow.client
-    runs = [client.get_run(t["run_id"]) for t in trials]
+    runs = [client.get_run(t.run_id) for t in trials]
     assert all(r.data.tags["mlflow.parentRunId"] == job.mlflow_run_id for r in runs)
 
 
@@ -234,7 +243,7 @@ def test_cancelling_an_execution_cancels_its_task(
         _until(lambda: any(f.item_id == stuck.id for f in worker.finished), what="the cancel")
         after = queue.enqueue("system", "system.echo", {"n": 1})
         _until(lambda: queue.get(after.id).state is WorkState.SUCCEEDED, timeout=30, what="next")
-    assert cancelled["state"] == "Cancelled" and _states(cancelled)["sleepy"] == "Cancelled"
+    assert cancelled.state == "Cancelled" and _states(cancelled)["sleepy"] == "Cancelled"
     item = _item_of(sqlite_platform, run, "sleepy")
     assert (item.state, item.result) == (WorkState.CANCELLED, None)
     assert next(f for f in worker.finished if f.item_id == item.id).state != "succeeded"
@@ -263,12 +272,11 @@ def test_a_killed_ray_worker_is_retried_without_duplicate_outputs(
         assert ray_worker != os.getpid()
         os.kill(ray_worker, signal.SIGKILL)
         done = pipelines.wait(run, timeout=120)
-    assert done["state"] == "Succeeded", done
-    crashed = next(s for s in done["steps"] if s["name"] == "crash-once")
-    assert crashed["attempts"] == 2
+    assert done.state == "Succeeded", done
+    assert done.step("crash-once").attempts == 2
     assert Path(f"{marker}.runs").read_text() == "2"
     assert calls.read_text() == "1"  # the step after it ran once, on the one output
-    assert next(s for s in done["steps"] if s["name"] == "add-one")["outputs"]["value"] == 42
+    assert (done.step("add-one").outputs or {})["value"] == 42
     item = _item_of(sqlite_platform, run, "crash-once")
     assert (item.state, item.attempts) == (WorkState.SUCCEEDED, 2)
     assert [f.state for f in worker.finished if f.item_id == item.id] == ["crashed", "succeeded"]
@@ -291,7 +299,7 @@ def test_cpus_become_ray_num_cpus(sqlite_platform: Services, tmp_path: Path) -> 
             what="both CPUs taken",
         )
         done = pipelines.wait(run, timeout=60)
-    assert done["state"] == "Succeeded"
+    assert done.state == "Succeeded"
     assert [f.cpus for f in worker.finished if f.kind == "pipeline.step"] == [2.0]
 
 
@@ -307,7 +315,7 @@ def test_training_job_runs_on_ray_with_its_cpus(sqlite_platform: Services) -> No
             "cpus": 2,
         }
     )
-    item = sqlite_platform.queue.get(job.work_item_id)
+    item = _job_item(sqlite_platform, job.name)
     assert declared_cpus(sqlite_platform.db, item) == 2.0
     plain = sqlite_platform.queue.enqueue("system", "system.echo", {})
     assert declared_cpus(sqlite_platform.db, plain) is None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from slipway.batch.runner import ChunkDeps, run_chunk
 from slipway.batch.spec import CHUNK_KIND
 from slipway.batch.spec import QUEUE as BATCH_QUEUE
+from slipway.core.errors import LeaseLost
 from slipway.core.work import Handler, WorkContext
 from slipway.monitoring.runner import run_monitor
 from slipway.monitoring.spec import QUEUE as MONITOR_QUEUE
@@ -35,10 +36,24 @@ from slipway.tuning.spec import RUNNER_KIND
 if TYPE_CHECKING:
     from slipway.services import Services
 
+LEASE_CHECK_SECONDS = 0.05
+"""How often the self-test's sleep asks whether its lease is lost."""
+
 
 def _echo(context: WorkContext) -> dict[str, Any]:
-    """The pool's self-test: returns its payload, optionally after ``sleep`` seconds."""
-    time.sleep(float(context.payload.get("sleep", 0)))
+    """The pool's self-test: returns its payload, optionally after ``sleep`` seconds
+    (with ``heed_lease``, stopping as soon as ``lease_lost()`` says so, as every
+    long-running handler does; without, like user code that never asks), or raises
+    ``fail``."""
+    seconds = float(context.payload.get("sleep", 0))
+    if context.payload.get("heed_lease"):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if context.lease_lost():
+                raise LeaseLost(f"work item {context.item_id}: lease lost")
+            time.sleep(min(LEASE_CHECK_SECONDS, max(0.0, deadline - time.monotonic())))
+    else:
+        time.sleep(seconds)
     if context.payload.get("fail"):
         raise RuntimeError(str(context.payload["fail"]))
     return {"echo": context.payload, "attempt": context.attempt}

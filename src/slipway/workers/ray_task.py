@@ -1,8 +1,9 @@
 """The body of a Ray task: one work item's handler, run in a Ray worker process.
 
 This is the same work a local :class:`~slipway.workers.worker.Worker` does — the same
-:func:`~slipway.workers.handlers.handlers` function on a :class:`WorkContext` — only the
-process differs. It does not touch the item's state in the queue: the driver
+:func:`~slipway.workers.handlers.handlers` function on a :class:`WorkContext`, through
+the same boundary (:func:`~slipway.workers.executor.run_handler`) — only the process
+differs. It does not touch the item's state in the queue: the driver
 (:class:`~slipway.workers.ray_executor.RayWorker`) holds the lease, heartbeats it and
 records the outcome, so a result reaches the queue only through the lease holder.
 
@@ -17,15 +18,14 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
 
 from slipway.core.errors import NotFound
 from slipway.core.queue import WorkItem, WorkState
 from slipway.core.settings import Settings
-from slipway.core.work import PermanentFailure, WorkContext
+from slipway.core.work import WorkContext
 from slipway.runtime.childproc import start_fork_server
 from slipway.services import Services
+from slipway.workers.executor import Ending, Outcome, run_handler
 from slipway.workers.handlers import handlers
 
 LEASE_CHECK_SECONDS = 1.0
@@ -38,21 +38,6 @@ one, as a worker process serves one driver, but a process hosting several driver
 
 _services: OrderedDict[str, Services] = OrderedDict()
 _services_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class TaskOutcome:
-    """What a task reports back: the handler's result, or its error and whether a retry
-    may help (``PermanentFailure`` says no). ``pid`` is the Ray worker process's."""
-
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    retry: bool = True
-    pid: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 def warm_up() -> None:
@@ -113,18 +98,14 @@ class RemoteLease:
         return self._lost
 
 
-def run_item(settings: Settings, item: WorkItem, worker_id: str) -> TaskOutcome:
+def run_item(settings: Settings, item: WorkItem, worker_id: str) -> Outcome:
     """Run ``item``'s handler here and report the outcome; never raises for the handler's
     own errors (they are the outcome). The driver keeps the lease alive meanwhile, so
     the context's ``heartbeat`` has nothing to do."""
-    pid = os.getpid()
     try:
         services = services_for(settings)
-        lease = RemoteLease(services, item, worker_id)
-        context = WorkContext.of(item, heartbeat=lambda: None, lease_lost=lease.lost)
-        result = handlers(services)[item.kind](context)
-    except PermanentFailure as exc:
-        return TaskOutcome(error=exc.message, retry=False, pid=pid)
-    except Exception:
-        return TaskOutcome(error=traceback.format_exc(), retry=True, pid=pid)
-    return TaskOutcome(result=result, pid=pid)
+    except Exception:  # a failed attempt like any other, retried while attempts remain
+        return Outcome(Ending.FAILED, error=traceback.format_exc(), pid=os.getpid())
+    lease = RemoteLease(services, item, worker_id)
+    context = WorkContext.of(item, heartbeat=lambda: None, lease_lost=lease.lost)
+    return run_handler(handlers(services)[item.kind], context)
