@@ -353,9 +353,9 @@ def settle(services: Any, name: str, timeout: float = 120) -> None:
     while time.monotonic() < deadline:
         services.deployments.tick()
         described = services.endpoints.describe(name)
-        if described["status"] == "InService" and described["target_version"] is None:
+        if described.status == "InService" and described.target_version is None:
             return
-        if described["status"] == "Failed":
+        if described.status == "Failed":
             raise RuntimeError(f"endpoint {name} failed: {described['status_reason']}")
         time.sleep(0.2)
     raise RuntimeError(f"endpoint {name} did not come into service")

@@ -72,6 +72,8 @@ def shared_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared
                 "server": {"port": port, "auth": True},
                 "tracking": {"port": tracking_port},
                 "serving": {"port": gateway_port},
+                # Alert tests deliver to a webhook receiver the test runs on loopback.
+                "alerts": {"allowed_hosts": ["127.0.0.1"]},
             }
         )
     )

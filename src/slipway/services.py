@@ -32,7 +32,9 @@ from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.security.tokens import TokenService
 from slipway.serving.controller import DeploymentController
+from slipway.serving.invoke import gateway_url
 from slipway.serving.service import Endpoints
+from slipway.tracking.config import public_tracking_uri
 from slipway.training.service import TrainingService
 from slipway.tuning.service import TuningService
 
@@ -82,7 +84,9 @@ class Services:
         queue = WorkQueue(db)
         registry = Registry(settings, db, artifacts, events, audit)
         pipelines = PipelineService(db, queue, events, artifacts)
-        endpoints = Endpoints(db, events, audit, registry)
+        endpoints = Endpoints(
+            db, events, audit, registry, gateway_url=gateway_url(settings.serving)
+        )
         features = FeatureStore(GroupRepository(db, events), offline, online, events, audit)
         baselines = Baselines(db, artifacts, events, registry, features)
         return cls(
@@ -108,6 +112,12 @@ class Services:
             baselines=baselines,
             monitoring=Monitoring(db, queue, events, artifacts, baselines, registry),
         )
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI to log runs and models to (the platform's tracking
+        server), as ``Client.tracking_uri`` gives it to a remote user."""
+        return public_tracking_uri(self.settings)
 
     def close(self) -> None:
         self.online_store.close()

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from slipway.core.arrowipc import ARROW_STREAM, from_ipc
 from tests.api.conftest import bearer
 
 GROUP: dict[str, Any] = {
@@ -151,3 +152,47 @@ def test_unknown_group_bad_name_and_oversized_body(
         "/api/v1/feature-groups/query", json={"sql": "DROP TABLE weather"}, headers=editor
     )
     assert sql.status_code == 400
+
+
+def test_definitions_are_checked_by_the_server_itself(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    """The body is the FeatureGroup model: a client that skips validating it still gets a
+    400 naming the field, and a PUT cannot rename the group."""
+    editor = bearer(tokens["editor"])
+    unknown = client.post("/api/v1/feature-groups", json=GROUP | {"colour": "red"}, headers=editor)
+    assert unknown.status_code == 400 and unknown.json()["error"]["details"]["field"] == "colour"
+    _setup(client, tokens["editor"])
+    renamed = client.put(
+        "/api/v1/feature-groups/weather", json=GROUP | {"name": "other"}, headers=editor
+    )
+    assert renamed.status_code == 400 and renamed.json()["error"]["details"]["field"] == "name"
+    updated = client.put(
+        "/api/v1/feature-groups/weather", json=GROUP | {"owner": "ops"}, headers=editor
+    )
+    assert updated.status_code == 200
+    assert (updated.json()["revision"], updated.json()["definition"]["owner"]) == (2, "ops")
+
+
+def test_tables_of_a_query_and_of_offline_rows_are_arrow(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    _setup(client, tokens["editor"])
+    row = {"origin": "JFK", "time_hour": "2024-01-01T10:00:00Z", "temp": 3.5, "wind": 7}
+    client.post(
+        "/api/v1/feature-groups/weather/records",
+        json={"records": [row]},
+        headers=bearer(tokens["editor"]),
+    )
+    viewer = bearer(tokens["viewer"])
+    answer = client.post(
+        "/api/v1/feature-groups/query/arrow",
+        json={"sql": "SELECT wind FROM weather"},
+        headers=viewer,
+    )
+    assert answer.headers["content-type"] == ARROW_STREAM
+    assert from_ipc(answer.content).to_pylist() == [{"wind": 7}]
+    offline = client.get("/api/v1/feature-groups/weather/offline?version=0", headers=viewer)
+    assert from_ipc(offline.content).column("temp").to_pylist() == [3.5]
+    missing = client.get("/api/v1/feature-groups/nope/offline", headers=viewer)
+    assert missing.status_code == 404

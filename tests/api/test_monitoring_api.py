@@ -86,10 +86,15 @@ def test_openapi_documents_every_monitoring_path(client: TestClient) -> None:
     for path, methods in expected.items():
         assert methods <= set(paths[path]), path
     upload = paths["/api/v1/endpoints/{endpoint}/ground-truth"]["post"]["requestBody"]
-    assert set(upload["content"]) == {"application/json", "application/x-ndjson", "text/csv"}
+    assert set(upload["content"]) == {
+        "application/json",
+        "application/x-ndjson",
+        "text/csv",
+        "application/vnd.apache.arrow.stream",
+    }
     schemas = document["components"]["schemas"]
-    assert "MonitorSpec" in schemas and "MonitorRunOut" in schemas
-    assert schemas["MonitorRunOut"]["properties"]["state"]["description"]
+    assert {"MonitorSpec", "Monitor", "MonitorRun", "MonitorReport", "Baseline"} <= set(schemas)
+    assert schemas["MonitorRun"]["properties"]["state"]["description"]
     assert paths["/api/v1/monitors/{name}/runs"]["post"]["responses"].keys() >= {"202"}
 
 

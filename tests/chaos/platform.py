@@ -153,8 +153,8 @@ def deploy(services: Services, spec: dict[str, Any]) -> None:
     def in_service() -> bool:
         services.deployments.tick()
         described = services.endpoints.describe(spec["name"])
-        assert described["status"] != "Failed", described
-        return described["status"] == "InService" and not described["target_version"]
+        assert described.status != "Failed", described
+        return described.status == "InService" and not described.target_version
 
     eventually(in_service, what=f"endpoint {spec['name']} in service", timeout=60, interval=0.2)
 

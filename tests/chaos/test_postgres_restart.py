@@ -171,10 +171,10 @@ def test_a_pipeline_step_in_flight_survives_a_restart(platform: PgPlatform, tmp_
         pg.start()
         up = time.monotonic()
         done = services.pipelines.wait(execution, timeout=60)
-        assert done["state"] == "Succeeded", done
+        assert done.state == "Succeeded", done
         assert w.poll() is None, "the worker died with the database"
         took = time.monotonic() - up
-    assert [s["state"] for s in done["steps"]] == ["Succeeded", "Succeeded"]
+    assert [s.state for s in done.steps] == ["Succeeded", "Succeeded"]
     assert took < 60
 
 

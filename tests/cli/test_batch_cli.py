@@ -88,7 +88,7 @@ def test_lifecycle_without_a_worker(
     submitted = _ok(["batch", "submit", "-f", _spec(tmp_path)])
     assert "submitted batch job score" in submitted and "3 chunks" in submitted
     job = services.batch.get("score")
-    assert job.spec["input"]["files"]["path"] == str(tmp_path / "job" / "input.parquet")
+    assert job.spec.input.files.path == str(tmp_path / "job" / "input.parquet")
     assert job.created_by.startswith("cli:")
 
     listed = _ok(["batch", "list"])

@@ -89,8 +89,8 @@ def test_every_command_has_help() -> None:
 def test_baselines(services: Services, tmp_path: Path) -> None:
     _baseline(tmp_path)
     # A relative path is stored absolute: workers do not share the CLI's folder.
-    assert services.baselines.get("base")["source"] == {"file": str(tmp_path / "baseline.parquet")}
-    assert services.baselines.get("base")["created_by"].startswith("cli:")
+    assert services.baselines.get("base").source == {"file": str(tmp_path / "baseline.parquet")}
+    assert services.baselines.get("base").created_by.startswith("cli:")
     listed = _ok(["monitors", "baseline", "list"])
     assert "base" in listed and "baseline.parquet" in listed
     rows = json.loads(_ok(["monitors", "baseline", "list", "-o", "json"]))
@@ -107,7 +107,7 @@ def test_baselines(services: Services, tmp_path: Path) -> None:
     updated = _ok(["monitors", "baseline", "constraints", "base", "--set", str(edited)])
     assert "updated the constraints of base" in updated and "ks_statistic" in updated
     stored = services.baselines.constraints("base")
-    assert stored["columns"]["a"]["drift"] == {"method": "ks_statistic", "threshold": 0.15}
+    assert stored.columns["a"]["drift"] == {"method": "ks_statistic", "threshold": 0.15}
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("columns:\n  a:\n    drift: {method: chi2_p_value}\n")
@@ -124,7 +124,7 @@ def test_baselines(services: Services, tmp_path: Path) -> None:
     missing = _fails([*other, "--data", "none.parquet"], 2)
     assert "no file" in missing
     _fails(["monitors", "baseline", "show", "nobody"])
-    assert [b["name"] for b in services.baselines.list()] == ["base"]
+    assert [b.name for b in services.baselines.list()] == ["base"]
     assert "deleted baseline base" in _ok(["monitors", "baseline", "delete", "base", "--yes"])
     assert services.baselines.list() == []
 
@@ -155,16 +155,16 @@ def test_monitor_lifecycle_a_waited_run_and_its_report(services: Services, tmp_p
     assert "'a' drifted: psi" in waited
 
     run = services.monitoring.runs("dq")[0]
-    assert (run["state"], run["status"]) == ("completed", "violations")
-    reported = _ok(["monitors", "report", str(run["id"])])
+    assert (run.state, run.status) == ("completed", "violations")
+    reported = _ok(["monitors", "report", str(run.id)])
     assert "drift per column" in reported and "violations" in reported
-    document = json.loads(_ok(["monitors", "report", str(run["id"]), "-o", "json"]))
-    assert document["drifted"] == ["a"] and document["run_id"] == run["id"]
+    document = json.loads(_ok(["monitors", "report", str(run.id), "-o", "json"]))
+    assert document["drifted"] == ["a"] and document["run_id"] == run.id
     runs = json.loads(_ok(["monitors", "runs", "dq", "-o", "json"]))
-    assert [(r["id"], r["status"]) for r in runs] == [(run["id"], "violations")]
+    assert [(r["id"], r["status"]) for r in runs] == [(run.id, "violations")]
     assert "violations" in _ok(["monitors", "runs", "dq"])
     shown = json.loads(_ok(["monitors", "show", "dq", "-o", "json"]))
-    assert shown["last_status"] == "violations" and shown["recent_runs"][0]["id"] == run["id"]
+    assert shown["last_status"] == "violations" and shown["recent_runs"][0]["id"] == run.id
 
     # No worker now: waiting gives up, saying why, and the run stays queued.
     stalled = _fails(["monitors", "run", "dq", "--wait", "--timeout", "0"])
@@ -174,7 +174,7 @@ def test_monitor_lifecycle_a_waited_run_and_its_report(services: Services, tmp_p
     assert "has no report" in _fails(["monitors", "report", str(queued["id"])])
 
     assert "disabled dq" in _ok(["monitors", "disable", "dq"])
-    assert services.monitoring.get("dq")["enabled"] is False
+    assert services.monitoring.get("dq").enabled is False
     assert "enabled dq" in _ok(["monitors", "enable", "dq"])
     assert "used by monitor" in _fails(["monitors", "baseline", "delete", "base", "--yes"])
     assert "deleted monitor dq" in _ok(["monitors", "delete", "dq", "--yes"])

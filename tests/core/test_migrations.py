@@ -49,8 +49,10 @@ def test_migrations_build_exactly_the_declared_tables(database_url: str) -> None
             conn,
             opts={
                 "compare_type": True,
-                "include_name": lambda name, type_, _parent: type_ != "table"
-                or ((name or "").startswith("slipway_") and name != VERSION_TABLE),
+                "include_name": lambda name, type_, _parent: (
+                    type_ != "table"
+                    or ((name or "").startswith("slipway_") and name != VERSION_TABLE)
+                ),
             },
         )
         drift = [d for d in compare_metadata(context, Base.metadata) if d]

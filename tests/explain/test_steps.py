@@ -13,9 +13,8 @@ import pytest
 
 from slipway.core.errors import InvalidInput
 from slipway.explain import shaplib
-from slipway.steps import explain_global
 from slipway.pipelines.dsl import pipeline
-from slipway.steps import register_model
+from slipway.steps import explain_global, register_model
 from tests.explain.models import FEATURES, binary_label, data
 
 

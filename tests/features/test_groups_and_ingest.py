@@ -307,7 +307,7 @@ def test_materialize_twice_is_idempotent(fs: FeatureStore, services: Services) -
     state_one = [fs.get_record("offline_first", f"A{i}") for i in range(4)]
     second = fs.materialize("offline_first")
     state_two = [fs.get_record("offline_first", f"A{i}") for i in range(4)]
-    assert first["records"] == second["records"] == 4
+    assert first.records == second.records == 4
     assert state_one == state_two
     assert state_one[0] is not None and state_one[0].values["temp"] == 99.0
     # A newer online record is never moved back by materialization.
@@ -322,7 +322,7 @@ def test_delete_records_from_both_stores(
 ) -> None:
     fs.ingest("weather", _rows(3))
     counts = fs.delete_records("weather", [["A1"], {"origin": "A2"}], actor="tester")
-    assert counts == {"keys": 2, "online_deleted": 2, "offline_rows_deleted": 2}
+    assert counts.model_dump() == {"keys": 2, "online_deleted": 2, "offline_rows_deleted": 2}
     assert fs.get_record("weather", "A1") is None
     assert sorted(fs.read_offline("weather").column("origin").to_pylist()) == ["A0"]
     assert services.audit.list()[0].action == "feature_group.delete_records"

@@ -78,7 +78,7 @@ def test_offline_group_on_s3(fs: FeatureStore, s3_root: str) -> None:
     total = fs.query("SELECT origin, count(*) AS n FROM weather GROUP BY origin ORDER BY origin")
     assert total.to_pylist() == [{"origin": "JFK", "n": 2}, {"origin": "LGA", "n": 1}]
 
-    assert fs.delete_records("weather", ["JFK"], actor="test")["offline_rows_deleted"] == 2
+    assert fs.delete_records("weather", ["JFK"], actor="test").offline_rows_deleted == 2
     assert fs.read_offline("weather").column("origin").to_pylist() == ["LGA"]
     # Time travel still reaches the data from before the delete.
     assert fs.read_offline("weather", version=1).num_rows == 3

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from slipway.core.settings import load_settings
+from slipway.monitoring.resources import MonitorRun
 from slipway.monitoring.spec import QUEUE
 from slipway.services import Services
 from slipway.workers.worker import Worker
@@ -157,12 +158,12 @@ def send_traffic(fp: FlightPlatform) -> dict[str, Any]:
     return {"windows": windows, "served": served}
 
 
-def execute_run(fp: FlightPlatform, run: dict[str, Any]) -> dict[str, Any]:
+def execute_run(fp: FlightPlatform, run: MonitorRun) -> MonitorRun:
     """Let a worker take queued runs, as in production, until this one is done."""
     worker = Worker(fp.services, queues=[QUEUE], worker_id="monitor-test")
     for _ in range(20):
         worker.run(max_items=1)
-        done = fp.services.monitoring.get_run(run["id"])
-        if done["state"] in ("completed", "failed"):
+        done = fp.services.monitoring.get_run(run.id)
+        if done.state in ("completed", "failed"):
             return done
-    raise AssertionError(f"run {run['id']} was not executed")
+    raise AssertionError(f"run {run.id} was not executed")

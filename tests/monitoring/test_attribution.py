@@ -28,10 +28,10 @@ from slipway.api.app import create_app
 from slipway.cli.main import app
 from slipway.core.errors import InvalidInput
 from slipway.explain import shaplib
-from slipway.steps import explain_global
 from slipway.monitoring.attribution import CHECK, ndcg
 from slipway.registry.lineage import Lineage
 from slipway.registry.predict import load_model
+from slipway.steps import explain_global
 from tests.monitoring.conftest import FEATURES, FlightPlatform, as_records, execute_run
 
 ENDPOINT = "flights-why"
@@ -112,8 +112,8 @@ def why(flight_platform: FlightPlatform) -> dict[str, Any]:
 def _run(fp: FlightPlatform, monitor: str, window: tuple[datetime, datetime]) -> Any:
     queued = fp.services.monitoring.run(monitor, actor="test", start=window[0], end=window[1])
     done = execute_run(fp, queued)
-    assert done["state"] == "completed", done
-    return done, fp.services.monitoring.report(done["id"])
+    assert done.state == "completed", done
+    return done, fp.services.monitoring.report(done.id)
 
 
 def _shap_importance(native: Any, frame: pd.DataFrame) -> dict[str, float]:
@@ -125,7 +125,7 @@ def _shap_importance(native: Any, frame: pd.DataFrame) -> dict[str, float]:
 
 
 def _monitor(fp: FlightPlatform, name: str, **attribution: Any) -> None:
-    if name not in {m["name"] for m in fp.services.monitoring.list()}:
+    if name not in {m.name for m in fp.services.monitoring.list()}:
         spec = {"name": name, "kind": "attribution_drift", "endpoint": ENDPOINT}
         fp.services.monitoring.create(spec | {"attribution": attribution}, actor="test")
 
@@ -136,9 +136,9 @@ def test_traffic_like_training_keeps_the_registered_ranking(
     _monitor(flight_platform, "why-usual")
     done, report = _run(flight_platform, "why-usual", why["windows"]["usual"])
     usual = why["frames"]["usual"]
-    assert done["status"] == "no_violations" and report["violations"] == []
-    assert report["kind"] == "attribution_drift" and report["rows"] == len(usual)
-    [model] = report["models"]
+    assert done.status == "no_violations" and report.violations == []
+    assert report.kind == "attribution_drift" and report.rows == len(usual)
+    [model] = report.models
     assert model["model"] == f"{MODEL}:{why['version']}"
     assert (model["rows"], model["explained"]) == (len(usual), len(usual))
     assert (model["reference_source"], model["output_space"]) == ("registered", "raw")
@@ -152,7 +152,7 @@ def test_traffic_like_training_keeps_the_registered_ranking(
     by_sklearn = ndcg_score([[why["importance"][n] for n in names]], [[expected[n] for n in names]])
     assert model["ndcg"] == pytest.approx(by_sklearn, rel=1e-9) and model["ndcg"] > 0.99
     assert [f["rank"] for f in model["features"]] == list(range(1, len(FEATURES) + 1))
-    assert done["summary"]["ndcg"] == {model["model"]: model["ndcg"]}
+    assert done.summary["ndcg"] == {model["model"]: model["ndcg"]}
 
 
 def test_midday_traffic_reranks_the_features_a_violation_with_events(
@@ -161,15 +161,15 @@ def test_midday_traffic_reranks_the_features_a_violation_with_events(
     services = flight_platform.services
     _monitor(flight_platform, "why-midday")
     done, report = _run(flight_platform, "why-midday", why["windows"]["midday"])
-    assert done["status"] == "violations"
-    [model] = report["models"]
+    assert done.status == "violations"
+    [model] = report.models
     ranked = [f["feature"] for f in model["features"]]
     assert ranked[0] != max(why["importance"], key=why["importance"].get)  # the hour fell
     expected = _shap_importance(why["native"], why["frames"]["midday"])
     names = sorted(FEATURES)
     by_sklearn = ndcg_score([[why["importance"][n] for n in names]], [[expected[n] for n in names]])
     assert model["ndcg"] == pytest.approx(by_sklearn, rel=1e-9) and model["ndcg"] < 0.9
-    [violation] = report["violations"]
+    [violation] = report.violations
     assert (violation["check"], violation["metric"], violation["model"]) == (
         CHECK,
         "ndcg",
@@ -177,11 +177,11 @@ def test_midday_traffic_reranks_the_features_a_violation_with_events(
     )
     assert violation["value"] == model["ndcg"] and violation["threshold"] == 0.9
     assert "below 0.9" in violation["message"]
-    assert done["summary"]["checks"] == {CHECK: 1}
+    assert done.summary["checks"] == {CHECK: 1}
     raised = services.events.read(types=["monitor.violations"], limit=1000)
     alarms = [e.payload for e in raised if e.payload["monitor"] == "why-midday"]
     assert [(p["run_id"], p["checks"], p["kind"]) for p in alarms] == [
-        (done["id"], [CHECK], "attribution_drift")
+        (done.id, [CHECK], "attribution_drift")
     ]
 
 
@@ -191,9 +191,9 @@ def test_a_given_reference_top_k_and_a_seeded_sample(
     reference = {"hour": 1.0, "humid": 0.5, "dewp": 0.2}
     _monitor(flight_platform, "why-sample", reference=reference, top_k=2, max_rows=300, seed=5)
     _, report = _run(flight_platform, "why-sample", why["windows"]["usual"])
-    [model] = report["models"]
+    [model] = report.models
     assert (model["rows"], model["explained"]) == (len(why["frames"]["usual"]), 300)
-    assert model["reference_source"] == "monitor" and report["top_k"] == 2
+    assert model["reference_source"] == "monitor" and report.top_k == 2
     importance = {f["feature"]: f["importance"] for f in model["features"]}
     names = sorted(importance)
     by_sklearn = ndcg_score(
@@ -201,7 +201,7 @@ def test_a_given_reference_top_k_and_a_seeded_sample(
     )
     assert model["ndcg"] == pytest.approx(by_sklearn, rel=1e-12)
     _, repeated = _run(flight_platform, "why-sample", why["windows"]["usual"])
-    assert repeated["models"][0]["features"] == model["features"]  # the same seeded rows
+    assert repeated.models[0]["features"] == model["features"]  # the same seeded rows
 
 
 @pytest.mark.parametrize(
@@ -257,10 +257,10 @@ def test_the_cli_prints_the_ranking_side_by_side(
     monkeypatch.setenv("COLUMNS", "200")
     _monitor(flight_platform, "why-cli")
     done, report = _run(flight_platform, "why-cli", why["windows"]["midday"])
-    result = CliRunner().invoke(app, ["monitors", "report", str(done["id"])])
+    result = CliRunner().invoke(app, ["monitors", "report", str(done.id)])
     assert result.exit_code == 0, result.output
     shown = result.stdout
-    model = report["models"][0]
+    model = report.models[0]
     assert f"NDCG {model['ndcg']:.4f} against the registered reference (threshold 0.9)" in shown
     first = [line for line in shown.splitlines() if line.strip("│ ").startswith("1 ")]
     assert first and model["features"][0]["feature"] in first[0] and "█" in first[0], shown

@@ -56,8 +56,8 @@ def test_baseline_from_a_training_set(
         columns=FEATURES,
         actor="test",
     )
-    assert made["rows"] == 2000
-    temp = flight_platform.services.baselines.statistics("from-training-set")["columns"]["temp"]
+    assert made.rows == 2000
+    temp = flight_platform.services.baselines.statistics("from-training-set").columns["temp"]
     # As of each entity row's time: the corrected values.
     assert temp["numeric"]["mean"] == pytest.approx(flight_features["frame"]["temp"].mean() + 100)
 
@@ -86,8 +86,8 @@ def test_baseline_from_a_model_versions_lineage_reads_what_training_read(
         model=f"flight-delay-lineage:{version.version}",
         actor="test",
     )
-    assert made["rows"] == 2000 and made["model"] == f"flight-delay-lineage:{version.version}"
-    columns = services.baselines.statistics("from-lineage")["columns"]
+    assert made.rows == 2000 and made.model == f"flight-delay-lineage:{version.version}"
+    columns = services.baselines.statistics("from-lineage").columns
     # The Delta version pinned in the lineage: before the correction.
     assert columns["temp"]["numeric"]["mean"] == pytest.approx(
         flight_features["frame"]["temp"].mean()

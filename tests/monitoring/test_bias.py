@@ -316,8 +316,8 @@ def test_a_pipeline_keeps_the_bias_report_in_the_registered_lineage(
 ) -> None:
     services.pipelines.register(bias_pipeline.credit_bias)
     done = services.pipelines.wait(services.pipelines.start("credit-bias"), timeout=240)
-    assert done["state"] == "Succeeded", done
-    outputs = {s["name"]: s["outputs"] for s in done["steps"]}
+    assert done.state == "Succeeded", done
+    outputs = {s.name: s.outputs for s in done.steps}
     step_report = outputs["bias-report"]["value"]
     registered = outputs["register-model"]["value"]
     lineage = services.registry.get("credit", registered["version"]).lineage

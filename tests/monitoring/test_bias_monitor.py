@@ -120,7 +120,7 @@ def _run(fp: FlightPlatform, monitor: str, start: datetime) -> tuple[dict[str, A
         monitor, actor="test", start=start, end=start + timedelta(hours=1)
     )
     done = execute_run(fp, queued)
-    report = fp.services.monitoring.report(done["id"]) if done["state"] == "completed" else None
+    report = fp.services.monitoring.report(done.id) if done.state == "completed" else None
     return done, report
 
 
@@ -130,50 +130,50 @@ def test_disparate_impact_below_four_fifths_is_a_violation_and_raises_events(
     services = flight_platform.services
     _loans_monitor(flight_platform, "loans-bias")
     biased, report = _run(flight_platform, "loans-bias", HOUR)
-    assert biased["state"] == "completed" and biased["status"] == "violations"
-    assert (report["kind"], report["rows"], report["labelled"], report["unlabelled"]) == (
+    assert biased.state == "completed" and biased.status == "violations"
+    assert (report.kind, report.rows, report.labelled, report.unlabelled) == (
         "bias",
         550,
         500,
         50,
     )
-    assert report["facet"] == {"column": "sex", "values": ["f"]}
+    assert report.facet == {"column": "sex", "values": ["f"]}
     # q'_d = 60/200 = 0.3, q'_a = 150/300 = 0.5: DI = 0.3 / 0.5 = 0.6, DPPL = 0.5 - 0.3 = 0.2
-    assert report["metrics"]["DI"] == pytest.approx(0.6, rel=1e-12)
-    assert report["metrics"]["DPPL"] == pytest.approx(0.2, rel=1e-12)
-    assert report["groups"]["d"]["rows"] == 200 and report["groups"]["a"]["rows"] == 300
-    assert [(v["check"], v["metric"], v["column"]) for v in report["violations"]] == [
+    assert report.metrics["DI"] == pytest.approx(0.6, rel=1e-12)
+    assert report.metrics["DPPL"] == pytest.approx(0.2, rel=1e-12)
+    assert report.groups["d"]["rows"] == 200 and report.groups["a"]["rows"] == 300
+    assert [(v["check"], v["metric"], v["column"]) for v in report.violations] == [
         ("bias", "DI", "sex")
     ]
-    assert "DI 0.6 of facet sex is below 0.8" in report["violations"][0]["message"]
+    assert "DI 0.6 of facet sex is below 0.8" in report.violations[0]["message"]
     _matches_fairlearn(report, loans["biased"])
-    assert biased["summary"]["checks"] == {"bias": 1}
-    assert biased["summary"]["metrics"]["DI"] == pytest.approx(0.6)
+    assert biased.summary["checks"] == {"bias": 1}
+    assert biased.summary["metrics"]["DI"] == pytest.approx(0.6)
 
     fair, report = _run(flight_platform, "loans-bias", HOUR + timedelta(hours=1))
-    assert fair["status"] == "no_violations" and report["violations"] == []
+    assert fair.status == "no_violations" and report.violations == []
     # q'_d = 90/200 = 0.45, q'_a = 150/300 = 0.5: DI = 0.45 / 0.5 = 0.9
-    assert report["metrics"]["DI"] == pytest.approx(0.9, rel=1e-12)
+    assert report.metrics["DI"] == pytest.approx(0.9, rel=1e-12)
     _matches_fairlearn(report, loans["fair"])
 
-    assert services.monitoring.get("loans-bias")["last_status"] == "no_violations"
+    assert services.monitoring.get("loans-bias").last_status == "no_violations"
     completed = services.events.read(types=["monitor.run_completed"], limit=1000)
     mine = [e.payload for e in completed if e.payload["monitor"] == "loans-bias"]
     assert [(p["run_id"], p["status"], p["kind"]) for p in mine] == [
-        (biased["id"], "violations", "bias"),
-        (fair["id"], "no_violations", "bias"),
+        (biased.id, "violations", "bias"),
+        (fair.id, "no_violations", "bias"),
     ]
     raised = services.events.read(types=["monitor.violations"], limit=1000)
     alarms = [e.payload for e in raised if e.payload["monitor"] == "loans-bias"]
     assert [(p["run_id"], p["checks"], p["violations"]) for p in alarms] == [
-        (biased["id"], ["bias"], 1)
+        (biased.id, ["bias"], 1)
     ]
 
 
 def _matches_fairlearn(report: dict[str, Any], served: dict[str, np.ndarray]) -> None:
     group = np.where(served["sex"] == "f", "d", "a")
     y, p = served["label"], (served["score"] >= 0.5).astype(int)
-    metrics = report["metrics"]
+    metrics = report.metrics
     assert abs(metrics["DPPL"]) == pytest.approx(
         demographic_parity_difference(y, p, sensitive_features=group)
     )
@@ -217,20 +217,20 @@ def test_a_numeric_facet_on_real_gateway_traffic(flight_platform: FlightPlatform
     run = execute_run(
         flight_platform, services.monitoring.run("flights-bias", actor="test", start=start, end=end)
     )
-    assert run["status"] == "no_violations", run
-    report = services.monitoring.report(run["id"])
-    assert (report["labelled"], report["unlabelled"]) == (2500, 500)
+    assert run.status == "no_violations", run
+    report = services.monitoring.report(run.id)
+    assert (report.labelled, report.unlabelled) == (2500, 500)
     hours = flight_platform.second_half["hour"].to_numpy()[:2500]  # served in this order
     group = np.where(hours >= 17, "d", "a")
     y = np.array([label for _, label in labelled.values()])
     p = (np.array([score for score, _ in labelled.values()]) >= 0.5).astype(int)
     a, d = group == "a", group == "d"
-    assert report["groups"]["d"]["rows"] == int(d.sum()) > 0
-    assert report["metrics"]["DI"] == pytest.approx(p[d].mean() / p[a].mean())
-    assert report["metrics"]["DPL"] == pytest.approx(y[a].mean() - y[d].mean())
+    assert report.groups["d"]["rows"] == int(d.sum()) > 0
+    assert report.metrics["DI"] == pytest.approx(p[d].mean() / p[a].mean())
+    assert report.metrics["DPL"] == pytest.approx(y[a].mean() - y[d].mean())
     tpr = {g: p[m & (y == 1)].mean() for g, m in (("a", a), ("d", d))}
-    assert report["metrics"]["RD"] == pytest.approx(tpr["a"] - tpr["d"])
-    assert report["metrics"]["equalized_odds_difference"] == pytest.approx(
+    assert report.metrics["RD"] == pytest.approx(tpr["a"] - tpr["d"])
+    assert report.metrics["equalized_odds_difference"] == pytest.approx(
         equalized_odds_difference(y, p, sensitive_features=group)
     )
 
@@ -241,11 +241,11 @@ def test_a_facet_missing_from_captured_traffic_fails_the_run_saying_so(
     # No endpoint "loans" is deployed, so nothing at creation knows its columns.
     _loans_monitor(flight_platform, "loans-region", facet="region", facet_values=["north"])
     run, _ = _run(flight_platform, "loans-region", HOUR)
-    assert run["state"] == "failed" and run["status"] == "failed"
-    assert "no input column 'region' (it has sex, income)" in run["error"]
+    assert run.state == "failed" and run.status == "failed"
+    assert "no input column 'region' (it has sex, income)" in run.error
     failed = flight_platform.services.events.read(types=["monitor.run_failed"], limit=1000)
     assert [e.payload["run_id"] for e in failed if e.payload["monitor"] == "loans-region"] == [
-        run["id"]
+        run.id
     ]
 
 
@@ -254,10 +254,10 @@ def test_a_facet_value_absent_from_the_window_leaves_group_d_metrics_undefined(
 ) -> None:
     _loans_monitor(flight_platform, "loans-other", facet_values=["x"])
     run, report = _run(flight_platform, "loans-other", HOUR)
-    assert run["status"] == "no_violations"
-    assert report["unmatched_facet_values"] == ["x"]
-    assert report["metrics"]["CI"] == 1.0 and report["metrics"]["DI"] is None
-    assert report["undefined"]["DI"] == "facet d has no rows"
+    assert run.status == "no_violations"
+    assert report.unmatched_facet_values == ["x"]
+    assert report.metrics["CI"] == 1.0 and report.metrics["DI"] is None
+    assert report.undefined["DI"] == "facet d has no rows"
 
 
 @pytest.fixture(scope="module")
@@ -317,7 +317,7 @@ def test_the_cli_prints_a_bias_report(
     monkeypatch.setenv("COLUMNS", "200")
     _loans_monitor(flight_platform, "loans-cli")
     run, _ = _run(flight_platform, "loans-cli", HOUR)
-    result = CliRunner().invoke(app, ["monitors", "report", str(run["id"])])
+    result = CliRunner().invoke(app, ["monitors", "report", str(run.id)])
     assert result.exit_code == 0, result.output
     shown = result.stdout
     assert "500 predictions labelled, 50 not yet; facet d: sex in ['f'], facet a: the rest" in shown

@@ -69,7 +69,7 @@ def test_scheduled_run_once_across_schedulers_then_a_report(
         },
         actor="t",
     )
-    fire = datetime.fromisoformat(services.monitoring.get("scores-hourly")["next_run_at"])
+    fire = services.monitoring.get("scores-hourly").next_run_at
     _capture(services, fire - timedelta(hours=1), rng.normal(1.0, size=3000))  # drifted
 
     started: list[int] = []
@@ -83,11 +83,11 @@ def test_scheduled_run_once_across_schedulers_then_a_report(
         thread.join()
     assert len(started) == 1
     run = services.monitoring.execute(started[0])
-    assert run["state"] == "completed" and run["status"] == "violations"
-    assert run["rows"] == 3000
-    assert run["window_end"] == fire.isoformat()
-    report = services.monitoring.report(run["id"])
-    assert report["drifted"] == ["prediction", "x"]
+    assert run.state == "completed" and run.status == "violations"
+    assert run.rows == 3000
+    assert run.window_end == fire
+    report = services.monitoring.report(run.id)
+    assert report.drifted == ["prediction", "x"]
     events = services.events.read(types=["monitor.run_completed", "monitor.violations"])
     assert [e.type for e in events] == ["monitor.run_completed", "monitor.violations"]
     assert events[1].payload["drifted"] == ["prediction", "x"]

@@ -4,7 +4,7 @@ against the training baseline; late ground truth scored; violations start retrai
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -40,13 +40,13 @@ def baseline(flight_platform: FlightPlatform) -> dict[str, Any]:
 def test_baseline_of_the_training_data_includes_the_models_predictions(
     flight_platform: FlightPlatform, baseline: dict[str, Any]
 ) -> None:
-    assert baseline["rows"] == 30_000 and baseline["model"] == flight_platform.model
+    assert baseline.rows == 30_000 and baseline.model == flight_platform.model
     statistics = flight_platform.services.baselines.statistics("flights-train")
-    assert list(statistics["columns"]) == [*FEATURES, "prediction"]
-    prediction = statistics["columns"]["prediction"]["numeric"]
+    assert list(statistics.columns) == [*FEATURES, "prediction"]
+    prediction = statistics.columns["prediction"]["numeric"]
     assert 0.0 <= prediction["min"] <= prediction["max"] <= 1.0
     constraints = flight_platform.services.baselines.constraints("flights-train")
-    assert constraints["columns"]["temp"]["drift"] == {"method": "psi", "threshold": 0.2}
+    assert constraints.columns["temp"]["drift"] == {"method": "psi", "threshold": 0.2}
 
 
 def test_seasonal_weather_drift_is_detected_and_the_holdout_is_clean(
@@ -67,36 +67,36 @@ def test_seasonal_weather_drift_is_detected_and_the_holdout_is_clean(
     for half in ("first", "second"):
         start, end = traffic["windows"][half]
         queued = services.monitoring.run("flights-drift", actor="test", start=start, end=end)
-        assert queued["state"] == "queued"
+        assert queued.state == "queued"
         runs[half] = execute_run(flight_platform, queued)
 
     clean = runs["first"]
-    assert clean["state"] == "completed" and clean["rows"] == 3000
-    assert clean["status"] == "no_violations", services.monitoring.report(clean["id"])["violations"]
+    assert clean.state == "completed" and clean.rows == 3000
+    assert clean.status == "no_violations", services.monitoring.report(clean.id).violations
     drifted = runs["second"]
-    assert drifted["status"] == "violations" and drifted["rows"] == 3000
-    report = services.monitoring.report(drifted["id"])
-    assert set(WEATHER) <= set(report["drifted"])
+    assert drifted.status == "violations" and drifted.rows == 3000
+    report = services.monitoring.report(drifted.id)
+    assert set(WEATHER) <= set(report.drifted)
     for column in WEATHER:
-        assert report["columns"][column]["drift"]["psi"] > 0.2
-        assert report["columns"][column]["drift"]["ks_statistic"] > 0.1
-        assert clean_score(services, clean["id"], column) < 0.1
+        assert report.columns[column]["drift"]["psi"] > 0.2
+        assert report.columns[column]["drift"]["ks_statistic"] > 0.1
+        assert clean_score(services, clean.id, column) < 0.1
     # What the console draws: both histograms over the baseline's bins.
-    histogram = report["columns"]["temp"]["drift"]["histogram"]
+    histogram = report.columns["temp"]["drift"]["histogram"]
     assert len(histogram["baseline"]) == len(histogram["current"]) == len(histogram["edges"]) + 1
     assert sum(histogram["current"]) == pytest.approx(1.0)
-    assert drifted["summary"]["drift"]["temp"]["score"] > 0.2
+    assert drifted.summary["drift"]["temp"]["score"] > 0.2
     listed = services.monitoring.runs("flights-drift")
-    assert [r["id"] for r in listed[:2]] == [drifted["id"], clean["id"]]
-    assert services.monitoring.get("flights-drift")["last_status"] == "violations"
+    assert [r.id for r in listed[:2]] == [drifted.id, clean.id]
+    assert services.monitoring.get("flights-drift").last_status == "violations"
     raised = services.events.read(types=["monitor.violations"], limit=100)
     assert [e.payload["run_id"] for e in raised if e.payload["monitor"] == "flights-drift"] == [
-        drifted["id"]
+        drifted.id
     ]
 
 
 def clean_score(services: Any, run_id: int, column: str) -> float:
-    return float(services.monitoring.report(run_id)["columns"][column]["drift"]["psi"])
+    return float(services.monitoring.report(run_id).columns[column]["drift"]["psi"])
 
 
 def test_model_quality_from_late_ground_truth_equals_scikit_learn(
@@ -110,7 +110,7 @@ def test_model_quality_from_late_ground_truth_equals_scikit_learn(
         for (inference, row), (_, label) in labelled.items()
     ]
     stored = services.monitoring.put_ground_truth("flights", records)
-    assert stored["records"] == 2000
+    assert stored.records == 2000
     services.monitoring.create(
         {
             "name": "flights-quality",
@@ -129,8 +129,8 @@ def test_model_quality_from_late_ground_truth_equals_scikit_learn(
         flight_platform,
         services.monitoring.run("flights-quality", actor="test", start=start, end=end),
     )
-    report = services.monitoring.report(run["id"])
-    assert report["labelled"] == 2000 and report["unlabelled"] == 1000
+    report = services.monitoring.report(run.id)
+    assert report.labelled == 2000 and report.unlabelled == 1000
     scores = np.array([score for score, _ in labelled.values()])
     truth = np.array([label for _, label in labelled.values()])
     predicted = (scores >= 0.5).astype(int)
@@ -142,10 +142,10 @@ def test_model_quality_from_late_ground_truth_equals_scikit_learn(
         "roc_auc": metrics.roc_auc_score(truth, scores),
     }
     for name, value in expected.items():
-        assert report["metrics"][name] == pytest.approx(value, abs=1e-12), name
+        assert report.metrics[name] == pytest.approx(value, abs=1e-12), name
     # A weather model is no oracle: an AUC bound of 0.99 is violated.
-    assert run["status"] == "violations"
-    assert [v["metric"] for v in report["violations"]] == ["roc_auc"]
+    assert run.status == "violations"
+    assert [v["metric"] for v in report.violations] == ["roc_auc"]
 
 
 def test_regression_metrics_equal_scikit_learn(
@@ -213,12 +213,12 @@ def test_a_violation_starts_one_retraining_per_debounce_window(
             flight_platform,
             services.monitoring.run("flights-retrain", actor="test", start=start, end=end),
         )
-        assert run["status"] == "violations"
+        assert run.status == "violations"
     started = services.triggers.process()
     assert len(started) == 1
     execution = services.pipelines.describe(started[0])
-    assert execution["trigger"]["trigger"] == "retrain-on-drift"
-    assert execution["parameters"]["n"] == run["violations"]
+    assert execution.trigger["trigger"] == "retrain-on-drift"
+    assert execution.parameters["n"] == run.violations
     assert services.triggers.process() == []
 
 
@@ -235,18 +235,18 @@ def test_scheduled_runs_start_once_per_tick(flight_platform: FlightPlatform) -> 
         },
         actor="test",
     )
-    due = datetime.fromisoformat(services.monitoring.get("flights-hourly")["next_run_at"])
+    due = services.monitoring.get("flights-hourly").next_run_at
     later = due + timedelta(days=2, minutes=11)  # missed ticks collapse into the latest
     first = services.monitoring.tick(later)
     again = services.monitoring.tick(later)
     mine = [r for r in services.monitoring.runs("flights-hourly")]
-    assert len(mine) == 1 and again == [] and mine[0]["id"] in first
-    assert mine[0]["trigger"] == "schedule"
-    scheduled = datetime.fromisoformat(mine[0]["scheduled_for"])
+    assert len(mine) == 1 and again == [] and mine[0].id in first
+    assert mine[0].trigger == "schedule"
+    scheduled = mine[0].scheduled_for
     assert scheduled == due + timedelta(days=2, minutes=10)
-    assert datetime.fromisoformat(mine[0]["window_start"]) == scheduled - timedelta(minutes=30)
+    assert mine[0].window_start == scheduled - timedelta(minutes=30)
     run = execute_run(flight_platform, mine[0])
-    assert run["status"] == "no_data"  # nothing was captured in that window
+    assert run.status == "no_data"  # nothing was captured in that window
     services.monitoring.set_enabled("flights-hourly", False, actor="test")
     services.monitoring.tick(later + timedelta(hours=1))
     assert len(services.monitoring.runs("flights-hourly")) == 1  # disabled: no new run
@@ -334,7 +334,7 @@ def test_baseline_sources_are_validated(flight_platform: FlightPlatform) -> None
             actor="test",
         )
     assert caught.value.field == "nope"
-    assert "bad-baseline" not in [b["name"] for b in baselines.list()]
+    assert "bad-baseline" not in [b.name for b in baselines.list()]
 
 
 def test_a_run_executed_twice_at_once_reports_and_raises_once(
@@ -352,17 +352,17 @@ def test_a_run_executed_twice_at_once_reports_and_raises_once(
     queued = services.monitoring.run("flights-twice", actor="test", start=start, end=end)
     results: list[dict[str, Any]] = []
     racers = [
-        threading.Thread(target=lambda: results.append(services.monitoring.execute(queued["id"])))
+        threading.Thread(target=lambda: results.append(services.monitoring.execute(queued.id)))
         for _ in range(2)
     ]
     for racer in racers:
         racer.start()
     for racer in racers:
         racer.join(timeout=120)
-    assert [r["state"] for r in results] == ["completed", "completed"]
+    assert [r.state for r in results] == ["completed", "completed"]
     raised = services.events.read(types=["monitor.violations"], limit=1000)
     assert [e.payload["run_id"] for e in raised if e.payload["monitor"] == "flights-twice"] == [
-        queued["id"]
+        queued.id
     ]
     completed = services.events.read(types=["monitor.run_completed"], limit=1000)
     assert len([e for e in completed if e.payload["monitor"] == "flights-twice"]) == 1

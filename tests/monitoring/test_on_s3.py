@@ -38,10 +38,10 @@ def test_seasonal_drift_detected_with_everything_on_s3(s3_root: str, tmp_path: P
             start, end = traffic["windows"][half]
             queued = services.monitoring.run("flights-drift", actor="test", start=start, end=end)
             runs[half] = execute_run(fp, queued)
-        assert runs["first"]["status"] == "no_violations" and runs["first"]["rows"] == 3000
-        assert runs["second"]["status"] == "violations" and runs["second"]["rows"] == 3000
-        report = services.monitoring.report(runs["second"]["id"])
-        assert set(WEATHER) <= set(report["drifted"])
+        assert runs["first"].status == "no_violations" and runs["first"].rows == 3000
+        assert runs["second"].status == "violations" and runs["second"].rows == 3000
+        report = services.monitoring.report(runs["second"].id)
+        assert set(WEATHER) <= set(report.drifted)
 
         stored = s3fs.S3FileSystem(skip_instance_cache=True).find(s3_root.removeprefix("s3://"))
         top = {path.split("/")[2] for path in stored}

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from slipway.core.errors import InvalidInput
-from slipway.steps import batch_transform
 from slipway.services import Services
+from slipway.steps import batch_transform
 from tests.registry.logged import register_classifier
 
 

@@ -11,8 +11,8 @@ def test_train_evaluate_gate_register(services: Services, workers: None) -> None
     services.pipelines.register(sample.train_register)
     run = services.pipelines.start("train-register")
     done = services.pipelines.wait(run, timeout=240)
-    assert done["state"] == "Succeeded", done
-    outputs = {s["name"]: s["outputs"] for s in done["steps"]}
+    assert done.state == "Succeeded", done
+    outputs = {s.name: s.outputs for s in done.steps}
     assert outputs["evaluate"]["value"]["roc_auc"] > 0.9
     registered = outputs["register-model"]["value"]
     assert registered["approval_status"] == "Approved"
@@ -30,6 +30,6 @@ def test_train_evaluate_gate_register(services: Services, workers: None) -> None
 def test_training_job_as_a_step(services: Services, workers: None) -> None:
     services.pipelines.register(sample.job_step)
     done = services.pipelines.wait(services.pipelines.start("job-step"), timeout=240)
-    assert done["state"] == "Succeeded", done
-    result = done["steps"][0]["outputs"]["value"]
+    assert done.state == "Succeeded", done
+    result = done.steps[0].outputs["value"]
     assert result["job"].startswith("inner-") and result["model_key"].endswith("/model")

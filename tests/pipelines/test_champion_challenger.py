@@ -14,8 +14,8 @@ from tests.pipelines import sample
 
 def _run(services: Services, **parameters: object) -> dict[str, dict[str, object]]:
     done = services.pipelines.wait(services.pipelines.start("challenge", parameters), timeout=240)
-    assert done["state"] == "Succeeded", done
-    return {s["name"]: s["outputs"]["value"] for s in done["steps"] if "value" in s["outputs"]}
+    assert done.state == "Succeeded", done
+    return {s.name: s.outputs["value"] for s in done.steps if "value" in s.outputs}
 
 
 def test_only_a_better_model_is_approved(services: Services, workers: None) -> None:

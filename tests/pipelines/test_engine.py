@@ -9,12 +9,13 @@ import pytest
 
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.pipelines.dsl import pipeline, step
+from slipway.pipelines.resources import Execution
 from slipway.services import Services
 from tests.pipelines import sample
 
 
-def _states(described: dict[str, object]) -> dict[str, str]:
-    return {s["name"]: s["state"] for s in described["steps"]}  # type: ignore[attr-defined]
+def _states(described: Execution) -> dict[str, str]:
+    return {s.name: s.state for s in described.steps}
 
 
 def test_graph_is_listable_without_running(services: Services) -> None:
@@ -35,18 +36,18 @@ def test_graph_is_listable_without_running(services: Services) -> None:
         "n": {"type": "int", "default": 4},
         "threshold": {"type": "float", "default": 10.0},
     }
-    assert services.pipelines.register(sample.fan)["name"] == "fan"
+    assert services.pipelines.register(sample.fan).name == "fan"
 
 
 def test_fan_out_fan_in_and_conditions(services: Services, workers: None) -> None:
     services.pipelines.register(sample.fan)
     run = services.pipelines.start("fan", {"n": 4})
     done = services.pipelines.wait(run, timeout=120)
-    assert done["state"] == "Succeeded", done
+    assert done.state == "Succeeded", done
     states = _states(done)
     assert states["publish"] == "Succeeded" and states["publish_2"] == "Skipped"
     assert states["condition-2"] == "Succeeded"
-    outputs = {s["name"]: s["outputs"] for s in done["steps"]}
+    outputs = {s.name: s.outputs for s in done.steps}
     assert outputs["total"]["value"] == {"sum": 36.0, "parts": 3}
     assert outputs["publish"]["value"] == {"published": "big:36.0"}
     logs = "".join(r.text for r in services.pipelines.logs(run, "numbers"))
@@ -62,7 +63,7 @@ def test_cache_hits_and_misses(services: Services, workers: None) -> None:
     again = services.pipelines.wait(services.pipelines.start("fan", {"n": 3}))
     cached = _states(again)
     assert cached["numbers"] == cached["scale"] == cached["total"] == "Cached"
-    assert {s["cached_from"] for s in again["steps"] if s["state"] == "Cached"} == {first["id"]}
+    assert {s.cached_from for s in again.steps if s.state == "Cached"} == {first.id}
     changed = services.pipelines.wait(services.pipelines.start("fan", {"n": 5}))
     assert _states(changed)["numbers"] == "Succeeded"  # a new input is a miss
 
@@ -75,8 +76,8 @@ def test_retries_with_backoff_then_success(
     done = services.pipelines.wait(
         services.pipelines.start("retrying", {"marker": str(marker), "failures": 2})
     )
-    assert done["state"] == "Succeeded"
-    assert done["steps"][0]["attempts"] == 3
+    assert done.state == "Succeeded"
+    assert done.steps[0].attempts == 3
     assert marker.read_text() == "3"
 
 
@@ -86,23 +87,23 @@ def test_user_error_fails_with_traceback_and_retry_resumes(
     services.pipelines.register(sample.broken)
     run = services.pipelines.start("broken", {"marker": str(tmp_path / "m")})
     failed = services.pipelines.wait(run)
-    assert failed["state"] == "Failed"
+    assert failed.state == "Failed"
     states = _states(failed)
     assert states["flaky"] == "Succeeded" and states["boom"] == "Failed"
-    boom = next(s for s in failed["steps"] if s["name"] == "boom")
-    assert "Traceback" in boom["error"] and "ValueError: bad value 1" in boom["error"]
+    boom = next(s for s in failed.steps if s.name == "boom")
+    assert "Traceback" in boom.error and "ValueError: bad value 1" in boom.error
     with pytest.raises(NotFound):
         services.pipelines.retry("no-such-execution")
     services.pipelines.retry(run)
     again = services.pipelines.wait(run)
-    assert again["state"] == "Failed"
+    assert again.state == "Failed"
     assert (tmp_path / "m").read_text() == "1"  # flaky kept its output, did not rerun
 
 
 def test_timeout_and_cancel(services: Services, workers: None, tmp_path: Path) -> None:
     services.pipelines.register(sample.timeouts)
     timed = services.pipelines.wait(services.pipelines.start("timeouts"))
-    assert timed["state"] == "Failed" and "timed out" in timed["steps"][0]["error"]
+    assert timed.state == "Failed" and "timed out" in timed.steps[0].error
     services.pipelines.register(sample.slow)
     marker = tmp_path / "pid"
     run = services.pipelines.start("slow", {"seconds": 30, "marker": str(marker)})
@@ -112,7 +113,7 @@ def test_timeout_and_cancel(services: Services, workers: None, tmp_path: Path) -
         threading.Event().wait(0.1)
     services.pipelines.cancel(run)
     cancelled = services.pipelines.wait(run, timeout=30)
-    assert cancelled["state"] == "Cancelled"
+    assert cancelled.state == "Cancelled"
     assert _states(cancelled)["sleepy"] == "Cancelled"  # the independent step may have run
     with pytest.raises(Conflict):
         services.pipelines.cancel(run)
@@ -148,8 +149,8 @@ def test_bad_parameters_and_definitions(services: Services) -> None:
 def test_a_step_runs_on_the_cpus_it_asks_for(services: Services, workers: None) -> None:
     services.pipelines.register(sample.capped)
     done = services.pipelines.wait(services.pipelines.start("capped"), timeout=120)
-    assert done["state"] == "Succeeded", done
-    (result,) = [s["outputs"]["value"] for s in done["steps"]]
+    assert done.state == "Succeeded", done
+    (result,) = [s.outputs["value"] for s in done.steps]
     assert result == {"cores": 1, "omp": "1"}
 
 
@@ -165,7 +166,7 @@ def test_describing_a_finished_execution_takes_no_write_lock(
 
     services.pipelines.register(sample.fan)
     run = services.pipelines.start("fan", {"n": 2})
-    assert services.pipelines.wait(run, timeout=120)["state"] == "Succeeded"
+    assert services.pipelines.wait(run, timeout=120).state == "Succeeded"
     path = make_url(services.settings.database_url).database
     assert path
     holder = sqlite3.connect(path, isolation_level=None)
@@ -174,7 +175,7 @@ def test_describing_a_finished_execution_takes_no_write_lock(
 
     def describe() -> None:
         start = time.monotonic()
-        assert services.pipelines.describe(run)["state"] == "Succeeded"
+        assert services.pipelines.describe(run).state == "Succeeded"
         answered.append(time.monotonic() - start)
 
     reader = threading.Thread(target=describe)

@@ -82,11 +82,11 @@ def test_killed_worker_step_is_retried_by_another(
     finally:
         survivor.send_signal(signal.SIGTERM)
         survivor.wait(timeout=30)
-    assert done["state"] == "Succeeded", done
-    sleepy = next(s for s in done["steps"] if s["name"] == "sleepy")
-    assert sleepy["attempts"] == 2
-    assert sleepy["outputs"]["value"] == {"slept": 3}
-    assert [s["state"] for s in done["steps"]] == ["Succeeded", "Succeeded"]
+    assert done.state == "Succeeded", done
+    sleepy = next(s for s in done.steps if s.name == "sleepy")
+    assert sleepy.attempts == 2
+    assert sleepy.outputs["value"] == {"slept": 3}
+    assert [s.state for s in done.steps] == ["Succeeded", "Succeeded"]
     objects = services.artifacts.list("pipelines/objects")
     assert len(objects) == len(set(objects)) == 2  # one object per output, none partial
 
@@ -121,8 +121,8 @@ def test_stopped_worker_hands_its_step_back_at_once(
     ]
     assert item.state == "queued" and item.attempts == 0 and item.lease_owner is None
     assert "released by leaving" in (item.last_error or "")
-    step = next(s for s in services.pipelines.describe(run)["steps"] if s["name"] == "sleepy")
-    assert step["state"] != "Cancelled"  # handed back, not cancelled
+    step = next(s for s in services.pipelines.describe(run).steps if s.name == "sleepy")
+    assert step.state != "Cancelled"  # handed back, not cancelled
 
     # The next worker takes it at once (no lease to wait out) and runs it once more.
     survivor = _worker(home, "survivor")
@@ -131,10 +131,10 @@ def test_stopped_worker_hands_its_step_back_at_once(
     finally:
         survivor.send_signal(signal.SIGTERM)
         assert survivor.wait(timeout=30) == 0
-    assert done["state"] == "Succeeded", done
-    sleepy = next(s for s in done["steps"] if s["name"] == "sleepy")
-    assert sleepy["attempts"] == 1  # the interrupted attempt was given back, not spent
-    assert sleepy["outputs"]["value"] == {"slept": 4}
+    assert done.state == "Succeeded", done
+    sleepy = next(s for s in done.steps if s.name == "sleepy")
+    assert sleepy.attempts == 1  # the interrupted attempt was given back, not spent
+    assert sleepy.outputs["value"] == {"slept": 4}
     objects = services.artifacts.list("pipelines/objects")
     assert len(objects) == len(set(objects)) == 2  # one object per output, none partial
 

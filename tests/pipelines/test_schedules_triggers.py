@@ -123,12 +123,12 @@ def test_trigger_debounces_and_maps_parameters(services: Services) -> None:
     started = [e for batch in results for e in batch]
     assert len(started) == 1  # one per debounce window, however many processors
     described = services.pipelines.describe(started[0])
-    assert described["parameters"]["n"] == 3
-    assert described["trigger"]["trigger"] == "on-ingest"
+    assert described.parameters["n"] == 3
+    assert described.trigger["trigger"] == "on-ingest"
     time.sleep(1.1)
     services.events.append("feature_group.ingested", "feature-group/weather", {"rows": 6})
     later = services.triggers.process()
     assert len(later) == 1
-    assert services.pipelines.describe(later[0])["parameters"]["n"] == 6
+    assert services.pipelines.describe(later[0]).parameters["n"] == 6
     assert services.triggers.process() == []
     assert json.dumps(services.triggers.all()[0].fired) == "2"

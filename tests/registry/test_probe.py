@@ -218,8 +218,8 @@ def test_a_baseline_scored_by_a_version_runs_it_in_a_child(
     made = services.baselines.create(
         "scored", source={"file": str(data)}, actor="test", model="scorer:1"
     )
-    assert made["rows"] == 40
-    profile = services.baselines.statistics("scored")["columns"]
+    assert made.rows == 40
+    profile = services.baselines.statistics("scored").columns
     assert profile["prediction"]["role"] == "prediction"
     assert profile["prediction"]["numeric"]["mean"] == pytest.approx(float(_frame()["a"].mean()))
     seen = _seen_by_the_model(spy)

@@ -13,6 +13,7 @@ import pytest
 from slipway.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from slipway.registry.lineage import Lineage, code_revision
 from slipway.registry.models import ApprovalStatus, ModelTampered
+from slipway.registry.resources import ModelInput, RegisteredModel
 from slipway.services import Services
 
 
@@ -43,7 +44,7 @@ def test_register_records_digest_signature_metrics_and_lineage(
     assert got.lineage["run_id"] == run_id
     assert got.lineage["training_set"]["group_versions"] == {"weather": 3, "planes": 1}
     assert services.registry.trained_on("weather") == [
-        {"model": "delay", "version": 1, "delta_version": 3}
+        ModelInput(model="delay", version=1, feature_group="weather", delta_version=3)
     ]
     assert services.registry.trained_on("weather", 2) == []
     assert [e.type for e in services.events.read()][-1] == "model.registered"
@@ -113,10 +114,10 @@ def test_aliases_compare_and_listing(services: Services, log_model: Callable[...
     with pytest.raises(InvalidInput):
         registry.set_alias("m", "7", 1, actor="a")
     comparison = registry.compare("m", [1, "champion", "challenger"])
-    assert comparison["versions"] == [1, 2, 3]
-    assert comparison["params"]["C"] == ["0.1", "1.0", "10.0"]
-    assert len(comparison["metrics"]["accuracy"]) == 3
-    assert registry.models() == [{"name": "m", "versions": 3, "latest": 3, "approved": []}]
+    assert comparison.versions == [1, 2, 3]
+    assert comparison.params["C"] == ["0.1", "1.0", "10.0"]
+    assert len(comparison.metrics["accuracy"]) == 3
+    assert registry.models() == [RegisteredModel(name="m", versions=3, latest=3, approved=[])]
     registry.delete_alias("m", "challenger", actor="a")
     with pytest.raises(NotFound):
         registry.get("m", "challenger")

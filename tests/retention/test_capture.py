@@ -60,7 +60,7 @@ def test_old_capture_goes_but_monitor_windows_keep_theirs(
 
     # Once the run has finished, its window no longer holds the older hour.
     with services.db.write() as session:
-        row = session.get(MonitorRunRow, run["id"])
+        row = session.get(MonitorRunRow, run.id)
         assert row is not None
         row.state = "completed"
     assert gc.run(now=now).kind("capture").deleted == 1

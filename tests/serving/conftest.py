@@ -28,6 +28,7 @@ from sklearn.linear_model import LinearRegression
 from slipway.core.settings import load_settings
 from slipway.services import Services
 from slipway.serving.gateway.app import Gateway
+from slipway.serving.resources import Endpoint
 from tests.serving import models as test_models
 
 
@@ -42,17 +43,17 @@ class Platform:
     services: Services
     refs: dict[str, str]  # short name -> "model:version"
 
-    def deploy(self, spec: dict[str, Any], *, timeout: float = 60.0) -> dict[str, Any]:
+    def deploy(self, spec: dict[str, Any], *, timeout: float = 60.0) -> Endpoint:
         self.services.endpoints.create(spec, actor="test")
         return self.settle(spec["name"], timeout=timeout)
 
-    def settle(self, name: str, *, timeout: float = 60.0) -> dict[str, Any]:
+    def settle(self, name: str, *, timeout: float = 60.0) -> Endpoint:
         """Run the deployment controller until the endpoint stops moving."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.services.deployments.tick()
             described = self.services.endpoints.describe(name)
-            if described["status"] in ("InService", "Failed") and not described["target_version"]:
+            if described.status in ("InService", "Failed") and not described.target_version:
                 return described
             time.sleep(0.2)
         raise AssertionError(f"endpoint {name} did not settle: {described}")

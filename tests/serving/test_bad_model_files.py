@@ -73,7 +73,7 @@ def test_a_damaged_model_is_refused_and_the_endpoint_keeps_its_last_good_version
     def spec(version: int) -> dict[str, object]:
         return {"name": endpoint, "variants": [{"name": "main", "model": f"{MODEL}:{version}"}]}
 
-    assert platform.deploy(spec(good))["status"] == "InService"
+    assert platform.deploy(spec(good)).status == "InService"
     weights = _weights(folder)
     size = weights.stat().st_size
     damage(weights)
@@ -104,11 +104,11 @@ def test_a_damaged_model_is_refused_and_the_endpoint_keeps_its_last_good_version
     assert after > during  # traffic flowed while the update was tried and refused
     assert codes and set(codes) == {200}, sorted(set(codes))
     assert configs == {"1"}  # v2 never served a request
-    assert described["status"] == "InService" and described["active_version"] == 1
+    assert described.status == "InService" and described.active_version == 1
 
     outcome = services.endpoints.history(endpoint)[1]
-    assert outcome["outcome"] == "failed"
-    reason = outcome["outcome_reason"]
+    assert outcome.outcome == "failed"
+    reason = outcome.outcome_reason
     assert "digest mismatch" in reason and f"changed {weights.name}" in reason, reason
     assert "ModelTampered" in reason and f"{MODEL} version {bad}" in reason
 

@@ -33,6 +33,7 @@ from slipway.api.app import create_app
 from slipway.core.errors import Conflict
 from slipway.core.settings import load_settings
 from slipway.services import Services
+from slipway.serving.resources import Endpoint
 from slipway.serving.tables import EndpointConfigRow
 from tests.serving.conftest import Platform, start_gateway
 from tests.waiting import eventually
@@ -74,7 +75,7 @@ def platform(services: Services) -> Iterator[Platform]:
     _running, stop = start_gateway(services)
     try:
         platform = Platform(services, {})
-        assert platform.deploy(_spec(1))["status"] == "InService"
+        assert platform.deploy(_spec(1)).status == "InService"
         yield platform
     finally:
         stop()
@@ -160,7 +161,7 @@ def _race(services: Services, calls: list[Callable[[], Any]], frames: set[str]) 
 
 
 def _configs(services: Services) -> list[tuple[int, str]]:
-    return [(c["version"], c["outcome"]) for c in services.endpoints.history(NAME)]
+    return [(c.version, c.outcome) for c in services.endpoints.history(NAME)]
 
 
 def test_two_rollouts_at_once_one_wins_the_other_gets_409(platform: Platform) -> None:
@@ -173,15 +174,15 @@ def test_two_rollouts_at_once_one_wins_the_other_gets_409(platform: Platform) ->
         [lambda i=i: endpoints.update(NAME, _spec(2), actor=f"u{i}") for i in range(2)],
         UPDATING,
     )
-    won = [r for r in results if isinstance(r, dict)]
-    lost = [r for r in results if not isinstance(r, dict)]
+    won = [r for r in results if isinstance(r, Endpoint)]
+    lost = [r for r in results if not isinstance(r, Endpoint)]
     assert len(won) == 1 and len(lost) == 1, results
     assert isinstance(lost[0], Conflict) and lost[0].status_code == 409, repr(lost[0])
     assert lost[0].details == {"status": "Updating"}
-    assert won[0]["status"] == "Updating" and won[0]["target_version"] == 2
+    assert won[0].status == "Updating" and won[0].target_version == 2
     assert _configs(services) == [(1, "deployed"), (2, "pending")]
     settled = platform.settle(NAME)
-    assert (settled["status"], settled["active_version"]) == ("InService", 2)
+    assert (settled.status, settled.active_version) == ("InService", 2)
 
     # Over REST: both want v1 back.
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
@@ -196,7 +197,7 @@ def test_two_rollouts_at_once_one_wins_the_other_gets_409(platform: Platform) ->
     assert NAME in refused["message"]
     assert _configs(services) == [(1, "retired"), (2, "deployed"), (3, "pending")]
     settled = platform.settle(NAME)
-    assert (settled["status"], settled["active_version"]) == ("InService", 3)
+    assert (settled.status, settled.active_version) == ("InService", 3)
 
 
 def test_two_creations_at_once_one_wins_the_other_gets_409(services: Services) -> None:
@@ -206,9 +207,9 @@ def test_two_creations_at_once_one_wins_the_other_gets_409(services: Services) -
         [lambda i=i: services.endpoints.create(spec, actor=f"u{i}") for i in range(2)],
         CREATING,
     )
-    won = [r for r in results if isinstance(r, dict)]
-    lost = [r for r in results if not isinstance(r, dict)]
+    won = [r for r in results if isinstance(r, Endpoint)]
+    lost = [r for r in results if not isinstance(r, Endpoint)]
     assert len(won) == 1 and len(lost) == 1, results
     assert isinstance(lost[0], Conflict) and "already exists" in lost[0].message, repr(lost[0])
-    assert won[0]["status"] == "Creating" and won[0]["target_version"] == 1
-    assert [c["version"] for c in services.endpoints.history("twin")] == [1]
+    assert won[0].status == "Creating" and won[0].target_version == 1
+    assert [c.version for c in services.endpoints.history("twin")] == [1]

@@ -53,7 +53,7 @@ def test_a_canary_failing_every_request_is_rolled_back_at_its_first_step(
     eventually(
         lambda: (
             platform.services.deployments.tick() is not None
-            and platform.services.endpoints.describe("canary")["phase"] == 1
+            and platform.services.endpoints.describe("canary").phase == 1
         ),
         what="the canary's first step",
     )
@@ -64,8 +64,8 @@ def test_a_canary_failing_every_request_is_rolled_back_at_its_first_step(
         def settled() -> bool:
             platform.services.deployments.tick()
             described = platform.services.endpoints.describe("canary")
-            statuses.append(described["status"])
-            if described["status"] == "InService" and described["target_version"] is None:
+            statuses.append(described.status)
+            if described.status == "InService" and described.target_version is None:
                 return True
             for _ in range(20):
                 url = f"{gateway.url}/endpoints/canary/invocations"
@@ -75,16 +75,16 @@ def test_a_canary_failing_every_request_is_rolled_back_at_its_first_step(
         eventually(settled, what="the canary rolled back", timeout=60, interval=0.0)
     described = platform.services.endpoints.describe("canary")
     assert "RollingBack" in statuses
-    assert described["active_version"] == 1 and described["status"] == "InService"
-    assert described["latest"]["version"] == 2
-    assert described["latest"]["outcome"] == "rolled_back"
-    reason = platform.services.endpoints.history("canary")[1]["outcome_reason"]
+    assert described.active_version == 1 and described.status == "InService"
+    assert described.latest.version == 2
+    assert described.latest.outcome == "rolled_back"
+    reason = platform.services.endpoints.history("canary")[1].outcome_reason
     assert "error_rate" in reason and "at 10% of traffic" in reason, reason
     # Exactly min_requests requests reached the failing candidate: none after the trip.
     assert codes.count(500) == 5, codes
     assert set(codes) == {200, 500}
     eventually(
-        lambda: _serves_only(gateway, "canary", described["active_version"]),
+        lambda: _serves_only(gateway, "canary", described.active_version),
         what="the gateway applied the rollback",
     )
     with httpx.Client() as client:
@@ -132,14 +132,14 @@ def test_model_that_fails_to_load_never_gets_traffic(
             assert response.status_code == 200
             variants.add(response.headers["x-slipway-config-version"])
             described = platform.services.endpoints.describe("guarded")
-            if described["target_version"] is None:
+            if described.target_version is None:
                 break
             time.sleep(0.1)
     assert variants == {"1"}
-    assert described["status"] == "InService" and described["active_version"] == 1
+    assert described.status == "InService" and described.active_version == 1
     history = platform.services.endpoints.history("guarded")
-    assert history[1]["outcome"] == "failed"
-    assert "digest" in history[1]["outcome_reason"]
+    assert history[1].outcome == "failed"
+    assert "digest" in history[1].outcome_reason
     assert "endpoint.deployment_failed" in _events(platform, "guarded")
 
 
@@ -147,7 +147,7 @@ def test_creation_with_a_broken_model_fails(
     platform: Platform, gateway: RunningGateway, tampered: str
 ) -> None:
     described = platform.deploy(_spec("broken", tampered))
-    assert described["status"] == "Failed"
+    assert described.status == "Failed"
     response = httpx.post(f"{gateway.url}/endpoints/broken/invocations", json=ROW)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
@@ -155,7 +155,7 @@ def test_creation_with_a_broken_model_fails(
     platform.services.endpoints.update(
         "broken", _spec("broken", platform.refs["linear"]), actor="t"
     )
-    assert platform.settle("broken")["status"] == "InService"
+    assert platform.settle("broken").status == "InService"
 
 
 def test_no_request_fails_during_updates_and_manual_rollback(
@@ -192,10 +192,10 @@ def test_no_request_fails_during_updates_and_manual_rollback(
             ),
             actor="test",
         )
-        assert platform.settle("steady")["active_version"] == 2
+        assert platform.settle("steady").active_version == 2
         platform.services.endpoints.rollback("steady", actor="test")
         rolled = platform.settle("steady")
-        assert rolled["active_version"] == 3
+        assert rolled.active_version == 3
         eventually(lambda: _serves_only(gateway, "steady", 3), what="the gateway serves v3")
         during = served
         eventually(lambda: served > during + 20, what="requests served after the rollback")
@@ -205,8 +205,6 @@ def test_no_request_fails_during_updates_and_manual_rollback(
             thread.join()
     assert served > 50 and failures == []
     history = platform.services.endpoints.history("steady")
-    assert [h["outcome"] for h in history] == ["retired", "retired", "deployed"]
-    assert history[2]["rollback_of"] == 1
-    assert (
-        history[2]["spec"]["variants"][0]["version"] == history[0]["spec"]["variants"][0]["version"]
-    )
+    assert [h.outcome for h in history] == ["retired", "retired", "deployed"]
+    assert history[2].rollback_of == 1
+    assert history[2].spec.variants[0].version == history[0].spec.variants[0].version

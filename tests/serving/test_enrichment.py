@@ -194,4 +194,4 @@ def test_a_wildcard_feature_reference_is_refused(platform: Platform) -> None:
     with pytest.raises(InvalidInput) as caught:
         platform.services.endpoints.create(spec, actor="test")
     assert caught.value.field.startswith("enrichment.features")
-    assert "wildcard" not in [e["name"] for e in platform.services.endpoints.list()]
+    assert "wildcard" not in [e.name for e in platform.services.endpoints.list()]

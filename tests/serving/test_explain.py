@@ -99,7 +99,7 @@ def _explained(platform: Platform, gateway: RunningGateway) -> Iterator[Explaine
         described = platform.deploy(
             {"name": name, "variants": [{"name": "main", "model": ref}], **extra}
         )
-        assert described["status"] == "InService", described
+        assert described.status == "InService", described
     yield Explained(gateway.url, booster, example, group)
 
 

@@ -44,7 +44,7 @@ def test_weights_are_honoured(platform: Platform, gateway: RunningGateway, ab: s
     # Binomial(600, 0.2): mean 120, sd ~9.8; 5 sd either side never fails by chance.
     assert 71 <= seen["b"] <= 169, seen
     described = platform.services.endpoints.describe("ab")
-    assert described["traffic"] == {"a": 0.8, "b": 0.2}
+    assert described.traffic == {"a": 0.8, "b": 0.2}
 
 
 def test_target_variant_header(platform: Platform, gateway: RunningGateway, ab: str) -> None:

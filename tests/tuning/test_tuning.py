@@ -51,14 +51,14 @@ def test_parallel_trials_nested_runs_and_warm_start(services: Services, workers:
     job = services.tuning.wait("first", timeout=240)
     assert job.state == "Completed", job.error
     trials = services.tuning.trials("first")
-    assert len(trials) == 8 and all(t["state"] == "COMPLETE" for t in trials)
+    assert len(trials) == 8 and all(t.state == "COMPLETE" for t in trials)
     # Seeded, two slots: each draws its own trials (the same seed twice drew duplicates).
-    drawn = [tuple(sorted(t["params"].items())) for t in trials]
+    drawn = [tuple(sorted(t.params.items())) for t in trials]
     assert len(set(drawn)) == len(drawn)
-    assert job.best is not None and job.best["value"] == max(t["value"] for t in trials)
+    assert job.best is not None and job.best.value == max(t.value for t in trials)
     # Two trials ran at once: some pair of trials overlapped in time.
     client = services.registry.mlflow.client
-    runs = [client.get_run(t["run_id"]) for t in trials]
+    runs = [client.get_run(t.run_id) for t in trials]
     spans = sorted((r.info.start_time, r.info.end_time) for r in runs)
     assert any(b[0] < a[1] for a, b in itertools.pairwise(spans))
     assert all(r.data.tags["mlflow.parentRunId"] == job.mlflow_run_id for r in runs)
@@ -68,11 +68,11 @@ def test_parallel_trials_nested_runs_and_warm_start(services: Services, workers:
     services.tuning.submit(_job("second", warm_start_from=["first"], max_jobs=4))
     second = services.tuning.wait("second", timeout=240)
     assert second.state == "Completed"
-    warm = [t for t in services.tuning.trials("second") if t["warm_start_from"] == "first"]
-    own = [t for t in services.tuning.trials("second") if t["warm_start_from"] is None]
+    warm = [t for t in services.tuning.trials("second") if t.warm_start_from == "first"]
+    own = [t for t in services.tuning.trials("second") if t.warm_start_from is None]
     assert len(warm) == 8 and len(own) == 4
     assert second.best is not None
-    assert second.best["value"] >= job.best["value"]  # it started from what first knew
+    assert second.best.value >= job.best.value  # it started from what first knew
 
 
 @pytest.mark.slow
@@ -92,7 +92,7 @@ def test_early_stopping_prunes_bad_trials(services: Services, workers: None) -> 
     )
     job = services.tuning.wait("pruned", timeout=240)
     assert job.state == "Completed"
-    states = [t["state"] for t in services.tuning.trials("pruned")]
+    states = [t.state for t in services.tuning.trials("pruned")]
     assert "PRUNED" in states and states.count("COMPLETE") >= 2
 
 
@@ -115,7 +115,7 @@ def test_grid_strategy_and_bad_specs(services: Services, workers: None) -> None:
     job = services.tuning.wait("grid", timeout=240)
     assert job.state == "Completed"
     assert len(services.tuning.trials("grid")) == 6  # the grid, not max_jobs
-    assert job.best is not None and job.best["params"] == {"y": 1, "kind": "good"}
+    assert job.best is not None and job.best.params == {"y": 1, "kind": "good"}
     with pytest.raises(Conflict):
         services.tuning.submit(_job("grid"))
     for bad, field in [
@@ -158,7 +158,7 @@ def test_a_trial_interrupted_with_its_worker_runs_exactly_once_more(
             lambda: [
                 t
                 for t in services.tuning.trials("crashy")
-                if t["state"] == "RUNNING" and t["run_id"] is not None
+                if t.state == "RUNNING" and t.run_id is not None
             ],
             what="a trial is running",
             timeout=120,
@@ -173,16 +173,16 @@ def test_a_trial_interrupted_with_its_worker_runs_exactly_once_more(
             survivor.wait(timeout=30)
         assert job.state == "Completed", job.error
         trials = services.tuning.trials("crashy")
-        interrupted = [t for t in trials if t["interrupted"]]
-        own = [t for t in trials if not t["interrupted"]]
-        assert [t["number"] for t in interrupted] == [running[0]["number"]]
-        assert interrupted[0]["state"] == "FAIL"
-        assert len(own) == 3 and all(t["state"] == "COMPLETE" for t in own)
-        [again] = [t for t in own if t["retry_of"] == running[0]["number"]]
-        assert again["params"] == running[0]["params"]
+        interrupted = [t for t in trials if t.interrupted]
+        own = [t for t in trials if not t.interrupted]
+        assert [t.number for t in interrupted] == [running[0].number]
+        assert interrupted[0].state == "FAIL"
+        assert len(own) == 3 and all(t.state == "COMPLETE" for t in own)
+        [again] = [t for t in own if t.retry_of == running[0].number]
+        assert again.params == running[0].params
         client = services.registry.mlflow.client
-        killed = client.get_run(running[0]["run_id"])
+        killed = client.get_run(running[0].run_id)
         assert killed.info.status == "KILLED", (killed.info, killed.data.tags)
-        assert job.best is not None and job.best["value"] == max(t["value"] for t in own)
+        assert job.best is not None and job.best.value == max(t.value for t in own)
     finally:
         services.close()

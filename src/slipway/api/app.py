@@ -25,6 +25,7 @@ from slipway.api.routes import (
     settings,
     tables,
     tokens,
+    tracking,
     work,
 )
 from slipway.services import Services
@@ -52,6 +53,7 @@ ROUTERS = (
     tables.reads,
     tables.writes,
     models.router,
+    tracking.router,
     pipelines.router,
     jobs.router,
     endpoints.router,

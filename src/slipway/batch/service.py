@@ -4,6 +4,9 @@ Submission does the checking a user wants before anything runs: the model refere
 resolves and may be deployed in the job's environment, its files match their digest,
 the input exists and has the model's columns, and the output is reachable. Then the job
 is planned into chunks, one work item each, so every worker scores chunks in parallel.
+
+It hands out :mod:`resources <slipway.batch.resources>` (:class:`BatchJob`,
+:class:`BatchChunk`), built from the rows at this edge.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ from __future__ import annotations
 import builtins
 import contextlib
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import fsspec
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from slipway.batch import sources
+from slipway.batch.resources import BatchChunk, BatchJob
 from slipway.batch.spec import CHUNK_KIND, QUEUE, TERMINAL, BatchJobSpec
 from slipway.batch.tables import BatchChunkRow, BatchJobRow
 from slipway.core.clock import utcnow
@@ -25,6 +31,7 @@ from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
 from slipway.core.queue import WorkQueue
+from slipway.core.resource import Listing
 from slipway.core.settings import Settings
 from slipway.core.specs import parse_spec
 from slipway.core.waiting import wait_until_final
@@ -35,6 +42,15 @@ from slipway.registry.service import Registry
 
 # Attempts beyond the job's own retries, spent only when a worker dies under a chunk.
 CRASH_RETRIES = 2
+# The most jobs one listing returns.
+MAX_LIST = 500
+
+
+def check_limit(limit: int) -> int:
+    """``limit`` if it is a listing's size this service gives, else InvalidInput."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST}", field="limit")
+    return limit
 
 
 class BatchService:
@@ -56,7 +72,9 @@ class BatchService:
 
     # -- submission -----------------------------------------------------------------------
 
-    def submit(self, spec: BatchJobSpec | dict[str, Any], *, actor: str) -> BatchJobRow:
+    def submit(self, spec: BatchJobSpec | dict[str, Any], *, actor: str) -> BatchJob:
+        """Check ``spec`` (model, input columns, output), plan it into chunks and queue
+        them; the job starts Pending. A bad spec stores nothing."""
         job = parse_spec(BatchJobSpec, spec)
         with self.db.session() as session:
             if session.get(BatchJobRow, job.name) is not None:
@@ -123,8 +141,7 @@ class BatchService:
                 session=session,
             )
             session.flush()
-            session.expunge(row)
-            return row
+            return _jobs(session, [row])[0]
 
     def _enqueue(self, job: BatchJobSpec, index: int, session: Any) -> int:
         item = self.queue.enqueue(
@@ -170,15 +187,15 @@ class BatchService:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def get(self, name: str) -> BatchJobRow:
+    def get(self, name: str) -> BatchJob:
+        """The job, its progress and how many of its chunks are in each state."""
         validate_name(name, field="name")
         with self.db.session() as session:
             row = session.get(BatchJobRow, name)
             if row is None:
                 raise NotFound(f"batch job {name!r} does not exist")
             if row.state in TERMINAL or self._first_failed(session, row) is None:
-                session.expunge(row)
-                return row
+                return _jobs(session, [row])[0]
         # A chunk gave up: failing the job reads, then writes, so it takes a write
         # transaction from the start and checks again under it. (A read transaction
         # upgraded to a write after a worker committed fails on SQLite at once.) Polls of
@@ -189,10 +206,10 @@ class BatchService:
                 raise NotFound(f"batch job {name!r} does not exist")
             failed_now = self._reconcile(session, row)
             session.flush()
-            session.expunge(row)
+            job = _jobs(session, [row])[0]
         if failed_now:
             self._cancel_pending(name)
-        return row
+        return job
 
     def _first_failed(self, session: Any, row: BatchJobRow) -> tuple[BatchChunkRow, Any] | None:
         """The first unfinished chunk whose work item gave up, with that item."""
@@ -232,7 +249,8 @@ class BatchService:
     def _is_kafka(row: BatchJobRow) -> bool:
         return bool((row.spec.get("output") or {}).get("kafka"))
 
-    def chunks(self, name: str) -> builtins.list[BatchChunkRow]:
+    def chunks(self, name: str) -> Listing[BatchChunk]:
+        """The job's chunks in order."""
         validate_name(name, field="name")
         with self.db.session() as session:
             if session.get(BatchJobRow, name) is None:
@@ -240,20 +258,20 @@ class BatchService:
             rows = session.scalars(
                 select(BatchChunkRow).where(BatchChunkRow.job == name).order_by(BatchChunkRow.index)
             ).all()
-            for row in rows:
-                session.expunge(row)
-            return list(rows)
+            return Listing(BatchChunk.model_validate(row) for row in rows)
 
-    def list(self, limit: int = 50) -> builtins.list[BatchJobRow]:
+    def list(self, limit: int = 50) -> Listing[BatchJob]:
+        """Batch jobs, newest first."""
+        check_limit(limit)
         with self.db.session() as session:
             rows = session.scalars(
                 select(BatchJobRow).order_by(BatchJobRow.created_at.desc()).limit(limit)
             ).all()
-            for row in rows:
-                session.expunge(row)
-            return list(rows)
+            return Listing(_jobs(session, rows))
 
-    def wait(self, name: str, timeout: float = 3600.0) -> BatchJobRow:
+    def wait(self, name: str, timeout: float = 3600.0) -> BatchJob:
+        """Poll the job until it is Completed, Failed or Stopped; ``TimeoutError`` after
+        ``timeout`` seconds."""
         return wait_until_final(
             lambda: self.get(name), lambda r: r.state, TERMINAL, what=f"batch job {name}",
             timeout=timeout,
@@ -288,7 +306,7 @@ class BatchService:
             with contextlib.suppress(Conflict):
                 self.queue.cancel(item)
 
-    def resume(self, name: str) -> BatchJobRow:
+    def resume(self, name: str) -> BatchJob:
         """Run a Failed or Stopped job's unfinished chunks again; finished ones (written,
         or every message acknowledged) are not redone."""
         with self.db.write() as session:
@@ -314,10 +332,29 @@ class BatchService:
             if not requeued:  # stopped after its last chunk finished: nothing left to do
                 row.state, row.error, row.finished_at = "Completed", None, utcnow()
                 session.flush()
-                session.expunge(row)
-                return row
+                return _jobs(session, [row])[0]
             row.state, row.error, row.finished_at = "Running", None, None
+            # Stopped while Pending, no chunk ever started it: it starts now (the manifest
+            # and the job's time need a start).
+            row.started_at = row.started_at or utcnow()
             self.events.append("batch.job_resumed", f"batch/{name}", {}, session=session)
             session.flush()
-            session.expunge(row)
-            return row
+            return _jobs(session, [row])[0]
+
+
+def _jobs(session: Session, rows: Sequence[BatchJobRow]) -> builtins.list[BatchJob]:
+    """``rows`` as resources, each with its chunks counted by state (one query)."""
+    names = [row.name for row in rows]
+    states: dict[str, dict[str, int]] = {name: {} for name in names}
+    if names:
+        counted = session.execute(
+            select(BatchChunkRow.job, BatchChunkRow.state, func.count())
+            .where(BatchChunkRow.job.in_(names))
+            .group_by(BatchChunkRow.job, BatchChunkRow.state)
+        ).all()
+        for job, state, count in counted:
+            states[job][state] = int(count)
+    return [
+        BatchJob.model_validate(row).model_copy(update={"chunk_states": states[row.name]})
+        for row in rows
+    ]

@@ -17,8 +17,8 @@ import typer
 from slipway.cli.context import load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.errors import InvalidInput
-from slipway.events.channels import redacted
-from slipway.events.tables import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
+from slipway.core.resource import Resource
+from slipway.events.resources import Alert, AlertChannel, AlertRule
 
 app = typer.Typer(
     help="Alerts: rules on events, sent to webhooks, e-mail or the log.", no_args_is_help=True
@@ -35,38 +35,9 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _channel(row: AlertChannelRow) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "kind": row.kind,
-        "config": redacted(row.kind, row.config),
-        "created_by": row.created_by,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
-
-
-def _rule(row: AlertRuleRow) -> dict[str, Any]:
-    fields = (
-        "name event_types channels filters cooldown_seconds dedup_by severity description"
-        " enabled fired suppressed last_fired_at created_by created_at updated_at"
-    )
-    return {key: getattr(row, key) for key in fields.split()}
-
-
-def _delivery(row: AlertDeliveryRow) -> dict[str, Any]:
-    fields = "id channel state attempts status_code last_error history next_attempt_at delivered_at"
-    return {key: getattr(row, key) for key in fields.split()}
-
-
-def _alert(row: AlertRow, deliveries: list[AlertDeliveryRow]) -> dict[str, Any]:
-    fields = (
-        "id rule severity event_id event_type resource payload dedup_key time suppressed"
-        " suppressed_before"
-    )
-    out = {key: getattr(row, key) for key in fields.split()}
-    out["deliveries"] = [_delivery(d) for d in deliveries]
-    return out
+def _fields(resource: Resource, output: Format = Format.TABLE) -> dict[str, Any]:
+    """A resource's fields: JSON values for ``--output json``, Python ones for tables."""
+    return resource.model_dump(mode="json" if output is Format.JSON else "python")
 
 
 def _value(text: str) -> Any:
@@ -110,9 +81,9 @@ def create_channel(
     if to:
         config["to"] = to
     with platform() as services:
-        row = services.alerts.create_channel(name, kind, config, actor=_actor())
+        created = services.alerts.create_channel(name, kind, config, actor=_actor())
     if output is Format.JSON:
-        print_json(_channel(row))
+        print_json(_fields(created, output))
         return
     console.print(f"alert channel [bold]{name}[/bold] ({kind}) saved")
 
@@ -121,19 +92,19 @@ def create_channel(
 def list_channels(output: OutputOption = Format.TABLE) -> None:
     """Alert channels (webhook URLs without their path)."""
     with platform() as services:
-        rows = [_channel(c) for c in services.alerts.channels()]
-    emit(rows, ["name", "kind", "config", "created_by", "updated_at"], output, title="channels")
+        rows = [_fields(c, output) for c in services.alerts.channels()]
+    emit(rows, list(AlertChannel.table_fields), output, title="channels")
 
 
 @channels.command("describe")
 def describe_channel(name: str, output: OutputOption = Format.TABLE) -> None:
     """One channel."""
     with platform() as services:
-        row = _channel(services.alerts.channel(name))
+        row = _fields(services.alerts.channel(name), output)
     if output is Format.JSON:
         print_json(row)
         return
-    emit([row], ["name", "kind", "config", "created_by", "updated_at"], output)
+    emit([row], list(AlertChannel.table_fields), output)
 
 
 @channels.command("delete")
@@ -150,14 +121,7 @@ def test_channel(name: str, output: OutputOption = Format.TABLE) -> None:
     with platform() as services:
         result = services.alerts.test(name, actor=_actor())
     if output is Format.JSON:
-        print_json(
-            {
-                "channel": name,
-                "delivered": result.delivered,
-                "status_code": result.status_code,
-                "error": result.error,
-            }
-        )
+        print_json(_fields(result, output))
     elif result.delivered:
         status = f" ({result.status_code})" if result.status_code else ""
         console.print(f"test notification delivered to {name}{status}")
@@ -204,7 +168,7 @@ def create_rule(
     with platform() as services:
         row = services.alerts.create_rule(spec, actor=_actor())
     if output is Format.JSON:
-        print_json(_rule(row))
+        print_json(_fields(row, output))
         return
     console.print(
         f"alert rule [bold]{row.name}[/bold]: {', '.join(row.event_types)} ->"
@@ -216,16 +180,15 @@ def create_rule(
 def list_rules(output: OutputOption = Format.TABLE) -> None:
     """Alert rules with how often each fired and how many events its cool-down absorbed."""
     with platform() as services:
-        rows = [_rule(r) for r in services.alerts.rules()]
-    columns = ["name", "event_types", "channels", "severity", "cooldown_seconds", "enabled"]
-    emit(rows, [*columns, "fired", "suppressed", "last_fired_at"], output, title="rules")
+        rows = [_fields(r, output) for r in services.alerts.rules()]
+    emit(rows, list(AlertRule.table_fields), output, title="rules")
 
 
 @rules.command("describe")
 def describe_rule(name: str, output: OutputOption = Format.TABLE) -> None:
     """One rule."""
     with platform() as services:
-        row = _rule(services.alerts.rule(name))
+        row = _fields(services.alerts.rule(name), output)
     if output is Format.JSON:
         print_json(row)
         return
@@ -266,9 +229,7 @@ def list_fired(
 ) -> None:
     """Fired alerts, newest first, with how their deliveries went."""
     with platform() as services:
-        rows = services.alerts.fired(rule=rule, limit=limit)
-        deliveries = services.alerts.deliveries_of([r.id for r in rows])
-    items = [_alert(r, deliveries[r.id]) for r in rows]
+        items = [_fields(a, output) for a in services.alerts.fired(rule=rule, limit=limit)]
     if output is Format.TABLE:
         items = [
             i
@@ -280,8 +241,7 @@ def list_fired(
             }
             for i in items
         ]
-    columns = ["id", "time", "rule", "severity", "event_type", "resource", "suppressed"]
-    emit(items, [*columns, "deliveries"], output, title="fired alerts")
+    emit(items, [*Alert.table_fields, "deliveries"], output, title="fired alerts")
 
 
 @app.command("describe")
@@ -289,22 +249,21 @@ def describe_fired(alert_id: int, output: OutputOption = Format.TABLE) -> None:
     """One fired alert: its event and every delivery attempt."""
     with platform() as services:
         row = services.alerts.alert(alert_id)
-        item = _alert(row, services.alerts.deliveries_of([row.id])[row.id])
     if output is Format.JSON:
-        print_json(item)
+        print_json(_fields(row, output))
         return
     console.print(
         f"alert {row.id} [bold]{row.rule}[/bold] ({row.severity}): {row.event_type} on"
         f" {row.resource} at {row.time.isoformat()}, key {row.dedup_key},"
         f" {row.suppressed} suppressed since"
     )
-    for delivery in item["deliveries"]:
-        colour = _STATES.get(delivery["state"], "white")
+    for delivery in row.deliveries:
+        colour = _STATES.get(delivery.state, "white")
         console.print(
-            f"  {delivery['channel']}: [{colour}]{delivery['state']}[/]"
-            f" after {delivery['attempts']} attempt(s)"
+            f"  {delivery.channel}: [{colour}]{delivery.state}[/]"
+            f" after {delivery.attempts} attempt(s)"
         )
-        for attempt in delivery["history"]:
+        for attempt in delivery.history:
             detail = attempt.get("error") or attempt.get("status_code") or ""
             console.print(
                 f"    #{attempt['attempt']} {attempt['time']} {attempt['outcome']} {detail}"

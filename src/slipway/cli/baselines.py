@@ -8,7 +8,6 @@ dataset itself satisfies; edit them with ``constraints NAME --set FILE``.
 from __future__ import annotations
 
 import getpass
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ import typer
 from slipway.cli.context import load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.errors import InvalidInput
+from slipway.core.resource import Resource
 
 app = typer.Typer(
     help="Baselines: statistics and constraints of a reference dataset.", no_args_is_help=True
@@ -27,6 +27,11 @@ Yes = Annotated[bool, typer.Option("--yes", help="do not ask")]
 
 def _actor() -> str:
     return f"cli:{getpass.getuser()}"
+
+
+def _fields(resource: Resource, output: Format = Format.TABLE) -> dict[str, Any]:
+    """A resource's fields: JSON values for ``--output json``, Python ones for tables."""
+    return resource.model_dump(mode="json" if output is Format.JSON else "python")
 
 
 def _local(value: str, base: Path) -> str:
@@ -115,12 +120,12 @@ def create(
                 progress=lambda message: status.update(f"{name}: {message}"),
             )
     if output is Format.JSON:
-        print_json(summary)
+        print_json(_fields(summary, output))
         return
     console.print(
-        f"created baseline [bold]{name}[/bold]: {summary['rows']:,} rows,"
-        f" {summary['columns']} columns"
-        + (f", model {summary['model']}" if summary["model"] else "")
+        f"created baseline [bold]{name}[/bold]: {summary.rows:,} rows,"
+        f" {summary.columns} columns"
+        + (f", model {summary.model}" if summary.model else "")
         + f"; `slipway monitors baseline constraints {name}` shows what runs check"
     )
 
@@ -129,22 +134,19 @@ def create(
 def list_baselines(output: OutputOption = Format.TABLE) -> None:
     """Baselines by name."""
     with platform() as services:
-        rows = services.baselines.list()
+        baselines = services.baselines.list()
+    rows = [_fields(b, output) for b in baselines]
     if output is Format.TABLE:
         rows = [
             r
             | {
-                "source": _describe_source(r["source"]),
-                "created_at": datetime.fromisoformat(r["created_at"]).strftime("%Y-%m-%d %H:%M"),
+                "source": _describe_source(b.source),
+                "created_at": b.created_at.strftime("%Y-%m-%d %H:%M"),
             }
-            for r in rows
+            for r, b in zip(rows, baselines, strict=True)
         ]
-    emit(
-        rows,
-        ["name", "model", "source", "rows", "columns", "created_by", "created_at"],
-        output,
-        title="baselines",
-    )
+    columns = ["name", "model", "source", "rows", "columns", "created_by", "created_at"]
+    emit(rows, columns, output, title="baselines")
 
 
 def _describe_source(source: dict[str, Any]) -> str:
@@ -167,14 +169,14 @@ def show(name: str, output: OutputOption = Format.TABLE) -> None:
         summary = services.baselines.get(name)
         statistics = services.baselines.statistics(name)
     if output is Format.JSON:
-        print_json(summary | {"statistics": statistics})
+        print_json(_fields(summary, output) | {"statistics": _fields(statistics, output)})
         return
     console.print(
-        f"[bold]{name}[/bold]: {summary['rows']:,} rows from {_describe_source(summary['source'])}"
-        + (f", model {summary['model']}" if summary["model"] else "")
+        f"[bold]{name}[/bold]: {summary.rows:,} rows from {_describe_source(summary.source)}"
+        + (f", model {summary.model}" if summary.model else "")
     )
     rows = []
-    for column, profile in statistics["columns"].items():
+    for column, profile in statistics.columns.items():
         numeric = profile.get("numeric") or {}
         categorical = profile.get("categorical") or {}
         top = ", ".join(str(t["value"]) for t in categorical.get("top", [])[:5])
@@ -216,12 +218,12 @@ def constraints(
         else:
             current = services.baselines.constraints(name)
     if output is Format.JSON:
-        print_json(current)
+        print_json(_fields(current, output))
         return
     if document is not None:
         console.print(f"updated the constraints of [bold]{name}[/bold]")
     rows = []
-    for column, rule in current["columns"].items():
+    for column, rule in current.columns.items():
         bounds = rule.get("range") or {}
         categories = rule.get("categories")
         drift = rule.get("drift") or {}
@@ -246,7 +248,7 @@ def constraints(
         output,
         title=f"{name}: constraints",
     )
-    console.print("checks: " + ", ".join(f"{k} {v}" for k, v in current["checks"].items()))
+    console.print("checks: " + ", ".join(f"{k} {v}" for k, v in current.checks.items()))
 
 
 @app.command("delete")

@@ -8,19 +8,17 @@ wait``) follows the job with a progress bar and exits 1 unless it Completes.
 from __future__ import annotations
 
 import getpass
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from slipway.batch.resources import BatchJob
 from slipway.batch.spec import TERMINAL
-from slipway.batch.tables import BatchChunkRow, BatchJobRow
 from slipway.cli.context import load_yaml_mapping, platform
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.waiting import wait_until_final
-from slipway.services import Services
 
 app = typer.Typer(help="Batch transform jobs: score files with a model.", no_args_is_help=True)
 
@@ -54,42 +52,6 @@ def _coloured(value: str) -> str:
     return f"[{_COLOURS.get(value, 'white')}]{value}[/]"
 
 
-def _job(row: BatchJobRow) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "state": row.state,
-        "model_name": row.model_name,
-        "model_version": row.model_version,
-        "digest": row.digest,
-        "chunks_total": row.chunks_total,
-        "chunks_done": row.chunks_done,
-        "rows_done": row.rows_done,
-        "delivered": row.delivered,
-        "failed": row.failed,
-        "manifest": row.manifest,
-        "error": row.error,
-        "created_by": row.created_by,
-        "created_at": row.created_at,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "spec": row.spec,
-    }
-
-
-def _chunk(row: BatchChunkRow) -> dict[str, Any]:
-    return {
-        "index": row.index,
-        "state": row.state,
-        "source": row.source,
-        "rows": row.rows,
-        "delivered": row.delivered,
-        "failed": row.failed,
-        "seconds": row.seconds,
-        "error": row.error,
-        "finished_at": row.finished_at,
-    }
-
-
 def _local_paths(spec: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative local paths in the spec, resolved against the spec file's folder (as a
     training job's ``source_dir`` is): workers do not share the CLI's working folder."""
@@ -109,8 +71,13 @@ def _local_paths(spec: dict[str, Any], base: Path) -> dict[str, Any]:
     return spec
 
 
-def _follow(services: Services, name: str, timeout: float, output: Format) -> BatchJobRow:
-    """Poll the job with a progress bar until it ends; exit 1 unless it Completed."""
+def _json(job: BatchJob) -> None:
+    print_json(job.model_dump(mode="json"))
+
+
+def _follow(services: Any, name: str, timeout: float, output: Format) -> BatchJob:
+    """Poll the job with a progress bar until it ends; exit 1 unless it Completed.
+    ``services`` is the embedded platform or a remote client: both have ``batch.get``."""
     with Progress(
         TextColumn("[bold]{task.description}[/bold]"),
         BarColumn(),
@@ -122,8 +89,8 @@ def _follow(services: Services, name: str, timeout: float, output: Format) -> Ba
     ) as progress:
         task = progress.add_task(name, total=None, rows=0)
 
-        def fetch() -> BatchJobRow:
-            job = services.batch.get(name)
+        def fetch() -> BatchJob:
+            job: BatchJob = services.batch.get(name)
             progress.update(
                 task,
                 total=job.chunks_total,
@@ -133,7 +100,7 @@ def _follow(services: Services, name: str, timeout: float, output: Format) -> Ba
             )
             return job
 
-        job: BatchJobRow | None = None
+        job: BatchJob | None = None
         timed_out = ""
         try:
             job = wait_until_final(
@@ -150,7 +117,7 @@ def _follow(services: Services, name: str, timeout: float, output: Format) -> Ba
         errors.print(f"[red]error:[/red] {timed_out}")
         raise typer.Exit(1)
     if output is Format.JSON:
-        print_json(_job(job))
+        _json(job)
     if job.state != "Completed":
         reason = f": {job.error}" if job.error else ""
         errors.print(f"[red]error:[/red] batch job {name} ended {job.state}{reason}")
@@ -182,7 +149,7 @@ def submit(
             _follow(services, row.name, timeout, output)
             return
     if output is Format.JSON:
-        print_json(_job(row))
+        _json(row)
         return
     console.print(
         f"submitted batch job [bold]{row.name}[/bold] ({_coloured(row.state)},"
@@ -195,9 +162,9 @@ def describe(name: str, output: OutputOption = Format.TABLE) -> None:
     """A batch job: its model, progress, error and chunk states."""
     with platform() as services:
         job = services.batch.get(name)
-        states = dict(Counter(c.state for c in services.batch.chunks(name)))
+    states = job.chunk_states
     if output is Format.JSON:
-        print_json(_job(job) | {"chunk_states": states})
+        _json(job)
         return
     console.print(
         f"[bold]{job.name}[/bold] {_coloured(job.state)}: model"
@@ -209,9 +176,9 @@ def describe(name: str, output: OutputOption = Format.TABLE) -> None:
     console.print("chunks: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
     if job.error:
         console.print(f"[red]error:[/red] {job.error}")
-    files = (job.spec.get("output") or {}).get("files")
+    files = job.spec.output.files
     if job.manifest and files:
-        console.print(f"manifest: {files['path'].rstrip('/')}/_manifest.json")
+        console.print(f"manifest: {files.path.rstrip('/')}/_manifest.json")
 
 
 @app.command("list")
@@ -221,17 +188,19 @@ def list_jobs(
 ) -> None:
     """Batch jobs, newest first."""
     with platform() as services:
-        rows = [_job(j) for j in services.batch.list(limit)]
-    if output is Format.TABLE:
-        rows = [
-            r
-            | {
-                "state": _coloured(r["state"]),
-                "model": f"{r['model_name']}:{r['model_version']}",
-                "chunks": f"{r['chunks_done']}/{r['chunks_total']}",
-            }
-            for r in rows
-        ]
+        jobs = services.batch.list(limit)
+    if output is Format.JSON:
+        print_json([j.model_dump(mode="json") for j in jobs])
+        return
+    rows = [
+        j.model_dump()
+        | {
+            "state": _coloured(j.state),
+            "model": f"{j.model_name}:{j.model_version}",
+            "chunks": f"{j.chunks_done}/{j.chunks_total}",
+        }
+        for j in jobs
+    ]
     emit(
         rows,
         ["name", "state", "model", "chunks", "rows_done", "created_by", "created_at"],
@@ -244,19 +213,20 @@ def list_jobs(
 def chunks(name: str, output: OutputOption = Format.TABLE) -> None:
     """A batch job's chunks: what each reads, its state, rows and time."""
     with platform() as services:
-        services.batch.get(name)  # an unknown job is an error, not an empty table
-        rows = [_chunk(c) for c in services.batch.chunks(name)]
-    if output is Format.TABLE:
-        rows = [
-            r
-            | {
-                "state": _coloured(r["state"]),
-                "source": r["source"].get("path"),
-                "planned": r["source"].get("rows"),
-                "seconds": f"{r['seconds']:.1f}",
-            }
-            for r in rows
-        ]
+        chunks = services.batch.chunks(name)  # an unknown job is an error, not an empty table
+    if output is Format.JSON:
+        print_json([c.model_dump(mode="json") for c in chunks])
+        return
+    rows = [
+        c.model_dump()
+        | {
+            "state": _coloured(c.state),
+            "source": c.source.get("path"),
+            "planned": c.source.get("rows"),
+            "seconds": f"{c.seconds:.1f}",
+        }
+        for c in chunks
+    ]
     emit(
         rows,
         ["index", "state", "source", "planned", "rows", "delivered", "failed", "seconds", "error"],
@@ -298,6 +268,6 @@ def resume(
             _follow(services, name, timeout, output)
             return
     if output is Format.JSON:
-        print_json(_job(row))
+        _json(row)
         return
     console.print(f"resumed {name}: {row.chunks_total - row.chunks_done} chunks queued")

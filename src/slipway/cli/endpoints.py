@@ -16,11 +16,13 @@ from typing import Annotated, Any
 
 import typer
 
-from slipway.cli.context import load_yaml_mapping, platform, reported
+from slipway.cli.context import load_yaml_mapping, local_platform, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.clock import utcnow
 from slipway.core.errors import InvalidInput
 from slipway.core.waiting import wait_until_final
+from slipway.serving.resources import Deployment, Endpoint
+from slipway.serving.spec import VariantSpec
 from slipway.serving.states import EndpointStatus, Outcome
 from slipway.serving.stats import variant_stats
 
@@ -55,93 +57,88 @@ def _coloured(value: str) -> str:
     return f"[{_COLOURS.get(value, 'white')}]{value}[/]"
 
 
-def _time(iso: str | None) -> datetime | None:
-    """The service's ISO timestamps, as datetimes so tables print them briefly."""
-    return datetime.fromisoformat(iso) if iso else None
-
-
 def _percent(share: float) -> str:
     return f"{share * 100:.4g}%"
 
 
-def _variant_rows(config: dict[str, Any], share: float) -> list[dict[str, Any]]:
+def _variant_rows(config: Deployment, share: float) -> list[dict[str, Any]]:
     """One row per variant of a stored config; ``share`` is the config's part of traffic."""
-    spec = config["spec"]
-    total = sum(v["weight"] for v in spec["variants"]) or 1.0
+    spec = config.spec
+    total = sum(v.weight for v in spec.variants) or 1.0
     rows = [
         {
-            "config": config["version"],
-            "variant": v["name"],
-            "model": v["model"],
-            "version": v.get("version"),
-            "weight": f"{v['weight']:g}",
-            "workers": v["workers"],
-            "traffic": _percent(share * v["weight"] / total),
+            "config": config.version,
+            "variant": v.name,
+            "model": v.model,
+            "version": v.version,
+            "weight": f"{v.weight:g}",
+            "workers": v.workers,
+            "traffic": _percent(share * v.weight / total),
         }
-        for v in spec["variants"]
+        for v in spec.variants
     ]
     rows += [
         {
-            "config": config["version"],
-            "variant": f"{v['name']} (shadow)",
-            "model": v["model"],
-            "version": v.get("version"),
+            "config": config.version,
+            "variant": f"{v.name} (shadow)",
+            "model": v.model,
+            "version": v.version,
             "weight": "-",
-            "workers": v["workers"],
-            "traffic": f"mirrors {v['sampling_percent']:g}%",
+            "workers": v.workers,
+            "traffic": f"mirrors {v.sampling_percent:g}%",
         }
-        for v in spec.get("shadow_variants", [])
+        for v in spec.shadow_variants
     ]
     return rows
 
 
-def _show(described: dict[str, Any]) -> None:
-    name, status = described["name"], described["status"]
-    console.print(f"[bold]{name}[/bold] {_coloured(status)}: {described['status_reason'] or '-'}")
-    target_share = described["target_percent"] / 100 if described["target"] else 0.0
+def _show(described: Endpoint) -> None:
+    name, status = described.name, described.status
+    console.print(f"[bold]{name}[/bold] {_coloured(status)}: {described.status_reason or '-'}")
+    target_share = described.target_percent / 100 if described.target else 0.0
     rows: list[dict[str, Any]] = []
-    if described["active"]:
-        rows += _variant_rows(described["active"], 1.0 - target_share)
-    if described["target"]:
-        rows += _variant_rows(described["target"], target_share)
+    if described.active:
+        rows += _variant_rows(described.active, 1.0 - target_share)
+    if described.target:
+        rows += _variant_rows(described.target, target_share)
     emit(
         rows,
         ["config", "variant", "model", "version", "weight", "workers", "traffic"],
         Format.TABLE,
-        title=f"active config {described['active_version'] or '-'},"
-        f" target config {described['target_version'] or '-'}",
+        title=f"active config {described.active_version or '-'},"
+        f" target config {described.target_version or '-'}",
     )
     shares = [
-        f"config {c['version']} {_percent(share)}"
+        f"config {c.version} {_percent(share)}"
         for c, share in (
-            (described["active"], 1.0 - target_share),
-            (described["target"], target_share),
+            (described.active, 1.0 - target_share),
+            (described.target, target_share),
         )
         if c and share > 0
     ]
-    split = ", ".join(f"{k} {_percent(v)}" for k, v in sorted(described["traffic"].items()))
+    split = ", ".join(f"{k} {_percent(v)}" for k, v in sorted(described.traffic.items()))
     console.print(f"traffic: {', '.join(shares) or 'none'}; by variant: {split or 'none'}")
-    if described["gateways"]:
+    if described.gateways:
         emit(
-            described["gateways"],
+            [g.model_dump() for g in described.gateways],
             ["gateway", "config_version", "state", "error"],
             Format.TABLE,
             title="gateways",
         )
 
 
-def _summary(variants: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{v['name']}={v['model']} w{v['weight']:g}" for v in variants)
+def _summary(variants: list[VariantSpec]) -> str:
+    return ", ".join(f"{v.name}={v.model} w{v.weight:g}" for v in variants)
 
 
-def _changed(described: dict[str, Any], output: Format, verb: str) -> None:
+def _changed(described: Endpoint, output: Format, verb: str) -> None:
     if output is Format.JSON:
-        print_json(described)
+        print_json(described.model_dump(mode="json"))
         return
     console.print(
-        f"{verb} endpoint [bold]{described['name']}[/bold]: {_coloured(described['status'])},"
-        f" config {described['target_version']}; follow it with"
-        f" `slipway endpoints wait {described['name']}`"
+        f"{verb} endpoint [bold]{described.name}[/bold]: {_coloured(described.status)},"
+        f" config {described.target_version}; follow it with"
+        f" `slipway endpoints wait {described.name}`"
     )
 
 
@@ -169,7 +166,7 @@ def describe(name: str, output: OutputOption = Format.TABLE) -> None:
     with platform() as services:
         described = services.endpoints.describe(name)
     if output is Format.JSON:
-        print_json(described)
+        print_json(described.model_dump(mode="json"))
         return
     _show(described)
 
@@ -178,15 +175,13 @@ def describe(name: str, output: OutputOption = Format.TABLE) -> None:
 def list_endpoints(output: OutputOption = Format.TABLE) -> None:
     """Endpoints with their status and the configs they serve and roll out."""
     with platform() as services:
-        rows = services.endpoints.list()
-    if output is Format.TABLE:
-        rows = [
-            r | {"status": _coloured(r["status"]), "updated_at": _time(r["updated_at"])}
-            for r in rows
-        ]
+        endpoints = services.endpoints.list()
+    if output is Format.JSON:
+        print_json([e.model_dump(mode="json") for e in endpoints])
+        return
     emit(
-        rows,
-        ["name", "status", "active_version", "target_version", "target_percent", "updated_at"],
+        [e.model_dump() | {"status": _coloured(e.status)} for e in endpoints],
+        Endpoint.table_columns(),
         output,
         title="endpoints",
     )
@@ -198,15 +193,14 @@ def history(name: str, output: OutputOption = Format.TABLE) -> None:
     with platform() as services:
         configs = services.endpoints.history(name)
     if output is Format.JSON:
-        print_json(configs)
+        print_json([c.model_dump(mode="json") for c in configs])
         return
     rows = [
-        c
+        c.model_dump()
         | {
-            "outcome": _coloured(c["outcome"]),
-            "variants": _summary(c["spec"]["variants"]),
-            "strategy": c["spec"]["deployment"]["strategy"],
-            "created_at": _time(c["created_at"]),
+            "outcome": _coloured(c.outcome),
+            "variants": _summary(c.spec.variants),
+            "strategy": c.spec.deployment.strategy.value,
         }
         for c in configs
     ]
@@ -251,13 +245,13 @@ def delete(name: str, yes: bool = typer.Option(False, "--yes", help="do not ask"
     console.print(f"deleting {name}: gateways drop it, then it is gone")
 
 
-def _settled(described: dict[str, Any]) -> str:
+def _settled(described: Endpoint) -> str:
     """The status once a rollout has ended, else the status with the rollout's progress."""
-    status: str = described["status"]
-    target = described["target_version"]
+    status: str = described.status.value
+    target = described.target_version
     if target is None or status == EndpointStatus.DELETING:
         return status
-    return f"{status} (config {target} at {described['target_percent']:g}%)"
+    return f"{status} (config {target} at {described.target_percent:g}%)"
 
 
 @app.command("wait")
@@ -276,9 +270,9 @@ def wait(
     seen: list[tuple[str, str]] = []
     with platform() as services:
 
-        def fetch() -> dict[str, Any]:
-            described = services.endpoints.describe(name)
-            note = (_settled(described), described["status_reason"])
+        def fetch() -> Endpoint:
+            described: Endpoint = services.endpoints.describe(name)
+            note = (_settled(described), described.status_reason)
             if not seen or seen[-1] != note:
                 seen.append(note)
                 progress.print(f"{name}: {note[0]} {note[1]}".rstrip())
@@ -296,24 +290,24 @@ def wait(
         except TimeoutError as exc:
             errors.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
-        settled = final["status"] == EndpointStatus.IN_SERVICE
+        settled = final.status == EndpointStatus.IN_SERVICE
         newest = services.endpoints.history(name)[-1] if settled else None
     if output is Format.JSON:
-        print_json(final)
+        print_json(final.model_dump(mode="json"))
     if newest is None:
         errors.print(
-            f"[red]error:[/red] endpoint {name} is {final['status']}: {final['status_reason']}"
+            f"[red]error:[/red] endpoint {name} is {final.status.value}: {final.status_reason}"
         )
         raise typer.Exit(1)
-    if newest["outcome"] != Outcome.DEPLOYED:
+    if newest.outcome != Outcome.DEPLOYED:
         # An update that failed to load or was rolled back leaves the old config serving.
         errors.print(
-            f"[red]error:[/red] config {newest['version']} {newest['outcome']}:"
-            f" {newest['outcome_reason']} (config {final['active_version']} serves)"
+            f"[red]error:[/red] config {newest.version} {newest.outcome.value}:"
+            f" {newest.outcome_reason} (config {final.active_version} serves)"
         )
         raise typer.Exit(1)
     if output is Format.TABLE:
-        console.print(f"{name} is InService with config {final['active_version']}")
+        console.print(f"{name} is InService with config {final.active_version}")
 
 
 _AGO = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -370,7 +364,8 @@ def stats(
 ) -> None:
     """Requests, errors and latency percentiles (within 1%) per variant, from every gateway."""
     moment = _since(since)
-    with platform() as services, services.db.session() as session:
+    # Read from the serving counters in the metadata database: on the platform's machine.
+    with local_platform() as services, services.db.session() as session:
         variants = variant_stats(session, name, since=moment, config_version=config_version)
     if output is Format.JSON:
         print_json(
@@ -431,7 +426,7 @@ def ab_test_report(
     assert moment is not None
     with reported():
         rule = ab.Rule(metric, min_difference, min_samples, seed=seed)
-    with platform() as services, reported():
+    with local_platform() as services, reported():
         report = ab_test.run(services, name, since=moment, rule=rule, reference=reference)
     if output is Format.JSON:
         print_json(report)

@@ -6,7 +6,7 @@ import getpass
 import json
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,26 +17,20 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from slipway.cli.context import load_yaml_mapping, platform
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
-from slipway.features.repository import StoredGroup
+from slipway.core.resource import Resource
+from slipway.features.resources import Ingest, StoredGroup
 from slipway.features.stream import BATCH_RECORDS, BATCH_SECONDS, StreamIngestor, StreamStats
 
 app = typer.Typer(help="Feature groups: define, ingest, read, query.", no_args_is_help=True)
 
 
-def _summary(stored: StoredGroup) -> dict[str, Any]:
-    spec = stored.spec
-    return {
-        "name": spec.name,
-        "keys": ", ".join(spec.key_columns),
-        "event_time": spec.event_time,
-        "features": len(spec.features),
-        "online": spec.online,
-        "offline": spec.offline,
-        "ttl": str(spec.ttl) if spec.ttl else None,
-        "owner": spec.owner,
-        "revision": stored.revision,
-        "updated_at": stored.updated_at,
-    }
+def _show(items: Sequence[Resource], kind: type[Resource], output: Format, title: str) -> None:
+    """Resources as a table of their summary columns, or all their fields as JSON."""
+    if output is Format.JSON:
+        print_json([item.model_dump(mode="json") for item in items])
+        return
+    columns = kind.table_columns()
+    emit([{c: getattr(item, c) for c in columns} for item in items], columns, output, title=title)
 
 
 @app.command("create")
@@ -68,13 +62,8 @@ def update(
 def list_groups(output: OutputOption = Format.TABLE) -> None:
     """List feature groups."""
     with platform() as services:
-        rows = [_summary(g) for g in services.features.list_groups()]
-    emit(
-        rows,
-        ["name", "keys", "event_time", "features", "online", "offline", "ttl", "revision"],
-        output,
-        title="feature groups",
-    )
+        groups = services.features.list_groups()
+    _show(groups, StoredGroup, output, "feature groups")
 
 
 @app.command("describe")
@@ -83,19 +72,13 @@ def describe(name: str, output: OutputOption = Format.TABLE) -> None:
     with platform() as services:
         stored = services.features.describe(name)
         ingests = services.features.ingests(name, limit=5)
-        version = services.features.offline.version(name)
-        online = services.features.online.count(name) if stored.spec.online else None
     if output is Format.JSON:
         print_json(
-            {
-                "definition": stored.spec.model_dump(mode="json"),
-                "revision": stored.revision,
-                "offline_version": version,
-                "online_records": online,
-                "ingests": [i.__dict__ for i in ingests],
-            }
+            stored.model_dump(mode="json")
+            | {"ingests": [i.model_dump(mode="json") for i in ingests]}
         )
         return
+    version, online = stored.offline_version, stored.online_records
     spec = stored.spec
     console.print(f"[bold]{spec.name}[/bold] (revision {stored.revision}) {spec.description}")
     console.print(
@@ -112,23 +95,7 @@ def describe(name: str, output: OutputOption = Format.TABLE) -> None:
         Format.TABLE,
         title="features",
     )
-    emit(
-        [
-            {
-                "id": i.id,
-                "kind": i.kind,
-                "state": i.state,
-                "rows": i.rows,
-                "offline_version": i.offline_version,
-                "started_at": i.started_at,
-                "source": i.source,
-            }
-            for i in ingests
-        ],
-        ["id", "kind", "state", "rows", "offline_version", "started_at", "source"],
-        Format.TABLE,
-        title="latest ingestions",
-    )
+    _show(ingests, Ingest, Format.TABLE, "latest ingestions")
 
 
 @app.command("delete")
@@ -165,7 +132,7 @@ def ingest(
             name, path, timezone=timezone, on_progress=lambda n: progress.advance(task, n)
         )
     if output is Format.JSON:
-        print_json(result.__dict__)
+        print_json(result.model_dump(mode="json"))
         return
     console.print(
         f"ingested {result.rows:,} rows into {name}: offline version"
@@ -219,7 +186,7 @@ def materialize(
 
     with platform() as services:
         counts = services.features.materialize(name, start=aware(start), end=aware(end))
-    console.print(f"materialized {counts['records']:,} records; {counts['applied']:,} applied")
+    console.print(f"materialized {counts.records:,} records; {counts.applied:,} applied")
 
 
 @app.command("delete-records")
@@ -230,8 +197,8 @@ def delete_records(name: str, keys: list[str] = typer.Argument(...)) -> None:
             name, _keys(keys), actor=f"cli:{getpass.getuser()}"
         )
     console.print(
-        f"deleted {counts['online_deleted']} online records and"
-        f" {counts['offline_rows_deleted']} offline rows"
+        f"deleted {counts.online_deleted} online records and"
+        f" {counts.offline_rows_deleted} offline rows"
     )
 
 

@@ -11,7 +11,10 @@ import typer
 from slipway.cli.context import load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.errors import InvalidInput
+from slipway.pipelines.resources import Schedule
+from slipway.training.resources import TrainingJob
 from slipway.training.spec import TERMINAL
+from slipway.tuning.resources import Trial
 
 jobs = typer.Typer(help="Training jobs (SageMaker script mode).", no_args_is_help=True)
 tuning = typer.Typer(help="Hyperparameter tuning jobs on Optuna.", no_args_is_help=True)
@@ -39,17 +42,17 @@ def submit_job(
     if spec.get("source_dir"):
         spec["source_dir"] = str((file.parent / spec["source_dir"]).resolve())
     with platform() as services:
-        row = services.training.submit(spec)
-        console.print(f"submitted training job [bold]{row.name}[/bold]")
+        submitted = services.training.submit(spec)
+        console.print(f"submitted training job [bold]{submitted.name}[/bold]")
         if wait:
             position = 0
             while True:
-                for log in services.training.logs(row.name, position):
+                job = services.training.get(submitted.name)
+                for log in services.training.logs(submitted.name, position):
                     position = log.id
                     typer.echo(log.text, nl=False)
-                job = services.training.get(row.name)
                 if job.state in TERMINAL:
-                    console.print(f"{row.name}: {job.state} {job.error or ''}")
+                    console.print(f"{job.name}: {job.state} {job.error or ''}")
                     if job.state != "Succeeded":
                         raise typer.Exit(1)
                     return
@@ -60,30 +63,14 @@ def submit_job(
 def list_jobs(output: OutputOption = Format.TABLE) -> None:
     """Training jobs, newest first."""
     with platform() as services:
-        rows = [
-            {
-                "name": j.name,
-                "state": j.state,
-                "attempts": j.attempts,
-                "resumed": j.resumed_from_checkpoint,
-                "mlflow_run": j.mlflow_run_id,
-                "created_at": j.created_at,
-                "finished_at": j.finished_at,
-            }
-            for j in services.training.jobs()
-        ]
-    emit(
-        rows,
-        ["name", "state", "attempts", "resumed", "mlflow_run", "created_at", "finished_at"],
-        output,
-    )
+        found = services.training.jobs()
+    emit([j.model_dump(mode="json") for j in found], TrainingJob.table_columns(), output)
 
 
 @jobs.command("logs")
 def job_logs(name: str) -> None:
     """A job's captured output."""
     with platform() as services:
-        services.training.get(name)
         for log in services.training.logs(name):
             typer.echo(log.text, nl=False)
 
@@ -102,24 +89,20 @@ def submit_tuning(file: Path = typer.Option(..., "--file", "-f")) -> None:
     spec = load_yaml_mapping(file)
     spec.setdefault("code_paths", [os.getcwd()])
     with platform() as services:
-        row = services.tuning.submit(spec)
-    console.print(f"submitted tuning job [bold]{row.name}[/bold]")
+        submitted = services.tuning.submit(spec)
+    console.print(f"submitted tuning job [bold]{submitted.name}[/bold]")
 
 
 @tuning.command("list")
 def list_tuning(output: OutputOption = Format.TABLE) -> None:
     """Tuning jobs with their best trial."""
     with platform() as services:
-        rows = [
-            {
-                "name": j.name,
-                "state": j.state,
-                "best_value": (j.best or {}).get("value"),
-                "best_params": (j.best or {}).get("params"),
-                "created_at": j.created_at,
-            }
-            for j in services.tuning.jobs()
-        ]
+        found = services.tuning.jobs()
+    rows = [j.model_dump(mode="json") for j in found]
+    if output is Format.TABLE:
+        for row in rows:
+            best = row.pop("best") or {}
+            row["best_value"], row["best_params"] = best.get("value"), best.get("params")
     emit(rows, ["name", "state", "best_value", "best_params", "created_at"], output)
 
 
@@ -130,10 +113,13 @@ def describe_tuning(name: str, output: OutputOption = Format.TABLE) -> None:
         job = services.tuning.get(name)
         trials = services.tuning.trials(name)
     if output is Format.JSON:
-        print_json({"name": job.name, "state": job.state, "best": job.best, "trials": trials})
+        print_json(
+            job.model_dump(mode="json") | {"trials": [t.model_dump(mode="json") for t in trials]}
+        )
         return
-    console.print(f"[bold]{name}[/bold] {job.state}; best {job.best}")
-    emit(trials, ["number", "state", "value", "params", "warm_start_from"], Format.TABLE)
+    best = job.best.model_dump(mode="json") if job.best else None
+    console.print(f"[bold]{name}[/bold] {job.state}; best {best}")
+    emit([t.model_dump(mode="json") for t in trials], Trial.table_columns(), Format.TABLE)
 
 
 @tuning.command("stop")
@@ -154,37 +140,38 @@ def create_schedule(
 ) -> None:
     """Start PIPELINE on a cron schedule."""
     with platform() as services:
-        row = services.schedules.create(
+        created = services.schedules.create(
             name,
             pipeline,
             cron,
             timezone=timezone,
             parameters=_pairs(param, "param"),
-            catchup=catchup,  # type: ignore[arg-type]  # checked by Schedules.create
+            catchup=catchup,  # checked by Schedules.create
         )
-    console.print(f"schedule {row.name}: next at {row.next_fire_at.isoformat()}")
+    console.print(f"schedule {created.name}: next at {created.next_fire_at.isoformat()}")
 
 
 @schedules.command("list")
 def list_schedules(output: OutputOption = Format.TABLE) -> None:
     with platform() as services:
-        rows = [
-            {
-                "name": s.name,
-                "pipeline": s.pipeline,
-                "cron": s.cron,
-                "timezone": s.timezone,
-                "enabled": s.enabled,
-                "next_fire_at": s.next_fire_at,
-                "last_fired_at": s.last_fired_at,
-            }
-            for s in services.schedules.all()
-        ]
-    emit(
-        rows,
-        ["name", "pipeline", "cron", "timezone", "enabled", "next_fire_at", "last_fired_at"],
-        output,
-    )
+        found = services.schedules.all()
+    emit([s.model_dump(mode="json") for s in found], Schedule.table_columns(), output)
+
+
+@schedules.command("enable")
+def enable_schedule(name: str) -> None:
+    """Resume a schedule: it fires next at its next tick from now."""
+    with platform() as services:
+        changed = services.schedules.set_enabled(name, True)
+    console.print(f"enabled {name}: next at {changed.next_fire_at.isoformat()}")
+
+
+@schedules.command("disable")
+def disable_schedule(name: str) -> None:
+    """Pause a schedule."""
+    with platform() as services:
+        services.schedules.set_enabled(name, False)
+    console.print(f"disabled {name}")
 
 
 @schedules.command("delete")

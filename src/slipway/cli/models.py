@@ -9,7 +9,8 @@ import typer
 
 from slipway.cli.context import platform
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
-from slipway.registry.models import ApprovalStatus, ModelVersion, Output
+from slipway.registry.models import ApprovalStatus, Output
+from slipway.registry.resources import ModelVersion, RegisteredModel, Transition
 
 app = typer.Typer(
     help="Model registry: versions, approvals, aliases, lineage.", no_args_is_help=True
@@ -37,12 +38,13 @@ def _row(v: ModelVersion) -> dict[str, Any]:
 def list_models(output: OutputOption = Format.TABLE) -> None:
     """Registered models with their version counts and approved versions."""
     with platform() as services:
-        emit(
-            services.registry.models(),
-            ["name", "versions", "latest", "approved"],
-            output,
-            title="models",
-        )
+        found = services.registry.models()
+    emit(
+        [m.model_dump(mode="json") for m in found],
+        RegisteredModel.table_columns(),
+        output,
+        title="models",
+    )
 
 
 @app.command("versions")
@@ -51,7 +53,7 @@ def versions(name: str, output: OutputOption = Format.TABLE) -> None:
     with platform() as services:
         found = services.registry.versions(name)
     if output is Format.JSON:
-        print_json([v.to_dict() for v in found])
+        print_json([v.model_dump(mode="json") for v in found])
         return
     emit(
         [_row(v) for v in found],
@@ -159,15 +161,10 @@ def compare(name: str, refs: list[str], output: OutputOption = Format.TABLE) -> 
     with platform() as services:
         result = services.registry.compare(name, [int(r) if r.isdigit() else r for r in refs])
     if output is Format.JSON:
-        print_json(result)
+        print_json(result.model_dump(mode="json"))
         return
-    columns = ["name", *[f"v{v}" for v in result["versions"]]]
-    rows = [{"name": "status", **dict(zip(columns[1:], result["approval_status"], strict=True))}]
-    for kind in ("metrics", "params"):
-        for key, values in result[kind].items():
-            rows.append(
-                {"name": f"{kind[:-1]} {key}", **dict(zip(columns[1:], values, strict=True))}
-            )
+    columns = ["name", *[f"v{v}" for v in result.versions]]
+    rows = [dict(zip(columns, row, strict=True)) for row in result.rows()]
     emit(rows, columns, output, title=f"{name}: compare")
 
 
@@ -180,7 +177,7 @@ def lineage(name: str, ref: str, output: OutputOption = Format.TABLE) -> None:
     data = version.lineage | {
         "digest": version.digest,
         "source": version.source,
-        "approvals": [t.__dict__ for t in history],
+        "approvals": [t.model_dump(mode="json") for t in history],
     }
     if output is Format.JSON:
         print_json(data)
@@ -207,8 +204,8 @@ def lineage(name: str, ref: str, output: OutputOption = Format.TABLE) -> None:
     ]
     emit(rows, ["what", "value"], Format.TABLE)
     emit(
-        [t.__dict__ for t in history],
-        ["time", "from_status", "to_status", "actor", "comment"],
+        [t.model_dump() for t in history],
+        Transition.table_columns(),
         Format.TABLE,
         title="approvals",
     )
@@ -222,8 +219,9 @@ def trained_on(
 ) -> None:
     """Model versions trained on a feature group."""
     with platform() as services:
-        emit(
-            services.registry.trained_on(group, version),
-            ["model", "version", "delta_version"],
-            output,
-        )
+        found = services.registry.trained_on(group, version)
+    emit(
+        [i.model_dump(mode="json") for i in found],
+        ["model", "version", "delta_version"],
+        output,
+    )

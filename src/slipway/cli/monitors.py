@@ -22,8 +22,10 @@ from slipway.cli import baselines
 from slipway.cli.context import load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.errors import InvalidInput
+from slipway.core.resource import Resource
 from slipway.core.waiting import wait_until_final
 from slipway.monitoring import uploads
+from slipway.monitoring.resources import MonitorReport, MonitorRun
 from slipway.services import Services
 
 app = typer.Typer(
@@ -79,11 +81,14 @@ def _moment(value: str | None, field: str) -> datetime | None:
     return moment
 
 
-def _short(iso: str | None) -> str | None:
-    """An ISO time from the service as UTC to the second, for tables."""
-    return (
-        datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if iso else None
-    )
+def _short(moment: datetime | None) -> str | None:
+    """A time from the service as UTC to the second, for tables."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else None
+
+
+def _fields(resource: Resource, output: Format = Format.TABLE) -> dict[str, Any]:
+    """A resource's fields: JSON values for ``--output json``, Python ones for tables."""
+    return resource.model_dump(mode="json" if output is Format.JSON else "python")
 
 
 # -- monitors -------------------------------------------------------------------------
@@ -104,12 +109,12 @@ def create(
     with platform() as services:
         monitor = services.monitoring.create(spec, actor=_actor())
     if output is Format.JSON:
-        print_json(monitor)
+        print_json(_fields(monitor, output))
         return
-    schedule = f"on {monitor['schedule']} ({monitor['timezone']})" if monitor["schedule"] else ""
+    schedule = f"on {monitor.schedule} ({monitor.timezone})" if monitor.schedule else ""
     console.print(
-        f"created {monitor['kind']} monitor [bold]{monitor['name']}[/bold] of endpoint"
-        f" {monitor['endpoint']} {schedule or 'run on demand'}"
+        f"created {monitor.kind} monitor [bold]{monitor.name}[/bold] of endpoint"
+        f" {monitor.endpoint} {schedule or 'run on demand'}"
     )
 
 
@@ -120,17 +125,18 @@ def list_monitors(
 ) -> None:
     """Monitors by name."""
     with platform() as services:
-        rows = services.monitoring.list(endpoint=endpoint)
+        monitors = services.monitoring.list(endpoint=endpoint)
+    rows = [_fields(m, output) for m in monitors]
     if output is Format.TABLE:
         rows = [
             r
             | {
-                "baseline": r["spec"].get("baseline"),
-                "enabled": "yes" if r["enabled"] else "no",
-                "last_status": _coloured(r["last_status"]),
-                "next_run_at": _short(r["next_run_at"]),
+                "baseline": m.spec.baseline,
+                "enabled": "yes" if m.enabled else "no",
+                "last_status": _coloured(m.last_status),
+                "next_run_at": _short(m.next_run_at),
             }
-            for r in rows
+            for r, m in zip(rows, monitors, strict=True)
         ]
     emit(
         rows,
@@ -157,23 +163,23 @@ def show(name: str, output: OutputOption = Format.TABLE) -> None:
         monitor = services.monitoring.get(name)
         recent = services.monitoring.runs(name, limit=5)
     if output is Format.JSON:
-        print_json(monitor | {"recent_runs": recent})
+        print_json(_fields(monitor, output) | {"recent_runs": [_fields(r, output) for r in recent]})
         return
-    spec = monitor["spec"]
+    spec = monitor.spec
     console.print(
-        f"[bold]{name}[/bold]: {monitor['kind']} of endpoint {monitor['endpoint']}"
-        + (f" variant {spec['variant']}" if spec.get("variant") else "")
-        + (f", baseline {spec['baseline']}" if spec.get("baseline") else "")
+        f"[bold]{name}[/bold]: {monitor.kind} of endpoint {monitor.endpoint}"
+        + (f" variant {spec.variant}" if spec.variant else "")
+        + (f", baseline {spec.baseline}" if spec.baseline else "")
     )
     schedule = (
-        f"{monitor['schedule']} ({monitor['timezone']}), next {_short(monitor['next_run_at'])}"
-        if monitor["schedule"] and monitor["enabled"]
-        else f"{monitor['schedule']} (disabled)"
-        if monitor["schedule"]
+        f"{monitor.schedule} ({monitor.timezone}), next {_short(monitor.next_run_at)}"
+        if monitor.schedule and monitor.enabled
+        else f"{monitor.schedule} (disabled)"
+        if monitor.schedule
         else "on demand only"
     )
-    console.print(f"schedule: {schedule}; window {spec['window_hours']:g} h")
-    console.print(f"last status: {_coloured(monitor['last_status'])}; {monitor['runs']} runs")
+    console.print(f"schedule: {schedule}; window {spec.window_hours:g} h")
+    console.print(f"last status: {_coloured(monitor.last_status)}; {monitor.runs} runs")
     if recent:
         _runs_table(recent, f"{name}: latest runs")
 
@@ -207,40 +213,25 @@ def delete(name: str, yes: Yes = False) -> None:
 # -- runs -----------------------------------------------------------------------------
 
 
-def _runs_table(rows: list[dict[str, Any]], title: str, output: Format = Format.TABLE) -> None:
+def _runs_table(runs: list[MonitorRun], title: str, output: Format = Format.TABLE) -> None:
+    rows = [_fields(r, output) for r in runs]
     if output is Format.TABLE:
         rows = [
-            r
+            row
             | {
-                "state": _coloured(r["state"]),
-                "status": _coloured(r["status"]),
-                "window_start": _short(r["window_start"]),
-                "window_end": _short(r["window_end"]),
-                "finished_at": _short(r["finished_at"]),
+                "state": _coloured(r.state),
+                "status": _coloured(r.status),
+                "window_start": _short(r.window_start),
+                "window_end": _short(r.window_end),
+                "finished_at": _short(r.finished_at),
             }
-            for r in rows
+            for row, r in zip(rows, runs, strict=True)
         ]
-    emit(
-        rows,
-        [
-            "id",
-            "state",
-            "status",
-            "trigger",
-            "window_start",
-            "window_end",
-            "rows",
-            "violations",
-            "finished_at",
-        ],
-        output,
-        title=title,
-    )
+    columns = [c for c in MonitorRun.table_columns() if c != "monitor"]
+    emit(rows, columns, output, title=title)
 
 
-def _follow(
-    services: Services, run: dict[str, Any], timeout: float, output: Format
-) -> dict[str, Any]:
+def _follow(services: Services, run: MonitorRun, timeout: float, output: Format) -> MonitorRun:
     """Poll the run with a spinner until it ends (completed or failed); exit 1 when it has
     not ended within ``timeout`` seconds."""
     shown = errors if output is Format.JSON else console
@@ -251,21 +242,19 @@ def _follow(
         console=shown,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"run {run['id']} of {run['monitor']} {run['state']}")
+        task = progress.add_task(f"run {run.id} of {run.monitor} {run.state}")
 
-        def fetch() -> dict[str, Any]:
-            current = services.monitoring.get_run(run["id"])
-            progress.update(
-                task, description=f"run {run['id']} of {run['monitor']} {current['state']}"
-            )
+        def fetch() -> MonitorRun:
+            current = services.monitoring.get_run(run.id)
+            progress.update(task, description=f"run {run.id} of {run.monitor} {current.state}")
             return current
 
         try:
             return wait_until_final(
                 fetch,
-                lambda r: str(r["state"]),
+                lambda r: r.state,
                 FINAL,
-                what=f"monitor run {run['id']}",
+                what=f"monitor run {run.id}",
                 timeout=timeout,
                 interval=0.3,
             )
@@ -296,24 +285,24 @@ def run(
         queued = services.monitoring.run(name, actor=_actor(), start=window[0], end=window[1])
         if not wait:
             if output is Format.JSON:
-                print_json(queued)
+                print_json(_fields(queued, output))
             else:
                 console.print(
-                    f"queued run {queued['id']} of {name} over {_short(queued['window_start'])}"
-                    f" - {_short(queued['window_end'])}; follow it with"
-                    f" `slipway monitors report {queued['id']}` once a worker ran it"
+                    f"queued run {queued.id} of {name} over {_short(queued.window_start)}"
+                    f" - {_short(queued.window_end)}; follow it with"
+                    f" `slipway monitors report {queued.id}` once a worker ran it"
                 )
             return
         shown = errors if output is Format.JSON else console
-        shown.print(f"queued run {queued['id']} of {name}; waiting for a worker to run it")
+        shown.print(f"queued run {queued.id} of {name}; waiting for a worker to run it")
         done = _follow(services, queued, timeout, output)
-        report = services.monitoring.report(done["id"]) if done["state"] == "completed" else None
+        report = services.monitoring.report(done.id) if done.state == "completed" else None
     if output is Format.JSON:
-        print_json(done)
+        print_json(_fields(done, output))
     elif report is not None:
-        _print_report(report)
-    if done["state"] == "failed":
-        errors.print(f"[red]error:[/red] monitor run {done['id']} failed: {done['error']}")
+        _print_report(report.model_dump(exclude_unset=True))
+    if done.state == "failed":
+        errors.print(f"[red]error:[/red] monitor run {done.id} failed: {done.error}")
         raise typer.Exit(1)
 
 
@@ -331,6 +320,11 @@ def runs(
 
 def _score(value: Any) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def _report_json(report: MonitorReport) -> dict[str, Any]:
+    # Only the fields the report has: a model-quality report has no drifted columns.
+    return report.model_dump(mode="json", exclude_unset=True)
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -478,9 +472,9 @@ def report(run_id: int, output: OutputOption = Format.TABLE) -> None:
     with platform() as services:
         document = services.monitoring.report(run_id)
     if output is Format.JSON:
-        print_json(document)
+        print_json(_report_json(document))
         return
-    _print_report(document)
+    _print_report(document.model_dump(exclude_unset=True))
 
 
 # -- ground truth ---------------------------------------------------------------------
@@ -504,6 +498,6 @@ def ground_truth(
     with platform() as services:
         stored = services.monitoring.put_ground_truth(endpoint, records)
     if output is Format.JSON:
-        print_json(stored)
+        print_json(_fields(stored, output))
         return
-    console.print(f"stored {stored['records']:,} labels for endpoint {endpoint}")
+    console.print(f"stored {stored.records:,} labels for endpoint {endpoint}")

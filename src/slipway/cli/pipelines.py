@@ -1,4 +1,7 @@
-"""``slipway pipelines``: register, run, watch, retry and cancel pipelines."""
+"""``slipway pipelines``: register, run, watch, retry and cancel pipelines.
+
+Commands call only methods the embedded service and the remote client share, and print
+the resources' fields (:mod:`slipway.pipelines.resources`)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from rich.table import Table
 from slipway.cli.context import platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.errors import InvalidInput
+from slipway.pipelines.resources import Execution, Pipeline
 from slipway.pipelines.states import TERMINAL_EXECUTIONS
 
 app = typer.Typer(
@@ -42,18 +46,18 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def _step_table(described: dict[str, Any]) -> Table:
-    table = Table(title=f"{described['pipeline']} {described['id'][:12]}: {described['state']}")
+def _step_table(described: Execution) -> Table:
+    table = Table(title=f"{described.pipeline} {described.id[:12]}: {described.state}")
     for column in ("step", "state", "attempts", "after", "error"):
         table.add_column(column)
-    for step in described["steps"]:
-        colour = _COLOURS.get(step["state"], "white")
-        error = (step["error"] or "").strip().splitlines()
+    for step in described.steps:
+        colour = _COLOURS.get(step.state, "white")
+        error = (step.error or "").strip().splitlines()
         table.add_row(
-            step["name"],
-            f"[{colour}]{step['state']}[/]",
-            str(step["attempts"]),
-            ", ".join(step["depends_on"]) or "-",
+            step.name,
+            f"[{colour}]{step.state}[/]",
+            str(step.attempts),
+            ", ".join(step.depends_on) or "-",
             error[-1] if error else "",
         )
     return table
@@ -66,11 +70,11 @@ def register(
     """Register (or update) a pipeline defined in importable Python code."""
     sys.path.insert(0, os.getcwd())
     with platform() as services:
-        result = services.pipelines.register(target)
-    graph = result["graph"]
+        registered = services.pipelines.register(target)
+    graph = registered.graph
     console.print(
-        f"registered [bold]{result['name']}[/bold]: {len(graph['steps'])} steps,"
-        f" {len(graph['conditions'])} conditions, digest {result['digest'][:12]}"
+        f"registered [bold]{registered.name}[/bold]: {len(graph.steps)} steps,"
+        f" {len(graph.conditions)} conditions, digest {registered.digest[:12]}"
     )
 
 
@@ -78,16 +82,15 @@ def register(
 def list_pipelines(output: OutputOption = Format.TABLE) -> None:
     """Registered pipelines."""
     with platform() as services:
-        rows = [
-            {
-                "name": p.name,
-                "target": p.target,
-                "steps": len(p.graph["steps"]),
-                "parameters": ", ".join(p.graph["parameters"]),
-                "updated_at": p.updated_at,
-            }
-            for p in services.pipelines.pipelines()
-        ]
+        found = services.pipelines.pipelines()
+    if output is Format.JSON:
+        print_json([p.model_dump(mode="json") for p in found])
+        return
+    rows = [
+        p.model_dump(include=set(Pipeline.table_columns()))
+        | {"steps": len(p.graph.steps), "parameters": ", ".join(p.graph.parameters)}
+        for p in found
+    ]
     emit(rows, ["name", "target", "steps", "parameters", "updated_at"], output)
 
 
@@ -99,9 +102,7 @@ def run(
 ) -> None:
     """Start an execution (workers run it; `slipway up` starts some)."""
     with platform() as services:
-        execution_id = services.pipelines.start(
-            name, _parse_params(param), trigger={"type": "manual", "via": "cli"}
-        )
+        execution_id = services.pipelines.start(name, _parse_params(param))
         console.print(f"started execution {execution_id}")
         if wait:
             _watch(services, execution_id)
@@ -109,13 +110,12 @@ def run(
 
 def _watch(services: Any, execution_id: str) -> None:
     with Live(console=console, refresh_per_second=4) as live:
-        while True:
-            described = services.pipelines.describe(execution_id)
-            live.update(_step_table(described))
-            if described["state"] in TERMINAL_EXECUTIONS:
-                break
-            time.sleep(0.5)
-    if described["state"] != "Succeeded":
+        done = services.pipelines.wait(
+            execution_id,
+            timeout=float("inf"),
+            progress=lambda current: live.update(_step_table(current)),
+        )
+    if done.state != "Succeeded":
         raise typer.Exit(1)
 
 
@@ -125,17 +125,11 @@ def executions(
 ) -> None:
     """Recent executions, newest first."""
     with platform() as services:
-        rows = [
-            {
-                "id": e.id,
-                "pipeline": e.pipeline,
-                "state": e.state,
-                "trigger": e.trigger.get("type"),
-                "created_at": e.created_at,
-                "finished_at": e.finished_at,
-            }
-            for e in services.pipelines.executions(name)
-        ]
+        found = services.pipelines.executions(name)
+    rows = [e.model_dump(mode="json", exclude={"steps"}) for e in found]
+    if output is Format.TABLE:
+        for row in rows:
+            row["trigger"] = row["trigger"].get("type")
     emit(rows, ["id", "pipeline", "state", "trigger", "created_at", "finished_at"], output)
 
 
@@ -145,7 +139,7 @@ def describe(execution_id: str, output: OutputOption = Format.TABLE) -> None:
     with platform() as services:
         described = services.pipelines.describe(execution_id)
     if output is Format.JSON:
-        print_json(described)
+        print_json(described.model_dump(mode="json"))
         return
     console.print(_step_table(described))
 
@@ -160,16 +154,15 @@ def logs(
     with platform() as services:
         position = 0
         while True:
-            for row in services.pipelines.logs(execution_id, step, position):
-                position = row.id
-                for line in row.text.splitlines():
-                    typer.echo(f"[{row.step}#{row.attempt}] {line}")
-            if not follow:
-                return
-            if services.pipelines.describe(execution_id)["state"] in TERMINAL_EXECUTIONS:
-                for row in services.pipelines.logs(execution_id, step, position):
-                    for line in row.text.splitlines():
-                        typer.echo(f"[{row.step}#{row.attempt}] {line}")
+            finished = not follow or (
+                services.pipelines.describe(execution_id).state in TERMINAL_EXECUTIONS
+            )
+            # Read after deciding: what was logged before the end is all printed.
+            for line in services.pipelines.logs(execution_id, step, position):
+                position = line.id
+                for text in line.text.splitlines():
+                    typer.echo(f"[{line.step}#{line.attempt}] {text}")
+            if finished:
                 return
             time.sleep(0.5)
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import getpass
-from dataclasses import asdict
 
 import typer
 
 from slipway.cli.context import platform
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
-from slipway.security.tokens import Role
+from slipway.security.resources import Role, Token
 
 app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 
@@ -31,7 +30,7 @@ def create(
             details={"name": name, "role": role.value},
         )
     if output is Format.JSON:
-        print_json(asdict(token) | {"token": secret})
+        print_json(token.model_dump(mode="json") | {"token": secret})
         return
     console.print(f"created token [bold]{token.name}[/bold] ({token.role}), id {token.id}")
     console.print("secret (shown only now):")
@@ -43,8 +42,11 @@ def list_tokens(output: OutputOption = Format.TABLE) -> None:
     """List tokens (never their secrets)."""
     with platform() as services:
         tokens = services.tokens.list()
-    rows = [asdict(t) for t in tokens]
-    emit(rows, ["id", "name", "role", "created_at", "created_by", "revoked_at"], output)
+    if output is Format.JSON:
+        print_json([t.model_dump(mode="json") for t in tokens])
+        return
+    columns = Token.table_columns()
+    emit([{c: getattr(t, c) for c in columns} for t in tokens], columns, output)
 
 
 @app.command("revoke")

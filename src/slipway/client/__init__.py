@@ -17,8 +17,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from slipway.client.alerts import RemoteAlerts
+from slipway.client.batch import RemoteBatch
+from slipway.client.endpoints import RemoteEndpoints
 from slipway.client.features import RemoteFeatureStore
+from slipway.client.jobs import RemoteTraining, RemoteTuning
+from slipway.client.monitoring import RemoteBaselines, RemoteMonitoring
+from slipway.client.pipelines import RemotePipelines, RemoteSchedules
+from slipway.client.registry import RemoteRegistry
+from slipway.client.tokens import RemoteTokens
 from slipway.client.transport import Transport
+from slipway.tracking.resources import TrackingServer
 
 
 class Client:
@@ -29,10 +38,31 @@ class Client:
     ) -> None:
         self.transport = Transport(url, token=token, timeout=timeout, retries=retries)
         self.features = RemoteFeatureStore(self.transport)
+        self.tokens = RemoteTokens(self.transport)
+        self.endpoints = RemoteEndpoints(self.transport)
+        self.batch = RemoteBatch(self.transport)
+        self.monitoring = RemoteMonitoring(self.transport)
+        self.baselines = RemoteBaselines(self.transport)
+        self.alerts = RemoteAlerts(self.transport)
+        self.pipelines = RemotePipelines(self.transport)
+        self.schedules = RemoteSchedules(self.transport)
+        self.training = RemoteTraining(self.transport)
+        self.tuning = RemoteTuning(self.transport)
+        self.registry = RemoteRegistry(self.transport)
 
     @property
     def url(self) -> str:
         return self.transport.url
+
+    def __repr__(self) -> str:
+        return f"slipway.Client({self.url!r})"
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI to log runs and models to, as the server tells it
+        (``Services.tracking_uri`` in process): ``mlflow.MlflowClient(tracking_uri=...)``."""
+        answer = self.transport.request("GET", "/tracking").json()
+        return TrackingServer.model_validate(answer).uri
 
     def close(self) -> None:
         self.transport.close()

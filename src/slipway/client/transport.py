@@ -20,46 +20,10 @@ from typing import Any
 
 import httpx
 
-from slipway.core.errors import BackendUnavailable, InvalidInput, SlipwayError
+from slipway.core.errors import BackendUnavailable, error_from
 
 API_PREFIX = "/api/v1"
 RETRY_STATUSES = frozenset({429, 503})
-
-
-def _error_classes() -> dict[str, type[SlipwayError]]:
-    found: dict[str, type[SlipwayError]] = {}
-    pending: list[type[SlipwayError]] = [SlipwayError]
-    while pending:
-        cls = pending.pop()
-        found.setdefault(cls.code, cls)
-        pending.extend(cls.__subclasses__())
-    return found
-
-
-_BY_CODE = _error_classes()
-
-
-def error_from(status: int, body: Any) -> SlipwayError:
-    """The exception a server's error answer stands for."""
-    document = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(document, dict):
-        return SlipwayError(f"the server answered {status} without an error body")
-    code, message = str(document.get("code", "")), str(document.get("message", ""))
-    raw = document.get("details")
-    details: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    cls = _BY_CODE.get(code)
-    if cls is InvalidInput:
-        return InvalidInput(message, field=details.get("field"), details=details)
-    if cls is not None:
-        try:
-            return cls(message, details=details)
-        except TypeError:  # a subclass with its own constructor (retry_after, path)
-            error = cls.__new__(cls)
-            SlipwayError.__init__(error, message, details=details)
-            return error
-    error = SlipwayError(message, details=details)
-    error.code = code or error.code  # type: ignore[misc]
-    return error
 
 
 class Transport:

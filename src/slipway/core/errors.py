@@ -173,3 +173,38 @@ class LeaseLost(Conflict):
     """A worker acted on a work item it no longer holds (lease expired, cancelled, reclaimed)."""
 
     code = "lease_lost"
+
+
+def _by_code() -> dict[str, type[SlipwayError]]:
+    found: dict[str, type[SlipwayError]] = {}
+    pending: list[type[SlipwayError]] = [SlipwayError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def error_from(status: int, body: Any) -> SlipwayError:
+    """The exception an HTTP error answer (``{"error": {"code", "message", "details"}}``)
+    stands for: the same subclass with the same message and details, so a caller of the
+    control plane or of the gateway handles them like the embedded API's own errors."""
+    document = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(document, dict):
+        return SlipwayError(f"the server answered {status} without an error body")
+    code, message = str(document.get("code", "")), str(document.get("message", ""))
+    raw = document.get("details")
+    details: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    cls = _by_code().get(code)
+    if cls is InvalidInput:
+        return InvalidInput(message, field=details.get("field"), details=details)
+    if cls is not None:
+        try:
+            return cls(message, details=details)
+        except TypeError:  # a subclass with its own constructor (retry_after, path)
+            error = cls.__new__(cls)
+            SlipwayError.__init__(error, message, details=details)
+            return error
+    error = SlipwayError(message, details=details)
+    error.code = code or error.code  # type: ignore[misc]
+    return error

@@ -50,9 +50,7 @@ def _cell(value: Any) -> str:
 def html_table(rows: Sequence[Sequence[Any]], columns: Sequence[str], *, title: str = "") -> str:
     """An HTML table of ``rows`` under ``columns`` (values escaped, long ones cut)."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in rows)
     caption = f"<caption>{html.escape(title)}</caption>" if title else ""
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -69,11 +67,11 @@ class Resource(BaseModel):
 
     # The fields a one-line summary shows (a row of a Listing's table, the CLI's table);
     # every field when empty.
-    summary: ClassVar[tuple[str, ...]] = ()
+    table_fields: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def columns(cls) -> list[str]:
-        return list(cls.summary) if cls.summary else list(cls.model_fields)
+    def table_columns(cls) -> list[str]:
+        return list(cls.table_fields) if cls.table_fields else list(cls.model_fields)
 
     def _repr_html_(self) -> str:
         rows = [(name, getattr(self, name)) for name in type(self).model_fields]
@@ -90,7 +88,7 @@ class Listing(list[R]):
         if not self:
             return "<p>(none)</p>"
         kind = type(self[0])
-        columns = kind.columns()
+        columns = kind.table_columns()
         rows = [[getattr(item, c, None) for c in columns] for item in self]
         return html_table(rows, columns, title=f"{kind.__name__} ({len(self)})")
 

@@ -20,8 +20,8 @@ from slipway.core.settings import load_settings
 from slipway.demo.data import LABEL, MODEL_FEATURES, PLANE_FEATURES, WEATHER_FEATURES
 from slipway.demo.trial import classifier
 from slipway.pipelines.dsl import Cond, condition, pipeline, step
-from slipway.steps import compare_models, evaluate, register_model, tuning_job
 from slipway.services import Services
+from slipway.steps import compare_models, evaluate, register_model, tuning_job
 
 MODEL = "flight-delay"
 ENTITY_COLUMNS = ["flight_id", "origin", "tailnum", "hour", "distance", "delayed", "event_time"]

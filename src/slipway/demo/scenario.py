@@ -37,6 +37,9 @@ from slipway.demo import data as flights_data
 from slipway.demo.data import GROUPS, LABEL, FlightData, between
 from slipway.demo.pipeline import MODEL, retrain_flight_delay, train_flight_delay
 from slipway.demo.platform import DemoPlatform
+from slipway.monitoring.resources import MonitorRun
+from slipway.pipelines.resources import Execution
+from slipway.serving.resources import Endpoint
 
 ENDPOINT = "flight-delay"
 MONITOR = "flight-delay-drift"
@@ -100,32 +103,30 @@ class Scenario:
                 time.sleep(every)
         raise RuntimeError(f"timed out: {what}")
 
-    def run_pipeline(
-        self, name: str, parameters: dict[str, Any], *, timeout: float
-    ) -> dict[str, Any]:
+    def run_pipeline(self, name: str, parameters: dict[str, Any], *, timeout: float) -> Execution:
         execution = self.s.pipelines.start(name, parameters)
         return self.follow(execution, timeout=timeout)
 
-    def follow(self, execution: str, *, timeout: float) -> dict[str, Any]:
+    def follow(self, execution: str, *, timeout: float) -> Execution:
         seen: dict[str, str] = {}
 
-        def done() -> dict[str, Any] | None:
+        def done() -> Execution | None:
             described = self.s.pipelines.describe(execution)
-            for step in described["steps"]:
-                if seen.get(step["name"]) != step["state"] and step["state"] in (
+            for step in described.steps:
+                if seen.get(step.name) != step.state and step.state in (
                     "Succeeded",
                     "Failed",
                     "Skipped",
                 ):
-                    self.say(f"  step [bold]{step['name']}[/bold]: {step['state']}")
-                seen[step["name"]] = step["state"]
-            return described if described["state"] in ("Succeeded", "Failed", "Cancelled") else None
+                    self.say(f"  step [bold]{step.name}[/bold]: {step.state}")
+                seen[step.name] = step.state
+            return described if described.state in ("Succeeded", "Failed", "Cancelled") else None
 
-        described: dict[str, Any] = self.wait_for(
+        described: Execution = self.wait_for(
             f"pipeline execution {execution[:8]} running", done, timeout=timeout
         )
-        if described["state"] != "Succeeded":
-            raise RuntimeError(f"pipeline {execution} ended {described['state']}: {described}")
+        if described.state != "Succeeded":
+            raise RuntimeError(f"pipeline {execution} ended {described.state}: {described}")
         return described
 
     def invoke(
@@ -180,8 +181,8 @@ class Scenario:
         described = self.run_pipeline(TRAIN, {"trials": self.options.trials}, timeout=600)
         return self._registered(described, "champion")
 
-    def _registered(self, described: dict[str, Any], role: str) -> dict[str, Any]:
-        outputs = {s["name"]: s["outputs"] for s in described["steps"]}
+    def _registered(self, described: Execution, role: str) -> dict[str, Any]:
+        outputs: dict[str, Any] = {s.name: s.outputs for s in described.steps}
         registered = outputs["register-model"]["value"]
         metrics = outputs["evaluate"]["value"]
         version = self.s.registry.get(MODEL, registered["version"])
@@ -191,7 +192,7 @@ class Scenario:
             "approval": version.approval_status.value,
             "roc_auc": metrics["roc_auc"],
             "accuracy": metrics["accuracy"],
-            "execution": described["id"],
+            "execution": described.id,
         }
         comparison = (outputs.get("compare-models") or {}).get("value")
         if comparison:
@@ -220,16 +221,16 @@ class Scenario:
             **extra,
         }
 
-    def settle(self, *, timeout: float = 120) -> dict[str, Any]:
-        def settled() -> dict[str, Any] | None:
+    def settle(self, *, timeout: float = 120) -> Endpoint:
+        def settled() -> Endpoint | None:
             described = self.s.endpoints.describe(ENDPOINT)
-            moving = described["target_version"] or described["status"] not in (
+            moving = described.target_version or described.status not in (
                 "InService",
                 "Failed",
             )
             return None if moving else described
 
-        result: dict[str, Any] = self.wait_for("endpoint rolling out", settled, timeout=timeout)
+        result: Endpoint = self.wait_for("endpoint rolling out", settled, timeout=timeout)
         return result
 
     def deploy(self, champion: dict[str, Any]) -> None:
@@ -239,7 +240,7 @@ class Scenario:
             actor="demo",
         )
         described = self.settle()
-        self.say(f"  {ENDPOINT} is {described['status']}")
+        self.say(f"  {ENDPOINT} is {described.status}")
 
     def baseline_and_monitor(self, champion: dict[str, Any]) -> None:
         self.say("  baseline from the champion's own training data (through its lineage)")
@@ -459,26 +460,26 @@ class Scenario:
     def drift_loop(self, champion: dict[str, Any]) -> None:
         self.say("[bold]6. Closing the loop[/bold]: waiting for the scheduled monitor run")
 
-        def violated() -> dict[str, Any] | None:
+        def violated() -> MonitorRun | None:
             for run in self.s.monitoring.runs(MONITOR, limit=5):
-                if run["state"] == "completed" and run["trigger"] == "schedule" and run["rows"]:
+                if run.state == "completed" and run.trigger == "schedule" and run.rows:
                     return run
             return None
 
         run = self.wait_for("monitor run (next minute)", violated, timeout=150)
-        report = self.s.monitoring.report(run["id"])
-        self.outcome.drifted = report.get("drifted", [])
+        report = self.s.monitoring.report(run.id)
+        self.outcome.drifted = report.drifted or []
         self.outcome.drift = {
             name: entry["drift"]["psi"]
-            for name, entry in report.get("columns", {}).items()
+            for name, entry in (report.columns or {}).items()
             if "drift" in entry and entry["drift"].get("psi") is not None
         }
         self.say(
-            f"  run {run['id']}: {run['status']}, {run['rows']:,} rows; drifted: "
+            f"  run {run.id}: {run.status}, {run.rows:,} rows; drifted: "
             + ", ".join(f"{n} (PSI {self.outcome.drift[n]:.2f})" for n in self.outcome.drifted)
         )
-        if run["status"] != "violations":
-            raise RuntimeError(f"the monitor found no drift: {report.get('violations')}")
+        if run.status != "violations":
+            raise RuntimeError(f"the monitor found no drift: {report.violations}")
         alert = self.wait_for(
             "alert delivered to the webhook", lambda: self.p.receiver.received, timeout=60
         )
@@ -521,9 +522,8 @@ class Scenario:
             actor="demo",
         )
         self.traffic_until_settled()
-        described = self.s.endpoints.describe(ENDPOINT)
-        latest = described["latest"]
-        if latest and latest["outcome"] == "deployed":
+        latest = self.s.endpoints.describe(ENDPOINT).latest
+        if latest and latest.outcome == "deployed":
             self.outcome.promoted = candidate["version"]
             self.say(f"  promoted {MODEL}:{candidate['version']} to 100%")
         else:
@@ -536,7 +536,7 @@ class Scenario:
             "  the gate, shown: the same retraining on shuffled labels (the AUC floor off,"
             " so the comparison alone decides)"
         )
-        before = self.s.endpoints.describe(ENDPOINT)["active_version"]
+        before = self.s.endpoints.describe(ENDPOINT).active_version
         described = self.run_pipeline(
             RETRAIN,
             {"shuffle_labels": True, "trials": 2, "min_auc": 0.0},
@@ -548,8 +548,8 @@ class Scenario:
             "version": worse["version"],
             "approval": worse["approval"],
             "reason": self.s.registry.transitions(MODEL, worse["version"])[-1].comment,
-            "endpoint_config_unchanged": after["active_version"] == before
-            and not after["target_version"],
+            "endpoint_config_unchanged": after.active_version == before
+            and not after.target_version,
         }
         if worse["approval"] != "Rejected":
             raise RuntimeError(f"the gate let a model trained on shuffled labels through: {worse}")
@@ -562,7 +562,7 @@ class Scenario:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             described = self.s.endpoints.describe(ENDPOINT)
-            if not described["target_version"] and described["status"] in ("InService", "Failed"):
+            if not described.target_version and described.status in ("InService", "Failed"):
                 return
             self.invoke(sample.iloc[offset % len(sample) : offset % len(sample) + 10])
             offset += 10
@@ -586,11 +586,13 @@ class Scenario:
             actor="demo",
         )
         self.traffic_until_settled()
-        latest = self.s.endpoints.describe(ENDPOINT)["latest"]
-        self.outcome.rolled_back = bool(latest and latest["outcome"] == "rolled_back")
-        outcome, reason = (latest["outcome"], latest["outcome_reason"]) if latest else ("?", "")
+        latest = self.s.endpoints.describe(ENDPOINT).latest
+        self.outcome.rolled_back = bool(latest and latest.outcome == "rolled_back")
+        outcome, reason = (latest.outcome.value, latest.outcome_reason) if latest else ("?", "")
         self.say(f"  {MODEL}:{broken}: {outcome} ({reason})")
-        self.outcome.history = self.s.endpoints.history(ENDPOINT)
+        self.outcome.history = [
+            d.model_dump(mode="json") for d in self.s.endpoints.history(ENDPOINT)
+        ]
 
     def register_broken(self) -> int:
         import mlflow

@@ -63,7 +63,6 @@ def resolve_reference(services: Services, reference: str) -> tuple[str, int] | N
       exist yet: None.
     """
     from slipway.registry.models import parse_model_ref
-    from slipway.serving.spec import EndpointSpec
 
     if reference.startswith("endpoint:"):
         endpoint, _, variant = reference.removeprefix("endpoint:").partition("/")
@@ -71,10 +70,9 @@ def resolve_reference(services: Services, reference: str) -> tuple[str, int] | N
             described = services.endpoints.describe(endpoint)
         except NotFound:
             return None
-        active = described.get("active")
-        if not active:
+        if described.active is None:
             return None
-        spec = EndpointSpec.model_validate(active["spec"])
+        spec = described.active.spec
         variants = [v for v in spec.variants if not variant or v.name == variant]
         if not variants:
             raise InvalidInput(

@@ -28,15 +28,41 @@ from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import Event, EventLog
 from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
+from slipway.core.resource import Listing
 from slipway.core.settings import AlertSettings
 from slipway.core.specs import parse_spec
-from slipway.events.channels import DeliveryError, Notification, check_config
+from slipway.events.channels import DeliveryError, Notification, check_config, redacted
 from slipway.events.delivery import Attempt, Deliveries
 from slipway.events.paths import matches
+from slipway.events.resources import (
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    AlertRule,
+    ChannelTest,
+    RuleUpdate,
+)
 from slipway.events.rules import RuleSpec, dedup_key, type_matches
 from slipway.events.tables import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
 
 SUBSCRIBER = "alerts"
+
+
+def channel_of(row: AlertChannelRow) -> AlertChannel:
+    """The channel as every face shows it: a webhook URL's path hidden."""
+    return AlertChannel(
+        name=row.name,
+        kind=row.kind,
+        config=redacted(row.kind, row.config),
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def alert_of(row: AlertRow, deliveries: list[AlertDeliveryRow]) -> Alert:
+    fields = {name: getattr(row, name) for name in Alert.model_fields if name != "deliveries"}
+    return Alert(**fields, deliveries=[AlertDelivery.model_validate(d) for d in deliveries])
 
 
 @dataclass
@@ -59,7 +85,7 @@ class Alerts:
 
     def create_channel(
         self, name: str, kind: str, config: dict[str, Any] | None, *, actor: str
-    ) -> AlertChannelRow:
+    ) -> AlertChannel:
         """Save a channel; its config is checked in full (webhook URLs against SSRF)."""
         validate_name(name, field="name")
         stored = check_config(kind, config, self.settings)
@@ -76,9 +102,9 @@ class Alerts:
                 updated_at=now,
             )
             session.add(row)
-            return row
+            return channel_of(row)
 
-    def update_channel(self, name: str, config: dict[str, Any] | None) -> AlertChannelRow:
+    def update_channel(self, name: str, config: dict[str, Any] | None) -> AlertChannel:
         """Replace a channel's config (its kind stays); checked like a new one."""
         kind = self.channel(name).kind
         stored = check_config(kind, config, self.settings)
@@ -86,15 +112,16 @@ class Alerts:
             row = self._channel(session, name)
             row.config = stored
             row.updated_at = utcnow()
-            return row
+            return channel_of(row)
 
-    def channel(self, name: str) -> AlertChannelRow:
+    def channel(self, name: str) -> AlertChannel:
         with self.db.session() as session:
-            return self._channel(session, name)
+            return channel_of(self._channel(session, name))
 
-    def channels(self) -> list[AlertChannelRow]:
+    def channels(self) -> Listing[AlertChannel]:
+        query = select(AlertChannelRow).order_by(AlertChannelRow.name)
         with self.db.session() as session:
-            return list(session.scalars(select(AlertChannelRow).order_by(AlertChannelRow.name)))
+            return Listing(channel_of(row) for row in session.scalars(query))
 
     def delete_channel(self, name: str) -> None:
         """Delete a channel no rule sends to (pending deliveries to it will fail)."""
@@ -108,9 +135,10 @@ class Alerts:
                 )
             session.delete(row)
 
-    def test(self, name: str, *, actor: str = "") -> Attempt:
+    def test(self, name: str, *, actor: str = "") -> ChannelTest:
         """Send a test notification to a channel now, once; nothing is recorded."""
-        row = self.channel(name)
+        with self.db.session() as session:
+            row = self._channel(session, name)
         notification = Notification(
             rule="test",
             severity="info",
@@ -124,8 +152,10 @@ class Alerts:
         try:
             sent = self.deliveries.send(row.kind, row.config, notification)
         except DeliveryError as exc:
-            return Attempt(name, False, "failed", 1, exc.status_code, exc.message)
-        return Attempt(name, True, "delivered", 1, sent.status_code)
+            return ChannelTest(
+                channel=name, delivered=False, status_code=exc.status_code, error=exc.message
+            )
+        return ChannelTest(channel=name, delivered=True, status_code=sent.status_code)
 
     @staticmethod
     def _channel(session: Session, name: str) -> AlertChannelRow:
@@ -136,7 +166,7 @@ class Alerts:
 
     # -- rules ----------------------------------------------------------------------------
 
-    def create_rule(self, spec: RuleSpec | dict[str, Any], *, actor: str) -> AlertRuleRow:
+    def create_rule(self, spec: RuleSpec | dict[str, Any], *, actor: str) -> AlertRule:
         """Save a rule. It applies to events appended from now on, not to older ones."""
         rule = parse_spec(RuleSpec, spec)
         now = utcnow()
@@ -156,12 +186,16 @@ class Alerts:
                 updated_at=now,
             )
             session.add(row)
-            return row
+            session.flush()
+            return AlertRule.model_validate(row)
 
-    def update_rule(self, name: str, spec: RuleSpec | dict[str, Any]) -> AlertRuleRow:
-        """Replace a rule's definition; its counters and alert history stay."""
+    def update_rule(self, name: str, spec: RuleSpec | RuleUpdate | dict[str, Any]) -> AlertRule:
+        """Replace a rule's definition (a rule whose ``name`` may be left out); its
+        counters and alert history stay."""
+        if isinstance(spec, RuleUpdate):
+            spec = spec.model_dump(exclude_unset=True)
         if isinstance(spec, dict):
-            spec = {**spec, "name": spec.get("name", name)}
+            spec = {**spec, "name": spec.get("name") or name}
         rule = parse_spec(RuleSpec, spec)
         if rule.name != name:
             raise InvalidInput("a rule cannot be renamed", field="name")
@@ -171,22 +205,23 @@ class Alerts:
             for key, value in self._fields(rule).items():
                 setattr(row, key, value)
             row.updated_at = utcnow()
-            return row
+            return AlertRule.model_validate(row)
 
-    def set_rule_enabled(self, name: str, enabled: bool) -> AlertRuleRow:
+    def set_rule_enabled(self, name: str, enabled: bool) -> AlertRule:
         with self.db.write() as session:
             row = self._rule(session, name)
             row.enabled = enabled
             row.updated_at = utcnow()
-            return row
+            return AlertRule.model_validate(row)
 
-    def rule(self, name: str) -> AlertRuleRow:
+    def rule(self, name: str) -> AlertRule:
         with self.db.session() as session:
-            return self._rule(session, name)
+            return AlertRule.model_validate(self._rule(session, name))
 
-    def rules(self) -> list[AlertRuleRow]:
+    def rules(self) -> Listing[AlertRule]:
+        query = select(AlertRuleRow).order_by(AlertRuleRow.name)
         with self.db.session() as session:
-            return list(session.scalars(select(AlertRuleRow).order_by(AlertRuleRow.name)))
+            return Listing(AlertRule.model_validate(row) for row in session.scalars(query))
 
     def delete_rule(self, name: str) -> None:
         """Delete a rule; alerts it fired stay in the history."""
@@ -214,23 +249,32 @@ class Alerts:
 
     # -- fired alerts ---------------------------------------------------------------------
 
-    def fired(self, *, rule: str | None = None, limit: int = 50) -> list[AlertRow]:
-        """Fired alerts, newest first."""
+    def fired(self, *, rule: str | None = None, limit: int = 50) -> Listing[Alert]:
+        """Fired alerts, newest first, each with its deliveries."""
         query = select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)
         if rule is not None:
             query = query.where(AlertRow.rule == rule)
         with self.db.session() as session:
-            return list(session.scalars(query))
+            rows = list(session.scalars(query))
+            deliveries = self._deliveries(session, [row.id for row in rows])
+            return Listing(alert_of(row, deliveries[row.id]) for row in rows)
 
-    def alert(self, alert_id: int) -> AlertRow:
+    def alert(self, alert_id: int) -> Alert:
+        """One fired alert with its deliveries."""
         with self.db.session() as session:
             row = session.get(AlertRow, alert_id)
             if row is None:
                 raise NotFound(f"alert {alert_id} does not exist")
-            return row
+            return alert_of(row, self._deliveries(session, [row.id])[row.id])
 
-    def deliveries_of(self, alert_ids: list[int]) -> dict[int, list[AlertDeliveryRow]]:
+    def deliveries_of(self, alert_ids: list[int]) -> dict[int, list[AlertDelivery]]:
         """Each alert's deliveries, in channel order of the rule."""
+        with self.db.session() as session:
+            found = self._deliveries(session, alert_ids)
+            return {a: [AlertDelivery.model_validate(d) for d in rows] for a, rows in found.items()}
+
+    @staticmethod
+    def _deliveries(session: Session, alert_ids: list[int]) -> dict[int, list[AlertDeliveryRow]]:
         found: dict[int, list[AlertDeliveryRow]] = {a: [] for a in alert_ids}
         if not alert_ids:
             return found
@@ -239,9 +283,8 @@ class Alerts:
             .where(AlertDeliveryRow.alert_id.in_(alert_ids))
             .order_by(AlertDeliveryRow.id)
         )
-        with self.db.session() as session:
-            for row in session.scalars(query):
-                found[row.alert_id].append(row)
+        for row in session.scalars(query):
+            found[row.alert_id].append(row)
         return found
 
     # -- processing -----------------------------------------------------------------------

@@ -33,9 +33,10 @@ MAX_COOLDOWN_SECONDS = 30 * 24 * 3600.0
 
 
 class RuleSpec(BaseModel):
-    """An alert rule as users write it (REST body, CLI options, YAML)."""
+    """An alert rule as users write it (REST body, CLI options, YAML). Strict: ``0`` is
+    not ``false`` nor ``"60"`` a number, as the OpenAPI document says."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str
     event_types: list[str] = Field(

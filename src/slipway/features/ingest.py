@@ -29,7 +29,8 @@ from slipway.features.codec import keys_of, payloads_of
 from slipway.features.definitions import FeatureGroup
 from slipway.features.offline.delta import DeltaOfflineStore, SourcePosition
 from slipway.features.online.base import OnlineRecordWrite, OnlineStore
-from slipway.features.repository import Claim, GroupRepository, Ingest
+from slipway.features.repository import Claim, GroupRepository
+from slipway.features.resources import Ingest
 from slipway.features.stats import IngestStats
 from slipway.features.validation import validate_batch
 

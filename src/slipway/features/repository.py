@@ -1,4 +1,5 @@
-"""Feature-group definitions and ingestion records in the metadata database."""
+"""Feature-group definitions and ingestion records in the metadata database; they come
+out as the resources of :mod:`slipway.features.resources`."""
 
 from __future__ import annotations
 
@@ -14,50 +15,8 @@ from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, NotFound
 from slipway.core.events import EventLog
 from slipway.features.definitions import FeatureGroup, check_evolution
+from slipway.features.resources import Ingest, StoredGroup
 from slipway.features.tables import FeatureGroupRow, FeatureIngestRow
-
-
-@dataclass(frozen=True)
-class StoredGroup:
-    spec: FeatureGroup
-    revision: int
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class Ingest:
-    id: int
-    group: str
-    kind: str
-    source: str
-    state: str
-    rows: int
-    offline_version: int | None
-    online_applied: int | None
-    stats: dict[str, Any]
-    started_at: datetime
-    finished_at: datetime | None
-    error: str | None
-    idempotency_key: str | None = None
-
-    @classmethod
-    def from_row(cls, row: FeatureIngestRow) -> Ingest:
-        return cls(
-            idempotency_key=row.idempotency_key,
-            id=row.id,
-            group=row.group_name,
-            kind=row.kind,
-            source=row.source,
-            state=row.state,
-            rows=row.rows,
-            offline_version=row.offline_version,
-            online_applied=row.online_applied,
-            stats=row.stats,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            error=row.error,
-        )
 
 
 @dataclass(frozen=True)
@@ -71,9 +30,7 @@ class Claim:
 
 
 def _stored(row: FeatureGroupRow) -> StoredGroup:
-    return StoredGroup(
-        FeatureGroup.model_validate(row.spec), row.revision, row.created_at, row.updated_at
-    )
+    return StoredGroup.model_validate(row)
 
 
 class GroupRepository:
@@ -179,7 +136,7 @@ class GroupRepository:
                         session.flush()
                         return Claim(row.id, now, resumed=False)
                     if row.state == "succeeded":
-                        return Ingest.from_row(row)
+                        return Ingest.model_validate(row)
                     beat = row.heartbeat_at
                     if (
                         row.state == "running"
@@ -249,7 +206,7 @@ class GroupRepository:
                     session=session,
                 )
             session.flush()
-            return Ingest.from_row(row)
+            return Ingest.model_validate(row)
 
     def ingests(self, group: str, *, limit: int = 50) -> list[Ingest]:
         with self._db.session() as session:
@@ -259,7 +216,7 @@ class GroupRepository:
                 .order_by(FeatureIngestRow.id.desc())
                 .limit(limit)
             )
-            return [Ingest.from_row(row) for row in rows]
+            return [Ingest.model_validate(row) for row in rows]
 
 
 def _running_ingest(
@@ -277,3 +234,8 @@ def _running_ingest(
         idempotency_key=key,
         heartbeat_at=now if key is not None else None,
     )
+
+
+# Ingest and StoredGroup are defined in slipway.features.resources and still importable
+# from here, where they lived first.
+__all__ = ["Claim", "GroupRepository", "Ingest", "StoredGroup"]

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from slipway.core.errors import InvalidInput
 from slipway.core.events import EventLog
+from slipway.core.resource import Listing
 from slipway.features.codec import encode_key
 from slipway.features.definitions import FeatureGroup
 from slipway.features.ingest import STALE_AFTER_SECONDS, Ingestor
@@ -34,7 +35,8 @@ from slipway.features.online_reads import (
     ref_groups,
 )
 from slipway.features.refs import FeatureRef, groups_of
-from slipway.features.repository import GroupRepository, Ingest, StoredGroup
+from slipway.features.repository import GroupRepository
+from slipway.features.resources import Ingest, Materialization, RecordDeletion, StoredGroup
 from slipway.features.sources import file_chunks, memory_chunks
 from slipway.features.validation import as_arrow
 from slipway.security.audit import AuditLog
@@ -76,10 +78,18 @@ class FeatureStore:
         return self.repo.update(group)
 
     def describe(self, name: str) -> StoredGroup:
-        return self.repo.get(name)
+        """The group's definition and the state of its stores (the offline table's
+        version, the online record count)."""
+        stored = self.repo.get(name)
+        return stored.model_copy(
+            update={
+                "offline_version": self.offline.version(name) if stored.spec.offline else None,
+                "online_records": self.online.count(name) if stored.spec.online else None,
+            }
+        )
 
-    def list_groups(self) -> list[StoredGroup]:
-        return self.repo.all()
+    def list_groups(self) -> Listing[StoredGroup]:
+        return Listing(self.repo.all())
 
     def delete_group(self, name: str) -> None:
         """Delete the definition and the online records; offline history stays on disk
@@ -170,9 +180,10 @@ class FeatureStore:
             idempotency_key=_checked_key(idempotency_key),
         )
 
-    def ingests(self, name: str, limit: int = 50) -> list[Ingest]:
+    def ingests(self, name: str, limit: int = 50) -> Listing[Ingest]:
+        """The group's latest ingestions, newest first."""
         self.repo.get(name)
-        return self.repo.ingests(name, limit=limit)
+        return Listing(self.repo.ingests(name, limit=limit))
 
     # -- online ------------------------------------------------------------------------
 
@@ -269,19 +280,28 @@ class FeatureStore:
 
     def materialize(
         self, name: str, *, start: datetime | None = None, end: datetime | None = None
-    ) -> dict[str, int]:
+    ) -> Materialization:
+        """Copy the latest offline record per key (in ``[start, end)`` of event time)
+        into the online store; idempotent."""
         group, _ = self._group(name)
         read, applied = materialize(self.offline, self.online, group, start=start, end=end)
-        self.events.append(
-            "feature_group.materialized",
-            f"feature-group/{name}",
-            {"records": read, "applied": applied},
-        )
-        return {"records": read, "applied": applied}
+        done = Materialization(records=read, applied=applied)
+        self.events.append("feature_group.materialized", f"feature-group/{name}", done.model_dump())
+        return done
+
+    def materialize_all(self) -> dict[str, int]:
+        """Materialize every group that is online and offline and has offline rows (after
+        a restore, or to rebuild a lost online store); records read per group."""
+        done = {}
+        for stored in self.list_groups():
+            spec = stored.spec
+            if spec.online and spec.offline and self.offline.version(spec.name) is not None:
+                done[spec.name] = self.materialize(spec.name).records
+        return done
 
     def delete_records(
         self, name: str, keys: Sequence[Mapping[str, Any] | Sequence[Any]], *, actor: str
-    ) -> dict[str, int]:
+    ) -> RecordDeletion:
         """Delete records by key from the online and the offline store; audited."""
         group, _ = self._group(name)
         if not keys:
@@ -291,7 +311,10 @@ class FeatureStore:
         offline = 0
         if group.offline and self.offline.version(name) is not None:
             offline = self.offline.delete(group, typed)
-        counts = {"keys": len(typed), "online_deleted": online, "offline_rows_deleted": offline}
+        deleted = RecordDeletion(
+            keys=len(typed), online_deleted=online, offline_rows_deleted=offline
+        )
+        counts = deleted.model_dump()
         self.audit.record(
             actor=actor,
             action="feature_group.delete_records",
@@ -300,7 +323,7 @@ class FeatureStore:
             details=counts,
         )
         self.events.append("feature_group.records_deleted", f"feature-group/{name}", counts)
-        return counts
+        return deleted
 
 
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,254}")

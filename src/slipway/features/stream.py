@@ -118,7 +118,7 @@ class StreamIngestor:
         timezone: str | None = None,
         start: Literal["earliest", "latest"] = "earliest",
     ) -> None:
-        store.describe(group)  # raises NotFound naming the group
+        store.repo.get(group)  # raises NotFound naming the group
         self.store = store
         self.group = group
         self.topic = validate_topic(topic, field="topic")
@@ -264,7 +264,7 @@ class StreamIngestor:
         messages, self._pending = self._pending, []
         if not messages:
             return
-        spec = self.store.describe(self.group).spec  # follows compatible evolution
+        spec = self.store.repo.get(self.group).spec  # follows compatible evolution
         records: list[dict[str, Any]] = []
         origin: list[int] = []  # message index of each decoded record
         letters: list[tuple[int, Letter]] = []

@@ -24,7 +24,6 @@ from slipway.core.errors import InvalidInput
 from slipway.evaluation import ab
 from slipway.monitoring import capture, ground_truth
 from slipway.registry.models import Output
-from slipway.serving.spec import EndpointSpec
 
 if TYPE_CHECKING:
     from slipway.services import Services
@@ -34,7 +33,7 @@ def _served_models(services: Services, endpoint: str) -> dict[tuple[str, int], s
     """(variant, model version) -> model name, from every config the endpoint had."""
     out: dict[tuple[str, int], str] = {}
     for config in services.endpoints.history(endpoint):
-        spec = EndpointSpec.model_validate(config["spec"])
+        spec = config.spec
         for variant in [*spec.variants, *spec.shadow_variants]:
             if variant.version is not None:
                 out[(variant.name, variant.version)] = variant.model_name
@@ -106,10 +105,10 @@ def run(
         raise InvalidInput("until must be after since", field="until")
     described = services.endpoints.describe(endpoint)  # NotFound for an unknown endpoint
     if reference is None:
-        active = described.get("active")
-        if not active:
+        active = described.active
+        if active is None:
             raise InvalidInput(f"endpoint {endpoint!r} serves no config yet", field="endpoint")
-        spec = EndpointSpec.model_validate(active["spec"])
+        spec = active.spec
         reference = max(spec.variants, key=lambda v: v.weight).name
     frame, captured = labelled_traffic(services, endpoint, since, until)
     report = ab.decide(frame, reference, rule)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import fsspec
 import orjson
@@ -35,6 +35,7 @@ from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
+from slipway.core.resource import Listing
 from slipway.core.uris import check_uri
 from slipway.features.store import FeatureStore
 from slipway.monitoring.baseline import (
@@ -42,6 +43,12 @@ from slipway.monitoring.baseline import (
     build_statistics,
     suggest_constraints,
     validate_constraints,
+)
+from slipway.monitoring.resources import (
+    Baseline,
+    BaselineConstraints,
+    BaselineStatistics,
+    ConstraintsUpdate,
 )
 from slipway.monitoring.tables import BaselineRow, MonitorRow
 from slipway.registry import probe
@@ -151,8 +158,8 @@ class Baselines:
         columns: list[str] | None = None,
         prediction_column: str | None = None,
         progress: Callable[[str], None] | None = None,
-    ) -> dict[str, Any]:
-        """Profile the dataset, suggest constraints, store both; returns the summary."""
+    ) -> Baseline:
+        """Profile the dataset, suggest constraints, store both; returns the baseline."""
         validate_name(name, field="name")
         with self.db.session() as session:
             if session.get(BaselineRow, name) is not None:
@@ -254,45 +261,59 @@ class Baselines:
             return row
 
     @staticmethod
-    def _summary(row: BaselineRow) -> dict[str, Any]:
-        return {
-            "name": row.name,
-            "model": f"{row.model_name}:{row.model_version}" if row.model_name else None,
-            "source": row.source,
-            "rows": row.rows,
-            "columns": row.columns,
-            "digest": row.digest,
-            "created_by": row.created_by,
-            "created_at": row.created_at.isoformat(),
-        }
+    def _resource(row: BaselineRow) -> Baseline:
+        model = f"{row.model_name}:{row.model_version}" if row.model_name else None
+        return Baseline(
+            name=row.name,
+            model=model,
+            source=row.source,
+            rows=row.rows,
+            columns=row.columns,
+            digest=row.digest,
+            created_by=row.created_by,
+            created_at=row.created_at,
+        )
 
-    def get(self, name: str) -> dict[str, Any]:
-        return self._summary(self._row(name))
+    def get(self, name: str) -> Baseline:
+        return self._resource(self._row(name))
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> Listing[Baseline]:
         with self.db.session() as session:
-            return [
-                self._summary(row)
+            return Listing(
+                self._resource(row)
                 for row in session.scalars(select(BaselineRow).order_by(BaselineRow.name))
-            ]
+            )
 
-    def statistics(self, name: str) -> dict[str, Any]:
+    def document(self, name: str, kind: Literal["statistics", "constraints"]) -> dict[str, Any]:
+        """A baseline's stored document as plain JSON, the form the evaluators read and
+        edit (in-process only; :meth:`statistics` and :meth:`constraints` hand out the
+        resources)."""
         self._row(name)
         document: dict[str, Any] = orjson.loads(
-            self.artifacts.get_bytes(f"{PREFIX}/{name}/statistics.json")
+            self.artifacts.get_bytes(f"{PREFIX}/{name}/{kind}.json")
         )
         return document
 
-    def constraints(self, name: str) -> dict[str, Any]:
-        self._row(name)
-        document: dict[str, Any] = orjson.loads(
-            self.artifacts.get_bytes(f"{PREFIX}/{name}/constraints.json")
-        )
-        return document
+    def statistics(self, name: str) -> BaselineStatistics:
+        return BaselineStatistics.model_validate(self.document(name, "statistics"))
 
-    def set_constraints(self, name: str, document: Any, *, actor: str) -> dict[str, Any]:
-        """Replace the constraints (validated against the statistics) atomically."""
-        normalized = validate_constraints(document, self.statistics(name))
+    def constraints(self, name: str) -> BaselineConstraints:
+        return BaselineConstraints.model_validate(self.document(name, "constraints"))
+
+    def set_constraints(
+        self,
+        name: str,
+        document: BaselineConstraints | ConstraintsUpdate | dict[str, Any],
+        *,
+        actor: str,
+    ) -> BaselineConstraints:
+        """Replace the constraints (validated against the statistics) atomically; returns
+        them normalized (defaults filled in)."""
+        if isinstance(document, ConstraintsUpdate):
+            document = document.document()
+        elif isinstance(document, BaselineConstraints):
+            document = document.model_dump(mode="json")
+        normalized = validate_constraints(document, self.document(name, "statistics"))
         self.artifacts.put_bytes(
             f"{PREFIX}/{name}/constraints.json",
             orjson.dumps(normalized, option=orjson.OPT_INDENT_2),
@@ -300,7 +321,7 @@ class Baselines:
         self.events.append(
             "monitoring.constraints_updated", f"baseline/{name}", {"baseline": name, "by": actor}
         )
-        return normalized
+        return BaselineConstraints.model_validate(normalized)
 
     def delete(self, name: str) -> None:
         with self.db.write() as session:

@@ -128,7 +128,7 @@ def check_facet(session: Session, baselines: Baselines, monitor: MonitorSpec) ->
     assert monitor.bias is not None
     facet = monitor.bias.facet
     if monitor.baseline is not None:
-        profiles = baselines.statistics(monitor.baseline)["columns"]
+        profiles = baselines.statistics(monitor.baseline).columns
         columns: set[str] | None = {
             name for name, profile in profiles.items() if profile.get("role") != "prediction"
         }

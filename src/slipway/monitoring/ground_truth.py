@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -46,6 +47,28 @@ def _label(value: Any) -> tuple[str, float | None] | None:
     if isinstance(value, str) and 0 < len(value) <= 1024:
         return value, None
     return None
+
+
+def as_records(records: Any) -> list[Any]:
+    """The records of an upload given as a list of objects, or as a table — a pandas
+    DataFrame or an Arrow table (what an Arrow IPC upload decodes to) — of the columns
+    ``inference_id``, ``row`` (optional) and ``label``."""
+    if isinstance(records, list):
+        return records
+    if isinstance(records, pa.RecordBatch):
+        records = pa.Table.from_batches([records])
+    elif isinstance(records, pd.DataFrame):
+        try:  # through Arrow, so numbers, booleans and text keep their types
+            records = pa.Table.from_pandas(records, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InvalidInput(f"the records do not convert: {exc}", field="records") from None
+    if isinstance(records, pa.Table):
+        rows: list[Any] = records.to_pylist()
+        return rows
+    raise InvalidInput(
+        "records must be a list of objects, a pandas DataFrame or an Arrow table",
+        field="records",
+    )
 
 
 def records_table(records: Iterable[Mapping[str, Any]]) -> pa.Table:

@@ -13,4 +13,4 @@ if TYPE_CHECKING:
 def run_monitor(context: WorkContext, monitoring: Monitoring) -> dict[str, Any]:
     """Execute the run named by the item's payload; its outcome is recorded on the run."""
     run = monitoring.execute(int(context.payload["run"]))
-    return {"run": run["id"], "state": run["state"], "status": run["status"]}
+    return {"run": run.id, "state": run.state, "status": run.status}

@@ -33,6 +33,7 @@ from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
 from slipway.core.queue import WorkQueue
+from slipway.core.resource import Listing
 from slipway.core.specs import parse_spec
 from slipway.monitoring import (
     attribution,
@@ -43,6 +44,7 @@ from slipway.monitoring import (
     model_quality,
 )
 from slipway.monitoring.baselines import Baselines
+from slipway.monitoring.resources import GroundTruthUpload, Monitor, MonitorReport, MonitorRun
 from slipway.monitoring.spec import QUEUE, RUN_KIND, MonitorSpec
 from slipway.monitoring.tables import BaselineRow, MonitorRow, MonitorRunRow
 from slipway.registry.predict import LoadedModel, load_model
@@ -56,43 +58,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def run_dict(row: MonitorRunRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "monitor": row.monitor,
-        "state": row.state,
-        "status": row.status,
-        "trigger": row.trigger,
-        "scheduled_for": _iso(row.scheduled_for),
-        "window_start": _iso(row.window_start),
-        "window_end": _iso(row.window_end),
-        "rows": row.rows,
-        "violations": row.violations,
-        "summary": row.summary,
-        "error": row.error,
-        "created_by": row.created_by,
-        "created_at": _iso(row.created_at),
-        "started_at": _iso(row.started_at),
-        "finished_at": _iso(row.finished_at),
-    }
+def run_of(row: MonitorRunRow) -> MonitorRun:
+    return MonitorRun.model_validate(row)
 
 
-def monitor_dict(row: MonitorRow) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "kind": row.kind,
-        "endpoint": row.endpoint,
-        "spec": row.spec,
-        "schedule": row.schedule,
-        "timezone": row.timezone,
-        "enabled": row.enabled,
-        "next_run_at": _iso(row.next_run_at),
-        "last_status": row.last_status,
-        "runs": row.runs,
-        "created_by": row.created_by,
-        "created_at": _iso(row.created_at),
-        "updated_at": _iso(row.updated_at),
-    }
+def monitor_of(row: MonitorRow) -> Monitor:
+    return Monitor.model_validate(row)
 
 
 class Monitoring:
@@ -114,7 +85,7 @@ class Monitoring:
 
     # -- monitors ----------------------------------------------------------------------
 
-    def create(self, spec: MonitorSpec | dict[str, Any], *, actor: str) -> dict[str, Any]:
+    def create(self, spec: MonitorSpec | dict[str, Any], *, actor: str) -> Monitor:
         monitor = parse_spec(MonitorSpec, spec)
         if monitor.baseline is not None:
             with self.db.session() as session:
@@ -165,13 +136,13 @@ class Monitoring:
                 session=session,
             )
             session.flush()
-            return monitor_dict(row)
+            return monitor_of(row)
 
     def _check_overrides(self, monitor: MonitorSpec) -> None:
         assert monitor.baseline is not None
         statistics = self.baselines.statistics(monitor.baseline)
         for column, rule in monitor.drift.items():
-            profile = statistics["columns"].get(column)
+            profile = statistics.columns.get(column)
             if profile is None:
                 raise InvalidInput(
                     f"the baseline has no column {column!r}", field=f"drift.{column}"
@@ -191,18 +162,18 @@ class Monitoring:
             raise NotFound(f"monitor {name!r} does not exist")
         return row  # type: ignore[no-any-return]
 
-    def get(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> Monitor:
         with self.db.session() as session:
-            return monitor_dict(self._row(session, name))
+            return monitor_of(self._row(session, name))
 
-    def list(self, *, endpoint: str | None = None) -> list[dict[str, Any]]:
+    def list(self, *, endpoint: str | None = None) -> Listing[Monitor]:
         query = select(MonitorRow).order_by(MonitorRow.name)
         if endpoint is not None:
             query = query.where(MonitorRow.endpoint == endpoint)
         with self.db.session() as session:
-            return [monitor_dict(row) for row in session.scalars(query)]
+            return Listing(monitor_of(row) for row in session.scalars(query))
 
-    def set_enabled(self, name: str, enabled: bool, *, actor: str) -> dict[str, Any]:
+    def set_enabled(self, name: str, enabled: bool, *, actor: str) -> Monitor:
         with self.db.write() as session:
             row = self._row(session, name)
             row.enabled = enabled
@@ -215,7 +186,7 @@ class Monitoring:
                 {"monitor": name, "by": actor},
                 session=session,
             )
-            return monitor_dict(row)
+            return monitor_of(row)
 
     def delete(self, name: str, *, actor: str) -> None:
         with self.db.write() as session:
@@ -237,7 +208,7 @@ class Monitoring:
         actor: str,
         start: datetime | None = None,
         end: datetime | None = None,
-    ) -> dict[str, Any]:
+    ) -> MonitorRun:
         """Queue a run over ``[start, end)`` (default: the monitor's window before now)."""
         with self.db.write() as session:
             row = self._row(session, name)
@@ -248,7 +219,7 @@ class Monitoring:
             if start >= end:
                 raise InvalidInput("the window must end after it starts", field="end")
             run = self._start(session, row, start, end, trigger="manual", actor=actor)
-            return run_dict(run)
+            return run_of(run)
 
     def _start(
         self,
@@ -287,7 +258,8 @@ class Monitoring:
         monitor.runs += 1
         return run
 
-    def runs(self, name: str, *, limit: int = 100) -> builtins.list[dict[str, Any]]:
+    def runs(self, name: str, *, limit: int = 100) -> Listing[MonitorRun]:
+        """The monitor's runs, newest first."""
         with self.db.session() as session:
             self._row(session, name)
             rows = session.scalars(
@@ -296,16 +268,17 @@ class Monitoring:
                 .order_by(MonitorRunRow.id.desc())
                 .limit(min(max(limit, 1), MAX_RUNS_LISTED))
             )
-            return [run_dict(row) for row in rows]
+            return Listing(run_of(row) for row in rows)
 
-    def get_run(self, run_id: int) -> dict[str, Any]:
+    def get_run(self, run_id: int) -> MonitorRun:
         with self.db.session() as session:
             row = session.get(MonitorRunRow, run_id)
             if row is None:
                 raise NotFound(f"monitor run {run_id} does not exist")
-            return run_dict(row)
+            return run_of(row)
 
-    def report(self, run_id: int) -> dict[str, Any]:
+    def report(self, run_id: int) -> MonitorReport:
+        """A completed run's report; :class:`NotFound` until it has completed."""
         with self.db.session() as session:
             row = session.get(MonitorRunRow, run_id)
             if row is None:
@@ -313,8 +286,7 @@ class Monitoring:
             key = row.report_key
         if key is None:
             raise NotFound(f"monitor run {run_id} has no report (yet)")
-        document: dict[str, Any] = orjson.loads(self.artifacts.get_bytes(key))
-        return document
+        return MonitorReport.model_validate(orjson.loads(self.artifacts.get_bytes(key)))
 
     def tick(self, now: datetime | None = None) -> builtins.list[int]:
         """Start every due scheduled run; returns their ids."""
@@ -359,11 +331,12 @@ class Monitoring:
 
     # -- ground truth ------------------------------------------------------------------
 
-    def put_ground_truth(self, endpoint: str, records: Any) -> dict[str, Any]:
-        """Validate and store labels for captured predictions (all or nothing)."""
+    def put_ground_truth(self, endpoint: str, records: Any) -> GroundTruthUpload:
+        """Validate and store labels for captured predictions (all or nothing):
+        ``records`` is a list of ``{inference_id, row, label}`` objects, or a table (a
+        pandas DataFrame or an Arrow table) of those columns."""
         validate_name(endpoint, field="endpoint")
-        if not isinstance(records, list):
-            raise InvalidInput("records must be a list", field="records")
+        records = ground_truth.as_records(records)
         table = ground_truth.records_table(records)
         key = ground_truth.write(self.artifacts, endpoint, table)
         self.events.append(
@@ -371,11 +344,11 @@ class Monitoring:
             f"endpoint/{endpoint}",
             {"endpoint": endpoint, "records": table.num_rows},
         )
-        return {"endpoint": endpoint, "records": table.num_rows, "key": key}
+        return GroundTruthUpload(endpoint=endpoint, records=table.num_rows, key=key)
 
     # -- execution ---------------------------------------------------------------------
 
-    def execute(self, run_id: int) -> dict[str, Any]:
+    def execute(self, run_id: int) -> MonitorRun:
         """Run a queued run to its outcome (called by a worker). A failure is recorded as
         the run's outcome, not raised: running it again would fail the same way."""
         with self.db.write() as session:
@@ -383,12 +356,12 @@ class Monitoring:
             if run is None:
                 raise NotFound(f"monitor run {run_id} does not exist")
             if run.state in ("completed", "failed"):
-                return run_dict(run)
+                return run_of(run)
             monitor = session.get(MonitorRow, run.monitor)
             if monitor is None:
                 run.state, run.status, run.error = "failed", "failed", "the monitor was deleted"
                 run.finished_at = utcnow()
-                return run_dict(run)
+                return run_of(run)
             run.state = "running"
             run.started_at = utcnow()
             spec = MonitorSpec.model_validate(monitor.spec)
@@ -416,8 +389,8 @@ class Monitoring:
             )
         if spec.kind == "data_quality":
             assert spec.baseline is not None
-            statistics = self.baselines.statistics(spec.baseline)
-            constraints = self.baselines.constraints(spec.baseline)
+            statistics = self.baselines.document(spec.baseline, "statistics")
+            constraints = self.baselines.document(spec.baseline, "constraints")
             for column, rule in spec.overrides().items():
                 if column in constraints["columns"]:
                     constraints["columns"][column]["drift"] = rule
@@ -460,7 +433,7 @@ class Monitoring:
             return None
         return attribution.registered_importance(lineage)
 
-    def _finish(self, run_id: int, spec: MonitorSpec, report: dict[str, Any]) -> dict[str, Any]:
+    def _finish(self, run_id: int, spec: MonitorSpec, report: dict[str, Any]) -> MonitorRun:
         violations = report["violations"]
         empty = report["rows"] == 0 or report.get("labelled") == 0
         status = "no_data" if empty else "violations" if violations else "no_violations"
@@ -471,7 +444,7 @@ class Monitoring:
             if run.state in ("completed", "failed"):
                 # Finished by another worker (this one's lease expired and the run was
                 # executed again): its report and events stand; raise nothing twice.
-                return run_dict(run)
+                return run_of(run)
             report |= {
                 "monitor": spec.name,
                 "endpoint": spec.endpoint,
@@ -509,14 +482,14 @@ class Monitoring:
                     payload | {"checks": checks, "drifted": report.get("drifted", [])},
                     session=session,
                 )
-            return run_dict(run)
+            return run_of(run)
 
-    def _finish_failed(self, run_id: int, spec: MonitorSpec, error: str) -> dict[str, Any]:
+    def _finish_failed(self, run_id: int, spec: MonitorSpec, error: str) -> MonitorRun:
         with self.db.write() as session:
             run = session.get(MonitorRunRow, run_id, with_for_update=True)
             assert run is not None
             if run.state in ("completed", "failed"):
-                return run_dict(run)
+                return run_of(run)
             run.state, run.status, run.error = "failed", "failed", error[:4000]
             run.finished_at = utcnow()
             monitor = session.get(MonitorRow, spec.name)
@@ -533,7 +506,7 @@ class Monitoring:
                 },
                 session=session,
             )
-            return run_dict(run)
+            return run_of(run)
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:

@@ -24,29 +24,18 @@ import contextvars
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
+from slipway.core.specs import parse_spec
+from slipway.pipelines.resources import StepOptions
 
 P = ParamSpec("P")
 R = TypeVar("R")
 _OPS = {">", ">=", "<", "<=", "==", "!="}
 _PARAM_TYPES = {int: "int", float: "float", str: "string", bool: "bool"}
-
-
-@dataclass(frozen=True)
-class StepOptions:
-    """How a step runs: retries with exponential backoff, a timeout, caching, resources."""
-
-    retries: int = 0
-    backoff_seconds: float = 1.0
-    timeout_seconds: float | None = None
-    cache: bool = True
-    cpus: float | None = None
-    memory_mb: int | None = None
-    kind: str = "processing"
 
 
 def _encode(value: Any) -> dict[str, Any]:
@@ -144,7 +133,7 @@ class _Graph:
             "name": name,
             "function": fn.target,
             "inputs": inputs,
-            "options": asdict(fn.options),
+            "options": fn.options.model_dump(),
             "conditions": list(self.gates),
             "depends_on": sorted(_refs(inputs) | set(self.gates)),
         }
@@ -219,7 +208,18 @@ def step(
         raise InvalidInput("cpus must be a positive number of cores", field="cpus")
     if memory_mb is not None and memory_mb < 64:
         raise InvalidInput("memory_mb must be at least 64", field="memory_mb")
-    options = StepOptions(retries, backoff_seconds, timeout_seconds, cache, cpus, memory_mb, kind)
+    options = parse_spec(
+        StepOptions,
+        {
+            "retries": retries,
+            "backoff_seconds": backoff_seconds,
+            "timeout_seconds": timeout_seconds,
+            "cache": cache,
+            "cpus": cpus,
+            "memory_mb": memory_mb,
+            "kind": kind,
+        },
+    )
 
     def wrap(inner: Callable[P, R]) -> StepFunction[P, R]:
         return StepFunction(inner, options, name)
@@ -252,8 +252,9 @@ def condition(cond: Cond) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class Pipeline:
-    """A pipeline function and its name; :meth:`graph` traces it into plain JSON."""
+class PipelineFunction:
+    """A decorated pipeline function and its name; :meth:`graph` traces it into plain
+    JSON (:class:`slipway.pipelines.resources.PipelineGraph` types it)."""
 
     name: str
     fn: Callable[..., Any]
@@ -297,10 +298,12 @@ class Pipeline:
         }
 
 
-def pipeline(name: str | None = None) -> Callable[[Callable[..., Any]], Pipeline]:
+def pipeline(name: str | None = None) -> Callable[[Callable[..., Any]], PipelineFunction]:
     """Decorate a function composing steps as a pipeline named ``name``."""
 
-    def wrap(fn: Callable[..., Any]) -> Pipeline:
-        return Pipeline(validate_name(name or fn.__name__.replace("_", "-"), field="pipeline"), fn)
+    def wrap(fn: Callable[..., Any]) -> PipelineFunction:
+        return PipelineFunction(
+            validate_name(name or fn.__name__.replace("_", "-"), field="pipeline"), fn
+        )
 
     return wrap

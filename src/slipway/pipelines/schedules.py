@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from croniter import croniter
 from sqlalchemy import select
@@ -24,15 +24,18 @@ from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
+from slipway.core.resource import Listing
+from slipway.pipelines.resources import Catchup, Schedule, ScheduleFire
 from slipway.pipelines.service import PipelineService
 from slipway.pipelines.tables import ScheduleFireRow, ScheduleRow
 
-Catchup = Literal["none", "latest", "all"]
 MAX_CATCHUP_FIRES = 1000
 
 
 @dataclass(frozen=True)
 class Fired:
+    """What a scheduler tick did (in process only: ``tick`` is not a remote method)."""
+
     schedule: str
     fire_time: datetime
     execution_id: str
@@ -54,7 +57,7 @@ class Schedules:
         parameters: dict[str, Any] | None = None,
         catchup: Catchup = "latest",
         start_at: datetime | None = None,
-    ) -> ScheduleRow:
+    ) -> Schedule:
         validate_name(name, field="name")
         if not croniter.is_valid(cron):
             raise InvalidInput(f"{cron!r} is not a valid cron expression", field="cron")
@@ -78,13 +81,23 @@ class Schedules:
             )
             session.add(row)
             session.flush()
-            return row
+            return Schedule.model_validate(row)
 
-    def all(self) -> list[ScheduleRow]:
+    def get(self, name: str) -> Schedule:
         with self.db.session() as session:
-            return list(session.scalars(select(ScheduleRow).order_by(ScheduleRow.name)))
+            row = session.get(ScheduleRow, name)
+            if row is None:
+                raise NotFound(f"schedule {name!r} does not exist")
+            return Schedule.model_validate(row)
 
-    def set_enabled(self, name: str, enabled: bool) -> None:
+    def all(self) -> Listing[Schedule]:
+        with self.db.session() as session:
+            rows = session.scalars(select(ScheduleRow).order_by(ScheduleRow.name))
+            return Listing(Schedule.model_validate(row) for row in rows)
+
+    def set_enabled(self, name: str, enabled: bool) -> Schedule:
+        """Pause or resume a schedule; resumed, it fires next at its next tick from now
+        (the ticks missed while paused are not caught up)."""
         with self.db.write() as session:
             row = session.get(ScheduleRow, name)
             if row is None:
@@ -92,6 +105,8 @@ class Schedules:
             row.enabled = enabled
             if enabled:
                 row.next_fire_at = next_after(row.cron, row.timezone, utcnow())
+            session.flush()
+            return Schedule.model_validate(row)
 
     def delete(self, name: str) -> None:
         with self.db.write() as session:
@@ -100,15 +115,15 @@ class Schedules:
                 raise NotFound(f"schedule {name!r} does not exist")
             session.delete(row)
 
-    def fires(self, name: str) -> list[ScheduleFireRow]:
+    def fires(self, name: str) -> Listing[ScheduleFire]:
+        """The schedule's firings, oldest first."""
         with self.db.session() as session:
-            return list(
-                session.scalars(
-                    select(ScheduleFireRow)
-                    .where(ScheduleFireRow.schedule == name)
-                    .order_by(ScheduleFireRow.fire_time)
-                )
+            rows = session.scalars(
+                select(ScheduleFireRow)
+                .where(ScheduleFireRow.schedule == name)
+                .order_by(ScheduleFireRow.fire_time)
             )
+            return Listing(ScheduleFire.model_validate(row) for row in rows)
 
     def tick(self, now: datetime | None = None) -> list[Fired]:
         """Fire every due schedule once (per its catch-up policy); safe to run anywhere."""

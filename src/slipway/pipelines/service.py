@@ -1,15 +1,19 @@
-"""The pipeline service: register pipelines, start, inspect, cancel and retry executions."""
+"""The pipeline service: register pipelines, start, inspect, cancel and retry executions.
+
+Every method returns resources (:mod:`slipway.pipelines.resources`), never ORM rows.
+Registering stores a :class:`PipelineDefinition`; given a pipeline function it is built
+here first (:func:`slipway.pipelines.definition.define`, which imports the code), so the
+embedded SDK and the CLI register straight from code, and the REST API stores a
+definition built on the caller's machine without importing anything.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
-import inspect
 import json
-import sys
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -18,45 +22,20 @@ from sqlalchemy.orm import Session
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import StepLogRow
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
+from slipway.core.logsink import LogLine, read_logs
 from slipway.core.queue import WorkQueue
+from slipway.core.resource import Listing
 from slipway.core.waiting import wait_until_final
-from slipway.pipelines.dsl import Pipeline
+from slipway.pipelines.definition import define
+from slipway.pipelines.dsl import PipelineFunction
 from slipway.pipelines.orchestrator import Orchestrator
+from slipway.pipelines.resources import Execution, Pipeline, PipelineDefinition, StepRun
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, ExecutionState, StepState
 from slipway.pipelines.tables import ExecutionRow, PipelineRow, StepRunRow
-from slipway.runtime.targets import resolve_target
 
 _COERCE = {"int": int, "float": float, "string": str, "bool": bool}
-
-
-def _code_path(module_name: str) -> str | None:
-    """The sys.path entry a module was imported from (so workers can import it too)."""
-    module = sys.modules.get(module_name)
-    file = getattr(module, "__file__", None)
-    if not file:
-        return None
-    path = Path(file).resolve().parent
-    for _ in range(module_name.count(".")):
-        path = path.parent
-    if Path(file).name == "__init__.py":
-        path = path.parent
-    return str(path)
-
-
-def load_pipeline(target: str) -> Pipeline:
-    """The :class:`Pipeline` a ``module:attribute`` target names."""
-    module_name, _, attribute = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-        obj = getattr(module, attribute)
-    except (ImportError, AttributeError) as exc:
-        raise InvalidInput(f"cannot import pipeline {target!r}: {exc}", field="target") from None
-    if not isinstance(obj, Pipeline):
-        raise InvalidInput(f"{target!r} is not a @pipeline function", field="target")
-    return obj
 
 
 class PipelineService:
@@ -70,57 +49,51 @@ class PipelineService:
 
     # -- definitions ---------------------------------------------------------------
 
-    def register(self, pipeline: Pipeline | str) -> dict[str, Any]:
+    def register(self, pipeline: PipelineFunction | PipelineDefinition | str) -> Pipeline:
         """Record a pipeline's graph and where its code lives; re-registering updates it."""
-        if isinstance(pipeline, str):
-            pipeline = load_pipeline(pipeline)
-        graph = pipeline.graph()
-        paths = {_code_path(pipeline.fn.__module__)}
-        for node in graph["steps"].values():
-            fn = resolve_target(node["function"])
-            node["code_digest"] = hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()
-            paths.add(_code_path(node["function"].partition(":")[0]))
-        graph["code_paths"] = sorted(p for p in paths if p)
+        definition = pipeline if isinstance(pipeline, PipelineDefinition) else define(pipeline)
+        graph = definition.graph.model_dump(mode="json")
         digest = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()
         now = utcnow()
         with self.db.write() as session:
-            row = session.get(PipelineRow, pipeline.name)
+            row = session.get(PipelineRow, definition.name)
             if row is None:
-                session.add(
-                    PipelineRow(
-                        name=pipeline.name,
-                        target=pipeline.target,
-                        graph=graph,
-                        digest=digest,
-                        created_at=now,
-                        updated_at=now,
-                    )
+                row = PipelineRow(
+                    name=definition.name,
+                    target=definition.target,
+                    graph=graph,
+                    digest=digest,
+                    created_at=now,
+                    updated_at=now,
                 )
+                session.add(row)
             else:
                 row.target, row.graph, row.digest, row.updated_at = (
-                    pipeline.target,
+                    definition.target,
                     graph,
                     digest,
                     now,
                 )
             self.events.append(
                 "pipeline.registered",
-                f"pipeline/{pipeline.name}",
+                f"pipeline/{definition.name}",
                 {"digest": digest},
                 session=session,
             )
-        return {"name": pipeline.name, "digest": digest, "graph": graph}
+            session.flush()
+            return Pipeline.model_validate(row)
 
-    def get(self, name: str) -> PipelineRow:
+    def get(self, name: str) -> Pipeline:
         with self.db.session() as session:
             row = session.get(PipelineRow, name)
             if row is None:
                 raise NotFound(f"pipeline {name!r} is not registered")
-            return row
+            return Pipeline.model_validate(row)
 
-    def pipelines(self) -> list[PipelineRow]:
+    def pipelines(self) -> Listing[Pipeline]:
         with self.db.session() as session:
-            return list(session.scalars(select(PipelineRow).order_by(PipelineRow.name)))
+            rows = session.scalars(select(PipelineRow).order_by(PipelineRow.name))
+            return Listing(Pipeline.model_validate(row) for row in rows)
 
     # -- executions ----------------------------------------------------------------
 
@@ -204,7 +177,8 @@ class PipelineService:
         with self.db.write() as session:
             self.orchestrator.advance(session, execution_id)
 
-    def describe(self, execution_id: str) -> dict[str, Any]:
+    def describe(self, execution_id: str) -> Execution:
+        """The execution with each step's state, in graph order."""
         exe, steps = self._read(execution_id)
         if exe.state not in TERMINAL_EXECUTIONS:
             # Inspecting an unfinished execution also reconciles crashed workers' steps;
@@ -212,34 +186,23 @@ class PipelineService:
             # is only read and takes no write lock.
             self.advance(execution_id)
             exe, steps = self._read(execution_id)
-        graph = exe.graph
-        order = [*graph["steps"], *graph["conditions"]]
+        nodes = {**exe.graph["steps"], **exe.graph["conditions"]}
         by_name = {s.step: s for s in steps}
-        return {
-            "id": exe.id,
-            "pipeline": exe.pipeline,
-            "state": exe.state,
-            "parameters": exe.parameters,
-            "trigger": exe.trigger,
-            "created_at": exe.created_at,
-            "started_at": exe.started_at,
-            "finished_at": exe.finished_at,
-            "error": exe.error,
-            "steps": [
-                {
-                    "name": name,
-                    "state": by_name[name].state,
-                    "attempts": by_name[name].attempts,
-                    "depends_on": ({**graph["steps"], **graph["conditions"]}[name]["depends_on"]),
-                    "cached_from": by_name[name].cached_from,
-                    "outputs": by_name[name].outputs,
-                    "error": by_name[name].error,
-                    "started_at": by_name[name].started_at,
-                    "finished_at": by_name[name].finished_at,
-                }
-                for name in order
-            ],
-        }
+        runs = [
+            StepRun(
+                name=name,
+                state=StepState(by_name[name].state),
+                attempts=by_name[name].attempts,
+                depends_on=node["depends_on"],
+                cached_from=by_name[name].cached_from,
+                outputs=by_name[name].outputs,
+                error=by_name[name].error,
+                started_at=by_name[name].started_at,
+                finished_at=by_name[name].finished_at,
+            )
+            for name, node in nodes.items()
+        ]
+        return Execution.model_validate(exe).model_copy(update={"steps": runs})
 
     def _read(self, execution_id: str) -> tuple[ExecutionRow, list[StepRunRow]]:
         with self.db.session() as session:
@@ -251,17 +214,33 @@ class PipelineService:
             )
         return exe, steps
 
-    def executions(self, pipeline: str | None = None, limit: int = 50) -> list[ExecutionRow]:
+    def executions(self, pipeline: str | None = None, limit: int = 50) -> Listing[Execution]:
+        """Recent executions (of ``pipeline``), newest first, without their steps."""
         query = select(ExecutionRow).order_by(ExecutionRow.created_at.desc()).limit(limit)
         if pipeline:
             query = query.where(ExecutionRow.pipeline == pipeline)
         with self.db.session() as session:
-            return list(session.scalars(query))
+            return Listing(Execution.model_validate(row) for row in session.scalars(query))
 
-    def wait(self, execution_id: str, timeout: float = 600.0) -> dict[str, Any]:
+    def wait(
+        self,
+        execution_id: str,
+        timeout: float = 600.0,
+        progress: Callable[[Execution], None] | None = None,
+    ) -> Execution:
+        """The execution once it has finished (any final state); ``TimeoutError`` after
+        ``timeout`` seconds. ``progress`` sees each state read on the way (its steps'
+        states), e.g. to draw a table or a bar."""
+
+        def poll() -> Execution:
+            current = self.describe(execution_id)
+            if progress is not None:
+                progress(current)
+            return current
+
         return wait_until_final(
-            lambda: self.describe(execution_id),
-            lambda d: str(d["state"]),
+            poll,
+            lambda e: str(e.state),
             TERMINAL_EXECUTIONS,
             what=f"execution {execution_id}",
             timeout=timeout,
@@ -326,13 +305,6 @@ class PipelineService:
             )
             self.orchestrator.advance(session, execution_id)
 
-    def logs(self, execution_id: str, step: str | None = None, after: int = 0) -> list[StepLogRow]:
-        query = (
-            select(StepLogRow)
-            .where(StepLogRow.execution_id == execution_id, StepLogRow.id > after)
-            .order_by(StepLogRow.id)
-        )
-        if step:
-            query = query.where(StepLogRow.step == step)
-        with self.db.session() as session:
-            return list(session.scalars(query))
+    def logs(self, execution_id: str, step: str | None = None, after: int = 0) -> Listing[LogLine]:
+        """The steps' captured output after position ``after`` (a line's ``id``)."""
+        return read_logs(self.db, execution_id, step=step, after=after)

@@ -1,15 +1,21 @@
-"""What a model version was made from, recorded when it is registered."""
+"""What a model version was made from, recorded when it is registered.
+
+A pydantic model that forbids unknown fields: it is also the ``lineage`` of the REST
+registration body, where a misspelt key is an error naming it rather than lost.
+"""
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 
-@dataclass(frozen=True)
-class Lineage:
+
+class Lineage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     run_id: str | None = None
     experiment_id: str | None = None
     pipeline: str | None = None
@@ -26,7 +32,7 @@ class Lineage:
     reports: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
     @property
     def feature_groups(self) -> dict[str, int | None]:

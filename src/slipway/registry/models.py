@@ -1,12 +1,10 @@
-"""The registry's value types."""
+"""The registry's value types: approval statuses, what a version returns, model
+references. The resources built from them are in :mod:`slipway.registry.resources`."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from slipway.core.errors import Conflict, InvalidInput
 from slipway.core.names import validate_name
@@ -47,41 +45,6 @@ class ModelTampered(Conflict):
     """A model's files no longer match the digest recorded when it was registered."""
 
     code = "model_tampered"
-
-
-@dataclass(frozen=True)
-class Transition:
-    from_status: str | None
-    to_status: str
-    actor: str
-    comment: str
-    time: datetime
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    name: str
-    version: int
-    run_id: str | None
-    source: str
-    artifact_key: str
-    approval_status: ApprovalStatus
-    digest: str
-    signature: dict[str, Any]
-    lineage: dict[str, Any]
-    description: str
-    registered_by: str
-    registered_at: datetime
-    aliases: list[str] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-    output: Output = Output.LABEL
-    classes: list[Any] | None = None  # in probability order, when it serves probabilities
-    owner: str = ""  # who answers for it, as given at registration (model card)
-    intended_use: str = ""  # what it is for and not for, as given at registration
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 _REF = re.compile(r"(?P<name>[^:@]+)(?:(?::(?P<version>\d+))|(?:@(?P<alias>[^:@]+)))?")

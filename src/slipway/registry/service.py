@@ -24,18 +24,13 @@ from slipway.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
+from slipway.core.resource import Listing
 from slipway.core.settings import Settings
 from slipway.registry import probe
 from slipway.registry.card import INTENDED_USE_TAG, OWNER_TAG, card_fields
 from slipway.registry.lineage import Lineage
 from slipway.registry.mlflow_store import MlflowStore
-from slipway.registry.models import (
-    ApprovalStatus,
-    ModelTampered,
-    ModelVersion,
-    Output,
-    Transition,
-)
+from slipway.registry.models import ApprovalStatus, ModelTampered, Output
 from slipway.registry.outputs import (
     CLASSES_TAG,
     OUTPUT_TAG,
@@ -45,6 +40,13 @@ from slipway.registry.outputs import (
     described_signature,
     native_flavor,
     read_tags,
+)
+from slipway.registry.resources import (
+    Comparison,
+    ModelInput,
+    ModelVersion,
+    RegisteredModel,
+    Transition,
 )
 from slipway.registry.signatures import ensure_signature, read_mlmodel
 from slipway.registry.sources import check_source, key_for_path, key_for_uri
@@ -137,11 +139,8 @@ class Registry:
         digest = tree_hash(files)
         metrics, params, experiment_id = self.mlflow.run_data(run_id)
         record = lineage or Lineage()
-        record = Lineage(
-            **(
-                record.to_dict()
-                | {"run_id": run_id or record.run_id, "experiment_id": experiment_id}
-            )
+        record = record.model_copy(
+            update={"run_id": run_id or record.run_id, "experiment_id": experiment_id}
         )
         with named_lock(self.db, f"registry/{name}"):
             self.mlflow.ensure_registered_model(name)
@@ -284,7 +283,7 @@ class Registry:
                 return version
         raise NotFound(f"model {name!r} has no alias {ref!r}")
 
-    def versions(self, name: str) -> list[ModelVersion]:
+    def versions(self, name: str) -> Listing[ModelVersion]:
         with self.db.session() as session:
             rows = list(
                 session.scalars(
@@ -297,9 +296,9 @@ class Registry:
             raise NotFound(f"model {name!r} does not exist")
         aliases = self.mlflow.aliases(name)
         tags = self.mlflow.tags_by_version(name)
-        return [self._to_version(row, aliases, tags.get(row.version, {})) for row in rows]
+        return Listing(self._to_version(row, aliases, tags.get(row.version, {})) for row in rows)
 
-    def models(self) -> list[dict[str, Any]]:
+    def models(self) -> Listing[RegisteredModel]:
         """Every model with its version count, latest version and approved versions."""
         with self.db.session() as session:
             rows = session.execute(
@@ -315,17 +314,20 @@ class Registry:
         by_model: dict[str, list[int]] = {}
         for model, version in approved:
             by_model.setdefault(model, []).append(version)
-        return [
-            {
-                "name": model,
-                "versions": count,
-                "latest": latest,
-                "approved": sorted(by_model.get(model, [])),
-            }
+        return Listing(
+            RegisteredModel(
+                name=model,
+                versions=count,
+                latest=latest,
+                approved=sorted(by_model.get(model, [])),
+            )
             for model, count, latest in rows
-        ]
+        )
 
-    def transitions(self, name: str, version: int) -> list[Transition]:
+    def transitions(self, name: str, version: int) -> Listing[Transition]:
+        """The version's approval history, oldest first (its registration is the first);
+        :class:`NotFound` when there is no such version."""
+        self._row(name, version)
         with self.db.session() as session:
             rows = session.scalars(
                 select(ApprovalTransitionRow)
@@ -335,37 +337,51 @@ class Registry:
                 )
                 .order_by(ApprovalTransitionRow.id)
             )
-            return [
-                Transition(r.from_status, r.to_status, r.actor, r.comment, r.time) for r in rows
-            ]
+            return Listing(
+                Transition(
+                    name=r.model_name,
+                    version=r.version,
+                    from_status=r.from_status,
+                    to_status=r.to_status,
+                    actor=r.actor,
+                    comment=r.comment,
+                    time=r.time,
+                )
+                for r in rows
+            )
 
-    def compare(self, name: str, refs: list[int | str]) -> dict[str, Any]:
+    def compare(self, name: str, refs: list[int | str]) -> Comparison:
         """Metrics and params of two or more versions side by side."""
         if len(refs) < 2:
             raise InvalidInput("compare at least two versions", field="versions")
         versions = [self.get(name, ref) for ref in refs]
         metric_names = sorted({m for v in versions for m in v.metrics})
         param_names = sorted({p for v in versions for p in v.params})
-        return {
-            "versions": [v.version for v in versions],
-            "approval_status": [v.approval_status.value for v in versions],
-            "metrics": {m: [v.metrics.get(m) for v in versions] for m in metric_names},
-            "params": {p: [v.params.get(p) for v in versions] for p in param_names},
-        }
+        return Comparison(
+            versions=[v.version for v in versions],
+            approval_status=[v.approval_status for v in versions],
+            metrics={m: [v.metrics.get(m) for v in versions] for m in metric_names},
+            params={p: [v.params.get(p) for v in versions] for p in param_names},
+        )
 
     def trained_on(
         self, feature_group: str, delta_version: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> Listing[ModelInput]:
         """Reverse lineage: the model versions trained on a feature group (at a version)."""
         query = select(ModelInputRow).where(ModelInputRow.feature_group == feature_group)
         if delta_version is not None:
             query = query.where(ModelInputRow.delta_version == delta_version)
         with self.db.session() as session:
             rows = session.scalars(query.order_by(ModelInputRow.model_name, ModelInputRow.version))
-            return [
-                {"model": r.model_name, "version": r.version, "delta_version": r.delta_version}
+            return Listing(
+                ModelInput(
+                    model=r.model_name,
+                    version=r.version,
+                    feature_group=r.feature_group,
+                    delta_version=r.delta_version,
+                )
                 for r in rows
-            ]
+            )
 
     # -- changes ---------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-
 # Modules that moved, by their old name: targets are stored (pipeline definitions, job
 # specs), so a definition written before a move must still run after it.
 MOVED = {

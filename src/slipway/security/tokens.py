@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from sqlalchemy import select
 
@@ -20,26 +18,13 @@ from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from slipway.core.names import validate_name
+from slipway.core.resource import Listing
+from slipway.security.resources import Role, Token
 from slipway.security.tables import ApiTokenRow
 
 _PREFIX = "slw"
 # Writing last_used_at on every request would turn every read into a write.
 _TOUCH_INTERVAL = timedelta(seconds=60)
-
-
-class Role(StrEnum):
-    """Roles in increasing power: each includes everything the previous one may do."""
-
-    VIEWER = "viewer"
-    EDITOR = "editor"
-    ADMIN = "admin"
-
-    @property
-    def rank(self) -> int:
-        return list(Role).index(self)
-
-    def allows(self, needed: Role) -> bool:
-        return self.rank >= needed.rank
 
 
 def parse_role(value: str) -> Role:
@@ -48,35 +33,6 @@ def parse_role(value: str) -> Role:
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
         raise InvalidInput(f"role must be one of {allowed}", field="role") from None
-
-
-@dataclass(frozen=True)
-class Token:
-    """A token's public description; the secret is never stored or returned again."""
-
-    id: str
-    name: str
-    role: Role
-    created_at: datetime
-    created_by: str
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
-    @classmethod
-    def from_row(cls, row: ApiTokenRow) -> Token:
-        return cls(
-            id=row.id,
-            name=row.name,
-            role=Role(row.role),
-            created_at=row.created_at,
-            created_by=row.created_by,
-            revoked_at=row.revoked_at,
-            last_used_at=row.last_used_at,
-        )
 
 
 def _stale(last_used_at: datetime | None, now: datetime) -> bool:
@@ -93,7 +49,9 @@ class TokenService:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def create(self, name: str, role: Role | str, *, created_by: str) -> tuple[Token, str]:
+    def create(
+        self, name: str, role: Role | str = Role.VIEWER, *, created_by: str = "sdk"
+    ) -> tuple[Token, str]:
         """A new token and its secret string; the secret cannot be read back later."""
         validate_name(name)
         role = role if isinstance(role, Role) else parse_role(role)
@@ -117,14 +75,14 @@ class TokenService:
             )
             session.add(row)
             session.flush()
-            return Token.from_row(row), f"{_PREFIX}_{token_id}_{secret}"
+            return Token.model_validate(row), f"{_PREFIX}_{token_id}_{secret}"
 
-    def list(self, *, include_revoked: bool = True) -> list[Token]:
+    def list(self, *, include_revoked: bool = True) -> Listing[Token]:
         query = select(ApiTokenRow).order_by(ApiTokenRow.created_at)
         if not include_revoked:
             query = query.where(ApiTokenRow.revoked_at.is_(None))
         with self._db.session() as session:
-            return [Token.from_row(row) for row in session.scalars(query)]
+            return Listing(Token.model_validate(row) for row in session.scalars(query))
 
     def revoke(self, id_or_name: str) -> Token:
         """Revoke by id, or by name when exactly one active token has it."""
@@ -142,7 +100,7 @@ class TokenService:
             if row.revoked_at is not None:
                 raise Conflict(f"token {row.id} is already revoked")
             row.revoked_at = utcnow()
-            return Token.from_row(row)
+            return Token.model_validate(row)
 
     def authenticate(self, presented: str) -> Token:
         """The active token ``presented`` stands for, else :class:`Unauthorized`."""
@@ -156,7 +114,7 @@ class TokenService:
                 raise Unauthorized("unknown API token")
             if row.revoked_at is not None:
                 raise Unauthorized("this API token has been revoked")
-            token = Token.from_row(row)
+            token = Token.model_validate(row)
         now = utcnow()
         if not _stale(token.last_used_at, now):
             return token
@@ -168,4 +126,9 @@ class TokenService:
             row = session.get(ApiTokenRow, token_id)
             if row is not None and _stale(row.last_used_at, now):
                 row.last_used_at = now
-        return replace(token, last_used_at=now)
+        return token.model_copy(update={"last_used_at": now})
+
+
+# Role and Token are defined in slipway.security.resources and importable from here,
+# where every caller has imported them from.
+__all__ = ["Role", "Token", "TokenService", "parse_role"]

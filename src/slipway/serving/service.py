@@ -4,11 +4,15 @@ It never loads a model: it validates a spec, resolves its model references again
 registry's deployment policy, stores a new immutable config and moves the endpoint's state.
 Gateways notice the change (``generation``) and load; the :mod:`deployment controller
 <slipway.serving.controller>` moves traffic once they report the models ready.
+
+It hands out :mod:`resources <slipway.serving.resources>` (:class:`Endpoint`,
+:class:`Deployment`), built from the rows here; the rows keep the format the gateway reads.
+:meth:`Endpoints.invoke` sends a request to the gateway, as any client does.
 """
 
 from __future__ import annotations
 
-import builtins
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,10 +25,15 @@ from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
+from slipway.core.resource import Listing
+from slipway.core.settings import ServingSettings
 from slipway.core.specs import parse_spec
+from slipway.core.waiting import wait_until_final
 from slipway.registry.models import parse_model_ref
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
+from slipway.serving import invoke as invocations
+from slipway.serving.resources import Deployment, Endpoint, GatewayLoad, Prediction
 from slipway.serving.spec import DeploymentSpec, EndpointSpec, Strategy
 from slipway.serving.states import UPDATABLE, EndpointStatus, Outcome, can_move
 from slipway.serving.tables import (
@@ -37,6 +46,18 @@ from slipway.serving.tables import (
 
 # A gateway that has not beaten for this long is not counted as serving.
 GATEWAY_LIVENESS_SECONDS = 10.0
+# What ``settled`` says once no rollout is under way (Deleting: it never will be).
+SETTLED = frozenset(
+    {EndpointStatus.IN_SERVICE.value, EndpointStatus.FAILED.value, EndpointStatus.DELETING.value}
+)
+
+
+def settled(endpoint: Endpoint) -> str:
+    """The endpoint's status once no rollout is under way, else ``"moving"``: what
+    :meth:`Endpoints.wait` polls on."""
+    if endpoint.target_version is not None and endpoint.status is not EndpointStatus.DELETING:
+        return "moving"
+    return endpoint.status.value
 
 
 def move(
@@ -66,11 +87,21 @@ def move(
 
 
 class Endpoints:
-    def __init__(self, db: Database, events: EventLog, audit: AuditLog, registry: Registry) -> None:
+    def __init__(
+        self,
+        db: Database,
+        events: EventLog,
+        audit: AuditLog,
+        registry: Registry,
+        *,
+        gateway_url: str | None = None,
+    ) -> None:
         self.db = db
         self.events = events
         self.audit = audit
         self.registry = registry
+        # Where invocations go: the gateway of these settings (every endpoint's ``url``).
+        self.gateway_url = gateway_url or invocations.gateway_url(ServingSettings())
 
     # -- writes ------------------------------------------------------------------------
 
@@ -88,7 +119,9 @@ class Endpoints:
                     raise NotFound(f"model {name!r} has no versions", details={"model": name})
         return resolved
 
-    def create(self, spec: EndpointSpec | dict[str, Any], *, actor: str) -> dict[str, Any]:
+    def create(self, spec: EndpointSpec | dict[str, Any], *, actor: str) -> Endpoint:
+        """Store ``spec`` as config 1 of a new endpoint (status Creating): gateways load
+        it, then the deployment controller puts it InService."""
         parsed = self.resolve(parse_spec(EndpointSpec, spec))
         now = utcnow()
         try:
@@ -134,8 +167,9 @@ class Endpoints:
         *,
         actor: str,
         rollback_of: int | None = None,
-    ) -> dict[str, Any]:
-        """Store ``spec`` as the next config and start rolling it out."""
+    ) -> Endpoint:
+        """Store ``spec`` as the next config and start rolling it out with the strategy of
+        its ``deployment`` (all at once, canary or linear; status Updating)."""
         parsed = parse_spec(EndpointSpec, spec)
         if parsed.name != name:
             raise InvalidInput(
@@ -174,7 +208,7 @@ class Endpoints:
         self._audit(actor, "endpoint.update", name, {"config_version": version})
         return self.describe(name)
 
-    def rollback(self, name: str, *, to_version: int | None = None, actor: str) -> dict[str, Any]:
+    def rollback(self, name: str, *, to_version: int | None = None, actor: str) -> Endpoint:
         """Deploy an earlier config again (the one before the active one by default).
 
         The old config is stored again as a new version (``rollback_of`` points back), so
@@ -233,51 +267,21 @@ class Endpoints:
 
     # -- reads -------------------------------------------------------------------------
 
-    def describe(self, name: str) -> dict[str, Any]:
+    def describe(self, name: str) -> Endpoint:
+        """The endpoint, its active and rolling-out configs, and what gateways loaded."""
         with self.db.session() as session:
             row = self._row(session, name)
-            configs = {
-                c.version: c
-                for c in session.scalars(
-                    select(EndpointConfigRow).where(
-                        EndpointConfigRow.endpoint == name,
-                        EndpointConfigRow.version.in_(
-                            [v for v in (row.active_version, row.target_version) if v]
-                        ),
-                    )
-                )
-            }
-            latest = session.scalars(
-                select(EndpointConfigRow)
-                .where(EndpointConfigRow.endpoint == name)
-                .order_by(EndpointConfigRow.version.desc())
-                .limit(1)
-            ).first()
-            loaded = self._readiness(session, name)
-            described = _describe(row, configs, loaded)
-            # The newest config's fate: after a failed or rolled-back update the endpoint
-            # is InService again, and only this says the update did not take.
-            described["latest"] = (
-                {k: v for k, v in _config_dict(latest).items() if k != "spec"} if latest else None
-            )
-            return described
+            return self._endpoint(session, row, live_gateways(session))
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> Listing[Endpoint]:
+        """Every endpoint, by name."""
         with self.db.session() as session:
+            live = live_gateways(session)
             rows = session.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
-            return [
-                {
-                    "name": r.name,
-                    "status": r.status,
-                    "active_version": r.active_version,
-                    "target_version": r.target_version,
-                    "target_percent": r.target_percent,
-                    "updated_at": r.updated_at.isoformat(),
-                }
-                for r in rows
-            ]
+            return Listing(self._endpoint(session, row, live) for row in rows)
 
-    def history(self, name: str) -> builtins.list[dict[str, Any]]:
+    def history(self, name: str) -> Listing[Deployment]:
+        """Every config ever stored for the endpoint, oldest first, with its outcome."""
         with self.db.session() as session:
             self._row(session, name)
             rows = session.scalars(
@@ -285,7 +289,43 @@ class Endpoints:
                 .where(EndpointConfigRow.endpoint == name)
                 .order_by(EndpointConfigRow.version)
             ).all()
-            return [_config_dict(c) for c in rows]
+            return Listing(_deployment(c) for c in rows)
+
+    def wait(self, name: str, timeout: float = 600.0, interval: float = 1.0) -> Endpoint:
+        """Poll until no rollout is under way (InService, Failed or Deleting);
+        ``TimeoutError`` after ``timeout`` seconds. The deployment controller (``slipway
+        up`` or ``slipway scheduler``) moves it. A rolled-back or failed update leaves the
+        endpoint InService: ``latest.outcome`` says how the newest config ended."""
+        return wait_until_final(
+            lambda: self.describe(name),
+            settled,
+            SETTLED,
+            what=f"endpoint {name}",
+            timeout=timeout,
+            interval=interval,
+        )
+
+    def invoke(
+        self,
+        name: str,
+        payload: invocations.Payload,
+        *,
+        variant: str | None = None,
+        target_model: str | None = None,
+        inference_id: str | None = None,
+        timeout: float = 60.0,
+    ) -> Prediction:
+        """Predict with the endpoint: ``payload`` (a DataFrame, a mapping in one of MLflow's
+        JSON formats, or CSV text) goes to the gateway's invocations, as any client's."""
+        return invocations.invoke(
+            self.gateway_url,
+            name,
+            payload,
+            variant=variant,
+            target_model=target_model,
+            inference_id=inference_id,
+            timeout=timeout,
+        )
 
     def config(self, name: str, version: int) -> EndpointSpec:
         with self.db.session() as session:
@@ -338,21 +378,32 @@ class Endpoints:
             finished_at=None,
         )
 
-    def _readiness(self, session: Session, name: str) -> builtins.list[dict[str, Any]]:
-        live = live_gateways(session)
-        rows = session.scalars(
-            select(GatewayModelRow).where(GatewayModelRow.endpoint == name)
+    def _endpoint(self, session: Session, row: EndpointRow, live: set[str]) -> Endpoint:
+        wanted = [v for v in (row.active_version, row.target_version) if v]
+        configs = {
+            c.version: c
+            for c in session.scalars(
+                select(EndpointConfigRow).where(
+                    EndpointConfigRow.endpoint == row.name, EndpointConfigRow.version.in_(wanted)
+                )
+            )
+        }
+        latest = session.scalars(
+            select(EndpointConfigRow)
+            .where(EndpointConfigRow.endpoint == row.name)
+            .order_by(EndpointConfigRow.version.desc())
+            .limit(1)
+        ).first()
+        loaded = session.scalars(
+            select(GatewayModelRow).where(GatewayModelRow.endpoint == row.name)
         ).all()
-        return [
-            {
-                "gateway": r.gateway_id,
-                "config_version": r.config_version,
-                "state": r.state,
-                "error": r.error,
-            }
-            for r in rows
-            if r.gateway_id in live
-        ]
+        return _describe(
+            row,
+            configs,
+            latest,
+            [r for r in loaded if r.gateway_id in live],
+            invocations.invocation_url(self.gateway_url, row.name),
+        )
 
     def _audit(self, actor: str, action: str, name: str, details: dict[str, Any]) -> None:
         self.audit.record(
@@ -374,17 +425,18 @@ def _variant_refs(spec: EndpointSpec) -> dict[str, str]:
     return {v.name: f"{v.model_name}:{v.version}" for v in [*spec.variants, *spec.shadow_variants]}
 
 
-def _config_dict(row: EndpointConfigRow) -> dict[str, Any]:
-    return {
-        "version": row.version,
-        "outcome": row.outcome,
-        "outcome_reason": row.outcome_reason,
-        "rollback_of": row.rollback_of,
-        "created_by": row.created_by,
-        "created_at": row.created_at.isoformat(),
-        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
-        "spec": row.spec,
-    }
+def _deployment(row: EndpointConfigRow) -> Deployment:
+    return Deployment(
+        endpoint=row.endpoint,
+        version=row.version,
+        outcome=Outcome(row.outcome),
+        outcome_reason=row.outcome_reason,
+        rollback_of=row.rollback_of,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        spec=EndpointSpec.model_validate(row.spec),
+    )
 
 
 def live_weights(
@@ -403,27 +455,40 @@ def live_weights(
 
 
 def _describe(
-    row: EndpointRow, configs: dict[int, EndpointConfigRow], loaded: list[dict[str, Any]]
-) -> dict[str, Any]:
-    active = configs.get(row.active_version) if row.active_version else None
-    target = configs.get(row.target_version) if row.target_version else None
-    active_spec = EndpointSpec.model_validate(active.spec) if active else None
-    target_spec = EndpointSpec.model_validate(target.spec) if target else None
-    percent = row.target_percent if target_spec else 0.0
-    return {
-        "name": row.name,
-        "status": row.status,
-        "status_reason": row.status_reason,
-        "active_version": row.active_version,
-        "target_version": row.target_version,
-        "target_percent": row.target_percent,
-        "phase": row.phase,
-        "generation": row.generation,
-        "created_by": row.created_by,
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-        "traffic": live_weights(active_spec, target_spec, percent),
-        "active": _config_dict(active) if active else None,
-        "target": _config_dict(target) if target else None,
-        "gateways": loaded,
-    }
+    row: EndpointRow,
+    configs: dict[int, EndpointConfigRow],
+    latest: EndpointConfigRow | None,
+    loaded: Sequence[GatewayModelRow],
+    url: str,
+) -> Endpoint:
+    active_row = configs.get(row.active_version) if row.active_version else None
+    target_row = configs.get(row.target_version) if row.target_version else None
+    active = _deployment(active_row) if active_row else None
+    target = _deployment(target_row) if target_row else None
+    percent = row.target_percent if target else 0.0
+    return Endpoint(
+        name=row.name,
+        status=EndpointStatus(row.status),
+        status_reason=row.status_reason,
+        active_version=row.active_version,
+        target_version=row.target_version,
+        target_percent=row.target_percent,
+        phase=row.phase,
+        generation=row.generation,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        traffic=live_weights(
+            active.spec if active else None, target.spec if target else None, percent
+        ),
+        active=active,
+        target=target,
+        latest=_deployment(latest) if latest else None,
+        gateways=[
+            GatewayLoad(
+                gateway=r.gateway_id, config_version=r.config_version, state=r.state, error=r.error
+            )
+            for r in loaded
+        ],
+        url=url,
+    )

@@ -38,7 +38,7 @@ def tuning_job(spec: dict[str, Any], timeout_seconds: float = 3600.0) -> dict[st
         job = services.tuning.wait(name, timeout=timeout_seconds)
         if job.state != "Completed" or job.best is None:
             raise RuntimeError(f"tuning job {name} ended {job.state}: {job.error}")
-        return {"job": name, **job.best}
+        return {"job": name, **job.best.model_dump(mode="json")}
 
 
 @step(kind="batch-transform", cache=False)
@@ -50,7 +50,7 @@ def batch_transform(spec: dict[str, Any], timeout_seconds: float = 3600.0) -> di
     with platform() as services:
         execution = os.environ.get("SLIPWAY_EXECUTION_ID")
         name = f"{spec['name']}-{(execution or 'adhoc')[:8]}"[:63]
-        pipeline = services.pipelines.describe(execution)["pipeline"] if execution else None
+        pipeline = services.pipelines.describe(execution).pipeline if execution else None
         services.batch.submit(spec | {"name": name}, actor=f"pipeline:{pipeline or 'adhoc'}")
         try:
             job = services.batch.wait(name, timeout=timeout_seconds)

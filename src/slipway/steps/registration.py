@@ -97,7 +97,7 @@ def register_model(
             )
         pipeline = None
         if execution:
-            pipeline = services.pipelines.describe(execution)["pipeline"]
+            pipeline = services.pipelines.describe(execution).pipeline
         lineage = Lineage(
             run_id=run.info.run_id,
             pipeline=pipeline,

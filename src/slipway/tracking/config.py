@@ -10,11 +10,12 @@ import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine, event
 
 from slipway.core.db.engine import normalize_url
-from slipway.core.errors import InvalidInput
+from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.settings import Settings
 from slipway.runtime.supervisor import ProcessSpec
 
@@ -181,3 +182,48 @@ def user_tracking_uri(settings: Settings) -> str:
     server when this process was started by ``slipway up`` (which sets it), otherwise
     MLflow's store on the metadata database directly."""
     return os.environ.get("MLFLOW_TRACKING_URI") or backend_store_uri(settings.database_url)
+
+
+_WILDCARDS = ("0.0.0.0", "::", "")
+_LOOPBACKS = ("127.0.0.1", "localhost", "::1")
+
+
+def public_tracking_uri(settings: Settings, *, reached_at: str | None = None) -> str:
+    """The MLflow tracking URI users should log to, wherever their code runs: the tracking
+    server's ``http(s)://`` URL, never the metadata database's (which holds a password and
+    is not reachable from a laptop).
+
+    An ``http(s)`` ``MLFLOW_TRACKING_URI`` in the environment wins (``slipway up`` sets it
+    for every process it starts; an operator sets it for a server run elsewhere); otherwise
+    the server of ``settings.tracking``. When that server listens on every interface and
+    the URI names loopback, ``reached_at`` — the host a remote caller reached the control
+    plane at — replaces it, since that is the machine the server runs on. No tracking
+    server (``tracking.enabled`` false, no URL given) is a :class:`NotFound`."""
+    configured = os.environ.get("MLFLOW_TRACKING_URI", "")
+    tracking = settings.tracking
+    if configured.startswith(("http://", "https://")):
+        uri = configured.rstrip("/")
+    elif tracking.enabled:
+        host = DEFAULT_HOST if tracking.host in _WILDCARDS else tracking.host
+        uri = f"http://{_bracketed(host)}:{tracking.port}"
+    else:
+        raise NotFound(
+            "this platform runs no MLflow tracking server: tracking.enabled is false and"
+            " MLFLOW_TRACKING_URI names no http(s) server"
+        )
+    parts = urlsplit(uri)
+    host = parts.hostname or DEFAULT_HOST
+    if (
+        reached_at
+        and tracking.host in _WILDCARDS
+        and host in _LOOPBACKS
+        and reached_at not in _LOOPBACKS
+    ):
+        host = reached_at
+    # Rebuilt from host and port alone: a user:password part is never handed out.
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{_bracketed(host)}{port}"))
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,4 +1,5 @@
-"""Submitting, inspecting and stopping training jobs."""
+"""Submitting, inspecting and stopping training jobs; every method returns resources
+(:class:`~slipway.training.resources.TrainingJob`, :class:`~slipway.core.logsink.LogLine`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import StepLogRow
 from slipway.core.errors import Conflict, NotFound
 from slipway.core.events import EventLog
+from slipway.core.logsink import LogLine, read_logs
 from slipway.core.queue import WorkItem, WorkQueue
+from slipway.core.resource import Listing
 from slipway.core.waiting import wait_until_final
+from slipway.training.resources import TrainingJob
 from slipway.training.spec import (
     CRASH_RETRIES,
     JOB_KIND,
@@ -31,9 +34,9 @@ class TrainingService:
         self.queue = queue
         self.events = events
 
-    def submit(self, spec: TrainingJobSpec | dict[str, Any]) -> TrainingJobRow:
+    def submit(self, spec: TrainingJobSpec | dict[str, Any]) -> TrainingJob:
         """Queue a job; a worker runs it. Names are unique, like SageMaker's."""
-        job = spec if isinstance(spec, TrainingJobSpec) else TrainingJobSpec.parse(spec)
+        job = TrainingJobSpec.parse(spec)
         with self.db.write() as session:
             if session.get(TrainingJobRow, job.name) is not None:
                 raise Conflict(f"a training job named {job.name!r} exists already")
@@ -57,13 +60,13 @@ class TrainingService:
             session.add(row)
             self.events.append("training.job_submitted", f"job/{job.name}", {}, session=session)
             session.flush()
-            return row
+            return TrainingJob.model_validate(row)
 
-    def get(self, name: str) -> TrainingJobRow:
+    def get(self, name: str) -> TrainingJob:
         with self.db.session() as session:
             row = self._row(session, name)
         if self._given_up(row) is None:
-            return row
+            return TrainingJob.model_validate(row)
         # Failing the job reads, then writes: that takes a write transaction from the
         # start. A read transaction upgraded to a write after another connection committed
         # fails on SQLite at once ("database is locked"). Polls of a running job (wait())
@@ -71,7 +74,8 @@ class TrainingService:
         with self.db.write() as session:
             row = self._row(session, name)
             self._reconcile(row)
-            return row
+            session.flush()
+            return TrainingJob.model_validate(row)
 
     @staticmethod
     def _row(session: Session, name: str) -> TrainingJobRow:
@@ -96,15 +100,17 @@ class TrainingService:
             row.error = row.error or item.last_error
             row.finished_at = utcnow()
 
-    def jobs(self, limit: int = 50) -> list[TrainingJobRow]:
+    def jobs(self, limit: int = 50) -> Listing[TrainingJob]:
+        """The latest ``limit`` jobs, newest first."""
         with self.db.session() as session:
-            return list(
-                session.scalars(
-                    select(TrainingJobRow).order_by(TrainingJobRow.created_at.desc()).limit(limit)
-                )
+            rows = session.scalars(
+                select(TrainingJobRow).order_by(TrainingJobRow.created_at.desc()).limit(limit)
             )
+            return Listing(TrainingJob.model_validate(row) for row in rows)
 
-    def wait(self, name: str, timeout: float = 600.0) -> TrainingJobRow:
+    def wait(self, name: str, timeout: float = 600.0) -> TrainingJob:
+        """The job once it has finished (Succeeded, Failed or Stopped); ``TimeoutError``
+        after ``timeout`` seconds."""
         return wait_until_final(
             lambda: self.get(name),
             lambda r: r.state,
@@ -126,12 +132,9 @@ class TrainingService:
         if was_pending and item is not None:
             self.queue.cancel(item)
 
-    def logs(self, name: str, after: int = 0) -> list[StepLogRow]:
+    def logs(self, name: str, after: int = 0) -> Listing[LogLine]:
+        """The job's captured output after position ``after`` (a line's ``id``);
+        ``NotFound`` for an unknown job."""
         with self.db.session() as session:
-            return list(
-                session.scalars(
-                    select(StepLogRow)
-                    .where(StepLogRow.execution_id == job_log_id(name), StepLogRow.id > after)
-                    .order_by(StepLogRow.id)
-                )
-            )
+            self._row(session, name)
+        return read_logs(self.db, job_log_id(name), after=after)

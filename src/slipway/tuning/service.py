@@ -1,4 +1,6 @@
-"""Submitting and inspecting tuning jobs."""
+"""Submitting and inspecting tuning jobs; every method returns resources
+(:class:`~slipway.tuning.resources.TuningJob`, :class:`~slipway.tuning.resources.Trial`,
+:class:`~slipway.core.logsink.LogLine`)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,14 @@ from sqlalchemy import select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
-from slipway.core.db.tables import StepLogRow
 from slipway.core.errors import Conflict, NotFound
 from slipway.core.events import EventLog
+from slipway.core.logsink import LogLine, read_logs
 from slipway.core.queue import WorkQueue
+from slipway.core.resource import Listing
 from slipway.core.waiting import wait_until_final
 from slipway.registry.mlflow_store import MlflowStore
+from slipway.tuning.resources import Trial, TuningJob
 from slipway.tuning.runner import INTERRUPTED, RETRY_OF, WARM
 from slipway.tuning.spec import QUEUE, RUNNER_KIND, TERMINAL, TuningJobSpec
 from slipway.tuning.study import open_study, pruner, sampler, storage
@@ -36,12 +40,12 @@ class TuningService:
         self.mlflow = mlflow
         self.artifact_root = artifact_root
 
-    def submit(self, spec: TuningJobSpec | dict[str, Any]) -> TuningJobRow:
+    def submit(self, spec: TuningJobSpec | dict[str, Any]) -> TuningJob:
         job = TuningJobSpec.parse(spec)
         with self.db.session() as session:
             if session.get(TuningJobRow, job.name) is not None:
                 raise Conflict(f"a tuning job named {job.name!r} exists already")
-        parents = [self.get(name) for name in job.warm_start_from]
+        parents = [self.get(name) for name in job.warm_start_from]  # NotFound first
         study = optuna.create_study(
             study_name=job.name,
             storage=storage(self.db),
@@ -50,8 +54,7 @@ class TuningService:
             direction=job.direction,
         )
         for parent in parents:
-            parent_spec = TuningJobSpec.model_validate(parent.spec)
-            for trial in open_study(self.db, parent_spec).get_trials(
+            for trial in open_study(self.db, parent.spec).get_trials(
                 deepcopy=False, states=[optuna.trial.TrialState.COMPLETE]
             ):
                 study.add_trial(
@@ -87,7 +90,7 @@ class TuningService:
                 session=session,
             )
             session.flush()
-            return row
+            return TuningJob.model_validate(row)
 
     def _parent_run(self, job: TuningJobSpec) -> str:
         client = self.mlflow.client
@@ -102,40 +105,43 @@ class TuningService:
         )
         return str(run.info.run_id)
 
-    def get(self, name: str) -> TuningJobRow:
+    def get(self, name: str) -> TuningJob:
         with self.db.session() as session:
             row = session.get(TuningJobRow, name)
             if row is None:
                 raise NotFound(f"tuning job {name!r} does not exist")
-            return row
+            return TuningJob.model_validate(row)
 
-    def jobs(self, limit: int = 50) -> list[TuningJobRow]:
+    def jobs(self, limit: int = 50) -> Listing[TuningJob]:
+        """The latest ``limit`` jobs, newest first."""
         with self.db.session() as session:
-            return list(
-                session.scalars(
-                    select(TuningJobRow).order_by(TuningJobRow.created_at.desc()).limit(limit)
-                )
+            rows = session.scalars(
+                select(TuningJobRow).order_by(TuningJobRow.created_at.desc()).limit(limit)
             )
+            return Listing(TuningJob.model_validate(row) for row in rows)
 
-    def trials(self, name: str) -> list[dict[str, Any]]:
-        spec = TuningJobSpec.model_validate(self.get(name).spec)
-        return [
-            {
-                "number": t.number,
-                "state": t.state.name,
-                "value": t.value,
-                "params": t.params,
-                "run_id": t.user_attrs.get("run_id"),
-                "warm_start_from": t.user_attrs.get(WARM),
-                "intermediate": dict(t.intermediate_values),
-                "error": t.user_attrs.get("error"),
-                "interrupted": bool(t.user_attrs.get(INTERRUPTED)),
-                "retry_of": t.user_attrs.get(RETRY_OF),
-            }
+    def trials(self, name: str) -> Listing[Trial]:
+        """The job's trials (warm-start copies included), by number."""
+        spec = self.get(name).spec
+        return Listing(
+            Trial(
+                number=t.number,
+                state=t.state.name,
+                value=t.value,
+                params=t.params,
+                run_id=t.user_attrs.get("run_id"),
+                warm_start_from=t.user_attrs.get(WARM),
+                intermediate=dict(t.intermediate_values),
+                error=t.user_attrs.get("error"),
+                interrupted=bool(t.user_attrs.get(INTERRUPTED)),
+                retry_of=t.user_attrs.get(RETRY_OF),
+            )
             for t in open_study(self.db, spec).get_trials(deepcopy=False)
-        ]
+        )
 
-    def wait(self, name: str, timeout: float = 600.0) -> TuningJobRow:
+    def wait(self, name: str, timeout: float = 600.0) -> TuningJob:
+        """The job once it has finished (Completed, Failed or Stopped); ``TimeoutError``
+        after ``timeout`` seconds."""
         return wait_until_final(
             lambda: self.get(name),
             lambda r: r.state,
@@ -153,12 +159,8 @@ class TuningService:
                 raise Conflict(f"tuning job {name} is already {row.state}")
             row.state, row.finished_at = "Stopped", utcnow()
 
-    def logs(self, name: str, after: int = 0) -> list[StepLogRow]:
-        with self.db.session() as session:
-            return list(
-                session.scalars(
-                    select(StepLogRow)
-                    .where(StepLogRow.execution_id == f"tuning/{name}", StepLogRow.id > after)
-                    .order_by(StepLogRow.id)
-                )
-            )
+    def logs(self, name: str, after: int = 0) -> Listing[LogLine]:
+        """The trials' captured output after position ``after`` (a line's ``id``); each
+        line's ``step`` is ``trial-<number>``. ``NotFound`` for an unknown job."""
+        self.get(name)
+        return read_logs(self.db, f"tuning/{name}", after=after)

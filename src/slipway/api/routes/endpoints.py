@@ -4,8 +4,9 @@ stats, A/B test reports and delete.
 Changes are asynchronous: a create, update or rollback stores a new config and returns
 at once (status Creating or Updating); gateways load it and the deployment controller
 moves the traffic. Poll ``GET /endpoints/{name}`` to follow it. Bodies are endpoint specs
-(:class:`~slipway.serving.spec.EndpointSpec`), validated by the service so a bad one is a
-400 naming the field and stores nothing.
+(:class:`~slipway.serving.spec.EndpointSpec`), so a bad one is a 400 naming the field and
+stores nothing; answers are the resources of :mod:`slipway.serving.resources`.
+Invocations go to the gateway (each endpoint's ``url``), not here.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from slipway.api.auth import Principal, authorize, services_of
 from slipway.api.routes import MAX_ID, Int64
 from slipway.evaluation import ab
 from slipway.monitoring import ab_test
+from slipway.serving.invoke import gateway_url, invocation_url
+from slipway.serving.resources import Deployment, Endpoint, EndpointUpdate, RollbackRequest
 from slipway.serving.spec import EndpointSpec
 from slipway.serving.states import EndpointStatus
 from slipway.serving.stats import variant_stats
@@ -29,60 +32,21 @@ router = APIRouter(prefix="/endpoints", tags=["endpoints"], dependencies=[Depend
 Caller = Annotated[Principal, Depends(_caller)]
 
 
-class EndpointSummary(BaseModel):
-    name: str
-    status: EndpointStatus
-    active_version: int | None
-    target_version: int | None
-    target_percent: float
-    updated_at: datetime
+def _iso_only(value: object) -> object:
+    """A time in a query is ISO 8601 text, as the document says: pydantic would also take
+    a number as Unix seconds, which the document does not offer."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+    elif isinstance(value, datetime):
+        return value
+    raise ValueError("give an ISO 8601 time with a time zone, e.g. 2024-01-01T00:00:00Z")
 
 
-class ConfigOut(BaseModel):
-    """One stored config of an endpoint and how its rollout ended."""
-
-    version: int
-    outcome: str = Field(description="pending, deployed, retired, rolled_back or failed")
-    outcome_reason: str
-    rollback_of: int | None
-    created_by: str
-    created_at: datetime
-    finished_at: datetime | None
-    spec: dict[str, Any]
-
-
-class GatewayLoad(BaseModel):
-    gateway: str
-    config_version: int
-    state: str = Field(description="loading, ready or failed")
-    error: str
-
-
-class EndpointOut(BaseModel):
-    name: str
-    status: EndpointStatus
-    status_reason: str
-    active_version: int | None
-    target_version: int | None
-    target_percent: float
-    phase: int
-    generation: int
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    traffic: dict[str, float] = Field(description="share of traffic (0..1) per variant now")
-    active: ConfigOut | None
-    target: ConfigOut | None
-    gateways: list[GatewayLoad]
-    latest: dict[str, Any] | None = Field(
-        default=None, description="the newest config's version, outcome and reason"
-    )
-
-
-class RollbackIn(BaseModel):
-    to_version: int | None = Field(
-        default=None, ge=1, description="config to deploy again; default: the one before"
-    )
+# A zoned ISO 8601 time given as a query parameter.
+QueryTime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
 
 
 class VariantStats(BaseModel):
@@ -142,27 +106,39 @@ class Deleting(BaseModel):
     status: EndpointStatus
 
 
-@router.get("", response_model=list[EndpointSummary])
-def list_endpoints(request: Request) -> list[dict[str, Any]]:
-    return services_of(request).endpoints.list()
+def _reached(endpoint: Endpoint, request: Request) -> Endpoint:
+    """``endpoint`` with its invocation URL as this caller reaches the gateway: on a
+    gateway listening on every interface, at the host the caller reached us at."""
+    serving = services_of(request).settings.serving
+    gateway = gateway_url(serving, reached_at=request.url.hostname)
+    return endpoint.model_copy(update={"url": invocation_url(gateway, endpoint.name)})
 
 
-@router.post("", status_code=201, response_model=EndpointOut)
-def create_endpoint(body: dict[str, Any], request: Request, caller: Caller) -> dict[str, Any]:
-    return services_of(request).endpoints.create(body, actor=caller.name)
+@router.get("")
+def list_endpoints(request: Request) -> list[Endpoint]:
+    """Every endpoint, by name."""
+    return [_reached(e, request) for e in services_of(request).endpoints.list()]
 
 
-@router.get("/{name}", response_model=EndpointOut)
-def describe_endpoint(name: str, request: Request) -> dict[str, Any]:
-    return services_of(request).endpoints.describe(name)
+@router.post("", status_code=201)
+def create_endpoint(body: EndpointSpec, request: Request, caller: Caller) -> Endpoint:
+    """Store the spec as config 1 and start creating the endpoint (status Creating)."""
+    return _reached(services_of(request).endpoints.create(body, actor=caller.name), request)
 
 
-@router.put("/{name}", response_model=EndpointOut)
-def update_endpoint(
-    name: str, body: dict[str, Any], request: Request, caller: Caller
-) -> dict[str, Any]:
-    """Roll out a new spec; the body may leave out ``name`` but not contradict the path."""
-    return services_of(request).endpoints.update(name, {"name": name, **body}, actor=caller.name)
+@router.get("/{name}")
+def describe_endpoint(name: str, request: Request) -> Endpoint:
+    return _reached(services_of(request).endpoints.describe(name), request)
+
+
+@router.put("/{name}")
+def update_endpoint(name: str, body: EndpointUpdate, request: Request, caller: Caller) -> Endpoint:
+    """Roll out a new spec with its deployment strategy; the body may leave out ``name``
+    but not contradict the path."""
+    updated = services_of(request).endpoints.update(
+        name, body.for_endpoint(name), actor=caller.name
+    )
+    return _reached(updated, request)
 
 
 @router.delete("/{name}", status_code=202, response_model=Deleting)
@@ -172,19 +148,20 @@ def delete_endpoint(name: str, request: Request, caller: Caller) -> Deleting:
     return Deleting(name=name, status=EndpointStatus.DELETING)
 
 
-@router.get("/{name}/history", response_model=list[ConfigOut])
-def endpoint_history(name: str, request: Request) -> list[dict[str, Any]]:
+@router.get("/{name}/history")
+def endpoint_history(name: str, request: Request) -> list[Deployment]:
     """Every config ever stored, oldest first, with its outcome."""
     return services_of(request).endpoints.history(name)
 
 
-@router.post("/{name}/rollback", response_model=EndpointOut)
+@router.post("/{name}/rollback")
 def rollback_endpoint(
-    name: str, request: Request, caller: Caller, body: RollbackIn | None = None
-) -> dict[str, Any]:
+    name: str, request: Request, caller: Caller, body: RollbackRequest | None = None
+) -> Endpoint:
     """Deploy an earlier config again, all at once, as a new config version."""
     to_version = body.to_version if body is not None else None
-    return services_of(request).endpoints.rollback(name, to_version=to_version, actor=caller.name)
+    rolled = services_of(request).endpoints.rollback(name, to_version=to_version, actor=caller.name)
+    return _reached(rolled, request)
 
 
 @router.get("/{name}/stats", response_model=EndpointStats)
@@ -192,7 +169,7 @@ def endpoint_stats(
     name: str,
     request: Request,
     since: Annotated[
-        AwareDatetime | None,
+        QueryTime | None,
         Query(description="ISO 8601 with a time zone; default: every window kept (a week)"),
     ] = None,
     config_version: Annotated[
@@ -215,8 +192,8 @@ def endpoint_stats(
 def endpoint_ab_test(
     name: str,
     request: Request,
-    since: Annotated[AwareDatetime, Query(description="start of the window (ISO 8601, zoned)")],
-    until: Annotated[AwareDatetime | None, Query(description="end; default now")] = None,
+    since: Annotated[QueryTime, Query(description="start of the window (ISO 8601, zoned)")],
+    until: Annotated[QueryTime | None, Query(description="end; default now")] = None,
     metric: Annotated[
         str, Query(max_length=32, description="roc_auc, log_loss, accuracy, rmse or mae")
     ] = "roc_auc",

@@ -10,55 +10,38 @@ from pydantic import BaseModel, Field
 
 from slipway.api.auth import authorize, services_of
 from slipway.api.routes import MAX_ID
+from slipway.core.logsink import LogLine
+from slipway.pipelines.resources import Schedule, ScheduleFire, ScheduleSpec
+from slipway.training.resources import TrainingJob
+from slipway.training.spec import TrainingJobSpec
+from slipway.tuning.resources import Trial, TuningJob
+from slipway.tuning.spec import TuningJobSpec
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(authorize())])
 
 
-def _job(row: Any) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "state": row.state,
-        "attempts": row.attempts,
-        "failures": row.failures,
-        "mlflow_run_id": row.mlflow_run_id,
-        "model_key": row.model_key,
-        "output_key": row.output_key,
-        "resumed_from_checkpoint": row.resumed_from_checkpoint,
-        "spec": row.spec,
-        "created_at": row.created_at,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "error": row.error,
-    }
-
-
 @router.post("/jobs", status_code=201)
-def submit_job(body: dict[str, Any], request: Request) -> dict[str, Any]:
-    return _job(services_of(request).training.submit(body))
+def submit_job(body: TrainingJobSpec, request: Request) -> TrainingJob:
+    return services_of(request).training.submit(body)
 
 
 @router.get("/jobs")
 def list_jobs(
     request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
-) -> list[dict[str, Any]]:
-    return [_job(j) for j in services_of(request).training.jobs(limit)]
+) -> list[TrainingJob]:
+    return services_of(request).training.jobs(limit)
 
 
 @router.get("/jobs/{name}")
-def get_job(name: str, request: Request) -> dict[str, Any]:
-    return _job(services_of(request).training.get(name))
+def get_job(name: str, request: Request) -> TrainingJob:
+    return services_of(request).training.get(name)
 
 
 @router.get("/jobs/{name}/logs")
 def job_logs(
     name: str, request: Request, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
-) -> list[dict[str, Any]]:
-    services = services_of(request)
-    services.training.get(name)
-    return [
-        {"id": r.id, "attempt": r.attempt, "time": r.time, "text": r.text}
-        for r in services.training.logs(name, after)
-    ]
+) -> list[LogLine]:
+    return services_of(request).training.logs(name, after)
 
 
 @router.post("/jobs/{name}/stop", status_code=202)
@@ -67,33 +50,33 @@ def stop_job(name: str, request: Request) -> dict[str, str]:
     return {"name": name, "state": "Stopped"}
 
 
-def _tuning(row: Any) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "state": row.state,
-        "best": row.best,
-        "spec": row.spec,
-        "mlflow_run_id": row.mlflow_run_id,
-        "created_at": row.created_at,
-        "finished_at": row.finished_at,
-        "error": row.error,
-    }
-
-
 @router.post("/tuning-jobs", status_code=201)
-def submit_tuning(body: dict[str, Any], request: Request) -> dict[str, Any]:
-    return _tuning(services_of(request).tuning.submit(body))
+def submit_tuning(body: TuningJobSpec, request: Request) -> TuningJob:
+    return services_of(request).tuning.submit(body)
 
 
 @router.get("/tuning-jobs")
-def list_tuning(request: Request) -> list[dict[str, Any]]:
-    return [_tuning(j) for j in services_of(request).tuning.jobs()]
+def list_tuning(
+    request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[TuningJob]:
+    return services_of(request).tuning.jobs(limit)
 
 
 @router.get("/tuning-jobs/{name}")
-def get_tuning(name: str, request: Request) -> dict[str, Any]:
-    services = services_of(request)
-    return _tuning(services.tuning.get(name)) | {"trials": services.tuning.trials(name)}
+def get_tuning(name: str, request: Request) -> TuningJob:
+    return services_of(request).tuning.get(name)
+
+
+@router.get("/tuning-jobs/{name}/trials")
+def tuning_trials(name: str, request: Request) -> list[Trial]:
+    return services_of(request).tuning.trials(name)
+
+
+@router.get("/tuning-jobs/{name}/logs")
+def tuning_logs(
+    name: str, request: Request, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
+) -> list[LogLine]:
+    return services_of(request).tuning.logs(name, after)
 
 
 @router.post("/tuning-jobs/{name}/stop", status_code=202)
@@ -102,53 +85,37 @@ def stop_tuning(name: str, request: Request) -> dict[str, str]:
     return {"name": name, "state": "Stopped"}
 
 
-class ScheduleIn(BaseModel):
-    name: str
-    pipeline: str
-    cron: str
-    timezone: str = "UTC"
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    catchup: Literal["none", "latest", "all"] = "latest"
-
-
-def _schedule(row: Any) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "pipeline": row.pipeline,
-        "cron": row.cron,
-        "timezone": row.timezone,
-        "parameters": row.parameters,
-        "catchup": row.catchup,
-        "enabled": row.enabled,
-        "next_fire_at": row.next_fire_at,
-        "last_fired_at": row.last_fired_at,
-    }
-
-
 @router.post("/schedules", status_code=201)
-def create_schedule(body: ScheduleIn, request: Request) -> dict[str, Any]:
-    row = services_of(request).schedules.create(
+def create_schedule(body: ScheduleSpec, request: Request) -> Schedule:
+    return services_of(request).schedules.create(
         body.name,
         body.pipeline,
         body.cron,
         timezone=body.timezone,
         parameters=body.parameters,
         catchup=body.catchup,
+        start_at=body.start_at,
     )
-    return _schedule(row)
 
 
 @router.get("/schedules")
-def list_schedules(request: Request) -> list[dict[str, Any]]:
-    return [_schedule(s) for s in services_of(request).schedules.all()]
+def list_schedules(request: Request) -> list[Schedule]:
+    return services_of(request).schedules.all()
+
+
+@router.get("/schedules/{name}")
+def get_schedule(name: str, request: Request) -> Schedule:
+    return services_of(request).schedules.get(name)
+
+
+@router.get("/schedules/{name}/fires")
+def schedule_fires(name: str, request: Request) -> list[ScheduleFire]:
+    return services_of(request).schedules.fires(name)
 
 
 @router.post("/schedules/{name}/{action}", status_code=202)
-def toggle_schedule(
-    name: str, action: Literal["enable", "disable"], request: Request
-) -> dict[str, Any]:
-    services_of(request).schedules.set_enabled(name, action == "enable")
-    return {"name": name, "enabled": action == "enable"}
+def toggle_schedule(name: str, action: Literal["enable", "disable"], request: Request) -> Schedule:
+    return services_of(request).schedules.set_enabled(name, action == "enable")
 
 
 @router.delete("/schedules/{name}", status_code=204)

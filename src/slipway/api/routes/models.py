@@ -3,110 +3,78 @@ cards."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from slipway.api.auth import Principal, authorize, services_of
 from slipway.api.routes import MAX_ID, Int64
 from slipway.registry import card
-from slipway.registry.lineage import Lineage
-from slipway.registry.models import ApprovalStatus, ModelVersion, Output
+from slipway.registry.resources import (
+    AliasRequest,
+    ApprovalRequest,
+    Comparison,
+    ModelInput,
+    ModelVersion,
+    RegisteredModel,
+    RegisterRequest,
+    Transition,
+)
 
 _caller = authorize()
 router = APIRouter(prefix="/models", tags=["models"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
 
 
-class VersionOut(BaseModel):
-    name: str
-    version: int
-    run_id: str | None
-    source: str
-    approval_status: ApprovalStatus
-    digest: str
-    signature: dict[str, Any]
-    lineage: dict[str, Any]
-    description: str
-    registered_by: str
-    registered_at: datetime
-    aliases: list[str]
-    metrics: dict[str, float]
-    params: dict[str, str]
-    output: Output
-    classes: list[Any] | None = Field(
-        description="the class labels in the order of the probabilities (null for label)"
-    )
-    owner: str = ""
-    intended_use: str = ""
-
-    @classmethod
-    def of(cls, version: ModelVersion) -> VersionOut:
-        data = version.to_dict()
-        data.pop("artifact_key")
-        return cls(**data)
-
-
-class RegisterIn(BaseModel):
-    source: str = Field(
-        description="runs:/<run id>/<path>, mlflow-artifacts:/… or a path in the artifact store"
-    )
-    description: str = ""
-    lineage: dict[str, Any] = Field(default_factory=dict)
-    output: Output = Field(
-        default=Output.LABEL,
-        description="what the version returns: label (the model's predict), probabilities"
-        " (one per class) or both; probabilities need a classifier that can produce them",
-    )
-    owner: str = Field(default="", max_length=255, description="who answers for it (card)")
-    intended_use: str = Field(
-        default="", max_length=5000, description="what it is for, and not for (model card)"
-    )
-
-
-class ApprovalIn(BaseModel):
-    status: ApprovalStatus
-    comment: str = Field(default="", max_length=4000)
-
-
-class AliasIn(BaseModel):
-    version: int = Field(ge=1)
-
-
 @router.get("")
-def list_models(request: Request) -> list[dict[str, Any]]:
+def list_models(request: Request) -> list[RegisteredModel]:
     return services_of(request).registry.models()
 
 
-@router.get("/{name}/versions", response_model=list[VersionOut])
-def list_versions(name: str, request: Request) -> list[VersionOut]:
-    return [VersionOut.of(v) for v in services_of(request).registry.versions(name)]
+@router.get("/{name}/versions")
+def list_versions(name: str, request: Request) -> list[ModelVersion]:
+    return services_of(request).registry.versions(name)
 
 
-@router.post("/{name}/versions", status_code=201, response_model=VersionOut)
-def register(name: str, body: RegisterIn, request: Request, caller: Caller) -> VersionOut:
-    known = set(Lineage.__dataclass_fields__)
-    lineage = Lineage(**{k: v for k, v in body.lineage.items() if k in known})
-    version = services_of(request).registry.register(
+@router.post("/{name}/versions", status_code=201)
+def register(name: str, body: RegisterRequest, request: Request, caller: Caller) -> ModelVersion:
+    return services_of(request).registry.register(
         name,
         body.source,
         actor=caller.name,
         description=body.description,
-        lineage=lineage,
+        lineage=body.lineage,
         output=body.output,
         owner=body.owner,
         intended_use=body.intended_use,
     )
-    return VersionOut.of(version)
 
 
-@router.get("/{name}/versions/{ref}", response_model=VersionOut)
-def get_version(name: str, ref: str, request: Request) -> VersionOut:
+@router.get("/{name}/versions/{ref}")
+def get_version(name: str, ref: str, request: Request) -> ModelVersion:
     """A version by number or alias."""
-    return VersionOut.of(services_of(request).registry.get(name, ref))
+    return services_of(request).registry.get(name, ref)
+
+
+@router.get("/{name}/versions/{ref}/deployable")
+def check_deployable(
+    name: str,
+    ref: str,
+    request: Request,
+    environment: Annotated[str, Query(max_length=63, description="e.g. production")],
+) -> ModelVersion:
+    """The version when the environment's policy lets it be deployed (production: Approved
+    only; Rejected nowhere), else 403 saying why."""
+    return services_of(request).registry.check_deployable(name, ref, environment)
+
+
+@router.post("/{name}/versions/{ref}/verify")
+def verify(name: str, ref: str, request: Request) -> ModelVersion:
+    """Check the version's files against the digest recorded at registration: the version
+    when they match, else 409 ``model_tampered`` naming the files that changed. A POST:
+    a mismatch is recorded as an event."""
+    return services_of(request).registry.verify(name, ref)
 
 
 @router.get(
@@ -132,27 +100,24 @@ def model_card(
 
 
 @router.get("/{name}/versions/{version}/approvals")
-def approvals(name: str, version: Int64, request: Request) -> list[dict[str, Any]]:
-    registry = services_of(request).registry
-    registry.get(name, version)
-    return [t.__dict__ for t in registry.transitions(name, version)]
+def approvals(name: str, version: Int64, request: Request) -> list[Transition]:
+    return services_of(request).registry.transitions(name, version)
 
 
-@router.post("/{name}/versions/{version}/approval", response_model=VersionOut)
+@router.post("/{name}/versions/{version}/approval")
 def set_approval(
-    name: str, version: Int64, body: ApprovalIn, request: Request, caller: Caller
-) -> VersionOut:
-    updated = services_of(request).registry.set_approval(
+    name: str, version: Int64, body: ApprovalRequest, request: Request, caller: Caller
+) -> ModelVersion:
+    return services_of(request).registry.set_approval(
         name, version, body.status, actor=caller.name, comment=body.comment
     )
-    return VersionOut.of(updated)
 
 
-@router.put("/{name}/aliases/{alias}", response_model=VersionOut)
-def set_alias(name: str, alias: str, body: AliasIn, request: Request, caller: Caller) -> VersionOut:
-    return VersionOut.of(
-        services_of(request).registry.set_alias(name, alias, body.version, actor=caller.name)
-    )
+@router.put("/{name}/aliases/{alias}")
+def set_alias(
+    name: str, alias: str, body: AliasRequest, request: Request, caller: Caller
+) -> ModelVersion:
+    return services_of(request).registry.set_alias(name, alias, body.version, actor=caller.name)
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=204)
@@ -162,8 +127,12 @@ def delete_alias(name: str, alias: str, request: Request, caller: Caller) -> Non
 
 @router.get("/{name}/compare")
 def compare(
-    name: str, request: Request, versions: Annotated[list[str], Query(min_length=2)]
-) -> dict[str, Any]:
+    name: str,
+    request: Request,
+    versions: Annotated[
+        list[str], Query(description="two or more version numbers or aliases")
+    ] = [],  # noqa: B006 (FastAPI copies defaults; fewer than two is the service's error)
+) -> Comparison:
     refs: list[int | str] = [int(v) if v.isdigit() else v for v in versions]
     return services_of(request).registry.compare(name, refs)
 
@@ -171,6 +140,6 @@ def compare(
 @router.get("/lineage/feature-groups/{group}")
 def trained_on(
     group: str, request: Request, version: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None
-) -> list[dict[str, Any]]:
+) -> list[ModelInput]:
     """Reverse lineage: model versions trained on a feature group (at a Delta version)."""
     return services_of(request).registry.trained_on(group, version)

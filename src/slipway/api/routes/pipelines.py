@@ -1,78 +1,65 @@
 """Pipelines and executions over REST.
 
-Registering a pipeline imports its code, so it happens from the SDK or CLI next to the
-code (``slipway pipelines register module:pipeline``), never from a request body.
+Registering a pipeline imports its code, so the definition is built next to the code (the
+SDK, the CLI, :class:`slipway.Client`) and sent here as data (``PUT /pipelines/{name}``,
+a :class:`~slipway.pipelines.resources.PipelineDefinition`): the control plane checks the
+graph and stores it without importing anything. Its steps run on the workers, which
+import the code from the definition's ``code_paths`` — folders on the workers' machines —
+so registering is an editor's act, like submitting a training job that runs a script.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
 
 from slipway.api.auth import authorize, services_of
 from slipway.api.routes import MAX_ID
+from slipway.core.errors import InvalidInput
+from slipway.core.logsink import LogLine
+from slipway.pipelines.resources import Execution, Pipeline, PipelineDefinition, StartRequest
 
 router = APIRouter(tags=["pipelines"], dependencies=[Depends(authorize())])
 
 
-class RunIn(BaseModel):
-    parameters: dict[str, Any] = Field(default_factory=dict)
-
-
-class ExecutionSummary(BaseModel):
-    id: str
-    pipeline: str
-    state: str
-    parameters: dict[str, Any]
-    trigger: dict[str, Any]
-    created_at: datetime
-    finished_at: datetime | None
-
-
 @router.get("/pipelines")
-def list_pipelines(request: Request) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": p.name,
-            "target": p.target,
-            "digest": p.digest,
-            "updated_at": p.updated_at,
-            "steps": len(p.graph["steps"]),
-            "parameters": p.graph["parameters"],
-        }
-        for p in services_of(request).pipelines.pipelines()
-    ]
+def list_pipelines(request: Request) -> list[Pipeline]:
+    return services_of(request).pipelines.pipelines()
+
+
+@router.put("/pipelines/{name}")
+def register_pipeline(name: str, body: PipelineDefinition, request: Request) -> Pipeline:
+    """Register a pipeline's definition, or update the one registered under ``name``."""
+    if body.name != name:
+        raise InvalidInput(f"the body names {body.name!r}, the path {name!r}", field="name")
+    return services_of(request).pipelines.register(body)
 
 
 @router.get("/pipelines/{name}")
-def get_pipeline(name: str, request: Request) -> dict[str, Any]:
-    row = services_of(request).pipelines.get(name)
-    return {"name": row.name, "target": row.target, "digest": row.digest, "graph": row.graph}
+def get_pipeline(name: str, request: Request) -> Pipeline:
+    return services_of(request).pipelines.get(name)
 
 
 @router.post("/pipelines/{name}/executions", status_code=201)
-def run_pipeline(name: str, body: RunIn, request: Request) -> dict[str, str]:
+def run_pipeline(name: str, body: StartRequest, request: Request) -> dict[str, str]:
     execution_id = services_of(request).pipelines.start(
         name, body.parameters, trigger={"type": "manual", "via": "rest"}
     )
     return {"id": execution_id}
 
 
-@router.get("/executions", response_model=list[ExecutionSummary])
+@router.get("/executions")
 def list_executions(
     request: Request,
     pipeline: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> list[ExecutionSummary]:
-    rows = services_of(request).pipelines.executions(pipeline, limit)
-    return [ExecutionSummary.model_validate(r, from_attributes=True) for r in rows]
+) -> list[Execution]:
+    return services_of(request).pipelines.executions(pipeline, limit)
 
 
 @router.get("/executions/{execution_id}")
-def describe_execution(execution_id: str, request: Request) -> dict[str, Any]:
+def describe_execution(execution_id: str, request: Request) -> Execution:
     return services_of(request).pipelines.describe(execution_id)
 
 
@@ -82,12 +69,8 @@ def execution_logs(
     request: Request,
     step: str | None = None,
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> list[dict[str, Any]]:
-    rows = services_of(request).pipelines.logs(execution_id, step, after)
-    return [
-        {"id": r.id, "step": r.step, "attempt": r.attempt, "time": r.time, "text": r.text}
-        for r in rows
-    ]
+) -> list[LogLine]:
+    return services_of(request).pipelines.logs(execution_id, step, after)
 
 
 @router.post("/executions/{execution_id}/cancel", status_code=202)

@@ -1,6 +1,7 @@
 """Tables over REST as Arrow IPC streams: ingesting a DataFrame-sized table into a feature
-group, and point-in-time training sets. JSON rows cost more to build and parse than the
-work itself at these sizes and lose types; the remote client (slipway.client) uses these.
+group, point-in-time training sets, SQL results and a group's offline rows. JSON rows cost
+more to build and parse than the work itself at these sizes and lose types; the remote
+client (slipway.client) uses these.
 
 Bodies are bounded by ``server.max_table_bytes`` (not ``max_body_bytes``, which bounds
 JSON); a body of another content type gets 415.
@@ -15,15 +16,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from slipway.api.auth import READ_ONLY, authorize, services_of
-from slipway.api.routes.features import IngestOut
 from slipway.core.arrowipc import ARROW_STREAM, from_ipc, to_ipc
 from slipway.core.errors import InvalidInput, UnsupportedMediaType
 from slipway.features.offline.training import DEFINITION_HEADER
+from slipway.features.resources import Ingest, IsoTime, TableQuery
 from slipway.security.tokens import Role
 
 writes = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.EDITOR))])
 reads = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.VIEWER))])
 
+
+_TABLE_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the table as an Arrow IPC stream",
+        "content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 _TABLE_BODY: dict[str, Any] = {
     "requestBody": {
@@ -44,7 +52,6 @@ async def _table(request: Request) -> bytes:
 @writes.post(
     "/feature-groups/{name}/records/arrow",
     status_code=201,
-    response_model=IngestOut,
     openapi_extra=_TABLE_BODY,
     responses={415: {"description": "The body is not an Arrow IPC stream"}},
 )
@@ -54,17 +61,16 @@ def ingest_table(
     body: Annotated[bytes, Depends(_table)],
     timezone: str | None = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> IngestOut:
+) -> Ingest:
     """Ingest a table of records (any number of rows) as one ingestion, validated whole;
     with an ``Idempotency-Key``, sending it again writes it once."""
-    ingest = services_of(request).features.ingest(
+    return services_of(request).features.ingest(
         name,
         from_ipc(body, field="body"),
         timezone=timezone,
         source="rest",
         idempotency_key=idempotency_key,
     )
-    return IngestOut.of(ingest)
 
 
 def _versions(text: str | None) -> dict[str, int] | None:
@@ -119,3 +125,30 @@ def training_set(
         media_type=ARROW_STREAM,
         headers={DEFINITION_HEADER: json.dumps(built.definition.to_dict(), default=str)},
     )
+
+
+def _arrow(table: Any) -> Response:
+    return Response(memoryview(to_ipc(table)), media_type=ARROW_STREAM)
+
+
+@reads.post(
+    "/feature-groups/query/arrow",
+    openapi_extra=READ_ONLY,
+    response_class=Response,
+    responses=_TABLE_ANSWER,
+)
+def query_table(body: TableQuery, request: Request) -> Response:
+    """Read-only SQL over the groups' offline data, the whole result as Arrow: the same
+    as ``FeatureStore.query`` in process."""
+    return _arrow(services_of(request).features.query(body.sql))
+
+
+@reads.get("/feature-groups/{name}/offline", response_class=Response, responses=_TABLE_ANSWER)
+def read_offline(
+    name: str,
+    request: Request,
+    version: Annotated[int | None, Query(ge=0)] = None,
+    as_of: Annotated[IsoTime | None, Query(description="ISO 8601 time")] = None,
+) -> Response:
+    """A group's offline rows, now or as of a Delta version or a time."""
+    return _arrow(services_of(request).features.read_offline(name, version=version, as_of=as_of))

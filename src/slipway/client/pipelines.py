@@ -1,0 +1,182 @@
+"""Pipelines and their schedules through the control plane: the methods of the embedded
+:class:`~slipway.pipelines.service.PipelineService` and
+:class:`~slipway.pipelines.schedules.Schedules`, with their arguments and return types.
+
+A pipeline is defined with the DSL on the caller's machine and registered as data: the
+client traces it into its definition (:func:`slipway.pipelines.definition.define`, which
+imports the code here) and sends that to ``PUT /pipelines/{name}``. The control plane
+never imports it; the workers do, from the definition's ``code_paths`` — so the code
+must be importable on the workers' machines (installed there, or on a shared folder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from slipway.client.transport import Transport
+from slipway.core.logsink import LogLine
+from slipway.core.resource import Listing, Resource
+from slipway.core.waiting import wait_until_final
+from slipway.pipelines.definition import define
+from slipway.pipelines.dsl import PipelineFunction
+from slipway.pipelines.resources import (
+    Catchup,
+    Execution,
+    Pipeline,
+    PipelineDefinition,
+    Schedule,
+    ScheduleFire,
+)
+from slipway.pipelines.states import TERMINAL_EXECUTIONS
+
+R = TypeVar("R", bound=Resource)
+
+# How often a remote wait asks again: each poll is a request to a shared control plane.
+POLL_SECONDS = 0.5
+
+
+def listing(kind: type[R], documents: Iterable[Any]) -> Listing[R]:
+    """The resources of a JSON array."""
+    return Listing(kind.model_validate(d) for d in documents)
+
+
+class RemotePipelines:
+    """``client.pipelines``. Left out, being in-process only: ``advance`` (the
+    orchestrator's step, run by the control plane itself), ``start``'s ``trigger`` and
+    ``session`` (the server records a REST start as ``{"type": "manual", "via": "rest"}``)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    # -- definitions ---------------------------------------------------------------
+
+    def register(self, pipeline: PipelineFunction | PipelineDefinition | str) -> Pipeline:
+        """Register (or update) a pipeline: a ``@pipeline`` function, a ``module:attribute``
+        naming one, or a definition built already."""
+        definition = pipeline if isinstance(pipeline, PipelineDefinition) else define(pipeline)
+        response = self.transport.request(
+            "PUT", f"/pipelines/{definition.name}", json=definition.model_dump(mode="json")
+        )
+        return Pipeline.model_validate(response.json())
+
+    def get(self, name: str) -> Pipeline:
+        return Pipeline.model_validate(self.transport.request("GET", f"/pipelines/{name}").json())
+
+    def pipelines(self) -> Listing[Pipeline]:
+        return listing(Pipeline, self.transport.request("GET", "/pipelines").json())
+
+    # -- executions ----------------------------------------------------------------
+
+    def start(self, name: str, parameters: dict[str, Any] | None = None) -> str:
+        """Start an execution of a registered pipeline; returns its id. Sent once (a
+        retried start would start a second execution)."""
+        response = self.transport.request(
+            "POST", f"/pipelines/{name}/executions", json={"parameters": parameters or {}}
+        )
+        return str(response.json()["id"])
+
+    def describe(self, execution_id: str) -> Execution:
+        response = self.transport.request("GET", f"/executions/{execution_id}")
+        return Execution.model_validate(response.json())
+
+    def executions(self, pipeline: str | None = None, limit: int = 50) -> Listing[Execution]:
+        params: dict[str, Any] = {"limit": limit}
+        if pipeline:
+            params["pipeline"] = pipeline
+        return listing(
+            Execution, self.transport.request("GET", "/executions", params=params).json()
+        )
+
+    def wait(
+        self,
+        execution_id: str,
+        timeout: float = 600.0,
+        progress: Callable[[Execution], None] | None = None,
+    ) -> Execution:
+        """Poll the execution until it has finished, as the embedded ``wait`` does;
+        ``progress`` sees each state read (its steps' states) on the way."""
+
+        def poll() -> Execution:
+            current = self.describe(execution_id)
+            if progress is not None:
+                progress(current)
+            return current
+
+        return wait_until_final(
+            poll,
+            lambda e: str(e.state),
+            TERMINAL_EXECUTIONS,
+            what=f"execution {execution_id}",
+            timeout=timeout,
+            interval=POLL_SECONDS,
+        )
+
+    def cancel(self, execution_id: str) -> None:
+        self.transport.request("POST", f"/executions/{execution_id}/cancel")
+
+    def retry(self, execution_id: str) -> None:
+        self.transport.request("POST", f"/executions/{execution_id}/retry")
+
+    def logs(self, execution_id: str, step: str | None = None, after: int = 0) -> Listing[LogLine]:
+        params: dict[str, Any] = {"after": after}
+        if step:
+            params["step"] = step
+        response = self.transport.request("GET", f"/executions/{execution_id}/logs", params=params)
+        return listing(LogLine, response.json())
+
+
+class RemoteSchedules:
+    """``client.schedules``. Left out, being in-process only: ``tick`` (the scheduler's
+    firing, run by ``slipway up`` / ``slipway scheduler``)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def create(
+        self,
+        name: str,
+        pipeline: str,
+        cron: str,
+        *,
+        timezone: str = "UTC",
+        parameters: dict[str, Any] | None = None,
+        catchup: Catchup = "latest",
+        start_at: datetime | None = None,
+    ) -> Schedule:
+        body = {
+            "name": name,
+            "pipeline": pipeline,
+            "cron": cron,
+            "timezone": timezone,
+            "parameters": parameters or {},
+            "catchup": catchup,
+            "start_at": start_at.isoformat() if start_at else None,
+        }
+        return Schedule.model_validate(
+            self.transport.request("POST", "/schedules", json=body).json()
+        )
+
+    def get(self, name: str) -> Schedule:
+        return Schedule.model_validate(self.transport.request("GET", f"/schedules/{name}").json())
+
+    def all(self) -> Listing[Schedule]:
+        return listing(Schedule, self.transport.request("GET", "/schedules").json())
+
+    def set_enabled(self, name: str, enabled: bool) -> Schedule:
+        action = "enable" if enabled else "disable"
+        # Setting a flag twice is the same as once: safe to send again.
+        response = self.transport.request("POST", f"/schedules/{name}/{action}", repeatable=True)
+        return Schedule.model_validate(response.json())
+
+    def delete(self, name: str) -> None:
+        self.transport.request("DELETE", f"/schedules/{name}")
+
+    def fires(self, name: str) -> Listing[ScheduleFire]:
+        return listing(
+            ScheduleFire, self.transport.request("GET", f"/schedules/{name}/fires").json()
+        )
+
+
+__all__ = ["RemotePipelines", "RemoteSchedules"]

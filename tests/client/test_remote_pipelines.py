@@ -1,0 +1,161 @@
+"""Pipelines and schedules through slipway.Client over HTTP and in process: the same
+tests on both (the ``platform`` fixture). A pipeline defined with the DSL is registered
+(traced on this side, stored by the control plane without importing it), started, waited
+on to Succeeded by ``slipway up``'s workers, and its logs read back; an execution is
+cancelled and retried; schedules are created, paused, resumed and deleted; bad input is
+the same typed error naming the field on both sides, and writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from slipway.core.errors import Conflict, InvalidInput, NotFound
+from slipway.core.logsink import LogLine
+from slipway.core.resource import Listing
+from slipway.pipelines.definition import define
+from slipway.pipelines.dsl import pipeline
+from slipway.pipelines.resources import Execution, Pipeline, Schedule, StepRun
+from tests.client import flows
+from tests.client.conftest import SharedPlatform
+
+
+def test_register_start_wait_and_read_logs(platform: Any, side: str) -> None:
+    name = f"greeting-{side}"
+    registered = platform.pipelines.register(pipeline(name=name)(flows.greeting))
+    assert isinstance(registered, Pipeline) and registered.name == name
+    assert set(registered.graph.steps) == {"greet", "shout"}
+    assert registered.graph.parameters["n"].default == 2
+    assert platform.pipelines.get(name) == registered
+    listed = platform.pipelines.pipelines()
+    assert isinstance(listed, Listing) and name in [p.name for p in listed]
+    again = platform.pipelines.register(pipeline(name=name)(flows.greeting))
+    assert again.digest == registered.digest and again.created_at == registered.created_at
+
+    seen: list[Execution] = []
+    execution = platform.pipelines.start(name, {"who": side, "n": 3})
+    done = platform.pipelines.wait(execution, timeout=180, progress=seen.append)
+    assert isinstance(done, Execution) and done.state == "Succeeded", done
+    assert seen and seen[-1] == done  # progress saw each poll, the last one final
+    assert [s.name for s in done.steps] == ["greet", "shout", "condition-1"]
+    assert all(isinstance(s, StepRun) for s in done.steps)
+    assert done.step("shout").outputs is not None
+    assert done.parameters == {"who": side, "n": 3}
+    assert platform.pipelines.describe(execution) == done
+
+    logs = platform.pipelines.logs(execution, "greet")
+    assert isinstance(logs, Listing) and all(isinstance(line, LogLine) for line in logs)
+    assert f"hello {side} x3" in "".join(line.text for line in logs)
+    assert platform.pipelines.logs(execution, "greet", after=logs[-1].id) == []
+
+    executions = platform.pipelines.executions(name)
+    assert [e.id for e in executions] == [execution]
+    assert executions[0].state == "Succeeded" and executions[0].steps == []
+
+
+def test_cancel_and_retry(platform: Any, side: str) -> None:
+    name = f"napping-{side}"
+    platform.pipelines.register(pipeline(name=name)(flows.napping))
+    execution = platform.pipelines.start(name, {"seconds": 120.0})
+    platform.pipelines.cancel(execution)
+    cancelled = platform.pipelines.wait(execution, timeout=60)
+    assert cancelled.state == "Cancelled" and cancelled.step("nap").state == "Cancelled"
+    with pytest.raises(Conflict):
+        platform.pipelines.cancel(execution)
+    platform.pipelines.retry(execution)
+    assert platform.pipelines.describe(execution).state == "Running"
+    platform.pipelines.cancel(execution)
+    assert platform.pipelines.wait(execution, timeout=60).state == "Cancelled"
+    with pytest.raises(NotFound):
+        platform.pipelines.retry("no-such-execution")
+
+
+def test_bad_input_names_the_field_and_writes_nothing(platform: Any, side: str) -> None:
+    name = f"strict-{side}"
+    platform.pipelines.register(pipeline(name=name)(flows.greeting))
+    with pytest.raises(InvalidInput) as wrong_type:
+        platform.pipelines.start(name, {"n": "many"})
+    assert wrong_type.value.field == "n"
+    with pytest.raises(InvalidInput) as unknown:
+        platform.pipelines.start(name, {"colour": "red"})
+    assert unknown.value.field == "colour"
+    assert platform.pipelines.executions(name) == []
+    with pytest.raises(NotFound) as missing:
+        platform.pipelines.start(f"nowhere-{side}", {})
+    assert "not registered" in missing.value.message
+    with pytest.raises(NotFound):
+        platform.pipelines.describe("no-such-execution")
+
+
+def test_schedules_create_pause_resume_delete(platform: Any, side: str) -> None:
+    flow = f"nightly-flow-{side}"
+    platform.pipelines.register(pipeline(name=flow)(flows.greeting))
+    name = f"nightly-{side}"
+    created = platform.schedules.create(
+        name, flow, "0 2 * * *", timezone="Europe/Paris", parameters={"n": 5}
+    )
+    assert isinstance(created, Schedule)
+    assert (created.pipeline, created.enabled, created.parameters) == (flow, True, {"n": 5})
+    assert platform.schedules.get(name) == created
+    assert name in [s.name for s in platform.schedules.all()]
+    paused = platform.schedules.set_enabled(name, False)
+    assert paused.enabled is False and platform.schedules.get(name).enabled is False
+    assert platform.schedules.set_enabled(name, True).enabled is True
+    assert platform.schedules.fires(name) == []
+    with pytest.raises(Conflict):
+        platform.schedules.create(name, flow, "0 2 * * *")
+    platform.schedules.delete(name)
+    with pytest.raises(NotFound):
+        platform.schedules.get(name)
+    with pytest.raises(NotFound):
+        platform.schedules.delete(name)
+
+
+def test_bad_schedules_name_the_field(platform: Any, side: str) -> None:
+    flow = f"sched-bad-{side}"
+    platform.pipelines.register(pipeline(name=flow)(flows.greeting))
+    name = f"bad-{side}"
+    with pytest.raises(InvalidInput) as cron:
+        platform.schedules.create(name, flow, "every tuesday")
+    assert cron.value.field == "cron"
+    with pytest.raises(InvalidInput) as catchup:
+        platform.schedules.create(name, flow, "* * * * *", catchup="sometimes")
+    assert catchup.value.field == "catchup"
+    with pytest.raises(InvalidInput) as bad_name:
+        platform.schedules.create("Bad Name", flow, "* * * * *")
+    assert bad_name.value.field == "name"
+    with pytest.raises(NotFound):
+        platform.schedules.create(name, f"nowhere-{side}", "* * * * *")
+    assert name not in [s.name for s in platform.schedules.all()]
+
+
+def test_a_definition_the_server_cannot_trust_is_refused(shared_platform: SharedPlatform) -> None:
+    """The control plane checks a definition sent as data: a step depending on a node
+    that does not exist, or a cycle, is a 400 naming the field, and nothing is stored."""
+    definition = define(pipeline(name="untrusted")(flows.greeting)).model_dump(mode="json")
+    dangling = definition | {
+        "graph": definition["graph"] | {"steps": dict(definition["graph"]["steps"])}
+    }
+    dangling["graph"]["steps"]["shout"] = dangling["graph"]["steps"]["shout"] | {
+        "depends_on": ["condition-1", "greet", "ghost"]
+    }
+    cyclic = definition | {
+        "graph": definition["graph"] | {"steps": dict(definition["graph"]["steps"])}
+    }
+    cyclic["graph"]["steps"]["greet"] = cyclic["graph"]["steps"]["greet"] | {
+        "depends_on": ["shout"]
+    }
+    with shared_platform.client() as client:
+        with pytest.raises(InvalidInput) as ghost:
+            client.transport.request("PUT", "/pipelines/untrusted", json=dangling)
+        assert ghost.value.field == "graph.steps.shout.depends_on"
+        with pytest.raises(InvalidInput) as cycle:
+            client.transport.request("PUT", "/pipelines/untrusted", json=cyclic)
+        assert cycle.value.field == "graph"
+        with pytest.raises(InvalidInput) as renamed:
+            client.transport.request("PUT", "/pipelines/other-name", json=definition)
+        assert renamed.value.field == "name"
+        with pytest.raises(NotFound):
+            client.pipelines.get("untrusted")
