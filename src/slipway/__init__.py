@@ -53,14 +53,64 @@ _LAZY: dict[str, str] = {
     # what the platform hands back
     "Listing": "slipway.core.resource",
     "Resource": "slipway.core.resource",
+    "StoredGroup": "slipway.features.resources",
+    "Ingestion": "slipway.features.resources",
+    "OnlineFeatures": "slipway.features.resources",
+    "QueryResult": "slipway.features.resources",
+    "Token": "slipway.security.resources",
+    "ModelVersion": "slipway.registry.resources",
+    "RegisteredModel": "slipway.registry.resources",
+    "Transition": "slipway.registry.resources",
+    "Comparison": "slipway.registry.resources",
+    "Pipeline": "slipway.pipelines.resources",
+    "Execution": "slipway.pipelines.resources",
+    "StepRun": "slipway.pipelines.resources",
+    "Schedule": "slipway.pipelines.resources",
+    "TrainingJob": "slipway.training.resources",
+    "TuningJob": "slipway.tuning.resources",
+    "Trial": "slipway.tuning.resources",
+    "Endpoint": "slipway.serving.resources",
+    "Deployment": "slipway.serving.resources",
+    "Prediction": "slipway.serving.resources",
+    "BatchJob": "slipway.batch.resources",
+    "BatchChunk": "slipway.batch.resources",
+    "Baseline": "slipway.monitoring.resources",
+    "Monitor": "slipway.monitoring.resources",
+    "MonitorRun": "slipway.monitoring.resources",
+    "MonitorReport": "slipway.monitoring.resources",
+    "AlertChannel": "slipway.events.resources",
+    "AlertRule": "slipway.events.resources",
+    "Alert": "slipway.events.resources",
+    "TrainingJobSpec": "slipway.training.spec",
+    "TuningJobSpec": "slipway.tuning.spec",
+    "EndpointSpec": "slipway.serving.spec",
+    "BatchJobSpec": "slipway.batch.spec",
+    "MonitorSpec": "slipway.monitoring.spec",
+    "RuleSpec": "slipway.events.rules",
 }
 
 if TYPE_CHECKING:
+    from slipway.batch.resources import BatchChunk, BatchJob
+    from slipway.batch.spec import BatchJobSpec
     from slipway.client import Client, connect
     from slipway.core.resource import Listing, Resource
+    from slipway.events.resources import Alert, AlertChannel, AlertRule
+    from slipway.events.rules import RuleSpec
     from slipway.features.definitions import Feature, FeatureGroup, RecordIdentifier
+    from slipway.features.resources import Ingestion, OnlineFeatures, QueryResult, StoredGroup
+    from slipway.monitoring.resources import Baseline, Monitor, MonitorReport, MonitorRun
+    from slipway.monitoring.spec import MonitorSpec
     from slipway.pipelines.dsl import condition, pipeline, step
+    from slipway.pipelines.resources import Execution, Pipeline, Schedule, StepRun
+    from slipway.registry.resources import Comparison, ModelVersion, RegisteredModel, Transition
+    from slipway.security.resources import Token
     from slipway.services import Services
+    from slipway.serving.resources import Deployment, Endpoint, Prediction
+    from slipway.serving.spec import EndpointSpec
+    from slipway.training.resources import TrainingJob
+    from slipway.training.spec import TrainingJobSpec
+    from slipway.tuning.resources import Trial, TuningJob
+    from slipway.tuning.spec import TuningJobSpec
 
 
 def __getattr__(name: str) -> Any:
@@ -78,20 +128,54 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Alert",
+    "AlertChannel",
+    "AlertRule",
     "BackendUnavailable",
+    "Baseline",
+    "BatchChunk",
+    "BatchJob",
+    "BatchJobSpec",
     "Client",
+    "Comparison",
     "Conflict",
+    "Deployment",
+    "Endpoint",
+    "EndpointSpec",
+    "Execution",
     "Feature",
     "FeatureGroup",
     "Forbidden",
+    "Ingestion",
     "InvalidInput",
     "Listing",
+    "ModelVersion",
+    "Monitor",
+    "MonitorReport",
+    "MonitorRun",
+    "MonitorSpec",
     "NotFound",
+    "OnlineFeatures",
+    "Pipeline",
+    "Prediction",
+    "QueryResult",
     "RecordIdentifier",
+    "RegisteredModel",
     "Resource",
+    "RuleSpec",
+    "Schedule",
     "Services",
     "Settings",
     "SlipwayError",
+    "StepRun",
+    "StoredGroup",
+    "Token",
+    "TrainingJob",
+    "TrainingJobSpec",
+    "Transition",
+    "Trial",
+    "TuningJob",
+    "TuningJobSpec",
     "Unauthorized",
     "__version__",
     "condition",
