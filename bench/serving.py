@@ -356,7 +356,7 @@ def settle(services: Any, name: str, timeout: float = 120) -> None:
         if described.status == "InService" and described.target_version is None:
             return
         if described.status == "Failed":
-            raise RuntimeError(f"endpoint {name} failed: {described['status_reason']}")
+            raise RuntimeError(f"endpoint {name} failed: {described.status_reason}")
         time.sleep(0.2)
     raise RuntimeError(f"endpoint {name} did not come into service")
 

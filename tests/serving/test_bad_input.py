@@ -119,12 +119,12 @@ def test_unknown_endpoint_and_route_and_method(gateway: RunningGateway) -> None:
 
 
 def test_overload_answers_429_with_retry_after(url: str, gateway: RunningGateway) -> None:
-    gate = gateway.gateway
-    gate.in_flight += gate.limits.max_in_flight
+    router = gateway.gateway.router
+    router.in_flight += router.limits.max_in_flight
     try:
         response = httpx.post(url, json={"dataframe_records": [{"x1": 1.0, "x2": 2.0}]})
     finally:
-        gate.in_flight -= gate.limits.max_in_flight
+        router.in_flight -= router.limits.max_in_flight
     error = _error(response, 429)
     assert error["code"] == "overloaded" and error["details"] == {"retry_after": 1}
     assert response.headers["retry-after"] == "1"

@@ -22,8 +22,9 @@ BODY = b'{"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}'
 
 @pytest.fixture(scope="module")
 def address(platform: Platform) -> Iterator[tuple[str, int]]:
-    gateway = Gateway(platform.services.settings)
-    gateway.limits = gateway.limits.model_copy(update={"max_body_bytes": 4096})
+    settings = platform.services.settings
+    limits = settings.serving.model_copy(update={"max_body_bytes": 4096})
+    gateway = Gateway(settings.model_copy(update={"serving": limits}))
     port = free_port()
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

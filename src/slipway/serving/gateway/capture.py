@@ -17,16 +17,21 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.registry.predict import Batch, LoadedModel
+from slipway.serving.spec import CaptureSpec
+
+if TYPE_CHECKING:
+    from slipway.serving.gateway.inference import Served
 
 log = logging.getLogger("slipway.serving.capture")
 
@@ -83,6 +88,13 @@ def partition_key(endpoint: str, variant: str, hour: datetime) -> str:
 
 
 _DTYPES = {"long": "int64", "integer": "int32", "float": "float32", "double": "float64"}
+
+
+def sampled(spec: CaptureSpec) -> bool:
+    """Whether this request falls in the endpoint's capture sample (no draw at 100%)."""
+    return spec.enabled and (
+        spec.sampling_percent >= 100 or random.random() * 100 < spec.sampling_percent
+    )
 
 
 class CaptureWriter:
@@ -144,6 +156,21 @@ class CaptureWriter:
             columns.labelled = labels is not None
             self._pending += 1
         return True
+
+    def offer_served(self, endpoint: str, served: Served, kind: str) -> bool:
+        """:meth:`offer` what one request to ``endpoint`` was served."""
+        return self.offer(
+            endpoint=endpoint,
+            variant=served.variant.name,
+            config_version=served.config.version,
+            model=served.model,
+            kind=kind,
+            batch=served.batch,
+            predictions=served.predictions,
+            inference_id=served.inference_id,
+            labels=served.labels,
+            probabilities=served.probabilities,
+        )
 
     def pending(self) -> int:
         return self._pending

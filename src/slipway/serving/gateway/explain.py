@@ -20,8 +20,7 @@ endpoint's traffic, not its explanations.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
@@ -30,70 +29,75 @@ from slipway.core.errors import (
     InvalidInput,
     ModelError,
 )
+from slipway.core.settings import ExplainSettings, ServingSettings
 from slipway.explain.base import Explainer, Explanation, Unexplainable
 from slipway.explain.build import explainer_of
 from slipway.explain.kernel import KernelOptions
 from slipway.registry.models import Output
 from slipway.registry.predict import Batch, LoadedModel
-from slipway.serving.gateway.inputs import (
-    Frame,
-    answer,
-    check,
-    invocation_type,
-    parse_csv,
-    parse_json,
-)
-from slipway.serving.gateway.runtime import ConfigRuntime
-
-if TYPE_CHECKING:
-    from slipway.serving.gateway.app import Gateway
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+from slipway.serving.gateway.asgi import Headers, Receive, Scope, header_map, load_json, read_body
+from slipway.serving.gateway.inference import checked_batch
+from slipway.serving.gateway.inputs import answer, invocation_type, parse_csv, parse_json
+from slipway.serving.gateway.routing import Router
+from slipway.serving.gateway.runtime import GatewayState
 
 # A compiled tree walk costs ~0.1 ms a row: a few rows are explained on the event loop,
 # more (and every Kernel SHAP) in a thread.
 INLINE_ROWS = 4
 
 
-async def explain(
-    gateway: Gateway, name: str, scope: Scope, receive: Receive
-) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    """The response body and headers for an explain request to endpoint ``name``."""
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-    endpoint = gateway._endpoint(name)
-    ctype = invocation_type(headers)
-    body = await gateway._body(scope, receive)
-    config, variant, limit = gateway._admit(endpoint, headers)
-    try:
-        model = await gateway.state.model_for(
-            config, variant, headers.get("x-slipway-target-model")
-        )
-        if ctype == "text/csv":
-            try:
-                frame, from_text = parse_csv(body.decode()), True
-            except UnicodeDecodeError:
-                raise InvalidInput("the CSV body is not UTF-8", field="body") from None
-        else:
-            frame, from_text = parse_json(gateway._json(body)), False
-        batch = _checked(config, model, frame, from_text)
-        explainer = await _explainer(model, KernelOptions.of(gateway.settings.explain))
-        if explainer.inline and model.fast and batch.rows <= INLINE_ROWS:
-            explanation, raw = _explain(model, explainer, batch)
-        else:
-            explanation, raw = await asyncio.get_running_loop().run_in_executor(
-                None, _explain, model, explainer, batch
+class Explain:
+    """The explain route of one worker; Kernel SHAP runs within ``explain``'s budget."""
+
+    def __init__(
+        self,
+        router: Router,
+        state: GatewayState,
+        limits: ServingSettings,
+        explain: ExplainSettings,
+    ) -> None:
+        self.router = router
+        self.state = state
+        self.limits = limits
+        self.explain = explain
+
+    async def __call__(self, name: str, scope: Scope, receive: Receive) -> tuple[bytes, Headers]:
+        """The response body and headers for an explain request to endpoint ``name``."""
+        headers = header_map(scope)
+        endpoint = self.router.endpoint(name)
+        ctype = invocation_type(headers)
+        body = await read_body(scope, receive, self.limits.max_body_bytes)
+        config, variant, limit = self.router.admit(endpoint, headers)
+        try:
+            model = await self.state.model_for(
+                config, variant, headers.get("x-slipway-target-model")
             )
-    finally:
-        gateway._release(endpoint, limit)
-    payload = _payload(model, explanation, answer(raw).predictions)
-    response_headers = [
-        (b"content-type", b"application/json"),
-        (b"x-slipway-variant", variant.name.encode()),
-        (b"x-slipway-model-version", f"{model.name}:{model.version}".encode()),
-        (b"x-slipway-config-version", str(config.version).encode()),
-    ]
-    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), response_headers
+            if ctype == "text/csv":
+                try:
+                    frame, from_text = parse_csv(body.decode()), True
+                except UnicodeDecodeError:
+                    raise InvalidInput("the CSV body is not UTF-8", field="body") from None
+            else:
+                frame = parse_json(load_json(body, self.limits.max_json_depth))
+                from_text = False
+            batch = checked_batch(config, model, frame, from_text)
+            explainer = await _explainer(model, KernelOptions.of(self.explain))
+            if explainer.inline and model.fast and batch.rows <= INLINE_ROWS:
+                explanation, raw = _explain(model, explainer, batch)
+            else:
+                explanation, raw = await asyncio.get_running_loop().run_in_executor(
+                    None, _explain, model, explainer, batch
+                )
+        finally:
+            self.router.release(endpoint, limit)
+        payload = _payload(model, explanation, answer(raw).predictions)
+        response_headers = [
+            (b"content-type", b"application/json"),
+            (b"x-slipway-variant", variant.name.encode()),
+            (b"x-slipway-model-version", f"{model.name}:{model.version}".encode()),
+            (b"x-slipway-config-version", str(config.version).encode()),
+        ]
+        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), response_headers
 
 
 async def _explainer(model: LoadedModel, options: KernelOptions) -> Explainer:
@@ -106,23 +110,6 @@ async def _explainer(model: LoadedModel, options: KernelOptions) -> Explainer:
         raise InvalidInput(str(exc), field="model") from None
     except Exception as exc:  # building it failed for a reason of ours, not the request's
         raise ModelError(f"the explainer could not be built: {type(exc).__name__}: {exc}") from None
-
-
-def _checked(config: ConfigRuntime, model: LoadedModel, frame: Frame, from_text: bool) -> Batch:
-    """The rows as an invocation would check them (enrichment joined first)."""
-    allowed: list[str] = []
-    if config.enricher is not None:
-        if frame.positional:
-            raise InvalidInput("an enriched endpoint needs named columns", field="inputs")
-        frame = Frame(config.enricher.enrich(frame.columns, frame.rows), frame.rows)
-        allowed = config.enricher.key_fields
-    return check(
-        frame,
-        model.schema,
-        max_rows=config.spec.max_batch_rows,
-        from_text=from_text,
-        allowed_extra=allowed,
-    )
 
 
 def _explain(model: LoadedModel, explainer: Explainer, batch: Batch) -> tuple[Explanation, Any]:

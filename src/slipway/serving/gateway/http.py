@@ -205,7 +205,7 @@ class _Connection(asyncio.Protocol):
 
     def _shed(self, request: _Request) -> None:
         """429 at once, from bytes built when the worker started: no app, no task."""
-        self.server.app.shed += 1
+        self.server.app.router.shed += 1
         keep = request.keep_alive and not self.server.stopping
         self._write(429, _SHED_HEADERS, self.server.shed_body, keep_alive=keep)
 

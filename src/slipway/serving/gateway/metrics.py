@@ -36,6 +36,10 @@ class Recorder:
                 counts = self._counts.setdefault(key, Counters())
         return counts
 
+    def captured(self, endpoint: str, version: int, variant: str, rows: int) -> None:
+        """Count ``rows`` the capture writer wrote (its ``on_written`` callback)."""
+        self.counters(endpoint, version, variant).captured += rows
+
     def flush(self) -> None:
         with self._lock:
             counts, self._counts = self._counts, {}

@@ -1,19 +1,131 @@
-"""The Open Inference Protocol (V2, KServe) shapes of what the gateway serves: response
-tensors of a served request and an endpoint's model metadata."""
+"""The Open Inference Protocol (V2, KServe) on the gateway: ``/v2`` (server metadata),
+``/v2/health/{live,ready}``, ``/v2/models/{name}[/versions/{v}]`` (model metadata),
+``.../ready`` and ``.../infer``, and the shapes of what it answers: the response tensors of
+a served request and an endpoint's model metadata.
+
+An endpoint is the OIP "model" (its versions are the versions its variants serve); a
+``/versions/{v}`` segment is accepted and ignored, since routing picks the variant. The
+infer body is JSON, optionally followed by binary tensor data after
+``Inference-Header-Content-Length`` bytes (the protocol's binary extension).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from slipway import __version__
+from slipway.core.errors import InvalidInput, NotFound, UnsupportedMediaType
+from slipway.core.settings import ServingSettings
 from slipway.registry.models import Output
-from slipway.serving.gateway.inputs import jsonable
+from slipway.serving.gateway.asgi import (
+    Receive,
+    Scope,
+    Send,
+    allow,
+    header_map,
+    load_json,
+    read_body,
+    respond,
+)
+from slipway.serving.gateway.inference import Inference, Served
+from slipway.serving.gateway.inputs import attach_binary, jsonable, parse_oip
+from slipway.serving.gateway.routing import Router
 
 if TYPE_CHECKING:
     from slipway.registry.predict import LoadedModel
-    from slipway.serving.gateway.app import Served
     from slipway.serving.gateway.runtime import EndpointRuntime
+
+
+class OpenInference:
+    """The ``/v2`` routes of one worker; ``started`` tells whether the worker is ready."""
+
+    def __init__(
+        self,
+        router: Router,
+        inference: Inference,
+        limits: ServingSettings,
+        started: Callable[[], bool],
+    ) -> None:
+        self.router = router
+        self.inference = inference
+        self.limits = limits
+        self.started = started
+
+    async def route(
+        self, path: str, method: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Answer a request whose path is ``/v2`` or under it."""
+        parts = [p for p in path.split("/") if p][1:]  # drop "v2"
+        if not parts:
+            allow(method, "GET")
+            body = {"name": "slipway", "version": __version__, "extensions": []}
+            await respond(send, 200, orjson.dumps(body))
+            return
+        if parts[0] == "health" and len(parts) == 2 and parts[1] in ("live", "ready"):
+            allow(method, "GET")
+            ready = parts[1] == "live" or self.started()
+            await respond(send, 200 if ready else 503, orjson.dumps({parts[1]: ready}))
+            return
+        if parts[0] != "models" or len(parts) < 2:
+            raise NotFound(f"no route for {method} {path}")
+        name = parts[1]
+        rest = parts[2:]
+        if len(rest) >= 2 and rest[0] == "versions":
+            rest = rest[2:]
+        endpoint = self.router.endpoint(name)
+        if not rest:
+            allow(method, "GET")
+            await respond(send, 200, orjson.dumps(metadata(endpoint)))
+        elif rest == ["ready"]:
+            allow(method, "GET")
+            ready = any(c is not None and c.ready for c in (endpoint.active, endpoint.target))
+            await respond(send, 200 if ready else 503, orjson.dumps({"name": name, "ready": ready}))
+        elif rest == ["infer"]:
+            allow(method, "POST")
+            await self._infer(name, endpoint, scope, receive, send)
+        else:
+            raise NotFound(f"no route for {method} {path}")
+
+    async def _infer(
+        self, name: str, endpoint: EndpointRuntime, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        started = time.perf_counter()
+        headers = header_map(scope)
+        ctype = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        header_length = headers.get("inference-header-content-length")
+        if ctype != "application/json" and header_length is None:
+            raise UnsupportedMediaType(
+                f"content type {ctype!r} is not accepted; send application/json",
+                details={"field": "content-type"},
+            )
+        raw = await read_body(scope, receive, self.limits.max_body_bytes)
+        max_depth = self.limits.max_json_depth
+        if header_length is not None:  # present, even empty: it must fit
+            if not header_length.isdigit() or int(header_length) > len(raw):
+                raise InvalidInput(
+                    "Inference-Header-Content-Length does not fit the body",
+                    field="inference-header-content-length",
+                )
+            split = int(header_length)
+            body = load_json(raw[:split], max_depth)
+            if isinstance(body, dict):
+                attach_binary(body, raw[split:])
+        else:
+            body = load_json(raw, max_depth)
+        served = await self.inference.serve(
+            endpoint, headers, lambda model: (parse_oip(body, model.schema), False), started
+        )
+        response = {
+            "model_name": name,
+            "model_version": str(served.model.version),
+            "id": body.get("id") or served.inference_id,
+            "outputs": oip_outputs(served),
+        }
+        await respond(send, 200, orjson.dumps(response), served.headers())
 
 
 def oip_outputs(served: Served) -> list[dict[str, Any]]:
