@@ -84,6 +84,7 @@ class Scenario:
         self.outcome = Outcome()
         self.started = time.monotonic()
         self.data: FlightData | None = None
+        self.replayed_at: datetime | None = None  # when the replayed traffic was captured
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -313,6 +314,7 @@ class Scenario:
                 raise RuntimeError(f"the endpoint answered {response.status_code}: {response.text}")
             sent += len(chunk)
         self.p.gateway.capture.flush()
+        self.replayed_at = datetime.now(UTC)
         self.outcome.replayed = sent
         self.say(f"  {sent:,} flights scored and captured")
 
@@ -460,9 +462,14 @@ class Scenario:
     def drift_loop(self, champion: dict[str, Any]) -> None:
         self.say("[bold]6. Closing the loop[/bold]: waiting for the scheduled monitor run")
 
+        replayed_at = self.replayed_at
+
         def violated() -> MonitorRun | None:
             for run in self.s.monitoring.runs(MONITOR, limit=5):
-                if run.state == "completed" and run.trigger == "schedule" and run.rows:
+                # A run whose window closed before the replay did saw part of it (on a busy
+                # machine the replay spans a scheduled minute): judge the whole replay.
+                whole = replayed_at is None or run.window_end >= replayed_at
+                if run.state == "completed" and run.trigger == "schedule" and run.rows and whole:
                     return run
             return None
 
