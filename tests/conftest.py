@@ -37,6 +37,36 @@ for _size in ("LINES", "COLUMNS"):
     os.environ.pop(_size, None)
 
 
+# The test files that take longest, longest first (their share of `make test`'s slowest
+# phases; BENCHMARKS.md lists them). xdist (--dist loadfile) hands out whole files in
+# collection order, so a long file drawn last by the random order leaves one worker busy
+# for minutes while the other idles; scheduled first, they overlap with the short ones.
+LONGEST_FIRST = (
+    "tests/e2e/test_demo.py",
+    "tests/api/test_fuzz.py",
+    "tests/serving/test_gateway_process.py",
+    "tests/tuning/test_tuning.py",
+    "tests/training/test_jobs.py",
+    "tests/chaos/test_kafka_restart.py",
+    "tests/pipelines/test_champion_challenger.py",
+    "tests/pipelines/test_recovery.py",
+    "tests/batch/test_batch.py",
+    "tests/cli/test_up.py",
+    "tests/features/test_ingest_crash.py",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, which it keeps otherwise
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+    root = config.rootpath
+
+    def key(item: pytest.Item) -> int:
+        return rank.get(item.path.relative_to(root).as_posix(), len(rank))
+
+    items.sort(key=key)  # stable: each file's items stay together, in their random order
+
+
 def _service_env() -> dict[str, str]:
     path = Path(os.environ.get("SLIPWAY_SERVICES_DIR", REPO / ".services")) / "env"
     values: dict[str, str] = {}
