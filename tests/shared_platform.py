@@ -108,6 +108,13 @@ def shared_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared
             what="slipway up's control plane answered",
             timeout=120,
         )
+        # MLflow's server creates its tables on the shared database as it starts: until it
+        # answers, the embedded twin opening MLflow's store would race it to create them.
+        eventually(
+            lambda: _answers(f"http://127.0.0.1:{tracking_port}/health", process),
+            what="slipway up's MLflow server answered",
+            timeout=180,
+        )
         yield SharedPlatform(
             url=url,
             gateway_url=f"http://127.0.0.1:{gateway_port}",
