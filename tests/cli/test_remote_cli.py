@@ -92,3 +92,19 @@ def test_machine_commands_refuse_a_remote_target(both: SharedPlatform) -> None:
     result = runner.invoke(app, ["--url", both.url, "status"], env={"SLIPWAY_TOKEN": both.token})
     assert result.exit_code == 2
     assert "without --url" in result.output
+
+
+def test_tokens_and_the_audit_log_through_a_remote_server(both: SharedPlatform) -> None:
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    env = {"SLIPWAY_TOKEN": both.token}
+    created = json.loads(
+        _run(["--url", both.url, "tokens", "create", name, "--role", "viewer", "-o", "json"], env)
+    )
+    assert created["name"] == name and created["token"]
+    assert name in _run(["--url", both.url, "tokens", "list"], env)
+    # the server recorded the create, as the token's holder; the CLI added no entry of its own
+    entries = both.services.audit.list(action="/api/v1/tokens")
+    assert [e.actor for e in entries if e.action.startswith("POST")][:1] == ["shared-tests"]
+    assert not [e for e in both.services.audit.list(action="tokens.create") if name in str(e)]
+    _run(["--url", both.url, "tokens", "revoke", name], env)
+    assert _same(both, ["audit", "--limit", "20", "--output", "json"])  # reads are not audited

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import typer
 
 from slipway.cli.context import platform
 from slipway.cli.output import Format, OutputOption, emit
+from slipway.security.resources import AuditEntry
 
 
 def audit(
@@ -18,5 +17,4 @@ def audit(
     """Show the audit log of mutations, newest first."""
     with platform() as services:
         entries = services.audit.list(limit=limit, actor=actor)
-    columns = ["id", "time", "actor", "action", "resource", "outcome", "status_code"]
-    emit([asdict(e) for e in entries], columns, output, title="audit log")
+    emit([e.model_dump() for e in entries], AuditEntry.table_columns(), output, title="audit log")

@@ -9,6 +9,7 @@ plane. Commands that administer the machine they run on (``up``, ``gc``, ``statu
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,6 +84,21 @@ def platform() -> Iterator[Any]:
 
     with reported(), Client(target.url, token=target.token) as client:
         yield client
+
+
+def record_action(platform: Any, action: str, resource: str, **details: Any) -> None:
+    """Audit an administrative action the CLI made in process, as the control plane audits
+    each mutation a caller makes over HTTP. Remotely there is nothing to do here: the
+    server has already recorded the call, with the token's holder as its actor."""
+    if target.url is not None:
+        return
+    platform.audit.record(
+        actor=f"cli:{getpass.getuser()}",
+        action=action,
+        resource=resource,
+        outcome="success",
+        details=details,
+    )
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""``slipway tokens``: API tokens (needs direct access to the metadata database)."""
+"""``slipway tokens``: API tokens (in process, or with ``--url`` as an admin)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import getpass
 
 import typer
 
-from slipway.cli.context import platform
+from slipway.cli.context import platform, record_action
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.security.resources import Role, Token
 
@@ -22,13 +22,7 @@ def create(
     """Create a token; its secret is printed once and cannot be shown again."""
     with platform() as services:
         token, secret = services.tokens.create(name, role, created_by=f"cli:{getpass.getuser()}")
-        services.audit.record(
-            actor=f"cli:{getpass.getuser()}",
-            action="tokens.create",
-            resource=f"token/{token.id}",
-            outcome="success",
-            details={"name": name, "role": role.value},
-        )
+        record_action(services, "tokens.create", f"token/{token.id}", name=name, role=role.value)
     if output is Format.JSON:
         print_json(token.model_dump(mode="json") | {"token": secret})
         return
@@ -54,10 +48,5 @@ def revoke(id_or_name: str = typer.Argument(..., help="token id or name")) -> No
     """Revoke a token; requests using it get 401 from now on."""
     with platform() as services:
         token = services.tokens.revoke(id_or_name)
-        services.audit.record(
-            actor=f"cli:{getpass.getuser()}",
-            action="tokens.revoke",
-            resource=f"token/{token.id}",
-            outcome="success",
-        )
+        record_action(services, "tokens.revoke", f"token/{token.id}")
     console.print(f"revoked {token.name} ({token.id})")

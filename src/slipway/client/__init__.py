@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from slipway.client.alerts import RemoteAlerts
+from slipway.client.audit import RemoteAudit
 from slipway.client.batch import RemoteBatch
 from slipway.client.endpoints import RemoteEndpoints
 from slipway.client.features import RemoteFeatureStore
@@ -39,6 +40,7 @@ class Client:
         self.transport = Transport(url, token=token, timeout=timeout, retries=retries)
         self.features = RemoteFeatureStore(self.transport)
         self.tokens = RemoteTokens(self.transport)
+        self.audit = RemoteAudit(self.transport)
         self.endpoints = RemoteEndpoints(self.transport)
         self.batch = RemoteBatch(self.transport)
         self.monitoring = RemoteMonitoring(self.transport)

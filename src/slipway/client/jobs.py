@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway.client.pipelines import POLL_SECONDS, listing
-from slipway.client.transport import Transport
+from slipway.client.transport import POLL_SECONDS, Transport, listing
 from slipway.core.logsink import LogLine
 from slipway.core.resource import Listing
 from slipway.core.waiting import wait_until_final

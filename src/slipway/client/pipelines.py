@@ -11,13 +11,13 @@ must be importable on the workers' machines (installed there, or on a shared fol
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from slipway.client.transport import Transport
+from slipway.client.transport import POLL_SECONDS, Transport, listing
 from slipway.core.logsink import LogLine
-from slipway.core.resource import Listing, Resource
+from slipway.core.resource import Listing
 from slipway.core.waiting import wait_until_final
 from slipway.pipelines.definition import define
 from slipway.pipelines.dsl import PipelineFunction
@@ -30,16 +30,6 @@ from slipway.pipelines.resources import (
     ScheduleFire,
 )
 from slipway.pipelines.states import TERMINAL_EXECUTIONS
-
-R = TypeVar("R", bound=Resource)
-
-# How often a remote wait asks again: each poll is a request to a shared control plane.
-POLL_SECONDS = 0.5
-
-
-def listing(kind: type[R], documents: Iterable[Any]) -> Listing[R]:
-    """The resources of a JSON array."""
-    return Listing(kind.model_validate(d) for d in documents)
 
 
 class RemotePipelines:

@@ -15,14 +15,17 @@ with exponential backoff (and the server's ``Retry-After`` when it gives one), u
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 
 from slipway.core.errors import BackendUnavailable, error_from
+from slipway.core.resource import Listing, Resource
 
 API_PREFIX = "/api/v1"
+# How often a remote wait asks again: each poll is a request to a shared control plane.
+POLL_SECONDS = 0.5
 RETRY_STATUSES = frozenset({429, 503})
 
 
@@ -97,4 +100,12 @@ class Transport:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-__all__ = ["Transport", "error_from"]
+R = TypeVar("R", bound=Resource)
+
+
+def listing(kind: type[R], documents: Iterable[Any]) -> Listing[R]:
+    """The resources of a JSON array."""
+    return Listing(kind.model_validate(d) for d in documents)
+
+
+__all__ = ["POLL_SECONDS", "Transport", "error_from", "listing"]

@@ -6,40 +6,15 @@ services may record domain actions (an approval, a rollback) with richer details
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
+from slipway.core.resource import Listing
+from slipway.security.resources import AuditEntry
 from slipway.security.tables import AuditRow
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    time: datetime
-    actor: str
-    action: str
-    resource: str
-    outcome: str
-    status_code: int | None
-    details: dict[str, Any]
-
-    @classmethod
-    def from_row(cls, row: AuditRow) -> AuditEntry:
-        return cls(
-            id=row.id,
-            time=row.time,
-            actor=row.actor,
-            action=row.action,
-            resource=row.resource,
-            outcome=row.outcome,
-            status_code=row.status_code,
-            details=row.details,
-        )
 
 
 class AuditLog:
@@ -70,7 +45,7 @@ class AuditLog:
         with self._db.session() as session:
             session.add(row)
             session.flush()
-            return AuditEntry.from_row(row)
+            return AuditEntry.model_validate(row)
 
     def list(
         self,
@@ -79,7 +54,7 @@ class AuditLog:
         before: int | None = None,
         actor: str | None = None,
         action: str | None = None,
-    ) -> list[AuditEntry]:
+    ) -> Listing[AuditEntry]:
         """Newest first; page backwards with ``before`` (an entry id)."""
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
         if before is not None:
@@ -89,4 +64,4 @@ class AuditLog:
         if action is not None:
             query = query.where(AuditRow.action.contains(action))
         with self._db.session() as session:
-            return [AuditEntry.from_row(row) for row in session.scalars(query)]
+            return Listing(AuditEntry.model_validate(row) for row in session.scalars(query))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,4 +68,27 @@ class TokenCreate(BaseModel):
     role: Role = Role.VIEWER
 
 
-__all__ = ["CreatedToken", "Role", "Token", "TokenCreate"]
+class AuditEntry(Resource):
+    """One mutation: who made it, on what, when, and how it ended."""
+
+    table_fields: ClassVar[tuple[str, ...]] = (
+        "id",
+        "time",
+        "actor",
+        "action",
+        "resource",
+        "outcome",
+        "status_code",
+    )
+
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    resource: str
+    outcome: str
+    status_code: int | None
+    details: dict[str, Any]
+
+
+__all__ = ["AuditEntry", "CreatedToken", "Role", "Token", "TokenCreate"]

@@ -426,17 +426,7 @@ def _variant_refs(spec: EndpointSpec) -> dict[str, str]:
 
 
 def _deployment(row: EndpointConfigRow) -> Deployment:
-    return Deployment(
-        endpoint=row.endpoint,
-        version=row.version,
-        outcome=Outcome(row.outcome),
-        outcome_reason=row.outcome_reason,
-        rollback_of=row.rollback_of,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-        spec=EndpointSpec.model_validate(row.spec),
-    )
+    return Deployment.model_validate(row)  # the resource's fields are the row's columns
 
 
 def live_weights(
