@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slipway.core.arrowipc import ARROW_STREAM
 from slipway.core.jsondepth import json_depth_exceeds
 
-__all__ = ["RequestLimits", "json_depth_exceeds"]
+__all__ = ["RequestLimits", "json_depth_exceeds", "whole_body"]
 
 _ARROW = ARROW_STREAM.encode()
 
@@ -94,3 +95,13 @@ async def _reject(send: Send, status: int, code: str, message: str, field: str =
         }
     )
     await send({"type": "http.response.body", "body": payload.encode()})
+
+
+async def whole_body(request: Request) -> bytes:
+    """The request's body, already read whole and bounded by :class:`RequestLimits`.
+
+    Starlette's ``Request.body()`` joins what its stream yields — here the one buffered
+    body and a final empty chunk — which copies it once more: 60 ms on a 94 MB table.
+    """
+    chunks = [chunk async for chunk in request.stream() if chunk]
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

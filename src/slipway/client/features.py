@@ -109,7 +109,7 @@ class RemoteFeatureStore:
         response = self.transport.request(
             "POST",
             f"/feature-groups/{name}/records/arrow",
-            content=to_ipc(as_arrow(records)).to_pybytes(),
+            content=memoryview(to_ipc(as_arrow(records))),
             params={"timezone": timezone} if timezone else None,
             headers={"Content-Type": ARROW_STREAM, **headers},
         )
@@ -252,7 +252,7 @@ class RemoteFeatureStore:
             "POST",
             "/training-sets",
             repeatable=True,  # a read: nothing is written, sending it again is harmless
-            content=to_ipc(as_arrow(entities)).to_pybytes(),
+            content=memoryview(to_ipc(as_arrow(entities))),
             params=params,
             headers={"Content-Type": ARROW_STREAM},
         )

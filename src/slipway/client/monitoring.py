@@ -122,7 +122,7 @@ class RemoteMonitoring:
         response = self.transport.request(
             "POST",
             path,
-            content=to_ipc(records).to_pybytes(),
+            content=memoryview(to_ipc(records)),
             headers={"Content-Type": ARROW_STREAM},
         )
         return GroundTruthUpload.model_validate(response.json())

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.limits import whole_body
 from slipway.api.routes import Int64
 from slipway.core.arrowipc import ARROW_STREAM, from_ipc
 from slipway.core.resource import Listing
@@ -84,7 +85,7 @@ _GROUND_TRUTH_BODY: dict[str, Any] = {
 
 async def _upload(request: Request) -> bytes:
     # The body is already bounded by RequestLimits (413 past max_body_bytes).
-    return await request.body()
+    return await whole_body(request)  # bounded by RequestLimits
 
 
 # -- baselines ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from slipway.api.auth import READ_ONLY, authorize, services_of
+from slipway.api.limits import whole_body
 from slipway.core.arrowipc import ARROW_STREAM, from_ipc, to_ipc
 from slipway.core.errors import InvalidInput, UnsupportedMediaType
 from slipway.features.offline.training import DEFINITION_HEADER
@@ -46,7 +47,7 @@ async def _table(request: Request) -> bytes:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != ARROW_STREAM:
         raise UnsupportedMediaType(f"send the table as {ARROW_STREAM}, not {kind or 'nothing'}")
-    return await request.body()  # bounded by RequestLimits (max_table_bytes)
+    return await whole_body(request)  # bounded by RequestLimits
 
 
 @writes.post(
