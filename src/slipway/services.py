@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from slipway.batch.service import BatchService
 from slipway.core.artifacts import ArtifactStore
@@ -38,6 +39,9 @@ from slipway.tracking.config import public_tracking_uri
 from slipway.training.service import TrainingService
 from slipway.tuning.service import TuningService
 
+if TYPE_CHECKING:
+    from slipway.serving.gateway.app import Gateway
+
 
 @dataclass
 class Services:
@@ -64,14 +68,18 @@ class Services:
     monitoring: Monitoring
 
     @classmethod
-    def open(cls, settings: Settings, *, migrate: bool = True) -> Services:
+    def open(
+        cls, settings: Settings, *, migrate: bool = True, pool_size: int | None = None
+    ) -> Services:
+        """The platform on ``settings``; ``pool_size`` overrides the database pool's size
+        (a gateway worker needs few connections, and runs several processes of them)."""
         # A self-hosted platform phones nobody: MLflow's usage telemetry stays off in every
         # process Slipway runs (and it costs time on each call where the network is closed).
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         settings.home.mkdir(parents=True, exist_ok=True)
         db = Database(
             settings.database_url,
-            pool_size=settings.database.pool_size,
+            pool_size=pool_size or settings.database.pool_size,
             busy_timeout_ms=settings.database.busy_timeout_ms,
         )
         if migrate:
@@ -122,3 +130,21 @@ class Services:
     def close(self) -> None:
         self.online_store.close()
         self.db.dispose()
+
+
+# A gateway worker's connections: its event loop and the few threads it reads and writes
+# from (heartbeats, metrics, capture) never need more.
+GATEWAY_POOL_SIZE = 4
+
+
+def open_gateway(settings: Settings, *, gateway_id: str | None = None) -> Gateway:
+    """One gateway worker over the platform on ``settings``, assembled here like every
+    other process's services. The control plane migrates the database, so a gateway
+    worker never does; the worker owns what it is given and closes it when it stops."""
+    # Imported here: the gateway's modules load only in the processes that serve.
+    from slipway.serving.gateway.app import Gateway
+
+    return Gateway(
+        Services.open(settings, migrate=False, pool_size=GATEWAY_POOL_SIZE),
+        gateway_id_=gateway_id,
+    )

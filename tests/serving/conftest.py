@@ -26,7 +26,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 
 from slipway.core.settings import load_settings
-from slipway.services import Services
+from slipway.services import Services, open_gateway
 from slipway.serving.gateway.app import Gateway
 from slipway.serving.resources import Endpoint
 from tests.serving import models as test_models
@@ -181,7 +181,7 @@ class RunningGateway:
 
 
 def start_gateway(services: Services) -> tuple[RunningGateway, Callable[[], None]]:
-    gateway = Gateway(services.settings)
+    gateway = open_gateway(services.settings)
     port = free_port()
     config = uvicorn.Config(
         gateway, host="127.0.0.1", port=port, lifespan="on", log_level="warning", loop="asyncio"

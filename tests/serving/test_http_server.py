@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from slipway.services import open_gateway
 from slipway.serving.gateway import http
-from slipway.serving.gateway.app import Gateway
 from slipway.serving.gateway.server import worker_socket
 from tests.serving.conftest import Platform, free_port
 from tests.serving.rawhttp import read_responses
@@ -24,7 +24,7 @@ BODY = b'{"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}'
 def address(platform: Platform) -> Iterator[tuple[str, int]]:
     settings = platform.services.settings
     limits = settings.serving.model_copy(update={"max_body_bytes": 4096})
-    gateway = Gateway(settings.model_copy(update={"serving": limits}))
+    gateway = open_gateway(settings.model_copy(update={"serving": limits}))
     port = free_port()
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

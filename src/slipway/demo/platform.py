@@ -21,7 +21,7 @@ import uvicorn
 
 from slipway.core.net import free_port
 from slipway.core.settings import load_settings
-from slipway.services import Services
+from slipway.services import Services, open_gateway
 from slipway.serving.gateway.app import Gateway
 from slipway.workers.handlers import DEFAULT_QUEUES
 from slipway.workers.scheduler import run_scheduler
@@ -90,7 +90,7 @@ def running(home: Path, *, workers: int = 4) -> Iterator[DemoPlatform]:
         )
     )
     receiver, receiver_server = _receiver()
-    gateway = Gateway(settings)
+    gateway = open_gateway(settings)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

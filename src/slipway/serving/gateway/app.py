@@ -34,20 +34,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+from typing import Protocol
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.db.engine import Database
 from slipway.core.errors import ModelError, NotFound, SlipwayError
-from slipway.core.events import EventLog
 from slipway.core.settings import Settings
 from slipway.core.unavailable import as_unavailable
-from slipway.features.offline.delta import DeltaOfflineStore
-from slipway.features.online.factory import open_online_store
-from slipway.features.repository import GroupRepository
+from slipway.features.online.base import OnlineStore
 from slipway.features.store import FeatureStore
 from slipway.registry.service import Registry
-from slipway.security.audit import AuditLog
 from slipway.serving.gateway.asgi import (
     TEXT_HEADERS,
     Receive,
@@ -73,6 +69,25 @@ from slipway.serving.gateway.shadow import Shadows
 log = logging.getLogger("slipway.serving.gateway")
 
 
+class GatewayParts(Protocol):
+    """What a gateway worker serves from, assembled once by the platform
+    (``slipway.services.open_gateway``; :class:`~slipway.services.Services` has them all).
+    The worker owns them: stopping it closes the database pool and the online store."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def db(self) -> Database: ...
+    @property
+    def artifacts(self) -> ArtifactStore: ...
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def features(self) -> FeatureStore: ...
+    @property
+    def online_store(self) -> OnlineStore: ...
+
+
 class Gateway:
     """One gateway worker: the ASGI callable over its parts, each doing one job —
     :class:`Router` (admission, variants, canary judging), :class:`Inference` (serving a
@@ -81,24 +96,16 @@ class Gateway:
     :class:`Explain`, :class:`OnlineFeatures` and :class:`Lifecycle` (start, stop, the
     background threads)."""
 
-    def __init__(self, settings: Settings, *, gateway_id_: str | None = None) -> None:
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    def __init__(self, parts: GatewayParts, *, gateway_id_: str | None = None) -> None:
+        settings = parts.settings
         self.settings = settings
         self.limits = settings.serving
         self.id = gateway_id_ or gateway_id()
-        self.db = Database(settings.database_url, pool_size=4)
-        events = EventLog(self.db)
-        audit = AuditLog(self.db)
-        self.artifacts = ArtifactStore(settings.artifact_root)
-        self.registry = Registry(settings, self.db, self.artifacts, events, audit)
-        self.online = open_online_store(settings.online_store_url)
-        self.features = FeatureStore(
-            GroupRepository(self.db, events),
-            DeltaOfflineStore(f"{settings.artifact_root.rstrip('/')}/features"),
-            self.online,
-            events,
-            audit,
-        )
+        self.db = parts.db
+        self.artifacts = parts.artifacts
+        self.registry = parts.registry
+        self.online = parts.online_store
+        self.features = parts.features
         self.state = GatewayState(self.db, self.registry, self.features, self.id)
         self.state.cold_start_observer = self._cold_start
         self.recorder = Recorder(self.db, self.id)

@@ -9,7 +9,6 @@ load the workers report in their heartbeats.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -19,19 +18,25 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from slipway.core.db.engine import Database
 from slipway.core.errors import InvalidInput
 from slipway.core.net import listening_socket
-from slipway.core.settings import LOOPBACK_HOSTS, Settings, load_settings
-from slipway.runtime.exit import exit_now
+from slipway.core.settings import LOOPBACK_HOSTS, Settings
 from slipway.runtime.supervisor import die_with_parent
 from slipway.serving.tables import GatewayRow
 
+if TYPE_CHECKING:
+    from slipway.serving.gateway.app import Gateway
+
 log = logging.getLogger("slipway.serving.gateway")
 
+# A worker process's entry: it assembles the platform from the settings this master
+# passes in its environment (a module above the capabilities, so named, not imported).
+WORKER_MODULE = "slipway.gateway_worker"
 SCALE_DOWN_IN_FLIGHT = 0.5  # average in-flight requests per worker below which it is idle
 
 
@@ -97,8 +102,7 @@ class GatewayMaster:
 
     def _spawn(self) -> None:
         host, port = self.sock.getsockname()[:2]
-        argv = [sys.executable, "-m", "slipway.serving.gateway.server", "--host", host,
-                "--port", str(port)]  # fmt: skip
+        argv = [sys.executable, "-m", WORKER_MODULE, "--host", host, "--port", str(port)]
         process = subprocess.Popen(argv, env=self.env, preexec_fn=die_with_parent)
         self.workers.append(_Worker(process, time.monotonic()))
         log.info("gateway worker %s started", process.pid)
@@ -182,18 +186,16 @@ class GatewayMaster:
         self.db.dispose()
 
 
-def run_worker(host: str, port: int) -> None:
+def run_worker(gateway: Gateway, host: str, port: int) -> None:
     """A worker: the gateway's HTTP server on its own socket on the port, on uvloop, until
-    SIGTERM (then requests in flight finish)."""
+    SIGTERM (then requests in flight finish). The process's entry (``slipway.gateway_worker``)
+    assembles ``gateway`` from the platform's settings."""
     import asyncio
 
     import uvloop
 
     from slipway.serving.gateway import http
-    from slipway.serving.gateway.app import Gateway
 
-    settings = load_settings()
-    gateway = Gateway(settings)
     sock = worker_socket(host, port)
 
     async def main() -> None:
@@ -223,17 +225,3 @@ def serve(
     master.start()
     master.watch()
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="slipway-gateway-worker")
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run_worker(args.host, args.port)
-    exit_now(0)
-
-
-if __name__ == "__main__":
-    main()
