@@ -81,6 +81,7 @@ _LAZY: dict[str, str] = {
     "AlertChannel": "slipway.events.resources",
     "AlertRule": "slipway.events.resources",
     "Alert": "slipway.events.resources",
+    "Trigger": "slipway.events.resources",
     "TrainingJobSpec": "slipway.training.spec",
     "TuningJobSpec": "slipway.tuning.spec",
     "EndpointSpec": "slipway.serving.spec",
@@ -94,7 +95,7 @@ if TYPE_CHECKING:
     from slipway.batch.spec import BatchJobSpec
     from slipway.client import Client, connect
     from slipway.core.resource import Listing, Resource
-    from slipway.events.resources import Alert, AlertChannel, AlertRule
+    from slipway.events.resources import Alert, AlertChannel, AlertRule, Trigger
     from slipway.events.rules import RuleSpec
     from slipway.features.definitions import Feature, FeatureGroup, RecordIdentifier
     from slipway.features.resources import Ingestion, OnlineFeatures, QueryResult, StoredGroup
@@ -174,6 +175,7 @@ __all__ = [
     "TrainingJobSpec",
     "Transition",
     "Trial",
+    "Trigger",
     "TuningJob",
     "TuningJobSpec",
     "Unauthorized",

@@ -101,7 +101,11 @@ def test_schedule_and_trigger_cli(
     )
     assert made.exit_code == 0, made.output
     listed = json.loads(runner.invoke(cli, ["triggers", "list", "-o", "json"]).stdout)
-    assert listed[0]["debounce_s"] == 30.0
+    assert listed[0]["debounce_seconds"] == 30.0
+    assert listed[0]["event_type"] == "feature_group.ingested"
+    assert runner.invoke(cli, ["triggers", "disable", "on-ingest"]).exit_code == 0
+    listed = json.loads(runner.invoke(cli, ["triggers", "list", "-o", "json"]).stdout)
+    assert listed[0]["enabled"] is False
     bad = runner.invoke(
         cli, ["triggers", "create", "x", "--pipeline", "fan", "--event", "e", "--map", "broken"]
     )

@@ -2,8 +2,10 @@
 tests on both (the ``platform`` fixture). A pipeline defined with the DSL is registered
 (traced on this side, stored by the control plane without importing it), started, waited
 on to Succeeded by ``slipway up``'s workers, and its logs read back; an execution is
-cancelled and retried; schedules are created, paused, resumed and deleted; bad input is
-the same typed error naming the field on both sides, and writes nothing.
+cancelled and retried; schedules and event triggers are created, paused, resumed and
+deleted, and a trigger starts its pipeline from a real event through ``slipway up``'s
+scheduler; bad input is the same typed error naming the field on both sides, and writes
+nothing.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import pytest
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.logsink import LogLine
 from slipway.core.resource import Listing
+from slipway.events.resources import Trigger
 from slipway.pipelines.definition import define
 from slipway.pipelines.dsl import pipeline
 from slipway.pipelines.resources import Execution, Pipeline, Schedule, StepRun
 from tests.client import flows
 from tests.client.conftest import SharedPlatform
+from tests.waiting import eventually
 
 
 def test_register_start_wait_and_read_logs(platform: Any, side: str) -> None:
@@ -129,6 +133,91 @@ def test_bad_schedules_name_the_field(platform: Any, side: str) -> None:
     with pytest.raises(NotFound):
         platform.schedules.create(name, f"nowhere-{side}", "* * * * *")
     assert name not in [s.name for s in platform.schedules.all()]
+
+
+def test_triggers_create_pause_resume_delete(platform: Any, side: str) -> None:
+    flow = f"on-event-flow-{side}"
+    platform.pipelines.register(pipeline(name=flow)(flows.greeting))
+    name = f"on-ingest-{side}"
+    created = platform.triggers.create(
+        name,
+        flow,
+        "feature_group.ingested",
+        filters={"resource": f"feature-group/never-{side}"},
+        parameter_mapping={"n": "payload.rows"},
+        debounce_seconds=30,
+    )
+    assert isinstance(created, Trigger)
+    assert (created.pipeline, created.enabled, created.fired) == (flow, True, 0)
+    assert created.parameter_mapping == {"n": "payload.rows"}
+    assert created.debounce_seconds == 30.0
+    assert platform.triggers.get(name) == created
+    listed = platform.triggers.all()
+    assert isinstance(listed, Listing) and name in [t.name for t in listed]
+    assert platform.triggers.set_enabled(name, False).enabled is False
+    assert platform.triggers.get(name).enabled is False
+    assert platform.triggers.set_enabled(name, True).enabled is True
+    with pytest.raises(Conflict):
+        platform.triggers.create(name, flow, "feature_group.ingested")
+    platform.triggers.delete(name)
+    with pytest.raises(NotFound):
+        platform.triggers.get(name)
+    with pytest.raises(NotFound):
+        platform.triggers.delete(name)
+
+
+def test_bad_triggers_name_the_field(platform: Any, side: str) -> None:
+    flow = f"trig-bad-{side}"
+    platform.pipelines.register(pipeline(name=flow)(flows.greeting))
+    name = f"trig-bad-{side}"
+    with pytest.raises(InvalidInput) as debounce:
+        platform.triggers.create(name, flow, "feature_group.ingested", debounce_seconds=-1)
+    assert debounce.value.field == "debounce_seconds"
+    with pytest.raises(InvalidInput) as bad_name:
+        platform.triggers.create("Bad Name", flow, "feature_group.ingested")
+    assert bad_name.value.field == "name"
+    with pytest.raises(InvalidInput) as event_type:
+        platform.triggers.create(name, flow, "")
+    assert event_type.value.field == "event_type"
+    with pytest.raises(NotFound):
+        platform.triggers.create(name, f"nowhere-{side}", "feature_group.ingested")
+    assert name not in [t.name for t in platform.triggers.all()]
+
+
+def test_a_trigger_starts_its_pipeline_from_a_real_event(platform: Any, side: str) -> None:
+    """A feature group created through this side appends ``feature_group.created``;
+    ``slipway up``'s scheduler reads it and starts the pipeline with the event's resource
+    as a parameter."""
+    flow = f"on-create-flow-{side}"
+    platform.pipelines.register(pipeline(name=flow)(flows.greeting))
+    group = f"triggered_{side}"
+    name = f"on-create-{side}"
+    platform.triggers.create(
+        name,
+        flow,
+        "feature_group.created",
+        filters={"resource": f"feature-group/{group}"},
+        parameter_mapping={"who": "resource"},
+    )
+    platform.features.create_group(
+        {
+            "name": group,
+            "record_identifiers": [{"name": "k", "type": "string"}],
+            "event_time": "t",
+            "features": [{"name": "x", "type": "float"}],
+        }
+    )
+    eventually(
+        lambda: platform.triggers.get(name).fired == 1,
+        what="slipway up's scheduler fires the trigger",
+        timeout=60,
+        interval=0.2,
+    )
+    (execution,) = platform.pipelines.executions(flow)
+    assert execution.parameters["who"] == f"feature-group/{group}"
+    assert execution.trigger["trigger"] == name
+    done = platform.pipelines.wait(execution.id, timeout=180)
+    assert done.state == "Succeeded", done
 
 
 def test_a_definition_the_server_cannot_trust_is_refused(shared_platform: SharedPlatform) -> None:

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,7 +97,9 @@ def test_catchup_latest_fires_once_and_bad_input(services: Services) -> None:
         services.schedules.create("bad", "missing", "* * * * *")
 
 
-def test_trigger_debounces_and_maps_parameters(services: Services) -> None:
+def test_trigger_debounces_and_maps_parameters(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     services.triggers.create(
         "on-ingest",
         "fan",
@@ -125,7 +126,10 @@ def test_trigger_debounces_and_maps_parameters(services: Services) -> None:
     described = services.pipelines.describe(started[0])
     assert described.parameters["n"] == 3
     assert described.trigger["trigger"] == "on-ingest"
-    time.sleep(1.1)
+    # An event past the debounce window: stamped 2 s on by the event log's clock, so the
+    # test never waits on time.
+    later_clock = datetime.now(UTC) + timedelta(seconds=2)
+    monkeypatch.setattr("slipway.core.events.utcnow", lambda: later_clock)
     services.events.append("feature_group.ingested", "feature-group/weather", {"rows": 6})
     later = services.triggers.process()
     assert len(later) == 1

@@ -11,6 +11,7 @@ import typer
 from slipway.cli.context import load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.errors import InvalidInput
+from slipway.events.resources import Trigger
 from slipway.pipelines.resources import Schedule
 from slipway.training.resources import TrainingJob
 from slipway.training.spec import TERMINAL
@@ -206,23 +207,24 @@ def create_trigger(
 @triggers.command("list")
 def list_triggers(output: OutputOption = Format.TABLE) -> None:
     with platform() as services:
-        rows = [
-            {
-                "name": t.name,
-                "event": t.event_type,
-                "pipeline": t.pipeline,
-                "filters": t.filters,
-                "debounce_s": t.debounce_seconds,
-                "fired": t.fired,
-                "last_fired_at": t.last_fired_at,
-            }
-            for t in services.triggers.all()
-        ]
-    emit(
-        rows,
-        ["name", "event", "pipeline", "filters", "debounce_s", "fired", "last_fired_at"],
-        output,
-    )
+        found = services.triggers.all()
+    emit([t.model_dump(mode="json") for t in found], Trigger.table_columns(), output)
+
+
+@triggers.command("enable")
+def enable_trigger(name: str) -> None:
+    """Resume a trigger: events appended from now on can fire it."""
+    with platform() as services:
+        services.triggers.set_enabled(name, True)
+    console.print(f"enabled {name}")
+
+
+@triggers.command("disable")
+def disable_trigger(name: str) -> None:
+    """Pause a trigger: events appended while it is paused never fire it."""
+    with platform() as services:
+        services.triggers.set_enabled(name, False)
+    console.print(f"disabled {name}")
 
 
 @triggers.command("delete")

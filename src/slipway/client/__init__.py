@@ -28,6 +28,7 @@ from slipway.client.pipelines import RemotePipelines, RemoteSchedules
 from slipway.client.registry import RemoteRegistry
 from slipway.client.tokens import RemoteTokens
 from slipway.client.transport import Transport
+from slipway.client.triggers import RemoteTriggers
 from slipway.tracking.resources import TrackingServer
 
 
@@ -48,6 +49,7 @@ class Client:
         self.alerts = RemoteAlerts(self.transport)
         self.pipelines = RemotePipelines(self.transport)
         self.schedules = RemoteSchedules(self.transport)
+        self.triggers = RemoteTriggers(self.transport)
         self.training = RemoteTraining(self.transport)
         self.tuning = RemoteTuning(self.transport)
         self.registry = RemoteRegistry(self.transport)

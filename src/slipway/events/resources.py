@@ -1,6 +1,8 @@
-"""The alerts' resources: channels, rules, fired alerts with their deliveries, and the
-outcome of a test notification — what :class:`~slipway.events.alerts.Alerts` returns, what
-the REST API sends, what the remote client decodes and what the CLI prints.
+"""The events capability's resources: pipeline triggers (what
+:class:`~slipway.events.triggers.Triggers` returns), and the alerts' channels, rules, fired
+alerts with their deliveries and the outcome of a test notification (what
+:class:`~slipway.events.alerts.Alerts` returns) — what the REST API sends, what the remote
+client decodes and what the CLI prints.
 
 Also the request bodies the REST API takes (``extra="forbid"``: a misspelt field is an
 error naming it). A rule's own body is :class:`~slipway.events.rules.RuleSpec`.
@@ -20,6 +22,51 @@ from slipway.core.names import validate_name
 from slipway.core.resource import Resource
 from slipway.events.channels import ChannelKind
 from slipway.events.rules import RuleSpec
+
+# -- triggers ---------------------------------------------------------------------------
+
+
+class TriggerSpec(BaseModel):
+    """The body that creates a trigger (``POST /triggers``): start ``pipeline`` when an
+    event of ``event_type`` whose fields match ``filters`` is appended, with parameters
+    taken from the event by ``parameter_mapping`` (parameter -> path, e.g.
+    ``payload.rows``), at most once per ``debounce_seconds``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str
+    pipeline: str
+    event_type: str = Field(min_length=1, max_length=127)
+    filters: dict[str, Any] = Field(default_factory=dict)
+    parameter_mapping: dict[str, str] = Field(default_factory=dict)
+    debounce_seconds: float = Field(default=0.0, ge=0)
+
+
+class Trigger(Resource):
+    """A pipeline trigger: what it listens for, what it starts, how often it fired."""
+
+    table_fields: ClassVar[tuple[str, ...]] = (
+        "name",
+        "event_type",
+        "pipeline",
+        "filters",
+        "debounce_seconds",
+        "enabled",
+        "fired",
+        "last_fired_at",
+    )
+
+    name: str
+    pipeline: str
+    event_type: str
+    filters: dict[str, Any]
+    parameter_mapping: dict[str, str]
+    debounce_seconds: float
+    enabled: bool
+    fired: int
+    last_fired_at: datetime | None = None
+    created_at: datetime
+
 
 # -- channels ---------------------------------------------------------------------------
 
@@ -173,4 +220,6 @@ __all__ = [
     "ChannelTest",
     "ChannelUpdate",
     "RuleUpdate",
+    "Trigger",
+    "TriggerSpec",
 ]

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
@@ -21,7 +22,9 @@ from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
+from slipway.core.resource import Listing
 from slipway.events.paths import lookup, matches
+from slipway.events.resources import Trigger
 from slipway.events.tables import TriggerRow
 from slipway.pipelines.service import PipelineService
 
@@ -43,8 +46,10 @@ class Triggers:
         filters: dict[str, Any] | None = None,
         parameter_mapping: dict[str, str] | None = None,
         debounce_seconds: float = 0.0,
-    ) -> TriggerRow:
+    ) -> Trigger:
         validate_name(name, field="name")
+        if not event_type or len(event_type) > 127:
+            raise InvalidInput("event_type must be 1 to 127 characters", field="event_type")
         if debounce_seconds < 0:
             raise InvalidInput("debounce_seconds must not be negative", field="debounce_seconds")
         self.pipelines.get(pipeline)
@@ -64,18 +69,37 @@ class Triggers:
             )
             session.add(row)
             session.flush()
-            return row
+            return Trigger.model_validate(row)
 
-    def all(self) -> list[TriggerRow]:
+    def get(self, name: str) -> Trigger:
         with self.db.session() as session:
-            return list(session.scalars(select(TriggerRow).order_by(TriggerRow.name)))
+            return Trigger.model_validate(self._row(session, name))
+
+    def all(self) -> Listing[Trigger]:
+        with self.db.session() as session:
+            rows = session.scalars(select(TriggerRow).order_by(TriggerRow.name))
+            return Listing(Trigger.model_validate(row) for row in rows)
+
+    def set_enabled(self, name: str, enabled: bool) -> Trigger:
+        """Pause or resume a trigger. Events appended while it is paused never fire it:
+        the events are still read (other triggers may want them), and a resumed trigger
+        starts from the events appended after it."""
+        with self.db.write() as session:
+            row = self._row(session, name)
+            row.enabled = enabled
+            session.flush()
+            return Trigger.model_validate(row)
 
     def delete(self, name: str) -> None:
         with self.db.write() as session:
-            row = session.get(TriggerRow, name)
-            if row is None:
-                raise NotFound(f"trigger {name!r} does not exist")
-            session.delete(row)
+            session.delete(self._row(session, name))
+
+    @staticmethod
+    def _row(session: Session, name: str) -> TriggerRow:
+        row = session.get(TriggerRow, name)
+        if row is None:
+            raise NotFound(f"trigger {name!r} does not exist")
+        return row
 
     def process(self, limit: int = 500) -> list[str]:
         """Consider new events; returns the executions started."""

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
 
 from slipway.api.auth import authorize, services_of
 from slipway.api.routes import MAX_ID
 from slipway.core.logsink import LogLine
+from slipway.events.resources import Trigger, TriggerSpec
 from slipway.pipelines.resources import Schedule, ScheduleFire, ScheduleSpec
 from slipway.training.resources import TrainingJob
 from slipway.training.spec import TrainingJobSpec
@@ -123,30 +122,9 @@ def delete_schedule(name: str, request: Request) -> None:
     services_of(request).schedules.delete(name)
 
 
-class TriggerIn(BaseModel):
-    name: str
-    pipeline: str
-    event_type: str
-    filters: dict[str, Any] = Field(default_factory=dict)
-    parameter_mapping: dict[str, str] = Field(default_factory=dict)
-    debounce_seconds: float = Field(default=0.0, ge=0)
-
-
-class TriggerOut(BaseModel):
-    name: str
-    pipeline: str
-    event_type: str
-    filters: dict[str, Any]
-    parameter_mapping: dict[str, Any]
-    debounce_seconds: float
-    enabled: bool
-    fired: int
-    last_fired_at: datetime | None
-
-
-@router.post("/triggers", status_code=201, response_model=TriggerOut)
-def create_trigger(body: TriggerIn, request: Request) -> TriggerOut:
-    row = services_of(request).triggers.create(
+@router.post("/triggers", status_code=201)
+def create_trigger(body: TriggerSpec, request: Request) -> Trigger:
+    return services_of(request).triggers.create(
         body.name,
         body.pipeline,
         body.event_type,
@@ -154,15 +132,21 @@ def create_trigger(body: TriggerIn, request: Request) -> TriggerOut:
         parameter_mapping=body.parameter_mapping,
         debounce_seconds=body.debounce_seconds,
     )
-    return TriggerOut.model_validate(row, from_attributes=True)
 
 
-@router.get("/triggers", response_model=list[TriggerOut])
-def list_triggers(request: Request) -> list[TriggerOut]:
-    return [
-        TriggerOut.model_validate(t, from_attributes=True)
-        for t in services_of(request).triggers.all()
-    ]
+@router.get("/triggers")
+def list_triggers(request: Request) -> list[Trigger]:
+    return services_of(request).triggers.all()
+
+
+@router.get("/triggers/{name}")
+def get_trigger(name: str, request: Request) -> Trigger:
+    return services_of(request).triggers.get(name)
+
+
+@router.post("/triggers/{name}/{action}", status_code=202)
+def toggle_trigger(name: str, action: Literal["enable", "disable"], request: Request) -> Trigger:
+    return services_of(request).triggers.set_enabled(name, action == "enable")
 
 
 @router.delete("/triggers/{name}", status_code=204)
