@@ -82,6 +82,25 @@ def test_validation_errors_name_the_field(client: TestClient, tokens: dict[str, 
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("flag", ["yes", "false", 1, 0, None])
+def test_a_flag_must_be_a_json_boolean(
+    client: TestClient, services: Services, tokens: dict[str, str], flag: object
+) -> None:
+    """``"online": "false"`` would be read as False, and ``"yes"`` or ``1`` as True, by
+    a lax parser: a request's flags are JSON booleans or refused, naming the field."""
+    group = {
+        "name": "strict_flags",
+        "record_identifiers": [{"name": "k", "type": "string"}],
+        "event_time": "t",
+        "features": [{"name": "x", "type": "float"}],
+        "online": flag,
+    }
+    response = client.post("/api/v1/feature-groups", json=group, headers=bearer(tokens["admin"]))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["details"]["field"] == "online"
+    assert "strict_flags" not in [g.name for g in services.features.list_groups()]
+
+
 def test_refused_input_writes_nothing(
     client: TestClient, services: Services, tokens: dict[str, str]
 ) -> None:

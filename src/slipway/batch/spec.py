@@ -8,6 +8,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -133,7 +134,7 @@ class BatchJobSpec(_Spec):
         default_factory=list, description="input columns written beside the predictions"
     )
     prediction_column: str = "prediction"
-    explain: bool = Field(
+    explain: StrictBool = Field(
         default=False,
         description="add SHAP attributions: a <feature>_shap column per feature and"
         " base_value (explained_class too, for a multiclass model)",

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from slipway.core.events import Event
 from slipway.core.names import validate_name
@@ -60,7 +60,7 @@ class RuleSpec(BaseModel):
     )
     severity: Severity = "warning"
     description: str = Field(default="", max_length=1000)
-    enabled: bool = True
+    enabled: StrictBool = True
 
     @field_validator("name")
     @classmethod

@@ -13,7 +13,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from slipway.core.errors import Conflict, InvalidInput
 from slipway.core.names import validate_name
@@ -60,8 +60,8 @@ class Feature(_Spec):
     name: str
     type: FeatureType
     length: Annotated[int | None, Field(ge=1, le=65536)] = None
-    nullable: bool = True
-    allow_nan: bool = False
+    nullable: StrictBool = True
+    allow_nan: StrictBool = False
     description: str = ""
 
     @model_validator(mode="after")
@@ -93,8 +93,8 @@ class FeatureGroup(_Spec):
     record_identifiers: list[RecordIdentifier] = Field(min_length=1, max_length=8)
     event_time: str = "event_time"
     features: list[Feature] = Field(min_length=1, max_length=2000)
-    online: bool = True
-    offline: bool = True
+    online: StrictBool = True
+    offline: StrictBool = True
     ttl: timedelta | None = None
     description: str = ""
     owner: str = ""

@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     computed_field,
 )
 
@@ -215,7 +216,7 @@ class Lookup(_Request):
 class OnlineFeaturesRequest(_Request):
     feature_refs: list[str] = Field(min_length=1)
     entity_rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_RECORDS)
-    full_feature_names: bool = False
+    full_feature_names: StrictBool = False
 
 
 class MaterializeRequest(_Request):

@@ -9,6 +9,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -167,7 +168,7 @@ class MonitorSpec(_Spec):
     schedule: str | None = Field(None, description="cron, e.g. '0 * * * *' for hourly")
     timezone: str = "UTC"
     window_hours: float = Field(1.0, gt=0, le=24 * 366)
-    include_shadow: bool = False
+    include_shadow: StrictBool = False
     drift: dict[str, DriftOverride] = Field(default_factory=dict)
     model_quality: ModelQuality | None = None
     bias: Bias | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
@@ -49,7 +49,7 @@ class StepOptions(_Definition):
     retries: int = Field(default=0, ge=0, le=100)
     backoff_seconds: float = Field(default=1.0, ge=0)
     timeout_seconds: float | None = Field(default=None, gt=0)
-    cache: bool = True
+    cache: StrictBool = True
     cpus: float | None = Field(default=None, gt=0, le=1024)
     memory_mb: int | None = Field(default=None, ge=64)
     kind: str = "processing"

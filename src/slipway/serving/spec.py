@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
@@ -59,7 +59,7 @@ class ShadowSpec(VariantSpec):
 
 
 class CaptureSpec(_Spec):
-    enabled: bool = False
+    enabled: StrictBool = False
     sampling_percent: float = Field(default=100.0, ge=0, le=100)
 
 

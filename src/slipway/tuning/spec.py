@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from slipway.core.names import validate_name
 from slipway.core.specs import parse_spec
@@ -50,7 +50,7 @@ class TuningJobSpec(BaseModel):
     strategy: Literal["bayesian", "random", "grid"] = "bayesian"
     max_jobs: int = Field(default=10, ge=1, le=10_000)
     max_parallel_jobs: int = Field(default=1, ge=1, le=64)
-    early_stopping: bool = False
+    early_stopping: StrictBool = False
     warm_start_from: list[str] = Field(default_factory=list)
     seed: int | None = None
     experiment: str = "tuning-jobs"
