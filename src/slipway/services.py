@@ -118,7 +118,7 @@ class Services:
             deployments=DeploymentController(db, events, endpoints),
             batch=BatchService(settings, db, queue, events, registry, features),
             baselines=baselines,
-            monitoring=Monitoring(db, queue, events, artifacts, baselines, registry),
+            monitoring=Monitoring(db, queue, events, artifacts, baselines, registry, endpoints),
         )
 
     @property

@@ -68,6 +68,10 @@ def test_endpoints_describe_and_history_are_the_same_remotely(
     assert described["status"] == "InService" and described["active_version"] == 1
     history = json.loads(_same(shared, ["endpoints", "history", name, "-o", "json"]))
     assert [(c["version"], c["outcome"]) for c in history] == [(1, "deployed")]
+    # Nothing invoked it, so the counts cannot move between the two runs.
+    stats = json.loads(_same(shared, ["endpoints", "stats", name, "-o", "json"]))
+    assert (stats["endpoint"], stats["variants"]) == (name, {})
+    assert f"{name}: no traffic" in _same(shared, ["endpoints", "stats", name])
 
 
 def test_batch_describe_and_chunks_are_the_same_remotely(

@@ -8,6 +8,7 @@ what is tested here).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -15,7 +16,14 @@ import pytest
 
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.resource import Listing
-from slipway.serving.resources import Deployment, Endpoint, Prediction
+from slipway.monitoring.resources import ABReport
+from slipway.serving.resources import (
+    Deployment,
+    Endpoint,
+    EndpointStats,
+    Prediction,
+    VariantStats,
+)
 from tests.client.models import registered
 from tests.shared_platform import SharedPlatform
 from tests.waiting import eventually
@@ -128,3 +136,71 @@ def test_bad_input_is_the_same_typed_error_naming_the_field(platform: Any, side:
     with pytest.raises(InvalidInput) as bad_payload:
         endpoints.invoke(name, 42)
     assert bad_payload.value.field == "payload"
+
+
+def test_traffic_stats_and_the_ab_report_read_what_the_endpoint_served(
+    platform: Any, shared_platform: SharedPlatform, side: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoints, monitoring = platform.endpoints, platform.monitoring
+    model, name = f"stats-clf-{side}", f"stats-{side}"
+    version = registered(shared_platform, monkeypatch, model)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    spec = _spec(name, f"{model}:{version}", data_capture={"enabled": True})
+    endpoints.create(spec, actor="tests")
+    endpoints.wait(name, timeout=300)
+    served = [endpoints.invoke(name, ROWS) for _ in range(3)]
+
+    def counted() -> EndpointStats | None:
+        # Gateways add their counts to the database about once a second.
+        stats = endpoints.stats(name)
+        main = stats.variants.get("main")
+        return stats if main is not None and main.requests == len(served) else None
+
+    stats = eventually(counted, what="the gateway counted the requests", timeout=60)
+    assert isinstance(stats, EndpointStats) and stats.endpoint == name
+    assert (stats.since, stats.config_version) == (None, None)
+    main = stats.variants["main"]
+    assert isinstance(main, VariantStats)
+    assert (main.errors, main.error_rate) == (0, 0.0)
+    assert main.p50_ms is not None and main.model_p99_ms is not None
+    recent = endpoints.stats(name, since=since, config_version=1)
+    assert (recent.since, recent.config_version) == (since, 1)
+    assert recent.variants["main"].requests == len(served)
+    assert endpoints.stats(name, config_version=2).variants == {}
+    with pytest.raises(NotFound):
+        endpoints.stats(f"nobody-{side}")
+
+    # Before any ground truth: a report with no samples, nothing decided.
+    early = monitoring.ab_test(name, since=since, metric="accuracy", min_samples=1)
+    assert isinstance(early, ABReport) and early.labelled_rows == 0
+    assert (early.reference, early.variants["main"]["samples"]) == ("main", 0)
+    assert early.comparisons == []
+    with pytest.raises(NotFound):
+        monitoring.ab_test(f"nobody-{side}", since=since)
+    with pytest.raises(InvalidInput) as backwards:
+        monitoring.ab_test(name, since=since, until=since - timedelta(seconds=1))
+    assert backwards.value.field == "until"
+
+    labels = [
+        {"inference_id": p.inference_id, "row": row, "label": label}
+        for p in served
+        for row, label in enumerate(p.predictions)
+    ]
+    monitoring.put_ground_truth(name, labels)
+
+    def labelled() -> ABReport | None:
+        # Labelled once the gateway has written what it captured.
+        report = monitoring.ab_test(name, since=since, metric="accuracy", min_samples=1)
+        return report if report.labelled_rows == len(labels) else None
+
+    report = eventually(labelled, what="the captured rows joined their labels", timeout=60)
+    assert isinstance(report, ABReport)
+    assert (report.endpoint, report.since, report.reference) == (name, since, "main")
+    assert report.until > report.since and report.captured_rows == len(labels)
+    assert (report.metric, report.rule["min_samples"]) == ("accuracy", 1)
+    figures = report.variants["main"]
+    assert (figures["samples"], figures["rows"]) == (len(served), len(labels))
+    assert figures["accuracy"] == 1.0  # the labels are what it served
+    assert figures["traffic"]["requests"] == len(served)
+    assert report.comparisons == []  # one variant: nothing to compare it with
+    endpoints.delete(name, actor="tests")

@@ -135,3 +135,17 @@ def test_bad_input_names_the_field(change: object, field: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         ab.decide(*change(frame))  # type: ignore[operator]
     assert caught.value.field == field
+
+
+def test_a_test_no_ground_truth_reached_yet_is_undecided_not_an_error() -> None:
+    rule = ab.Rule("roc_auc", min_samples=50)
+    report = ab.unlabelled(["champion", "challenger"], "champion", rule)
+    assert report["variants"] == {
+        "champion": {"samples": 0, "rows": 0},
+        "challenger": {"samples": 0, "rows": 0},
+    }
+    (comparison,) = report["comparisons"]
+    assert (comparison["variant"], comparison["versus"]) == ("challenger", "champion")
+    assert comparison["verdict"] == ab.UNDECIDED and comparison["difference"] is None
+    assert "0 of 50" in comparison["reason"]
+    assert report["rule"]["min_samples"] == 50 and report["reference"] == "champion"

@@ -25,6 +25,7 @@ from slipway.core.errors import InvalidInput, NotFound
 from slipway.evaluation import ab
 from slipway.monitoring import ab_test
 from slipway.monitoring.capture import read_window
+from slipway.monitoring.resources import ABReport
 from slipway.steps import compare_models, labelled_traffic
 from tests.api.conftest import bearer
 from tests.serving import models as test_models
@@ -121,7 +122,8 @@ def test_per_variant_roc_auc_equals_scikit_learns_over_the_joined_rows(
     report = ab_test.run(
         platform.services, ENDPOINT, since=served["since"], rule=rule, reference="champion"
     )
-    assert report["captured_rows"] == REQUESTS and report["labelled_rows"] == REQUESTS
+    assert isinstance(report, ABReport)
+    assert report.captured_rows == REQUESTS and report.labelled_rows == REQUESTS
     captured = read_window(
         platform.services.artifacts, ENDPOINT, served["since"], datetime.now(UTC)
     ).to_pandas()
@@ -130,20 +132,20 @@ def test_per_variant_roc_auc_equals_scikit_learns_over_the_joined_rows(
     ]
     for variant in ("champion", "challenger"):
         rows = captured[captured["variant"] == variant]
-        figures = report["variants"][variant]
+        figures = report.variants[variant]
         assert figures["samples"] == len(rows) > 100
         assert figures["roc_auc"] == pytest.approx(
             roc_auc_score(rows["label"], rows["prediction"]), abs=1e-12
         )
         assert figures["traffic"]["requests"] == len(rows)
         assert figures["traffic"]["p99_ms"] is not None
-    comparison = report["comparisons"][0]
-    assert comparison["variant"] == "challenger" and comparison["versus"] == "champion"
-    assert comparison["verdict"] == ab.WINNER, comparison
+    comparison = report.comparisons[0]
+    assert comparison.variant == "challenger" and comparison.versus == "champion"
+    assert comparison.verdict == ab.WINNER, comparison
     again = ab_test.run(
         platform.services, ENDPOINT, since=served["since"], rule=rule, reference="champion"
     )
-    assert again["comparisons"] == report["comparisons"]  # the seed makes it reproducible
+    assert again.comparisons == report.comparisons  # the seed makes it reproducible
 
 
 def test_the_report_over_rest(platform: Platform, served: dict[str, Any]) -> None:

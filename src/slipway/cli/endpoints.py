@@ -16,15 +16,15 @@ from typing import Annotated, Any
 
 import typer
 
-from slipway.cli.context import load_yaml_mapping, local_platform, platform, reported
+from slipway.cli.context import load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.clock import utcnow
 from slipway.core.errors import InvalidInput
 from slipway.core.waiting import wait_until_final
+from slipway.evaluation import ab
 from slipway.serving.resources import Deployment, Endpoint
 from slipway.serving.spec import VariantSpec
 from slipway.serving.states import EndpointStatus, Outcome
-from slipway.serving.stats import variant_stats
 
 app = typer.Typer(
     help="Serving endpoints: create, update, roll back, follow, delete.", no_args_is_help=True
@@ -364,37 +364,27 @@ def stats(
 ) -> None:
     """Requests, errors and latency percentiles (within 1%) per variant, from every gateway."""
     moment = _since(since)
-    # Read from the serving counters in the metadata database: on the platform's machine.
-    with local_platform() as services, services.db.session() as session:
-        variants = variant_stats(session, name, since=moment, config_version=config_version)
+    with platform() as services, reported():
+        report = services.endpoints.stats(name, since=moment, config_version=config_version)
     if output is Format.JSON:
-        print_json(
-            {
-                "endpoint": name,
-                "since": moment,
-                "config_version": config_version,
-                "variants": variants,
-            }
-        )
+        print_json(report.model_dump(mode="json"))
         return
     scope = f"since {moment:%Y-%m-%d %H:%M:%S %Z}" if moment else "all kept traffic"
     if config_version is not None:
         scope += f", config {config_version}"
-    if not variants:
+    if not report.variants:
         console.print(f"{name}: no traffic ({scope})")
         return
     rows = [
         {
             "variant": variant,
-            "requests": f"{v['requests']:,}",
-            "errors": f"{v['errors']:,}",
-            "error_rate": None if v["error_rate"] is None else _percent(v["error_rate"]),
-            **{k: _ms(v[k]) for k in _LATENCIES},
-            "prediction_mean": (
-                None if v["prediction_mean"] is None else f"{v['prediction_mean']:.4g}"
-            ),
+            "requests": f"{v.requests:,}",
+            "errors": f"{v.errors:,}",
+            "error_rate": None if v.error_rate is None else _percent(v.error_rate),
+            **{k: _ms(getattr(v, k)) for k in _LATENCIES},
+            "prediction_mean": None if v.prediction_mean is None else f"{v.prediction_mean:.4g}",
         }
-        for variant, v in variants.items()
+        for variant, v in report.variants.items()
     ]
     emit(
         rows,
@@ -419,22 +409,25 @@ def ab_test_report(
 ) -> None:
     """Per-variant model quality from ground truth, each variant against the reference with
     a bootstrap interval, and the verdict: winner, loser or no difference yet."""
-    from slipway.evaluation import ab
-    from slipway.monitoring import ab_test
-
     moment = _since(since)
     assert moment is not None
-    with reported():
-        rule = ab.Rule(metric, min_difference, min_samples, seed=seed)
-    with local_platform() as services, reported():
-        report = ab_test.run(services, name, since=moment, rule=rule, reference=reference)
+    with platform() as services, reported():
+        report = services.monitoring.ab_test(
+            name,
+            since=moment,
+            metric=metric,
+            min_difference=min_difference,
+            min_samples=min_samples,
+            seed=seed,
+            reference=reference,
+        )
     if output is Format.JSON:
-        print_json(report)
+        print_json(report.model_dump(mode="json"))
         return
     metrics = [
         m
         for m in (*ab.CLASSIFIER_METRICS, *ab.REGRESSOR_METRICS)
-        if any(v.get(m) is not None for v in report["variants"].values())
+        if any(v.get(m) is not None for v in report.variants.values())
     ]
     emit(
         [
@@ -446,12 +439,12 @@ def ab_test_report(
                 "errors": f"{v['traffic'].get('errors', 0):,}",
                 "p99_ms": _ms(v["traffic"].get("p99_ms")),
             }
-            for variant, v in report["variants"].items()
+            for variant, v in report.variants.items()
         ],
         ["variant", "samples", *metrics, "requests", "errors", "p99_ms"],
         Format.TABLE,
-        title=f"{name}: {report['labelled_rows']:,} labelled of {report['captured_rows']:,}"
+        title=f"{name}: {report.labelled_rows:,} labelled of {report.captured_rows:,}"
         f" captured rows since {moment:%Y-%m-%d %H:%M %Z}",
     )
-    for comparison in report["comparisons"]:
-        console.print(f"[bold]{comparison['verdict']}[/bold]: {comparison['reason']}")
+    for comparison in report.comparisons:
+        console.print(f"[bold]{comparison.verdict}[/bold]: {comparison.reason}")

@@ -15,14 +15,16 @@ and ignored: the server records the token's holder.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from slipway.client.transport import Transport
+from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.waiting import wait_until_final
 from slipway.serving import invoke as invocations
-from slipway.serving.resources import Deployment, Endpoint, Prediction
+from slipway.serving.resources import Deployment, Endpoint, EndpointStats, Prediction
 from slipway.serving.service import SETTLED, settled
 from slipway.serving.spec import EndpointSpec
 
@@ -92,6 +94,23 @@ class RemoteEndpoints:
         validate_name(name, field="endpoint")
         response = self.transport.request("GET", f"/endpoints/{name}/configs/{version}")
         return EndpointSpec.model_validate(response.json())
+
+    def stats(
+        self, name: str, *, since: datetime | None = None, config_version: int | None = None
+    ) -> EndpointStats:
+        """Requests, errors, latency percentiles (within 1%) and prediction mean per
+        variant, summed over every gateway worker, since ``since`` (with a time zone) and
+        for ``config_version`` when given; no variants without traffic."""
+        validate_name(name, field="endpoint")
+        params: dict[str, Any] = {}
+        if since is not None:
+            if since.tzinfo is None:  # as the embedded service says (the server: query.since)
+                raise InvalidInput("since needs a time zone (e.g. Z or +02:00)", field="since")
+            params["since"] = since.isoformat()
+        if config_version is not None:
+            params["config_version"] = config_version
+        response = self.transport.request("GET", f"/endpoints/{name}/stats", params=params)
+        return EndpointStats.model_validate(response.json())
 
     def wait(self, name: str, timeout: float = 600.0, interval: float = 1.0) -> Endpoint:
         """Poll until no rollout is under way (InService, Failed or Deleting);

@@ -21,8 +21,10 @@ import pyarrow as pa
 from slipway.client.transport import Transport
 from slipway.core.arrowipc import ARROW_STREAM, to_ipc
 from slipway.core.errors import InvalidInput
+from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.monitoring.resources import (
+    ABReport,
     Baseline,
     BaselineConstraints,
     BaselineStatistics,
@@ -37,6 +39,14 @@ from slipway.monitoring.spec import MonitorSpec
 
 def _moment(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _zoned(value: datetime, field: str) -> str:
+    """``value`` as a query parameter: ISO 8601 text, refused here without a time zone as
+    the embedded service refuses it (the server would name ``query.<field>``)."""
+    if value.tzinfo is None:
+        raise InvalidInput(f"{field} needs a time zone (e.g. Z or +02:00)", field=field)
+    return value.isoformat()
 
 
 class RemoteMonitoring:
@@ -126,6 +136,43 @@ class RemoteMonitoring:
             headers={"Content-Type": ARROW_STREAM},
         )
         return GroundTruthUpload.model_validate(response.json())
+
+    # -- A/B tests ---------------------------------------------------------------------
+
+    def ab_test(
+        self,
+        endpoint: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        metric: str = "roc_auc",
+        min_difference: float = 0.0,
+        min_samples: int = 100,
+        confidence: float = 0.95,
+        resamples: int = 1000,
+        seed: int = 0,
+        reference: str | None = None,
+    ) -> ABReport:
+        """The A/B report of ``endpoint`` over ``[since, until)`` (``until`` default now):
+        per-variant quality from ground truth beside its traffic, each variant against
+        ``reference`` (default: the heaviest variant) with a seeded bootstrap interval,
+        and the rule's verdict."""
+        validate_name(endpoint, field="endpoint")
+        params: dict[str, Any] = {
+            "since": _zoned(since, "since"),
+            "metric": metric,
+            "min_difference": min_difference,
+            "min_samples": min_samples,
+            "confidence": confidence,
+            "resamples": resamples,
+            "seed": seed,
+        }
+        if until is not None:
+            params["until"] = _zoned(until, "until")
+        if reference is not None:
+            params["reference"] = reference
+        response = self.transport.request("GET", f"/endpoints/{endpoint}/ab-test", params=params)
+        return ABReport.model_validate(response.json())
 
 
 class RemoteBaselines:

@@ -37,7 +37,7 @@ from slipway.demo import data as flights_data
 from slipway.demo.data import GROUPS, LABEL, FlightData, between
 from slipway.demo.pipeline import MODEL, retrain_flight_delay, train_flight_delay
 from slipway.demo.platform import DemoPlatform
-from slipway.monitoring.resources import MonitorRun
+from slipway.monitoring.resources import ABReport, MonitorRun
 from slipway.pipelines.resources import Execution
 from slipway.serving.resources import Endpoint
 
@@ -367,8 +367,9 @@ class Scenario:
                 for i, label in zip(ids, sample[LABEL], strict=True)
             ],
         )
-        self.outcome.ab = self.ab_figures(since)
-        for variant, figures in self.outcome.ab["variants"].items():
+        report = self.ab_figures(since)
+        self.outcome.ab = report.model_dump(mode="json")
+        for variant, figures in report.variants.items():
             traffic = figures["traffic"]
             auc = figures.get("roc_auc")
             self.say(
@@ -376,19 +377,23 @@ class Scenario:
                 f"p50 {traffic['p50_ms'] or 0:.2f} ms  p99 {traffic['p99_ms'] or 0:.2f} ms  "
                 f"ROC AUC {'-' if auc is None else f'{auc:.3f}'} on {figures['samples']} labelled"
             )
-        for comparison in self.outcome.ab["comparisons"]:
-            self.say(f"  A/B verdict: {comparison['verdict']} — {comparison['reason']}")
+        for comparison in report.comparisons:
+            self.say(f"  A/B verdict: {comparison.verdict} — {comparison.reason}")
         return challenger
 
-    def ab_figures(self, since: datetime) -> dict[str, Any]:
+    def ab_figures(self, since: datetime) -> ABReport:
         """The A/B report: ROC AUC per variant from the served probabilities joined with
         the real labels, the challenger against the champion with a bootstrap interval,
         and traffic figures (latency percentiles within 1%)."""
-        from slipway.evaluation import ab
-        from slipway.monitoring import ab_test
-
-        rule = ab.Rule("roc_auc", min_difference=0.01, min_samples=20, seed=13)
-        return ab_test.run(self.s, ENDPOINT, since=since, rule=rule, reference="champion")
+        return self.s.monitoring.ab_test(
+            ENDPOINT,
+            since=since,
+            metric="roc_auc",
+            min_difference=0.01,
+            min_samples=20,
+            seed=13,
+            reference="champion",
+        )
 
     # -- 5. batch ----------------------------------------------------------------------
 

@@ -194,6 +194,36 @@ def decide(
     }
     base = variants[reference]
     comparisons = [_compare(variants[n], base, rule) for n in names if n != reference]
+    return _report(rule, reference, figures, comparisons)
+
+
+def unlabelled(names: list[str], reference: str, rule: Rule) -> dict[str, Any]:
+    """The report of an A/B test no ground truth has reached yet: every variant with no
+    samples, and each comparison undecided saying so (an early look at a running test is
+    an answer, not an error)."""
+    figures: dict[str, dict[str, Any]] = {n: {"samples": 0, "rows": 0} for n in names}
+    comparisons = [
+        {
+            "variant": n,
+            "versus": reference,
+            "difference": None,
+            "interval": None,
+            "verdict": UNDECIDED,
+            "reason": "not enough labelled samples yet: no ground truth joins the captured"
+            f" predictions ({n} and {reference} have 0 of {rule.min_samples})",
+        }
+        for n in names
+        if n != reference
+    ]
+    return _report(rule, reference, figures, comparisons)
+
+
+def _report(
+    rule: Rule,
+    reference: str,
+    figures: dict[str, dict[str, Any]],
+    comparisons: list[dict[str, Any]],
+) -> dict[str, Any]:
     return {
         "metric": rule.metric,
         "direction": rule.direction,

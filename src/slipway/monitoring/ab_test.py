@@ -13,23 +13,40 @@ former, so versions meant for an A/B test are registered with ``output=probabili
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
 from slipway.core.errors import InvalidInput
 from slipway.evaluation import ab
 from slipway.monitoring import capture, ground_truth
+from slipway.monitoring.resources import ABReport
 from slipway.registry.models import Output
+from slipway.registry.service import Registry
+from slipway.serving.service import Endpoints
 
-if TYPE_CHECKING:
-    from slipway.services import Services
+
+class Sources(Protocol):
+    """What an A/B report reads: the endpoint's configs and traffic counters
+    (``endpoints``), which model versions serve scores (``registry``), and the captured
+    predictions and their labels (``artifacts``). The platform's services have them, and
+    so has :class:`~slipway.monitoring.service.Monitoring`."""
+
+    @property
+    def endpoints(self) -> Endpoints: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def artifacts(self) -> ArtifactStore: ...
 
 
-def _served_models(services: Services, endpoint: str) -> dict[tuple[str, int], str]:
+def _served_models(services: Sources, endpoint: str) -> dict[tuple[str, int], str]:
     """(variant, model version) -> model name, from every config the endpoint had."""
     out: dict[tuple[str, int], str] = {}
     for config in services.endpoints.history(endpoint):
@@ -40,14 +57,14 @@ def _served_models(services: Services, endpoint: str) -> dict[tuple[str, int], s
     return out
 
 
-def _scores(services: Services, name: str, version: int) -> bool:
+def _scores(services: Sources, name: str, version: int) -> bool:
     described = services.registry.get(name, version)
     binary = described.classes is not None and len(described.classes) == 2
     return described.output in (Output.PROBABILITIES, Output.BOTH) and binary
 
 
 def labelled_traffic(
-    services: Services, endpoint: str, start: datetime, end: datetime
+    services: Sources, endpoint: str, start: datetime, end: datetime
 ) -> tuple[pd.DataFrame, int]:
     """Captured production rows in ``[start, end)`` that have a label (one frame with
     ``inference_id``, ``variant``, ``label``, and ``score`` or ``prediction``), and how
@@ -87,40 +104,47 @@ def labelled_traffic(
 
 
 def run(
-    services: Services,
+    services: Sources,
     endpoint: str,
     *,
     since: datetime,
     until: datetime | None = None,
     rule: ab.Rule,
     reference: str | None = None,
-) -> dict[str, Any]:
+) -> ABReport:
     """The A/B report of ``endpoint`` over ``[since, until)``: per-variant quality with
     sample sizes, each variant against ``reference`` (by default the active config's
-    heaviest variant) with its interval and verdict, and traffic figures."""
-    from slipway.serving.stats import variant_stats
-
+    heaviest variant) with its interval and verdict, and traffic figures. InvalidInput
+    (``until``) unless ``until`` is after ``since``; NotFound for an unknown endpoint."""
     until = until or utcnow()
+    for moment, field in ((since, "since"), (until, "until")):
+        if moment.tzinfo is None:
+            raise InvalidInput(f"{field} needs a time zone (e.g. Z or +02:00)", field=field)
     if until <= since:
         raise InvalidInput("until must be after since", field="until")
     described = services.endpoints.describe(endpoint)  # NotFound for an unknown endpoint
+    active = described.active
     if reference is None:
-        active = described.active
         if active is None:
             raise InvalidInput(f"endpoint {endpoint!r} serves no config yet", field="endpoint")
-        spec = active.spec
-        reference = max(spec.variants, key=lambda v: v.weight).name
+        reference = max(active.spec.variants, key=lambda v: v.weight).name
     frame, captured = labelled_traffic(services, endpoint, since, until)
-    report = ab.decide(frame, reference, rule)
-    with services.db.session() as session:
-        traffic = variant_stats(session, endpoint, since=since)
+    if len(frame):
+        report = ab.decide(frame, reference, rule)
+    else:
+        names = {v.name for v in active.spec.variants} if active is not None else set()
+        report = ab.unlabelled(sorted(names | {reference}), reference, rule)
+    traffic = services.endpoints.stats(endpoint, since=since).variants
     for variant, figures in report["variants"].items():
-        figures["traffic"] = traffic.get(variant, {})
-    return {
-        "endpoint": endpoint,
-        "since": since.isoformat(),
-        "until": until.isoformat(),
-        "captured_rows": captured,
-        "labelled_rows": len(frame),
-        **report,
-    }
+        served = traffic.get(variant)
+        figures["traffic"] = served.model_dump() if served is not None else {}
+    return ABReport.model_validate(
+        {
+            "endpoint": endpoint,
+            "since": since,
+            "until": until,
+            "captured_rows": captured,
+            "labelled_rows": len(frame),
+            **report,
+        }
+    )

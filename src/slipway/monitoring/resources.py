@@ -1,7 +1,8 @@
 """The monitoring capability's resources: baselines and their documents, monitors, their
-runs and reports, and ground-truth uploads — what :class:`~slipway.monitoring.service.
-Monitoring` and :class:`~slipway.monitoring.baselines.Baselines` return, what the REST API
-sends, what the remote client decodes and what the CLI prints.
+runs and reports, ground-truth uploads and A/B test reports — what
+:class:`~slipway.monitoring.service.Monitoring` and
+:class:`~slipway.monitoring.baselines.Baselines` return, what the REST API sends, what the
+remote client decodes and what the CLI prints.
 
 Also the request bodies the REST API takes (``extra="forbid"``: a misspelt field is an
 error naming it). A monitor's own body is :class:`~slipway.monitoring.spec.MonitorSpec`.
@@ -301,7 +302,57 @@ class GroundTruthUpload(Resource):
     key: str = Field(description="where the upload was stored in the artifact store")
 
 
+# -- A/B tests --------------------------------------------------------------------------
+
+
+class ABComparison(Resource):
+    """One variant against the reference on the rule's metric, and the rule's verdict."""
+
+    table_fields: ClassVar[tuple[str, ...]] = ("variant", "versus", "difference", "verdict")
+
+    variant: str
+    versus: str
+    difference: float | None = Field(
+        description="variant minus reference on the metric, turned so positive is better"
+    )
+    interval: list[float] | None = Field(description="bootstrap confidence interval")
+    verdict: str = Field(description="winner, loser, or no difference yet")
+    reason: str
+
+
+class ABReport(Resource):
+    """An endpoint's A/B test over a window (see :mod:`slipway.monitoring.ab_test`):
+    per-variant quality from ground truth beside its traffic figures, and each variant
+    against the reference."""
+
+    table_fields: ClassVar[tuple[str, ...]] = (
+        "endpoint",
+        "since",
+        "until",
+        "captured_rows",
+        "labelled_rows",
+        "metric",
+        "reference",
+    )
+
+    endpoint: str
+    since: datetime
+    until: datetime
+    captured_rows: int
+    labelled_rows: int
+    metric: str
+    direction: str
+    reference: str
+    rule: dict[str, Any]
+    variants: dict[str, dict[str, Any]] = Field(
+        description="per variant: labelled samples (inference ids), rows, each metric, traffic"
+    )
+    comparisons: list[ABComparison]
+
+
 __all__ = [
+    "ABComparison",
+    "ABReport",
     "Baseline",
     "BaselineConstraints",
     "BaselineCreate",

@@ -35,7 +35,9 @@ from slipway.core.names import validate_name
 from slipway.core.queue import WorkQueue
 from slipway.core.resource import Listing
 from slipway.core.specs import parse_spec
+from slipway.evaluation import ab
 from slipway.monitoring import (
+    ab_test,
     attribution,
     bias_monitor,
     capture,
@@ -44,11 +46,18 @@ from slipway.monitoring import (
     model_quality,
 )
 from slipway.monitoring.baselines import Baselines
-from slipway.monitoring.resources import GroundTruthUpload, Monitor, MonitorReport, MonitorRun
+from slipway.monitoring.resources import (
+    ABReport,
+    GroundTruthUpload,
+    Monitor,
+    MonitorReport,
+    MonitorRun,
+)
 from slipway.monitoring.spec import QUEUE, RUN_KIND, MonitorSpec
 from slipway.monitoring.tables import BaselineRow, MonitorRow, MonitorRunRow
 from slipway.registry.predict import LoadedModel, load_model
 from slipway.registry.service import Registry
+from slipway.serving.service import Endpoints
 
 REPORTS = "monitoring/reports"
 MAX_RUNS_LISTED = 1000
@@ -75,6 +84,7 @@ class Monitoring:
         artifacts: ArtifactStore,
         baselines: Baselines,
         registry: Registry,
+        endpoints: Endpoints,
     ) -> None:
         self.db = db
         self.queue = queue
@@ -82,6 +92,7 @@ class Monitoring:
         self.artifacts = artifacts
         self.baselines = baselines
         self.registry = registry
+        self.endpoints = endpoints
 
     # -- monitors ----------------------------------------------------------------------
 
@@ -345,6 +356,32 @@ class Monitoring:
             {"endpoint": endpoint, "records": table.num_rows},
         )
         return GroundTruthUpload(endpoint=endpoint, records=table.num_rows, key=key)
+
+    # -- A/B tests ---------------------------------------------------------------------
+
+    def ab_test(
+        self,
+        endpoint: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        metric: str = "roc_auc",
+        min_difference: float = 0.0,
+        min_samples: int = 100,
+        confidence: float = 0.95,
+        resamples: int = 1000,
+        seed: int = 0,
+        reference: str | None = None,
+    ) -> ABReport:
+        """The A/B report of ``endpoint`` over ``[since, until)`` (``until`` default now):
+        per-variant quality from ground truth beside its traffic, each variant against
+        ``reference`` (default: the active config's heaviest variant) with a seeded
+        bootstrap interval, and the rule's verdict (see :mod:`slipway.evaluation.ab`).
+        InvalidInput names the bad argument (``until`` not after ``since``, an unknown
+        metric...); NotFound for an unknown endpoint."""
+        validate_name(endpoint, field="endpoint")
+        rule = ab.Rule(metric, min_difference, min_samples, confidence, resamples, seed)
+        return ab_test.run(self, endpoint, since=since, until=until, rule=rule, reference=reference)
 
     # -- execution ---------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The serving capability's resources: an endpoint, its deployments (the stored configs,
-its history) and a prediction the gateway answered.
+its history), a prediction the gateway answered and the traffic figures its variants
+served.
 
 :class:`~slipway.serving.service.Endpoints` returns these, the REST API sends them (and
 takes :class:`~slipway.serving.spec.EndpointSpec` / :class:`EndpointUpdate` as bodies),
@@ -109,6 +110,48 @@ class Prediction(Resource):
     inference_id: str = Field(description="the id captured with it, for ground truth")
 
 
+class VariantStats(Resource):
+    """What one variant served, summed over every gateway worker. Latency percentiles are
+    within 1% of the exact ones; figures without requests are null."""
+
+    table_fields: ClassVar[tuple[str, ...]] = (
+        "requests",
+        "errors",
+        "error_rate",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "mean_ms",
+        "prediction_mean",
+    )
+
+    requests: int
+    errors: int
+    error_rate: float | None = Field(description="errors / requests, 0..1")
+    p50_ms: float | None = Field(description="median request latency at the gateway")
+    p90_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+    model_p50_ms: float | None = Field(description="median time in the model")
+    model_p90_ms: float | None
+    model_p99_ms: float | None
+    model_mean_ms: float | None
+    prediction_mean: float | None = Field(description="mean of numeric predictions")
+
+
+class EndpointStats(Resource):
+    """What each variant of an endpoint served (see
+    :meth:`~slipway.serving.service.Endpoints.stats`): counted in 5-second windows, the one
+    holding ``since`` included whole; no variants when there was no traffic."""
+
+    table_fields: ClassVar[tuple[str, ...]] = ("endpoint", "since", "config_version")
+
+    endpoint: str
+    since: datetime | None
+    config_version: int | None
+    variants: dict[str, VariantStats] = Field(description="per variant (shadow ones too)")
+
+
 class EndpointUpdate(EndpointSpec):
     """The body of an update: an endpoint spec whose ``name`` may be left out (the path
     names the endpoint) but must not contradict it."""
@@ -141,8 +184,10 @@ class RollbackRequest(BaseModel):
 __all__ = [
     "Deployment",
     "Endpoint",
+    "EndpointStats",
     "EndpointUpdate",
     "GatewayLoad",
     "Prediction",
     "RollbackRequest",
+    "VariantStats",
 ]

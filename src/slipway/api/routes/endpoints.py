@@ -12,20 +12,25 @@ Invocations go to the gateway (each endpoint's ``url``), not here.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator
 
 from slipway.api.auth import Principal, authorize, services_of
 from slipway.api.routes import MAX_ID, Int64
 from slipway.evaluation import ab
-from slipway.monitoring import ab_test
+from slipway.monitoring.resources import ABReport
 from slipway.serving.invoke import gateway_url, invocation_url
-from slipway.serving.resources import Deployment, Endpoint, EndpointUpdate, RollbackRequest
+from slipway.serving.resources import (
+    Deployment,
+    Endpoint,
+    EndpointStats,
+    EndpointUpdate,
+    RollbackRequest,
+)
 from slipway.serving.spec import EndpointSpec
 from slipway.serving.states import EndpointStatus
-from slipway.serving.stats import variant_stats
 
 _caller = authorize()
 router = APIRouter(prefix="/endpoints", tags=["endpoints"], dependencies=[Depends(_caller)])
@@ -47,58 +52,6 @@ def _iso_only(value: object) -> object:
 
 # A zoned ISO 8601 time given as a query parameter.
 QueryTime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
-
-
-class VariantStats(BaseModel):
-    """What one variant served, summed over every gateway worker. Latency percentiles are
-    within 1% of the exact ones; figures without requests are null."""
-
-    requests: int
-    errors: int
-    error_rate: float | None = Field(description="errors / requests, 0..1")
-    p50_ms: float | None = Field(description="median request latency at the gateway")
-    p90_ms: float | None
-    p99_ms: float | None
-    mean_ms: float | None
-    model_p50_ms: float | None = Field(description="median time in the model")
-    model_p90_ms: float | None
-    model_p99_ms: float | None
-    model_mean_ms: float | None
-    prediction_mean: float | None = Field(description="mean of numeric predictions")
-
-
-class EndpointStats(BaseModel):
-    endpoint: str
-    since: datetime | None
-    config_version: int | None
-    variants: dict[str, VariantStats] = Field(description="per variant (shadow ones too)")
-
-
-class ABComparison(BaseModel):
-    variant: str
-    versus: str
-    difference: float | None = Field(
-        description="variant minus reference on the metric, turned so positive is better"
-    )
-    interval: list[float] | None = Field(description="bootstrap confidence interval")
-    verdict: str = Field(description="winner, loser, or no difference yet")
-    reason: str
-
-
-class ABReport(BaseModel):
-    endpoint: str
-    since: datetime
-    until: datetime
-    captured_rows: int
-    labelled_rows: int
-    metric: str
-    direction: str
-    reference: str
-    rule: dict[str, Any]
-    variants: dict[str, dict[str, Any]] = Field(
-        description="per variant: labelled samples (inference ids), rows, each metric, traffic"
-    )
-    comparisons: list[ABComparison]
 
 
 class Deleting(BaseModel):
@@ -178,14 +131,7 @@ def endpoint_stats(
 ) -> EndpointStats:
     """Requests, errors, latency percentiles and prediction mean per variant, counted in
     5-second windows (the one holding ``since`` is included whole)."""
-    with services_of(request).db.session() as session:
-        variants = variant_stats(session, name, since=since, config_version=config_version)
-    return EndpointStats(
-        endpoint=name,
-        since=since,
-        config_version=config_version,
-        variants={k: VariantStats(**v) for k, v in variants.items()},
-    )
+    return services_of(request).endpoints.stats(name, since=since, config_version=config_version)
 
 
 @router.get("/{name}/ab-test", response_model=ABReport)
@@ -212,11 +158,18 @@ def endpoint_ab_test(
     labels sent to ``/endpoints/{name}/ground-truth``), each variant against the reference
     with a seeded bootstrap interval, and the rule's verdict: winner, loser or no
     difference yet (see :mod:`slipway.evaluation.ab`)."""
-    rule = ab.Rule(metric, min_difference, min_samples, confidence, resamples, seed)
-    report = ab_test.run(
-        services_of(request), name, since=since, until=until, rule=rule, reference=reference
+    return services_of(request).monitoring.ab_test(
+        name,
+        since=since,
+        until=until,
+        metric=metric,
+        min_difference=min_difference,
+        min_samples=min_samples,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+        reference=reference,
     )
-    return ABReport(**report)
 
 
 @router.get("/{name}/configs/{version}", response_model=EndpointSpec)
