@@ -38,11 +38,14 @@ for _size in ("LINES", "COLUMNS"):
 
 
 # The test files that take longest, longest first (their share of `make test`'s slowest
-# phases; BENCHMARKS.md lists them). xdist (--dist loadfile) hands out whole files in
-# collection order, so a long file drawn last by the random order leaves one worker busy
-# for minutes while the other idles; scheduled first, they overlap with the short ones.
+# phases; BENCHMARKS.md lists them). xdist hands out whole groups (a file, or the Ray
+# group below) in collection order, so a long file drawn last by the random order leaves
+# one worker busy for minutes while the other idles; scheduled first, they overlap with
+# the short ones.
 LONGEST_FIRST = (
     "tests/e2e/test_demo.py",
+    "tests/workers/test_ray_executor.py",
+    "tests/workers/test_executor_conformance.py",
     "tests/api/test_fuzz.py",
     "tests/serving/test_gateway_process.py",
     "tests/tuning/test_tuning.py",
@@ -54,6 +57,30 @@ LONGEST_FIRST = (
     "tests/cli/test_up.py",
     "tests/features/test_ingest_crash.py",
 )
+
+
+RAY_GROUP = "ray"
+
+
+class _Groups:
+    """One xdist group per test file (``--dist loadgroup``: what ``loadfile`` does, so a
+    file's module-scoped platform is built once), except that every test needing the Ray
+    head runs in one group: each worker that ran one would otherwise start its own head
+    (20-30 s, and its daemons' CPU for the rest of the run). A plugin of its own, as its
+    hook must run before xdist's and the ordering hook below after every other."""
+
+    @pytest.hookimpl(tryfirst=True)  # before xdist names each test's group from its mark
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        root = config.rootpath
+        for item in items:
+            group = RAY_GROUP if item.get_closest_marker("ray") else item.path.relative_to(root)
+            item.add_marker(pytest.mark.xdist_group(str(group)))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_Groups(), "slipway-xdist-groups")
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, which it keeps otherwise
