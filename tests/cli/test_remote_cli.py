@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from slipway.cli.main import app
+from tests.client.models import registered
 from tests.shared_platform import SharedPlatform
 
 runner = CliRunner()
@@ -88,10 +89,25 @@ def test_a_wrong_token_is_refused_with_the_servers_message(both: SharedPlatform)
     assert "token" in result.output.lower()
 
 
-def test_machine_commands_refuse_a_remote_target(both: SharedPlatform) -> None:
-    result = runner.invoke(app, ["--url", both.url, "status"], env={"SLIPWAY_TOKEN": both.token})
+@pytest.mark.parametrize(
+    "command", [["status"], ["features", "stream", "anything", "--topic", "t"]]
+)
+def test_machine_commands_refuse_a_remote_target(both: SharedPlatform, command: list[str]) -> None:
+    result = runner.invoke(app, ["--url", both.url, *command], env={"SLIPWAY_TOKEN": both.token})
     assert result.exit_code == 2
     assert "without --url" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "json"])
+def test_a_model_card_is_the_same_remotely(
+    both: SharedPlatform, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    name = f"card-{uuid.uuid4().hex[:8]}"
+    version = registered(both, monkeypatch, name)
+    out = _same(both, ["models", "card", name, str(version), "--format", fmt])
+    assert name in out
+    if fmt == "json":
+        assert json.loads(out)["version"] == version
 
 
 def test_tokens_and_the_audit_log_through_a_remote_server(both: SharedPlatform) -> None:

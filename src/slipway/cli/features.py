@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from slipway.cli.context import load_yaml_mapping, platform
+from slipway.cli.context import load_yaml_mapping, local_platform, platform
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.resource import Resource
 from slipway.features.resources import Ingest, StoredGroup
@@ -271,7 +271,9 @@ def stream(
     only after the records are written."""
     stop = threading.Event()
     people = output is Format.TABLE
-    with platform() as services:
+    # A consumer beside the platform's Kafka and stores (it commits offsets only once its
+    # records are written, which a remote ingest cannot tell it): refused with --url.
+    with local_platform() as services:
         ingestor = StreamIngestor(
             services.features,
             services.settings.kafka,
