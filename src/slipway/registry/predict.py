@@ -31,6 +31,7 @@ import pyarrow as pa
 import yaml
 
 from slipway.core.errors import InvalidInput
+from slipway.registry.confinement import check_before_load
 from slipway.registry.models import Output
 from slipway.registry.outputs import (
     Scores,
@@ -239,7 +240,8 @@ class _LightGBMRows:
 
 
 def load_model(registry: Registry, name: str, version: int, *, fast: bool = True) -> LoadedModel:
-    """Verify and load ``name`` version ``version``; raises if the digest does not match."""
+    """Verify and load ``name`` version ``version``; raises if the digest does not match
+    or if the model reaches outside its folder (:mod:`slipway.registry.confinement`)."""
     started = time.perf_counter()
     registered = registry.verify(name, version)
     local = registry.local_dir(registered.artifact_key)
@@ -268,6 +270,9 @@ def load_folder(
     the registry has checked them, and what a child process that must not reach the
     registry does (:mod:`slipway.registry.probe`)."""
     started = time.perf_counter() if started is None else started
+    # Before any loader imports or reads the model's files: everything its MLmodel names
+    # must be inside the folder the digest covers, however the folder changed since.
+    check_before_load(local)
     schema = schema_from_signature(signature)
     meta = yaml.safe_load((Path(local) / "MLmodel").read_text())
     predict: Callable[[Batch], Any] | None = None

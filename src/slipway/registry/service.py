@@ -28,6 +28,7 @@ from slipway.core.resource import Listing
 from slipway.core.settings import Settings
 from slipway.registry import probe
 from slipway.registry.card import INTENDED_USE_TAG, OWNER_TAG, card_fields
+from slipway.registry.confinement import check_before_load, check_folder
 from slipway.registry.lineage import Lineage
 from slipway.registry.mlflow_store import MlflowStore
 from slipway.registry.models import ApprovalStatus, ModelTampered, Output
@@ -127,6 +128,9 @@ class Registry:
         run_id, key = self.resolve_source(source)
         if not self.artifacts.exists(f"{key}/MLmodel"):
             raise InvalidInput(f"no MLflow model (MLmodel file) at {source!r}", field="source")
+        # Before anything is recorded or any of the model's code runs (inferring a
+        # signature or the classes loads it): what it references must be its own files.
+        self._check_confined(key)
         signature = ensure_signature(self.artifacts, key)
         classes = None
         if declared is not Output.LABEL:  # loads the model: only when it must
@@ -545,7 +549,19 @@ class Registry:
 
         load = loader or mlflow.pyfunc.load_model
         local = self.local_dir(version.artifact_key)
+        check_before_load(local)  # before the loader imports or reads anything
         return load(local)
+
+    def _check_confined(self, key: str) -> None:
+        """Refuse the model under ``key`` if its MLmodel or its symlinks reach outside its
+        folder (:mod:`slipway.registry.confinement`); on an object store, on a copy."""
+        if not _on_object_store(self.settings.artifact_root):
+            check_folder(self.local_dir(key))
+            return
+        with tempfile.TemporaryDirectory(prefix="slipway-confine-") as tmp:
+            local = Path(tmp) / "model"
+            self.artifacts.get_dir(key, local)
+            check_folder(local)
 
     def _declared_classes(self, key: str, declared: Output) -> list[Any] | None:
         """The classes of a version declared to return probabilities. A native model is
