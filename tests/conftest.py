@@ -36,6 +36,13 @@ REPO = Path(__file__).resolve().parents[1]
 for _size in ("LINES", "COLUMNS"):
     os.environ.pop(_size, None)
 
+# Starlette's TestClient calls the server "testserver"; the control plane answers only
+# loopback names and those configured (slipway.api.hosts), so the tests configure it. Set
+# here as well as per test: session- and module-scoped platforms load their settings
+# before any test's own environment is in place.
+ALLOWED_HOSTS = ("SLIPWAY_SERVER__ALLOWED_HOSTS", "testserver")
+os.environ[ALLOWED_HOSTS[0]] = ALLOWED_HOSTS[1]
+
 
 # The test files that take longest, longest first (their share of `make test`'s slowest
 # phases; BENCHMARKS.md lists them). xdist hands out whole groups (a file, or the Ray
@@ -122,6 +129,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if key.startswith("SLIPWAY_") and not key.startswith("SLIPWAY_TEST_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("SLIPWAY_CONFIG", str(tmp_path / "slipway.yaml"))
+    monkeypatch.setenv(*ALLOWED_HOSTS)  # for TestClient (see above)
 
 
 @pytest.fixture(autouse=True)

@@ -50,7 +50,8 @@ def address(platform: Platform) -> Iterator[tuple[str, int]]:
 
 def _request(body: bytes = BODY, extra: bytes = b"") -> bytes:
     return (
-        b"POST /endpoints/raw/invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"POST /endpoints/raw/invocations HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        b"content-type: application/json\r\n"
         + extra
         + b"content-length: %d\r\n\r\n" % len(body)
         + body
@@ -76,7 +77,8 @@ def test_chunked_body(address: tuple[str, int]) -> None:
         BODY[half:],
     )
     request = (
-        b"POST /endpoints/raw/invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"POST /endpoints/raw/invocations HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        b"content-type: application/json\r\n"
         b"transfer-encoding: chunked\r\n\r\n" + chunked
     )
     with socket.create_connection(address) as sock:

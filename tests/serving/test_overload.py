@@ -164,7 +164,7 @@ def test_a_pipelined_burst_past_the_queue_is_shed_in_order(gateway_url: str) -> 
     before = _shed_total(gateway_url)
     body = b'{"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}'
     request = (
-        b"POST /endpoints/shed-slow/invocations HTTP/1.1\r\nhost: x\r\n"
+        b"POST /endpoints/shed-slow/invocations HTTP/1.1\r\nhost: 127.0.0.1\r\n"
         b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
     )
     port = int(gateway_url.rsplit(":", 1)[1])

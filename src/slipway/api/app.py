@@ -1,5 +1,5 @@
-"""The control-plane application: routers under ``/api/v1``, admission, limits, audit,
-errors."""
+"""The control-plane application: routers under ``/api/v1``, the Host check, admission,
+audit, the token check, limits, errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from slipway import __version__
 from slipway.api import API_PREFIX
 from slipway.api.admission import Admission
 from slipway.api.audit import AuditMiddleware
+from slipway.api.auth import TokenGate
 from slipway.api.errors import install_error_handlers
+from slipway.api.hosts import HostCheck, accepted_hosts
 from slipway.api.limits import RequestLimits
 from slipway.api.routes import (
     alerts,
@@ -78,14 +80,18 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     install_error_handlers(app, public=PUBLIC_PATHS)
     server = services.settings.server
-    app.add_middleware(AuditMiddleware, audit=services.audit)
+    # Starlette runs the middleware added last first. From the outside in: the Host check
+    # (DNS rebinding), admission (shedding costs no body read, audit row or token lookup),
+    # the audit log (denials included), the token check (401 before any body is read),
+    # then the body limits.
     app.add_middleware(
         RequestLimits,
         max_body_bytes=server.max_body_bytes,
         max_json_depth=server.max_json_depth,
         max_table_bytes=server.max_table_bytes,
     )
-    # Added last, so outermost: a shed request costs no body read, audit row or auth.
+    app.add_middleware(TokenGate, services=services, public=PUBLIC_PATHS)
+    app.add_middleware(AuditMiddleware, audit=services.audit)
     app.add_middleware(
         Admission,
         max_in_flight=server.max_in_flight,
@@ -93,4 +99,5 @@ def create_app(services: Services) -> FastAPI:
         max_in_flight_per_token=server.max_in_flight_per_token,
         exempt=(f"{API_PREFIX}/health",),
     )
+    app.add_middleware(HostCheck, accepted=accepted_hosts(server))
     return app

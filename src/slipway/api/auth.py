@@ -2,17 +2,22 @@
 
 Reads (GET, HEAD) need ``viewer``; everything else needs ``editor``; routers for tokens
 and settings demand ``admin``. With auth off (allowed only on loopback, see
-:func:`check_bind_safety`) every caller is the local ``anonymous`` admin.
+:func:`check_bind_safety`, and only by loopback names, see :mod:`slipway.api.hosts`)
+every caller is the local ``anonymous`` admin. :class:`TokenGate` checks the token of a
+request with a body before anything reads the body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+import anyio.to_thread
 from fastapi import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from slipway.core.errors import Forbidden, InvalidInput, Unauthorized
+from slipway.api.limits import reject
+from slipway.core.errors import Forbidden, InvalidInput, SlipwayError, Unauthorized
 from slipway.core.settings import ServerSettings
 from slipway.security.tokens import Role
 from slipway.services import Services
@@ -21,6 +26,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Marks a POST route that only reads (lookups with a body): viewers may call it and the
 # audit log skips it. Pass as ``openapi_extra=READ_ONLY`` with ``authorize(Role.VIEWER)``.
 READ_ONLY: dict[str, object] = {"x-slipway-read-only": True}
+# The request state's key for the caller (set by TokenGate or authorize; the audit reads it).
+PRINCIPAL = "principal"
 
 
 @dataclass(frozen=True)
@@ -35,16 +42,30 @@ def services_of(request: Request) -> Services:
     return services
 
 
+def bearer_token(authorization: str) -> str:
+    """The token in an ``Authorization: Bearer <token>`` header, else :class:`Unauthorized`."""
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise Unauthorized("this route needs an API token: send 'Authorization: Bearer <token>'")
+    return credentials.strip()
+
+
+def verify(services: Services, token: str) -> Principal:
+    """The caller ``token`` stands for (one database read), else :class:`Unauthorized`."""
+    found = services.tokens.authenticate(token)
+    return Principal(found.name, found.role, found.id)
+
+
 def authenticate(request: Request) -> Principal:
-    """The caller behind the request's bearer token (or anonymous when auth is off)."""
+    """The caller behind the request's bearer token (or anonymous when auth is off); the
+    one :class:`TokenGate` verified already, if it did."""
     services = services_of(request)
     if not services.settings.server.auth:
         return Principal("anonymous", Role.ADMIN)
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        raise Unauthorized("this route needs an API token: send 'Authorization: Bearer <token>'")
-    token = services.tokens.authenticate(credentials.strip())
-    return Principal(token.name, token.role, token.id)
+    verified = getattr(request.state, PRINCIPAL, None)
+    if isinstance(verified, Principal):
+        return verified
+    return verify(services, bearer_token(request.headers.get("authorization", "")))
 
 
 def authorize(minimum: Role | None = None) -> Callable[[Request], Principal]:
@@ -52,13 +73,69 @@ def authorize(minimum: Role | None = None) -> Callable[[Request], Principal]:
 
     def dependency(request: Request) -> Principal:
         principal = authenticate(request)
-        request.state.principal = principal
+        setattr(request.state, PRINCIPAL, principal)
         needed = minimum or (Role.VIEWER if request.method in SAFE_METHODS else Role.EDITOR)
         if not principal.role.allows(needed):
             raise Forbidden(f"{principal.name} has role {principal.role}; this needs {needed}")
         return principal
 
     return dependency
+
+
+class TokenGate:
+    """ASGI middleware refusing, with auth on, a request that carries a body to a route
+    that needs a token, unless its bearer token verifies: 401 before the body is read.
+
+    Without it the limits (:class:`~slipway.api.limits.RequestLimits`) and FastAPI's
+    parsing would read and parse up to ``server.max_body_bytes`` for anyone who can
+    connect. A request without a body has nothing to read before the route's own check
+    (:func:`authorize`), which answers it as before (an unknown path keeps its 404). The
+    caller verified here is kept in the request's state, where :func:`authenticate` finds
+    it, so a request still costs one token lookup; roles are checked by the routes."""
+
+    def __init__(self, app: ASGIApp, *, services: Services, public: Collection[str]) -> None:
+        self.app = app
+        self.services = services
+        self.public = frozenset(public)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or not self.services.settings.server.auth
+            or scope["path"] in self.public
+        ):
+            await self.app(scope, receive, send)
+            return
+        authorization = b""
+        has_body = False
+        for name, value in scope.get("headers") or ():
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                has_body = has_body or value.strip() != b"0"
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body:
+            await self.app(scope, receive, send)
+            return
+        try:
+            token = bearer_token(authorization.decode("latin-1"))
+            principal = await anyio.to_thread.run_sync(verify, self.services, token)
+        except SlipwayError as refused:
+            headers = [(k.lower().encode(), v.encode()) for k, v in refused.http_headers().items()]
+            if refused.status_code == 401:
+                headers.append((b"www-authenticate", b"Bearer"))
+            await reject(
+                send,
+                refused.status_code,
+                refused.code,
+                refused.message,
+                details=refused.details,
+                headers=headers,
+            )
+            return
+        scope.setdefault("state", {})[PRINCIPAL] = principal
+        await self.app(scope, receive, send)
 
 
 def check_bind_safety(server: ServerSettings) -> None:

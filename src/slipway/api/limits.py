@@ -1,5 +1,8 @@
 """Request limits enforced before any route runs: body size and JSON nesting depth.
 
+They run after the token check (:class:`slipway.api.auth.TokenGate`), so only a caller
+with a valid token can make the server read a body at all.
+
 Both are checked on the raw bytes so a hostile body costs at most ``max_body_bytes`` of
 memory and one linear scan: an over-long body gets 413 without being read to the end,
 and a deeply nested JSON document gets 400 before the JSON parser could recurse on it.
@@ -8,6 +11,7 @@ and a deeply nested JSON document gets 400 before the JSON parser could recurse 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from slipway.core.arrowipc import ARROW_STREAM
 from slipway.core.jsondepth import json_depth_exceeds
 
-__all__ = ["RequestLimits", "json_depth_exceeds", "whole_body"]
+__all__ = ["RequestLimits", "json_depth_exceeds", "reject", "whole_body"]
 
 _ARROW = ARROW_STREAM.encode()
 
@@ -46,7 +50,7 @@ class RequestLimits:
         limit = self.max_table_bytes if content_type == _ARROW else self.max_body_bytes
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _reject(send, 413, "payload_too_large", self._too_large(limit))
+            await reject(send, 413, "payload_too_large", self._too_large(limit))
             return
         chunks: list[bytes] = []
         size = 0
@@ -58,14 +62,14 @@ class RequestLimits:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _reject(send, 413, "payload_too_large", self._too_large(limit))
+                await reject(send, 413, "payload_too_large", self._too_large(limit))
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
         if content_type.endswith(b"json") and json_depth_exceeds(body, self.max_json_depth):
             message_text = f"JSON body nests deeper than {self.max_json_depth} levels"
-            await _reject(send, 400, "invalid_input", message_text, field="body")
+            await reject(send, 400, "invalid_input", message_text, details={"field": "body"})
             return
 
         replayed = False
@@ -84,17 +88,31 @@ class RequestLimits:
         return f"request body is larger than {limit} bytes"
 
 
-async def _reject(send: Send, status: int, code: str, message: str, field: str = "") -> None:
-    details = {"field": field} if field else {}
-    payload = json.dumps({"error": {"code": code, "message": message, "details": details}})
+async def reject(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: dict[str, object] | None = None,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer in the API's error format (``{"error": {"code", "message", "details"}}``)
+    from a middleware, where FastAPI's error handlers do not reach."""
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    payload = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
         }
     )
-    await send({"type": "http.response.body", "body": payload.encode()})
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def whole_body(request: Request) -> bytes:

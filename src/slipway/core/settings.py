@@ -12,13 +12,15 @@ Defaults that depend on the workspace (the SQLite files, the artifact folder) ar
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -133,12 +135,31 @@ class RaySettings(_Area):
         return value
 
 
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
+
+
+def _host_names(value: Any) -> Any:
+    """A list of host names from the environment's comma-separated text (or JSON)."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [part for part in (p.strip() for p in value.split(",")) if part]
+    return value
+
+
 class ServerSettings(_Area):
     """The control plane's HTTP server."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8420, ge=0, le=65535)
     auth: bool = Field(default=False, description="require API tokens on every request")
+    # NoDecode: a plain comma-separated value in the environment is not JSON.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="the names clients may address the control plane by (its Host header,"
+        " any port), besides loopback; empty: loopback only with auth off, any with auth on"
+        " (api/hosts.py). Comma-separated in the environment",
+    )
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_table_bytes: int = Field(
         default=1024 * 1024 * 1024,
@@ -160,6 +181,31 @@ class ServerSettings(_Area):
         le=100_000,
         description="requests running or waiting per API token (no token: one shared key)",
     )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _host_names(value)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _bare_host_names(cls, value: list[str]) -> list[str]:
+        """Names as a Host header carries them, lower-case, without port or brackets: a
+        port or a wildcard would be silently never matched, so it is refused instead."""
+        names = []
+        for entry in value:
+            name = entry.strip().lower().rstrip(".")
+            name = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+            if not _HOST_NAME.fullmatch(name):
+                try:
+                    name = str(ipaddress.IPv6Address(name))
+                except ValueError:
+                    raise ValueError(
+                        f"{entry!r} is not a host name or an IP address (no port, scheme"
+                        " or wildcard)"
+                    ) from None
+            names.append(name)
+        return names
 
     @property
     def loopback(self) -> bool:
@@ -265,13 +311,21 @@ class SmtpSettings(_Area):
 
 
 class AlertSettings(_Area):
-    """Alert delivery: network limits, retries, the SSRF allow-list and the SMTP server."""
+    """Alert delivery: network limits, retries, the SSRF allow-list and the SMTP server.
+
+    Webhooks to private, link-local, metadata, shared (CGNAT), multicast and unspecified
+    addresses are refused unless their host is in ``allowed_hosts``; loopback is allowed
+    only while the control plane itself listens on loopback (a developer's machine), and
+    never to the platform's own ports. What the server listens on is not configured here:
+    :class:`Settings` hands this area its server settings (:meth:`attach_platform`).
+    """
 
     # NoDecode: a plain comma-separated value in the environment is not JSON.
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="webhook hosts allowed even on loopback, link-local or metadata addresses"
-        " (names or IP literals; comma-separated in the environment)",
+        description="webhook hosts allowed whatever they resolve to: private, loopback,"
+        " link-local or metadata addresses (names or IP literals; comma-separated in the"
+        " environment)",
     )
     timeout_seconds: float = Field(default=10.0, gt=0, description="per webhook request")
     max_redirects: int = Field(default=3, ge=0, le=10)
@@ -293,6 +347,33 @@ class AlertSettings(_Area):
     @classmethod
     def _normalized(cls, value: list[str]) -> list[str]:
         return [host.strip().strip("[]").rstrip(".").lower() for host in value]
+
+    # The platform's servers, read when a URL is checked (not copied: a command-line
+    # --host or --port changes them after loading). None (an AlertSettings on its own):
+    # the server is not known to listen on loopback, so loopback webhooks are refused.
+    _platform: tuple[ServerSettings, TrackingSettings, ServingSettings] | None = PrivateAttr(
+        default=None
+    )
+
+    def attach_platform(
+        self, server: ServerSettings, tracking: TrackingSettings, serving: ServingSettings
+    ) -> None:
+        """Tell this area which servers the platform runs (called by :class:`Settings`)."""
+        self._platform = (server, tracking, serving)
+
+    @property
+    def loopback_allowed(self) -> bool:
+        """Whether webhooks may reach loopback: only while the control plane listens on
+        loopback, so the receivers there are the developer's own."""
+        return self._platform is not None and self._platform[0].loopback
+
+    @property
+    def platform_ports(self) -> frozenset[int]:
+        """The control plane's, the tracking server's and the gateway's ports: a loopback
+        webhook may never POST into the platform's own APIs."""
+        if self._platform is None:
+            return frozenset()
+        return frozenset(area.port for area in self._platform)
 
 
 class RetentionSettings(_Area):
@@ -383,6 +464,12 @@ class Settings(BaseSettings):
             self.online_store.url = f"sqlite:///{home / 'online.db'}"
         return self
 
+    @model_validator(mode="after")
+    def _alerts_know_the_platform(self) -> Settings:
+        # Webhook checks depend on where the servers listen (see AlertSettings).
+        self.alerts.attach_platform(self.server, self.tracking, self.serving)
+        return self
+
     @property
     def database_url(self) -> str:
         """The metadata database URL, always set after loading."""
@@ -414,6 +501,10 @@ class Settings(BaseSettings):
             env["SLIPWAY_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
         if self.ray.address:
             env["SLIPWAY_RAY__ADDRESS"] = self.ray.address
+        # Where the control plane listens, as `slipway up --host/--port` set it: the
+        # scheduler delivering alerts allows loopback webhooks only while it is loopback.
+        env["SLIPWAY_SERVER__HOST"] = self.server.host
+        env["SLIPWAY_SERVER__PORT"] = str(self.server.port)
         return env
 
     def masked(self) -> dict[str, Any]:

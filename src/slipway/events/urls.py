@@ -1,18 +1,24 @@
 """Keeping webhook URLs from turning the platform against itself (SSRF).
 
 Whoever may create an alert channel chooses a URL the control plane will POST to. Left
-unchecked, that reaches what only the platform's own machine can: services on loopback,
-the cloud's instance-metadata endpoint (credentials), link-local devices. So a URL is
-refused when its scheme is not http(s) or when its host is, or resolves to, a loopback,
-link-local, metadata, unspecified, multicast or reserved address — unless the operator
-names the host in ``alerts.allowed_hosts``. Private ranges (10/8, 192.168/16, ...) stay
-allowed: on a self-hosted platform the chat server is often one of them.
+unchecked, that reaches what only the platform's own machine and network can: services
+on loopback, the cloud's instance-metadata endpoint (credentials), the private network
+behind the firewall. So a URL is refused when its scheme is not http(s) or when its host
+is, or resolves to, an address in a private range (10/8, 172.16/12, 192.168/16,
+fc00::/7), a link-local one (169.254/16 — with the metadata address 169.254.169.254 —
+and fe80::/10), shared carrier-grade NAT space (100.64/10), a multicast, unspecified,
+this-network or reserved address, or loopback. Loopback is the one exception by
+circumstance: while the control plane itself listens on loopback (a developer's machine)
+the receivers there are the developer's own, so it is allowed, except on the platform's
+own ports. Anything else is allowed only when the operator names its host in
+``alerts.allowed_hosts``. IPv6 forms that carry an IPv4 address (mapped, 6to4, NAT64)
+are judged by the IPv4 address they reach.
 
 The check runs when a channel is saved (a clear error naming the field) and again on every
-send, at connection time: :class:`GuardedTransport` resolves the host itself, checks every
-address and connects to a checked one, so DNS that changes between the check and the
-connection (rebinding) gains nothing. Redirects are followed by the caller, one hop at a
-time, each hop going through the same transport.
+send, at connection time: :class:`GuardedTransport` resolves the host once itself, checks
+every address and connects only to a checked one, so DNS that changes between the check
+and the connection (rebinding) gains nothing. Redirects are followed by the caller, one
+hop at a time, each hop going through the same transport.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import httpcore
 import httpx
 
 from slipway.core.errors import InvalidInput
+from slipway.core.settings import AlertSettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -39,22 +46,52 @@ METADATA_ADDRESSES = frozenset(
     for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "169.254.170.2")
 )
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # connecting to 0.x reaches this host
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known NAT64 prefix
+# Named ranges, by reason: explicit rather than ``is_private``, whose meaning changed
+# between Python releases. Loopback and metadata are judged before these.
+_RANGES: tuple[tuple[str, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]], ...] = (
+    (
+        "a private address",
+        tuple(
+            ipaddress.ip_network(n)
+            for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fec0::/10")
+        ),
+    ),
+    (
+        "a link-local address",
+        (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10")),
+    ),
+    ("a carrier-grade NAT (shared) address", (ipaddress.ip_network("100.64.0.0/10"),)),
+)
 
 
 class UnsafeUrl(InvalidInput):
     """A URL the guard refuses; sending to it again will not help."""
 
 
-def refusal(address: IPAddress) -> str | None:
-    """Why connecting to ``address`` is refused, or ``None`` when it is fine."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+def _reached(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address carries and reaches (mapped, 6to4, NAT64)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+        if address.sixtofour is not None:
+            return address.sixtofour
+        if address in _NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
+def refusal(address: IPAddress, *, loopback: bool = False) -> str | None:
+    """Why connecting to ``address`` is refused, or ``None`` when it is fine; ``loopback``
+    allows loopback addresses (the caller checks the port)."""
+    address = _reached(address)
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if address.is_loopback:
-        return "a loopback address"
-    if address.is_link_local:
-        return "a link-local address"
+        return None if loopback else "a loopback address"
+    for reason, networks in _RANGES:
+        if any(address in network for network in networks):
+            return reason
     if address.is_unspecified or (address.version == 4 and address in _THIS_NETWORK):
         return "an unspecified address"
     if address.is_multicast:
@@ -65,10 +102,31 @@ def refusal(address: IPAddress) -> str | None:
 
 
 class UrlGuard:
-    """Checks URLs and addresses against the rules above and the operator's allow-list."""
+    """Checks URLs and addresses against the rules above and the operator's allow-list.
 
-    def __init__(self, allowed_hosts: Iterable[str] = ()) -> None:
+    ``loopback``: whether loopback addresses are allowed (the control plane listens on
+    loopback), except on ``own_ports`` — the platform's own servers.
+    """
+
+    def __init__(
+        self,
+        allowed_hosts: Iterable[str] = (),
+        *,
+        loopback: bool = False,
+        own_ports: Iterable[int] = (),
+    ) -> None:
         self.allowed = frozenset(_normal_host(h) for h in allowed_hosts)
+        self.loopback = loopback
+        self.own_ports = frozenset(own_ports)
+
+    @classmethod
+    def of(cls, settings: AlertSettings) -> UrlGuard:
+        """The guard the alert settings ask for, as the platform runs now."""
+        return cls(
+            settings.allowed_hosts,
+            loopback=settings.loopback_allowed,
+            own_ports=settings.platform_ports,
+        )
 
     def allows(self, host: str) -> bool:
         return _normal_host(host) in self.allowed
@@ -101,14 +159,23 @@ class UrlGuard:
         if self.allows(name):
             return found
         for address in found:
-            reason = refusal(ipaddress.ip_address(address.split("%", 1)[0]))
-            if reason is not None:
-                raise UnsafeUrl(
-                    f"{field}: {host!r} is {reason} ({address}); an operator may allow the"
-                    " host in alerts.allowed_hosts",
-                    field=field,
-                    details={"host": host, "address": address},
+            parsed = ipaddress.ip_address(address.split("%", 1)[0])
+            reason = refusal(parsed, loopback=self.loopback and port not in self.own_ports)
+            if reason is None:
+                continue
+            why = ""
+            if _reached(parsed).is_loopback:
+                why = (
+                    f", and port {port} is one of the platform's own servers"
+                    if self.loopback
+                    else ", allowed only while the control plane listens on loopback"
                 )
+            raise UnsafeUrl(
+                f"{field}: {host!r} is {reason} ({address}){why}; an operator may allow the"
+                " host in alerts.allowed_hosts",
+                field=field,
+                details={"host": host, "address": address},
+            )
         return found
 
 

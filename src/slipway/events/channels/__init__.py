@@ -62,7 +62,7 @@ def check_config(kind: str, config: Any, settings: AlertSettings) -> dict[str, A
     URLs go through the SSRF guard; e-mail needs an SMTP server in the settings."""
     parsed = _parse(kind, config)
     if isinstance(parsed, WebhookConfig):
-        UrlGuard(settings.allowed_hosts).check_url(parsed.url, field="config.url")
+        UrlGuard.of(settings).check_url(parsed.url, field="config.url")
     if isinstance(parsed, EmailConfig) and not settings.smtp.host:
         raise InvalidInput(
             "e-mail channels need an SMTP server: set alerts.smtp.host in the settings",

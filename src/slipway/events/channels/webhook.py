@@ -64,7 +64,7 @@ class WebhookChannel:
     def __init__(self, config: WebhookConfig, settings: AlertSettings) -> None:
         self.config = config
         self.settings = settings
-        self.guard = UrlGuard(settings.allowed_hosts)
+        self.guard = UrlGuard.of(settings)  # as the platform listens now, at each send
 
     def send(self, notification: Notification) -> Sent:
         content = orjson.dumps(body_of(self.config, notification))

@@ -38,7 +38,7 @@ from typing import Protocol
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.db.engine import Database
-from slipway.core.errors import ModelError, NotFound, SlipwayError
+from slipway.core.errors import Forbidden, ModelError, NotFound, SlipwayError
 from slipway.core.settings import Settings
 from slipway.core.unavailable import as_unavailable
 from slipway.features.online.base import OnlineStore
@@ -67,6 +67,8 @@ from slipway.serving.gateway.sagemaker import SageMaker
 from slipway.serving.gateway.shadow import Shadows
 
 log = logging.getLogger("slipway.serving.gateway")
+# The Host names (without a port) the gateway answers to: loopback, where it listens.
+_LOOPBACK_HOSTS = frozenset({b"localhost", b"127.0.0.1", b"::1"})
 
 
 class GatewayParts(Protocol):
@@ -164,6 +166,15 @@ class Gateway:
         path: str = scope["path"]
         method: str = scope["method"]
         try:
+            # DNS rebinding: the gateway listens on loopback only (server.check_bind), so a
+            # browser page that made its own name resolve there is refused by that name.
+            for name, value in scope["headers"]:
+                if name == b"host":
+                    bracketed = value[:1] == b"["  # [::1]:8080
+                    host = value[1:].partition(b"]")[0] if bracketed else value.partition(b":")[0]
+                    if host.lower() not in _LOOPBACK_HOSTS:
+                        raise Forbidden("the gateway answers to 127.0.0.1 and localhost only")
+                    break
             if path == "/ping" and method == "GET":
                 await respond(send, 200, b'{"status":"ok"}')
             elif path.startswith("/endpoints/") and path.endswith("/invocations"):

@@ -146,6 +146,106 @@ _NUMPY = {
 }  # fmt: skip
 
 
+_INTEGER_RANGES = {
+    name: (int(np.iinfo(code).min), int(np.iinfo(code).max))
+    for name, code in _NUMPY.items()
+    if name.startswith(("INT", "UINT"))
+}
+_FLOATS: dict[str, type[np.floating[Any]]] = {
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+}
+_NUMBERS = frozenset({int, float})
+_NONE = type(None)
+
+
+def check_tensor(datatype: str, data: list[Any], where: str, name: str = "") -> None:
+    """JSON values of a tensor against its declared ``datatype``: numbers (no booleans or
+    strings) for numeric types, integers within the type's range, floats that fit the type
+    without becoming infinite, booleans for BOOL, strings for BYTES; nulls are left to the
+    signature check, which knows whether the column is required. Otherwise a 400 naming
+    ``<where>.data`` — a value is never wrapped, clipped or passed on as something else.
+
+    Vectorised for the hot path: the set of the values' types, and ``min``/``max`` (or
+    one numpy pass for integral floats) run in C, never a Python loop over the values.
+    """
+    field = f"{where}.data"
+    kinds = set(map(type, data))
+    label = f"{where} ({name!r})" if name else where
+    values = data
+    if _NONE in kinds:
+        kinds.discard(_NONE)
+        values = [v for v in data if v is not None]
+    if not values:
+        return
+    allowed: frozenset[type]
+    if datatype == "BYTES":
+        allowed, expected = frozenset({str}), "strings"
+    elif datatype == "BOOL":
+        allowed, expected = frozenset({bool}), "true or false"
+    elif datatype in _INTEGER_RANGES:
+        allowed, expected = _NUMBERS, "integers"
+    else:
+        allowed, expected = _NUMBERS, "numbers"
+    if not kinds <= allowed:
+        index, bad = next(
+            (i, v) for i, v in enumerate(data) if v is not None and type(v) not in allowed
+        )
+        raise InvalidInput(
+            f"{label} is {datatype}: expected {expected}, got {type(bad).__name__}"
+            f" {_short(bad)} at index {index}",
+            field=field,
+            details={"index": index},
+        )
+    if datatype in _INTEGER_RANGES:
+        low, high = _INTEGER_RANGES[datatype]
+        if float in kinds:
+            try:
+                array = np.array(values, dtype=np.float64)
+            except OverflowError:  # an int past any float: out of range, found below
+                array = np.zeros(0)
+            fractional = ~np.isfinite(array) | (array != np.trunc(array))
+            if fractional.any():
+                index = int(np.argmax(fractional))
+                raise InvalidInput(
+                    f"{label} is {datatype}: {values[index]!r} is not an integer",
+                    field=field,
+                    details={"index": index},
+                )
+        smallest, largest = min(values), max(values)
+        if smallest < low or largest > high:
+            bad = smallest if smallest < low else largest
+            raise InvalidInput(
+                f"{label} is {datatype}: {_short(bad)} is out of its range [{low}, {high}]",
+                field=field,
+            )
+    elif datatype in _FLOATS:
+        smallest, largest = min(values), max(values)
+        kind = _FLOATS[datatype]
+        for bound in (smallest, largest):
+            try:
+                value = float(bound)
+                # NaN and infinities are values of the type (binary data can carry them);
+                # the signature check refuses them. A finite value must stay finite.
+                with np.errstate(over="ignore"):
+                    fits = not math.isfinite(value) or bool(np.isfinite(kind(value)))
+            except OverflowError:  # an int past any float
+                fits = False
+            if not fits:
+                limit = float(np.finfo(kind).max)
+                raise InvalidInput(
+                    f"{label} is {datatype}: {_short(bound)} is out of its range"
+                    f" [{-limit:g}, {limit:g}]",
+                    field=field,
+                )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def attach_binary(body: Any, blob: bytes) -> None:
     """Fill ``data`` of inputs sent with the binary tensor extension (tritonclient's
     default): each declares ``parameters.binary_data_size`` and the bytes follow the
@@ -219,6 +319,7 @@ def parse_oip(body: Any, schema: list[Column] | None) -> Frame:
             )
         if datatype == "BYTES":
             data = [v.decode() if isinstance(v, bytes) else v for v in data]
+        check_tensor(datatype, data, where, name)
         shapes.append(shape)
         columns[name] = data
     names = [c.name for c in schema] if schema else []

@@ -3,10 +3,14 @@
 ``.../ready`` and ``.../infer``, and the shapes of what it answers: the response tensors of
 a served request and an endpoint's model metadata.
 
-An endpoint is the OIP "model" (its versions are the versions its variants serve); a
-``/versions/{v}`` segment is accepted and ignored, since routing picks the variant. The
-infer body is JSON, optionally followed by binary tensor data after
-``Inference-Header-Content-Length`` bytes (the protocol's binary extension).
+An endpoint is the OIP "model"; its versions are the model versions its live variants
+serve. Without a ``/versions/{v}`` segment routing picks the variant as for any protocol;
+with one, only the live variants serving model version ``v`` are routed to (and metadata
+and readiness are that version's), and a version no live variant serves is a 404 naming
+it — never silently answered by another version. The infer body is JSON, optionally
+followed by binary tensor data after ``Inference-Header-Content-Length`` bytes (the
+protocol's binary extension); its JSON tensor values are checked against their declared
+datatype's range (:func:`~slipway.serving.gateway.inputs.check_tensor`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from slipway.serving.gateway.asgi import (
 )
 from slipway.serving.gateway.inference import Inference, Served
 from slipway.serving.gateway.inputs import attach_binary, jsonable, parse_oip
-from slipway.serving.gateway.routing import Router
+from slipway.serving.gateway.routing import Router, VersionPinned, live_variants
 
 if TYPE_CHECKING:
     from slipway.registry.predict import LoadedModel
@@ -74,21 +78,27 @@ class OpenInference:
             raise NotFound(f"no route for {method} {path}")
         name = parts[1]
         rest = parts[2:]
+        version: str | None = None
         if len(rest) >= 2 and rest[0] == "versions":
-            rest = rest[2:]
+            version, rest = rest[1], rest[2:]
+        if rest not in ([], ["ready"], ["infer"]):
+            raise NotFound(f"no route for {method} {path}")
         endpoint = self.router.endpoint(name)
+        if version is not None:
+            endpoint = self.router.pinned(endpoint, version)  # 404 unless a live variant serves it
         if not rest:
             allow(method, "GET")
             await respond(send, 200, orjson.dumps(metadata(endpoint)))
         elif rest == ["ready"]:
             allow(method, "GET")
-            ready = any(c is not None and c.ready for c in (endpoint.active, endpoint.target))
+            # A pinned version is served by a live (ready) config, or was a 404 above.
+            ready = version is not None or any(
+                c is not None and c.ready for c in (endpoint.active, endpoint.target)
+            )
             await respond(send, 200 if ready else 503, orjson.dumps({"name": name, "ready": ready}))
-        elif rest == ["infer"]:
+        else:  # infer
             allow(method, "POST")
             await self._infer(name, endpoint, scope, receive, send)
-        else:
-            raise NotFound(f"no route for {method} {path}")
 
     async def _infer(
         self, name: str, endpoint: EndpointRuntime, scope: Scope, receive: Receive, send: Send
@@ -162,13 +172,18 @@ def _tensor(name: str, values: list[Any]) -> dict[str, Any]:
 
 
 def metadata(endpoint: EndpointRuntime) -> dict[str, Any]:
+    """An endpoint's model metadata: its active (else deploying) config's versions and
+    first loaded model; of a version-pinned endpoint, that version's."""
     config = endpoint.active or endpoint.target
+    variants = config.variants if config is not None else []
+    if isinstance(endpoint, VersionPinned):
+        variants = [v for _, v in live_variants(endpoint, endpoint.version)]
     versions: list[str] = []
     inputs: list[dict[str, Any]] = []
     outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
-    if config is not None:
-        versions = sorted({str(v.model_version) for v in config.variants})
-        model = next((v.model for v in config.variants if v.model is not None), None)
+    if variants:
+        versions = sorted({str(v.model_version) for v in variants})
+        model = next((v.model for v in variants if v.model is not None), None)
         if model is not None and model.schema:
             types = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32",
                      "boolean": "BOOL"}  # fmt: skip

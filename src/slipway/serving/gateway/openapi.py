@@ -328,7 +328,7 @@ _ROUTING_HEADERS = [
     ),
 ]
 _MODEL = _name("model", "the endpoint's name")
-_VERSION = _name("version", "accepted and ignored: the endpoint routes between versions")
+_VERSION = _name("version", "a model version a live variant of the endpoint serves, else 404")
 
 
 def _metadata_operation() -> dict[str, Any]:

@@ -12,6 +12,8 @@ too, so ``/metrics`` shows one figure.
 from __future__ import annotations
 
 import logging
+import random
+from dataclasses import dataclass, fields
 
 from slipway.core.errors import NotFound, Overloaded
 from slipway.core.settings import ServingSettings
@@ -44,6 +46,23 @@ class Router:
         if endpoint is None:
             raise NotFound(f"endpoint {name!r} does not exist", details={"endpoint": name})
         return endpoint
+
+    def pinned(self, endpoint: EndpointRuntime, version: str) -> EndpointRuntime:
+        """``endpoint`` routed only to the live variants serving model version ``version``
+        (an Open Inference Protocol ``/versions/{v}`` URL); 404 naming the version when
+        none does."""
+        number = (
+            int(version) if version.isascii() and version.isdigit() and len(version) < 19 else -1
+        )
+        if not live_variants(endpoint, number):
+            served = sorted({v.model_version for _, v in live_variants(endpoint, None)})
+            raise NotFound(
+                f"endpoint {endpoint.name!r} serves no model version {version!r}"
+                f" (it serves {', '.join(map(str, served)) or 'none yet'})",
+                details={"field": "version", "version": version, "versions": served},
+            )
+        view = {f.name: getattr(endpoint, f.name) for f in fields(endpoint)}
+        return VersionPinned(**view, version=number)
 
     def admit(
         self, endpoint: EndpointRuntime, headers: dict[str, str]
@@ -95,3 +114,55 @@ class Router:
         reason = trip_reason(alarm, measured, canary.requests, endpoint.target_percent)
         self.state.trip(endpoint.name, config, alarm.name, reason)
         log.warning("endpoint %s config %d: %s", endpoint.name, config.version, reason)
+
+
+def live_variants(
+    endpoint: EndpointRuntime, version: int | None
+) -> list[tuple[ConfigRuntime, VariantRuntime]]:
+    """The variants requests may be routed to now (the deploying config's first, unless it
+    tripped), with their configs; of model version ``version`` only, unless None."""
+    target, active = endpoint.target, endpoint.active
+    configs = [
+        c
+        for c in (target if target is not None and target.tripped is None else None, active)
+        if c is not None and c.ready
+    ]
+    return [
+        (c, v) for c in configs for v in c.variants if version is None or v.model_version == version
+    ]
+
+
+@dataclass
+class VersionPinned(EndpointRuntime):
+    """A view of an endpoint for one request that named a model version: the same
+    configs, counters and name (so admission, canary judging and capture see the real
+    endpoint), routed only among the live variants serving ``version``.
+
+    When both the active and the deploying config serve it, the deployment's traffic
+    split still decides between them; within a config the variants' weights do (all of
+    weight 0: any of them, as a named version was asked for explicitly).
+    """
+
+    version: int = 0
+
+    def route(self, target_variant: str | None) -> tuple[ConfigRuntime, VariantRuntime]:
+        matching = [
+            (c, v)
+            for c, v in live_variants(self, self.version)
+            if not target_variant or v.name == target_variant
+        ]
+        if not matching:
+            raise NotFound(
+                f"endpoint {self.name!r} has no live variant serving model version"
+                f" {self.version}" + (f" named {target_variant!r}" if target_variant else ""),
+                details={"field": "version", "version": str(self.version)},
+            )
+        config = matching[0][0]  # the deploying config first, when it serves the version
+        other = next((c for c, _ in matching if c is not config), None)
+        if other is not None and random.random() * 100 >= self.target_percent:
+            config = other
+        variants = [v for c, v in matching if c is config]
+        weights = [v.spec.weight for v in variants]
+        if len(variants) == 1 or sum(weights) <= 0:
+            return config, random.choice(variants)
+        return config, random.choices(variants, weights)[0]
