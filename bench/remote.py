@@ -11,7 +11,8 @@
     weather group has, so both answer the same question). One run after none warm (Feast
     takes tens of seconds a run on the full set).
 (b) An ingest of 1,000,000 rows (a key, an event time, 10 float features) into a fresh
-    feature group, in process and through the client; each of 3 runs into its own group.
+    feature group, in process and through the client; each of 3 runs into its own group,
+    after one untimed warm-up ingest on each side.
 
 Targets (issue 19): remote training set at most twice the in-process time; remote ingest
 ≥ 50% of the in-process rate. Writes ``bench/remote_results.md`` and ``bench/.data/remote.json``.
@@ -161,6 +162,11 @@ def run() -> dict[str, Any]:
         print("ingests ...", flush=True)
         frame = ingest_frame(1)
         runs: dict[str, list[float]] = {"local": [], "remote": []}
+        # One untimed ingest on each side first, as for the training sets: the server's
+        # first ingest pays its one-time costs (the Delta writer's and Arrow's kernels).
+        for side, store in (("local", fs), ("remote", client.features)):
+            store.create_group(ingest_group(f"ingest_{side}_warmup"))
+            store.ingest(f"ingest_{side}_warmup", frame)
         for k in range(3):
             for side, store in (("local", fs), ("remote", client.features)):
                 name = f"ingest_{side}_{k}"
@@ -213,9 +219,10 @@ def report(r: dict[str, Any]) -> str:
             f" {_runs(t['local_runs'])} / {_runs(t['remote_runs'])} s) | {t['local_s']:.3f} s |"
             f" {t['remote_s']:.3f} s | {t_ratio:.2f}x | ≤ 2x |"
             f" {'**met**' if t_ratio <= 2 else '**not met**'} |",
-            f"| ingest of {i['rows']:,} rows (12 columns; median of 3: {_runs(i['local_runs'])} /"
-            f" {_runs(i['remote_runs'])} s) | {local_rate:,.0f} rows/s | {remote_rate:,.0f}"
-            f" rows/s | {share:.0%} of the rate | ≥ 50% |"
+            f"| ingest of {i['rows']:,} rows (12 columns; after a warm-up, median of 3:"
+            f" {_runs(i['local_runs'])} / {_runs(i['remote_runs'])} s) |"
+            f" {local_rate:,.0f} rows/s | {remote_rate:,.0f} rows/s | {share:.0%} of the rate |"
+            " ≥ 50% |"
             f" {'**met**' if share >= 0.5 else '**not met**'} |",
             "",
             f"The remote training set equals the in-process one (Arrow `equals`, schema included):"

@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from slipway.client.transport import UPLOAD_SLICE, Slices, Transport
+from slipway.core.arrowipc import IpcChunks, from_ipc
 from slipway.core.errors import BackendUnavailable
 
 
@@ -24,13 +27,24 @@ class _Recorder(BaseHTTPRequestHandler):
     received: ClassVar[list[dict[str, object]]] = []
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Transfer-Encoding") == "chunked":
+            body = self._chunked()
+        else:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append({"length": len(body), "sha": hashlib.sha256(body).hexdigest()})
         if len(type(self).received) <= type(self).fail_first:
             payload = {"error": {"code": "backend_unavailable", "message": "busy", "details": {}}}
             self._answer(503, payload, {"Retry-After": "0"})
             return
         self._answer(200, type(self).received[-1], {})
+
+    def _chunked(self) -> bytes:
+        parts = []
+        while size := int(self.rfile.readline().strip(), 16):
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after each chunk
+        self.rfile.readline()  # the CRLF after the last (empty) chunk
+        return b"".join(parts)
 
     def _answer(self, status: int, payload: object, headers: dict[str, str]) -> None:
         data = json.dumps(payload).encode()
@@ -114,3 +128,24 @@ def test_a_server_that_is_not_there_is_a_typed_error() -> None:
     with pytest.raises(BackendUnavailable, match="did not answer"):
         transport.request("GET", "/x")
     transport.close()
+
+
+def test_a_streamed_table_arrives_whole_and_is_streamed_again_on_a_retry(
+    server: tuple[str, type[_Recorder]],
+) -> None:
+    """An Arrow table goes up batch by batch (chunked, no buffer of the whole stream);
+    a retried call encodes and sends it again from the start."""
+    url, handler = server
+    handler.fail_first = 1
+    table = pa.table({"k": [f"k{i}" for i in range(200_000)], "x": np.arange(200_000.0)})
+    chunks = IpcChunks(table, batch_rows=50_000)
+    expected = b"".join(chunks)
+    assert from_ipc(expected).equals(table)
+    transport = Transport(url, retries=2, backoff=0)
+    answer = transport.request(
+        "POST", "/x", content=chunks, headers={"Idempotency-Key": "k2"}
+    ).json()
+    transport.close()
+    digest = hashlib.sha256(expected).hexdigest()
+    assert [r["sha"] for r in handler.received] == [digest, digest]
+    assert answer == {"length": len(expected), "sha": digest}

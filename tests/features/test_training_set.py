@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.settings import load_settings
+from slipway.features.offline.training import entity_digest
 from slipway.features.store import FeatureStore
 from slipway.services import Services
 from tests.features.conftest import t
@@ -305,3 +306,20 @@ def test_a_training_set_reads_only_the_groups_it_references(
         with pytest.raises(InvalidInput) as caught:
             fs.training_set(entities, [bad])
         assert caught.value.field == "feature_refs"
+
+
+def test_the_entity_digest_is_the_rows_not_their_chunking() -> None:
+    """The lineage's entity digest is the same for the same rows however they are
+    chunked (one file, or the batches the remote client streams up), and differs for
+    other rows."""
+    rows = pa.table(
+        {
+            "k": [f"k{i}" for i in range(5_000)],
+            "x": [None if i % 7 == 0 else float(i) for i in range(5_000)],
+        }
+    )
+    rechunked = pa.Table.from_batches(rows.to_batches(max_chunksize=333))
+    sliced = pa.concat_tables([rows.slice(0, 1_234), rows.slice(1_234)])
+    assert rechunked.column("k").num_chunks > 1
+    assert entity_digest(rows) == entity_digest(rechunked) == entity_digest(sliced)
+    assert entity_digest(rows) != entity_digest(rows.slice(1))

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from slipway.client.transport import Transport
-from slipway.core.arrowipc import ARROW_STREAM, from_ipc, to_ipc
+from slipway.core.arrowipc import ARROW_STREAM, IpcChunks, from_ipc
 from slipway.core.errors import InvalidInput
 from slipway.core.resource import Listing
 from slipway.features.definitions import FeatureGroup
@@ -109,7 +109,7 @@ class RemoteFeatureStore:
         response = self.transport.request(
             "POST",
             f"/feature-groups/{name}/records/arrow",
-            content=memoryview(to_ipc(as_arrow(records))),
+            content=IpcChunks(as_arrow(records)),
             params={"timezone": timezone} if timezone else None,
             headers={"Content-Type": ARROW_STREAM, **headers},
         )
@@ -252,7 +252,7 @@ class RemoteFeatureStore:
             "POST",
             "/training-sets",
             repeatable=True,  # a read: nothing is written, sending it again is harmless
-            content=memoryview(to_ipc(as_arrow(entities))),
+            content=IpcChunks(as_arrow(entities)),
             params=params,
             headers={"Content-Type": ARROW_STREAM},
         )

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from slipway.client.transport import Transport
-from slipway.core.arrowipc import ARROW_STREAM, to_ipc
+from slipway.core.arrowipc import ARROW_STREAM, IpcChunks
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
@@ -132,7 +132,7 @@ class RemoteMonitoring:
         response = self.transport.request(
             "POST",
             path,
-            content=memoryview(to_ipc(records)),
+            content=IpcChunks(records),
             headers={"Content-Type": ARROW_STREAM},
         )
         return GroundTruthUpload.model_validate(response.json())

@@ -76,23 +76,27 @@ class Transport:
         *,
         repeatable: bool | None = None,
         json: Any = None,
-        content: bytes | memoryview | None = None,
+        content: bytes | memoryview | Iterable[bytes] | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send, retrying what is ``repeatable`` (by default: GET, PUT, DELETE, and any
         call with an ``Idempotency-Key``); a 4xx or 5xx answer raises its SlipwayError.
         ``content`` may be any buffer (an Arrow buffer as a ``memoryview``): it is sent
-        in slices, never copied whole."""
+        in slices, never copied whole; or an iterable of pieces (an
+        :class:`~slipway.core.arrowipc.IpcChunks`), streamed as it is produced — it must
+        be iterable again (not a generator) for a retry to send it whole."""
         if repeatable is None:
             repeatable = method in ("GET", "HEAD", "PUT", "DELETE") or bool(
                 headers and "Idempotency-Key" in headers
             )
         attempts = 1 + (self.retries if repeatable else 0)
-        body: Slices | None = None
-        if content is not None:
+        body: Iterable[bytes] | None = None
+        if isinstance(content, bytes | memoryview):
             body = Slices(content)
             headers = {**(headers or {}), "Content-Length": str(len(body))}
+        elif content is not None:
+            body = content  # streamed (chunked); iterable again for a retry
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:

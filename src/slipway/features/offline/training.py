@@ -79,10 +79,18 @@ def resolve_refs(refs: list[str], groups: dict[str, FeatureGroup]) -> dict[str, 
 
 
 def entity_digest(table: pa.Table) -> str:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return hashlib.sha256(sink.getvalue()).hexdigest()  # the Arrow buffer, not a copy
+    """The SHA-256 of the entity rows' content: their schema, then each column whole in
+    Arrow's IPC format. Independent of how the table happens to be chunked (the same
+    rows read from one file or sent up in batches by the remote client hash the same),
+    and built one column at a time, so it never copies the whole table."""
+    digest = hashlib.sha256(table.schema.serialize())
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        sink = pa.BufferOutputStream()
+        batch = pa.record_batch([column.combine_chunks()], names=[name])
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+        digest.update(sink.getvalue())  # the Arrow buffer, not a copy
+    return digest.hexdigest()
 
 
 def _prepare_entities(
