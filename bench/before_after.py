@@ -101,7 +101,7 @@ def online(trees: dict[str, Path], rounds: int) -> dict[str, Any]:
                 url = f"sqlite:///{home / 'online.db'}"
             homes[side, kind], urls[side, kind] = str(home), url
             print(f"ingesting for {side} ({kind}) ...", flush=True)
-            _run(tree, side_script, "ingest-online", str(home), url, kind)
+            _run(tree, str(Path(__file__)), "setup-online", str(home), url)
     samples: dict[str, list[dict[str, Any]]] = {}
     order = list(trees)
     for n in range(rounds):
@@ -175,7 +175,21 @@ def _tables(markdown: str) -> list[str]:
     return [line for line in markdown.splitlines() if line.startswith("|")]
 
 
+def setup_online(home: str, url: str) -> None:
+    """In a child process on one side's library: the online-only synthetic group with the
+    1M rows, through the API both sides share (create a group, ingest a DataFrame)."""
+    import pandas as pd
+    from slipway_side import fresh_group, open_store, syn_group
+
+    store = open_store(home, url)
+    fresh_group(store, home, syn_group("syn", online=True, offline=False))
+    store.ingest("syn", pd.read_parquet(SYN_FEATURES))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["setup-online"]:
+        setup_online(*sys.argv[2:4])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--before", default=DEFAULT_BEFORE)
     parser.add_argument("--rounds", type=int, default=3)
