@@ -161,7 +161,7 @@ def report(r: dict[str, Any]) -> str:
                 for side in ("before", "after"):
                     values = [s[stat] for s in online_samples[f"{side}|{kind}|{entities}"]]
                     row.append(f"{statistics.median(values):.3f} ({_fmt(values)})")
-            lines.append(f"| {row[0]} | {row[1]} | {row[2]} | {row[4]} | {row[3]} | {row[5]} |")
+            lines.append("| " + " | ".join(row) + " |")  # p50 before, after; p99 before, after
     if r.get("tracking"):
         lines += ["", "Tracking server (`bench/tracking.py --backends sqlite`), before:", ""]
         lines += _tables(r["tracking"]["before"])
@@ -194,7 +194,12 @@ def main() -> None:
     parser.add_argument("--before", default=DEFAULT_BEFORE)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-tracking", action="store_true")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report")
     args = parser.parse_args()
+    if args.report_only:
+        OUT.write_text(report(json.loads(RAW.read_text())))
+        print(f"wrote {OUT}")
+        return
     if not SYN_FEATURES.exists():
         subprocess.run([sys.executable, str(BENCH / "data.py")], check=True)
     before = _tree(args.before)
