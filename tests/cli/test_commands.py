@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from slipway import __version__
 from slipway.cli.main import app
+from slipway.core.clock import utcnow
 from slipway.core.db import head_revision
 from tests.conftest import service_url
 
@@ -112,3 +114,29 @@ def test_doctor_with_redis_down(monkeypatch: pytest.MonkeyPatch) -> None:
     assert checks["database"]["status"] == "ok"
     table = runner.invoke(app, ["doctor"])
     assert table.exit_code == 1 and "unreachable" in table.stdout
+
+
+def test_tokens_expires_in_and_rotate() -> None:
+    created = _json(["tokens", "create", "ci", "--role", "editor", "--expires-in", "30d"])
+    assert isinstance(created, dict)
+    expires = datetime.fromisoformat(created["expires_at"])
+    assert expires - datetime.fromisoformat(created["created_at"]) == timedelta(days=30)
+    rotated = _json(["tokens", "rotate", "ci"])
+    assert isinstance(rotated, dict)
+    assert (rotated["id"], rotated["name"], rotated["role"]) == (created["id"], "ci", "editor")
+    assert rotated["token"] != created["token"]
+    assert rotated["expires_at"] == created["expires_at"]  # kept without --expires-in
+    shorter = runner.invoke(app, ["tokens", "rotate", created["id"], "--expires-in", "12h"])
+    assert shorter.exit_code == 0, shorter.output
+    assert "secret (shown only now)" in shorter.stdout and "expires" in shorter.stdout
+    listed = _json(["tokens", "list"])
+    assert isinstance(listed, list)
+    [token] = listed
+    assert timedelta(hours=11) < datetime.fromisoformat(token["expires_at"]) - utcnow()
+    for bad in ("30", "1w", "-5m", "0s", "3651d"):
+        refused = runner.invoke(app, ["tokens", "create", f"bad-{len(bad)}", "--expires-in", bad])
+        assert refused.exit_code == 2 and "expires" in refused.output, (bad, refused.output)
+    assert runner.invoke(app, ["tokens", "rotate", "no-such-token"]).exit_code == 1
+    audit = _json(["audit"])
+    assert isinstance(audit, list)
+    assert [e["action"] for e in audit] == ["tokens.rotate", "tokens.rotate", "tokens.create"]

@@ -124,3 +124,27 @@ def test_tokens_and_the_audit_log_through_a_remote_server(both: SharedPlatform) 
     assert not [e for e in both.services.audit.list(action="tokens.create") if name in str(e)]
     _run(["--url", both.url, "tokens", "revoke", name], env)
     assert _same(both, ["audit", "--limit", "20", "--output", "json"])  # reads are not audited
+
+
+def test_tokens_rotate_through_a_remote_server(both: SharedPlatform) -> None:
+    name = f"cli-rot-{uuid.uuid4().hex[:8]}"
+    env = {"SLIPWAY_TOKEN": both.token}
+    url = ["--url", both.url]
+    created = json.loads(
+        _run([*url, "tokens", "create", name, "--expires-in", "1h", "-o", "json"], env)
+    )
+    rotated = json.loads(
+        _run([*url, "tokens", "rotate", name, "--expires-in", "2d", "-o", "json"], env)
+    )
+    assert rotated["id"] == created["id"] and rotated["token"] != created["token"]
+    assert rotated["expires_at"] > created["expires_at"]
+    old = runner.invoke(app, [*url, "features", "list"], env={"SLIPWAY_TOKEN": created["token"]})
+    assert old.exit_code == 1 and "unknown API token" in old.output
+    new = runner.invoke(app, [*url, "features", "list"], env={"SLIPWAY_TOKEN": rotated["token"]})
+    assert new.exit_code == 0, new.output
+    [entry] = [
+        e
+        for e in both.services.audit.list(action="POST /api/v1/tokens/{token_id}/rotate")
+        if e.resource.endswith(f"/{name}/rotate")
+    ]
+    assert (entry.actor, entry.outcome) == ("shared-tests", "success")

@@ -1,10 +1,12 @@
 """API tokens through slipway.Client and in process: the same tests on both (the
 ``platform`` fixture). A token created on either side is used by a new Client, its role
-is enforced, and once revoked it is refused.
+is enforced, and once revoked, expired or rotated its old secret is refused.
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from slipway.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Una
 from slipway.core.resource import Listing
 from slipway.security.resources import Role, Token
 from tests.client.conftest import SharedPlatform
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -100,3 +103,121 @@ def test_an_active_name_is_taken_once(tokens: Any, side: str) -> None:
     with pytest.raises(Conflict) as clash:
         tokens.create(name)
     assert name in clash.value.message
+
+
+def _refused(shared_platform: SharedPlatform, secret: str) -> str | None:
+    """The 401's message when ``secret`` is refused over HTTP, else None."""
+    with shared_platform.client(secret) as holder:
+        try:
+            holder.features.list_groups()
+        except Unauthorized as refused:
+            return refused.message
+    return None
+
+
+def _listed(tokens: Any, token_id: str) -> Token:
+    [token] = [t for t in tokens.list() if t.id == token_id]
+    return token
+
+
+def test_a_token_with_an_expiry_is_listed_with_it(tokens: Any, side: str) -> None:
+    token, _ = tokens.create(f"expiring-{side}", expires_in=timedelta(days=30))
+    assert token.expires_at == token.created_at + timedelta(days=30)
+    assert not token.expired
+    assert _listed(tokens, token.id).expires_at == token.expires_at
+    forever, _ = tokens.create(f"forever-{side}")
+    assert forever.expires_at is None and not forever.expired
+
+
+def test_an_expired_token_is_refused_like_an_unknown_one(
+    tokens: Any, side: str, shared_platform: SharedPlatform
+) -> None:
+    token, secret = tokens.create(
+        f"short-lived-{side}", "editor", expires_in=timedelta(seconds=0.3)
+    )
+    message = eventually(
+        lambda: _refused(shared_platform, secret), what="the expired token refused (401)"
+    )
+    # The same answer as a secret that never existed: a caller cannot tell them apart.
+    assert message == _refused(shared_platform, f"slw_{token.id}_not-the-secret")
+    assert _listed(tokens, token.id).expired
+
+
+def test_rotate_refuses_the_old_secret_at_once(
+    tokens: Any, side: str, shared_platform: SharedPlatform
+) -> None:
+    name = f"rotated-{side}"
+    token, old = tokens.create(name, "editor")
+    assert _refused(shared_platform, old) is None  # works, and marks the token used
+    used = _listed(tokens, token.id).last_used_at
+    assert used is not None
+    assert _refused(shared_platform, old) is None
+    # Written at most once a minute: a second use right after does not write again.
+    assert _listed(tokens, token.id).last_used_at == used
+
+    rotated, new = tokens.rotate(name)  # by name; the id, name and role stay
+    assert (rotated.id, rotated.name, rotated.role, rotated.created_at) == (
+        token.id,
+        name,
+        Role.EDITOR,
+        token.created_at,
+    )
+    assert new != old and new.startswith(f"slw_{token.id}_")
+    assert _refused(shared_platform, old) is not None  # at once: no wait, no cache
+    with shared_platform.client(new) as holder:
+        group = f"after-rotation-{side}"
+        assert holder.features.create_group(_group(group)).spec.name == group
+    assert rotated.expires_at is None  # kept: it had none
+
+    again, newest = tokens.rotate(token.id, expires_in=timedelta(hours=1))  # by id
+    assert again.expires_at is not None and not again.expired
+    assert _refused(shared_platform, new) is not None
+    assert _refused(shared_platform, newest) is None
+
+    tokens.revoke(token.id)
+    with pytest.raises(Conflict):
+        tokens.rotate(token.id)  # a revoked token stays revoked
+    assert _refused(shared_platform, newest) is not None
+    with pytest.raises(NotFound):
+        tokens.rotate(f"no-such-token-{side}")
+
+
+def test_rotation_is_audited_over_http(shared_platform: SharedPlatform) -> None:
+    with shared_platform.client() as admin:
+        token, _ = admin.tokens.create("audited-rotation")
+        admin.tokens.rotate(token.id)
+    entries = shared_platform.services.audit.list(action="POST /api/v1/tokens/{token_id}/rotate")
+    assert [(e.actor, e.outcome) for e in entries if token.id in e.resource] == [
+        ("shared-tests", "success")
+    ]
+
+
+def test_an_expired_token_is_rotated_only_with_a_new_expiry(
+    tokens: Any, side: str, shared_platform: SharedPlatform
+) -> None:
+    token, _ = tokens.create(f"lapsed-{side}", expires_in=timedelta(seconds=0.2))
+    eventually(lambda: _listed(tokens, token.id).expired, what="the token expired")
+    with pytest.raises(InvalidInput) as bad:
+        tokens.rotate(token.id)  # its new secret would be born expired
+    assert bad.value.field == "expires_in"
+    revived, secret = tokens.rotate(token.id, expires_in=timedelta(days=1))
+    assert not revived.expired
+    assert _refused(shared_platform, secret) is None
+
+
+@pytest.mark.parametrize(
+    "expires_in",
+    [timedelta(0), timedelta(seconds=-5), timedelta(days=3651), 3600],
+    ids=["zero", "negative", "over-ten-years", "not-a-timedelta"],
+)
+def test_a_bad_expiry_names_the_field(tokens: Any, side: str, expires_in: Any) -> None:
+    before = len(tokens.list())
+    with pytest.raises(InvalidInput) as bad:
+        tokens.create(f"bad-expiry-{side}", expires_in=expires_in)
+    assert bad.value.field == "expires_in"
+    assert len(tokens.list()) == before  # nothing written
+    token, _ = tokens.create(f"good-expiry-{side}-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(InvalidInput) as bad:
+        tokens.rotate(token.id, expires_in=expires_in)
+    assert bad.value.field == "expires_in"
+    assert _listed(tokens, token.id).expires_at is None  # nothing written

@@ -3,32 +3,73 @@
 from __future__ import annotations
 
 import getpass
+import re
+from datetime import timedelta
 
 import typer
 
-from slipway.cli.context import platform, record_action
+from slipway.cli.context import platform, record_action, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
+from slipway.core.errors import InvalidInput
 from slipway.security.resources import Role, Token
 
-app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+app = typer.Typer(help="Create, list, rotate and revoke API tokens.", no_args_is_help=True)
+
+_SPAN = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+ExpiresIn = typer.Option(
+    None, "--expires-in", help="lifetime from now: 30s, 15m, 12h, 90d (at most 3650d)"
+)
+
+
+def _span(value: str | None) -> timedelta | None:
+    """``--expires-in``: a whole number of seconds, minutes, hours or days."""
+    if value is None:
+        return None
+    span = _SPAN.fullmatch(value.strip())
+    if span is None:
+        raise InvalidInput(
+            f"--expires-in {value!r} is not a span like 30s, 15m, 12h or 90d", field="expires_in"
+        )
+    try:
+        return timedelta(**{_UNITS[span[2]]: int(span[1])})
+    except OverflowError:
+        raise InvalidInput(f"--expires-in {value!r} is too long", field="expires_in") from None
+
+
+def _show_secret(token: Token, secret: str, output: Format, done: str) -> None:
+    if output is Format.JSON:
+        print_json(token.model_dump(mode="json") | {"token": secret})
+        return
+    expiry = f", expires {token.expires_at:%Y-%m-%d %H:%M:%S}Z" if token.expires_at else ""
+    console.print(f"{done} token [bold]{token.name}[/bold] ({token.role}), id {token.id}{expiry}")
+    console.print("secret (shown only now):")
+    typer.echo(secret)
 
 
 @app.command("create")
 def create(
     name: str = typer.Argument(..., help="a name for the token, e.g. ci-deployer"),
     role: Role = typer.Option(Role.VIEWER, help="viewer, editor or admin"),
+    expires_in: str | None = ExpiresIn,
     output: OutputOption = Format.TABLE,
 ) -> None:
     """Create a token; its secret is printed once and cannot be shown again."""
+    with reported():
+        lifetime = _span(expires_in)
     with platform() as services:
-        token, secret = services.tokens.create(name, role, created_by=f"cli:{getpass.getuser()}")
-        record_action(services, "tokens.create", f"token/{token.id}", name=name, role=role.value)
-    if output is Format.JSON:
-        print_json(token.model_dump(mode="json") | {"token": secret})
-        return
-    console.print(f"created token [bold]{token.name}[/bold] ({token.role}), id {token.id}")
-    console.print("secret (shown only now):")
-    typer.echo(secret)
+        token, secret = services.tokens.create(
+            name, role, created_by=f"cli:{getpass.getuser()}", expires_in=lifetime
+        )
+        record_action(
+            services,
+            "tokens.create",
+            f"token/{token.id}",
+            name=name,
+            role=role.value,
+            expires_at=token.expires_at.isoformat() if token.expires_at else None,
+        )
+    _show_secret(token, secret, output, "created")
 
 
 @app.command("list")
@@ -41,6 +82,29 @@ def list_tokens(output: OutputOption = Format.TABLE) -> None:
         return
     columns = Token.table_columns()
     emit([{c: getattr(t, c) for c in columns} for t in tokens], columns, output)
+
+
+@app.command("rotate")
+def rotate(
+    id_or_name: str = typer.Argument(..., help="token id or name"),
+    expires_in: str | None = typer.Option(
+        None, "--expires-in", help="a new lifetime from now (30s, 15m, 12h, 90d); else kept"
+    ),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Give a token a new secret, printed once; the old secret is refused from now on.
+    The token keeps its id, name and role."""
+    with reported():
+        lifetime = _span(expires_in)
+    with platform() as services:
+        token, secret = services.tokens.rotate(id_or_name, expires_in=lifetime)
+        record_action(
+            services,
+            "tokens.rotate",
+            f"token/{token.id}",
+            expires_at=token.expires_at.isoformat() if token.expires_at else None,
+        )
+    _show_secret(token, secret, output, "rotated")
 
 
 @app.command("revoke")

@@ -4,10 +4,33 @@ Every call needs an admin's token."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
 from slipway.client.transport import Transport
+from slipway.core.errors import InvalidInput
 from slipway.core.resource import Listing
 from slipway.security.resources import CreatedToken, Role, Token
 from slipway.security.tokens import parse_role
+
+
+def _seconds(expires_in: timedelta | None) -> dict[str, Any]:
+    """The body field for ``expires_in`` (seconds, as the REST API takes it); its bounds
+    are the server's to check, so the answer is the embedded service's."""
+    if expires_in is None:
+        return {}
+    if not isinstance(expires_in, timedelta):
+        raise InvalidInput(
+            f"expires_in must be a timedelta, not {type(expires_in).__name__}", field="expires_in"
+        )
+    return {"expires_in": expires_in.total_seconds()}
+
+
+def _created(response: httpx.Response) -> tuple[Token, str]:
+    created = CreatedToken.model_validate_json(response.content)
+    return Token.model_validate(created.model_dump(exclude={"token"})), created.token
 
 
 class RemoteTokens:
@@ -20,18 +43,21 @@ class RemoteTokens:
         self.transport = transport
 
     def create(
-        self, name: str, role: Role | str = Role.VIEWER, *, created_by: str = "sdk"
+        self,
+        name: str,
+        role: Role | str = Role.VIEWER,
+        *,
+        created_by: str = "sdk",
+        expires_in: timedelta | None = None,
     ) -> tuple[Token, str]:
         """A new token and its secret string; the secret cannot be read back later.
 
+        ``expires_in``: its lifetime from now (at most 10 years); None, it never expires.
         The server records the caller's token as ``created_by`` (a client cannot claim
         another creator), so ``created_by`` is not sent."""
         role = role if isinstance(role, Role) else parse_role(role)
-        response = self.transport.request(
-            "POST", "/tokens", json={"name": name, "role": role.value}
-        )
-        created = CreatedToken.model_validate_json(response.content)
-        return Token.model_validate(created.model_dump(exclude={"token"})), created.token
+        body = {"name": name, "role": role.value, **_seconds(expires_in)}
+        return _created(self.transport.request("POST", "/tokens", json=body))
 
     def list(self, *, include_revoked: bool = True) -> Listing[Token]:
         response = self.transport.request(
@@ -43,3 +69,11 @@ class RemoteTokens:
         """Revoke by id, or by name when exactly one active token has it."""
         response = self.transport.request("DELETE", f"/tokens/{id_or_name}")
         return Token.model_validate_json(response.content)
+
+    def rotate(self, id_or_name: str, *, expires_in: timedelta | None = None) -> tuple[Token, str]:
+        """A new secret for the token, returned once; the old one is refused from now on.
+        ``expires_in`` sets a new lifetime from now, else the token keeps its expiry."""
+        response = self.transport.request(
+            "POST", f"/tokens/{id_or_name}/rotate", json=_seconds(expires_in)
+        )
+        return _created(response)

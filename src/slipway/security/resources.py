@@ -3,13 +3,18 @@ the REST API sends and accepts, the remote client decodes and the CLI prints."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from slipway.core.clock import utcnow
 from slipway.core.resource import Resource
+
+# The longest lifetime a token may be given: a longer one is a token that never expires
+# by another name, and would overflow a datetime long before that.
+MAX_EXPIRES_IN = timedelta(days=3650)
 
 
 class Role(StrEnum):
@@ -37,6 +42,8 @@ class Token(Resource):
         "created_at",
         "created_by",
         "revoked_at",
+        "expires_at",
+        "last_used_at",
     )
 
     id: str
@@ -45,11 +52,19 @@ class Token(Resource):
     created_at: datetime
     created_by: str
     revoked_at: datetime | None = None
+    # Written at most once a minute per token, so it can lag the last use by that much.
     last_used_at: datetime | None = None
+    # None: never expires. A token past it is refused like an unknown one.
+    expires_at: datetime | None = None
 
     @property
     def active(self) -> bool:
+        """Not revoked (an expired token is still active: :attr:`expired` tells)."""
         return self.revoked_at is None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()
 
 
 class CreatedToken(Token):
@@ -59,6 +74,17 @@ class CreatedToken(Token):
     token: str = Field(description="the secret; shown only in this response")
 
 
+def _expires_in_field() -> Any:
+    # Seconds, as OAuth 2's ``expires_in`` (RFC 6749); the same name as the Python API's
+    # ``expires_in`` (a timedelta), so a refusal names the same field on every face.
+    return Field(
+        None,
+        gt=0,
+        le=MAX_EXPIRES_IN.total_seconds(),
+        description="seconds until the token expires (at most 10 years); absent: never",
+    )
+
+
 class TokenCreate(BaseModel):
     """The body of a create: unknown fields are errors naming them."""
 
@@ -66,6 +92,16 @@ class TokenCreate(BaseModel):
 
     name: str = Field(description="a resource name: lower-case letters, digits, - and _")
     role: Role = Role.VIEWER
+    expires_in: float | None = _expires_in_field()
+
+
+class TokenRotate(BaseModel):
+    """The (optional) body of a rotate: a new lifetime from now; absent, the token keeps
+    its expiry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in: float | None = _expires_in_field()
 
 
 class AuditEntry(Resource):
@@ -91,4 +127,12 @@ class AuditEntry(Resource):
     details: dict[str, Any]
 
 
-__all__ = ["AuditEntry", "CreatedToken", "Role", "Token", "TokenCreate"]
+__all__ = [
+    "MAX_EXPIRES_IN",
+    "AuditEntry",
+    "CreatedToken",
+    "Role",
+    "Token",
+    "TokenCreate",
+    "TokenRotate",
+]

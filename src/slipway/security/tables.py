@@ -25,6 +25,8 @@ class ApiTokenRow(Base):
     created_by: Mapped[str] = mapped_column(String(255))
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    # None: the token never expires.
+    expires_at: Mapped[datetime | None]
 
 
 class AuditRow(Base):

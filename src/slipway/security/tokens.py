@@ -3,6 +3,11 @@
 A token reads ``slw_<id>_<secret>``. The id finds the row without scanning; the secret is
 32 random bytes, so a plain SHA-256 (not a slow password hash) is the right tool: nothing
 to brute-force. Comparison is constant-time.
+
+A token may expire (``expires_in`` at creation or rotation); past its expiry it is refused
+with the same answer as an unknown token. Rotation gives a token a new secret and keeps
+its id, name, role and history (audit entries, ``created_at``, ``last_used_at``): only the
+hash changes, so the old secret stops matching in the same transaction that stores the new.
 """
 
 from __future__ import annotations
@@ -12,14 +17,15 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
-from slipway.security.resources import Role, Token
+from slipway.security.resources import MAX_EXPIRES_IN, Role, Token
 from slipway.security.tables import ApiTokenRow
 
 _PREFIX = "slw"
@@ -35,8 +41,31 @@ def parse_role(value: str) -> Role:
         raise InvalidInput(f"role must be one of {allowed}", field="role") from None
 
 
+def check_expires_in(expires_in: timedelta | None) -> timedelta | None:
+    """``expires_in`` if it is a lifetime a token may have (positive, at most 10 years),
+    else :class:`InvalidInput` naming it."""
+    if expires_in is None:
+        return None
+    if not isinstance(expires_in, timedelta):
+        raise InvalidInput(
+            f"expires_in must be a timedelta, not {type(expires_in).__name__}", field="expires_in"
+        )
+    if expires_in <= timedelta(0):
+        raise InvalidInput(f"expires_in must be positive, not {expires_in}", field="expires_in")
+    if expires_in > MAX_EXPIRES_IN:
+        raise InvalidInput(
+            f"expires_in must be at most {MAX_EXPIRES_IN.days} days, not {expires_in}",
+            field="expires_in",
+        )
+    return expires_in
+
+
 def _stale(last_used_at: datetime | None, now: datetime) -> bool:
     return last_used_at is None or now - last_used_at > _TOUCH_INTERVAL
+
+
+def _expired(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and expires_at <= now
 
 
 def _hash(secret: str) -> str:
@@ -50,11 +79,19 @@ class TokenService:
         self._db = db
 
     def create(
-        self, name: str, role: Role | str = Role.VIEWER, *, created_by: str = "sdk"
+        self,
+        name: str,
+        role: Role | str = Role.VIEWER,
+        *,
+        created_by: str = "sdk",
+        expires_in: timedelta | None = None,
     ) -> tuple[Token, str]:
-        """A new token and its secret string; the secret cannot be read back later."""
+        """A new token and its secret string; the secret cannot be read back later.
+
+        ``expires_in``: its lifetime from now (at most 10 years); None, it never expires."""
         validate_name(name)
         role = role if isinstance(role, Role) else parse_role(role)
+        expires_in = check_expires_in(expires_in)
         with self._db.write() as session:
             clash = session.scalar(
                 select(ApiTokenRow.id).where(
@@ -65,13 +102,15 @@ class TokenService:
                 raise Conflict(f"an active token named {name!r} exists already")
             token_id = secrets.token_hex(8)
             secret = secrets.token_urlsafe(32)
+            now = utcnow()
             row = ApiTokenRow(
                 id=token_id,
                 name=name,
                 role=role.value,
                 secret_hash=_hash(secret),
-                created_at=utcnow(),
+                created_at=now,
                 created_by=created_by,
+                expires_at=None if expires_in is None else now + expires_in,
             )
             session.add(row)
             session.flush()
@@ -87,20 +126,37 @@ class TokenService:
     def revoke(self, id_or_name: str) -> Token:
         """Revoke by id, or by name when exactly one active token has it."""
         with self._db.write() as session:
-            row = session.get(ApiTokenRow, id_or_name)
-            if row is None:
-                rows = session.scalars(
-                    select(ApiTokenRow).where(
-                        ApiTokenRow.name == id_or_name, ApiTokenRow.revoked_at.is_(None)
-                    )
-                ).all()
-                if not rows:
-                    raise NotFound(f"no active token with id or name {id_or_name!r}")
-                row = rows[0]
+            row = _find(session, id_or_name)
             if row.revoked_at is not None:
                 raise Conflict(f"token {row.id} is already revoked")
             row.revoked_at = utcnow()
             return Token.model_validate(row)
+
+    def rotate(self, id_or_name: str, *, expires_in: timedelta | None = None) -> tuple[Token, str]:
+        """A new secret for the token (by id, or by name of an active token), returned once
+        as by :meth:`create`; the old secret is refused from the commit on.
+
+        The token keeps its id, name and role, so grants and the audit trail still refer
+        to it. ``expires_in`` sets a new lifetime from now; without it the token keeps its
+        expiry, and an expired token needs one (a secret born expired is of no use)."""
+        expires_in = check_expires_in(expires_in)
+        with self._db.write() as session:
+            row = _find(session, id_or_name, lock=True)
+            if row.revoked_at is not None:
+                raise Conflict(f"token {row.id} is revoked; create a new one")
+            now = utcnow()
+            if expires_in is not None:
+                row.expires_at = now + expires_in
+            elif _expired(row.expires_at, now):
+                raise InvalidInput(
+                    f"token {row.id} expired at {row.expires_at:%Y-%m-%d %H:%M:%S}Z;"
+                    " rotating it needs a new expires_in",
+                    field="expires_in",
+                )
+            secret = secrets.token_urlsafe(32)
+            row.secret_hash = _hash(secret)
+            session.flush()
+            return Token.model_validate(row), f"{_PREFIX}_{row.id}_{secret}"
 
     def authenticate(self, presented: str) -> Token:
         """The active token ``presented`` stands for, else :class:`Unauthorized`."""
@@ -116,19 +172,47 @@ class TokenService:
                 raise Unauthorized("this API token has been revoked")
             token = Token.model_validate(row)
         now = utcnow()
+        if _expired(token.expires_at, now):
+            # The same answer as a wrong secret: a token's expiry is the admin's to read
+            # (``tokens list``), not something a caller can probe for.
+            raise Unauthorized("unknown API token")
         if not _stale(token.last_used_at, now):
             return token
         # Every request authenticates, so the check above stays a read; the stamp is a
-        # write transaction of its own. Written in the read's transaction it would fail on
-        # SQLite at once ("database is locked") whenever another connection committed in
-        # between. Requests racing here check again in the write transaction.
+        # write transaction of its own, at most once a minute per token. Written in the
+        # read's transaction it would fail on SQLite at once ("database is locked")
+        # whenever another connection committed in between. The UPDATE is conditional, so
+        # requests racing here write it once.
         with self._db.write() as session:
-            row = session.get(ApiTokenRow, token_id)
-            if row is not None and _stale(row.last_used_at, now):
-                row.last_used_at = now
+            session.execute(
+                update(ApiTokenRow)
+                .where(
+                    ApiTokenRow.id == token_id,
+                    or_(
+                        ApiTokenRow.last_used_at.is_(None),
+                        ApiTokenRow.last_used_at < now - _TOUCH_INTERVAL,
+                    ),
+                )
+                .values(last_used_at=now)
+            )
         return token.model_copy(update={"last_used_at": now})
+
+
+def _find(session: Session, id_or_name: str, *, lock: bool = False) -> ApiTokenRow:
+    """The token with id ``id_or_name``, else the active one with that name; ``lock``
+    takes its row lock on PostgreSQL (SQLite's write transaction holds the database)."""
+    row = session.get(ApiTokenRow, id_or_name, with_for_update=lock or None)
+    if row is not None:
+        return row
+    query = select(ApiTokenRow).where(
+        ApiTokenRow.name == id_or_name, ApiTokenRow.revoked_at.is_(None)
+    )
+    found = session.scalars(query.with_for_update() if lock else query).first()
+    if found is None:
+        raise NotFound(f"no active token with id or name {id_or_name!r}")
+    return found
 
 
 # Role and Token are defined in slipway.security.resources and importable from here,
 # where every caller has imported them from.
-__all__ = ["Role", "Token", "TokenService", "parse_role"]
+__all__ = ["Role", "Token", "TokenService", "check_expires_in", "parse_role"]

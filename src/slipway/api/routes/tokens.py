@@ -1,22 +1,29 @@
-"""API tokens (admin only): create shows the secret once; list never does."""
+"""API tokens (admin only): create and rotate show the secret once; list never does."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
 from slipway.api.auth import Principal, authorize, services_of
-from slipway.security.resources import CreatedToken, Role, Token, TokenCreate
+from slipway.security.resources import CreatedToken, Role, Token, TokenCreate, TokenRotate
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 Admin = Annotated[Principal, Depends(authorize(Role.ADMIN))]
 
 
+def _lifetime(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
 @router.post("", status_code=201)
 def create_token(body: TokenCreate, request: Request, admin: Admin) -> CreatedToken:
     """A new token, created by the caller; its secret (``token``) is in this answer only."""
-    token, secret = services_of(request).tokens.create(body.name, body.role, created_by=admin.name)
+    token, secret = services_of(request).tokens.create(
+        body.name, body.role, created_by=admin.name, expires_in=_lifetime(body.expires_in)
+    )
     return CreatedToken(**token.model_dump(), token=secret)
 
 
@@ -29,3 +36,16 @@ def list_tokens(request: Request, _admin: Admin, include_revoked: bool = True) -
 def revoke_token(token_id: str, request: Request, _admin: Admin) -> Token:
     """Revoke by id, or by name when exactly one active token has it."""
     return services_of(request).tokens.revoke(token_id)
+
+
+@router.post("/{token_id}/rotate")
+def rotate_token(
+    token_id: str, request: Request, _admin: Admin, body: TokenRotate | None = None
+) -> CreatedToken:
+    """A new secret (``token``, in this answer only) for the token with this id (or the
+    active one with this name); the old secret is refused from now on. The token keeps its
+    id, name and role; ``expires_in`` gives it a new lifetime, else it keeps its expiry."""
+    token, secret = services_of(request).tokens.rotate(
+        token_id, expires_in=_lifetime(body.expires_in if body else None)
+    )
+    return CreatedToken(**token.model_dump(), token=secret)
