@@ -74,6 +74,8 @@ def shared_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared
                 "serving": {"port": gateway_port},
                 # Alert tests deliver to a webhook receiver the test runs on loopback.
                 "alerts": {"allowed_hosts": ["127.0.0.1"]},
+                # Remote batch jobs and baselines name files in the tests' tmp folders.
+                "data": {"allowed_roots": [str(tmp_path_factory.getbasetemp())]},
             }
         )
     )

@@ -16,7 +16,10 @@ from slipway.services import Services
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[Services]:
-    settings = load_settings(home=tmp_path / "home", server={"auth": True})
+    # Requests may name files in the test's folder (not only the artifact root).
+    settings = load_settings(
+        home=tmp_path / "home", server={"auth": True}, data={"allowed_roots": [str(tmp_path)]}
+    )
     opened = Services.open(settings)
     yield opened
     opened.close()

@@ -26,7 +26,11 @@ URL = "/api/v1/batch-jobs"
 
 @pytest.fixture
 def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
-    settings = load_settings(home=tmp_path / "home", database={"url": database_url})
+    settings = load_settings(
+        home=tmp_path / "home",
+        database={"url": database_url},
+        data={"allowed_roots": [str(tmp_path)]},  # inputs and outputs are written there
+    )
     opened = Services.open(settings)
     yield opened
     opened.close()

@@ -29,7 +29,10 @@ GROUND_TRUTH = "monitoring/ground-truth"
 @pytest.fixture
 def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
     settings = load_settings(
-        home=tmp_path / "home", database={"url": database_url}, server={"auth": True}
+        home=tmp_path / "home",
+        database={"url": database_url},
+        server={"auth": True},
+        data={"allowed_roots": [str(tmp_path)]},  # baselines are read from there
     )
     opened = Services.open(settings)
     yield opened

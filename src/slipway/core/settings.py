@@ -376,6 +376,60 @@ class AlertSettings(_Area):
         return frozenset(area.port for area in self._platform)
 
 
+# Object stores a data root may name; the aliases fsspec accepts for one store are one.
+_STORE_SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gs", "gcs": "gs", "az": "az", "abfs": "abfs"}
+
+
+def _data_root(entry: str) -> str:
+    """One data root in its canonical spelling: an absolute local path without ``.`` or
+    ``..`` parts or a trailing slash, or ``scheme://bucket[/key/prefix]`` (lower-case
+    scheme, its canonical alias). Anything else is refused rather than never matched."""
+    text = entry.strip()
+    if not text or "\x00" in text or "::" in text or any(c in text for c in "*?["):
+        raise ValueError(f"{entry!r} is not a local folder or an object-store prefix")
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.lower() != "file":
+        canonical = _STORE_SCHEMES.get(scheme.lower())
+        parts = [p for p in rest.split("/") if p not in ("", ".")]
+        if canonical is None or not parts or ".." in parts:
+            raise ValueError(
+                f"{entry!r}: an object-store root is {'|'.join(sorted(set(_STORE_SCHEMES)))}"
+                "://bucket[/prefix]"
+            )
+        return f"{canonical}://{'/'.join(parts)}"
+    path = os.path.expanduser(rest if sep else text)
+    if not os.path.isabs(path):
+        raise ValueError(f"{entry!r}: a local data root must be an absolute path")
+    return os.path.normpath(path).replace("//", "/")
+
+
+class DataSettings(_Area):
+    """Where a remote caller (a REST client with an editor's token) may point the server
+    at data: batch job inputs and outputs, baseline sources. Without these roots an
+    editor's token could make the server read ``/etc/...`` or write anywhere it can — an
+    editor would be a shell (api/paths.py, core/roots.py). The artifact root is always
+    allowed; in-process callers (the embedded SDK, the CLI without ``--url``) are the
+    machine's own users and are not confined."""
+
+    # NoDecode: a plain comma-separated value in the environment is not JSON.
+    allowed_roots: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="folders (absolute paths) and object-store prefixes (s3://bucket/prefix)"
+        " remote callers may read and write data under, besides the artifact root."
+        " Comma-separated in the environment",
+    )
+
+    @field_validator("allowed_roots", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _host_names(value)
+
+    @field_validator("allowed_roots")
+    @classmethod
+    def _normalized(cls, value: list[str]) -> list[str]:
+        return [_data_root(entry) for entry in value]
+
+
 class RetentionSettings(_Area):
     """How long ``slipway gc`` keeps each kind of data; ``None`` keeps it for ever.
 
@@ -435,6 +489,7 @@ class Settings(BaseSettings):
     explain: ExplainSettings = Field(default_factory=ExplainSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
 
     @classmethod
     def settings_customise_sources(

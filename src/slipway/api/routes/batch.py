@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.paths import confine_batch_job
 from slipway.batch.resources import BatchChunk, BatchJob
 from slipway.batch.service import MAX_LIST
 from slipway.batch.spec import BatchJobSpec
@@ -39,8 +40,11 @@ def list_batch_jobs(
 
 @router.post("", status_code=201)
 def submit_batch_job(body: BatchJobSpec, request: Request, caller: Caller) -> BatchJob:
-    """Check the spec, model and input, plan the job into chunks and queue them."""
-    return services_of(request).batch.submit(body, actor=caller.name)
+    """Check the spec, model and input, plan the job into chunks and queue them. Its
+    paths must lie under the data roots (api/paths.py): 400 naming the field otherwise."""
+    services = services_of(request)
+    confine_batch_job(services.settings, body)
+    return services.batch.submit(body, actor=caller.name)
 
 
 @router.get("/{name}")
@@ -65,5 +69,8 @@ def stop_batch_job(name: str, request: Request) -> BatchControl:
 
 @router.post("/{name}/resume", status_code=202)
 def resume_batch_job(name: str, request: Request) -> BatchJob:
-    """Run a Failed or Stopped job's unfinished chunks again."""
-    return services_of(request).batch.resume(name)
+    """Run a Failed or Stopped job's unfinished chunks again. Its paths are checked
+    against the data roots again: an admin may have narrowed them since it was submitted."""
+    services = services_of(request)
+    confine_batch_job(services.settings, services.batch.get(name).spec)
+    return services.batch.resume(name)

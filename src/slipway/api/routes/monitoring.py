@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from slipway.api.auth import Principal, authorize, services_of
 from slipway.api.limits import whole_body
+from slipway.api.paths import confine_baseline
 from slipway.api.routes import Int64
 from slipway.core.arrowipc import ARROW_STREAM, from_ipc
 from slipway.core.resource import Listing
@@ -98,12 +99,15 @@ def list_baselines(request: Request) -> Listing[Baseline]:
 
 @router.post("/baselines", status_code=201, response_model=Baseline)
 def create_baseline(body: BaselineCreate, request: Request, caller: Caller) -> Baseline:
-    """Profile the dataset and suggest constraints (synchronously)."""
-    return services_of(request).baselines.create(
+    """Profile the dataset and suggest constraints (synchronously). The files it reads
+    must lie under the data roots (api/paths.py): 400 naming the field otherwise."""
+    services = services_of(request)
+    model = confine_baseline(services, body)
+    return services.baselines.create(
         body.name,
         source=body.source,
         actor=caller.name,
-        model=body.model,
+        model=model,
         columns=body.columns,
         prediction_column=body.prediction_column,
     )
