@@ -163,7 +163,12 @@ def report(r: dict[str, Any]) -> str:
                     row.append(f"{statistics.median(values):.3f} ({_fmt(values)})")
             lines.append("| " + " | ".join(row) + " |")  # p50 before, after; p99 before, after
     if r.get("tracking"):
-        lines += ["", "Tracking server (`bench/tracking.py --backends sqlite`), before:", ""]
+        when = r.get("tracking_measured_at", r["measured_at"])
+        lines += [
+            "",
+            f"Tracking server (`bench/tracking.py --backends sqlite`, measured {when}), before:",
+            "",
+        ]
         lines += _tables(r["tracking"]["before"])
         lines += ["", "after:", ""]
         lines += _tables(r["tracking"]["after"])
@@ -195,9 +200,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-tracking", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report")
+    parser.add_argument(
+        "--tracking-only", action="store_true", help="re-measure the tracking server only"
+    )
     args = parser.parse_args()
     if args.report_only:
         OUT.write_text(report(json.loads(RAW.read_text())))
+        print(f"wrote {OUT}")
+        return
+    if args.tracking_only:
+        saved = json.loads(RAW.read_text())
+        saved["tracking"] = tracking({"before": _tree(args.before), "after": ROOT})
+        saved["tracking_measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        RAW.write_text(json.dumps(saved, indent=1, default=str))
+        OUT.write_text(report(saved))
         print(f"wrote {OUT}")
         return
     if not SYN_FEATURES.exists():
