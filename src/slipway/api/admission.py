@@ -12,9 +12,10 @@ so one busy script cannot take every slot from the others. Requests are told apa
 the id in their bearer token, read from the header without a database lookup (auth runs
 later and rejects a forged one); requests without a well-formed token share one key.
 
-It is the outermost middleware: a shed request costs no body read, no audit row, no
-authentication. Health routes are never shed, so a probe under load still sees a live
-process rather than an overloaded one being restarted.
+It runs right inside the Host check (:mod:`slipway.api.hosts`), before everything else:
+a shed request costs no body read, no audit row, no authentication. Health routes are
+never shed, so a probe under load still sees a live process rather than an overloaded one
+being restarted.
 """
 
 from __future__ import annotations
