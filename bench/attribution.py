@@ -77,9 +77,9 @@ def prepare(rows: int, files: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from explain import flights, register, train
-    from slipway.steps import explain_global
     from slipway.registry.lineage import Lineage
     from slipway.services import Services
+    from slipway.steps import explain_global
 
     shutil.rmtree(HERE, ignore_errors=True)
     HERE.mkdir(parents=True)
