@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from slipway.api.app import create_app
 from slipway.core.errors import InvalidInput
 from slipway.core.roots import confine
 from slipway.core.settings import load_settings
@@ -47,18 +46,13 @@ def outside(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def services(tmp_path: Path, data: Path) -> Iterator[Services]:
+    """Only ``data`` is a declared root (tests/api/conftest.py's ``client`` serves this)."""
     settings = load_settings(
         home=tmp_path / "home", server={"auth": True}, data={"allowed_roots": [str(data)]}
     )
     opened = Services.open(settings)
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 @pytest.fixture

@@ -30,8 +30,9 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from slipway.api.app import create_app
-from slipway.api.hosts import accepted_hosts, host_name
+from slipway.api.hosts import accepted_hosts
 from slipway.core.errors import Forbidden, InvalidInput
+from slipway.core.net import free_port, host_name
 from slipway.core.settings import ServerSettings, load_settings
 from slipway.services import Services
 from tests.serving.conftest import start_gateway
@@ -68,18 +69,12 @@ class Server:
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def _serving(home: Path, **server: Any) -> Iterator[Server]:
     server.setdefault("allowed_hosts", [])  # not the suite's "testserver"
     services = Services.open(load_settings(home=home, server=server))
     _, admin = services.tokens.create("t-admin", "admin", created_by="test")
-    port = _free_port()
+    port = free_port()
     runner = uvicorn.Server(
         uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")
     )

@@ -19,23 +19,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slipway.api.limits import reject
 from slipway.core.errors import Forbidden
+from slipway.core.net import host_name
 from slipway.core.settings import LOOPBACK_HOSTS, ServerSettings
 
-__all__ = ["HostCheck", "accepted_hosts", "host_name"]
-
-
-def host_name(value: bytes) -> str:
-    """The name in a ``Host`` header: lower-case, without its port, the brackets of an IPv6
-    literal or a trailing dot. A value that is not a plain name comes back unchanged (and
-    so matches nothing)."""
-    text = value.decode("latin-1").strip().lower()
-    if text.startswith("["):  # [::1]:8420
-        name, bracket, port = text[1:].partition("]")
-        return name if bracket and (not port or port[1:].isdigit()) else text
-    name, colon, port = text.partition(":")
-    if colon and not port.isdigit():
-        return text
-    return name[:-1] if name.endswith(".") else name
+__all__ = ["HostCheck", "accepted_hosts"]
 
 
 def accepted_hosts(server: ServerSettings) -> frozenset[str] | None:

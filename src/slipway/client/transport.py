@@ -15,7 +15,7 @@ with exponential backoff (and the server's ``Retry-After`` when it gives one), u
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -27,25 +27,6 @@ API_PREFIX = "/api/v1"
 # How often a remote wait asks again: each poll is a request to a shared control plane.
 POLL_SECONDS = 0.5
 RETRY_STATUSES = frozenset({429, 503})
-# Bodies go out in slices of this size. Handed one large ``bytes``, httpcore's send loop
-# re-slices (copies) the unsent remainder after every partial send, which made a 94 MB
-# upload over loopback take 0.5 s; in 1 MiB slices it takes 0.2 s.
-UPLOAD_SLICE = 1 << 20
-
-
-class Slices:
-    """A body as views of at most ``UPLOAD_SLICE`` bytes, without copying it. Iterable
-    any number of times, so a retried request sends it again from the start."""
-
-    def __init__(self, body: bytes | memoryview) -> None:
-        self.view = memoryview(body).cast("B")
-
-    def __len__(self) -> int:
-        return self.view.nbytes
-
-    def __iter__(self) -> Iterator[bytes]:
-        for start in range(0, self.view.nbytes, UPLOAD_SLICE):
-            yield self.view[start : start + UPLOAD_SLICE]  # type: ignore[misc]
 
 
 class Transport:
@@ -76,27 +57,22 @@ class Transport:
         *,
         repeatable: bool | None = None,
         json: Any = None,
-        content: bytes | memoryview | Iterable[bytes] | None = None,
+        content: Iterable[bytes] | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send, retrying what is ``repeatable`` (by default: GET, PUT, DELETE, and any
         call with an ``Idempotency-Key``); a 4xx or 5xx answer raises its SlipwayError.
-        ``content`` may be any buffer (an Arrow buffer as a ``memoryview``): it is sent
-        in slices, never copied whole; or an iterable of pieces (an
-        :class:`~slipway.core.arrowipc.IpcChunks`), streamed as it is produced — it must
-        be iterable again (not a generator) for a retry to send it whole."""
+        ``content`` is a body streamed in pieces as it is produced (an
+        :class:`~slipway.core.arrowipc.IpcChunks`; chunked): it must be iterable again
+        (not a generator) for a retry to send it whole. Handed one large ``bytes``,
+        httpcore re-copies the unsent rest after every partial send (0.5 s for 94 MB over
+        loopback), which is why tables never go as one buffer."""
         if repeatable is None:
             repeatable = method in ("GET", "HEAD", "PUT", "DELETE") or bool(
                 headers and "Idempotency-Key" in headers
             )
         attempts = 1 + (self.retries if repeatable else 0)
-        body: Iterable[bytes] | None = None
-        if isinstance(content, bytes | memoryview):
-            body = Slices(content)
-            headers = {**(headers or {}), "Content-Length": str(len(body))}
-        elif content is not None:
-            body = content  # streamed (chunked); iterable again for a retry
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
@@ -104,7 +80,7 @@ class Transport:
                     method,
                     f"{API_PREFIX}{path}",
                     json=json,
-                    content=body,
+                    content=content,
                     params=params,
                     headers=headers,
                 )
@@ -137,4 +113,4 @@ def listing(kind: type[R], documents: Iterable[Any]) -> Listing[R]:
     return Listing(kind.model_validate(d) for d in documents)
 
 
-__all__ = ["POLL_SECONDS", "Slices", "Transport", "error_from", "listing"]
+__all__ = ["POLL_SECONDS", "Transport", "error_from", "listing"]

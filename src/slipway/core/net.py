@@ -1,4 +1,6 @@
-"""Listening sockets for Slipway's HTTP servers (MLflow's tracking server, the gateway)."""
+"""Listening sockets for Slipway's HTTP servers (MLflow's tracking server, the gateway),
+and the name a request's ``Host`` header gives (the control plane's and the gateway's
+check against DNS rebinding)."""
 
 from __future__ import annotations
 
@@ -37,3 +39,17 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+def host_name(value: bytes) -> str:
+    """The name in a ``Host`` header: lower-case, without its port, the brackets of an IPv6
+    literal or a trailing dot. A value that is not a plain name comes back unchanged (and
+    so matches nothing)."""
+    text = value.decode("latin-1").strip().lower()
+    if text.startswith("["):  # [::1]:8420
+        name, bracket, port = text[1:].partition("]")
+        return name if bracket and (not port or port[1:].isdigit()) else text
+    name, colon, port = text.partition(":")
+    if colon and not port.isdigit():
+        return text
+    return name[:-1] if name.endswith(".") else name

@@ -138,8 +138,8 @@ class RaySettings(_Area):
 _HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 
 
-def _host_names(value: Any) -> Any:
-    """A list of host names from the environment's comma-separated text (or JSON)."""
+def _comma_list(value: Any) -> Any:
+    """A list setting from the environment's comma-separated text (or a JSON array)."""
     if isinstance(value, str):
         if value.lstrip().startswith("["):
             return json.loads(value)
@@ -185,7 +185,7 @@ class ServerSettings(_Area):
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        return _host_names(value)
+        return _comma_list(value)
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -337,11 +337,7 @@ class AlertSettings(_Area):
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
-                return json.loads(value)
-            return [part for part in (p.strip() for p in value.split(",")) if part]
-        return value
+        return _comma_list(value)
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -422,7 +418,7 @@ class DataSettings(_Area):
     @field_validator("allowed_roots", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        return _host_names(value)
+        return _comma_list(value)
 
     @field_validator("allowed_roots")
     @classmethod

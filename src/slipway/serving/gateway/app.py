@@ -39,7 +39,8 @@ from typing import Protocol
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.db.engine import Database
 from slipway.core.errors import Forbidden, ModelError, NotFound, SlipwayError
-from slipway.core.settings import Settings
+from slipway.core.net import host_name
+from slipway.core.settings import LOOPBACK_HOSTS, Settings
 from slipway.core.unavailable import as_unavailable
 from slipway.features.online.base import OnlineStore
 from slipway.features.store import FeatureStore
@@ -67,8 +68,6 @@ from slipway.serving.gateway.sagemaker import SageMaker
 from slipway.serving.gateway.shadow import Shadows
 
 log = logging.getLogger("slipway.serving.gateway")
-# The Host names (without a port) the gateway answers to: loopback, where it listens.
-_LOOPBACK_HOSTS = frozenset({b"localhost", b"127.0.0.1", b"::1"})
 
 
 class GatewayParts(Protocol):
@@ -170,9 +169,7 @@ class Gateway:
             # browser page that made its own name resolve there is refused by that name.
             for name, value in scope["headers"]:
                 if name == b"host":
-                    bracketed = value[:1] == b"["  # [::1]:8080
-                    host = value[1:].partition(b"]")[0] if bracketed else value.partition(b":")[0]
-                    if host.lower() not in _LOOPBACK_HOSTS:
+                    if host_name(value) not in LOOPBACK_HOSTS:
                         raise Forbidden("the gateway answers to 127.0.0.1 and localhost only")
                     break
             if path == "/ping" and method == "GET":
