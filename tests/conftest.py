@@ -133,21 +133,27 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 
 @pytest.fixture(autouse=True)
-def _mlflow_tracking_uri_restored() -> Iterator[None]:
-    """A test that calls ``mlflow.set_tracking_uri`` (as a user's script does) must not
-    point the next test in the same process at its server: MLflow keeps that URI in a
-    module global, which wins over ``MLFLOW_TRACKING_URI``, and writes the variable too."""
-    import mlflow
+def _mlflow_uris_restored() -> Iterator[None]:
+    """A test that calls ``mlflow.set_tracking_uri`` or ``mlflow.set_registry_uri`` (as a
+    user's script does) must not point the next test in the same process at its server or
+    database: MLflow keeps each URI in a module global, which wins over the environment
+    variable, and writes the variable too. (A registry URI left behind by one test once
+    sent another test's ``register_model`` straight to a database instead of its server.)"""
+    from mlflow.tracking._model_registry import utils as registry
     from mlflow.tracking._tracking_service import utils as tracking
 
-    saved_uri, saved_env = tracking._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    saved = {
+        (tracking, "_tracking_uri", "MLFLOW_TRACKING_URI"): tracking._tracking_uri,
+        (registry, "_registry_uri", "MLFLOW_REGISTRY_URI"): registry._registry_uri,
+    }
+    saved_env = {env: os.environ.get(env) for (_, _, env) in saved}
     yield
-    if tracking._tracking_uri != saved_uri:
-        mlflow.set_tracking_uri(saved_uri)  # type: ignore[arg-type]  # None unsets it
-    if saved_env is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved_env
+    for (module, attribute, env), value in saved.items():
+        setattr(module, attribute, value)
+        if saved_env[env] is None:
+            os.environ.pop(env, None)
+        else:
+            os.environ[env] = saved_env[env]  # type: ignore[assignment]
 
 
 @pytest.fixture

@@ -222,7 +222,9 @@ def test_a_violation_starts_one_retraining_per_debounce_window(
     assert services.triggers.process() == []
 
 
-def test_scheduled_runs_start_once_per_tick(flight_platform: FlightPlatform) -> None:
+def test_scheduled_runs_start_once_per_tick(
+    flight_platform: FlightPlatform, baseline: dict[str, Any]
+) -> None:
     services = flight_platform.services
     services.monitoring.create(
         {

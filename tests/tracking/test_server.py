@@ -319,9 +319,10 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[Settings, Databa
 
 @pytest.fixture
 def mlflow_globals(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The test sets MLflow's process-wide state like user code; put it back afterwards."""
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
+    """The test sets MLflow's process-wide state like user code: it starts from none (a
+    fresh process's) and puts back what was there afterwards."""
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
+    monkeypatch.setattr(registry_utils, "_registry_uri", None)
     monkeypatch.setattr(fluent, "_active_experiment_id", fluent._active_experiment_id)
     for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID"):
         # setenv first so that teardown also removes a variable that was absent before
