@@ -73,11 +73,20 @@ def _log_model(
     return str(run.info.run_id)
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_token(shared_platform: SharedPlatform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform runs with auth on: MLflow's client sends a Slipway token, as a user's
+    script does with ``MLFLOW_TRACKING_TOKEN``."""
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", shared_platform.token)
+
+
 def test_the_tracking_uri_is_the_platforms_mlflow_server(
     platform: Any, shared_platform: SharedPlatform
 ) -> None:
     assert platform.tracking_uri == shared_platform.tracking_url
     _wait_for_mlflow(platform.tracking_uri)
+    anonymous = httpx.get(f"{platform.tracking_uri}/api/2.0/mlflow/experiments/search")
+    assert anonymous.status_code == 401  # the same tokens as the control plane
     experiments = mlflow.MlflowClient(tracking_uri=platform.tracking_uri).search_experiments()
     assert any(e.name == "Default" for e in experiments)  # a live MLflow answers there
 

@@ -4,8 +4,6 @@ engines; plus the launcher's pieces (URI mapping, socket, REST fast path) on the
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +35,7 @@ from slipway.core.errors import InvalidInput
 from slipway.core.settings import Settings, load_settings
 from slipway.tracking import config as tracking_config
 from slipway.tracking import server as tracking
+from tests.tracking.server import TrackingServer
 
 MLFLOW_TABLES = {
     "alembic_version",
@@ -116,7 +115,7 @@ def test_process_spec_keeps_the_password_off_the_command_line() -> None:
     assert spec.name == "tracking"
     assert list(spec.argv)[1:] == [
         "-m",
-        "slipway.tracking.server",
+        "slipway.api.tracking",  # MLflow behind Slipway's gate
         "--host",
         "127.0.0.1",
         "--port",
@@ -259,52 +258,6 @@ def test_fast_path_serves_rest_calls_like_the_full_app() -> None:
 # ---------------------------------------------------------------- the real server
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Server:
-    """``python -m slipway.tracking.server`` as the supervisor would run it."""
-
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLIPWAY_", "MLFLOW_"))}
-        env |= tracking_config.tracking_env(settings)
-        self.log = log
-        self._out = log.open("ab")
-        self.process = subprocess.Popen(
-            tracking_config.server_argv("127.0.0.1", self.port),
-            env=env,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_healthy(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"server exited:\n{self.log.read_text()}"
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"server never answered:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._out.close()
-
-
 @pytest.fixture
 def served(database_url: str, tmp_path: Path) -> Iterator[tuple[Settings, Database, set[str]]]:
     """Settings and a Slipway-migrated database on each engine, before any MLflow start."""
@@ -336,7 +289,7 @@ def test_mlflow_client_end_to_end_over_http(
     served: tuple[Settings, Database, set[str]], tmp_path: Path
 ) -> None:
     settings, db, slipway_tables = served
-    server = _Server(settings, tmp_path / "server.log")
+    server = TrackingServer(settings, tmp_path / "server.log")
     try:
         server.wait_healthy()
         listening = [
@@ -362,7 +315,7 @@ def test_mlflow_client_end_to_end_over_http(
     assert current_revision(db) == head_revision()
 
     # A second start on the now-populated database: no migration, the data still there.
-    again = _Server(settings, tmp_path / "server2.log")
+    again = TrackingServer(settings, tmp_path / "server2.log")
     try:
         again.wait_healthy()
         client = MlflowClient(again.url)

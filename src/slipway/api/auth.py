@@ -17,8 +17,9 @@ from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slipway.api.limits import reject
-from slipway.core.errors import Forbidden, InvalidInput, SlipwayError, Unauthorized
+from slipway.core.errors import Forbidden, InvalidInput, SlipwayError
 from slipway.core.settings import ServerSettings
+from slipway.security.credentials import bearer_token
 from slipway.security.tokens import Role
 from slipway.services import Services
 
@@ -40,14 +41,6 @@ class Principal:
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
-
-
-def bearer_token(authorization: str) -> str:
-    """The token in an ``Authorization: Bearer <token>`` header, else :class:`Unauthorized`."""
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        raise Unauthorized("this route needs an API token: send 'Authorization: Bearer <token>'")
-    return credentials.strip()
 
 
 def verify(services: Services, token: str) -> Principal:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import httpx
@@ -19,16 +21,17 @@ from pydantic import ValidationError
 from slipway.api import API_PREFIX
 from slipway.api.app import create_app
 from slipway.api.auth import check_bind_safety
+from slipway.api.tracking.serve import main as serve_tracking
 from slipway.cli.context import local_platform, reported, settings_or_exit
 from slipway.cli.output import console, errors
 from slipway.core.errors import BackendUnavailable, InvalidInput
 from slipway.core.settings import Settings
 from slipway.runtime.exit import exit_now
 from slipway.runtime.supervisor import ProcessSpec, Supervisor
+from slipway.security.resources import Role, Token
 from slipway.services import Services
 from slipway.serving.gateway import server as gateway_server
-from slipway.tracking import server as tracking_server
-from slipway.tracking.config import tracking_env, tracking_process
+from slipway.tracking.config import TOKEN_VAR, tracking_env, tracking_process
 from slipway.workers.handlers import DEFAULT_QUEUES
 from slipway.workers.scheduler import run_scheduler
 from slipway.workers.worker import Worker
@@ -198,7 +201,7 @@ def mlflow(
     with reported():
         Services.open(settings).close()  # Slipway's tables first, then MLflow adds its own
         os.environ.update(tracking_env(settings))
-    exit_now(tracking_server.main(["--host", host, "--port", str(port)]))
+    exit_now(serve_tracking(["--host", host, "--port", str(port)]))
 
 
 def _wait_healthy(urls: dict[str, str], supervisor: Supervisor, timeout: float = 90.0) -> None:
@@ -216,6 +219,34 @@ def _wait_healthy(urls: dict[str, str], supervisor: Supervisor, timeout: float =
         time.sleep(0.2)
     if waiting:
         raise BackendUnavailable(f"{', '.join(waiting)} did not answer within {timeout:.0f} s")
+
+
+# How long the token `slipway up` gives its own processes lives: it is revoked when the
+# platform stops, and expires on its own if the platform is killed instead.
+SERVICE_TOKEN_LIFETIME = timedelta(days=7)
+
+
+def _service_token(settings: Settings) -> tuple[Token, str]:
+    """An editor token for the platform's own processes and the user code they run (jobs,
+    steps, trials log runs and models to MLflow): what an execution role is to SageMaker."""
+    services = Services.open(settings, migrate=False)
+    try:
+        return services.tokens.create(
+            f"slipway-up-{secrets.token_hex(4)}",
+            Role.EDITOR,
+            created_by="slipway up",
+            expires_in=SERVICE_TOKEN_LIFETIME,
+        )
+    finally:
+        services.close()
+
+
+def _revoke(settings: Settings, token: Token) -> None:
+    services = Services.open(settings, migrate=False)
+    try:
+        services.tokens.revoke(token.id)
+    finally:
+        services.close()
 
 
 def _reachable(host: str) -> str:
@@ -246,9 +277,13 @@ def up(
     gateway_url = f"http://{_reachable(serving.host)}:{serving.port}"
     tracking_url = f"http://{_reachable(tracking.host)}:{tracking.port}"
     env = settings.as_env()
+    service_token: Token | None = None
     if tracking.enabled:
-        # Every process Slipway starts, and the user code they run, logs to the server.
+        # Every process Slipway starts, and the user code they run, logs to the server;
+        # with auth on, with a token of the platform's own, revoked when it stops.
         env["MLFLOW_TRACKING_URI"] = tracking_url
+        if settings.server.auth:
+            service_token, env[TOKEN_VAR] = _service_token(settings)
     python = [sys.executable, "-m", "slipway"]
     specs = [
         ProcessSpec(
@@ -328,5 +363,8 @@ def up(
     console.print("[dim]Ctrl-C to stop[/dim]")
     sys.stdout.flush()
     code = supervisor.watch()
+    if service_token is not None:
+        with reported():
+            _revoke(settings, service_token)
     console.print("Slipway stopped")
     exit_now(code)

@@ -556,6 +556,8 @@ class Settings(BaseSettings):
         # scheduler delivering alerts allows loopback webhooks only while it is loopback.
         env["SLIPWAY_SERVER__HOST"] = self.server.host
         env["SLIPWAY_SERVER__PORT"] = str(self.server.port)
+        # Whether tokens are required: the tracking server checks them like the control plane.
+        env["SLIPWAY_SERVER__AUTH"] = "true" if self.server.auth else "false"
         return env
 
     def masked(self) -> dict[str, Any]:

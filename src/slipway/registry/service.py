@@ -50,7 +50,7 @@ from slipway.registry.resources import (
     Transition,
 )
 from slipway.registry.signatures import ensure_signature, read_mlmodel
-from slipway.registry.sources import check_source, key_for_path, key_for_uri
+from slipway.registry.sources import RUN_ID, check_source, key_for_path, key_for_uri
 from slipway.registry.tables import ApprovalTransitionRow, ModelInputRow, ModelVersionRow
 from slipway.security.audit import AuditLog
 
@@ -116,16 +116,23 @@ class Registry:
         output: Output | str = Output.LABEL,
         owner: str = "",
         intended_use: str = "",
+        run_id: str | None = None,
     ) -> ModelVersion:
         """Register the model at ``source`` as a new version, PendingManualApproval.
 
         ``output`` is what the version returns: ``label`` (the default), ``probabilities``
         or ``both``; declaring probabilities of a model that cannot produce them raises
-        :class:`InvalidInput` naming ``output`` before anything is registered."""
+        :class:`InvalidInput` naming ``output`` before anything is registered. ``run_id``
+        names the run that produced a source which does not say (a logged model's
+        folder, as MLflow's ``register_model`` sends it); a ``runs:/`` source's own run
+        wins."""
         validate_name(name, field="name")
         card_tags = card_fields(owner, intended_use)
         declared = output if isinstance(output, Output) else Output.parse(output)
-        run_id, key = self.resolve_source(source)
+        if run_id is not None and not RUN_ID.fullmatch(run_id):
+            raise InvalidInput("run_id must be a 32-character MLflow run id", field="run_id")
+        source_run, key = self.resolve_source(source)
+        run_id = source_run or run_id
         if not self.artifacts.exists(f"{key}/MLmodel"):
             raise InvalidInput(f"no MLflow model (MLmodel file) at {source!r}", field="source")
         # Before anything is recorded or any of the model's code runs (inferring a

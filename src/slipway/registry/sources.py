@@ -19,7 +19,7 @@ from slipway.core.artifacts import validate_key
 from slipway.core.errors import InvalidInput
 
 MLFLOW_PREFIX = "mlflow"
-_RUN_ID = re.compile(r"[0-9a-f]{32}")
+RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _refuse(source: str, why: str) -> InvalidInput:
@@ -36,7 +36,7 @@ def check_source(source: str) -> tuple[str, str]:
     if source.startswith("runs:/"):
         rest = source[len("runs:/") :]
         run_id, _, path = rest.partition("/")
-        if not _RUN_ID.fullmatch(run_id):
+        if not RUN_ID.fullmatch(run_id):
             raise _refuse(source, "runs:/ needs a 32-character run id")
         return "run", f"{run_id}/{_key(source, path or 'model')}"
     if source.startswith("mlflow-artifacts:"):

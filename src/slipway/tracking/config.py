@@ -36,6 +36,9 @@ WORKSPACES_VAR = "MLFLOW_ENABLE_WORKSPACES"
 # Slipway's own, read by every server process (a uvicorn worker is a fresh interpreter).
 BUSY_TIMEOUT_VAR = "_SLIPWAY_TRACKING_BUSY_TIMEOUT_MS"
 FAST_PATH_VAR = "_SLIPWAY_TRACKING_FAST_PATH"
+# The tracking server Slipway runs: MLflow's behind Slipway's tokens and registry rules
+# (a face of the platform, named here and never imported).
+GATED_SERVER_MODULE = "slipway.api.tracking"
 # Runs log artifacts through the server's proxy: ``mlflow-artifacts:/<experiment>/<run>/...``.
 PROXIED_ARTIFACT_ROOT = "mlflow-artifacts:/"
 
@@ -85,6 +88,8 @@ def tracking_env(settings: Settings) -> dict[str, str]:
     """
     store = backend_store_uri(settings.database_url)
     env = {
+        # The platform the gate in front of MLflow checks tokens against and registers in.
+        **settings.as_env(),
         BACKEND_STORE_URI_VAR: store,
         REGISTRY_STORE_URI_VAR: store,
         ARTIFACT_ROOT_VAR: PROXIED_ARTIFACT_ROOT,
@@ -105,12 +110,12 @@ def tracking_env(settings: Settings) -> dict[str, str]:
 def server_argv(
     host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, workers: int = 1
 ) -> list[str]:
-    """The command that runs the tracking server; its environment comes from
-    :func:`tracking_env` (or, when that is absent, from Slipway's settings)."""
+    """The command that runs the tracking server, behind Slipway's gate; its environment
+    comes from :func:`tracking_env` (or, when that is absent, from Slipway's settings)."""
     return [
         sys.executable,
         "-m",
-        "slipway.tracking.server",
+        GATED_SERVER_MODULE,
         "--host",
         host,
         "--port",
@@ -182,6 +187,19 @@ def user_tracking_uri(settings: Settings) -> str:
     server when this process was started by ``slipway up`` (which sets it), otherwise
     MLflow's store on the metadata database directly."""
     return os.environ.get("MLFLOW_TRACKING_URI") or backend_store_uri(settings.database_url)
+
+
+TOKEN_VAR = "MLFLOW_TRACKING_TOKEN"
+
+
+def user_tracking_env(settings: Settings) -> dict[str, str]:
+    """``MLFLOW_TRACKING_URI`` (:func:`user_tracking_uri`) and, when this process has one,
+    the ``MLFLOW_TRACKING_TOKEN`` the tracking server asks for with auth on: what user
+    code a job, step or trial runs needs to log to the platform's MLflow."""
+    env = {"MLFLOW_TRACKING_URI": user_tracking_uri(settings)}
+    if os.environ.get(TOKEN_VAR):
+        env[TOKEN_VAR] = os.environ[TOKEN_VAR]
+    return env
 
 
 _WILDCARDS = ("0.0.0.0", "::", "")

@@ -81,6 +81,8 @@ _PG_INIT_LOCK_KEY = 0x51177A9
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+# MLflow's app alone (with the fast path); Slipway runs it behind its gate instead.
+APP_FACTORY = "slipway.tracking.server:create_app"
 _REST_PREFIXES = ("/api/2.0/mlflow/", "/api/2.0/preview/mlflow/", "/api/3.0/mlflow/")
 _WSGI_DEPRECATION = r"starlette\.middleware\.wsgi is deprecated"
 # Responses up to this size are buffered and sent in one piece; larger ones are streamed.
@@ -312,8 +314,11 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the tracking server until SIGTERM or SIGINT; returns the exit status."""
+def main(argv: Sequence[str] | None = None, *, factory: str = APP_FACTORY) -> int:
+    """Run the tracking server until SIGTERM or SIGINT; returns the exit status.
+
+    ``factory`` is the ``module:function`` building each process's app: Slipway's face
+    puts its gate in front (:mod:`slipway.api.tracking`), and that is what Slipway runs."""
     # uvicorn is only needed here: importing this module stays cheap.
     import uvicorn
     from uvicorn.supervisors import Multiprocess
@@ -332,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     port = sock.getsockname()[1]
     os.environ.setdefault(SERVER_BOOT_ID_VAR, uuid.uuid4().hex)
-    if args.host not in LOOPBACK_HOSTS:
+    if factory == APP_FACTORY and args.host not in LOOPBACK_HOSTS:
         log.warning(
             "MLflow's server has no authentication: anyone reaching %s can use it", args.host
         )
@@ -341,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_sqlite_pragmas(int(os.environ.get(BUSY_TIMEOUT_VAR, "30000")))
     initialize_stores()
     config = uvicorn.Config(
-        "slipway.tracking.server:create_app",
+        factory,
         factory=True,
         host=args.host,
         port=port,

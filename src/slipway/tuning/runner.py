@@ -32,7 +32,7 @@ from slipway.core.settings import Settings
 from slipway.core.work import WorkContext
 from slipway.registry.service import Registry
 from slipway.runtime.childproc import run_forked
-from slipway.tracking.config import user_tracking_uri
+from slipway.tracking.config import user_tracking_env
 from slipway.tuning.spec import TERMINAL, TuningJobSpec
 from slipway.tuning.study import grid_size, open_study, suggest
 from slipway.tuning.tables import TuningJobRow
@@ -205,7 +205,7 @@ def _run_trial(
                 }
             )
         )
-        env = deps.settings.as_env() | {"MLFLOW_TRACKING_URI": user_tracking_uri(deps.settings)}
+        env = deps.settings.as_env() | user_tracking_env(deps.settings)
 
         log = log_writer(deps.db, f"tuning/{spec.name}", f"trial-{trial.number}", 1)
 

@@ -61,9 +61,10 @@ NODES_REFRESH_SECONDS = 60.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 WARM_UP = "slipway.workers.ray_task.warm_up"
 """Run by Ray in each worker process it starts for this driver (imports, fork server)."""
-FORWARDED_ENV = ("MLFLOW_TRACKING_URI",)
+FORWARDED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")
 """Variables of this process that user code on the cluster must see too (``slipway up``
-points user code at its MLflow server this way)."""
+points user code at its MLflow server, and gives it the token that server asks for with
+auth on, this way)."""
 
 _remote_item = ray.remote(max_retries=0)(run_item)
 

@@ -1,0 +1,1 @@
+"""MLflow's tracking server behind Slipway's identity and registry rules."""
