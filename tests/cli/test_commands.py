@@ -140,3 +140,20 @@ def test_tokens_expires_in_and_rotate() -> None:
     audit = _json(["audit"])
     assert isinstance(audit, list)
     assert [e["action"] for e in audit] == ["tokens.rotate", "tokens.rotate", "tokens.create"]
+
+
+def test_tokens_invoke_grants() -> None:
+    created = _json(["tokens", "create", "svc", "--invoke", "churn", "--invoke", "fraud"])
+    assert isinstance(created, dict) and created["invoke"] == ["churn", "fraud"]
+    granted = runner.invoke(app, ["tokens", "invoke", "svc", "*"])
+    assert granted.exit_code == 0, granted.output
+    assert "may invoke: *" in granted.stdout
+    cleared = runner.invoke(app, ["tokens", "invoke", created["id"]])
+    assert cleared.exit_code == 0 and "no endpoint" in cleared.stdout
+    refused = runner.invoke(app, ["tokens", "invoke", "svc", "Bad Name"])
+    assert refused.exit_code != 0 and "invoke" in refused.output
+    listed = _json(["tokens", "list"])
+    assert isinstance(listed, list) and listed[0]["invoke"] == []
+    audit = _json(["audit"])
+    assert isinstance(audit, list)
+    assert [e["action"] for e in audit] == ["tokens.invoke", "tokens.invoke", "tokens.create"]

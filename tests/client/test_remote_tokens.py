@@ -9,6 +9,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from slipway.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -221,3 +222,34 @@ def test_a_bad_expiry_names_the_field(tokens: Any, side: str, expires_in: Any) -
         tokens.rotate(token.id, expires_in=expires_in)
     assert bad.value.field == "expires_in"
     assert _listed(tokens, token.id).expires_at is None  # nothing written
+
+
+def test_invoke_grants_are_set_and_the_gateway_applies_them(
+    tokens: Any, side: str, shared_platform: SharedPlatform
+) -> None:
+    """``slipway up``'s gateway asks for the platform's tokens: a grant per endpoint."""
+    endpoint = f"granted-{side}"
+    token, secret = tokens.create(f"svc-{side}", "viewer", invoke=[endpoint, endpoint])
+    assert token.invoke == [endpoint]
+    url = f"{shared_platform.gateway_url}/endpoints/{{}}/invocations"
+    assert httpx.post(url.format(endpoint), json={}).status_code == 401
+    headers = {"Authorization": f"Bearer {secret}"}
+    other = httpx.post(url.format(f"other-{side}"), json={}, headers=headers)
+    assert other.status_code == 403
+    # Granted: past the token check, the gateway says the endpoint does not exist.
+    assert httpx.post(url.format(endpoint), json={}, headers=headers).status_code == 404
+    changed = tokens.set_invoke(token.id, ["*"])
+    assert changed.invoke == ["*"]
+    [listed] = [t for t in tokens.list() if t.id == token.id]
+    assert listed.invoke == ["*"]
+    eventually(
+        lambda: (
+            httpx.post(url.format(f"other-{side}"), json={}, headers=headers).status_code == 404
+        ),
+        what="the new grant served",
+        timeout=10,
+    )
+    with pytest.raises(InvalidInput) as caught:
+        tokens.set_invoke(token.id, ["Not A Name"])
+    assert caught.value.field == "invoke"
+    assert [t.invoke for t in tokens.list() if t.id == token.id] == [["*"]]

@@ -116,8 +116,6 @@ class TokenGate:
             principal = await anyio.to_thread.run_sync(verify, self.services, token)
         except SlipwayError as refused:
             headers = [(k.lower().encode(), v.encode()) for k, v in refused.http_headers().items()]
-            if refused.status_code == 401:
-                headers.append((b"www-authenticate", b"Bearer"))
             await reject(
                 send,
                 refused.status_code,

@@ -52,6 +52,9 @@ def create(
     name: str = typer.Argument(..., help="a name for the token, e.g. ci-deployer"),
     role: Role = typer.Option(Role.VIEWER, help="viewer, editor or admin"),
     expires_in: str | None = ExpiresIn,
+    invoke: list[str] = typer.Option(
+        [], "--invoke", help='an endpoint it may invoke through the gateway ("*": all); repeat'
+    ),
     output: OutputOption = Format.TABLE,
 ) -> None:
     """Create a token; its secret is printed once and cannot be shown again."""
@@ -59,7 +62,11 @@ def create(
         lifetime = _span(expires_in)
     with platform() as services:
         token, secret = services.tokens.create(
-            name, role, created_by=f"cli:{getpass.getuser()}", expires_in=lifetime
+            name,
+            role,
+            created_by=f"cli:{getpass.getuser()}",
+            expires_in=lifetime,
+            invoke=invoke,
         )
         record_action(
             services,
@@ -68,8 +75,24 @@ def create(
             name=name,
             role=role.value,
             expires_at=token.expires_at.isoformat() if token.expires_at else None,
+            invoke=token.invoke,
         )
     _show_secret(token, secret, output, "created")
+
+
+@app.command("invoke")
+def set_invoke(
+    id_or_name: str = typer.Argument(..., help="token id or name"),
+    endpoints: list[str] = typer.Argument(
+        None, help='the endpoints it may invoke from now on ("*": all; none: no endpoint)'
+    ),
+) -> None:
+    """Set the endpoints a token may invoke through the gateway (replacing its grants)."""
+    with platform() as services:
+        token = services.tokens.set_invoke(id_or_name, endpoints or [])
+        record_action(services, "tokens.invoke", f"token/{token.id}", invoke=token.invoke)
+    granted = ", ".join(token.invoke) or "no endpoint"
+    console.print(f"{token.name} ({token.id}) may invoke: {granted}")
 
 
 @app.command("list")

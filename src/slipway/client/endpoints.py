@@ -147,6 +147,7 @@ class RemoteEndpoints:
             target_model=target_model,
             inference_id=inference_id,
             timeout=timeout,
+            token=self.transport.token,
         )
 
     def _gateway(self, name: str) -> str:

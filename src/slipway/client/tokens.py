@@ -4,6 +4,7 @@ Every call needs an admin's token."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from slipway.client.transport import Transport
 from slipway.core.errors import InvalidInput
 from slipway.core.resource import Listing
 from slipway.security.resources import CreatedToken, Role, Token
-from slipway.security.tokens import parse_role
+from slipway.security.tokens import check_invoke, parse_role
 
 
 def _seconds(expires_in: timedelta | None) -> dict[str, Any]:
@@ -49,15 +50,32 @@ class RemoteTokens:
         *,
         created_by: str = "sdk",
         expires_in: timedelta | None = None,
+        invoke: Sequence[str] = (),
     ) -> tuple[Token, str]:
         """A new token and its secret string; the secret cannot be read back later.
 
         ``expires_in``: its lifetime from now (at most 10 years); None, it never expires.
+        ``invoke``: the endpoints it may invoke through the gateway (``"*"``: all).
         The server records the caller's token as ``created_by`` (a client cannot claim
         another creator), so ``created_by`` is not sent."""
         role = role if isinstance(role, Role) else parse_role(role)
-        body = {"name": name, "role": role.value, **_seconds(expires_in)}
+        body = {
+            "name": name,
+            "role": role.value,
+            "invoke": check_invoke(invoke),
+            **_seconds(expires_in),
+        }
         return _created(self.transport.request("POST", "/tokens", json=body))
+
+    def set_invoke(self, id_or_name: str, endpoints: Sequence[str]) -> Token:
+        """Replace the endpoints the token may invoke through the gateway."""
+        response = self.transport.request(
+            "PUT",
+            f"/tokens/{id_or_name}/invoke",
+            json={"endpoints": check_invoke(endpoints)},
+            repeatable=True,
+        )
+        return Token.model_validate_json(response.content)
 
     def list(self, *, include_revoked: bool = True) -> Listing[Token]:
         response = self.transport.request(

@@ -42,6 +42,8 @@ class Transport:
         backoff: float = 0.5,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # The same token calls the gateway (endpoints it is granted ``invoke`` on).
+        self.token = token
         self.url = url.rstrip("/")
         self.retries = retries
         self.backoff = backoff

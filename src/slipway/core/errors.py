@@ -59,6 +59,10 @@ class Unauthorized(SlipwayError):
     status_code = 401
     code = "unauthorized"
 
+    def http_headers(self) -> dict[str, str]:
+        # RFC 9110: a 401 names the scheme that would be accepted.
+        return {"WWW-Authenticate": "Bearer"}
+
 
 class Forbidden(SlipwayError):
     """Valid credentials whose role does not allow the action."""

@@ -15,6 +15,8 @@ from slipway.core.resource import Resource
 # The longest lifetime a token may be given: a longer one is a token that never expires
 # by another name, and would overflow a datetime long before that.
 MAX_EXPIRES_IN = timedelta(days=3650)
+# In a token's ``invoke`` list: every endpoint, present and future.
+INVOKE_ALL = "*"
 
 
 class Role(StrEnum):
@@ -44,6 +46,7 @@ class Token(Resource):
         "revoked_at",
         "expires_at",
         "last_used_at",
+        "invoke",
     )
 
     id: str
@@ -56,6 +59,13 @@ class Token(Resource):
     last_used_at: datetime | None = None
     # None: never expires. A token past it is refused like an unknown one.
     expires_at: datetime | None = None
+    # The endpoints this token may invoke through the gateway; "*" for all. An admin
+    # token may invoke every endpoint whatever this says.
+    invoke: list[str] = Field(default_factory=list)
+
+    def may_invoke(self, endpoint: str) -> bool:
+        """Whether the gateway serves this token's requests to ``endpoint``."""
+        return self.role is Role.ADMIN or INVOKE_ALL in self.invoke or endpoint in self.invoke
 
     @property
     def active(self) -> bool:
@@ -93,6 +103,19 @@ class TokenCreate(BaseModel):
     name: str = Field(description="a resource name: lower-case letters, digits, - and _")
     role: Role = Role.VIEWER
     expires_in: float | None = _expires_in_field()
+    invoke: list[str] = Field(
+        default_factory=list,
+        description='endpoints the token may invoke through the gateway ("*": all)',
+    )
+
+
+class TokenInvoke(BaseModel):
+    """The body of a grant: the endpoints the token may invoke from now on (replacing
+    what it could before; empty: none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoints: list[str] = Field(description='endpoint names, or "*" for all')
 
 
 class TokenRotate(BaseModel):

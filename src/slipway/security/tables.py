@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from slipway.core.db.tables import Base
@@ -27,6 +27,8 @@ class ApiTokenRow(Base):
     last_used_at: Mapped[datetime | None]
     # None: the token never expires.
     expires_at: Mapped[datetime | None]
+    # The endpoints the token may invoke through the gateway ("*": all); admins may all.
+    invoke: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class AuditRow(Base):

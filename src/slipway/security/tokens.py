@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
@@ -25,7 +26,7 @@ from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
-from slipway.security.resources import MAX_EXPIRES_IN, Role, Token
+from slipway.security.resources import INVOKE_ALL, MAX_EXPIRES_IN, Role, Token
 from slipway.security.tables import ApiTokenRow
 
 _PREFIX = "slw"
@@ -60,6 +61,17 @@ def check_expires_in(expires_in: timedelta | None) -> timedelta | None:
     return expires_in
 
 
+def check_invoke(endpoints: Sequence[str]) -> list[str]:
+    """``endpoints`` as a token's ``invoke`` list: endpoint names or ``"*"``, each once,
+    sorted; anything else is an :class:`InvalidInput` naming ``invoke``."""
+    if isinstance(endpoints, str) or not all(isinstance(e, str) for e in endpoints):
+        raise InvalidInput("invoke must be a list of endpoint names", field="invoke")
+    for endpoint in endpoints:
+        if endpoint != INVOKE_ALL:
+            validate_name(endpoint, field="invoke")
+    return sorted(set(endpoints))
+
+
 def _stale(last_used_at: datetime | None, now: datetime) -> bool:
     return last_used_at is None or now - last_used_at > _TOUCH_INTERVAL
 
@@ -85,13 +97,16 @@ class TokenService:
         *,
         created_by: str = "sdk",
         expires_in: timedelta | None = None,
+        invoke: Sequence[str] = (),
     ) -> tuple[Token, str]:
         """A new token and its secret string; the secret cannot be read back later.
 
-        ``expires_in``: its lifetime from now (at most 10 years); None, it never expires."""
+        ``expires_in``: its lifetime from now (at most 10 years); None, it never expires.
+        ``invoke``: the endpoints it may invoke through the gateway (``"*"``: all)."""
         validate_name(name)
         role = role if isinstance(role, Role) else parse_role(role)
         expires_in = check_expires_in(expires_in)
+        endpoints = check_invoke(invoke)
         with self._db.write() as session:
             clash = session.scalar(
                 select(ApiTokenRow.id).where(
@@ -111,6 +126,7 @@ class TokenService:
                 created_at=now,
                 created_by=created_by,
                 expires_at=None if expires_in is None else now + expires_in,
+                invoke=endpoints,
             )
             session.add(row)
             session.flush()
@@ -130,6 +146,19 @@ class TokenService:
             if row.revoked_at is not None:
                 raise Conflict(f"token {row.id} is already revoked")
             row.revoked_at = utcnow()
+            return Token.model_validate(row)
+
+    def set_invoke(self, id_or_name: str, endpoints: Sequence[str]) -> Token:
+        """Replace the endpoints the token (by id, or name of an active one) may invoke;
+        the gateway applies the change within
+        :data:`slipway.security.verified.RECHECK_SECONDS`."""
+        allowed = check_invoke(endpoints)
+        with self._db.write() as session:
+            row = _find(session, id_or_name, lock=True)
+            if row.revoked_at is not None:
+                raise Conflict(f"token {row.id} is revoked; create a new one")
+            row.invoke = allowed
+            session.flush()
             return Token.model_validate(row)
 
     def rotate(self, id_or_name: str, *, expires_in: timedelta | None = None) -> tuple[Token, str]:
@@ -215,4 +244,4 @@ def _find(session: Session, id_or_name: str, *, lock: bool = False) -> ApiTokenR
 
 # Role and Token are defined in slipway.security.resources and importable from here,
 # where every caller has imported them from.
-__all__ = ["Role", "Token", "TokenService", "check_expires_in", "parse_role"]
+__all__ = ["Role", "Token", "TokenService", "check_expires_in", "check_invoke", "parse_role"]

@@ -78,17 +78,21 @@ def invoke(
     target_model: str | None = None,
     inference_id: str | None = None,
     timeout: float = 60.0,
+    token: str | None = None,
 ) -> Prediction:
     """Send ``payload`` to ``endpoint`` on the gateway at ``gateway`` (a URL, or what
     looks it up once the payload is known to be good) and decode the answer.
 
     ``variant`` pins a production variant (SageMaker's TargetVariant), ``target_model``
     picks the model of a multi-model endpoint, ``inference_id`` is captured with the
-    request (send ground truth under it). Not retried: a repeated invocation would be
-    captured twice."""
+    request (send ground truth under it); ``token`` is the API token the gateway asks for
+    with auth on (granted ``invoke`` on the endpoint). Not retried: a repeated invocation
+    would be captured twice."""
     validate_name(endpoint, field="endpoint")
     content, content_type = encode(payload)
     headers = {"Content-Type": content_type}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     for header, value in (
         ("X-Slipway-Target-Variant", variant),
         ("X-Slipway-Target-Model", target_model),

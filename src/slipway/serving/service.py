@@ -13,6 +13,7 @@ format the gateway reads.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -343,7 +344,8 @@ class Endpoints:
         timeout: float = 60.0,
     ) -> Prediction:
         """Predict with the endpoint: ``payload`` (a DataFrame, a mapping in one of MLflow's
-        JSON formats, or CSV text) goes to the gateway's invocations, as any client's."""
+        JSON formats, or CSV text) goes to the gateway's invocations, as any client's —
+        with the token in ``SLIPWAY_TOKEN``, which a gateway with auth on asks for."""
         return invocations.invoke(
             self.gateway_url,
             name,
@@ -352,6 +354,7 @@ class Endpoints:
             target_model=target_model,
             inference_id=inference_id,
             timeout=timeout,
+            token=os.environ.get("SLIPWAY_TOKEN") or None,
         )
 
     def config(self, name: str, version: int) -> EndpointSpec:

@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from slipway.api.auth import Principal, authorize, services_of
-from slipway.security.resources import CreatedToken, Role, Token, TokenCreate, TokenRotate
+from slipway.security.resources import (
+    CreatedToken,
+    Role,
+    Token,
+    TokenCreate,
+    TokenInvoke,
+    TokenRotate,
+)
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 Admin = Annotated[Principal, Depends(authorize(Role.ADMIN))]
@@ -22,9 +29,20 @@ def _lifetime(seconds: float | None) -> timedelta | None:
 def create_token(body: TokenCreate, request: Request, admin: Admin) -> CreatedToken:
     """A new token, created by the caller; its secret (``token``) is in this answer only."""
     token, secret = services_of(request).tokens.create(
-        body.name, body.role, created_by=admin.name, expires_in=_lifetime(body.expires_in)
+        body.name,
+        body.role,
+        created_by=admin.name,
+        expires_in=_lifetime(body.expires_in),
+        invoke=body.invoke,
     )
     return CreatedToken(**token.model_dump(), token=secret)
+
+
+@router.put("/{token_id}/invoke")
+def set_token_invoke(token_id: str, body: TokenInvoke, request: Request, _admin: Admin) -> Token:
+    """Replace the endpoints the token may invoke through the gateway (``"*"``: all;
+    empty: none). Gateway workers apply it within a second."""
+    return services_of(request).tokens.set_invoke(token_id, body.endpoints)
 
 
 @router.get("")

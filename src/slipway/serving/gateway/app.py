@@ -38,13 +38,13 @@ from typing import Protocol
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.db.engine import Database
-from slipway.core.errors import Forbidden, ModelError, NotFound, SlipwayError
-from slipway.core.net import host_name
-from slipway.core.settings import LOOPBACK_HOSTS, Settings
+from slipway.core.errors import ModelError, NotFound, SlipwayError
+from slipway.core.settings import Settings
 from slipway.core.unavailable import as_unavailable
 from slipway.features.online.base import OnlineStore
 from slipway.features.store import FeatureStore
 from slipway.registry.service import Registry
+from slipway.serving.gateway.access import GatewayAccess
 from slipway.serving.gateway.asgi import (
     TEXT_HEADERS,
     Receive,
@@ -128,6 +128,7 @@ class Gateway:
         )
         self.explain = Explain(self.router, self.state, self.limits, settings.explain)
         self.online_features = OnlineFeatures(self.features, self.limits)
+        self.access = GatewayAccess(settings, self.db)
 
     @property
     def started(self) -> bool:
@@ -165,13 +166,7 @@ class Gateway:
         path: str = scope["path"]
         method: str = scope["method"]
         try:
-            # DNS rebinding: the gateway listens on loopback only (server.check_bind), so a
-            # browser page that made its own name resolve there is refused by that name.
-            for name, value in scope["headers"]:
-                if name == b"host":
-                    if host_name(value) not in LOOPBACK_HOSTS:
-                        raise Forbidden("the gateway answers to 127.0.0.1 and localhost only")
-                    break
+            await self.access.check(scope, path)  # Host, then token and grant (auth on)
             if path == "/ping" and method == "GET":
                 await respond(send, 200, b'{"status":"ok"}')
             elif path.startswith("/endpoints/") and path.endswith("/invocations"):

@@ -59,11 +59,13 @@ def worker_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def check_bind(host: str) -> None:
-    if host not in LOOPBACK_HOSTS:
+def check_bind(host: str, *, auth: bool) -> None:
+    """Refuse to serve beyond this machine without authentication (``server.auth``)."""
+    if host not in LOOPBACK_HOSTS and not auth:
         raise InvalidInput(
-            f"refusing to serve endpoints on {host}: the gateway has no authentication of its"
-            " own yet; bind it to 127.0.0.1 and put an authenticating proxy in front",
+            f"refusing to serve endpoints on {host} without authentication: anyone who can"
+            " reach it could call every endpoint. Enable auth (SLIPWAY_SERVER__AUTH=true,"
+            " then grant tokens `--invoke` on endpoints) or bind to 127.0.0.1.",
             field="serving.host",
         )
 
@@ -217,7 +219,7 @@ def serve(
     max_workers: int,
     on_ready: Sequence[str] = (),
 ) -> int:
-    check_bind(host)
+    check_bind(host, auth=settings.server.auth)
     sock = reserve(host, port)
     master = GatewayMaster(settings, sock, workers=workers, max_workers=max_workers)
     signal.signal(signal.SIGTERM, master.request_stop)

@@ -1,0 +1,81 @@
+"""Who may call the gateway: the platform's tokens, and per endpoint an ``invoke`` grant.
+
+With ``server.auth`` on, every route but the liveness and discovery ones (``/ping``,
+``/v2``, ``/v2/health/*``, ``/openapi.json``) needs ``Authorization: Bearer <token>``,
+the same tokens as the control plane and the tracking server. Calling an endpoint
+(SageMaker invocations, explanations, every ``/v2/models/{name}/...`` route) needs a token
+granted ``invoke`` on it (or ``"*"``; admins may call any), so a service's token calls
+only the endpoints it was given (``slipway tokens create svc --invoke churn``). The
+Prometheus metrics and online features need any valid token. Tokens are verified through
+:class:`~slipway.security.verified.VerifiedTokens` (rechecked every second), so auth costs
+a dictionary lookup per request, not a database read.
+
+With auth off the gateway stays on loopback (``check_bind``) and answers loopback
+``Host`` names only; with auth on it may listen anywhere and answers any name, or only
+``server.allowed_hosts`` (and loopback) when that is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from slipway.core.db.engine import Database
+from slipway.core.errors import Forbidden
+from slipway.core.net import host_name
+from slipway.core.settings import LOOPBACK_HOSTS, Settings
+from slipway.security.credentials import bearer_token
+from slipway.security.resources import Token
+from slipway.security.tokens import TokenService
+from slipway.security.verified import VerifiedTokens
+from slipway.serving.gateway.asgi import Scope
+
+PUBLIC_PATHS = frozenset({"/ping", "/openapi.json", "/v2", "/v2/health/live", "/v2/health/ready"})
+
+
+def endpoint_of(path: str) -> str | None:
+    """The endpoint a request calls, from its path; None for routes of no endpoint."""
+    if path.startswith("/endpoints/"):
+        name, _, rest = path[len("/endpoints/") :].partition("/")
+        return name if rest in ("invocations", "explain") else None
+    if path.startswith("/v2/models/"):
+        return path[len("/v2/models/") :].split("/", 1)[0] or None
+    return None
+
+
+class GatewayAccess:
+    """The Host check and, with auth on, the token and grant check of one request."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        server = settings.server
+        self.enabled = server.auth
+        self.hosts: frozenset[str] | None = (
+            None
+            if server.auth and not server.allowed_hosts
+            else LOOPBACK_HOSTS | frozenset(server.allowed_hosts)
+        )
+        self.tokens = VerifiedTokens(TokenService(db).authenticate)
+
+    async def check(self, scope: Scope, path: str) -> None:
+        """Raise :class:`Forbidden` (a refused name or grant) or ``Unauthorized``."""
+        authorization = ""
+        for name, value in scope["headers"]:
+            if name == b"host" and self.hosts is not None and host_name(value) not in self.hosts:
+                # DNS rebinding: a page that made its own name resolve here is refused.
+                raise Forbidden(
+                    "the gateway answers to 127.0.0.1 and localhost only (and the names in"
+                    " server.allowed_hosts)"
+                )
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+        if not self.enabled or path in PUBLIC_PATHS:
+            return
+        token = await self._token(bearer_token(authorization))
+        endpoint = endpoint_of(path)
+        if endpoint is not None and not token.may_invoke(endpoint):
+            raise Forbidden(f"token {token.name!r} may not invoke endpoint {endpoint!r}")
+
+    async def _token(self, secret: str) -> Token:
+        found = self.tokens.cached(secret)
+        if found is not None:
+            return found
+        return await asyncio.get_running_loop().run_in_executor(None, self.tokens.verify, secret)

@@ -1,0 +1,227 @@
+"""The gateway with auth on: the platform's tokens, and ``invoke`` granted per endpoint,
+through real HTTP to a real gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pandas as pd
+import pytest
+
+from slipway.core.errors import InvalidInput, Unauthorized
+from slipway.core.settings import load_settings
+from slipway.security.verified import VerifiedTokens
+from slipway.services import Services
+from slipway.serving.gateway.access import endpoint_of
+from slipway.serving.gateway.server import check_bind
+from tests.registry.logged import register_classifier
+from tests.serving.conftest import Platform, RunningGateway, start_gateway
+from tests.waiting import eventually
+
+ROWS = {"dataframe_split": {"columns": ["a", "b"], "data": [[0.5, 0.5], [-1.0, -1.0]]}}
+
+
+@dataclass
+class Authed:
+    services: Services
+    gateway: RunningGateway
+    secrets: dict[str, str]
+
+    def post(self, path: str, who: str | None, **headers: str) -> httpx.Response:
+        if who is not None:
+            headers["Authorization"] = f"Bearer {self.secrets[who]}"
+        return httpx.post(f"{self.gateway.url}{path}", json=ROWS, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def authed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Authed]:
+    home = tmp_path_factory.mktemp("gateway-auth") / "home"
+    # No allowed_hosts (the suite sets one for TestClient): any name is answered.
+    settings = load_settings(home=home, server={"auth": True, "allowed_hosts": []})
+    services = Services.open(settings)
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        version = register_classifier(services, monkeypatch, "clf")
+    finally:
+        monkeypatch.undo()
+    platform = Platform(services, {"clf": f"clf:{version}"})
+    tokens = services.tokens
+    secrets = {
+        "admin": tokens.create("gw-admin", "admin", created_by="test")[1],
+        "editor": tokens.create("gw-editor", "editor", created_by="test")[1],
+        "churn-only": tokens.create("churn-svc", "viewer", created_by="t", invoke=["churn"])[1],
+        "fraud-only": tokens.create("fraud-svc", "viewer", created_by="t", invoke=["fraud"])[1],
+        "any": tokens.create("any-svc", "viewer", created_by="test", invoke=["*"])[1],
+    }
+    gateway, stop = start_gateway(services)
+    try:
+        for name in ("churn", "fraud"):
+            platform.deploy(
+                {
+                    "name": name,
+                    "environment": "staging",
+                    "variants": [{"name": "main", "model": f"clf:{version}"}],
+                }
+            )
+        yield Authed(services, gateway, secrets)
+    finally:
+        stop()
+        services.close()
+
+
+def test_an_invocation_needs_a_token_granted_that_endpoint(authed: Authed) -> None:
+    anonymous = authed.post("/endpoints/churn/invocations", None)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert authed.post("/endpoints/churn/invocations", "churn-only").status_code == 200
+    refused = authed.post("/endpoints/fraud/invocations", "churn-only")
+    assert refused.status_code == 403
+    assert "may not invoke endpoint 'fraud'" in refused.json()["error"]["message"]
+    assert authed.post("/endpoints/fraud/invocations", "fraud-only").status_code == 200
+    # Editors are not invokers by their role (a grant says which endpoints); admins are.
+    assert authed.post("/endpoints/churn/invocations", "editor").status_code == 403
+    for who in ("admin", "any"):
+        assert authed.post("/endpoints/fraud/invocations", who).status_code == 200
+    bad = authed.post("/endpoints/churn/invocations", None, Authorization="Bearer slw_x_y")
+    assert bad.status_code == 401
+
+
+def test_every_endpoint_route_checks_the_grant(authed: Authed) -> None:
+    infer = {"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [0.5]}]}
+    for method, path, body in (
+        ("POST", "/endpoints/fraud/explain", ROWS),
+        ("POST", "/v2/models/fraud/infer", infer),
+        ("GET", "/v2/models/fraud", None),
+        ("GET", "/v2/models/fraud/ready", None),
+        ("POST", "/v2/models/fraud/versions/1/infer", infer),
+    ):
+        answer = httpx.request(
+            method,
+            f"{authed.gateway.url}{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {authed.secrets['churn-only']}"},
+        )
+        assert answer.status_code == 403, (path, answer.text)
+        assert httpx.request(method, f"{authed.gateway.url}{path}", json=body).status_code == 401
+    granted = httpx.get(
+        f"{authed.gateway.url}/v2/models/churn/ready",
+        headers={"Authorization": f"Bearer {authed.secrets['churn-only']}"},
+    )
+    assert granted.status_code == 200
+
+
+def test_liveness_and_discovery_need_no_token_and_the_rest_any_token(authed: Authed) -> None:
+    url = authed.gateway.url
+    for path in ("/ping", "/v2", "/v2/health/live", "/v2/health/ready", "/openapi.json"):
+        assert httpx.get(f"{url}{path}").status_code == 200, path
+    assert httpx.get(f"{url}/metrics").status_code == 401
+    metrics = httpx.get(
+        f"{url}/metrics", headers={"Authorization": f"Bearer {authed.secrets['churn-only']}"}
+    )
+    assert metrics.status_code == 200
+
+
+def test_a_grant_revocation_and_rotation_reach_the_gateway(authed: Authed) -> None:
+    tokens = authed.services.tokens
+    token, secret = tokens.create("changing", "viewer", created_by="test", invoke=["churn"])
+    headers = {"Authorization": f"Bearer {secret}"}
+    invoke = f"{authed.gateway.url}/endpoints/fraud/invocations"
+    assert httpx.post(invoke, json=ROWS, headers=headers).status_code == 403
+    tokens.set_invoke(token.id, ["churn", "fraud"])
+    eventually(
+        lambda: httpx.post(invoke, json=ROWS, headers=headers).status_code == 200,
+        what="the new grant served",
+        timeout=10,
+    )
+    _, fresh = tokens.rotate(token.id)
+    eventually(
+        lambda: httpx.post(invoke, json=ROWS, headers=headers).status_code == 401,
+        what="the old secret refused",
+        timeout=10,
+    )
+    fresh_headers = {"Authorization": f"Bearer {fresh}"}
+    assert httpx.post(invoke, json=ROWS, headers=fresh_headers).status_code == 200
+    tokens.revoke(token.id)
+    eventually(
+        lambda: httpx.post(invoke, json=ROWS, headers=fresh_headers).status_code == 401,
+        what="the revoked token refused",
+        timeout=10,
+    )
+
+
+def test_a_foreign_host_is_answered_with_auth_on(authed: Authed) -> None:
+    """With auth on the token guards every route, so the gateway may be reached by any
+    name (behind a load balancer); with auth off only loopback names are answered."""
+    answer = authed.post("/endpoints/churn/invocations", "churn-only", Host="models.example")
+    assert answer.status_code == 200
+
+
+def test_the_clients_token_calls_the_gateway(
+    authed: Authed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded SDK sends SLIPWAY_TOKEN; the remote client sends its own token."""
+    frame = pd.DataFrame({"a": [0.5], "b": [0.5]})
+    monkeypatch.setenv("SLIPWAY_TOKEN", authed.secrets["churn-only"])
+    endpoints = authed.services.endpoints
+    endpoints.gateway_url = authed.gateway.url
+    assert len(endpoints.invoke("churn", frame).predictions) == 1
+    with pytest.raises(Exception, match="may not invoke"):
+        endpoints.invoke("fraud", frame)
+    monkeypatch.delenv("SLIPWAY_TOKEN")
+    with pytest.raises(Unauthorized):
+        endpoints.invoke("churn", frame)
+
+
+def test_binding_beyond_loopback_needs_auth() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        check_bind("0.0.0.0", auth=False)
+    assert caught.value.field == "serving.host"
+    check_bind("0.0.0.0", auth=True)
+    check_bind("127.0.0.1", auth=False)
+
+
+def test_grants_are_endpoint_names(authed: Authed) -> None:
+    tokens = authed.services.tokens
+    for bad in (["Bad Name!"], "churn", [""], [3]):
+        with pytest.raises(InvalidInput) as caught:
+            tokens.create("bad-grant", "viewer", created_by="t", invoke=bad)  # type: ignore[arg-type]
+        assert caught.value.field == "invoke"
+    assert not [t for t in tokens.list() if t.name == "bad-grant"]  # nothing written
+    token, _ = tokens.create("dups", "viewer", created_by="t", invoke=["b", "a", "b"])
+    assert token.invoke == ["a", "b"]
+
+
+def test_the_path_names_the_endpoint() -> None:
+    assert endpoint_of("/endpoints/churn/invocations") == "churn"
+    assert endpoint_of("/endpoints/churn/explain") == "churn"
+    assert endpoint_of("/endpoints/churn/other") is None
+    assert endpoint_of("/v2/models/churn/versions/2/infer") == "churn"
+    assert endpoint_of("/v2/models/churn") == "churn"
+    assert endpoint_of("/metrics") is None
+
+
+def test_verified_tokens_are_rechecked_after_a_second() -> None:
+    now = [0.0]
+    calls: list[str] = []
+
+    def authenticate(secret: str) -> object:
+        calls.append(secret)
+        if secret == "bad":
+            raise Unauthorized("unknown API token")
+        return type("T", (), {"expires_at": None})()
+
+    cache = VerifiedTokens(authenticate, clock=lambda: now[0], capacity=2)  # type: ignore[arg-type]
+    assert cache.cached("s") is None
+    cache.verify("s")
+    assert cache.cached("s") is not None
+    now[0] = 1.5
+    assert cache.cached("s") is None  # past the recheck time: verified again
+    with pytest.raises(Unauthorized):
+        cache.verify("bad")
+    assert cache.cached("bad") is None  # a refusal is never kept
+    for secret in ("t", "u", "v"):
+        cache.verify(secret)
+    assert cache.cached("t") is None  # the oldest left when the capacity was passed
+    assert calls == ["s", "bad", "t", "u", "v"]
