@@ -16,8 +16,10 @@ from slipway.core.errors import InvalidInput
 from slipway.core.settings import ServerSettings
 from slipway.services import Services
 from tests.api.conftest import bearer
+from tests.registry.logged import logged_run
 
 ADMIN_PREFIXES = ("/api/v1/tokens", "/api/v1/settings")
+AUDITOR_PREFIXES = ("/api/v1/audit",)  # the auditor's and the admin's, not every viewer's
 
 
 def _routes(*, read_only: bool | None = None) -> list[tuple[str, str]]:
@@ -88,7 +90,7 @@ def test_viewer_reads_and_editor_is_kept_from_admin_routes(
         admin_only = path.startswith(ADMIN_PREFIXES)
         if method == "GET":
             response = client.get(path, headers=bearer(tokens["viewer"]))
-            expected_denied = admin_only
+            expected_denied = admin_only or path.startswith(AUDITOR_PREFIXES)
             assert (response.status_code == 403) == expected_denied, (path, response.text)
         if admin_only:
             response = client.request(method, path, headers=bearer(tokens["editor"]), json={})
@@ -109,7 +111,7 @@ def test_token_lifecycle_over_rest(
     )
     assert created.status_code == 201
     secret = created.json()["token"]
-    assert client.get("/api/v1/audit", headers=bearer(secret)).status_code == 200
+    assert client.get("/api/v1/models", headers=bearer(secret)).status_code == 200
     listed = client.get("/api/v1/tokens", headers=bearer(tokens["admin"])).json()
     assert "ci-bot" in {t["name"] for t in listed}
     assert all("token" not in t and "secret_hash" not in t for t in listed)
@@ -117,7 +119,7 @@ def test_token_lifecycle_over_rest(
         f"/api/v1/tokens/{created.json()['id']}", headers=bearer(tokens["admin"])
     )
     assert revoked.status_code == 200
-    assert client.get("/api/v1/audit", headers=bearer(secret)).status_code == 401
+    assert client.get("/api/v1/models", headers=bearer(secret)).status_code == 401
 
 
 def test_tokens_are_stored_hashed(services: Services) -> None:
@@ -139,3 +141,72 @@ def test_binding_beyond_loopback_without_auth_is_refused(host: str) -> None:
         check_bind_safety(ServerSettings(host=host, auth=False))
     check_bind_safety(ServerSettings(host=host, auth=True))
     check_bind_safety(ServerSettings(host="127.0.0.1", auth=False))
+
+
+# -- segregation of duties ----------------------------------------------------------------
+
+
+def test_roles_divide_the_duties(
+    client: TestClient, services: Services, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Who registers does not approve; approving and deploying are roles of their own;
+    the audit log is the auditor's."""
+    made = {
+        role: services.tokens.create(f"sod-{role}", role, created_by="test")[1]
+        for role in ("approver", "deployer", "auditor")
+    }
+    author = tokens["editor"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", services.registry.mlflow.uri)
+    run_id = logged_run(services)
+    registered = client.post(
+        "/api/v1/models/sod/versions",
+        json={"source": f"runs:/{run_id}/model"},
+        headers=bearer(author),
+    )
+    assert registered.status_code == 201, registered.text
+    approval = "/api/v1/models/sod/versions/1/approval"
+    approve = {"status": "Approved", "comment": "looks good"}
+    # The editor who registered it cannot approve it (not an approver, nor another person).
+    assert client.post(approval, json=approve, headers=bearer(author)).status_code == 403
+    assert client.post(approval, json=approve, headers=bearer(made["deployer"])).status_code == 403
+    approved = client.post(approval, json=approve, headers=bearer(made["approver"]))
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["approval_status"] == "Approved"
+    alias = "/api/v1/models/sod/aliases/champion"
+    for who in (author, made["approver"]):
+        assert client.put(alias, json={"version": 1}, headers=bearer(who)).status_code == 403
+    assert (
+        client.put(alias, json={"version": 1}, headers=bearer(made["deployer"])).status_code == 200
+    )
+    for who in (tokens["viewer"], author, made["approver"], made["deployer"]):
+        assert client.get("/api/v1/audit", headers=bearer(who)).status_code == 403
+    for who in (made["auditor"], tokens["admin"]):
+        assert client.get("/api/v1/audit", headers=bearer(who)).status_code == 200
+    # An auditor reads the platform but changes nothing.
+    assert client.get("/api/v1/models", headers=bearer(made["auditor"])).status_code == 200
+    assert client.post(approval, json=approve, headers=bearer(made["auditor"])).status_code == 403
+
+
+def test_an_admin_who_registered_a_version_may_not_approve_it_either(
+    client: TestClient, services: Services, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", services.registry.mlflow.uri)
+    run_id = logged_run(services)
+    admin = bearer(tokens["admin"])
+    client.post(
+        "/api/v1/models/own/versions", json={"source": f"runs:/{run_id}/model"}, headers=admin
+    )
+    refused = client.post(
+        "/api/v1/models/own/versions/1/approval", json={"status": "Approved"}, headers=admin
+    )
+    assert refused.status_code == 403
+    assert "segregation of duties" in refused.json()["error"]["message"]
+    # Rejecting one's own version is always allowed; so is approving with the policy off.
+    services.settings.registry.allow_self_approval = True
+    try:
+        allowed = client.post(
+            "/api/v1/models/own/versions/1/approval", json={"status": "Approved"}, headers=admin
+        )
+        assert allowed.status_code == 200, allowed.text
+    finally:
+        services.settings.registry.allow_self_approval = False

@@ -160,9 +160,10 @@ def test_production_deploys_only_approved_versions(
     assert [e["name"] for e in client.get(URL).json()] == ["churn"]
 
 
-def test_with_auth_a_viewer_reads_and_an_editor_writes(
+def test_with_auth_a_viewer_reads_and_a_deployer_writes(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Endpoints put models in front of traffic: the deployer's role, not the editor's."""
     settings = load_settings(
         home=tmp_path / "authed", database={"url": sqlite_url}, server={"auth": True}
     )
@@ -171,17 +172,19 @@ def test_with_auth_a_viewer_reads_and_an_editor_writes(
         register_classifier(services, monkeypatch, "churn")
         viewer = services.tokens.create("t-viewer", "viewer", created_by="test")[1]
         editor = services.tokens.create("t-editor", "editor", created_by="test")[1]
+        deployer = services.tokens.create("t-deployer", "deployer", created_by="test")[1]
         with TestClient(create_app(services), raise_server_exceptions=False) as client:
             assert client.post(URL, json=spec()).status_code == 401
-            denied = _error(client.post(URL, json=spec(), headers=bearer(viewer)), 403)
-            assert denied["code"] == "forbidden"
+            for who in (viewer, editor):
+                denied = _error(client.post(URL, json=spec(), headers=bearer(who)), 403)
+                assert denied["code"] == "forbidden" and "needs deployer" in denied["message"]
             assert client.get(URL, headers=bearer(viewer)).json() == []
-            created = client.post(URL, json=spec(), headers=bearer(editor))
+            created = client.post(URL, json=spec(), headers=bearer(deployer))
             assert created.status_code == 201, created.text
-            assert created.json()["created_by"] == "t-editor"
+            assert created.json()["created_by"] == "t-deployer"
             _error(client.delete(f"{URL}/churn", headers=bearer(viewer)), 403)
             _error(client.post(f"{URL}/churn/rollback", json={}, headers=bearer(viewer)), 403)
             history = client.get(f"{URL}/churn/history", headers=bearer(viewer)).json()
-            assert history[0]["created_by"] == "t-editor"
+            assert history[0]["created_by"] == "t-deployer"
     finally:
         services.close()

@@ -115,7 +115,10 @@ def test_mutations_are_audited_with_actor_and_outcome(
     client.post("/api/v1/tokens", json={"name": "audited"}, headers=bearer(tokens["admin"]))
     client.post("/api/v1/tokens", json={"name": "denied"}, headers=bearer(tokens["viewer"]))
     client.post("/api/v1/tokens", json={"name": "anon"})
-    entries = client.get("/api/v1/audit", headers=bearer(tokens["viewer"])).json()
+    # The log is the auditor's (and admin's) to read, not every viewer's.
+    assert client.get("/api/v1/audit", headers=bearer(tokens["viewer"])).status_code == 403
+    auditor = services.tokens.create("t-auditor", "auditor", created_by="test")[1]
+    entries = client.get("/api/v1/audit", headers=bearer(auditor)).json()
     summary = [(e["actor"], e["action"], e["outcome"], e["status_code"]) for e in entries]
     assert summary[:3] == [
         ("unauthenticated", "POST /api/v1/tokens", "denied", 401),

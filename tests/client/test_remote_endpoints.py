@@ -31,6 +31,13 @@ from tests.waiting import eventually
 ROWS = pd.DataFrame({"a": [0.5, -1.0, 2.0], "b": [1.0, -2.0, 0.1]})
 
 
+@pytest.fixture(autouse=True)
+def _gateway_token(shared_platform: SharedPlatform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``slipway up`` runs with auth on: the embedded SDK calls its gateway with the token
+    in ``SLIPWAY_TOKEN`` (the remote client sends its own)."""
+    monkeypatch.setenv("SLIPWAY_TOKEN", shared_platform.token)
+
+
 def _spec(name: str, model: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "variants": [{"name": "main", "model": model}], **extra}
 

@@ -92,9 +92,16 @@ def test_the_tracking_uri_is_the_platforms_mlflow_server(
 
 
 def test_log_register_approve_alias_lineage_compare_reject(
-    platform: Any, side: str, monkeypatch: pytest.MonkeyPatch
+    platform: Any, side: str, monkeypatch: pytest.MonkeyPatch, shared_platform: SharedPlatform
 ) -> None:
     registry = platform.registry
+    # Over HTTP the token that registered a version may not approve it (segregation of
+    # duties): another token, an approver's, does. In process the actor is the caller's say.
+    approver_name = _unique("approver", side)
+    approver_client = shared_platform.client(
+        shared_platform.services.tokens.create(approver_name, "approver", created_by="t")[1]
+    )
+    approving = registry if side == "embedded" else approver_client.registry
     name, group = _unique("delay", side), _unique("weather", side)
     experiment = _unique("remote-registry", side)
     first, second = (
@@ -115,7 +122,10 @@ def test_log_register_approve_alias_lineage_compare_reject(
     assert registered.signature["inputs"]  # inferred from the input example
     registry.register(name, f"runs:/{second}/model", actor="alice")
 
-    approved = registry.set_approval(name, 1, "Approved", actor="bob", comment="AUC is fine")
+    if side == "remote":
+        with pytest.raises(Forbidden, match="segregation of duties"):
+            registry.set_approval(name, 1, "Approved", actor="bob", comment="mine")
+    approved = approving.set_approval(name, 1, "Approved", actor="bob", comment="AUC is fine")
     assert approved.approval_status is ApprovalStatus.APPROVED
     assert registry.check_deployable(name, 1, "production").version == 1
     with pytest.raises(Forbidden, match="Approved"):
@@ -150,8 +160,13 @@ def test_log_register_approve_alias_lineage_compare_reject(
         (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED, "leaks"),
     ]
     # In process the actor is who the caller says; over HTTP, the token's holder.
-    expected = ["alice", "bob", "carol"] if side == "embedded" else ["shared-tests"] * 3
+    expected = (
+        ["alice", "bob", "carol"]
+        if side == "embedded"
+        else ["shared-tests", approver_name, "shared-tests"]
+    )
     assert [t.actor for t in history] == expected
+    approver_client.close()
     registry.delete_alias(name, "champion", actor="carol")
     with pytest.raises(NotFound, match="champion"):
         registry.get(name, "champion")

@@ -224,6 +224,13 @@ def test_a_bad_expiry_names_the_field(tokens: Any, side: str, expires_in: Any) -
     assert _listed(tokens, token.id).expires_at is None  # nothing written
 
 
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def test_invoke_grants_are_set_and_the_gateway_applies_them(
     tokens: Any, side: str, shared_platform: SharedPlatform
 ) -> None:
@@ -231,6 +238,11 @@ def test_invoke_grants_are_set_and_the_gateway_applies_them(
     endpoint = f"granted-{side}"
     token, secret = tokens.create(f"svc-{side}", "viewer", invoke=[endpoint, endpoint])
     assert token.invoke == [endpoint]
+    eventually(
+        lambda: _answers(f"{shared_platform.gateway_url}/ping"),
+        what="slipway up's gateway answered",
+        timeout=120,
+    )
     url = f"{shared_platform.gateway_url}/endpoints/{{}}/invocations"
     assert httpx.post(url.format(endpoint), json={}).status_code == 401
     headers = {"Authorization": f"Bearer {secret}"}

@@ -22,6 +22,16 @@ def register_classifier(
     """Train a logistic regression in a real MLflow run, register it as a new version of
     ``name`` (with ``status``) and return the version number."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", services.registry.mlflow.uri)
+    run_id = logged_run(services)
+    version = services.registry.register(name, f"runs:/{run_id}/model", actor="test")
+    if status is not ApprovalStatus.PENDING:
+        services.registry.set_approval(name, version.version, status, actor="test", comment="")
+    return version.version
+
+
+def logged_run(services: Services) -> str:
+    """A real MLflow run (on ``MLFLOW_TRACKING_URI``, which the caller points at the
+    platform's store) that logged a small classifier as ``model``; its id."""
     client = services.registry.mlflow.client
     experiment = client.get_experiment_by_name("faces")
     experiment_id = (
@@ -38,7 +48,4 @@ def register_classifier(
         mlflow.sklearn.log_model(
             model, name="model", input_example=x.head(2), pip_requirements=["scikit-learn"]
         )
-    version = services.registry.register(name, f"runs:/{run.info.run_id}/model", actor="test")
-    if status is not ApprovalStatus.PENDING:
-        services.registry.set_approval(name, version.version, status, actor="test", comment="")
-    return version.version
+    return str(run.info.run_id)

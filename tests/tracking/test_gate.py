@@ -18,13 +18,14 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sklearn.linear_model import LogisticRegression
 
-from slipway.api.tracking.policy import Access, rule_for
+from slipway.api.tracking.policy import Access, Rule, rule_for
 from slipway.core.settings import load_settings
+from slipway.security.resources import Role
 from slipway.services import Services
 from tests.tracking.server import TrackingServer
 from tests.tracking.test_policy import mlflow_routes
 
-ROLES = ("viewer", "editor", "admin")
+ROLES = ("viewer", "editor", "approver", "deployer", "auditor", "admin")
 
 
 @dataclass
@@ -116,10 +117,15 @@ def test_mlflows_client_with_a_token_logs_and_registers_through_slipways_registr
     client = MlflowClient()
     tags = client.get_model_version("gate-model", "1").tags
     assert tags["slipway.approval_status"] == "PendingManualApproval"
-    # An alias moved through MLflow's API is Slipway's alias move, audited.
-    client.set_registered_model_alias("gate-model", "champion", "1")
+    # An alias moved through MLflow's API is Slipway's alias move, audited; it decides
+    # what `model@alias` deployments serve, so it is the deployer's.
+    with pytest.raises(MlflowException) as caught:
+        client.set_registered_model_alias("gate-model", "champion", "1")
+    assert caught.value.error_code == "PERMISSION_DENIED"
+    deployer = client_as(monkeypatch, gated, "deployer")
+    deployer.set_registered_model_alias("gate-model", "champion", "1")
     assert gated.services.registry.resolve("gate-model", "champion") == 1
-    moves = gated.services.audit.list(action="model.alias", actor="author")
+    moves = gated.services.audit.list(action="model.alias", actor="mlflow-deployer")
     assert [entry.resource for entry in moves] == ["model/gate-model@champion"]
     # Loading it back through the server works as it does on MLflow's own server.
     loaded = mlflow.pyfunc.load_model("models:/gate-model@champion")
@@ -269,18 +275,19 @@ def test_a_rotated_secret_is_refused_at_once(gated: Gated) -> None:
 # ---------------------------------------------------------------- the permission matrix
 
 
-def expected_status(access: Access, who: str | None) -> set[int] | None:
+def expected_status(rule: Rule, who: str | None) -> set[int] | None:
     """The statuses a caller may get; None: anything but 401 and 403 (MLflow answers)."""
+    access = rule.access
     if access is Access.PUBLIC:
         return None
     if who is None:
         return {401}
     if access is Access.REFUSED:
         return {403}
+    if rule.role is not None and not Role(who).allows(rule.role):
+        return {403}
     if access is Access.READ:
         return None
-    if who == "viewer":
-        return {403}
     if access is Access.ARTIFACT:
         return {403}  # the matrix's made-up path has no owner: confined
     if access in (Access.ROUTED, Access.TAGS, Access.EXPERIMENT):
@@ -301,12 +308,12 @@ def test_every_route_of_mlflows_server_for_every_role(gated: Gated) -> None:
     routes = [(m, p) for m, p in mlflow_routes() if not p.startswith("/ajax-api/")]
     with httpx.Client(base_url=gated.url, timeout=30) as http:
         for method, path in routes:
-            access = rule_for(method, path).access
+            rule = rule_for(method, path)
             for who in (None, *ROLES):
                 headers = bearer(gated.tokens[who]) if who else {}
                 body = None if method in ("GET", "HEAD") else b"{}"
                 answer = http.request(method, path, content=body, headers=headers)
-                expected = expected_status(access, who)
+                expected = expected_status(rule, who)
                 status = answer.status_code
                 if (expected is None and status in (401, 403)) or (
                     expected is not None and status not in expected

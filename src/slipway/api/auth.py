@@ -1,7 +1,9 @@
 """Who is calling, and may they: bearer tokens mapped to roles.
 
-Reads (GET, HEAD) need ``viewer``; everything else needs ``editor``; routers for tokens
-and settings demand ``admin``. With auth off (allowed only on loopback, see
+Reads (GET, HEAD) need ``viewer`` (any role); changes need ``editor``, except approvals
+(``approver``), endpoints and aliases (``deployer``), the audit log (``auditor``), and
+tokens and settings (``admin``); see :class:`~slipway.security.resources.Role`. With auth
+off (allowed only on loopback, see
 :func:`check_bind_safety`, and only by loopback names, see :mod:`slipway.api.hosts`)
 every caller is the local ``anonymous`` admin. :class:`TokenGate` checks the token of a
 request with a body before anything reads the body.
@@ -27,6 +29,16 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Marks a POST route that only reads (lookups with a body): viewers may call it and the
 # audit log skips it. Pass as ``openapi_extra=READ_ONLY`` with ``authorize(Role.VIEWER)``.
 READ_ONLY: dict[str, object] = {"x-slipway-read-only": True}
+# Marks a route that needs a role of its own (approvals: approver; aliases: deployer),
+# whatever its router's dependency says; also shown in the OpenAPI document.
+ROLE_KEY = "x-slipway-role"
+
+
+def needs(role: Role) -> dict[str, object]:
+    """``openapi_extra`` for a route that needs ``role``."""
+    return {ROLE_KEY: role.value}
+
+
 # The request state's key for the caller (set by TokenGate or authorize; the audit reads it).
 PRINCIPAL = "principal"
 
@@ -61,13 +73,22 @@ def authenticate(request: Request) -> Principal:
     return verify(services, bearer_token(request.headers.get("authorization", "")))
 
 
-def authorize(minimum: Role | None = None) -> Callable[[Request], Principal]:
-    """A dependency checking the caller's role: ``minimum``, or viewer/editor by method."""
+def authorize(
+    minimum: Role | None = None, *, writes: Role = Role.EDITOR
+) -> Callable[[Request], Principal]:
+    """A dependency checking the caller's role: ``minimum``, else ``viewer`` for reads
+    and ``writes`` (``editor`` unless the router says, e.g. ``deployer`` for endpoints)
+    for changes."""
 
     def dependency(request: Request) -> Principal:
         principal = authenticate(request)
         setattr(request.state, PRINCIPAL, principal)
-        needed = minimum or (Role.VIEWER if request.method in SAFE_METHODS else Role.EDITOR)
+        declared = (getattr(request.scope.get("route"), "openapi_extra", None) or {}).get(ROLE_KEY)
+        needed = (
+            Role(declared)
+            if declared
+            else minimum or (Role.VIEWER if request.method in SAFE_METHODS else writes)
+        )
         if not principal.role.allows(needed):
             raise Forbidden(f"{principal.name} has role {principal.role}; this needs {needed}")
         return principal

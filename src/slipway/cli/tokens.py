@@ -50,7 +50,9 @@ def _show_secret(token: Token, secret: str, output: Format, done: str) -> None:
 @app.command("create")
 def create(
     name: str = typer.Argument(..., help="a name for the token, e.g. ci-deployer"),
-    role: Role = typer.Option(Role.VIEWER, help="viewer, editor or admin"),
+    role: Role = typer.Option(
+        Role.VIEWER, help="viewer, editor, approver, deployer, auditor or admin"
+    ),
     expires_in: str | None = ExpiresIn,
     invoke: list[str] = typer.Option(
         [], "--invoke", help='an endpoint it may invoke through the gateway ("*": all); repeat'

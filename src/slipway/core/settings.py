@@ -293,6 +293,11 @@ class RegistrySettings(_Area):
         default_factory=lambda: ["production"],
         description="endpoint environments that deploy only Approved model versions",
     )
+    allow_self_approval: bool = Field(
+        default=False,
+        description="let a token approve a version it registered itself (segregation of"
+        " duties off)",
+    )
 
 
 class SmtpSettings(_Area):

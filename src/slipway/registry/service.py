@@ -404,14 +404,31 @@ class Registry:
         *,
         actor: str,
         comment: str = "",
+        author_may_approve: bool = True,
     ) -> ModelVersion:
-        """Move a version to a new approval status, recording who, when and why."""
+        """Move a version to a new approval status, recording who, when and why.
+
+        ``author_may_approve`` False: segregation of duties — ``actor`` may not approve a
+        version it registered (:class:`Forbidden`). The faces that know who is calling
+        (the control plane, for a token) pass ``registry.allow_self_approval``; code in
+        process (the SDK, a pipeline's own gate approving what it measured) names its
+        actor itself, so for it the rule would prove nothing."""
         target = status if isinstance(status, ApprovalStatus) else ApprovalStatus.parse(status)
         now = utcnow()
         with self.db.write() as session:
             row = session.get(ModelVersionRow, (name, version), with_for_update=True)
             if row is None:
                 raise NotFound(f"model {name!r} has no version {version}")
+            if (
+                target is ApprovalStatus.APPROVED
+                and not author_may_approve
+                and row.registered_by == actor
+            ):
+                raise Forbidden(
+                    f"{actor} registered {name} version {version} and may not approve it too:"
+                    " another approver must (segregation of duties;"
+                    " registry.allow_self_approval turns this off)"
+                )
             previous = row.approval_status
             if previous == target.value:
                 raise Conflict(f"{name} version {version} is already {target.value}")

@@ -20,18 +20,23 @@ INVOKE_ALL = "*"
 
 
 class Role(StrEnum):
-    """Roles in increasing power: each includes everything the previous one may do."""
+    """What a token may do, with segregation of duties: the person who trains and
+    registers a model (``editor``) is not by that role the one who approves it
+    (``approver``) or puts it in front of traffic (``deployer``), and the audit log is
+    read by ``auditor`` (and ``admin``), not by every viewer. Every role reads the
+    platform's resources; ``admin`` may do everything (tokens, settings included)."""
 
     VIEWER = "viewer"
     EDITOR = "editor"
+    APPROVER = "approver"
+    DEPLOYER = "deployer"
+    AUDITOR = "auditor"
     ADMIN = "admin"
 
-    @property
-    def rank(self) -> int:
-        return list(Role).index(self)
-
     def allows(self, needed: Role) -> bool:
-        return self.rank >= needed.rank
+        """Whether this role may do what ``needed`` is needed for: the same role, any
+        role for ``viewer``'s reads, anything for ``admin``."""
+        return self is needed or self is Role.ADMIN or needed is Role.VIEWER
 
 
 class Token(Resource):

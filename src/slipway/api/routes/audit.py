@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from slipway.api.auth import authorize, services_of
 from slipway.api.routes import MAX_ID
-from slipway.security.resources import AuditEntry
+from slipway.security.resources import AuditEntry, Role
 
-router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[Depends(authorize())])
+# The log names every caller, path and client address: the auditor's (and admin's) to read.
+router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[Depends(authorize(Role.AUDITOR))])
 
 
 @router.get("", response_model=list[AuditEntry])

