@@ -8,11 +8,13 @@ unpickles the user's files, and unpickling runs their code. The registering proc
 the control plane — it holds the database connection and whatever credentials the
 platform was started with — so that code never runs in it. It runs here instead:
 
-- in a fresh interpreter (``python -m slipway.registry.probe``), its own process group,
-  killed after ``timeout`` seconds and capped at ``memory_mb``
-  (:func:`slipway.runtime.childproc.run_child`);
-- with an environment holding only what Python needs to start (no ``SLIPWAY_*``
-  settings, database URL, tokens or cloud credentials from the parent's environment);
+- in a child forked from the platform's fork server (a process that only imported MLflow,
+  pandas, scikit-learn and the like: no database connection, no open files of the
+  platform's), in its own process group, killed after ``timeout`` seconds and capped at
+  ``memory_mb`` (:func:`slipway.runtime.childproc.run_forked`); ``python -m
+  slipway.registry.probe REQUEST ANSWER`` runs the same check in a fresh interpreter;
+- with an environment holding only what Python needs (no ``SLIPWAY_*`` settings,
+  database URL, tokens or cloud credentials: the fork server's environment is cleared);
 - on a local copy of the model's files, its answer a JSON document the parent checks
   (a YAML mapping for the new ``MLmodel``, a list of JSON values for the classes) or a
   Parquet file of one column (the predictions): nothing comes back unpickled.
@@ -81,7 +83,7 @@ def run(
 ) -> dict[str, Any]:
     """``operation`` on the model in ``local``, in a child; its JSON answer. A refusal,
     a failure, a timeout or a crash raises :class:`InvalidInput` naming ``field``."""
-    from slipway.runtime.childproc import run_child  # the child never imports it
+    from slipway.runtime.childproc import run_forked  # the child never imports it
 
     if _sandboxed:
         document = _answer({"operation": operation, "local": local, "field": field, **arguments})
@@ -94,13 +96,15 @@ def run(
             json.dumps({"operation": operation, "local": local, "field": field, **arguments})
         )
         printed: list[str] = []
-        outcome = run_child(
-            [sys.executable, "-m", "slipway.registry.probe", str(request), str(answer)],
+        outcome = run_forked(
+            "slipway.registry.probe",
+            "forked_main",
+            (str(request), str(answer)),
             env=child_environment(),
             log=printed.append,
-            cwd=tmp,
             timeout=TIMEOUT_SECONDS if timeout is None else timeout,
             memory_mb=MEMORY_MB if memory_mb is None else memory_mb,
+            replace_env=True,
         )
         tail = "".join(printed)[-OUTPUT_TAIL:].strip()
         if outcome.stopped is not None:
@@ -227,6 +231,14 @@ def _answer(request: dict[str, Any]) -> dict[str, Any]:
         return {"error": exc.message}
     except Exception as exc:  # the user's code, whatever it raises
         return {"error": f"the model failed: {type(exc).__name__}: {exc}"}
+
+
+def forked_main(request_path: str, answer_path: str) -> int:
+    """The child's entry when forked from the platform's fork server (which has MLflow,
+    pandas and scikit-learn imported, so a check costs a fork, not an interpreter's start):
+    it works in the request's folder, as a fresh interpreter started there would."""
+    os.chdir(Path(request_path).parent)
+    return main([request_path, answer_path])
 
 
 def main(argv: list[str]) -> int:

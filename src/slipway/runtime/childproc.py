@@ -190,11 +190,16 @@ def _forked_entry(
     log_path: str,
     memory_mb: int | None,
     cpus: float | None,
+    replace_env: bool = False,
 ) -> None:
     os.setsid()
     die_with_parent()
     apply_in_child(memory_mb=memory_mb, cpus=cpus)
     resize_loaded_pools(cpus)
+    if replace_env:
+        # The fork server kept the environment of the process that started it (settings,
+        # database URL, credentials): a child that runs untrusted code gets only ``env``.
+        os.environ.clear()
     os.environ.update(env)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
@@ -221,14 +226,17 @@ def run_forked(
     memory_mb: int | None = None,
     cpus: float | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    replace_env: bool = False,
 ) -> ChildResult:
-    """Like :func:`run_child`, for ``module.function(*args)`` forked from the warm server."""
+    """Like :func:`run_child`, for ``module.function(*args)`` forked from the warm server.
+    ``replace_env``: the child's environment is ``env`` alone, not added to the server's."""
     with tempfile.TemporaryDirectory(prefix="slipway-child-") as tmp:
         log_path = os.path.join(tmp, "output.log")
         open(log_path, "wb").close()
         _ensure_fork_server()  # from the long-lived thread, before Process.start() looks
         process = _forkserver().Process(
-            target=_forked_entry, args=(module, function, args, env, log_path, memory_mb, cpus)
+            target=_forked_entry,
+            args=(module, function, args, env, log_path, memory_mb, cpus, replace_env),
         )
         process.start()
         started = last_check = last_flush = time.monotonic()
