@@ -29,7 +29,7 @@ def _environment(home: Path) -> dict[str, str]:
     return env | {"SLIPWAY_HOME": str(home), "SLIPWAY_CONFIG": str(home / "none.yaml")}
 
 
-def _wait_for(url: str, process: subprocess.Popen[str], timeout: float = 60) -> httpx.Response:
+def _wait_for(url: str, process: subprocess.Popen[str], timeout: float = 120) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "slipway up exited early"

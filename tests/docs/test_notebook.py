@@ -8,6 +8,7 @@ The kernel is a real IPython kernel (nbclient + ipykernel) in a process of its o
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import nbclient
@@ -27,6 +28,10 @@ def test_the_example_notebook_runs_against_a_real_server(
         monkeypatch.delenv(key)
     monkeypatch.setenv("SLIPWAY_URL", shared_platform.url)
     monkeypatch.setenv("SLIPWAY_TOKEN", shared_platform.token)
+    # The reviewer: another person's token, an approver's (segregation of duties).
+    reviewer = f"notebook-reviewer-{uuid.uuid4().hex[:6]}"
+    approver = shared_platform.services.tokens.create(reviewer, "approver", created_by="t")[1]
+    monkeypatch.setenv("SLIPWAY_APPROVER_TOKEN", approver)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     client = nbclient.NotebookClient(
         notebook,
