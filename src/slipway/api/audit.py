@@ -6,10 +6,11 @@ import logging
 from typing import Any
 
 import anyio.to_thread
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slipway.api import API_PREFIX
 from slipway.api.auth import READ_ONLY, SAFE_METHODS
+from slipway.api.limits import StatusCapture
 from slipway.core.errors import BackendUnavailable
 from slipway.security.audit import AuditLog
 
@@ -26,19 +27,13 @@ class AuditMiddleware:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
-        status: list[int] = []
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-            await send(message)
-
+        capture = StatusCapture(send)
         try:
             await self.app(scope, receive, capture)
         finally:
             route = scope.get("route")
             if not (getattr(route, "openapi_extra", None) or {}).get(READ_KEY):
-                await anyio.to_thread.run_sync(self._record, scope, status[0] if status else 500)
+                await anyio.to_thread.run_sync(self._record, scope, capture.status)
 
     def _record(self, scope: Scope, status: int) -> None:
         state: dict[str, Any] = scope.get("state") or {}

@@ -11,7 +11,7 @@ and a deeply nested JSON document gets 400 before the JSON parser could recurse 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -100,6 +100,16 @@ async def reject(
     """Answer in the API's error format (``{"error": {"code", "message", "details"}}``)
     from a middleware, where FastAPI's error handlers do not reach."""
     body = {"error": {"code": code, "message": message, "details": details or {}}}
+    await send_json(send, status, body, headers)
+
+
+async def send_json(
+    send: Send,
+    status: int,
+    body: Mapping[str, object],
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """One whole JSON answer from a middleware: ``status``, ``body`` and ``headers``."""
     payload = json.dumps(body).encode()
     await send(
         {
@@ -113,6 +123,24 @@ async def reject(
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+class StatusCapture:
+    """A ``send`` that remembers the response's status for an audit line written after
+    the answer (500 if the app sent none)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.statuses: list[int] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.statuses.append(message["status"])
+        await self._send(message)
+
+    @property
+    def status(self) -> int:
+        return self.statuses[0] if self.statuses else 500
 
 
 async def whole_body(request: Request) -> bytes:

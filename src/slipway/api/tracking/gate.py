@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from slipway.api.limits import StatusCapture, send_json
 from slipway.api.tracking import locations, registry
 from slipway.api.tracking.policy import Access, Rule, normalize, rule_for
 from slipway.core.errors import (
@@ -84,27 +85,6 @@ async def mlflow_error(
         {"error_code": _ERROR_CODES.get(status, "INTERNAL_ERROR"), "message": message},
         headers,
     )
-
-
-async def send_json(
-    send: Send,
-    status: int,
-    body: dict[str, Any],
-    headers: tuple[tuple[bytes, bytes], ...] = (),
-) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 async def read_json(scope: Scope, receive: Receive) -> tuple[bytes, dict[str, Any]]:
@@ -256,19 +236,11 @@ class TrackingGate:
         return handler(self.services.registry, fields, actor)
 
     async def _audited(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> None:
-        status: list[int] = []
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-            await send(message)
-
+        capture = StatusCapture(send)
         try:
             await self.app(scope, receive, capture)
         finally:
-            await anyio.to_thread.run_sync(
-                self._audit, scope, caller, status[0] if status else 500, ""
-            )
+            await anyio.to_thread.run_sync(self._audit, scope, caller, capture.status, "")
 
     def _audit(self, scope: Scope, caller: Caller | None, status: int, message: str) -> None:
         outcome = "success" if status < 400 else ("denied" if status in (401, 403) else "failure")
