@@ -18,6 +18,7 @@ from slipway.core.db.migrate import ensure_schema
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue
 from slipway.core.settings import Settings
+from slipway.core.tls import client_verify
 from slipway.events.alerts import Alerts
 from slipway.events.triggers import Triggers
 from slipway.features.offline.delta import DeltaOfflineStore
@@ -93,7 +94,12 @@ class Services:
         registry = Registry(settings, db, artifacts, events, audit)
         pipelines = PipelineService(db, queue, events, artifacts)
         endpoints = Endpoints(
-            db, events, audit, registry, gateway_url=gateway_url(settings.serving)
+            db,
+            events,
+            audit,
+            registry,
+            gateway_url=gateway_url(settings.serving, scheme=settings.tls.scheme),
+            gateway_verify=client_verify(settings.tls),
         )
         features = FeatureStore(GroupRepository(db, events), offline, online, events, audit)
         baselines = Baselines(db, artifacts, events, registry, features)

@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -25,7 +26,8 @@ from slipway.api.tracking.serve import main as serve_tracking
 from slipway.cli.context import local_platform, reported, settings_or_exit
 from slipway.cli.output import console, errors
 from slipway.core.errors import BackendUnavailable, InvalidInput
-from slipway.core.settings import Settings
+from slipway.core.settings import LOOPBACK_HOSTS, Settings
+from slipway.core.tls import client_verify, server_context
 from slipway.runtime.exit import exit_now
 from slipway.runtime.supervisor import ProcessSpec, Supervisor
 from slipway.security.resources import Role, Token
@@ -56,6 +58,7 @@ def server(
     settings = _server_settings(settings_or_exit(), host, port)
     with reported():
         check_bind_safety(settings.server)
+        server_context(settings.tls)  # a wrong path or key: refused before listening
         services = Services.open(settings)
     try:
         uvicorn.run(
@@ -64,6 +67,8 @@ def server(
             port=settings.server.port,
             log_level="warning",
             timeout_graceful_shutdown=5,
+            ssl_certfile=settings.tls.cert_file,
+            ssl_keyfile=settings.tls.key_file,
         )
     finally:
         services.close()
@@ -204,7 +209,14 @@ def mlflow(
     exit_now(serve_tracking(["--host", host, "--port", str(port)]))
 
 
-def _wait_healthy(urls: dict[str, str], supervisor: Supervisor, timeout: float = 90.0) -> None:
+def _wait_healthy(
+    urls: dict[str, str],
+    supervisor: Supervisor,
+    *,
+    verify: ssl.SSLContext | bool,
+    timeout: float = 90.0,
+) -> None:
+    """Wait until every URL answers 200 (``verify``: the platform's certificate with TLS)."""
     deadline = time.monotonic() + timeout
     waiting = dict(urls)
     while waiting and time.monotonic() < deadline:
@@ -212,7 +224,7 @@ def _wait_healthy(urls: dict[str, str], supervisor: Supervisor, timeout: float =
             if supervisor.running[name].process.poll() is not None:
                 raise BackendUnavailable(f"{name} exited during start-up")
             try:
-                if httpx.get(url, timeout=2).status_code == 200:
+                if httpx.get(url, timeout=2, verify=verify).status_code == 200:
                     del waiting[name]
             except httpx.TransportError:
                 pass
@@ -249,6 +261,11 @@ def _revoke(settings: Settings, token: Token) -> None:
         services.close()
 
 
+def _all_loopback(settings: Settings) -> bool:
+    hosts = (settings.server.host, settings.tracking.host, settings.serving.host)
+    return all(host in LOOPBACK_HOSTS for host in hosts)
+
+
 def _reachable(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::") else host
 
@@ -265,7 +282,15 @@ def up(
     settings = _server_settings(settings_or_exit(), host, port)
     with reported():
         check_bind_safety(settings.server)
+        server_context(settings.tls)  # a wrong path or key: refused before anything starts
         Services.open(settings).close()  # migrate once, before children race to do it
+    if settings.server.auth and not settings.tls.enabled and not _all_loopback(settings):
+        errors.print(
+            "[yellow]warning:[/yellow] auth is on and the platform listens beyond loopback"
+            " without TLS: tokens cross the network in clear. Set tls.cert_file and"
+            " tls.key_file (SLIPWAY_TLS__CERT_FILE, SLIPWAY_TLS__KEY_FILE), or terminate TLS"
+            " in front of every plane."
+        )
     count = settings.workers.processes if workers is None else workers
     ray_executor = settings.workers.executor == "ray"
     if mlflow_port is not None:
@@ -274,8 +299,9 @@ def up(
         settings.serving.port = gateway_port
     tracking = settings.tracking
     serving = settings.serving
-    gateway_url = f"http://{_reachable(serving.host)}:{serving.port}"
-    tracking_url = f"http://{_reachable(tracking.host)}:{tracking.port}"
+    scheme = settings.tls.scheme
+    gateway_url = f"{scheme}://{_reachable(serving.host)}:{serving.port}"
+    tracking_url = f"{scheme}://{_reachable(tracking.host)}:{tracking.port}"
     env = settings.as_env()
     service_token: Token | None = None
     if tracking.enabled:
@@ -284,6 +310,9 @@ def up(
         env["MLFLOW_TRACKING_URI"] = tracking_url
         if settings.server.auth:
             service_token, env[TOKEN_VAR] = _service_token(settings)
+        if settings.tls.cert_file:
+            # MLflow's client in every process trusts the platform's certificate.
+            env["MLFLOW_TRACKING_SERVER_CERT_PATH"] = settings.tls.cert_file
     python = [sys.executable, "-m", "slipway"]
     specs = [
         ProcessSpec(
@@ -334,14 +363,14 @@ def up(
     supervisor = Supervisor(specs)
     supervisor.install_signal_handlers()
     supervisor.start()
-    base_url = f"http://{_reachable(settings.server.host)}:{settings.server.port}"
+    base_url = f"{scheme}://{_reachable(settings.server.host)}:{settings.server.port}"
     checks = {"control-plane": f"{base_url}{API_PREFIX}/health/live"}
     if tracking.enabled:
         checks["tracking"] = f"{tracking_url}/health"
     if serving.enabled:
         checks["gateway"] = f"{gateway_url}/ping"
     try:
-        _wait_healthy(checks, supervisor)
+        _wait_healthy(checks, supervisor, verify=client_verify(settings.tls))
     except BackendUnavailable as exc:
         errors.print(f"[red]error:[/red] {exc.message}")
         supervisor.stop()

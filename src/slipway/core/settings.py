@@ -404,6 +404,30 @@ def _data_root(entry: str) -> str:
     return os.path.normpath(path).replace("//", "/")
 
 
+class TlsSettings(_Area):
+    """HTTPS for every plane Slipway serves (control plane, gateway, tracking server): one
+    certificate and key for the machine, in PEM files. Unset: plain HTTP (fine on
+    loopback; ``slipway up`` warns when it listens beyond loopback with auth on)."""
+
+    cert_file: str | None = Field(default=None, description="PEM certificate (chain)")
+    key_file: str | None = Field(default=None, description="PEM private key")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            missing = "tls.key_file" if self.key_file is None else "tls.cert_file"
+            raise ValueError(f"{missing} is needed too: TLS takes a certificate and its key")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.enabled else "http"
+
+
 class DataSettings(_Area):
     """Where a remote caller (a REST client with an editor's token) may point the server
     at data: batch job inputs and outputs, baseline sources. Without these roots an
@@ -491,6 +515,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     data: DataSettings = Field(default_factory=DataSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -563,6 +588,10 @@ class Settings(BaseSettings):
         env["SLIPWAY_SERVER__PORT"] = str(self.server.port)
         # Whether tokens are required: the tracking server checks them like the control plane.
         env["SLIPWAY_SERVER__AUTH"] = "true" if self.server.auth else "false"
+        if self.tls.cert_file and self.tls.key_file:
+            # Every plane serves HTTPS; processes calling them trust this certificate.
+            env["SLIPWAY_TLS__CERT_FILE"] = self.tls.cert_file
+            env["SLIPWAY_TLS__KEY_FILE"] = self.tls.key_file
         return env
 
     def masked(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ field).
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,8 +30,11 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 Payload = Mapping[str, Any] | pd.DataFrame | str
 
 
-def gateway_url(serving: ServingSettings, *, reached_at: str | None = None) -> str:
-    """The base URL of the gateway that ``serving`` describes, as a client reaches it.
+def gateway_url(
+    serving: ServingSettings, *, reached_at: str | None = None, scheme: str = "http"
+) -> str:
+    """The base URL of the gateway that ``serving`` describes, as a client reaches it
+    (``scheme`` ``https`` when the platform serves TLS).
 
     A gateway listening on every interface is reached on loopback from its own machine;
     ``reached_at``, the host a remote caller reached the control plane at, replaces that
@@ -40,7 +44,7 @@ def gateway_url(serving: ServingSettings, *, reached_at: str | None = None) -> s
         host = reached_at if reached_at and reached_at not in _LOOPBACK else "127.0.0.1"
     if ":" in host:  # an IPv6 literal
         host = f"[{host}]"
-    return f"http://{host}:{serving.port}"
+    return f"{scheme}://{host}:{serving.port}"
 
 
 def invocation_url(gateway: str, endpoint: str) -> str:
@@ -79,6 +83,7 @@ def invoke(
     inference_id: str | None = None,
     timeout: float = 60.0,
     token: str | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> Prediction:
     """Send ``payload`` to ``endpoint`` on the gateway at ``gateway`` (a URL, or what
     looks it up once the payload is known to be good) and decode the answer.
@@ -86,8 +91,9 @@ def invoke(
     ``variant`` pins a production variant (SageMaker's TargetVariant), ``target_model``
     picks the model of a multi-model endpoint, ``inference_id`` is captured with the
     request (send ground truth under it); ``token`` is the API token the gateway asks for
-    with auth on (granted ``invoke`` on the endpoint). Not retried: a repeated invocation
-    would be captured twice."""
+    with auth on (granted ``invoke`` on the endpoint); ``verify`` the certificate (file)
+    an HTTPS gateway is trusted by. Not retried: a repeated invocation would be captured
+    twice."""
     validate_name(endpoint, field="endpoint")
     content, content_type = encode(payload)
     headers = {"Content-Type": content_type}
@@ -104,7 +110,7 @@ def invoke(
         gateway = gateway()
     url = invocation_url(gateway, endpoint)
     try:
-        response = httpx.post(url, content=content, headers=headers, timeout=timeout)
+        response = httpx.post(url, content=content, headers=headers, timeout=timeout, verify=verify)
     except httpx.TransportError as exc:
         raise BackendUnavailable(f"the gateway at {gateway} did not answer: {exc}") from None
     try:

@@ -14,6 +14,7 @@ format the gateway reads.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -105,13 +106,16 @@ class Endpoints:
         registry: Registry,
         *,
         gateway_url: str | None = None,
+        gateway_verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.db = db
         self.events = events
         self.audit = audit
         self.registry = registry
-        # Where invocations go: the gateway of these settings (every endpoint's ``url``).
+        # Where invocations go: the gateway of these settings (every endpoint's ``url``),
+        # and what its HTTPS certificate is checked against (the platform's own file).
         self.gateway_url = gateway_url or invocations.gateway_url(ServingSettings())
+        self.gateway_verify = gateway_verify
 
     # -- writes ------------------------------------------------------------------------
 
@@ -355,6 +359,7 @@ class Endpoints:
             inference_id=inference_id,
             timeout=timeout,
             token=os.environ.get("SLIPWAY_TOKEN") or None,
+            verify=self.gateway_verify,
         )
 
     def config(self, name: str, version: int) -> EndpointSpec:

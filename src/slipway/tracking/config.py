@@ -223,7 +223,7 @@ def public_tracking_uri(settings: Settings, *, reached_at: str | None = None) ->
         uri = configured.rstrip("/")
     elif tracking.enabled:
         host = DEFAULT_HOST if tracking.host in _WILDCARDS else tracking.host
-        uri = f"http://{_bracketed(host)}:{tracking.port}"
+        uri = f"{settings.tls.scheme}://{_bracketed(host)}:{tracking.port}"
     else:
         raise NotFound(
             "this platform runs no MLflow tracking server: tracking.enabled is false and"

@@ -57,6 +57,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from slipway.core.errors import SlipwayError
 from slipway.core.net import listening_socket
 from slipway.core.settings import LOOPBACK_HOSTS, load_settings
+from slipway.core.tls import server_context
 from slipway.runtime.exit import exit_now
 from slipway.tracking import metrics as fast_metrics
 from slipway.tracking.config import (
@@ -326,8 +327,10 @@ def main(argv: Sequence[str] | None = None, *, factory: str = APP_FACTORY) -> in
     args = _arguments(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
+        settings = load_settings()
         if BACKEND_STORE_URI_VAR not in os.environ:
-            os.environ.update(tracking_env(load_settings()))
+            os.environ.update(tracking_env(settings))
+        server_context(settings.tls)  # a wrong path or key: refused before listening
         sock = listening_socket(args.host, args.port)
     except SlipwayError as exc:
         print(f"slipway tracking: {exc.message}", file=sys.stderr)
@@ -354,8 +357,11 @@ def main(argv: Sequence[str] | None = None, *, factory: str = APP_FACTORY) -> in
         log_level=args.log_level,
         access_log=args.access_log,
         timeout_graceful_shutdown=5,
+        ssl_certfile=settings.tls.cert_file,
+        ssl_keyfile=settings.tls.key_file,
     )
-    print(f"slipway tracking: MLflow on http://{args.host}:{port}", file=sys.stderr, flush=True)
+    scheme = settings.tls.scheme
+    print(f"slipway tracking: MLflow on {scheme}://{args.host}:{port}", file=sys.stderr, flush=True)
     if args.workers > 1:
         Multiprocess(config, sockets=[sock]).run()
         return 0

@@ -64,8 +64,10 @@ class Deleting(BaseModel):
 def _reached(endpoint: Endpoint, request: Request) -> Endpoint:
     """``endpoint`` with its invocation URL as this caller reaches the gateway: on a
     gateway listening on every interface, at the host the caller reached us at."""
-    serving = services_of(request).settings.serving
-    gateway = gateway_url(serving, reached_at=request.url.hostname)
+    settings = services_of(request).settings
+    gateway = gateway_url(
+        settings.serving, reached_at=request.url.hostname, scheme=settings.tls.scheme
+    )
     return endpoint.model_copy(update={"url": invocation_url(gateway, endpoint.name)})
 
 

@@ -31,6 +31,7 @@ from typing import Any, cast
 import httptools
 import orjson
 
+from slipway.core.tls import server_context
 from slipway.serving.gateway.app import Gateway
 
 log = logging.getLogger("slipway.serving.gateway")
@@ -301,7 +302,12 @@ async def serve(app: Gateway, sock: Any, stop: asyncio.Event, *, grace: float = 
     await loop.run_in_executor(None, app.start)
     sock.listen(4096)
     shared = _Server(app, app.limits.max_body_bytes, app.limits.max_queue)
-    server = await loop.create_server(lambda: _Connection(shared), sock=sock, backlog=4096)
+    server = await loop.create_server(
+        lambda: _Connection(shared),
+        sock=sock,
+        backlog=4096,
+        ssl=server_context(app.settings.tls),  # None: plain HTTP
+    )
     try:
         await stop.wait()
     finally:
