@@ -298,6 +298,27 @@ class RegistrySettings(_Area):
         description="let a token approve a version it registered itself (segregation of"
         " duties off)",
     )
+    allowed_model_formats: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="the model formats registered and loaded, as flavor/serialization"
+        ' patterns (e.g. "*/native", "sklearn/skops"; registry/formats.py); "*": all.'
+        " Comma-separated in the environment",
+    )
+
+    @field_validator("allowed_model_formats", mode="before")
+    @classmethod
+    def _formats_from_env(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    @field_validator("allowed_model_formats")
+    @classmethod
+    def _formats_named(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not re.fullmatch(r"[a-z0-9_*?\[\]-]+/[a-z0-9_*?\[\]-]+|\*", pattern):
+                raise ValueError(
+                    f"{pattern!r} is not a flavor/serialization pattern (e.g. */native)"
+                )
+        return value
 
 
 class SmtpSettings(_Area):

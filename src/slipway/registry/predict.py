@@ -245,6 +245,7 @@ def load_model(registry: Registry, name: str, version: int, *, fast: bool = True
     started = time.perf_counter()
     registered = registry.verify(name, version)
     local = registry.local_dir(registered.artifact_key)
+    registry.check_loadable(local)  # confined, and in a format the platform loads
     return load_folder(
         name,
         version,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import func, select
 
 from slipway.core.artifacts import ArtifactStore, tree_hash
@@ -29,6 +30,7 @@ from slipway.core.settings import Settings
 from slipway.registry import probe
 from slipway.registry.card import INTENDED_USE_TAG, OWNER_TAG, card_fields
 from slipway.registry.confinement import check_before_load, check_folder
+from slipway.registry.formats import check_format
 from slipway.registry.lineage import Lineage
 from slipway.registry.mlflow_store import MlflowStore
 from slipway.registry.models import ApprovalStatus, ModelTampered, Output
@@ -136,8 +138,12 @@ class Registry:
         if not self.artifacts.exists(f"{key}/MLmodel"):
             raise InvalidInput(f"no MLflow model (MLmodel file) at {source!r}", field="source")
         # Before anything is recorded or any of the model's code runs (inferring a
-        # signature or the classes loads it): what it references must be its own files.
+        # signature or the classes loads it): what it references must be its own files,
+        # in a format the platform agrees to load.
         self._check_confined(key)
+        check_format(
+            read_mlmodel(self.artifacts, key), self.settings.registry.allowed_model_formats
+        )
         signature = ensure_signature(self.artifacts, key)
         classes = None
         if declared is not Output.LABEL:  # loads the model: only when it must
@@ -573,8 +579,17 @@ class Registry:
 
         load = loader or mlflow.pyfunc.load_model
         local = self.local_dir(version.artifact_key)
-        check_before_load(local)  # before the loader imports or reads anything
+        self.check_loadable(local)  # before the loader imports or reads anything
         return load(local)
+
+    def check_loadable(self, local: str) -> None:
+        """What every load of a version's files in ``local`` does first: confinement
+        (:func:`~slipway.registry.confinement.check_before_load`) and the platform's
+        formats (``registry.allowed_model_formats``, which may have narrowed since the
+        version was registered). Reads the ``MLmodel`` file only."""
+        check_before_load(local)
+        meta = yaml.safe_load((Path(local) / "MLmodel").read_text())
+        check_format(meta, self.settings.registry.allowed_model_formats, field="model")
 
     def _check_confined(self, key: str) -> None:
         """Refuse the model under ``key`` if its MLmodel or its symlinks reach outside its
