@@ -60,7 +60,7 @@ def test_put_records_lookup_and_online_features(client: TestClient, tokens: dict
         "/api/v1/feature-groups/weather/records/delete", json={"keys": ["JFK"]}, headers=editor
     ).json()
     assert deleted["online_deleted"] == 1
-    audit = client.get("/api/v1/audit", headers=viewer).json()
+    audit = client.get("/api/v1/audit", headers=bearer(tokens["admin"])).json()
     actions = [e["action"] for e in audit]
     assert "feature_group.delete_records" in actions
     assert not any("lookup" in a or "online-features" in a for a in actions)  # reads not audited

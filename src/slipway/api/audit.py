@@ -27,13 +27,17 @@ class AuditMiddleware:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
-        capture = StatusCapture(send)
+
+        async def record(status: int) -> None:
+            route = scope.get("route")
+            if not (getattr(route, "openapi_extra", None) or {}).get(READ_KEY):
+                await anyio.to_thread.run_sync(self._record, scope, status)
+
+        capture = StatusCapture(send, before_end=record)
         try:
             await self.app(scope, receive, capture)
         finally:
-            route = scope.get("route")
-            if not (getattr(route, "openapi_extra", None) or {}).get(READ_KEY):
-                await anyio.to_thread.run_sync(self._record, scope, capture.status)
+            await capture.end()
 
     def _record(self, scope: Scope, status: int) -> None:
         state: dict[str, Any] = scope.get("state") or {}

@@ -11,7 +11,7 @@ and a deeply nested JSON document gets 400 before the JSON parser could recurse 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -126,17 +126,32 @@ async def send_json(
 
 
 class StatusCapture:
-    """A ``send`` that remembers the response's status for an audit line written after
-    the answer (500 if the app sent none)."""
+    """A ``send`` that remembers the response's status (500 if the app sent none) and
+    calls ``before_end(status)`` once, just before the response's last piece goes out:
+    an audit line written there is in the log before the client has its answer, so a
+    client that reads the log right after a change finds it."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(
+        self, send: Send, before_end: Callable[[int], Awaitable[None]] | None = None
+    ) -> None:
         self._send = send
+        self._before_end = before_end
         self.statuses: list[int] = []
+        self.ended = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.statuses.append(message["status"])
+        elif message["type"] == "http.response.body" and not message.get("more_body"):
+            await self.end()
         await self._send(message)
+
+    async def end(self) -> None:
+        """Run ``before_end`` if it has not run yet (also for an app that never answered)."""
+        if not self.ended:
+            self.ended = True
+            if self._before_end is not None:
+                await self._before_end(self.status)
 
     @property
     def status(self) -> int:

@@ -236,11 +236,14 @@ class TrackingGate:
         return handler(self.services.registry, fields, actor)
 
     async def _audited(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> None:
-        capture = StatusCapture(send)
+        async def record(status: int) -> None:
+            await anyio.to_thread.run_sync(self._audit, scope, caller, status, "")
+
+        capture = StatusCapture(send, before_end=record)
         try:
             await self.app(scope, receive, capture)
         finally:
-            await anyio.to_thread.run_sync(self._audit, scope, caller, capture.status, "")
+            await capture.end()
 
     def _audit(self, scope: Scope, caller: Caller | None, status: int, message: str) -> None:
         outcome = "success" if status < 400 else ("denied" if status in (401, 403) else "failure")
