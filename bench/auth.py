@@ -33,6 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH
+
 from serving import FEATURES, free_port, machine, running, settle, train, wrk
 from tracking import _database, _stop, _timed
 
@@ -58,7 +59,9 @@ def gateway_rounds(rounds: int, duration: float, workers: int) -> dict[str, list
     one = {"dataframe_split": {"columns": FEATURES, "data": [[models.row[c] for c in FEATURES]]}}
     measured: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     for round_ in range(rounds):
-        for auth in ("off", "on"):
+        # ABBA: which of the two runs first alternates, so a drift in the machine's speed
+        # within a round (or an order effect) falls on both equally.
+        for auth in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
             port = free_port()
             env = os.environ | settings.as_env() | {"MLFLOW_DISABLE_TELEMETRY": "true"}
             env["SLIPWAY_SERVER__AUTH"] = "true" if auth == "on" else "false"
@@ -147,7 +150,7 @@ def tracking_rounds(backends: list[str], rounds: int, calls: int) -> dict[str, A
     for backend in backends:
         per: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
         for round_ in range(rounds):
-            for auth in ("off", "on"):
+            for auth in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
                 with tempfile.TemporaryDirectory(prefix="slipway-bench-auth-") as tmp:
                     folder = Path(tmp)
                     with (
@@ -185,8 +188,8 @@ def report(gateway: dict[str, list[dict[str, float]]], tracking: dict[str, Any],
         "## Authentication cost (gateway and tracking server, auth off vs on)",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/auth.py`; {machine()}.",
-        f"Rounds alternate off/on ({args.rounds} each); medians of the rounds, every round"
-        " in brackets.",
+        f"{args.rounds} rounds, each running auth off and on (ABBA order); medians of the"
+        " rounds, every round in brackets.",
         "",
         "| plane | measure | auth off | auth on | on / off | target |",
         "|---|---|---|---|---|---|",
