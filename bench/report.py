@@ -710,6 +710,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "bias_results.md",
         "attribution_results.md",
         "remote_results.md",
+        "auth_results.md",
     ):
         extra = DATA.parent / other
         if extra.exists():
