@@ -11,7 +11,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -27,6 +26,7 @@ from slipway.core.net import free_port
 from slipway.core.settings import TlsSettings, load_settings
 from slipway.core.tls import server_context
 from slipway.services import Services
+from tests.waiting import eventually
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -112,19 +112,20 @@ def test_every_plane_serves_https_with_the_configured_certificate(tmp_path: Path
         "gateway": f"https://127.0.0.1:{ports['gateway']}/ping",
     }
     trusting = ssl.create_default_context(cafile=str(cert_file))
+    waiting = dict(urls)
+
+    def all_answer() -> bool:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        for plane, url in list(waiting.items()):
+            try:
+                if httpx.get(url, verify=trusting, timeout=2).status_code == 200:
+                    del waiting[plane]
+            except httpx.TransportError:
+                pass
+        return not waiting
+
     try:
-        deadline = time.monotonic() + 120
-        waiting = dict(urls)
-        while waiting and time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            for plane, url in list(waiting.items()):
-                try:
-                    if httpx.get(url, verify=trusting, timeout=2).status_code == 200:
-                        del waiting[plane]
-                except httpx.TransportError:
-                    pass
-            time.sleep(0.2)
-        assert not waiting, f"never answered over HTTPS: {waiting}"
+        eventually(all_answer, what="every plane answered over HTTPS", timeout=120)
         headers = {"Authorization": f"Bearer {token}"}
         models = httpx.get(
             f"https://127.0.0.1:{ports['control']}/api/v1/models",

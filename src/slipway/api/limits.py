@@ -72,20 +72,26 @@ class RequestLimits:
             await reject(send, 400, "invalid_input", message_text, details={"field": "body"})
             return
 
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     @staticmethod
     def _too_large(limit: int) -> str:
         return f"request body is larger than {limit} bytes"
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` handing the app a body a middleware has already read, then the
+    client's own messages (a disconnect)."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def reject(

@@ -29,9 +29,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio.to_thread
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from slipway.api.limits import StatusCapture, send_json
+from slipway.api.limits import StatusCapture, replaying, send_json
 from slipway.api.tracking import locations, registry
 from slipway.api.tracking.policy import Access, Rule, normalize, rule_for
 from slipway.core.errors import (
@@ -116,20 +116,6 @@ async def read_json(scope: Scope, receive: Receive) -> tuple[bytes, dict[str, An
     return raw, fields
 
 
-def replay(raw: bytes) -> Receive:
-    """A ``receive`` that hands the app the body the gate has already read."""
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    return receive
-
-
 def check_same_origin(scope: Scope) -> None:
     """Refuse a state-changing request a browser sends from another site (CSRF).
 
@@ -209,7 +195,7 @@ class TrackingGate:
             await mlflow_error(send, refused.status_code, refused.message, headers)
             return
         if raw is not None:
-            receive = replay(raw)
+            receive = replaying(raw, receive)
         if method in ("GET", "HEAD") or not _AUDITED.fullmatch(path):
             await self.app(scope, receive, send)
             return
