@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -13,6 +12,7 @@ import httpx
 from slipway.core.net import free_port
 from slipway.core.settings import Settings
 from slipway.tracking import config as tracking_config
+from tests.waiting import eventually
 
 
 class TrackingServer:
@@ -34,16 +34,14 @@ class TrackingServer:
         )
 
     def wait_healthy(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             assert self.process.poll() is None, f"server exited:\n{self.log.read_text()}"
             try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
+                return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
             except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"server never answered:\n{self.log.read_text()}")
+                return False
+
+        eventually(healthy, what=f"the tracking server at {self.url} answered", timeout=timeout)
 
     def stop(self) -> None:
         if self.process.poll() is None:

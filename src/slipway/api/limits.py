@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slipway.core.arrowipc import ARROW_STREAM
+from slipway.core.errors import PayloadTooLarge
 from slipway.core.jsondepth import json_depth_exceeds
 
 __all__ = ["RequestLimits", "json_depth_exceeds", "reject", "whole_body"]
@@ -52,21 +53,13 @@ class RequestLimits:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await reject(send, 413, "payload_too_large", self._too_large(limit))
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await reject(send, 413, "payload_too_large", self._too_large(limit))
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        try:
+            body = await read_bounded(receive, limit)
+        except PayloadTooLarge:
+            await reject(send, 413, "payload_too_large", self._too_large(limit))
+            return
+        if body is None:  # the client went away
+            return
         if content_type.endswith(b"json") and json_depth_exceeds(body, self.max_json_depth):
             message_text = f"JSON body nests deeper than {self.max_json_depth} levels"
             await reject(send, 400, "invalid_input", message_text, details={"field": "body"})
@@ -77,6 +70,25 @@ class RequestLimits:
     @staticmethod
     def _too_large(limit: int) -> str:
         return f"request body is larger than {limit} bytes"
+
+
+async def read_bounded(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None if the client went away first;
+    :class:`PayloadTooLarge` as soon as it passes ``limit`` bytes, before reading on."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
 
 
 def replaying(body: bytes, receive: Receive) -> Receive:

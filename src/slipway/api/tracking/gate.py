@@ -31,13 +31,12 @@ from urllib.parse import parse_qsl
 import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from slipway.api.limits import StatusCapture, replaying, send_json
+from slipway.api.limits import StatusCapture, read_bounded, replaying, send_json
 from slipway.api.tracking import locations, registry
 from slipway.api.tracking.policy import Access, Rule, normalize, rule_for
 from slipway.core.errors import (
     Forbidden,
     InvalidInput,
-    PayloadTooLarge,
     SlipwayError,
 )
 from slipway.security.credentials import any_token
@@ -90,20 +89,9 @@ async def mlflow_error(
 async def read_json(scope: Scope, receive: Receive) -> tuple[bytes, dict[str, Any]]:
     """The request's body (bounded) and its JSON object merged over the query string's
     fields (MLflow's client sends DELETE fields in the body, browsers in the query)."""
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise InvalidInput("the client went away", field="body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_JSON_BYTES:
-            raise PayloadTooLarge(f"this request's body may be at most {MAX_JSON_BYTES} bytes")
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    raw = b"".join(chunks)
+    raw = await read_bounded(receive, MAX_JSON_BYTES)
+    if raw is None:
+        raise InvalidInput("the client went away", field="body")
     fields: dict[str, Any] = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
     if raw.strip():
         try:
