@@ -36,6 +36,8 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 # Arrow IPC bodies (tables: ingest, training sets) are bytes to the fuzzer, as any binary
 # upload: sent as generated, so the routes see garbage streams as well as empty ones.
 schemathesis.serializer.alias("application/vnd.apache.arrow.stream", "application/octet-stream")
+# Code bundles (gzipped tars) likewise.
+schemathesis.serializer.alias("application/gzip", "application/octet-stream")
 
 DEFAULT_EXAMPLES = 10
 DEFAULT_SEED = 17

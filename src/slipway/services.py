@@ -32,6 +32,7 @@ from slipway.pipelines.schedules import Schedules
 from slipway.pipelines.service import PipelineService
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
+from slipway.security.epoch import TokenEpoch
 from slipway.security.tokens import TokenService
 from slipway.serving.controller import DeploymentController
 from slipway.serving.invoke import gateway_url
@@ -92,7 +93,7 @@ class Services:
         artifacts = ArtifactStore(settings.artifact_root)
         queue = WorkQueue(db)
         registry = Registry(settings, db, artifacts, events, audit)
-        pipelines = PipelineService(db, queue, events, artifacts)
+        pipelines = PipelineService(db, queue, events, artifacts, audit)
         endpoints = Endpoints(
             db,
             events,
@@ -101,30 +102,32 @@ class Services:
             gateway_url=gateway_url(settings.serving, scheme=settings.tls.scheme),
             gateway_verify=client_verify(settings.tls),
         )
-        features = FeatureStore(GroupRepository(db, events), offline, online, events, audit)
-        baselines = Baselines(db, artifacts, events, registry, features)
+        features = FeatureStore(GroupRepository(db, events, audit), offline, online, events, audit)
+        baselines = Baselines(db, artifacts, events, registry, features, audit)
         return cls(
             settings=settings,
             db=db,
             artifacts=artifacts,
             queue=queue,
             events=events,
-            tokens=TokenService(db),
+            tokens=TokenService(db, audit, epoch=TokenEpoch.for_database(db, settings.home)),
             audit=audit,
             online_store=online,
             features=features,
             registry=registry,
             pipelines=pipelines,
-            training=TrainingService(db, queue, events),
-            tuning=TuningService(db, queue, events, registry.mlflow, settings.artifact_root),
-            schedules=Schedules(db, events, pipelines),
-            triggers=Triggers(db, events, pipelines),
-            alerts=Alerts(settings.alerts, db, events),
+            training=TrainingService(db, queue, events, audit),
+            tuning=TuningService(db, queue, events, registry.mlflow, settings.artifact_root, audit),
+            schedules=Schedules(db, events, pipelines, audit),
+            triggers=Triggers(db, events, pipelines, audit),
+            alerts=Alerts(settings.alerts, db, events, audit),
             endpoints=endpoints,
             deployments=DeploymentController(db, events, endpoints),
-            batch=BatchService(settings, db, queue, events, registry, features),
+            batch=BatchService(settings, db, queue, events, registry, features, audit),
             baselines=baselines,
-            monitoring=Monitoring(db, queue, events, artifacts, baselines, registry, endpoints),
+            monitoring=Monitoring(
+                db, queue, events, artifacts, baselines, registry, endpoints, audit
+            ),
         )
 
     @property
@@ -134,6 +137,7 @@ class Services:
         return public_tracking_uri(self.settings)
 
     def close(self) -> None:
+        self.tokens.epoch.close()
         self.online_store.close()
         self.db.dispose()
 

@@ -20,7 +20,7 @@ def test_jobs_and_schedules_over_rest(
 ) -> None:
     editor = bearer(tokens["editor"])
     job = client.post(
-        "/api/v1/jobs", json={"name": "j1", "module": "tests.nothing"}, headers=editor
+        "/api/v1/jobs", json={"name": "j1", "module": "slipway.steps.nothing"}, headers=editor
     )
     assert job.status_code == 201 and job.json()["state"] == "Pending"
     assert client.get("/api/v1/jobs/j1", headers=editor).json()["name"] == "j1"

@@ -43,7 +43,15 @@ def test_training_job_submit_wait_logs(platform: Any, side: str, tmp_path: Path)
         hyperparameters={"epochs": 3},
     )
     submitted = platform.training.submit(spec)
-    assert isinstance(submitted, TrainingJob) and submitted.spec == spec
+    assert isinstance(submitted, TrainingJob)
+    if side == "remote":
+        # The client shipped the folder as a code bundle: the job runs what was uploaded.
+        shipped = submitted.spec.source_dir
+        assert shipped is not None and shipped.startswith("bundle:sha256:")
+        assert submitted.spec == spec.model_copy(update={"source_dir": shipped})
+        assert platform.code.get(shipped).top_level == ["tiny_train"]
+    else:
+        assert submitted.spec == spec
     assert submitted.state in ("Pending", "Running", "Succeeded")
     done = platform.training.wait(name, timeout=180)
     assert done.state == "Succeeded", (

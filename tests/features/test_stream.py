@@ -122,7 +122,7 @@ def test_out_of_order_and_duplicate_events_end_with_the_latest_online(
     _produce(kafka.bootstrap_servers or "", kafka_topic, events)
     # Micro-batches of two: the newest JFK event and the older ones land in different
     # batches, so ordering is decided by the online store, not within one write.
-    with _ingestor(fs, kafka, kafka_topic, "g-order", batch_records=2) as ingestor:
+    with _ingestor(fs, kafka, kafka_topic, "g-order", batch_records=2, actor="cli:x") as ingestor:
         stats = ingestor.run(max_records=len(events), idle_timeout=30)
         assert (stats.consumed, stats.ingested, stats.dead_lettered) == (7, 7, 0)
         assert stats.batches == 4
@@ -137,6 +137,14 @@ def test_out_of_order_and_duplicate_events_end_with_the_latest_online(
     ingests = fs.ingests("weather")
     assert {i.kind for i in ingests} == {"stream"} and sum(i.rows for i in ingests) == 7
     assert ingests[0].source == f"kafka://{kafka_topic}"
+    # The stream's start is audited once, as its starter; its four micro-batches are not.
+    audited = [(e.actor, e.action, e.details) for e in fs.audit.list(action="feature_group.")]
+    assert audited[0] == (
+        "cli:x",
+        "feature_group.stream",
+        {"topic": kafka_topic, "consumer_group": "g-order"},
+    )
+    assert not [entry for entry in audited if entry[1] == "feature_group.ingest"]
 
 
 def _parse(text: str) -> datetime:

@@ -95,6 +95,16 @@ def test_a_canary_failing_every_request_is_rolled_back_at_its_first_step(
     assert after == [200] * 50
     events = _events(platform, "canary")
     assert "endpoint.rolled_back" in events and "alert.raised" in events
+    # The controller's own decision is audited under its name, beside the caller's update.
+    audited = [
+        (e.actor, e.action, e.details.get("config_version"))
+        for e in platform.services.audit.list()
+        if e.resource == "endpoint/canary" and e.action.startswith("endpoint.")
+    ]
+    assert audited[:2] == [
+        ("deployment-controller", "endpoint.auto_rollback", 2),
+        ("test", "endpoint.update", 2),
+    ]
 
 
 def _serves_only(gateway: RunningGateway, name: str, version: int) -> bool:

@@ -17,6 +17,7 @@ from slipway.api.routes import (
     alerts,
     audit,
     batch,
+    code,
     endpoints,
     features,
     health,
@@ -58,6 +59,7 @@ ROUTERS = (
     tracking.router,
     pipelines.router,
     jobs.router,
+    code.router,
     endpoints.router,
     batch.router,
     monitoring.router,
@@ -91,7 +93,11 @@ def create_app(services: Services) -> FastAPI:
         max_table_bytes=server.max_table_bytes,
     )
     app.add_middleware(TokenGate, services=services, public=PUBLIC_PATHS)
-    app.add_middleware(AuditMiddleware, audit=services.audit)
+    app.add_middleware(
+        AuditMiddleware,
+        audit=services.audit,
+        routes=[route for router in ROUTERS for route in router.routes],
+    )
     app.add_middleware(
         Admission,
         max_in_flight=server.max_in_flight,

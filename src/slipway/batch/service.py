@@ -6,7 +6,8 @@ the input exists and has the model's columns, and the output is reachable. Then 
 is planned into chunks, one work item each, so every worker scores chunks in parallel.
 
 It hands out :mod:`resources <slipway.batch.resources>` (:class:`BatchJob`,
-:class:`BatchChunk`), built from the rows at this edge.
+:class:`BatchChunk`), built from the rows at this edge. Submitting, stopping and resuming
+are audited (``batch_job.*``) in the transaction that makes the change.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from slipway.features.store import FeatureStore
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import schema_from_signature
 from slipway.registry.service import Registry
+from slipway.security.audit import AuditLog
 
 # Attempts beyond the job's own retries, spent only when a worker dies under a chunk.
 CRASH_RETRIES = 2
@@ -62,6 +64,7 @@ class BatchService:
         events: EventLog,
         registry: Registry,
         features: FeatureStore,
+        audit: AuditLog | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -69,6 +72,7 @@ class BatchService:
         self.events = events
         self.registry = registry
         self.features = features
+        self.audit = audit or AuditLog(db)
 
     # -- submission -----------------------------------------------------------------------
 
@@ -137,6 +141,13 @@ class BatchService:
             self.events.append(
                 "batch.job_submitted",
                 f"batch/{job.name}",
+                {"model": f"{name}:{version.version}", "chunks": len(chunks)},
+                session=session,
+            )
+            self.audit.changed(
+                actor,
+                "batch_job.submit",
+                f"batch-job/{job.name}",
                 {"model": f"{name}:{version.version}", "chunks": len(chunks)},
                 session=session,
             )
@@ -279,7 +290,7 @@ class BatchService:
 
     # -- control ----------------------------------------------------------------------------
 
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, *, actor: str | None = None) -> None:
         validate_name(name, field="name")
         with self.db.write() as session:
             row = session.get(BatchJobRow, name)
@@ -287,6 +298,13 @@ class BatchService:
                 raise NotFound(f"batch job {name!r} does not exist")
             if row.state in TERMINAL:
                 raise Conflict(f"batch job {name} is already {row.state}")
+            self.audit.changed(
+                actor,
+                "batch_job.stop",
+                f"batch-job/{name}",
+                {"state": row.state},
+                session=session,
+            )
             row.state, row.finished_at = "Stopped", utcnow()
         self._cancel_pending(name)
 
@@ -306,7 +324,7 @@ class BatchService:
             with contextlib.suppress(Conflict):
                 self.queue.cancel(item)
 
-    def resume(self, name: str) -> BatchJob:
+    def resume(self, name: str, *, actor: str | None = None) -> BatchJob:
         """Run a Failed or Stopped job's unfinished chunks again; finished ones (written,
         or every message acknowledged) are not redone."""
         with self.db.write() as session:
@@ -329,6 +347,13 @@ class BatchService:
                 chunk.state, chunk.error, chunk.delivered, chunk.failed = "pending", None, 0, 0
                 chunk.work_item_id = self._enqueue(spec, chunk.index, session)
                 requeued += 1
+            self.audit.changed(
+                actor,
+                "batch_job.resume",
+                f"batch-job/{name}",
+                {"from": row.state, "requeued_chunks": requeued},
+                session=session,
+            )
             if not requeued:  # stopped after its last chunk finished: nothing left to do
                 row.state, row.error, row.finished_at = "Completed", None, utcnow()
                 session.flush()

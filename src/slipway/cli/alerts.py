@@ -7,14 +7,13 @@ fired and how each delivery went.
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from slipway.cli.context import load_yaml_mapping, platform, reported
+from slipway.cli.context import cli_actor, load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.errors import InvalidInput
 from slipway.core.resource import Resource
@@ -29,10 +28,6 @@ app.add_typer(channels, name="channels")
 app.add_typer(rules, name="rules")
 
 _STATES = {"delivered": "green", "pending": "yellow", "failed": "red"}
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _fields(resource: Resource, output: Format = Format.TABLE) -> dict[str, Any]:
@@ -81,7 +76,7 @@ def create_channel(
     if to:
         config["to"] = to
     with platform() as services:
-        created = services.alerts.create_channel(name, kind, config, actor=_actor())
+        created = services.alerts.create_channel(name, kind, config, actor=cli_actor())
     if output is Format.JSON:
         print_json(_fields(created, output))
         return
@@ -111,7 +106,7 @@ def describe_channel(name: str, output: OutputOption = Format.TABLE) -> None:
 def delete_channel(name: str) -> None:
     """Delete a channel no rule sends to."""
     with platform() as services:
-        services.alerts.delete_channel(name)
+        services.alerts.delete_channel(name, actor=cli_actor())
     console.print(f"deleted alert channel {name}")
 
 
@@ -119,7 +114,7 @@ def delete_channel(name: str) -> None:
 def test_channel(name: str, output: OutputOption = Format.TABLE) -> None:
     """Send a test notification now; exits 1 unless it was delivered."""
     with platform() as services:
-        result = services.alerts.test(name, actor=_actor())
+        result = services.alerts.test(name, actor=cli_actor())
     if output is Format.JSON:
         print_json(_fields(result, output))
     elif result.delivered:
@@ -166,7 +161,7 @@ def create_rule(
     }
     spec |= {k: v for k, v in given.items() if v is not None}
     with platform() as services:
-        row = services.alerts.create_rule(spec, actor=_actor())
+        row = services.alerts.create_rule(spec, actor=cli_actor())
     if output is Format.JSON:
         print_json(_fields(row, output))
         return
@@ -199,14 +194,14 @@ def describe_rule(name: str, output: OutputOption = Format.TABLE) -> None:
 @rules.command("enable")
 def enable_rule(name: str) -> None:
     with platform() as services:
-        services.alerts.set_rule_enabled(name, True)
+        services.alerts.set_rule_enabled(name, True, actor=cli_actor())
     console.print(f"enabled {name}")
 
 
 @rules.command("disable")
 def disable_rule(name: str) -> None:
     with platform() as services:
-        services.alerts.set_rule_enabled(name, False)
+        services.alerts.set_rule_enabled(name, False, actor=cli_actor())
     console.print(f"disabled {name}")
 
 
@@ -214,7 +209,7 @@ def disable_rule(name: str) -> None:
 def delete_rule(name: str) -> None:
     """Delete a rule; the alerts it fired stay in the history."""
     with platform() as services:
-        services.alerts.delete_rule(name)
+        services.alerts.delete_rule(name, actor=cli_actor())
     console.print(f"deleted alert rule {name}")
 
 

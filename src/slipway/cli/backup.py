@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from slipway.backup.service import create_backup, restore_backup
-from slipway.cli.context import local_platform, reported, settings_or_exit
+from slipway.cli.context import cli_actor, local_platform, reported, settings_or_exit
 from slipway.cli.output import Format, OutputOption, console, errors, print_json
 
 PgBinOption = Annotated[
@@ -102,7 +102,7 @@ def restore(
         report = restore_backup(settings, path, force=force, progress=bar, pg_bin=pg_bin)
         bar.phase("materializing online features")
         with local_platform(settings) as services:
-            materialized = services.features.materialize_all()
+            materialized = services.features.materialize_all(actor=cli_actor())
     if output is Format.JSON:
         print_json(
             {

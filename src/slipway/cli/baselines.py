@@ -7,13 +7,12 @@ dataset itself satisfies; edit them with ``constraints NAME --set FILE``.
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from slipway.cli.context import load_yaml_mapping, platform, reported
+from slipway.cli.context import cli_actor, load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.errors import InvalidInput
 from slipway.core.resource import Resource
@@ -23,10 +22,6 @@ app = typer.Typer(
 )
 
 Yes = Annotated[bool, typer.Option("--yes", help="do not ask")]
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _fields(resource: Resource, output: Format = Format.TABLE) -> dict[str, Any]:
@@ -113,7 +108,7 @@ def create(
             summary = services.baselines.create(
                 name,
                 source=source,
-                actor=_actor(),
+                actor=cli_actor(),
                 model=model,
                 columns=column or None,
                 prediction_column=prediction_column,
@@ -214,7 +209,7 @@ def constraints(
     document = load_yaml_mapping(set_file) if set_file is not None else None
     with platform() as services:
         if document is not None:
-            current = services.baselines.set_constraints(name, document, actor=_actor())
+            current = services.baselines.set_constraints(name, document, actor=cli_actor())
         else:
             current = services.baselines.constraints(name)
     if output is Format.JSON:
@@ -257,5 +252,5 @@ def delete(name: str, yes: Yes = False) -> None:
     if not yes:
         typer.confirm(f"delete baseline {name}?", abort=True)
     with platform() as services:
-        services.baselines.delete(name)
+        services.baselines.delete(name, actor=cli_actor())
     console.print(f"deleted baseline {name}")

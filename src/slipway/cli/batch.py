@@ -7,7 +7,6 @@ wait``) follows the job with a progress bar and exits 1 unless it Completes.
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from slipway.batch.resources import BatchJob
 from slipway.batch.spec import TERMINAL
-from slipway.cli.context import load_yaml_mapping, platform
+from slipway.cli.context import cli_actor, load_yaml_mapping, platform
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.waiting import wait_until_final
 
@@ -42,10 +41,6 @@ _COLOURS = {
     "done": "green",
     "failed": "red",
 }
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _coloured(value: str) -> str:
@@ -140,7 +135,7 @@ def submit(
     """Submit a batch job from a YAML spec (checked first: model, input columns, output)."""
     spec = _local_paths(load_yaml_mapping(file), file.parent)
     with platform() as services:
-        row = services.batch.submit(spec, actor=_actor())
+        row = services.batch.submit(spec, actor=cli_actor())
         if wait:
             console_or_err = errors if output is Format.JSON else console
             console_or_err.print(
@@ -250,7 +245,7 @@ def wait(
 def stop(name: str) -> None:
     """Stop a batch job: queued chunks are cancelled; resume it later."""
     with platform() as services:
-        services.batch.stop(name)
+        services.batch.stop(name, actor=cli_actor())
     console.print(f"stopped {name}; `slipway batch resume {name}` runs its unfinished chunks")
 
 
@@ -263,7 +258,7 @@ def resume(
 ) -> None:
     """Run a Failed or Stopped job's unfinished chunks again (finished ones are kept)."""
     with platform() as services:
-        row = services.batch.resume(name)
+        row = services.batch.resume(name, actor=cli_actor())
         if wait:
             _follow(services, name, timeout, output)
             return

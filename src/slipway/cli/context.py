@@ -5,11 +5,13 @@ configured backends (the default), or — with ``--url`` / ``SLIPWAY_URL`` and
 ``--token`` / ``SLIPWAY_TOKEN`` — through :class:`slipway.Client` against a shared control
 plane. Commands that administer the machine they run on (``up``, ``gc``, ``status``,
 ``db``, ``backup``...) take :func:`local_platform`, which refuses a remote target.
+
+Every change a command makes names :func:`cli_actor` (``cli:<user>``) as its actor; the
+service audits it in process, and remotely the server audits the token's holder instead.
 """
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ import yaml
 from slipway.cli.output import errors
 from slipway.core.errors import InvalidInput, SlipwayError
 from slipway.core.settings import Settings, load_settings
+from slipway.security.audit import local_user
 from slipway.services import Services
 
 
@@ -34,6 +37,13 @@ class Target:
 
 
 target = Target()
+
+
+def cli_actor() -> str:
+    """Who a command acts as: ``cli:<the OS user running it>``. The services record it in
+    the audit log (and as ``created_by`` where a resource keeps one); a remote server
+    ignores it and records the token's holder."""
+    return f"cli:{local_user()}"
 
 
 def use_remote(url: str | None, token: str | None) -> None:
@@ -84,21 +94,6 @@ def platform() -> Iterator[Any]:
 
     with reported(), Client(target.url, token=target.token) as client:
         yield client
-
-
-def record_action(platform: Any, action: str, resource: str, **details: Any) -> None:
-    """Audit an administrative action the CLI made in process, as the control plane audits
-    each mutation a caller makes over HTTP. Remotely there is nothing to do here: the
-    server has already recorded the call, with the token's holder as its actor."""
-    if target.url is not None:
-        return
-    platform.audit.record(
-        actor=f"cli:{getpass.getuser()}",
-        action=action,
-        resource=resource,
-        outcome="success",
-        details=details,
-    )
 
 
 @contextmanager

@@ -8,7 +8,6 @@ shows what each variant served.
 
 from __future__ import annotations
 
-import getpass
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from slipway.cli.context import load_yaml_mapping, platform, reported
+from slipway.cli.context import cli_actor, load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.clock import utcnow
 from slipway.core.errors import InvalidInput
@@ -47,10 +46,6 @@ _COLOURS = {
     "rolled_back": "magenta",
     "failed": "red",
 }
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _coloured(value: str) -> str:
@@ -147,7 +142,7 @@ def create(file: SpecFile, output: OutputOption = Format.TABLE) -> None:
     """Create an endpoint from a YAML spec (it starts Creating)."""
     spec = load_yaml_mapping(file)
     with platform() as services:
-        described = services.endpoints.create(spec, actor=_actor())
+        described = services.endpoints.create(spec, actor=cli_actor())
     _changed(described, output, "created")
 
 
@@ -156,7 +151,7 @@ def update(file: SpecFile, output: OutputOption = Format.TABLE) -> None:
     """Roll out a new spec for the endpoint it names, with the spec's deployment strategy."""
     spec = load_yaml_mapping(file)
     with platform() as services:
-        described = services.endpoints.update(str(spec.get("name", "")), spec, actor=_actor())
+        described = services.endpoints.update(str(spec.get("name", "")), spec, actor=cli_actor())
     _changed(described, output, "updating")
 
 
@@ -231,7 +226,7 @@ def rollback(
 ) -> None:
     """Deploy an earlier config again, all at once (stored as a new config)."""
     with platform() as services:
-        described = services.endpoints.rollback(name, to_version=to_version, actor=_actor())
+        described = services.endpoints.rollback(name, to_version=to_version, actor=cli_actor())
     _changed(described, output, "rolling back")
 
 
@@ -241,7 +236,7 @@ def delete(name: str, yes: bool = typer.Option(False, "--yes", help="do not ask"
     if not yes:
         typer.confirm(f"delete endpoint {name}? it stops serving traffic", abort=True)
     with platform() as services:
-        services.endpoints.delete(name, actor=_actor())
+        services.endpoints.delete(name, actor=cli_actor())
     console.print(f"deleting {name}: gateways drop it, then it is gone")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import signal
 import threading
@@ -15,7 +14,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from slipway.cli.context import load_yaml_mapping, local_platform, platform
+from slipway.cli.context import cli_actor, load_yaml_mapping, local_platform, platform
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.resource import Resource
 from slipway.features.resources import Ingest, StoredGroup
@@ -40,7 +39,7 @@ def create(
     """Create a feature group from a YAML definition."""
     spec = load_yaml_mapping(file)
     with platform() as services:
-        stored = services.features.create_group(spec)
+        stored = services.features.create_group(spec, actor=cli_actor())
     console.print(f"created feature group [bold]{stored.spec.name}[/bold]")
 
 
@@ -51,7 +50,7 @@ def update(
     """Apply a compatible change (new nullable features, metadata) to a group."""
     spec = load_yaml_mapping(file)
     with platform() as services:
-        stored, added = services.features.update_group(spec)
+        stored, added = services.features.update_group(spec, actor=cli_actor())
     console.print(
         f"updated {stored.spec.name} to revision {stored.revision}"
         + (f"; added {', '.join(added)}" if added else "")
@@ -104,7 +103,7 @@ def delete(name: str, yes: bool = typer.Option(False, "--yes", help="do not ask"
     if not yes:
         typer.confirm(f"delete feature group {name}?", abort=True)
     with platform() as services:
-        services.features.delete_group(name)
+        services.features.delete_group(name, actor=cli_actor())
     console.print(f"deleted {name}")
 
 
@@ -129,7 +128,11 @@ def ingest(
     ):
         task = progress.add_task(name, total=None)
         result = services.features.ingest_file(
-            name, path, timezone=timezone, on_progress=lambda n: progress.advance(task, n)
+            name,
+            path,
+            timezone=timezone,
+            on_progress=lambda n: progress.advance(task, n),
+            actor=cli_actor(),
         )
     if output is Format.JSON:
         print_json(result.model_dump(mode="json"))
@@ -185,7 +188,9 @@ def materialize(
         return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
 
     with platform() as services:
-        counts = services.features.materialize(name, start=aware(start), end=aware(end))
+        counts = services.features.materialize(
+            name, start=aware(start), end=aware(end), actor=cli_actor()
+        )
     console.print(f"materialized {counts.records:,} records; {counts.applied:,} applied")
 
 
@@ -193,9 +198,7 @@ def materialize(
 def delete_records(name: str, keys: list[str] = typer.Argument(...)) -> None:
     """Delete records by id from the online and the offline store (audited)."""
     with platform() as services:
-        counts = services.features.delete_records(
-            name, _keys(keys), actor=f"cli:{getpass.getuser()}"
-        )
+        counts = services.features.delete_records(name, _keys(keys), actor=cli_actor())
     console.print(
         f"deleted {counts.online_deleted} online records and"
         f" {counts.offline_rows_deleted} offline rows"
@@ -284,6 +287,7 @@ def stream(
             batch_records=batch_records,
             batch_seconds=batch_seconds,
             timezone=timezone,
+            actor=cli_actor(),
         )
         with ingestor, _stop_on_signals(stop):
             if people:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from slipway.cli.context import load_yaml_mapping, platform, reported
+from slipway.cli.context import cli_actor, load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.errors import InvalidInput
 from slipway.events.resources import Trigger
@@ -43,7 +43,7 @@ def submit_job(
     if spec.get("source_dir"):
         spec["source_dir"] = str((file.parent / spec["source_dir"]).resolve())
     with platform() as services:
-        submitted = services.training.submit(spec)
+        submitted = services.training.submit(spec, actor=cli_actor())
         console.print(f"submitted training job [bold]{submitted.name}[/bold]")
         if wait:
             position = 0
@@ -80,7 +80,7 @@ def job_logs(name: str) -> None:
 def stop_job(name: str) -> None:
     """Stop a job (its process is killed)."""
     with platform() as services:
-        services.training.stop(name)
+        services.training.stop(name, actor=cli_actor())
     console.print(f"stopping {name}")
 
 
@@ -90,7 +90,7 @@ def submit_tuning(file: Path = typer.Option(..., "--file", "-f")) -> None:
     spec = load_yaml_mapping(file)
     spec.setdefault("code_paths", [os.getcwd()])
     with platform() as services:
-        submitted = services.tuning.submit(spec)
+        submitted = services.tuning.submit(spec, actor=cli_actor())
     console.print(f"submitted tuning job [bold]{submitted.name}[/bold]")
 
 
@@ -126,7 +126,7 @@ def describe_tuning(name: str, output: OutputOption = Format.TABLE) -> None:
 @tuning.command("stop")
 def stop_tuning(name: str) -> None:
     with platform() as services:
-        services.tuning.stop(name)
+        services.tuning.stop(name, actor=cli_actor())
     console.print(f"stopping {name}")
 
 
@@ -148,6 +148,7 @@ def create_schedule(
             timezone=timezone,
             parameters=_pairs(param, "param"),
             catchup=catchup,  # checked by Schedules.create
+            actor=cli_actor(),
         )
     console.print(f"schedule {created.name}: next at {created.next_fire_at.isoformat()}")
 
@@ -163,7 +164,7 @@ def list_schedules(output: OutputOption = Format.TABLE) -> None:
 def enable_schedule(name: str) -> None:
     """Resume a schedule: it fires next at its next tick from now."""
     with platform() as services:
-        changed = services.schedules.set_enabled(name, True)
+        changed = services.schedules.set_enabled(name, True, actor=cli_actor())
     console.print(f"enabled {name}: next at {changed.next_fire_at.isoformat()}")
 
 
@@ -171,14 +172,14 @@ def enable_schedule(name: str) -> None:
 def disable_schedule(name: str) -> None:
     """Pause a schedule."""
     with platform() as services:
-        services.schedules.set_enabled(name, False)
+        services.schedules.set_enabled(name, False, actor=cli_actor())
     console.print(f"disabled {name}")
 
 
 @schedules.command("delete")
 def delete_schedule(name: str) -> None:
     with platform() as services:
-        services.schedules.delete(name)
+        services.schedules.delete(name, actor=cli_actor())
     console.print(f"deleted {name}")
 
 
@@ -200,6 +201,7 @@ def create_trigger(
             filters=_pairs(filter, "filter"),
             parameter_mapping=_pairs(map, "map"),
             debounce_seconds=debounce,
+            actor=cli_actor(),
         )
     console.print(f"trigger {name}: {event} -> {pipeline}")
 
@@ -215,7 +217,7 @@ def list_triggers(output: OutputOption = Format.TABLE) -> None:
 def enable_trigger(name: str) -> None:
     """Resume a trigger: events appended from now on can fire it."""
     with platform() as services:
-        services.triggers.set_enabled(name, True)
+        services.triggers.set_enabled(name, True, actor=cli_actor())
     console.print(f"enabled {name}")
 
 
@@ -223,12 +225,12 @@ def enable_trigger(name: str) -> None:
 def disable_trigger(name: str) -> None:
     """Pause a trigger: events appended while it is paused never fire it."""
     with platform() as services:
-        services.triggers.set_enabled(name, False)
+        services.triggers.set_enabled(name, False, actor=cli_actor())
     console.print(f"disabled {name}")
 
 
 @triggers.command("delete")
 def delete_trigger(name: str) -> None:
     with platform() as services:
-        services.triggers.delete(name)
+        services.triggers.delete(name, actor=cli_actor())
     console.print(f"deleted {name}")

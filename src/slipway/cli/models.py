@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Any
 
 import typer
 
-from slipway.cli.context import platform
+from slipway.cli.context import cli_actor, platform
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.registry.models import ApprovalStatus, Output
 from slipway.registry.resources import ModelVersion, RegisteredModel, Transition
@@ -15,10 +14,6 @@ from slipway.registry.resources import ModelVersion, RegisteredModel, Transition
 app = typer.Typer(
     help="Model registry: versions, approvals, aliases, lineage.", no_args_is_help=True
 )
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _row(v: ModelVersion) -> dict[str, Any]:
@@ -91,7 +86,7 @@ def register(
         version = services.registry.register(
             name,
             source,
-            actor=_actor(),
+            actor=cli_actor(),
             description=description,
             output=output,
             owner=owner,
@@ -130,7 +125,7 @@ def model_card(
 def _set(name: str, version: int, status: ApprovalStatus, comment: str) -> None:
     with platform() as services:
         updated = services.registry.set_approval(
-            name, version, status, actor=_actor(), comment=comment
+            name, version, status, actor=cli_actor(), comment=comment
         )
     console.print(f"{name} version {version} is now {updated.approval_status.value}")
 
@@ -151,7 +146,7 @@ def reject(name: str, version: int, comment: str = typer.Option("", "--comment",
 def alias(name: str, alias_name: str, version: int) -> None:
     """Point an alias (champion, challenger, ...) at a version."""
     with platform() as services:
-        services.registry.set_alias(name, alias_name, version, actor=_actor())
+        services.registry.set_alias(name, alias_name, version, actor=cli_actor())
     console.print(f"{name}@{alias_name} -> version {version}")
 
 

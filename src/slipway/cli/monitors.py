@@ -9,7 +9,6 @@ not finished within ``--timeout`` (as when no worker is running).
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +18,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from slipway.cli import baselines
-from slipway.cli.context import load_yaml_mapping, platform, reported
+from slipway.cli.context import cli_actor, load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.errors import InvalidInput
 from slipway.core.resource import Resource
@@ -51,10 +50,6 @@ When = Annotated[
     str | None,
     typer.Option(help="ISO 8601 with a time zone, e.g. 2024-05-01T10:00:00Z"),
 ]
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _coloured(value: str | None) -> str:
@@ -107,7 +102,7 @@ def create(
     """Create a monitor from a spec file."""
     spec = load_yaml_mapping(file)
     with platform() as services:
-        monitor = services.monitoring.create(spec, actor=_actor())
+        monitor = services.monitoring.create(spec, actor=cli_actor())
     if output is Format.JSON:
         print_json(_fields(monitor, output))
         return
@@ -188,7 +183,7 @@ def show(name: str, output: OutputOption = Format.TABLE) -> None:
 def enable(name: str) -> None:
     """Resume a monitor's schedule."""
     with platform() as services:
-        services.monitoring.set_enabled(name, True, actor=_actor())
+        services.monitoring.set_enabled(name, True, actor=cli_actor())
     console.print(f"enabled {name}")
 
 
@@ -196,7 +191,7 @@ def enable(name: str) -> None:
 def disable(name: str) -> None:
     """Stop a monitor's scheduled runs (on-demand runs still work)."""
     with platform() as services:
-        services.monitoring.set_enabled(name, False, actor=_actor())
+        services.monitoring.set_enabled(name, False, actor=cli_actor())
     console.print(f"disabled {name}")
 
 
@@ -206,7 +201,7 @@ def delete(name: str, yes: Yes = False) -> None:
     if not yes:
         typer.confirm(f"delete monitor {name}?", abort=True)
     with platform() as services:
-        services.monitoring.delete(name, actor=_actor())
+        services.monitoring.delete(name, actor=cli_actor())
     console.print(f"deleted monitor {name}")
 
 
@@ -282,7 +277,7 @@ def run(
     """Queue a run over [start, end) (default: the monitor's window before now)."""
     window = (_moment(start, "start"), _moment(end, "end"))
     with platform() as services:
-        queued = services.monitoring.run(name, actor=_actor(), start=window[0], end=window[1])
+        queued = services.monitoring.run(name, actor=cli_actor(), start=window[0], end=window[1])
         if not wait:
             if output is Format.JSON:
                 print_json(_fields(queued, output))
@@ -496,7 +491,7 @@ def ground_truth(
     with reported():
         records = uploads.read_file(file)
     with platform() as services:
-        stored = services.monitoring.put_ground_truth(endpoint, records)
+        stored = services.monitoring.put_ground_truth(endpoint, records, actor=cli_actor())
     if output is Format.JSON:
         print_json(_fields(stored, output))
         return

@@ -14,7 +14,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from slipway.cli.context import platform, reported
+from slipway.cli.context import cli_actor, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.errors import InvalidInput
 from slipway.pipelines.resources import Execution, Pipeline
@@ -70,7 +70,7 @@ def register(
     """Register (or update) a pipeline defined in importable Python code."""
     sys.path.insert(0, os.getcwd())
     with platform() as services:
-        registered = services.pipelines.register(target)
+        registered = services.pipelines.register(target, actor=cli_actor())
     graph = registered.graph
     console.print(
         f"registered [bold]{registered.name}[/bold]: {len(graph.steps)} steps,"
@@ -102,7 +102,7 @@ def run(
 ) -> None:
     """Start an execution (workers run it; `slipway up` starts some)."""
     with platform() as services:
-        execution_id = services.pipelines.start(name, _parse_params(param))
+        execution_id = services.pipelines.start(name, _parse_params(param), actor=cli_actor())
         console.print(f"started execution {execution_id}")
         if wait:
             _watch(services, execution_id)
@@ -171,7 +171,7 @@ def logs(
 def retry(execution_id: str) -> None:
     """Run a failed execution again from its failed steps."""
     with platform() as services:
-        services.pipelines.retry(execution_id)
+        services.pipelines.retry(execution_id, actor=cli_actor())
     console.print(f"retrying {execution_id}")
 
 
@@ -179,5 +179,5 @@ def retry(execution_id: str) -> None:
 def cancel(execution_id: str) -> None:
     """Cancel an execution; running steps are stopped."""
     with platform() as services:
-        services.pipelines.cancel(execution_id)
+        services.pipelines.cancel(execution_id, actor=cli_actor())
     console.print(f"cancelled {execution_id}")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
 import re
 from datetime import timedelta
 
 import typer
 
-from slipway.cli.context import platform, record_action, reported
+from slipway.cli.context import cli_actor, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.errors import InvalidInput
 from slipway.security.resources import Role, Token
@@ -66,18 +65,9 @@ def create(
         token, secret = services.tokens.create(
             name,
             role,
-            created_by=f"cli:{getpass.getuser()}",
+            created_by=cli_actor(),
             expires_in=lifetime,
             invoke=invoke,
-        )
-        record_action(
-            services,
-            "tokens.create",
-            f"token/{token.id}",
-            name=name,
-            role=role.value,
-            expires_at=token.expires_at.isoformat() if token.expires_at else None,
-            invoke=token.invoke,
         )
     _show_secret(token, secret, output, "created")
 
@@ -91,8 +81,7 @@ def set_invoke(
 ) -> None:
     """Set the endpoints a token may invoke through the gateway (replacing its grants)."""
     with platform() as services:
-        token = services.tokens.set_invoke(id_or_name, endpoints or [])
-        record_action(services, "tokens.invoke", f"token/{token.id}", invoke=token.invoke)
+        token = services.tokens.set_invoke(id_or_name, endpoints or [], actor=cli_actor())
     granted = ", ".join(token.invoke) or "no endpoint"
     console.print(f"{token.name} ({token.id}) may invoke: {granted}")
 
@@ -122,13 +111,7 @@ def rotate(
     with reported():
         lifetime = _span(expires_in)
     with platform() as services:
-        token, secret = services.tokens.rotate(id_or_name, expires_in=lifetime)
-        record_action(
-            services,
-            "tokens.rotate",
-            f"token/{token.id}",
-            expires_at=token.expires_at.isoformat() if token.expires_at else None,
-        )
+        token, secret = services.tokens.rotate(id_or_name, expires_in=lifetime, actor=cli_actor())
     _show_secret(token, secret, output, "rotated")
 
 
@@ -136,6 +119,5 @@ def rotate(
 def revoke(id_or_name: str = typer.Argument(..., help="token id or name")) -> None:
     """Revoke a token; requests using it get 401 from now on."""
     with platform() as services:
-        token = services.tokens.revoke(id_or_name)
-        record_action(services, "tokens.revoke", f"token/{token.id}")
+        token = services.tokens.revoke(id_or_name, actor=cli_actor())
     console.print(f"revoked {token.name} ({token.id})")

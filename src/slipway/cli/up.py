@@ -256,7 +256,7 @@ def _service_token(settings: Settings) -> tuple[Token, str]:
 def _revoke(settings: Settings, token: Token) -> None:
     services = Services.open(settings, migrate=False)
     try:
-        services.tokens.revoke(token.id)
+        services.tokens.revoke(token.id, actor="slipway up")
     finally:
         services.close()
 

@@ -20,6 +20,7 @@ from typing import Any
 from slipway.client.alerts import RemoteAlerts
 from slipway.client.audit import RemoteAudit
 from slipway.client.batch import RemoteBatch
+from slipway.client.code import RemoteCode
 from slipway.client.endpoints import RemoteEndpoints
 from slipway.client.features import RemoteFeatureStore
 from slipway.client.jobs import RemoteTraining, RemoteTuning
@@ -39,6 +40,7 @@ class Client:
         self, url: str, *, token: str | None = None, timeout: float = 60.0, retries: int = 3
     ) -> None:
         self.transport = Transport(url, token=token, timeout=timeout, retries=retries)
+        self.code = RemoteCode(self.transport)
         self.features = RemoteFeatureStore(self.transport)
         self.tokens = RemoteTokens(self.transport)
         self.audit = RemoteAudit(self.transport)
@@ -47,11 +49,11 @@ class Client:
         self.monitoring = RemoteMonitoring(self.transport)
         self.baselines = RemoteBaselines(self.transport)
         self.alerts = RemoteAlerts(self.transport)
-        self.pipelines = RemotePipelines(self.transport)
+        self.pipelines = RemotePipelines(self.transport, self.code)
         self.schedules = RemoteSchedules(self.transport)
         self.triggers = RemoteTriggers(self.transport)
-        self.training = RemoteTraining(self.transport)
-        self.tuning = RemoteTuning(self.transport)
+        self.training = RemoteTraining(self.transport, self.code)
+        self.tuning = RemoteTuning(self.transport, self.code)
         self.registry = RemoteRegistry(self.transport)
 
     @property

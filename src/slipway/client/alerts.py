@@ -50,7 +50,9 @@ class RemoteAlerts:
         response = self.transport.request("POST", "/alerts/channels", json=body)
         return AlertChannel.model_validate(response.json())
 
-    def update_channel(self, name: str, config: dict[str, Any] | None) -> AlertChannel:
+    def update_channel(
+        self, name: str, config: dict[str, Any] | None, *, actor: str | None = None
+    ) -> AlertChannel:
         response = self.transport.request(
             "PUT", f"/alerts/channels/{name}", json={"config": config or {}}
         )
@@ -64,10 +66,10 @@ class RemoteAlerts:
         response = self.transport.request("GET", "/alerts/channels")
         return Listing(AlertChannel.model_validate(c) for c in response.json())
 
-    def delete_channel(self, name: str) -> None:
+    def delete_channel(self, name: str, *, actor: str | None = None) -> None:
         self.transport.request("DELETE", f"/alerts/channels/{name}")
 
-    def test(self, name: str, *, actor: str = "") -> ChannelTest:
+    def test(self, name: str, *, actor: str | None = None) -> ChannelTest:
         """Send a test notification now, once (never retried: it would send twice)."""
         response = self.transport.request("POST", f"/alerts/channels/{name}/test")
         return ChannelTest.model_validate(response.json())
@@ -78,11 +80,13 @@ class RemoteAlerts:
         response = self.transport.request("POST", "/alerts/rules", json=_body(spec))
         return AlertRule.model_validate(response.json())
 
-    def update_rule(self, name: str, spec: RuleSpec | Mapping[str, Any]) -> AlertRule:
+    def update_rule(
+        self, name: str, spec: RuleSpec | Mapping[str, Any], *, actor: str | None = None
+    ) -> AlertRule:
         response = self.transport.request("PUT", f"/alerts/rules/{name}", json=_body(spec))
         return AlertRule.model_validate(response.json())
 
-    def set_rule_enabled(self, name: str, enabled: bool) -> AlertRule:
+    def set_rule_enabled(self, name: str, enabled: bool, *, actor: str | None = None) -> AlertRule:
         action = "enable" if enabled else "disable"
         # Idempotent: enabling twice leaves it enabled, so a lost answer may be retried.
         response = self.transport.request("POST", f"/alerts/rules/{name}/{action}", repeatable=True)
@@ -96,7 +100,7 @@ class RemoteAlerts:
         response = self.transport.request("GET", "/alerts/rules")
         return Listing(AlertRule.model_validate(r) for r in response.json())
 
-    def delete_rule(self, name: str) -> None:
+    def delete_rule(self, name: str, *, actor: str | None = None) -> None:
         self.transport.request("DELETE", f"/alerts/rules/{name}")
 
     # -- fired alerts ------------------------------------------------------------------

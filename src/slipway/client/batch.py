@@ -60,13 +60,13 @@ class RemoteBatch:
             interval=0.5,
         )
 
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, *, actor: str | None = None) -> None:
         """Stop the job: queued chunks are cancelled, running ones finish and are kept."""
         validate_name(name, field="name")
         # Stopping twice is a Conflict on the second: not repeatable.
         self.transport.request("POST", f"/batch-jobs/{name}/stop", repeatable=False)
 
-    def resume(self, name: str) -> BatchJob:
+    def resume(self, name: str, *, actor: str | None = None) -> BatchJob:
         """Run a Failed or Stopped job's unfinished chunks again."""
         validate_name(name, field="name")
         response = self.transport.request("POST", f"/batch-jobs/{name}/resume")

@@ -53,15 +53,18 @@ class RemoteFeatureStore:
     Left out, as they only make sense in process: ``ingest``'s ``source``, ``kind`` and
     ``positions`` (the stream ingestor's bookkeeping), ``entity_keys`` (the gateway's
     enrichment helper) and the store's parts (``repo``, ``offline``, ``online``).
-    ``delete_records``' ``actor`` is the token's holder, whatever the caller passes: the
-    server audits who it authenticated."""
+    Every change's ``actor`` (accepted for the embedded signatures' sake) is the token's
+    holder, whatever the caller passes: the server audits who it authenticated."""
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
 
     # -- groups ------------------------------------------------------------------------
 
-    def create_group(self, spec: FeatureGroup | Mapping[str, Any]) -> StoredGroup:
+    def create_group(
+        self, spec: FeatureGroup | Mapping[str, Any], *, actor: str | None = None
+    ) -> StoredGroup:
+        del actor  # the server's caller
         # Validated here as in process, so a bad definition raises the same error before
         # anything is sent (the server checks it again).
         group = spec if isinstance(spec, FeatureGroup) else FeatureGroup.parse(spec)
@@ -70,8 +73,11 @@ class RemoteFeatureStore:
         )
         return StoredGroup.model_validate_json(response.content)
 
-    def update_group(self, spec: FeatureGroup | Mapping[str, Any]) -> tuple[StoredGroup, list[str]]:
+    def update_group(
+        self, spec: FeatureGroup | Mapping[str, Any], *, actor: str | None = None
+    ) -> tuple[StoredGroup, list[str]]:
         """Apply a compatible change; the stored group and the names of added features."""
+        del actor  # the server's caller
         group = spec if isinstance(spec, FeatureGroup) else FeatureGroup.parse(spec)
         before = {f.name for f in self.describe(group.name).spec.features}
         response = self.transport.request(
@@ -88,8 +94,9 @@ class RemoteFeatureStore:
         response = self.transport.request("GET", "/feature-groups")
         return Listing(StoredGroup.model_validate(g) for g in response.json())
 
-    def delete_group(self, name: str) -> None:
+    def delete_group(self, name: str, *, actor: str | None = None) -> None:
         """Delete the definition and the online records; offline history stays."""
+        del actor  # the server's caller
         self.transport.request("DELETE", f"/feature-groups/{name}")
 
     # -- ingestion ---------------------------------------------------------------------
@@ -101,10 +108,12 @@ class RemoteFeatureStore:
         *,
         timezone: str | None = None,
         idempotency_key: str | None = None,
+        actor: str | None = None,
     ) -> Ingest:
         """Ingest ``records`` (a DataFrame, an Arrow table, or a list of objects) as one
         ingestion. With ``idempotency_key`` the call is retried on a lost connection and
         the server writes it once."""
+        del actor  # the server's caller
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         response = self.transport.request(
             "POST",
@@ -124,10 +133,12 @@ class RemoteFeatureStore:
         timezone: str | None = None,
         on_progress: Callable[[int], None] | None = None,
         idempotency_key: str | None = None,
+        actor: str | None = None,
     ) -> Ingest:
         """Ingest a Parquet or CSV file the client can read (a path or any fsspec URI):
         read here (``on_progress`` counts the rows read), sent as one table, written
         all or nothing by the server."""
+        del actor  # the server's caller
         chunks = []
         for chunk in file_chunks(uri, format=format)():
             chunks.append(chunk)
@@ -179,9 +190,15 @@ class RemoteFeatureStore:
         return OnlineFeatures.model_validate_json(response.content).vectors
 
     def materialize(
-        self, name: str, *, start: datetime | None = None, end: datetime | None = None
+        self,
+        name: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        actor: str | None = None,
     ) -> Materialization:
         """Copy the latest offline record per key into the online store (idempotent)."""
+        del actor  # the server's caller
         body = {
             "start": start.isoformat() if start else None,
             "end": end.isoformat() if end else None,
@@ -191,9 +208,10 @@ class RemoteFeatureStore:
         )
         return Materialization.model_validate_json(response.content)
 
-    def materialize_all(self) -> dict[str, int]:
+    def materialize_all(self, *, actor: str | None = None) -> dict[str, int]:
         """Materialize every group that is online and offline and has offline rows; the
         offline records read, per group."""
+        del actor  # the server's caller
         done: dict[str, int] = {}
         for stored in self.list_groups():
             has_rows = (
@@ -209,6 +227,7 @@ class RemoteFeatureStore:
         self, name: str, keys: Sequence[Mapping[str, Any] | Sequence[Any]], *, actor: str
     ) -> RecordDeletion:
         """Delete records by key from both stores; audited under the token's holder."""
+        del actor  # the server's caller
         if not keys:
             raise InvalidInput("name at least one key", field="keys")
         response = self.transport.request(

@@ -2,16 +2,19 @@
 :class:`~slipway.training.service.TrainingService` and
 :class:`~slipway.tuning.service.TuningService`, with their arguments and return types.
 
-A job's spec names code and folders on the workers' machines (``source_dir``,
-``module``, ``function``, ``trial``, ``code_paths``): the workers run it, not the caller.
-A spec given as a dict is sent as written and checked by the server, whose errors name
-the field as the embedded service's do.
+A job's code comes from the caller's machine: a ``source_dir`` or ``code_paths`` folder
+that exists here is packed and uploaded as a code bundle (:mod:`slipway.client.code`)
+and the spec sent names the bundle; anything else (a bundle reference, a folder the
+admin declared on the workers) is sent as written. The workers run the code, not the
+caller. A spec given as a dict is otherwise sent as written and checked by the server,
+whose errors name the field as the embedded service's do.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from slipway.client.code import RemoteCode
 from slipway.client.transport import POLL_SECONDS, Transport, listing
 from slipway.core.logsink import LogLine
 from slipway.core.resource import Listing
@@ -24,20 +27,29 @@ from slipway.tuning.spec import TERMINAL as TUNING_TERMINAL
 from slipway.tuning.spec import TuningJobSpec
 
 
-def _body(spec: TrainingJobSpec | TuningJobSpec | dict[str, Any]) -> Any:
-    return spec.model_dump(mode="json") if not isinstance(spec, dict) else spec
+def _body(spec: TrainingJobSpec | TuningJobSpec | dict[str, Any]) -> dict[str, Any]:
+    return spec.model_dump(mode="json") if not isinstance(spec, dict) else dict(spec)
 
 
 class RemoteTraining:
-    """``client.training``: every method of the embedded service."""
+    """``client.training``: every method of the embedded service. ``actor`` is accepted
+    for the embedded signatures' sake and not sent: the server audits the token's holder."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, code: RemoteCode) -> None:
         self.transport = transport
+        self.code = code
 
-    def submit(self, spec: TrainingJobSpec | dict[str, Any]) -> TrainingJob:
-        """Queue a job; a worker runs it. Sent once: job names are unique, so a retry
-        after a lost answer would only meet a Conflict."""
-        response = self.transport.request("POST", "/jobs", json=_body(spec))
+    def submit(
+        self, spec: TrainingJobSpec | dict[str, Any], *, actor: str | None = None
+    ) -> TrainingJob:
+        """Queue a job; a worker runs it, from its ``source_dir`` uploaded as a code
+        bundle. Sent once: job names are unique, so a retry after a lost answer would only
+        meet a Conflict."""
+        del actor  # the server's caller
+        body = _body(spec)
+        if isinstance(body.get("source_dir"), str):
+            body["source_dir"] = self.code.ship_source_dir(body["source_dir"])
+        response = self.transport.request("POST", "/jobs", json=body)
         return TrainingJob.model_validate(response.json())
 
     def get(self, name: str) -> TrainingJob:
@@ -58,7 +70,8 @@ class RemoteTraining:
             interval=POLL_SECONDS,
         )
 
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, *, actor: str | None = None) -> None:
+        del actor  # the server's caller
         self.transport.request("POST", f"/jobs/{name}/stop")
 
     def logs(self, name: str, after: int = 0) -> Listing[LogLine]:
@@ -67,14 +80,24 @@ class RemoteTraining:
 
 
 class RemoteTuning:
-    """``client.tuning``: every method of the embedded service."""
+    """``client.tuning``: every method of the embedded service. ``actor`` is accepted for
+    the embedded signatures' sake and not sent: the server audits the token's holder."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, code: RemoteCode) -> None:
         self.transport = transport
+        self.code = code
 
-    def submit(self, spec: TuningJobSpec | dict[str, Any]) -> TuningJob:
-        """Start a tuning job; sent once (names are unique)."""
-        response = self.transport.request("POST", "/tuning-jobs", json=_body(spec))
+    def submit(
+        self, spec: TuningJobSpec | dict[str, Any], *, actor: str | None = None
+    ) -> TuningJob:
+        """Start a tuning job, its ``trial`` shipped from its ``code_paths`` as a code
+        bundle; sent once (names are unique)."""
+        del actor  # the server's caller
+        body = _body(spec)
+        paths, trial = body.get("code_paths"), body.get("trial")
+        if isinstance(paths, list) and isinstance(trial, str):
+            body["code_paths"] = self.code.ship_code_paths([str(p) for p in paths], [trial])
+        response = self.transport.request("POST", "/tuning-jobs", json=body)
         return TuningJob.model_validate(response.json())
 
     def get(self, name: str) -> TuningJob:
@@ -100,7 +123,8 @@ class RemoteTuning:
             interval=POLL_SECONDS,
         )
 
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, *, actor: str | None = None) -> None:
+        del actor  # the server's caller
         self.transport.request("POST", f"/tuning-jobs/{name}/stop")
 
     def logs(self, name: str, after: int = 0) -> Listing[LogLine]:

@@ -113,7 +113,9 @@ class RemoteMonitoring:
 
     # -- ground truth ------------------------------------------------------------------
 
-    def put_ground_truth(self, endpoint: str, records: Any) -> GroundTruthUpload:
+    def put_ground_truth(
+        self, endpoint: str, records: Any, *, actor: str | None = None
+    ) -> GroundTruthUpload:
         """Labels for captured predictions (all or nothing): a list of ``{inference_id,
         row, label}`` objects, or a DataFrame or Arrow table of those columns."""
         path = f"/endpoints/{endpoint}/ground-truth"
@@ -243,7 +245,7 @@ class RemoteBaselines:
         response = self.transport.request("PUT", f"/baselines/{name}/constraints", json=body)
         return BaselineConstraints.model_validate(response.json())
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, *, actor: str | None = None) -> None:
         self.transport.request("DELETE", f"/baselines/{name}")
 
 

@@ -5,8 +5,8 @@
 A pipeline is defined with the DSL on the caller's machine and registered as data: the
 client traces it into its definition (:func:`slipway.pipelines.definition.define`, which
 imports the code here) and sends that to ``PUT /pipelines/{name}``. The control plane
-never imports it; the workers do, from the definition's ``code_paths`` — so the code
-must be importable on the workers' machines (installed there, or on a shared folder).
+never imports it; the workers do, from the definition's ``code_paths``, which the client
+ships as code bundles (the packages the steps import, :mod:`slipway.client.code`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from slipway.client.code import RemoteCode
 from slipway.client.transport import POLL_SECONDS, Transport, listing
 from slipway.core.logsink import LogLine
 from slipway.core.resource import Listing
@@ -35,17 +36,31 @@ from slipway.pipelines.states import TERMINAL_EXECUTIONS
 class RemotePipelines:
     """``client.pipelines``. Left out, being in-process only: ``advance`` (the
     orchestrator's step, run by the control plane itself), ``start``'s ``trigger`` and
-    ``session`` (the server records a REST start as ``{"type": "manual", "via": "rest"}``)."""
+    ``session`` (the server records a REST start as ``{"type": "manual", "via": "rest"}``).
+    ``actor`` is accepted for the embedded signatures' sake and not sent: the server
+    audits the token's holder."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, code: RemoteCode) -> None:
         self.transport = transport
+        self.code = code
 
     # -- definitions ---------------------------------------------------------------
 
-    def register(self, pipeline: PipelineFunction | PipelineDefinition | str) -> Pipeline:
+    def register(
+        self, pipeline: PipelineFunction | PipelineDefinition | str, *, actor: str | None = None
+    ) -> Pipeline:
         """Register (or update) a pipeline: a ``@pipeline`` function, a ``module:attribute``
-        naming one, or a definition built already."""
+        naming one, or a definition built already. The steps' code goes along as code
+        bundles, so the workers run what was registered."""
+        del actor  # the server's caller
         definition = pipeline if isinstance(pipeline, PipelineDefinition) else define(pipeline)
+        graph = definition.graph
+        shipped = self.code.ship_code_paths(
+            graph.code_paths, [node.function for node in graph.steps.values()]
+        )
+        definition = definition.model_copy(
+            update={"graph": graph.model_copy(update={"code_paths": shipped})}
+        )
         response = self.transport.request(
             "PUT", f"/pipelines/{definition.name}", json=definition.model_dump(mode="json")
         )
@@ -59,9 +74,12 @@ class RemotePipelines:
 
     # -- executions ----------------------------------------------------------------
 
-    def start(self, name: str, parameters: dict[str, Any] | None = None) -> str:
+    def start(
+        self, name: str, parameters: dict[str, Any] | None = None, *, actor: str | None = None
+    ) -> str:
         """Start an execution of a registered pipeline; returns its id. Sent once (a
         retried start would start a second execution)."""
+        del actor  # the server's caller
         response = self.transport.request(
             "POST", f"/pipelines/{name}/executions", json={"parameters": parameters or {}}
         )
@@ -103,10 +121,12 @@ class RemotePipelines:
             interval=POLL_SECONDS,
         )
 
-    def cancel(self, execution_id: str) -> None:
+    def cancel(self, execution_id: str, *, actor: str | None = None) -> None:
+        del actor  # the server's caller
         self.transport.request("POST", f"/executions/{execution_id}/cancel")
 
-    def retry(self, execution_id: str) -> None:
+    def retry(self, execution_id: str, *, actor: str | None = None) -> None:
+        del actor  # the server's caller
         self.transport.request("POST", f"/executions/{execution_id}/retry")
 
     def logs(self, execution_id: str, step: str | None = None, after: int = 0) -> Listing[LogLine]:
@@ -119,7 +139,8 @@ class RemotePipelines:
 
 class RemoteSchedules:
     """``client.schedules``. Left out, being in-process only: ``tick`` (the scheduler's
-    firing, run by ``slipway up`` / ``slipway scheduler``)."""
+    firing, run by ``slipway up`` / ``slipway scheduler``). ``actor`` is accepted for the
+    embedded signatures' sake and not sent: the server audits the token's holder."""
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
@@ -134,7 +155,9 @@ class RemoteSchedules:
         parameters: dict[str, Any] | None = None,
         catchup: Catchup = "latest",
         start_at: datetime | None = None,
+        actor: str | None = None,
     ) -> Schedule:
+        del actor  # the server's caller
         body = {
             "name": name,
             "pipeline": pipeline,
@@ -154,13 +177,15 @@ class RemoteSchedules:
     def all(self) -> Listing[Schedule]:
         return listing(Schedule, self.transport.request("GET", "/schedules").json())
 
-    def set_enabled(self, name: str, enabled: bool) -> Schedule:
+    def set_enabled(self, name: str, enabled: bool, *, actor: str | None = None) -> Schedule:
+        del actor  # the server's caller
         action = "enable" if enabled else "disable"
         # Setting a flag twice is the same as once: safe to send again.
         response = self.transport.request("POST", f"/schedules/{name}/{action}", repeatable=True)
         return Schedule.model_validate(response.json())
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, *, actor: str | None = None) -> None:
+        del actor  # the server's caller
         self.transport.request("DELETE", f"/schedules/{name}")
 
     def fires(self, name: str) -> Listing[ScheduleFire]:

@@ -48,7 +48,7 @@ class RemoteTokens:
         name: str,
         role: Role | str = Role.VIEWER,
         *,
-        created_by: str = "sdk",
+        created_by: str | None = None,
         expires_in: timedelta | None = None,
         invoke: Sequence[str] = (),
     ) -> tuple[Token, str]:
@@ -67,8 +67,11 @@ class RemoteTokens:
         }
         return _created(self.transport.request("POST", "/tokens", json=body))
 
-    def set_invoke(self, id_or_name: str, endpoints: Sequence[str]) -> Token:
+    def set_invoke(
+        self, id_or_name: str, endpoints: Sequence[str], *, actor: str | None = None
+    ) -> Token:
         """Replace the endpoints the token may invoke through the gateway."""
+        del actor  # the server's caller
         response = self.transport.request(
             "PUT",
             f"/tokens/{id_or_name}/invoke",
@@ -83,14 +86,22 @@ class RemoteTokens:
         )
         return Listing(Token.model_validate(t) for t in response.json())
 
-    def revoke(self, id_or_name: str) -> Token:
+    def revoke(self, id_or_name: str, *, actor: str | None = None) -> Token:
         """Revoke by id, or by name when exactly one active token has it."""
+        del actor  # the server's caller
         response = self.transport.request("DELETE", f"/tokens/{id_or_name}")
         return Token.model_validate_json(response.content)
 
-    def rotate(self, id_or_name: str, *, expires_in: timedelta | None = None) -> tuple[Token, str]:
+    def rotate(
+        self,
+        id_or_name: str,
+        *,
+        expires_in: timedelta | None = None,
+        actor: str | None = None,
+    ) -> tuple[Token, str]:
         """A new secret for the token, returned once; the old one is refused from now on.
         ``expires_in`` sets a new lifetime from now, else the token keeps its expiry."""
+        del actor  # the server's caller
         response = self.transport.request(
             "POST", f"/tokens/{id_or_name}/rotate", json=_seconds(expires_in)
         )

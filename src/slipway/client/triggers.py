@@ -12,7 +12,9 @@ from slipway.events.resources import Trigger, TriggerSpec
 
 class RemoteTriggers:
     """``client.triggers``. Left out, being in-process only: ``process`` (the scheduler's
-    reading of the event log, run by ``slipway up`` / ``slipway scheduler``)."""
+    reading of the event log, run by ``slipway up`` / ``slipway scheduler``). ``actor`` is
+    accepted for the embedded signatures' sake and not sent: the server audits the
+    token's holder."""
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
@@ -26,7 +28,9 @@ class RemoteTriggers:
         filters: dict[str, Any] | None = None,
         parameter_mapping: dict[str, str] | None = None,
         debounce_seconds: float = 0.0,
+        actor: str | None = None,
     ) -> Trigger:
+        del actor  # the server's caller
         body = TriggerSpec.model_construct(
             name=name,
             pipeline=pipeline,
@@ -44,13 +48,15 @@ class RemoteTriggers:
     def all(self) -> Listing[Trigger]:
         return listing(Trigger, self.transport.request("GET", "/triggers").json())
 
-    def set_enabled(self, name: str, enabled: bool) -> Trigger:
+    def set_enabled(self, name: str, enabled: bool, *, actor: str | None = None) -> Trigger:
+        del actor  # the server's caller
         action = "enable" if enabled else "disable"
         # Setting a flag twice is the same as once: safe to send again.
         response = self.transport.request("POST", f"/triggers/{name}/{action}", repeatable=True)
         return Trigger.model_validate(response.json())
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, *, actor: str | None = None) -> None:
+        del actor  # the server's caller
         self.transport.request("DELETE", f"/triggers/{name}")
 
 

@@ -80,7 +80,22 @@ def _root(root: str) -> _Place:
     return _local(os.path.expanduser(root.removeprefix("file://")))
 
 
-def confine(uri: str, roots: Sequence[str], *, field: str) -> str:
+@dataclass(frozen=True)
+class RootSetting:
+    """The setting that declares a kind of roots, named in a refusal so an admin knows
+    what to change."""
+
+    what: str
+    setting: str
+    environment: str
+
+
+DATA_ROOTS = RootSetting("data roots", SETTING, ENVIRONMENT)
+
+
+def confine(
+    uri: str, roots: Sequence[str], *, field: str, setting: RootSetting = DATA_ROOTS
+) -> str:
     """``uri`` when it lies under one of ``roots``; :class:`InvalidInput` naming ``field``
     otherwise, with the roots allowed and the setting that adds one.
 
@@ -97,10 +112,9 @@ def confine(uri: str, roots: Sequence[str], *, field: str) -> str:
             return uri
     shown = ", ".join(roots) or "none"
     raise InvalidInput(
-        f"{field}: {uri!r} is not an absolute path or URI under the data roots this server"
-        f" allows ({shown}); an"
-        f" admin can add a folder or object-store prefix to the setting {SETTING}"
-        f" ({ENVIRONMENT})",
+        f"{field}: {uri!r} is not an absolute path or URI under the {setting.what} this"
+        f" server allows ({shown}); an admin can add one to the setting {setting.setting}"
+        f" ({setting.environment})",
         field=field,
-        details={"allowed_roots": list(roots), "setting": SETTING},
+        details={"allowed_roots": list(roots), "setting": setting.setting},
     )

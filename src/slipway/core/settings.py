@@ -476,6 +476,58 @@ class DataSettings(_Area):
         return [_data_root(entry) for entry in value]
 
 
+class CodeSettings(_Area):
+    """Where the code a remote caller submits (training jobs, tuning trials, pipeline
+    steps) may come from. A token allowed to submit a job could otherwise make the workers
+    import code from any folder the server can read: a code bundle the caller uploaded
+    (``POST /api/v1/code-bundles``, kept by digest in the artifact store) is always
+    allowed, host folders only under ``allowed_roots``, and an entry point outside the
+    job's own code only from a module under ``allowed_modules`` (runtime/bundles.py,
+    api/code.py). In-process callers are the machine's own users and are not confined."""
+
+    allowed_roots: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host folders (absolute paths) remote callers may name as a job's"
+        " source_dir or code_paths. Comma-separated in the environment",
+    )
+    allowed_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["slipway.steps"],
+        description="modules (and their submodules) a remote job may name as its entry point"
+        " without shipping them: the built-in steps, and packages the admin installed on"
+        " the workers. Comma-separated in the environment",
+    )
+    max_bundle_files: int = Field(
+        default=10_000, ge=1, description="files one code bundle may hold"
+    )
+    max_bundle_unpacked_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="bytes one code bundle may unpack to (its upload is bounded by"
+        " server.max_body_bytes)",
+    )
+
+    @field_validator("allowed_roots", "allowed_modules", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    @field_validator("allowed_roots")
+    @classmethod
+    def _local_folders(cls, value: list[str]) -> list[str]:
+        roots = [_data_root(entry) for entry in value]
+        if any("://" in root for root in roots):
+            raise ValueError("code roots are local folders (workers import from them)")
+        return roots
+
+    @field_validator("allowed_modules")
+    @classmethod
+    def _module_names(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not all(part.isidentifier() for part in entry.split(".")):
+                raise ValueError(f"{entry!r} is not a dotted module name")
+        return value
+
+
 class RetentionSettings(_Area):
     """How long ``slipway gc`` keeps each kind of data; ``None`` keeps it for ever.
 
@@ -536,6 +588,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     data: DataSettings = Field(default_factory=DataSettings)
+    code: CodeSettings = Field(default_factory=CodeSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
 
     @classmethod

@@ -11,6 +11,10 @@ event is considered exactly once. Then due deliveries are attempted (see
 
 Cool-downs run on event time, so a backlog handled late (the scheduler was down) is
 grouped as it would have been live.
+
+Every change of a channel or a rule, and each test notification, is audited
+(``alert_channel.*``, ``alert_rule.*``) with the caller's actor; channel configs never go
+into the entry (a webhook URL's path is often its secret).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from slipway.events.resources import (
 )
 from slipway.events.rules import RuleSpec, dedup_key, type_matches
 from slipway.events.tables import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
+from slipway.security.audit import AuditLog, local_actor
 
 SUBSCRIBER = "alerts"
 
@@ -75,10 +80,17 @@ class Processed:
 
 
 class Alerts:
-    def __init__(self, settings: AlertSettings, db: Database, events: EventLog) -> None:
+    def __init__(
+        self,
+        settings: AlertSettings,
+        db: Database,
+        events: EventLog,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.events = events
+        self.audit = audit or AuditLog(db)
         self.deliveries = Deliveries(settings, db, events)
 
     # -- channels -------------------------------------------------------------------------
@@ -102,9 +114,18 @@ class Alerts:
                 updated_at=now,
             )
             session.add(row)
+            self.audit.changed(
+                actor,
+                "alert_channel.create",
+                f"alert-channel/{name}",
+                {"kind": kind},
+                session=session,
+            )
             return channel_of(row)
 
-    def update_channel(self, name: str, config: dict[str, Any] | None) -> AlertChannel:
+    def update_channel(
+        self, name: str, config: dict[str, Any] | None, *, actor: str | None = None
+    ) -> AlertChannel:
         """Replace a channel's config (its kind stays); checked like a new one."""
         kind = self.channel(name).kind
         stored = check_config(kind, config, self.settings)
@@ -112,6 +133,13 @@ class Alerts:
             row = self._channel(session, name)
             row.config = stored
             row.updated_at = utcnow()
+            self.audit.changed(
+                actor,
+                "alert_channel.update",
+                f"alert-channel/{name}",
+                {"kind": kind},
+                session=session,
+            )
             return channel_of(row)
 
     def channel(self, name: str) -> AlertChannel:
@@ -123,7 +151,7 @@ class Alerts:
         with self.db.session() as session:
             return Listing(channel_of(row) for row in session.scalars(query))
 
-    def delete_channel(self, name: str) -> None:
+    def delete_channel(self, name: str, *, actor: str | None = None) -> None:
         """Delete a channel no rule sends to (pending deliveries to it will fail)."""
         with self.db.write() as session:
             row = self._channel(session, name)
@@ -134,9 +162,18 @@ class Alerts:
                     details={"rules": sorted(users)},
                 )
             session.delete(row)
+            self.audit.changed(
+                actor,
+                "alert_channel.delete",
+                f"alert-channel/{name}",
+                {"kind": row.kind},
+                session=session,
+            )
 
-    def test(self, name: str, *, actor: str = "") -> ChannelTest:
-        """Send a test notification to a channel now, once; nothing is recorded."""
+    def test(self, name: str, *, actor: str | None = None) -> ChannelTest:
+        """Send a test notification to a channel now, once; nothing is stored but the
+        audit entry (``alert_channel.test``, saying whether it was delivered)."""
+        actor = actor or local_actor()
         with self.db.session() as session:
             row = self._channel(session, name)
         notification = Notification(
@@ -152,10 +189,18 @@ class Alerts:
         try:
             sent = self.deliveries.send(row.kind, row.config, notification)
         except DeliveryError as exc:
-            return ChannelTest(
+            result = ChannelTest(
                 channel=name, delivered=False, status_code=exc.status_code, error=exc.message
             )
-        return ChannelTest(channel=name, delivered=True, status_code=sent.status_code)
+        else:
+            result = ChannelTest(channel=name, delivered=True, status_code=sent.status_code)
+        self.audit.changed(
+            actor,
+            "alert_channel.test",
+            f"alert-channel/{name}",
+            {"delivered": result.delivered, "status_code": result.status_code},
+        )
+        return result
 
     @staticmethod
     def _channel(session: Session, name: str) -> AlertChannelRow:
@@ -186,10 +231,23 @@ class Alerts:
                 updated_at=now,
             )
             session.add(row)
+            self.audit.changed(
+                actor,
+                "alert_rule.create",
+                f"alert-rule/{rule.name}",
+                {"channels": rule.channels},
+                session=session,
+            )
             session.flush()
             return AlertRule.model_validate(row)
 
-    def update_rule(self, name: str, spec: RuleSpec | RuleUpdate | dict[str, Any]) -> AlertRule:
+    def update_rule(
+        self,
+        name: str,
+        spec: RuleSpec | RuleUpdate | dict[str, Any],
+        *,
+        actor: str | None = None,
+    ) -> AlertRule:
         """Replace a rule's definition (a rule whose ``name`` may be left out); its
         counters and alert history stay."""
         if isinstance(spec, RuleUpdate):
@@ -205,13 +263,26 @@ class Alerts:
             for key, value in self._fields(rule).items():
                 setattr(row, key, value)
             row.updated_at = utcnow()
+            self.audit.changed(
+                actor,
+                "alert_rule.update",
+                f"alert-rule/{name}",
+                {"channels": rule.channels},
+                session=session,
+            )
             return AlertRule.model_validate(row)
 
-    def set_rule_enabled(self, name: str, enabled: bool) -> AlertRule:
+    def set_rule_enabled(self, name: str, enabled: bool, *, actor: str | None = None) -> AlertRule:
         with self.db.write() as session:
             row = self._rule(session, name)
             row.enabled = enabled
             row.updated_at = utcnow()
+            self.audit.changed(
+                actor,
+                "alert_rule.enable" if enabled else "alert_rule.disable",
+                f"alert-rule/{name}",
+                session=session,
+            )
             return AlertRule.model_validate(row)
 
     def rule(self, name: str) -> AlertRule:
@@ -223,10 +294,11 @@ class Alerts:
         with self.db.session() as session:
             return Listing(AlertRule.model_validate(row) for row in session.scalars(query))
 
-    def delete_rule(self, name: str) -> None:
+    def delete_rule(self, name: str, *, actor: str | None = None) -> None:
         """Delete a rule; alerts it fired stay in the history."""
         with self.db.write() as session:
             session.delete(self._rule(session, name))
+            self.audit.changed(actor, "alert_rule.delete", f"alert-rule/{name}", session=session)
 
     @staticmethod
     def _fields(rule: RuleSpec) -> dict[str, Any]:

@@ -6,6 +6,9 @@ within the window after a firing are absorbed, so a burst (an ingestion in many 
 drift reported by several monitors) starts one execution. Events are read through a
 durable subscription cursor by one processor at a time (a named lock), so every event is
 considered exactly once even with several schedulers running.
+
+Creating, pausing, resuming and deleting a trigger are audited (``trigger.*``) with the
+caller's actor; each firing is audited as a ``pipeline.start`` by ``scheduler``.
 """
 
 from __future__ import annotations
@@ -26,16 +29,25 @@ from slipway.core.resource import Listing
 from slipway.events.paths import lookup, matches
 from slipway.events.resources import Trigger
 from slipway.events.tables import TriggerRow
+from slipway.pipelines.schedules import SCHEDULER
 from slipway.pipelines.service import PipelineService
+from slipway.security.audit import AuditLog
 
 SUBSCRIBER = "pipeline-triggers"
 
 
 class Triggers:
-    def __init__(self, db: Database, events: EventLog, pipelines: PipelineService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        events: EventLog,
+        pipelines: PipelineService,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.db = db
         self.events = events
         self.pipelines = pipelines
+        self.audit = audit or AuditLog(db)
 
     def create(
         self,
@@ -46,6 +58,7 @@ class Triggers:
         filters: dict[str, Any] | None = None,
         parameter_mapping: dict[str, str] | None = None,
         debounce_seconds: float = 0.0,
+        actor: str | None = None,
     ) -> Trigger:
         validate_name(name, field="name")
         if not event_type or len(event_type) > 127:
@@ -68,6 +81,13 @@ class Triggers:
                 created_at=utcnow(),
             )
             session.add(row)
+            self.audit.changed(
+                actor,
+                "trigger.create",
+                f"trigger/{name}",
+                {"pipeline": pipeline, "event_type": event_type},
+                session=session,
+            )
             session.flush()
             return Trigger.model_validate(row)
 
@@ -80,19 +100,34 @@ class Triggers:
             rows = session.scalars(select(TriggerRow).order_by(TriggerRow.name))
             return Listing(Trigger.model_validate(row) for row in rows)
 
-    def set_enabled(self, name: str, enabled: bool) -> Trigger:
+    def set_enabled(self, name: str, enabled: bool, *, actor: str | None = None) -> Trigger:
         """Pause or resume a trigger. Events appended while it is paused never fire it:
         the events are still read (other triggers may want them), and a resumed trigger
         starts from the events appended after it."""
         with self.db.write() as session:
             row = self._row(session, name)
             row.enabled = enabled
+            self.audit.changed(
+                actor,
+                "trigger.enable" if enabled else "trigger.disable",
+                f"trigger/{name}",
+                {"pipeline": row.pipeline},
+                session=session,
+            )
             session.flush()
             return Trigger.model_validate(row)
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, *, actor: str | None = None) -> None:
         with self.db.write() as session:
-            session.delete(self._row(session, name))
+            row = self._row(session, name)
+            session.delete(row)
+            self.audit.changed(
+                actor,
+                "trigger.delete",
+                f"trigger/{name}",
+                {"pipeline": row.pipeline},
+                session=session,
+            )
 
     @staticmethod
     def _row(session: Session, name: str) -> TriggerRow:
@@ -134,6 +169,7 @@ class Triggers:
                                     "event_id": event.id,
                                     "event_type": event.type,
                                 },
+                                actor=SCHEDULER,
                             )
                         )
                         trigger.last_fired_at = event.time

@@ -17,6 +17,7 @@ from slipway.core.events import EventLog
 from slipway.features.definitions import FeatureGroup, check_evolution
 from slipway.features.resources import Ingest, StoredGroup
 from slipway.features.tables import FeatureGroupRow, FeatureIngestRow
+from slipway.security.audit import AuditLog
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,14 @@ def _stored(row: FeatureGroupRow) -> StoredGroup:
 
 
 class GroupRepository:
-    def __init__(self, db: Database, events: EventLog) -> None:
+    """Definitions change with their event and audit entry in one transaction."""
+
+    def __init__(self, db: Database, events: EventLog, audit: AuditLog | None = None) -> None:
         self._db = db
         self._events = events
+        self._audit = audit or AuditLog(db)
 
-    def create(self, spec: FeatureGroup) -> StoredGroup:
+    def create(self, spec: FeatureGroup, *, actor: str | None = None) -> StoredGroup:
         now = utcnow()
         with self._db.write() as session:
             if session.get(FeatureGroupRow, spec.name) is not None:
@@ -57,10 +61,19 @@ class GroupRepository:
                 {"revision": 1},
                 session=session,
             )
+            self._audit.changed(
+                actor,
+                "feature_group.create",
+                f"feature-group/{spec.name}",
+                {"revision": 1},
+                session=session,
+            )
             session.flush()
             return _stored(row)
 
-    def update(self, spec: FeatureGroup) -> tuple[StoredGroup, list[str]]:
+    def update(
+        self, spec: FeatureGroup, *, actor: str | None = None
+    ) -> tuple[StoredGroup, list[str]]:
         """Apply a compatible change; returns the stored group and the added features."""
         with self._db.write() as session:
             row = session.get(FeatureGroupRow, spec.name, with_for_update=True)
@@ -72,6 +85,13 @@ class GroupRepository:
             row.updated_at = utcnow()
             self._events.append(
                 "feature_group.updated",
+                f"feature-group/{spec.name}",
+                {"revision": row.revision, "added": [f.name for f in added]},
+                session=session,
+            )
+            self._audit.changed(
+                actor,
+                "feature_group.update",
                 f"feature-group/{spec.name}",
                 {"revision": row.revision, "added": [f.name for f in added]},
                 session=session,
@@ -91,14 +111,22 @@ class GroupRepository:
             rows = session.scalars(select(FeatureGroupRow).order_by(FeatureGroupRow.name))
             return [_stored(row) for row in rows]
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, *, actor: str | None = None) -> None:
         with self._db.write() as session:
             row = session.get(FeatureGroupRow, name)
             if row is None:
                 raise NotFound(f"feature group {name!r} does not exist")
+            revision = row.revision
             session.delete(row)
             self._events.append(
                 "feature_group.deleted", f"feature-group/{name}", {}, session=session
+            )
+            self._audit.changed(
+                actor,
+                "feature_group.delete",
+                f"feature-group/{name}",
+                {"revision": revision},
+                session=session,
             )
 
     def start_ingest(self, group: str, kind: str, source: str) -> int:

@@ -19,6 +19,7 @@ import pyarrow as pa
 from slipway.core.errors import InvalidInput
 from slipway.core.events import EventLog
 from slipway.core.resource import Listing
+from slipway.core.settings import mask_url
 from slipway.features.codec import encode_key
 from slipway.features.definitions import FeatureGroup
 from slipway.features.ingest import STALE_AFTER_SECONDS, Ingestor
@@ -67,15 +68,22 @@ class FeatureStore:
 
     # -- definitions -------------------------------------------------------------------
 
-    def create_group(self, spec: FeatureGroup | Mapping[str, Any]) -> StoredGroup:
+    def create_group(
+        self, spec: FeatureGroup | Mapping[str, Any], *, actor: str | None = None
+    ) -> StoredGroup:
+        """Store a new group's definition (audited as ``feature_group.create``)."""
         group = spec if isinstance(spec, FeatureGroup) else FeatureGroup.parse(spec)
         self._cache_at = float("-inf")
-        return self.repo.create(group)
+        return self.repo.create(group, actor=actor)
 
-    def update_group(self, spec: FeatureGroup | Mapping[str, Any]) -> tuple[StoredGroup, list[str]]:
+    def update_group(
+        self, spec: FeatureGroup | Mapping[str, Any], *, actor: str | None = None
+    ) -> tuple[StoredGroup, list[str]]:
+        """Apply a compatible change (audited as ``feature_group.update``); the stored
+        group and the names of the added features."""
         group = spec if isinstance(spec, FeatureGroup) else FeatureGroup.parse(spec)
         self._cache_at = float("-inf")
-        return self.repo.update(group)
+        return self.repo.update(group, actor=actor)
 
     def describe(self, name: str) -> StoredGroup:
         """The group's definition and the state of its stores (the offline table's
@@ -91,12 +99,12 @@ class FeatureStore:
     def list_groups(self) -> Listing[StoredGroup]:
         return Listing(self.repo.all())
 
-    def delete_group(self, name: str) -> None:
+    def delete_group(self, name: str, *, actor: str | None = None) -> None:
         """Delete the definition and the online records; offline history stays on disk
         (a Delta table is cheap to keep and may back trained models' lineage)."""
         self.repo.get(name)
         self.online.drop_group(name)
-        self.repo.delete(name)
+        self.repo.delete(name, actor=actor)
         self._cache_at = float("-inf")
 
     def _groups(self) -> dict[str, FeatureGroup]:
@@ -136,14 +144,53 @@ class FeatureStore:
         kind: str = "ingest",
         positions: Sequence[SourcePosition] = (),
         idempotency_key: str | None = None,
+        actor: str | None = None,
     ) -> Ingest:
-        """Ingest a DataFrame, an Arrow table or a list of records, all or nothing.
+        """Ingest a DataFrame, an Arrow table or a list of records, all or nothing;
+        audited as ``feature_group.ingest`` once it is written.
 
-        ``kind`` labels the ingestion record (``stream`` for streaming micro-batches);
-        ``positions`` are committed atomically with the offline rows (see
-        :meth:`DeltaOfflineStore.append`). ``idempotency_key`` names the batch so that
-        sending it again — after a timeout, an error or a crash — writes it once (see
-        :mod:`slipway.features.ingest`)."""
+        ``kind`` labels the ingestion record; ``positions`` are committed atomically with
+        the offline rows (see :meth:`DeltaOfflineStore.append`). ``idempotency_key`` names
+        the batch so that sending it again — after a timeout, an error or a crash —
+        writes it once (see :mod:`slipway.features.ingest`)."""
+        done = self._ingest(
+            name,
+            records,
+            timezone=timezone,
+            source=source,
+            kind=kind,
+            positions=positions,
+            idempotency_key=idempotency_key,
+        )
+        self._audit_ingest(actor, done)
+        return done
+
+    def ingest_stream_batch(
+        self,
+        name: str,
+        records: Any,
+        *,
+        source: str,
+        positions: Sequence[SourcePosition] = (),
+    ) -> Ingest:
+        """One micro-batch of a running stream (:mod:`slipway.features.stream`), ingested
+        as by :meth:`ingest` with kind ``stream``. Not audited batch by batch: the
+        stream's start is (``feature_group.stream``), as one act of whoever started it."""
+        return self._ingest(
+            name, records, timezone=None, source=source, kind="stream", positions=positions
+        )
+
+    def _ingest(
+        self,
+        name: str,
+        records: Any,
+        *,
+        timezone: str | None,
+        source: str,
+        kind: str,
+        positions: Sequence[SourcePosition] = (),
+        idempotency_key: str | None = None,
+    ) -> Ingest:
         group, evolve = self._group(name)
         return self._ingestor.ingest(
             group,
@@ -166,11 +213,12 @@ class FeatureStore:
         timezone: str | None = None,
         on_progress: Callable[[int], None] | None = None,
         idempotency_key: str | None = None,
+        actor: str | None = None,
     ) -> Ingest:
         """Ingest a Parquet or CSV file (any fsspec URI) in chunks with bounded memory;
-        ``idempotency_key`` as in :meth:`ingest`."""
+        ``idempotency_key`` as in :meth:`ingest`; audited as ``feature_group.ingest``."""
         group, evolve = self._group(name)
-        return self._ingestor.ingest(
+        done = self._ingestor.ingest(
             group,
             file_chunks(uri, format=format),
             source=uri,
@@ -178,6 +226,35 @@ class FeatureStore:
             evolve=evolve,
             on_progress=on_progress,
             idempotency_key=_checked_key(idempotency_key),
+        )
+        self._audit_ingest(actor, done)
+        return done
+
+    def _audit_ingest(self, actor: str | None, done: Ingest) -> None:
+        """The ingestion is written (offline table, online store and its record) when this
+        runs: there is no one transaction to share, so the entry follows it."""
+        self.audit.changed(
+            actor,
+            "feature_group.ingest",
+            f"feature-group/{done.group}",
+            {
+                "ingest": done.id,
+                "rows": done.rows,
+                "offline_version": done.offline_version,
+                "source": mask_url(done.source),
+            },
+        )
+
+    def audit_stream(
+        self, name: str, *, topic: str, group_id: str, actor: str | None = None
+    ) -> None:
+        """Record that a stream from Kafka ``topic`` (consumer group ``group_id``) into
+        group ``name`` started: its micro-batches are not recorded one by one."""
+        self.audit.changed(
+            actor,
+            "feature_group.stream",
+            f"feature-group/{name}",
+            {"topic": topic, "consumer_group": group_id},
         )
 
     def ingests(self, name: str, limit: int = 50) -> Listing[Ingest]:
@@ -279,24 +356,33 @@ class FeatureStore:
         return self.offline.dataset(name, version=version, as_of=as_of).to_table()
 
     def materialize(
-        self, name: str, *, start: datetime | None = None, end: datetime | None = None
+        self,
+        name: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        actor: str | None = None,
     ) -> Materialization:
         """Copy the latest offline record per key (in ``[start, end)`` of event time)
-        into the online store; idempotent."""
+        into the online store; idempotent. Audited as ``feature_group.materialize``."""
         group, _ = self._group(name)
         read, applied = materialize(self.offline, self.online, group, start=start, end=end)
         done = Materialization(records=read, applied=applied)
         self.events.append("feature_group.materialized", f"feature-group/{name}", done.model_dump())
+        window = {"start": _iso(start), "end": _iso(end)}
+        self.audit.changed(
+            actor, "feature_group.materialize", f"feature-group/{name}", done.model_dump() | window
+        )
         return done
 
-    def materialize_all(self) -> dict[str, int]:
+    def materialize_all(self, *, actor: str | None = None) -> dict[str, int]:
         """Materialize every group that is online and offline and has offline rows (after
         a restore, or to rebuild a lost online store); records read per group."""
         done = {}
         for stored in self.list_groups():
             spec = stored.spec
             if spec.online and spec.offline and self.offline.version(spec.name) is not None:
-                done[spec.name] = self.materialize(spec.name).records
+                done[spec.name] = self.materialize(spec.name, actor=actor).records
         return done
 
     def delete_records(
@@ -324,6 +410,10 @@ class FeatureStore:
         )
         self.events.append("feature_group.records_deleted", f"feature-group/{name}", counts)
         return deleted
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,254}")

@@ -117,6 +117,7 @@ class StreamIngestor:
         batch_seconds: float = BATCH_SECONDS,
         timezone: str | None = None,
         start: Literal["earliest", "latest"] = "earliest",
+        actor: str | None = None,
     ) -> None:
         store.repo.get(group)  # raises NotFound naming the group
         self.store = store
@@ -174,6 +175,8 @@ class StreamIngestor:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
+        # The start is the user's act; the micro-batches it writes are not audited each.
+        store.audit_stream(group, topic=self.topic, group_id=self.group_id, actor=actor)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -311,11 +314,10 @@ class StreamIngestor:
         if spec.offline:
             last = {p: max(o, self._written.get(p, -1)) for p, o in last.items()}
         positions = [SourcePosition(self._source(p), o) for p, o in sorted(last.items())]
-        self.store.ingest(
+        self.store.ingest_stream_batch(
             self.group,
             table,
             source=f"kafka://{self.topic}",
-            kind="stream",
             positions=positions if spec.offline else (),
         )
         if spec.offline:

@@ -13,6 +13,9 @@ A baseline's dataset is one of:
 When the baseline is bound to a model version, only the model's input columns are kept
 (its signature) and the model scores the dataset, so the baseline also describes the
 ``prediction`` a monitor will find in captured traffic.
+
+Creating a baseline, replacing its constraints and deleting it are audited
+(``baseline.*``) with the caller's actor.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from slipway.registry import probe
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import schema_from_signature
 from slipway.registry.service import Registry
+from slipway.security.audit import AuditLog
 
 PREFIX = "monitoring/baselines"
 SOURCE_KINDS = ("file", "training_set", "query", "model_version")
@@ -84,12 +88,14 @@ class Baselines:
         events: EventLog,
         registry: Registry,
         features: FeatureStore,
+        audit: AuditLog | None = None,
     ) -> None:
         self.db = db
         self.artifacts = artifacts
         self.events = events
         self.registry = registry
         self.features = features
+        self.audit = audit or AuditLog(db)
 
     # -- building ----------------------------------------------------------------------
 
@@ -211,6 +217,18 @@ class Baselines:
                 {"baseline": name, "rows": table.num_rows, "columns": table.num_columns},
                 session=session,
             )
+            self.audit.changed(
+                actor,
+                "baseline.create",
+                f"baseline/{name}",
+                {
+                    "source": next(iter(source), None),
+                    "model": f"{bound[0]}:{bound[1]}" if bound else None,
+                    "rows": table.num_rows,
+                    "columns": table.num_columns,
+                },
+                session=session,
+            )
         return self.get(name)
 
     def _columns(
@@ -308,7 +326,8 @@ class Baselines:
         actor: str,
     ) -> BaselineConstraints:
         """Replace the constraints (validated against the statistics) atomically; returns
-        them normalized (defaults filled in)."""
+        them normalized (defaults filled in). Audited as ``baseline.set_constraints`` once
+        the document is stored."""
         if isinstance(document, ConstraintsUpdate):
             document = document.document()
         elif isinstance(document, BaselineConstraints):
@@ -321,9 +340,15 @@ class Baselines:
         self.events.append(
             "monitoring.constraints_updated", f"baseline/{name}", {"baseline": name, "by": actor}
         )
+        self.audit.changed(
+            actor,
+            "baseline.set_constraints",
+            f"baseline/{name}",
+            {"columns": len(normalized.get("columns", {}))},
+        )
         return BaselineConstraints.model_validate(normalized)
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, *, actor: str | None = None) -> None:
         with self.db.write() as session:
             row = session.get(BaselineRow, name)
             if row is None:
@@ -336,4 +361,5 @@ class Baselines:
             if users:
                 raise Conflict(f"baseline {name!r} is used by monitor(s) {', '.join(users)}")
             session.delete(row)
+            self.audit.changed(actor, "baseline.delete", f"baseline/{name}", session=session)
         self.artifacts.delete(f"{PREFIX}/{name}")

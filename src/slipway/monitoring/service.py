@@ -13,6 +13,10 @@ both read ground truth (:mod:`slipway.monitoring.model_quality`,
 Scheduled runs are started by :meth:`Monitoring.tick` from the scheduler loop: the run
 row's (monitor, scheduled_for) key is unique, so a tick starts a run once however many
 schedulers race for it. Missed ticks during downtime collapse into the latest one.
+
+Creating, enabling, disabling, deleting and running a monitor on demand, and uploading
+ground truth, are audited (``monitor.*``, ``ground_truth.upload``) with the caller's
+actor; scheduled runs are not (the run keeps ``created_by`` = ``scheduler``).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from slipway.monitoring.spec import QUEUE, RUN_KIND, MonitorSpec
 from slipway.monitoring.tables import BaselineRow, MonitorRow, MonitorRunRow
 from slipway.registry.predict import LoadedModel, load_model
 from slipway.registry.service import Registry
+from slipway.security.audit import AuditLog
 from slipway.serving.service import Endpoints
 
 REPORTS = "monitoring/reports"
@@ -85,6 +90,7 @@ class Monitoring:
         baselines: Baselines,
         registry: Registry,
         endpoints: Endpoints,
+        audit: AuditLog | None = None,
     ) -> None:
         self.db = db
         self.queue = queue
@@ -93,6 +99,7 @@ class Monitoring:
         self.baselines = baselines
         self.registry = registry
         self.endpoints = endpoints
+        self.audit = audit or AuditLog(db)
 
     # -- monitors ----------------------------------------------------------------------
 
@@ -146,6 +153,13 @@ class Monitoring:
                 {"monitor": monitor.name, "kind": monitor.kind, "endpoint": monitor.endpoint},
                 session=session,
             )
+            self.audit.changed(
+                actor,
+                "monitor.create",
+                f"monitor/{monitor.name}",
+                {"kind": monitor.kind, "endpoint": monitor.endpoint},
+                session=session,
+            )
             session.flush()
             return monitor_of(row)
 
@@ -197,6 +211,13 @@ class Monitoring:
                 {"monitor": name, "by": actor},
                 session=session,
             )
+            self.audit.changed(
+                actor,
+                "monitor.enable" if enabled else "monitor.disable",
+                f"monitor/{name}",
+                {"endpoint": row.endpoint},
+                session=session,
+            )
             return monitor_of(row)
 
     def delete(self, name: str, *, actor: str) -> None:
@@ -207,6 +228,13 @@ class Monitoring:
                 "monitor.deleted",
                 f"monitor/{name}",
                 {"monitor": name, "by": actor},
+                session=session,
+            )
+            self.audit.changed(
+                actor,
+                "monitor.delete",
+                f"monitor/{name}",
+                {"endpoint": row.endpoint},
                 session=session,
             )
 
@@ -230,6 +258,13 @@ class Monitoring:
             if start >= end:
                 raise InvalidInput("the window must end after it starts", field="end")
             run = self._start(session, row, start, end, trigger="manual", actor=actor)
+            self.audit.changed(
+                actor,
+                "monitor.run",
+                f"monitor/{name}",
+                {"run": run.id, "start": _iso(start), "end": _iso(end)},
+                session=session,
+            )
             return run_of(run)
 
     def _start(
@@ -342,10 +377,13 @@ class Monitoring:
 
     # -- ground truth ------------------------------------------------------------------
 
-    def put_ground_truth(self, endpoint: str, records: Any) -> GroundTruthUpload:
+    def put_ground_truth(
+        self, endpoint: str, records: Any, *, actor: str | None = None
+    ) -> GroundTruthUpload:
         """Validate and store labels for captured predictions (all or nothing):
         ``records`` is a list of ``{inference_id, row, label}`` objects, or a table (a
-        pandas DataFrame or an Arrow table) of those columns."""
+        pandas DataFrame or an Arrow table) of those columns. Audited as
+        ``ground_truth.upload`` once the file is stored."""
         validate_name(endpoint, field="endpoint")
         records = ground_truth.as_records(records)
         table = ground_truth.records_table(records)
@@ -354,6 +392,12 @@ class Monitoring:
             "monitoring.ground_truth_received",
             f"endpoint/{endpoint}",
             {"endpoint": endpoint, "records": table.num_rows},
+        )
+        self.audit.changed(
+            actor,
+            "ground_truth.upload",
+            f"endpoint/{endpoint}",
+            {"records": table.num_rows, "key": key},
         )
         return GroundTruthUpload(endpoint=endpoint, records=table.num_rows, key=key)
 

@@ -27,6 +27,7 @@ from slipway.core.work import PermanentFailure, WorkContext
 from slipway.pipelines.service import PipelineService
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, StepState
 from slipway.pipelines.tables import ExecutionRow, PipelineRow, StepRunRow
+from slipway.runtime.bundles import import_paths
 from slipway.runtime.childproc import run_forked
 
 
@@ -81,6 +82,7 @@ def run_step(context: WorkContext, deps: StepDeps) -> dict[str, Any]:
             "outputs": outputs,
             "parameters": exe.parameters,
         }
+    spec["code_paths"] = import_paths(deps.settings, spec["code_paths"])
     result = _run_child(context, deps, execution_id, step, spec, node["options"])
     with deps.db.write() as session:
         row = session.get(StepRunRow, (execution_id, step), with_for_update=True)

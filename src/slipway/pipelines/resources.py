@@ -81,7 +81,8 @@ class ConditionNode(_Definition):
 
 class PipelineGraph(_Definition):
     """A pipeline's graph as the DSL traces it, plus ``code_paths``: where the workers
-    import the steps' code from (folders on the workers' machines)."""
+    import the steps' code from: code bundles (``bundle:sha256:...``) or folders on the
+    workers' machines."""
 
     name: str
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)

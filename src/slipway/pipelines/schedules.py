@@ -7,6 +7,9 @@ then moves ``next_fire_at`` on — so two schedulers running at once never fire 
 
 After downtime, the catch-up policy says what to do with the ticks that were missed:
 ``none`` skips them, ``latest`` fires once for the most recent, ``all`` fires each.
+
+Creating, pausing, resuming and deleting a schedule are audited (``schedule.*``) with the
+caller's actor; each firing is audited as a ``pipeline.start`` by ``scheduler``.
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ from slipway.core.resource import Listing
 from slipway.pipelines.resources import Catchup, Schedule, ScheduleFire
 from slipway.pipelines.service import PipelineService
 from slipway.pipelines.tables import ScheduleFireRow, ScheduleRow
+from slipway.security.audit import AuditLog
 
 MAX_CATCHUP_FIRES = 1000
+# The actor of the changes the scheduler makes on its own (a firing starts an execution).
+SCHEDULER = "scheduler"
 
 
 @dataclass(frozen=True)
@@ -42,10 +48,17 @@ class Fired:
 
 
 class Schedules:
-    def __init__(self, db: Database, events: EventLog, pipelines: PipelineService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        events: EventLog,
+        pipelines: PipelineService,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.db = db
         self.events = events
         self.pipelines = pipelines
+        self.audit = audit or AuditLog(db)
 
     def create(
         self,
@@ -57,6 +70,7 @@ class Schedules:
         parameters: dict[str, Any] | None = None,
         catchup: Catchup = "latest",
         start_at: datetime | None = None,
+        actor: str | None = None,
     ) -> Schedule:
         validate_name(name, field="name")
         if not croniter.is_valid(cron):
@@ -80,6 +94,13 @@ class Schedules:
                 created_at=utcnow(),
             )
             session.add(row)
+            self.audit.changed(
+                actor,
+                "schedule.create",
+                f"schedule/{name}",
+                {"pipeline": pipeline, "cron": cron, "timezone": timezone, "catchup": catchup},
+                session=session,
+            )
             session.flush()
             return Schedule.model_validate(row)
 
@@ -95,7 +116,7 @@ class Schedules:
             rows = session.scalars(select(ScheduleRow).order_by(ScheduleRow.name))
             return Listing(Schedule.model_validate(row) for row in rows)
 
-    def set_enabled(self, name: str, enabled: bool) -> Schedule:
+    def set_enabled(self, name: str, enabled: bool, *, actor: str | None = None) -> Schedule:
         """Pause or resume a schedule; resumed, it fires next at its next tick from now
         (the ticks missed while paused are not caught up)."""
         with self.db.write() as session:
@@ -105,15 +126,29 @@ class Schedules:
             row.enabled = enabled
             if enabled:
                 row.next_fire_at = next_after(row.cron, row.timezone, utcnow())
+            self.audit.changed(
+                actor,
+                "schedule.enable" if enabled else "schedule.disable",
+                f"schedule/{name}",
+                {"pipeline": row.pipeline},
+                session=session,
+            )
             session.flush()
             return Schedule.model_validate(row)
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, *, actor: str | None = None) -> None:
         with self.db.write() as session:
             row = session.get(ScheduleRow, name)
             if row is None:
                 raise NotFound(f"schedule {name!r} does not exist")
             session.delete(row)
+            self.audit.changed(
+                actor,
+                "schedule.delete",
+                f"schedule/{name}",
+                {"pipeline": row.pipeline},
+                session=session,
+            )
 
     def fires(self, name: str) -> Listing[ScheduleFire]:
         """The schedule's firings, oldest first."""
@@ -149,6 +184,7 @@ class Schedules:
                             "schedule": row.name,
                             "fire_time": fire_time.isoformat(),
                         },
+                        actor=SCHEDULER,
                     )
                     session.add(
                         ScheduleFireRow(

@@ -5,6 +5,9 @@ Registering stores a :class:`PipelineDefinition`; given a pipeline function it i
 here first (:func:`slipway.pipelines.definition.define`, which imports the code), so the
 embedded SDK and the CLI register straight from code, and the REST API stores a
 definition built on the caller's machine without importing anything.
+
+Each change (register, start, cancel, retry) is audited in its own transaction, with the
+``actor`` the face names (None: this process's user).
 """
 
 from __future__ import annotations
@@ -34,29 +37,40 @@ from slipway.pipelines.orchestrator import Orchestrator
 from slipway.pipelines.resources import Execution, Pipeline, PipelineDefinition, StepRun
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, ExecutionState, StepState
 from slipway.pipelines.tables import ExecutionRow, PipelineRow, StepRunRow
+from slipway.security.audit import AuditLog
 
 _COERCE = {"int": int, "float": float, "string": str, "bool": bool}
 
 
 class PipelineService:
     def __init__(
-        self, db: Database, queue: WorkQueue, events: EventLog, artifacts: ArtifactStore
+        self,
+        db: Database,
+        queue: WorkQueue,
+        events: EventLog,
+        artifacts: ArtifactStore,
+        audit: AuditLog | None = None,
     ) -> None:
         self.db = db
         self.queue = queue
         self.events = events
+        self.audit = audit or AuditLog(db)
         self.orchestrator = Orchestrator(queue, events, artifacts)
 
     # -- definitions ---------------------------------------------------------------
 
-    def register(self, pipeline: PipelineFunction | PipelineDefinition | str) -> Pipeline:
-        """Record a pipeline's graph and where its code lives; re-registering updates it."""
+    def register(
+        self, pipeline: PipelineFunction | PipelineDefinition | str, *, actor: str | None = None
+    ) -> Pipeline:
+        """Record a pipeline's graph and where its code lives; re-registering updates it
+        (audited as ``pipeline.create`` or ``pipeline.update``)."""
         definition = pipeline if isinstance(pipeline, PipelineDefinition) else define(pipeline)
         graph = definition.graph.model_dump(mode="json")
         digest = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()
         now = utcnow()
         with self.db.write() as session:
             row = session.get(PipelineRow, definition.name)
+            created = row is None
             if row is None:
                 row = PipelineRow(
                     name=definition.name,
@@ -78,6 +92,13 @@ class PipelineService:
                 "pipeline.registered",
                 f"pipeline/{definition.name}",
                 {"digest": digest},
+                session=session,
+            )
+            self.audit.changed(
+                actor,
+                "pipeline.create" if created else "pipeline.update",
+                f"pipeline/{definition.name}",
+                {"digest": digest, "target": definition.target},
                 session=session,
             )
             session.flush()
@@ -129,12 +150,14 @@ class PipelineService:
         *,
         trigger: dict[str, Any] | None = None,
         session: Session | None = None,
+        actor: str | None = None,
     ) -> str:
         """Start an execution of a registered pipeline; returns its id. Pass ``session``
-        to start it atomically with the caller's change (a schedule's firing record)."""
+        to start it atomically with the caller's change (a schedule's firing record).
+        Audited as ``pipeline.start`` (a schedule or trigger starts as ``scheduler``)."""
         if session is None:
             with self.db.write() as own:
-                return self.start(name, parameters, trigger=trigger, session=own)
+                return self.start(name, parameters, trigger=trigger, session=own, actor=actor)
         pipeline = session.get(PipelineRow, name)
         if pipeline is None:
             raise NotFound(f"pipeline {name!r} is not registered")
@@ -168,6 +191,13 @@ class PipelineService:
             "pipeline.execution_started",
             f"execution/{execution_id}",
             {"pipeline": name, "parameters": params, "trigger": trigger or {"type": "manual"}},
+            session=session,
+        )
+        self.audit.changed(
+            actor,
+            "pipeline.start",
+            f"pipeline/{name}",
+            {"execution": execution_id, "trigger": trigger or {"type": "manual"}},
             session=session,
         )
         self.orchestrator.advance(session, execution_id)
@@ -246,7 +276,8 @@ class PipelineService:
             timeout=timeout,
         )
 
-    def cancel(self, execution_id: str) -> None:
+    def cancel(self, execution_id: str, *, actor: str | None = None) -> None:
+        """Cancel an unfinished execution and its queued steps (``pipeline.cancel``)."""
         with self.db.write() as session:
             exe = session.get(ExecutionRow, execution_id, with_for_update=True)
             if exe is None:
@@ -270,13 +301,20 @@ class PipelineService:
                 {"pipeline": exe.pipeline},
                 session=session,
             )
+            self.audit.changed(
+                actor,
+                "pipeline.cancel",
+                f"execution/{execution_id}",
+                {"pipeline": exe.pipeline},
+                session=session,
+            )
         for item in items:
             with contextlib.suppress(Conflict):  # it may have finished meanwhile
                 self.queue.cancel(item)
 
-    def retry(self, execution_id: str) -> None:
+    def retry(self, execution_id: str, *, actor: str | None = None) -> None:
         """Run a failed or cancelled execution again from its failed steps; steps that
-        succeeded keep their outputs."""
+        succeeded keep their outputs (``pipeline.retry``)."""
         with self.db.write() as session:
             exe = session.get(ExecutionRow, execution_id, with_for_update=True)
             if exe is None:
@@ -299,6 +337,13 @@ class PipelineService:
             exe.state, exe.finished_at, exe.error = ExecutionState.RUNNING, None, None
             self.events.append(
                 "pipeline.execution_retried",
+                f"execution/{execution_id}",
+                {"pipeline": exe.pipeline},
+                session=session,
+            )
+            self.audit.changed(
+                actor,
+                "pipeline.retry",
                 f"execution/{execution_id}",
                 {"pipeline": exe.pipeline},
                 session=session,

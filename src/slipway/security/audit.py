@@ -1,14 +1,27 @@
 """The audit log: every mutation, who made it, on what, when, and how it ended.
 
-The control plane records each non-read request here (denied ones included), and
-services may record domain actions (an approval, a rollback) with richer details.
+The control plane records each non-read request here (denied ones included). Each
+capability service records the changes it makes itself (``feature_group.create``,
+``pipeline.start``, ``endpoint.update``...), whichever face called it, with the actor the
+face names: the token's holder over HTTP, ``cli:<user>`` from the CLI, and
+:func:`local_actor` (``local:<user>``) for code that calls a service in process without
+naming one (the embedded SDK). Processes acting on their own name themselves
+(``scheduler``, ``deployment-controller``).
+
+A service that changes the metadata database records the entry in the same transaction
+(``session``), so a change and its entry commit or roll back together; a change outside
+the database (an artifact, the online store, MLflow) is recorded once it is made, and a
+failure to record raises, as any failure to reach the database does.
 """
 
 from __future__ import annotations
 
+import getpass
+import os
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
@@ -17,8 +30,23 @@ from slipway.security.resources import AuditEntry
 from slipway.security.tables import AuditRow
 
 
+def local_user() -> str:
+    """The operating-system user running this process (its uid where no name is known,
+    as in a container without a passwd entry)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def local_actor() -> str:
+    """The actor of a change made in process without naming one: ``local:<user>``."""
+    return f"local:{local_user()}"
+
+
 class AuditLog:
-    """Append-only record of mutations."""
+    """Append-only record of mutations: nothing here (or in any face) edits or deletes an
+    entry; only the retention policy (:mod:`slipway.retention`) removes old ones."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -32,7 +60,10 @@ class AuditLog:
         outcome: str,
         status_code: int | None = None,
         details: dict[str, Any] | None = None,
+        session: Session | None = None,
     ) -> AuditEntry:
+        """Append one entry. Pass ``session`` to commit it atomically with the caller's
+        own change (it is then written only if the change is)."""
         row = AuditRow(
             time=utcnow(),
             actor=actor[:255],
@@ -42,10 +73,34 @@ class AuditLog:
             status_code=status_code,
             details=details or {},
         )
-        with self._db.session() as session:
+        if session is not None:
             session.add(row)
             session.flush()
             return AuditEntry.model_validate(row)
+        with self._db.session() as own:
+            own.add(row)
+            own.flush()
+            return AuditEntry.model_validate(row)
+
+    def changed(
+        self,
+        actor: str | None,
+        action: str,
+        resource: str,
+        details: dict[str, Any] | None = None,
+        *,
+        session: Session | None = None,
+    ) -> AuditEntry:
+        """Record a change a service made (outcome ``success``): ``actor`` None is this
+        process's user (:func:`local_actor`); ``details`` stay small and hold no secret."""
+        return self.record(
+            actor=actor or local_actor(),
+            action=action,
+            resource=resource,
+            outcome="success",
+            details=details,
+            session=session,
+        )
 
     def list(
         self,

@@ -8,6 +8,10 @@ A token may expire (``expires_in`` at creation or rotation); past its expiry it 
 with the same answer as an unknown token. Rotation gives a token a new secret and keeps
 its id, name, role and history (audit entries, ``created_at``, ``last_used_at``): only the
 hash changes, so the old secret stops matching in the same transaction that stores the new.
+
+Creating, rotating, revoking and re-granting a token are audited (``tokens.create``,
+``tokens.rotate``, ``tokens.revoke``, ``tokens.invoke``) in the same transaction, with the
+actor the face names; never the secret or its hash.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, or_, select, update
@@ -26,6 +31,8 @@ from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
+from slipway.security.audit import AuditLog, local_actor
+from slipway.security.epoch import TokenEpoch
 from slipway.security.resources import INVOKE_ALL, MAX_EXPIRES_IN, Role, Token
 from slipway.security.tables import ApiTokenRow
 
@@ -83,6 +90,10 @@ def _expired(expires_at: datetime | None, now: datetime) -> bool:
     return expires_at is not None and expires_at <= now
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -90,22 +101,37 @@ def _hash(secret: str) -> str:
 class TokenService:
     """Create, list, revoke and check API tokens."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, audit: AuditLog | None = None, *, epoch: TokenEpoch | None = None
+    ) -> None:
         self._db = db
+        self._audit = audit or AuditLog(db)
+        # Moved after every change a cached token could outlive (revoke, rotate, grants).
+        self.epoch = epoch or TokenEpoch.for_database(db)
+
+    @contextmanager
+    def _changing(self) -> Iterator[Session]:
+        """A write transaction; the planes' caches are told once it has committed."""
+        with self._db.write() as session:
+            yield session
+        self.epoch.bump()
 
     def create(
         self,
         name: str,
         role: Role | str = Role.VIEWER,
         *,
-        created_by: str = "sdk",
+        created_by: str | None = None,
         expires_in: timedelta | None = None,
         invoke: Sequence[str] = (),
     ) -> tuple[Token, str]:
         """A new token and its secret string; the secret cannot be read back later.
 
+        ``created_by`` is who creates it, the audit entry's actor too (None: this
+        process's user, :func:`~slipway.security.audit.local_actor`).
         ``expires_in``: its lifetime from now (at most 10 years); None, it never expires.
         ``invoke``: the endpoints it may invoke through the gateway (``"*"``: all)."""
+        created_by = created_by or local_actor()
         validate_name(name)
         role = role if isinstance(role, Role) else parse_role(role)
         expires_in = check_expires_in(expires_in)
@@ -133,7 +159,20 @@ class TokenService:
             )
             session.add(row)
             session.flush()
-            return Token.model_validate(row), f"{_PREFIX}_{token_id}_{secret}"
+            token = Token.model_validate(row)
+            self._audit.changed(
+                created_by,
+                "tokens.create",
+                f"token/{token_id}",
+                {
+                    "name": name,
+                    "role": role.value,
+                    "expires_at": _iso(token.expires_at),
+                    "invoke": endpoints,
+                },
+                session=session,
+            )
+            return token, f"{_PREFIX}_{token_id}_{secret}"
 
     def list(self, *, include_revoked: bool = True) -> Listing[Token]:
         query = select(ApiTokenRow).order_by(ApiTokenRow.created_at)
@@ -142,29 +181,47 @@ class TokenService:
         with self._db.session() as session:
             return Listing(Token.model_validate(row) for row in session.scalars(query))
 
-    def revoke(self, id_or_name: str) -> Token:
+    def revoke(self, id_or_name: str, *, actor: str | None = None) -> Token:
         """Revoke by id, or by name when exactly one active token has it."""
-        with self._db.write() as session:
+        with self._changing() as session:
             row = _find(session, id_or_name)
             if row.revoked_at is not None:
                 raise Conflict(f"token {row.id} is already revoked")
             row.revoked_at = utcnow()
+            self._audit.changed(
+                actor, "tokens.revoke", f"token/{row.id}", {"name": row.name}, session=session
+            )
             return Token.model_validate(row)
 
-    def set_invoke(self, id_or_name: str, endpoints: Sequence[str]) -> Token:
+    def set_invoke(
+        self, id_or_name: str, endpoints: Sequence[str], *, actor: str | None = None
+    ) -> Token:
         """Replace the endpoints the token (by id, or name of an active one) may invoke;
-        the gateway applies the change within
-        :data:`slipway.security.verified.RECHECK_SECONDS`."""
+        the gateway applies it from the moment this returns
+        (:mod:`slipway.security.epoch`)."""
         allowed = check_invoke(endpoints)
-        with self._db.write() as session:
+        with self._changing() as session:
             row = _find(session, id_or_name, lock=True)
             if row.revoked_at is not None:
                 raise Conflict(f"token {row.id} is revoked; create a new one")
             row.invoke = allowed
+            self._audit.changed(
+                actor,
+                "tokens.invoke",
+                f"token/{row.id}",
+                {"name": row.name, "invoke": allowed},
+                session=session,
+            )
             session.flush()
             return Token.model_validate(row)
 
-    def rotate(self, id_or_name: str, *, expires_in: timedelta | None = None) -> tuple[Token, str]:
+    def rotate(
+        self,
+        id_or_name: str,
+        *,
+        expires_in: timedelta | None = None,
+        actor: str | None = None,
+    ) -> tuple[Token, str]:
         """A new secret for the token (by id, or by name of an active token), returned once
         as by :meth:`create`; the old secret is refused from the commit on.
 
@@ -172,7 +229,7 @@ class TokenService:
         to it. ``expires_in`` sets a new lifetime from now; without it the token keeps its
         expiry, and an expired token needs one (a secret born expired is of no use)."""
         expires_in = check_expires_in(expires_in)
-        with self._db.write() as session:
+        with self._changing() as session:
             row = _find(session, id_or_name, lock=True)
             if row.revoked_at is not None:
                 raise Conflict(f"token {row.id} is revoked; create a new one")
@@ -188,7 +245,15 @@ class TokenService:
             secret = secrets.token_urlsafe(32)
             row.secret_hash = _hash(secret)
             session.flush()
-            return Token.model_validate(row), f"{_PREFIX}_{row.id}_{secret}"
+            token = Token.model_validate(row)
+            self._audit.changed(
+                actor,
+                "tokens.rotate",
+                f"token/{row.id}",
+                {"name": row.name, "expires_at": _iso(token.expires_at)},
+                session=session,
+            )
+            return token, f"{_PREFIX}_{row.id}_{secret}"
 
     def authenticate(self, presented: str) -> Token:
         """The active token ``presented`` stands for, else :class:`Unauthorized`."""

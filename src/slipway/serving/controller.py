@@ -43,6 +43,8 @@ log = logging.getLogger("slipway.serving.controller")
 STATS_RETENTION = timedelta(days=7)
 DELETE_GRACE = timedelta(seconds=30)
 PRUNE_EVERY_SECONDS = 60.0
+# The actor of the changes the controller decides on its own (an automatic rollback).
+CONTROLLER = "deployment-controller"
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,14 @@ class DeploymentController:
         row.phase_started_at = None
         self.events.append(
             "endpoint.rolled_back",
+            f"endpoint/{row.name}",
+            {"config_version": config.version, "to": row.active_version, "reason": reason},
+            session=session,
+        )
+        # Its own decision, not a caller's: audited, unlike the phases it moves through.
+        self.endpoints.audit.changed(
+            CONTROLLER,
+            "endpoint.auto_rollback",
             f"endpoint/{row.name}",
             {"config_version": config.version, "to": row.active_version, "reason": reason},
             session=session,

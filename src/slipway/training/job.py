@@ -30,6 +30,7 @@ from slipway.core.logsink import log_writer
 from slipway.core.settings import Settings
 from slipway.core.work import PermanentFailure, WorkContext
 from slipway.registry.service import Registry
+from slipway.runtime import bundles
 from slipway.runtime.childproc import run_child
 from slipway.tracking.config import user_tracking_uri
 from slipway.training.checkpoints import CheckpointSync
@@ -125,7 +126,7 @@ def run_training_job(context: WorkContext, deps: TrainingDeps) -> dict[str, Any]
         spec.checkpoint_sync_seconds,
     )
     resumed = sync.restore()
-    source = Path(spec.source_dir).expanduser().resolve() if spec.source_dir else None
+    source = _source(deps, spec, root)
     channels = sorted(spec.channels)
     env = (
         os.environ
@@ -191,6 +192,17 @@ def _cpus(wanted: float | None) -> int:
     return available if wanted is None else min(available, max(1, math.ceil(wanted)))
 
 
+def _source(deps: TrainingDeps, spec: TrainingJobSpec, root: Path) -> Path | None:
+    """The folder the job's code runs from: a code bundle unpacked into the attempt's own
+    folder (the job may write beside its code without touching another job's), or the
+    host folder the spec names."""
+    if spec.source_dir is None:
+        return None
+    if bundles.is_bundle(spec.source_dir):
+        return bundles.unpack(deps.artifacts, spec.source_dir, root / "code", field="source_dir")
+    return Path(spec.source_dir).expanduser().resolve()
+
+
 def _create_run(deps: TrainingDeps, spec: TrainingJobSpec) -> str:
     client = deps.registry.mlflow.client
     experiment = client.get_experiment_by_name(spec.experiment)
@@ -199,7 +211,10 @@ def _create_run(deps: TrainingDeps, spec: TrainingJobSpec) -> str:
         experiment_id = client.create_experiment(spec.experiment, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id
-    run = client.create_run(experiment_id, run_name=spec.name, tags={"slipway.job": spec.name})
+    tags = {"slipway.job": spec.name}
+    if spec.source_dir and bundles.is_bundle(spec.source_dir):
+        tags["slipway.code_bundle"] = spec.source_dir  # the code's digest, in the run's lineage
+    run = client.create_run(experiment_id, run_name=spec.name, tags=tags)
     for key, value in spec.hyperparameters.items():
         client.log_param(run.info.run_id, key, value)
     return str(run.info.run_id)

@@ -1,5 +1,6 @@
 """Submitting, inspecting and stopping training jobs; every method returns resources
-(:class:`~slipway.training.resources.TrainingJob`, :class:`~slipway.core.logsink.LogLine`)."""
+(:class:`~slipway.training.resources.TrainingJob`, :class:`~slipway.core.logsink.LogLine`).
+A submission and a stop are audited (``training_job.*``) in their own transaction."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from slipway.core.logsink import LogLine, read_logs
 from slipway.core.queue import WorkItem, WorkQueue
 from slipway.core.resource import Listing
 from slipway.core.waiting import wait_until_final
+from slipway.security.audit import AuditLog
 from slipway.training.resources import TrainingJob
 from slipway.training.spec import (
     CRASH_RETRIES,
@@ -29,12 +31,17 @@ from slipway.training.tables import TrainingJobRow
 
 
 class TrainingService:
-    def __init__(self, db: Database, queue: WorkQueue, events: EventLog) -> None:
+    def __init__(
+        self, db: Database, queue: WorkQueue, events: EventLog, audit: AuditLog | None = None
+    ) -> None:
         self.db = db
         self.queue = queue
         self.events = events
+        self.audit = audit or AuditLog(db)
 
-    def submit(self, spec: TrainingJobSpec | dict[str, Any]) -> TrainingJob:
+    def submit(
+        self, spec: TrainingJobSpec | dict[str, Any], *, actor: str | None = None
+    ) -> TrainingJob:
         """Queue a job; a worker runs it. Names are unique, like SageMaker's."""
         job = TrainingJobSpec.parse(spec)
         with self.db.write() as session:
@@ -59,6 +66,16 @@ class TrainingService:
             )
             session.add(row)
             self.events.append("training.job_submitted", f"job/{job.name}", {}, session=session)
+            self.audit.changed(
+                actor,
+                "training_job.submit",
+                f"training-job/{job.name}",
+                {
+                    "entry_point": job.script or job.module or job.function,
+                    "experiment": job.experiment,
+                },
+                session=session,
+            )
             session.flush()
             return TrainingJob.model_validate(row)
 
@@ -119,7 +136,7 @@ class TrainingService:
             timeout=timeout,
         )
 
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, *, actor: str | None = None) -> None:
         with self.db.write() as session:
             row = session.get(TrainingJobRow, name)
             if row is None:
@@ -127,6 +144,13 @@ class TrainingService:
             if row.state in TERMINAL:
                 raise Conflict(f"training job {name} is already {row.state}")
             was_pending = row.state == "Pending"
+            self.audit.changed(
+                actor,
+                "training_job.stop",
+                f"training-job/{name}",
+                {"state": row.state},
+                session=session,
+            )
             row.state, row.finished_at = "Stopped", utcnow()
             item = row.work_item_id
         if was_pending and item is not None:

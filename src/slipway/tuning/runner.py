@@ -31,6 +31,7 @@ from slipway.core.logsink import log_writer
 from slipway.core.settings import Settings
 from slipway.core.work import WorkContext
 from slipway.registry.service import Registry
+from slipway.runtime.bundles import import_paths
 from slipway.runtime.childproc import run_forked
 from slipway.tracking.config import user_tracking_env
 from slipway.tuning.spec import TERMINAL, TuningJobSpec
@@ -201,7 +202,7 @@ def _run_trial(
                     "trial_id": trial._trial_id,
                     "run_id": run_id,
                     "database_url": deps.settings.database_url,
-                    "code_paths": spec.code_paths,
+                    "code_paths": import_paths(deps.settings, spec.code_paths),
                 }
             )
         )

@@ -1,6 +1,7 @@
 """Submitting and inspecting tuning jobs; every method returns resources
 (:class:`~slipway.tuning.resources.TuningJob`, :class:`~slipway.tuning.resources.Trial`,
-:class:`~slipway.core.logsink.LogLine`)."""
+:class:`~slipway.core.logsink.LogLine`). A submission and a stop are audited
+(``tuning_job.*``) in the transaction that stores them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from slipway.core.queue import WorkQueue
 from slipway.core.resource import Listing
 from slipway.core.waiting import wait_until_final
 from slipway.registry.mlflow_store import MlflowStore
+from slipway.security.audit import AuditLog
 from slipway.tuning.resources import Trial, TuningJob
 from slipway.tuning.runner import INTERRUPTED, RETRY_OF, WARM
 from slipway.tuning.spec import QUEUE, RUNNER_KIND, TERMINAL, TuningJobSpec
@@ -33,14 +35,18 @@ class TuningService:
         events: EventLog,
         mlflow: MlflowStore,
         artifact_root: str,
+        audit: AuditLog | None = None,
     ) -> None:
         self.db = db
         self.queue = queue
         self.events = events
         self.mlflow = mlflow
         self.artifact_root = artifact_root
+        self.audit = audit or AuditLog(db)
 
-    def submit(self, spec: TuningJobSpec | dict[str, Any]) -> TuningJob:
+    def submit(
+        self, spec: TuningJobSpec | dict[str, Any], *, actor: str | None = None
+    ) -> TuningJob:
         job = TuningJobSpec.parse(spec)
         with self.db.session() as session:
             if session.get(TuningJobRow, job.name) is not None:
@@ -87,6 +93,13 @@ class TuningService:
                 "tuning.job_started",
                 f"tuning/{job.name}",
                 {"warm_start_trials": len(study.trials)},
+                session=session,
+            )
+            self.audit.changed(
+                actor,
+                "tuning_job.submit",
+                f"tuning-job/{job.name}",
+                {"trial": job.trial, "strategy": job.strategy, "max_jobs": job.max_jobs},
                 session=session,
             )
             session.flush()
@@ -150,13 +163,20 @@ class TuningService:
             timeout=timeout,
         )
 
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, *, actor: str | None = None) -> None:
         with self.db.write() as session:
             row = session.get(TuningJobRow, name)
             if row is None:
                 raise NotFound(f"tuning job {name!r} does not exist")
             if row.state in TERMINAL:
                 raise Conflict(f"tuning job {name} is already {row.state}")
+            self.audit.changed(
+                actor,
+                "tuning_job.stop",
+                f"tuning-job/{name}",
+                {"state": row.state},
+                session=session,
+            )
             row.state, row.finished_at = "Stopped", utcnow()
 
     def logs(self, name: str, after: int = 0) -> Listing[LogLine]:

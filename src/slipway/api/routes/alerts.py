@@ -55,15 +55,17 @@ def describe_channel(name: str, request: Request) -> AlertChannel:
 
 
 @router.put("/channels/{name}", response_model=AlertChannel)
-def update_channel(name: str, body: ChannelUpdate, request: Request) -> AlertChannel:
+def update_channel(
+    name: str, body: ChannelUpdate, request: Request, caller: Caller
+) -> AlertChannel:
     """Replace the channel's config (its kind stays), checked like a new one."""
-    return services_of(request).alerts.update_channel(name, body.config)
+    return services_of(request).alerts.update_channel(name, body.config, actor=caller.name)
 
 
 @router.delete("/channels/{name}", status_code=204)
-def delete_channel(name: str, request: Request) -> None:
+def delete_channel(name: str, request: Request, caller: Caller) -> None:
     """Delete a channel; a 409 while a rule still sends to it."""
-    services_of(request).alerts.delete_channel(name)
+    services_of(request).alerts.delete_channel(name, actor=caller.name)
 
 
 @router.post("/channels/{name}/test", response_model=ChannelTest)
@@ -92,25 +94,25 @@ def describe_rule(name: str, request: Request) -> AlertRule:
 
 
 @router.put("/rules/{name}", response_model=AlertRule)
-def update_rule(name: str, body: RuleUpdate, request: Request) -> AlertRule:
+def update_rule(name: str, body: RuleUpdate, request: Request, caller: Caller) -> AlertRule:
     """Replace the rule's definition (a rule body; ``name`` may be left out)."""
-    return services_of(request).alerts.update_rule(name, body)
+    return services_of(request).alerts.update_rule(name, body, actor=caller.name)
 
 
 @router.post("/rules/{name}/enable", response_model=AlertRule)
-def enable_rule(name: str, request: Request) -> AlertRule:
-    return services_of(request).alerts.set_rule_enabled(name, True)
+def enable_rule(name: str, request: Request, caller: Caller) -> AlertRule:
+    return services_of(request).alerts.set_rule_enabled(name, True, actor=caller.name)
 
 
 @router.post("/rules/{name}/disable", response_model=AlertRule)
-def disable_rule(name: str, request: Request) -> AlertRule:
-    return services_of(request).alerts.set_rule_enabled(name, False)
+def disable_rule(name: str, request: Request, caller: Caller) -> AlertRule:
+    return services_of(request).alerts.set_rule_enabled(name, False, actor=caller.name)
 
 
 @router.delete("/rules/{name}", status_code=204)
-def delete_rule(name: str, request: Request) -> None:
+def delete_rule(name: str, request: Request, caller: Caller) -> None:
     """Delete a rule; the alerts it fired stay in the history."""
-    services_of(request).alerts.delete_rule(name)
+    services_of(request).alerts.delete_rule(name, actor=caller.name)
 
 
 # -- fired alerts -----------------------------------------------------------------------

@@ -60,17 +60,17 @@ def batch_job_chunks(name: str, request: Request) -> list[BatchChunk]:
 
 
 @router.post("/{name}/stop", status_code=202, response_model=BatchControl)
-def stop_batch_job(name: str, request: Request) -> BatchControl:
+def stop_batch_job(name: str, request: Request, caller: Caller) -> BatchControl:
     """Stop the job: queued chunks are cancelled, running ones finish and are kept."""
     services = services_of(request)
-    services.batch.stop(name)
+    services.batch.stop(name, actor=caller.name)
     return BatchControl(name=name, state=services.batch.get(name).state)
 
 
 @router.post("/{name}/resume", status_code=202)
-def resume_batch_job(name: str, request: Request) -> BatchJob:
+def resume_batch_job(name: str, request: Request, caller: Caller) -> BatchJob:
     """Run a Failed or Stopped job's unfinished chunks again. Its paths are checked
     against the data roots again: an admin may have narrowed them since it was submitted."""
     services = services_of(request)
     confine_batch_job(services.settings, services.batch.get(name).spec)
-    return services.batch.resume(name)
+    return services.batch.resume(name, actor=caller.name)

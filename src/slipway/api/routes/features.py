@@ -34,12 +34,13 @@ from slipway.security.tokens import Role
 
 _caller = authorize()  # one object, so FastAPI resolves it once per request
 router = APIRouter(tags=["features"], dependencies=[Depends(_caller)])
+Caller = Annotated[Principal, Depends(_caller)]
 reads = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.VIEWER))])
 
 
 @router.post("/feature-groups", status_code=201)
-def create_group(body: FeatureGroup, request: Request) -> StoredGroup:
-    return services_of(request).features.create_group(body)
+def create_group(body: FeatureGroup, request: Request, caller: Caller) -> StoredGroup:
+    return services_of(request).features.create_group(body, actor=caller.name)
 
 
 @router.get("/feature-groups")
@@ -54,20 +55,20 @@ def describe_group(name: str, request: Request) -> StoredGroup:
 
 
 @router.put("/feature-groups/{name}")
-def update_group(name: str, body: FeatureGroup, request: Request) -> StoredGroup:
+def update_group(name: str, body: FeatureGroup, request: Request, caller: Caller) -> StoredGroup:
     """Apply a compatible change (new nullable features, metadata, TTL, flags)."""
     if body.name != name:
         raise InvalidInput(
             f"the definition names {body.name!r}, the path {name!r}: a group cannot be renamed",
             field="name",
         )
-    stored, _ = services_of(request).features.update_group(body)
+    stored, _ = services_of(request).features.update_group(body, actor=caller.name)
     return stored
 
 
 @router.delete("/feature-groups/{name}", status_code=204)
-def delete_group(name: str, request: Request) -> None:
-    services_of(request).features.delete_group(name)
+def delete_group(name: str, request: Request, caller: Caller) -> None:
+    services_of(request).features.delete_group(name, actor=caller.name)
 
 
 @router.post("/feature-groups/{name}/records", status_code=201)
@@ -75,19 +76,23 @@ def put_records(
     name: str,
     body: PutRecords,
     request: Request,
+    caller: Caller,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Ingest:
     """PutRecord for a batch. With an ``Idempotency-Key`` header, sending the same batch
     again (after a timeout or a crash) writes it once and answers with the same ingestion."""
     return services_of(request).features.ingest(
-        name, body.records, timezone=body.timezone, source="rest", idempotency_key=idempotency_key
+        name,
+        body.records,
+        timezone=body.timezone,
+        source="rest",
+        idempotency_key=idempotency_key,
+        actor=caller.name,
     )
 
 
 @router.post("/feature-groups/{name}/records/delete")
-def delete_records(
-    name: str, body: Lookup, request: Request, principal: Annotated[Principal, Depends(_caller)]
-) -> RecordDeletion:
+def delete_records(name: str, body: Lookup, request: Request, principal: Caller) -> RecordDeletion:
     keys = [key_list(k) for k in body.keys]
     return services_of(request).features.delete_records(name, keys, actor=principal.name)
 
@@ -100,8 +105,12 @@ def list_ingests(
 
 
 @router.post("/feature-groups/{name}/materialize")
-def materialize(name: str, body: MaterializeRequest, request: Request) -> Materialization:
-    return services_of(request).features.materialize(name, start=body.start, end=body.end)
+def materialize(
+    name: str, body: MaterializeRequest, request: Request, caller: Caller
+) -> Materialization:
+    return services_of(request).features.materialize(
+        name, start=body.start, end=body.end, actor=caller.name
+    )
 
 
 @reads.post("/feature-groups/{name}/lookup", openapi_extra=READ_ONLY)

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from slipway.api.auth import authorize, services_of
+from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.code import confine_training_job, confine_tuning_job
 from slipway.api.routes import MAX_ID
 from slipway.core.logsink import LogLine
 from slipway.events.resources import Trigger, TriggerSpec
@@ -16,12 +17,16 @@ from slipway.training.spec import TrainingJobSpec
 from slipway.tuning.resources import Trial, TuningJob
 from slipway.tuning.spec import TuningJobSpec
 
-router = APIRouter(tags=["jobs"], dependencies=[Depends(authorize())])
+_caller = authorize()  # one object, so FastAPI resolves it once per request
+router = APIRouter(tags=["jobs"], dependencies=[Depends(_caller)])
+Caller = Annotated[Principal, Depends(_caller)]
 
 
 @router.post("/jobs", status_code=201)
-def submit_job(body: TrainingJobSpec, request: Request) -> TrainingJob:
-    return services_of(request).training.submit(body)
+def submit_job(body: TrainingJobSpec, request: Request, caller: Caller) -> TrainingJob:
+    services = services_of(request)
+    confine_training_job(services.settings, body)
+    return services.training.submit(body, actor=caller.name)
 
 
 @router.get("/jobs")
@@ -44,14 +49,16 @@ def job_logs(
 
 
 @router.post("/jobs/{name}/stop", status_code=202)
-def stop_job(name: str, request: Request) -> dict[str, str]:
-    services_of(request).training.stop(name)
+def stop_job(name: str, request: Request, caller: Caller) -> dict[str, str]:
+    services_of(request).training.stop(name, actor=caller.name)
     return {"name": name, "state": "Stopped"}
 
 
 @router.post("/tuning-jobs", status_code=201)
-def submit_tuning(body: TuningJobSpec, request: Request) -> TuningJob:
-    return services_of(request).tuning.submit(body)
+def submit_tuning(body: TuningJobSpec, request: Request, caller: Caller) -> TuningJob:
+    services = services_of(request)
+    confine_tuning_job(services.settings, body)
+    return services.tuning.submit(body, actor=caller.name)
 
 
 @router.get("/tuning-jobs")
@@ -79,13 +86,13 @@ def tuning_logs(
 
 
 @router.post("/tuning-jobs/{name}/stop", status_code=202)
-def stop_tuning(name: str, request: Request) -> dict[str, str]:
-    services_of(request).tuning.stop(name)
+def stop_tuning(name: str, request: Request, caller: Caller) -> dict[str, str]:
+    services_of(request).tuning.stop(name, actor=caller.name)
     return {"name": name, "state": "Stopped"}
 
 
 @router.post("/schedules", status_code=201)
-def create_schedule(body: ScheduleSpec, request: Request) -> Schedule:
+def create_schedule(body: ScheduleSpec, request: Request, caller: Caller) -> Schedule:
     return services_of(request).schedules.create(
         body.name,
         body.pipeline,
@@ -94,6 +101,7 @@ def create_schedule(body: ScheduleSpec, request: Request) -> Schedule:
         parameters=body.parameters,
         catchup=body.catchup,
         start_at=body.start_at,
+        actor=caller.name,
     )
 
 
@@ -113,17 +121,19 @@ def schedule_fires(name: str, request: Request) -> list[ScheduleFire]:
 
 
 @router.post("/schedules/{name}/{action}", status_code=202)
-def toggle_schedule(name: str, action: Literal["enable", "disable"], request: Request) -> Schedule:
-    return services_of(request).schedules.set_enabled(name, action == "enable")
+def toggle_schedule(
+    name: str, action: Literal["enable", "disable"], request: Request, caller: Caller
+) -> Schedule:
+    return services_of(request).schedules.set_enabled(name, action == "enable", actor=caller.name)
 
 
 @router.delete("/schedules/{name}", status_code=204)
-def delete_schedule(name: str, request: Request) -> None:
-    services_of(request).schedules.delete(name)
+def delete_schedule(name: str, request: Request, caller: Caller) -> None:
+    services_of(request).schedules.delete(name, actor=caller.name)
 
 
 @router.post("/triggers", status_code=201)
-def create_trigger(body: TriggerSpec, request: Request) -> Trigger:
+def create_trigger(body: TriggerSpec, request: Request, caller: Caller) -> Trigger:
     return services_of(request).triggers.create(
         body.name,
         body.pipeline,
@@ -131,6 +141,7 @@ def create_trigger(body: TriggerSpec, request: Request) -> Trigger:
         filters=body.filters,
         parameter_mapping=body.parameter_mapping,
         debounce_seconds=body.debounce_seconds,
+        actor=caller.name,
     )
 
 
@@ -145,10 +156,12 @@ def get_trigger(name: str, request: Request) -> Trigger:
 
 
 @router.post("/triggers/{name}/{action}", status_code=202)
-def toggle_trigger(name: str, action: Literal["enable", "disable"], request: Request) -> Trigger:
-    return services_of(request).triggers.set_enabled(name, action == "enable")
+def toggle_trigger(
+    name: str, action: Literal["enable", "disable"], request: Request, caller: Caller
+) -> Trigger:
+    return services_of(request).triggers.set_enabled(name, action == "enable", actor=caller.name)
 
 
 @router.delete("/triggers/{name}", status_code=204)
-def delete_trigger(name: str, request: Request) -> None:
-    services_of(request).triggers.delete(name)
+def delete_trigger(name: str, request: Request, caller: Caller) -> None:
+    services_of(request).triggers.delete(name, actor=caller.name)

@@ -137,9 +137,9 @@ def set_baseline_constraints(
 
 
 @router.delete("/baselines/{name}", status_code=204)
-def delete_baseline(name: str, request: Request) -> None:
+def delete_baseline(name: str, request: Request, caller: Caller) -> None:
     """Delete a baseline and its documents; 409 while a monitor uses it."""
-    services_of(request).baselines.delete(name)
+    services_of(request).baselines.delete(name, actor=caller.name)
 
 
 # -- monitors -------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def monitor_run_report(run_id: Int64, request: Request) -> MonitorReport:
     responses={415: {"description": "The body is not JSON, JSON lines, CSV or Arrow"}},
 )
 def post_ground_truth(
-    endpoint: str, request: Request, body: Annotated[bytes, Depends(_upload)]
+    endpoint: str, request: Request, body: Annotated[bytes, Depends(_upload)], caller: Caller
 ) -> GroundTruthUpload:
     """Labels for captured predictions, matched by inference id and row; sending the
     same prediction again later corrects its label."""
@@ -231,4 +231,4 @@ def post_ground_truth(
     records: Any = (
         from_ipc(body, field="body") if kind == ARROW_STREAM else uploads.parse(body, kind)
     )
-    return services_of(request).monitoring.put_ground_truth(endpoint, records)
+    return services_of(request).monitoring.put_ground_truth(endpoint, records, actor=caller.name)

@@ -4,8 +4,9 @@ Registering a pipeline imports its code, so the definition is built next to the 
 SDK, the CLI, :class:`slipway.Client`) and sent here as data (``PUT /pipelines/{name}``,
 a :class:`~slipway.pipelines.resources.PipelineDefinition`): the control plane checks the
 graph and stores it without importing anything. Its steps run on the workers, which
-import the code from the definition's ``code_paths`` — folders on the workers' machines —
-so registering is an editor's act, like submitting a training job that runs a script.
+import the code from the definition's ``code_paths`` — code bundles the caller uploaded,
+or folders the admin declared (:mod:`slipway.api.code`) — so registering is an editor's
+act, like submitting a training job that runs a script.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from slipway.api.auth import authorize, services_of
+from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.code import confine_pipeline
 from slipway.api.routes import MAX_ID
 from slipway.core.errors import InvalidInput
 from slipway.core.logsink import LogLine
 from slipway.pipelines.resources import Execution, Pipeline, PipelineDefinition, StartRequest
 
-router = APIRouter(tags=["pipelines"], dependencies=[Depends(authorize())])
+_caller = authorize()  # one object, so FastAPI resolves it once per request
+router = APIRouter(tags=["pipelines"], dependencies=[Depends(_caller)])
+Caller = Annotated[Principal, Depends(_caller)]
 
 
 @router.get("/pipelines")
@@ -29,11 +33,15 @@ def list_pipelines(request: Request) -> list[Pipeline]:
 
 
 @router.put("/pipelines/{name}")
-def register_pipeline(name: str, body: PipelineDefinition, request: Request) -> Pipeline:
+def register_pipeline(
+    name: str, body: PipelineDefinition, request: Request, caller: Caller
+) -> Pipeline:
     """Register a pipeline's definition, or update the one registered under ``name``."""
     if body.name != name:
         raise InvalidInput(f"the body names {body.name!r}, the path {name!r}", field="name")
-    return services_of(request).pipelines.register(body)
+    services = services_of(request)
+    confine_pipeline(services.settings, body)
+    return services.pipelines.register(body, actor=caller.name)
 
 
 @router.get("/pipelines/{name}")
@@ -42,9 +50,9 @@ def get_pipeline(name: str, request: Request) -> Pipeline:
 
 
 @router.post("/pipelines/{name}/executions", status_code=201)
-def run_pipeline(name: str, body: StartRequest, request: Request) -> dict[str, str]:
+def run_pipeline(name: str, body: StartRequest, request: Request, caller: Caller) -> dict[str, str]:
     execution_id = services_of(request).pipelines.start(
-        name, body.parameters, trigger={"type": "manual", "via": "rest"}
+        name, body.parameters, trigger={"type": "manual", "via": "rest"}, actor=caller.name
     )
     return {"id": execution_id}
 
@@ -74,12 +82,12 @@ def execution_logs(
 
 
 @router.post("/executions/{execution_id}/cancel", status_code=202)
-def cancel_execution(execution_id: str, request: Request) -> dict[str, str]:
-    services_of(request).pipelines.cancel(execution_id)
+def cancel_execution(execution_id: str, request: Request, caller: Caller) -> dict[str, str]:
+    services_of(request).pipelines.cancel(execution_id, actor=caller.name)
     return {"id": execution_id, "state": "Cancelled"}
 
 
 @router.post("/executions/{execution_id}/retry", status_code=202)
-def retry_execution(execution_id: str, request: Request) -> dict[str, str]:
-    services_of(request).pipelines.retry(execution_id)
+def retry_execution(execution_id: str, request: Request, caller: Caller) -> dict[str, str]:
+    services_of(request).pipelines.retry(execution_id, actor=caller.name)
     return {"id": execution_id, "state": "Running"}

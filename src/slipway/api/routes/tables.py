@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from slipway.api.auth import READ_ONLY, authorize, services_of
+from slipway.api.auth import READ_ONLY, Principal, authorize, services_of
 from slipway.api.limits import whole_body
 from slipway.core.arrowipc import ARROW_STREAM, from_ipc, to_ipc
 from slipway.core.errors import InvalidInput, UnsupportedMediaType
@@ -23,7 +23,9 @@ from slipway.features.offline.training import DEFINITION_HEADER
 from slipway.features.resources import Ingest, IsoTime, TableQuery
 from slipway.security.tokens import Role
 
-writes = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.EDITOR))])
+_editor = authorize(Role.EDITOR)  # one object, so FastAPI resolves it once per request
+writes = APIRouter(tags=["features"], dependencies=[Depends(_editor)])
+Editor = Annotated[Principal, Depends(_editor)]
 reads = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.VIEWER))])
 
 
@@ -60,6 +62,7 @@ def ingest_table(
     name: str,
     request: Request,
     body: Annotated[bytes, Depends(_table)],
+    caller: Editor,
     timezone: str | None = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Ingest:
@@ -71,6 +74,7 @@ def ingest_table(
         timezone=timezone,
         source="rest",
         idempotency_key=idempotency_key,
+        actor=caller.name,
     )
 
 

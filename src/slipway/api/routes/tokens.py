@@ -39,10 +39,10 @@ def create_token(body: TokenCreate, request: Request, admin: Admin) -> CreatedTo
 
 
 @router.put("/{token_id}/invoke")
-def set_token_invoke(token_id: str, body: TokenInvoke, request: Request, _admin: Admin) -> Token:
+def set_token_invoke(token_id: str, body: TokenInvoke, request: Request, admin: Admin) -> Token:
     """Replace the endpoints the token may invoke through the gateway (``"*"``: all;
-    empty: none). Gateway workers apply it within a second."""
-    return services_of(request).tokens.set_invoke(token_id, body.endpoints)
+    empty: none). Gateway workers apply it from the moment this returns."""
+    return services_of(request).tokens.set_invoke(token_id, body.endpoints, actor=admin.name)
 
 
 @router.get("")
@@ -51,19 +51,19 @@ def list_tokens(request: Request, _admin: Admin, include_revoked: bool = True) -
 
 
 @router.delete("/{token_id}")
-def revoke_token(token_id: str, request: Request, _admin: Admin) -> Token:
+def revoke_token(token_id: str, request: Request, admin: Admin) -> Token:
     """Revoke by id, or by name when exactly one active token has it."""
-    return services_of(request).tokens.revoke(token_id)
+    return services_of(request).tokens.revoke(token_id, actor=admin.name)
 
 
 @router.post("/{token_id}/rotate")
 def rotate_token(
-    token_id: str, request: Request, _admin: Admin, body: TokenRotate | None = None
+    token_id: str, request: Request, admin: Admin, body: TokenRotate | None = None
 ) -> CreatedToken:
     """A new secret (``token``, in this answer only) for the token with this id (or the
     active one with this name); the old secret is refused from now on. The token keeps its
     id, name and role; ``expires_in`` gives it a new lifetime, else it keeps its expiry."""
     token, secret = services_of(request).tokens.rotate(
-        token_id, expires_in=_lifetime(body.expires_in if body else None)
+        token_id, expires_in=_lifetime(body.expires_in if body else None), actor=admin.name
     )
     return CreatedToken(**token.model_dump(), token=secret)

@@ -12,9 +12,9 @@ confined (:mod:`slipway.api.tracking.locations`). With auth off (loopback only) 
 is the local ``anonymous`` admin and the same rules apply, so the two registries agree
 either way.
 
-Denied writes, registry-family writes and deletions are written to Slipway's audit log
-with the caller; the high-volume logging of a run (metrics, params, tags, artifacts) is
-not, as it is MLflow's own record already. Answers are in MLflow's error format
+Every refusal (reads included), registry-family writes and deletions are written to
+Slipway's audit log with the caller; the high-volume logging of a run (metrics, params,
+tags, artifacts) is not, as it is MLflow's own record already. Answers are in MLflow's error format
 (``{"error_code", "message"}``), which MLflow's client shows as an ``MlflowException``.
 """
 
@@ -41,6 +41,7 @@ from slipway.core.errors import (
 )
 from slipway.security.credentials import any_token
 from slipway.security.resources import Role
+from slipway.security.verified import VerifiedTokens
 from slipway.services import Services
 
 log = logging.getLogger("slipway.tracking.gate")
@@ -130,6 +131,12 @@ class TrackingGate:
         self.app = app
         self.services = services
         self.auth = services.settings.server.auth
+        # Verified tokens are kept while no token changed (slipway.security.epoch): a
+        # metric logged costs a dictionary lookup, and a revoked secret is still refused
+        # from the moment the revocation returns.
+        self.tokens = VerifiedTokens(
+            services.tokens.authenticate, epoch=services.tokens.epoch.current
+        )
         # A token lookup on SQLite (a local file, ~0.1 ms) costs less than handing it to a
         # thread and back (~0.3 ms), so it runs on the event loop; a database across a
         # network keeps it on a thread, where a slow answer holds no other request.
@@ -175,7 +182,7 @@ class TrackingGate:
                     matched.group(1) if matched else "",
                 )
         except SlipwayError as refused:
-            if refused.status_code in (401, 403) and method not in ("GET", "HEAD"):
+            if refused.status_code in (401, 403):  # every refusal, reads included
                 await anyio.to_thread.run_sync(
                     self._audit, scope, caller, refused.status_code, refused.message
                 )
@@ -198,10 +205,11 @@ class TrackingGate:
                 authorization = value
                 break
         token = any_token(authorization.decode("latin-1"))
-        if self.inline_lookup:
-            found = self.services.tokens.authenticate(token)
-        else:
-            found = await anyio.to_thread.run_sync(self.services.tokens.authenticate, token)
+        found = self.tokens.cached(token)
+        if found is None and self.inline_lookup:
+            found = self.tokens.verify(token)
+        elif found is None:
+            found = await anyio.to_thread.run_sync(self.tokens.verify, token)
         return Caller(found.name, found.role)
 
     @staticmethod

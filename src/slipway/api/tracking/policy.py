@@ -6,8 +6,10 @@ keys, webhooks that post anywhere, an assistant, MCP servers, job runners). Slip
 tracking server offers the families of routes a training team needs — experiments, runs,
 metrics, artifacts, logged models, traces and evaluation data, the model registry, the UI
 — and refuses everything else, so a route MLflow adds in a new family is closed until it
-is classified here (``tests/api/test_tracking_policy.py`` walks MLflow's own route list
-and fails on any route this module does not name).
+is classified here (``tests/tracking/test_policy.py`` walks MLflow's own route list
+and fails on any route this module does not name; ``tests/security/mlflow_table.py``
+writes out what each route may do, and ``tests/tracking/test_gate.py`` fails on a route it
+lacks, so a new route inside an offered family is looked at too).
 
 Inside the offered families, reads need ``viewer`` and writes ``editor``; the registry's
 writes that would let MLflow's registry disagree with Slipway's (new versions, aliases)
@@ -120,7 +122,8 @@ _RULES: tuple[tuple[str, str, Rule], ...] = (
     ),
     (
         "*",
-        rf"{_A3}/(genai/evaluate|scorer)/invoke",
+        # Issue detection too: a job on the server sending traces to an LLM provider.
+        rf"{_A3}/(genai/evaluate|scorer|issues)/invoke",
         Rule(Access.REFUSED, f"running judges on the server is {_NOT_OFFERED}"),
     ),
     (

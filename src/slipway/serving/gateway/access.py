@@ -7,8 +7,9 @@ the same tokens as the control plane and the tracking server. Calling an endpoin
 granted ``invoke`` on it (or ``"*"``; admins may call any), so a service's token calls
 only the endpoints it was given (``slipway tokens create svc --invoke churn``). The
 Prometheus metrics and online features need any valid token. Tokens are verified through
-:class:`~slipway.security.verified.VerifiedTokens` (rechecked every second), so auth costs
-a dictionary lookup per request, not a database read.
+:class:`~slipway.security.verified.VerifiedTokens`, kept while no token changes (a
+revocation, rotation or new grant is refused or honoured from the moment it returns), so
+auth costs a dictionary lookup per request, not a database read.
 
 With auth off the gateway stays on loopback (``check_bind``) and answers loopback
 ``Host`` names only; with auth on it may listen anywhere and answers any name, or only
@@ -24,6 +25,7 @@ from slipway.core.errors import Forbidden
 from slipway.core.net import host_name
 from slipway.core.settings import LOOPBACK_HOSTS, Settings
 from slipway.security.credentials import bearer_token
+from slipway.security.epoch import TokenEpoch
 from slipway.security.resources import Token
 from slipway.security.tokens import TokenService
 from slipway.security.verified import VerifiedTokens
@@ -53,7 +55,10 @@ class GatewayAccess:
             if server.auth and not server.allowed_hosts
             else LOOPBACK_HOSTS | frozenset(server.allowed_hosts)
         )
-        self.tokens = VerifiedTokens(TokenService(db).authenticate)
+        epoch = TokenEpoch.for_database(db, settings.home)
+        self.tokens = VerifiedTokens(
+            TokenService(db, epoch=epoch).authenticate, epoch=epoch.current
+        )
 
     async def check(self, scope: Scope, path: str) -> None:
         """Raise :class:`Forbidden` (a refused name or grant) or ``Unauthorized``."""
