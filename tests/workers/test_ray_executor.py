@@ -215,7 +215,10 @@ def test_tuning_job_with_two_parallel_slots(sqlite_platform: Services) -> None:
     slots = [f for f in worker.finished if f.kind == "tuning.runner"]
     assert len(slots) == 2 and {f.state for f in slots} == {"succeeded"}
     results = [sqlite_platform.queue.get(f.item_id).result or {} for f in slots]
-    assert sum(r["trials"] for r in results) == 4  # the two slots shared the budget
+    # The two slots shared the budget, never overshooting it; a slot that a busy machine
+    # started only after the other had run the whole budget finds the job done
+    # ({"ignored": True}) and runs none.
+    assert sum(r.get("trials", 0) for r in results) == 4, results
     client = sqlite_platform.registry.mlflow.client
     runs = [client.get_run(t.run_id) for t in trials]
     assert all(r.data.tags["mlflow.parentRunId"] == job.mlflow_run_id for r in runs)
