@@ -9,10 +9,9 @@ would leave a revoked secret working for that while. So every change to the toke
 (:class:`~slipway.security.verified.VerifiedTokens`) holds only while the epoch it was
 filled under does:
 
-- a marker file, replaced on each change, for the processes on this machine (every
+- a counter in a small file every process on this machine maps into memory (every
   process of a SQLite platform, and ``slipway up``'s on PostgreSQL): reading the epoch
-  is one ``stat`` (a few microseconds) and sees a change the moment the changing call
-  returns;
+  is a memory read and sees a change the moment the changing call returns;
 - on PostgreSQL also a ``NOTIFY slipway_tokens`` after each change, counted by a listener
   thread in each caching process, for changes made on other machines. While the listener
   is not connected the epoch is unknown (``None``) and caches fall back to rechecking
@@ -21,9 +20,10 @@ filled under does:
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import mmap
 import os
-import tempfile
 import threading
 from collections.abc import Hashable
 from pathlib import Path
@@ -37,6 +37,52 @@ log = logging.getLogger("slipway.security.epoch")
 CHANNEL = "slipway_tokens"
 _LISTEN_TIMEOUT = 1.0
 _RECONNECT_SECONDS = 2.0
+_WIDTH = 8
+
+
+class _Counter:
+    """An 8-byte counter in a file every process of the machine maps into memory: a
+    change is one locked increment, and reading it is a memory read (a tenth of a
+    microsecond, against two for a ``stat``), on every request of a busy gateway."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._map: mmap.mmap | None = None
+
+    def _mapped(self) -> mmap.mmap:
+        if self._map is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except PermissionError:  # a process that only reads (another user's file)
+                fd = os.open(self.path, os.O_RDONLY)
+                try:
+                    self._map = mmap.mmap(fd, _WIDTH, access=mmap.ACCESS_READ)
+                finally:
+                    os.close(fd)
+                return self._map
+            try:
+                if os.fstat(fd).st_size < _WIDTH:
+                    os.ftruncate(fd, _WIDTH)  # zeros: a racing creator writes the same
+                self._map = mmap.mmap(fd, _WIDTH)
+            finally:
+                os.close(fd)
+        return self._map
+
+    def read(self) -> int:
+        return int.from_bytes(self._mapped()[:_WIDTH], "little")
+
+    def bump(self) -> None:
+        mapped = self._mapped()
+        with self.path.open("rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # increments from several processes add up
+            value = (int.from_bytes(mapped[:_WIDTH], "little") + 1) % 2**64
+            mapped[:_WIDTH] = value.to_bytes(_WIDTH, "little")
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
 
 
 class TokenEpoch:
@@ -46,6 +92,7 @@ class TokenEpoch:
         self, marker: Path | None, db: Database | None = None, url: str | None = None
     ) -> None:
         self.marker = marker
+        self._counter = _Counter(marker) if marker is not None else None
         self._db = db
         self._url = url  # PostgreSQL's libpq URL: changes from other machines are heard
         self._listener: _Listener | None = None
@@ -53,9 +100,9 @@ class TokenEpoch:
 
     @classmethod
     def for_database(cls, db: Database, home: Path | None = None) -> TokenEpoch:
-        """The epoch of the platform on ``db``: on SQLite a marker beside the database
-        file (every process sharing the file shares it); on PostgreSQL a marker in the
-        platform's ``home`` (its processes on this machine) and the NOTIFY channel."""
+        """The epoch of the platform on ``db``: on SQLite a counter file beside the
+        database file (every process sharing the file shares it); on PostgreSQL one in
+        the platform's ``home`` (its processes on this machine) and the NOTIFY channel."""
         url = db.url
         if url.get_backend_name() == "sqlite":
             if url.database and url.database != ":memory:":
@@ -66,13 +113,8 @@ class TokenEpoch:
 
     def bump(self) -> None:
         """Announce a committed token change (call it after the commit)."""
-        if self.marker is not None:
-            self.marker.parent.mkdir(parents=True, exist_ok=True)
-            # A new file renamed over the old one: a new inode every time, so two changes
-            # in the same clock tick still read as two.
-            fd, tmp = tempfile.mkstemp(prefix=".token-epoch-", dir=self.marker.parent)
-            os.close(fd)
-            os.replace(tmp, self.marker)
+        if self._counter is not None:
+            self._counter.bump()
         if self._db is not None:
             with self._db.engine.connect() as conn:
                 conn.execute(text(f"NOTIFY {CHANNEL}"))
@@ -80,24 +122,23 @@ class TokenEpoch:
 
     def current(self) -> Hashable | None:
         """The epoch now; None when it cannot be known (a listener not connected)."""
-        local: tuple[int, int] = (0, 0)
-        if self.marker is not None:
-            try:
-                found = os.stat(self.marker)
-                local = (found.st_ino, found.st_mtime_ns)
-            except FileNotFoundError:
-                pass
+        local = self._counter.read() if self._counter is not None else 0
         if self._url is None:
             return local
-        with self._lock:
-            if self._listener is None:
-                self._listener = _Listener(self._url)
-        heard = self._listener.heard()
+        listener = self._listener
+        if listener is None:
+            with self._lock:
+                if self._listener is None:
+                    self._listener = _Listener(self._url)
+                listener = self._listener
+        heard = listener.heard()
         return None if heard is None else (local, heard)
 
     def close(self) -> None:
         if self._listener is not None:
             self._listener.stop()
+        if self._counter is not None:
+            self._counter.close()
 
 
 class _Listener:
