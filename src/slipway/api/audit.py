@@ -51,7 +51,7 @@ class AuditMiddleware:
                 return
             route = self._route(scope)
             if denied or not (getattr(route, "openapi_extra", None) or {}).get(READ_KEY):
-                await anyio.to_thread.run_sync(self._record, scope, status)
+                await anyio.to_thread.run_sync(self._record, scope, status, route)
 
         capture = StatusCapture(send, before_end=record)
         try:
@@ -77,10 +77,9 @@ class AuditMiddleware:
             None,
         )
 
-    def _record(self, scope: Scope, status: int) -> None:
+    def _record(self, scope: Scope, status: int, route: Any) -> None:
         state: dict[str, Any] = scope.get("state") or {}
         principal = state.get("principal")
-        route = self._route(scope)
         # Routers are included under the API prefix; their routes know only their own part.
         template = getattr(route, "path", None)
         template = f"{API_PREFIX}{template}" if template else scope["path"]

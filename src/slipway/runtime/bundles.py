@@ -11,7 +11,7 @@ own root; no links, devices, absolute or ``..`` names).
 
 The remote client packs and uploads a folder for the caller (:func:`pack`); the control
 plane checks and stores it (:func:`store`); workers turn a reference into a folder to
-import from (:func:`local_code`).
+import from (:func:`import_paths`).
 """
 
 from __future__ import annotations
@@ -208,6 +208,10 @@ def store(
     key = bundle_key(digest)
     if not artifacts.exists(key):
         artifacts.put_bytes(key, data)
+    return _described(digest, data, files, unpacked)
+
+
+def _described(digest: str, data: bytes, files: list[str], unpacked: int) -> CodeBundle:
     return CodeBundle(
         uri=f"{PREFIX}{digest}",
         digest=digest,
@@ -233,14 +237,7 @@ def describe(artifacts: ArtifactStore, ref: str, *, field: str = "bundle") -> Co
     """A stored bundle, read back and checked; :class:`NotFound` when there is none."""
     digest, data = _fetch(artifacts, ref, field)
     files, unpacked = inspect(data, max_files=_UNPACK_FILES, max_unpacked_bytes=_UNPACK_BYTES)
-    return CodeBundle(
-        uri=ref,
-        digest=digest,
-        bytes=len(data),
-        files=len(files),
-        unpacked_bytes=unpacked,
-        top_level=top_level_names(files),
-    )
+    return _described(digest, data, files, unpacked)
 
 
 # ------------------------------------------------------------------------------- unpacking
@@ -305,24 +302,14 @@ def _writable(folder: Path) -> None:
             (Path(current) / name).chmod(0o644)
 
 
-def local_code(artifacts: ArtifactStore, entry: str, cache: str | os.PathLike[str]) -> str:
-    """The folder to import from for a ``source_dir`` or ``code_paths`` entry: a bundle
-    unpacked on this machine, or the host folder as given."""
-    if is_bundle(entry):
-        return str(materialize(artifacts, entry, cache))
-    return entry
-
-
-def cache_folder(home: str | os.PathLike[str]) -> Path:
-    """Where workers of the platform at ``home`` unpack bundles."""
-    return Path(home) / "code-bundles"
-
-
 def import_paths(settings: Settings, entries: Sequence[str]) -> list[str]:
     """A job's ``code_paths`` as folders on this machine, bundles unpacked (once per
     machine) into the platform's cache."""
     if not any(is_bundle(entry) for entry in entries):
         return list(entries)
     artifacts = ArtifactStore(settings.artifact_root)
-    cache = cache_folder(settings.home)
-    return [local_code(artifacts, entry, cache) for entry in entries]
+    cache = Path(settings.home) / "code-bundles"
+    return [
+        str(materialize(artifacts, entry, cache)) if is_bundle(entry) else entry
+        for entry in entries
+    ]

@@ -91,7 +91,6 @@ class TokenEpoch:
     def __init__(
         self, marker: Path | None, db: Database | None = None, url: str | None = None
     ) -> None:
-        self.marker = marker
         self._counter = _Counter(marker) if marker is not None else None
         self._db = db
         self._url = url  # PostgreSQL's libpq URL: changes from other machines are heard

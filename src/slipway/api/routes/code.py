@@ -15,6 +15,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Path, Request
 
 from slipway.api.auth import authorize, services_of
+from slipway.api.limits import whole_body
 from slipway.core.errors import UnsupportedMediaType
 from slipway.runtime import bundles
 from slipway.runtime.bundles import CodeBundle
@@ -42,7 +43,7 @@ async def upload_bundle(request: Request) -> CodeBundle:
         raise UnsupportedMediaType(
             f"a code bundle is sent as {bundles.MEDIA_TYPE} (a gzipped tar), not {media!r}"
         )
-    data = await request.body()
+    data = await whole_body(request)  # bounded by RequestLimits, not copied again
     services = services_of(request)
     limits = services.settings.code
     return await anyio.to_thread.run_sync(
