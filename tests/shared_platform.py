@@ -117,6 +117,13 @@ def shared_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared
             what="slipway up's MLflow server answered",
             timeout=180,
         )
+        # The gateway starts last: a test invoking an endpoint before it listens would see
+        # the connection refused, not the answer it asserts.
+        eventually(
+            lambda: _answers(f"http://127.0.0.1:{gateway_port}/ping", process),
+            what="slipway up's gateway answered",
+            timeout=120,
+        )
         yield SharedPlatform(
             url=url,
             gateway_url=f"http://127.0.0.1:{gateway_port}",
