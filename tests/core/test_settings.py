@@ -100,3 +100,14 @@ def test_secrets_are_masked(tmp_path: Path) -> None:
     assert "hunter2" not in shown and "s3cret" not in shown and "kafka-pw" not in shown
     assert settings.masked()["database"]["url"] == "postgresql://slipway:***@db:5432/meta"
     assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_sandbox_environments_come_comma_separated_and_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLIPWAY_REGISTRY__SANDBOX_ENVIRONMENTS", "staging, dev-eu")
+    assert load_settings().registry.sandbox_environments == ["staging", "dev-eu"]
+    monkeypatch.setenv("SLIPWAY_REGISTRY__SANDBOX_ENVIRONMENTS", "Prod Sandbox")
+    with pytest.raises(InvalidInput) as info:
+        load_settings()
+    assert info.value.field == "registry.sandbox_environments"

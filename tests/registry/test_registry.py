@@ -74,7 +74,14 @@ def test_approval_transitions_are_recorded_and_gate_production(
     with pytest.raises(Forbidden, match="Approved"):
         registry.check_deployable("m", 1, "production")
     registry.check_deployable("m", 1, "staging")
+    registry.check_deployable("m", 1, "development")
+    # Fail closed: only the declared sandboxes run unapproved versions, so an environment
+    # nobody listed (a new "qa", a misspelt "prod") is held to approval like production.
+    for environment in ("qa", "prod", "production-eu"):
+        with pytest.raises(Forbidden, match="not a sandbox"):
+            registry.check_deployable("m", 1, environment)
     registry.set_approval("m", 1, "Approved", actor="bob", comment="AUC 0.81 > 0.75")
+    registry.check_deployable("m", 1, "qa")
     assert (
         registry.check_deployable("m", 1, "production").approval_status is ApprovalStatus.APPROVED
     )

@@ -289,9 +289,12 @@ class ExplainSettings(_Area):
 class RegistrySettings(_Area):
     """The model registry's deployment policy."""
 
-    approval_required_environments: list[str] = Field(
-        default_factory=lambda: ["production"],
-        description="endpoint environments that deploy only Approved model versions",
+    sandbox_environments: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["staging", "development"],
+        description="the declared sandboxes: endpoint and batch environments that may run"
+        " model versions not yet Approved; every other environment deploys Approved"
+        " versions only (fail closed: a new or misspelt environment needs approval)."
+        " Comma-separated in the environment",
     )
     allow_self_approval: bool = Field(
         default=False,
@@ -305,10 +308,18 @@ class RegistrySettings(_Area):
         " Comma-separated in the environment",
     )
 
-    @field_validator("allowed_model_formats", mode="before")
+    @field_validator("allowed_model_formats", "sandbox_environments", mode="before")
     @classmethod
     def _formats_from_env(cls, value: Any) -> Any:
         return _comma_list(value)
+
+    @field_validator("sandbox_environments")
+    @classmethod
+    def _environment_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+                raise ValueError(f"{name!r} is not an environment name (as endpoints name one)")
+        return value
 
     @field_validator("allowed_model_formats")
     @classmethod

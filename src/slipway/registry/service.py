@@ -507,15 +507,17 @@ class Registry:
     # -- deployment policy and loading ------------------------------------------------
 
     def check_deployable(self, name: str, ref: int | str, environment: str) -> ModelVersion:
-        """Refuse versions the environment's policy forbids (production: Approved only)."""
+        """Refuse versions the environment's policy forbids: Rejected ones everywhere, and
+        any not Approved outside the declared sandboxes (``registry.sandbox_environments``)."""
         version = self.get(name, ref)
         if version.approval_status is ApprovalStatus.REJECTED:
             raise Forbidden(f"{name} version {version.version} is Rejected and cannot be deployed")
-        required = environment in self.settings.registry.approval_required_environments
-        if required and version.approval_status is not ApprovalStatus.APPROVED:
+        sandbox = environment in self.settings.registry.sandbox_environments
+        if not sandbox and version.approval_status is not ApprovalStatus.APPROVED:
             raise Forbidden(
-                f"{environment} endpoints deploy only Approved versions; {name} version"
-                f" {version.version} is {version.approval_status.value}"
+                f"{environment} is not a sandbox environment (registry.sandbox_environments):"
+                f" it deploys only Approved versions; {name} version {version.version} is"
+                f" {version.approval_status.value}"
             )
         return version
 
