@@ -34,6 +34,7 @@ from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.security.epoch import TokenEpoch
 from slipway.security.tokens import TokenService
+from slipway.security.workspaces import WorkspaceService
 from slipway.serving.controller import DeploymentController
 from slipway.serving.invoke import gateway_url
 from slipway.serving.service import Endpoints
@@ -53,6 +54,7 @@ class Services:
     queue: WorkQueue
     events: EventLog
     tokens: TokenService
+    workspaces: WorkspaceService
     audit: AuditLog
     online_store: OnlineStore
     features: FeatureStore
@@ -111,6 +113,7 @@ class Services:
             queue=queue,
             events=events,
             tokens=TokenService(db, audit, epoch=TokenEpoch.for_database(db, settings.home)),
+            workspaces=WorkspaceService(db, audit),
             audit=audit,
             online_store=online,
             features=features,

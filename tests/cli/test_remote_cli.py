@@ -150,3 +150,36 @@ def test_tokens_rotate_through_a_remote_server(both: SharedPlatform) -> None:
         if e.resource.endswith(f"/{name}/rotate")
     ]
     assert (entry.actor, entry.outcome) == ("shared-tests", "success")
+
+
+def test_workspaces_and_grants_through_a_remote_server(both: SharedPlatform) -> None:
+    """An admin creates a workspace and a token granted it; that token, with
+    ``--workspace``, sees its workspace and nothing of the default one."""
+    workspace, name = f"ws-{uuid.uuid4().hex[:8]}", f"cli-ws-{uuid.uuid4().hex[:8]}"
+    url = ["--url", both.url]
+    env = {"SLIPWAY_TOKEN": both.token}
+    _run([*url, "workspaces", "create", workspace, "--description", "a team"], env)
+    assert workspace in _run([*url, "workspaces", "list"], env)
+    created = json.loads(
+        _run(
+            [*url, "tokens", "create", name, "--role", "editor", "--in", workspace, "-o", "json"],
+            env,
+        )
+    )
+    assert created["workspaces"] == [workspace]
+    theirs = {"SLIPWAY_TOKEN": created["token"]}
+    listed = json.loads(_run([*url, "workspaces", "list", "-o", "json"], theirs))
+    assert [w["name"] for w in listed] == [workspace]
+    default = runner.invoke(app, [*url, "features", "list"], env=theirs)
+    assert default.exit_code == 1 and "no role in workspace 'default'" in default.output
+    # Feature groups are not kept per workspace yet: said, not answered with the default's.
+    scoped = runner.invoke(app, [*url, "--workspace", workspace, "features", "list"], env=theirs)
+    assert scoped.exit_code == 2 and "default workspace only" in scoped.output
+    # On this machine commands act in the default workspace: --workspace needs --url.
+    local = runner.invoke(
+        app,
+        ["--workspace", workspace, "features", "list"],
+        env={"SLIPWAY_HOME": str(both.home), "SLIPWAY_URL": ""},
+    )
+    assert local.exit_code == 2 and "--workspace needs --url" in local.output
+    _run([*url, "tokens", "revoke", name], env)

@@ -7,9 +7,9 @@ The expectations are written here and in the tables (:mod:`tests.security.tables
 (``authorize``, ``needs``, ``READ_ONLY``, the tracking policy, ``Role.allows``): a
 mistake in those is then a difference the matrix reports, not one it copies.
 
-A new kind of caller (a token of another workspace, when workspaces come) is a new
-:class:`Kind`, a :class:`Caller` in the planes' caller lists, and a branch in
-:func:`expected`; the tables need not change unless a route treats it specially.
+A new kind of caller is a new :class:`Kind`, a :class:`Caller` in the planes' caller
+lists, and a branch in :func:`expected`; the tables need not change unless a route treats
+it specially (as the workspace listing does a token of another workspace).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Need(StrEnum):
 
     PUBLIC = "public"  # nothing: no token needed, any token ignored
     TOKEN = "token"  # any valid token, whatever its role (the gateway's metrics)
+    GRANTED = "granted"  # any valid token, of any workspace (what it was granted)
     VIEWER = "viewer"  # any role: reads
     EDITOR = "editor"
     APPROVER = "approver"
@@ -42,6 +43,12 @@ class Kind(StrEnum):
     ANONYMOUS = "anonymous"  # no Authorization header
     BAD_TOKEN = "bad-token"  # a well-formed token the platform never issued
     ROLE = "role"  # a valid token of a role
+    # An admin's token granted another workspace only: nothing of the default one is its.
+    OTHER_WORKSPACE = "other-workspace"
+
+
+# The workspace the other-workspace caller's token is granted (the planes create it).
+OTHER_WORKSPACE = "elsewhere"
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class Caller:
 
     @property
     def label(self) -> str:
+        if self.kind is Kind.OTHER_WORKSPACE:
+            return "admin of another workspace"
         if self.kind is not Kind.ROLE:
             return {Kind.ANONYMOUS: "no token", Kind.BAD_TOKEN: "bad token"}[self.kind]
         assert self.role is not None
@@ -62,7 +71,18 @@ class Caller:
     def token_name(self) -> str:
         """The name its token is created under (what the audit log calls it)."""
         assert self.role is not None
+        if self.kind is Kind.OTHER_WORKSPACE:
+            return f"matrix-{OTHER_WORKSPACE}-{self.role}"
         return f"matrix-{self.role}{'-invoke' if self.invoke else ''}"
+
+    @property
+    def workspaces(self) -> list[str] | None:
+        """The workspaces its token is granted (None: the default for its role)."""
+        return [OTHER_WORKSPACE] if self.kind is Kind.OTHER_WORKSPACE else None
+
+    @property
+    def has_token(self) -> bool:
+        return self.kind in (Kind.ROLE, Kind.OTHER_WORKSPACE)
 
 
 # No token, a bad token, and a valid token of each role: every plane's callers.
@@ -70,6 +90,7 @@ CALLERS = (
     Caller(Kind.ANONYMOUS),
     Caller(Kind.BAD_TOKEN),
     *(Caller(Kind.ROLE, role) for role in Role),
+    Caller(Kind.OTHER_WORKSPACE, Role.ADMIN),
 )
 BAD_SECRET = "slw_nosuchtoken_nosuchsecret"
 ROLE_NEEDS = frozenset(
@@ -80,7 +101,7 @@ ROLE_NEEDS = frozenset(
 def may(role: Role, need: Need) -> bool:
     """docs/security.md's rule, restated: every role reads; each change belongs to its
     own role; admin does everything."""
-    if need is Need.VIEWER or need is Need.TOKEN:
+    if need in (Need.VIEWER, Need.TOKEN, Need.GRANTED):
         return True
     if need is Need.INVOKE:
         return role is Role.ADMIN
@@ -95,6 +116,9 @@ def expected(need: Need, caller: Caller) -> int | None:
     if caller.kind in (Kind.ANONYMOUS, Kind.BAD_TOKEN):
         return 401
     assert caller.role is not None
+    if caller.kind is Kind.OTHER_WORKSPACE:
+        # Its role holds elsewhere: here it may only list the workspaces it was granted.
+        return None if need is Need.GRANTED else 403
     if need is Need.REFUSED:
         return 403
     if need is Need.INVOKE and caller.invoke:
@@ -109,7 +133,7 @@ def headers_for(
     (named :attr:`Caller.token_name`) and returns its secret."""
     headers: dict[Caller, dict[str, str]] = {}
     for caller in callers:
-        if caller.kind is Kind.ROLE:
+        if caller.has_token:
             assert caller.role is not None
             headers[caller] = {"Authorization": f"Bearer {create(caller, caller.role)}"}
         elif caller.kind is Kind.BAD_TOKEN:
@@ -121,7 +145,7 @@ def headers_for(
 
 def actor(caller: Caller) -> str:
     """Who the audit log names for a denial of ``caller``."""
-    return caller.token_name if caller.kind is Kind.ROLE else "unauthenticated"
+    return caller.token_name if caller.has_token else "unauthenticated"
 
 
 def parse(table: str) -> dict[tuple[str, str], Need]:

@@ -26,7 +26,8 @@ tests/security/mlflow_table.py; tests/security/test_permission_matrix.py fails w
 file differs. Do not edit it by hand. -->
 
 Every route of the control plane, the gateway and MLflow's tracking server, by caller:
-no token, a token the platform never issued, and a valid token of each role
+no token, a token the platform never issued, a valid token of each role, and an admin's
+token granted another workspace only
 ([security](security.md#tokens-and-roles)). The same tables drive the tests that call
 every route as every caller and compare the answer (`tests/security/`,
 `tests/serving/test_gateway_auth.py`, `tests/tracking/test_gate.py`), and fail when a
@@ -35,7 +36,8 @@ route is added, on any plane, without a row.
 - ✓ — the route runs for this caller (its answer may still refuse the request itself: a
   404 for a resource that does not exist, a 400 for a bad body);
 - 401 — no token or an unknown one (also expired or revoked);
-- 403 — a valid token whose role may not do this.
+- 403 — a valid token whose role may not do this, or which holds no role in the default
+  workspace, where these routes act.
 """
 
 

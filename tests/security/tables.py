@@ -35,6 +35,12 @@ CONTROL_PLANE = parse(
     DELETE  /api/v1/tokens/{token_id}                             admin
     POST    /api/v1/tokens/{token_id}/rotate                      admin
     GET     /api/v1/settings                                      admin
+    # Workspaces: an admin of every workspace creates them; any token lists its own.
+    POST    /api/v1/workspaces                                    admin
+    GET     /api/v1/workspaces                                    granted
+    # Any role reads a workspace it holds one in; the matrix names one nobody was granted,
+    # which only an admin of every workspace reaches (a 404).
+    GET     /api/v1/workspaces/{name}                             admin
     # The audit log names every caller: the auditor's (and the admin's).
     GET     /api/v1/audit                                         auditor
 

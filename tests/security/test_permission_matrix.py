@@ -23,7 +23,16 @@ from slipway.api.app import create_app
 from slipway.core.settings import load_settings
 from slipway.services import Services
 from tests.security import render
-from tests.security.matrix import CALLERS, DENIED, Caller, Need, actor, expected, headers_for
+from tests.security.matrix import (
+    CALLERS,
+    DENIED,
+    OTHER_WORKSPACE,
+    Caller,
+    Need,
+    actor,
+    expected,
+    headers_for,
+)
 from tests.security.tables import CONTROL_PLANE, CONTROL_PLANE_PARAMS, audited_denial
 
 # A denial's audit entry: (actor, action, resource, status).
@@ -45,9 +54,12 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
         home=root / "home", server={"auth": True}, data={"allowed_roots": [str(root)]}
     )
     services = Services.open(settings)
+    services.workspaces.create(OTHER_WORKSPACE)
     headers = headers_for(
         CALLERS,
-        lambda caller, role: services.tokens.create(caller.token_name, role, created_by="t")[1],
+        lambda caller, role: services.tokens.create(
+            caller.token_name, role, created_by="t", workspaces=caller.workspaces
+        )[1],
     )
     try:
         with TestClient(create_app(services), raise_server_exceptions=False) as client:

@@ -21,7 +21,7 @@ from slipway.serving.gateway.access import endpoint_of
 from slipway.serving.gateway.openapi import DOCUMENT_JSON
 from slipway.serving.gateway.server import check_bind
 from tests.registry.logged import register_classifier
-from tests.security.matrix import DENIED, Caller, expected, headers_for
+from tests.security.matrix import DENIED, OTHER_WORKSPACE, Caller, expected, headers_for
 from tests.security.tables import GATEWAY, GATEWAY_CALLERS
 from tests.serving.conftest import Platform, RunningGateway, start_gateway
 
@@ -244,8 +244,11 @@ def matrix_headers(authed: Authed) -> dict[Caller, dict[str, str]]:
     def create(caller: Caller, role: Role) -> str:
         grant = [GATEWAY_PARAMS["endpoint"]] if caller.invoke else []
         tokens = authed.services.tokens
-        return tokens.create(caller.token_name, role, created_by="test", invoke=grant)[1]
+        return tokens.create(
+            caller.token_name, role, created_by="test", invoke=grant, workspaces=caller.workspaces
+        )[1]
 
+    authed.services.workspaces.create(OTHER_WORKSPACE)
     return headers_for(GATEWAY_CALLERS, create)
 
 

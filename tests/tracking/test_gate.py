@@ -21,7 +21,16 @@ from sklearn.linear_model import LogisticRegression
 from slipway.core.settings import load_settings
 from slipway.security.resources import Role
 from slipway.services import Services
-from tests.security.matrix import CALLERS, DENIED, Caller, Kind, actor, expected, headers_for
+from tests.security.matrix import (
+    CALLERS,
+    DENIED,
+    OTHER_WORKSPACE,
+    Caller,
+    Kind,
+    actor,
+    expected,
+    headers_for,
+)
 from tests.security.mlflow_table import MLFLOW, audited_denial, fill, mlflow_routes
 from tests.tracking.server import TrackingServer
 
@@ -287,8 +296,12 @@ def test_every_route_of_mlflows_server_has_a_row_and_every_row_a_route() -> None
 @pytest.fixture(scope="module")
 def matrix_headers(gated: Gated) -> dict[Caller, dict[str, str]]:
     tokens = gated.services.tokens
+    gated.services.workspaces.create(OTHER_WORKSPACE)
     return headers_for(
-        CALLERS, lambda caller, role: tokens.create(caller.token_name, role, created_by="t")[1]
+        CALLERS,
+        lambda caller, role: tokens.create(
+            caller.token_name, role, created_by="t", workspaces=caller.workspaces
+        )[1],
     )
 
 

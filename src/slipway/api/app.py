@@ -30,6 +30,7 @@ from slipway.api.routes import (
     tokens,
     tracking,
     work,
+    workspaces,
 )
 from slipway.services import Services
 
@@ -48,6 +49,7 @@ PUBLIC_PATHS = frozenset(
 ROUTERS = (
     health.router,
     tokens.router,
+    workspaces.router,
     audit.router,
     settings.router,
     work.router,

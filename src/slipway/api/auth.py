@@ -19,9 +19,16 @@ from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slipway.api.limits import reject
-from slipway.core.errors import Forbidden, InvalidInput, SlipwayError
+from slipway.core.errors import Forbidden, InvalidInput, NotFound, SlipwayError
 from slipway.core.settings import ServerSettings
+from slipway.core.workspace import (
+    ALL_WORKSPACES,
+    DEFAULT_WORKSPACE,
+    WORKSPACE_HEADER,
+    validate_workspace,
+)
 from slipway.security.credentials import bearer_token
+from slipway.security.resources import grants_role, platform_admin
 from slipway.security.tokens import Role
 from slipway.services import Services
 
@@ -43,11 +50,24 @@ def needs(role: Role) -> dict[str, object]:
 PRINCIPAL = "principal"
 
 
+# The request state's key for the workspace a request acts in (set by authorize).
+WORKSPACE = "workspace"
+
+
 @dataclass(frozen=True)
 class Principal:
     name: str
     role: Role
     token_id: str | None = None
+    # Where the role holds ("*": every workspace).
+    workspaces: tuple[str, ...] = (ALL_WORKSPACES,)
+
+    def role_in(self, workspace: str) -> Role | None:
+        return grants_role(self.role, self.workspaces, workspace)
+
+    @property
+    def platform_admin(self) -> bool:
+        return platform_admin(self.role, self.workspaces)
 
 
 def services_of(request: Request) -> Services:
@@ -58,7 +78,7 @@ def services_of(request: Request) -> Services:
 def verify(services: Services, token: str) -> Principal:
     """The caller ``token`` stands for (one database read), else :class:`Unauthorized`."""
     found = services.tokens.authenticate(token)
-    return Principal(found.name, found.role, found.id)
+    return Principal(found.name, found.role, found.id, tuple(found.workspaces))
 
 
 def authenticate(request: Request) -> Principal:
@@ -73,27 +93,75 @@ def authenticate(request: Request) -> Principal:
     return verify(services, bearer_token(request.headers.get("authorization", "")))
 
 
+def request_workspace(request: Request) -> str:
+    """The workspace a request names in its ``X-Slipway-Workspace`` header; the default
+    workspace when it names none (400 naming the header when it is not a name)."""
+    value = request.headers.get(WORKSPACE_HEADER)
+    if value is None or value == "":
+        return DEFAULT_WORKSPACE
+    return validate_workspace(value, field=WORKSPACE_HEADER)
+
+
 def authorize(
-    minimum: Role | None = None, *, writes: Role = Role.EDITOR
+    minimum: Role | None = None,
+    *,
+    writes: Role = Role.EDITOR,
+    platform: bool = False,
+    scoped: bool = False,
 ) -> Callable[[Request], Principal]:
-    """A dependency checking the caller's role: ``minimum``, else ``viewer`` for reads
-    and ``writes`` (``editor`` unless the router says, e.g. ``deployer`` for endpoints)
-    for changes."""
+    """A dependency checking the caller's role in the request's workspace: ``minimum``,
+    else ``viewer`` for reads and ``writes`` (``editor`` unless the router says, e.g.
+    ``deployer`` for endpoints) for changes.
+
+    ``platform``: the route manages the platform itself (tokens, workspaces, settings),
+    which only an admin of every workspace may change. ``scoped``: the route keeps its
+    resources per workspace; a route that does not yet answers for the default workspace
+    only, and refuses a request naming another (400) rather than show it the default's."""
 
     def dependency(request: Request) -> Principal:
         principal = authenticate(request)
         setattr(request.state, PRINCIPAL, principal)
+        workspace = request_workspace(request)
         declared = (getattr(request.scope.get("route"), "openapi_extra", None) or {}).get(ROLE_KEY)
         needed = (
             Role(declared)
             if declared
             else minimum or (Role.VIEWER if request.method in SAFE_METHODS else writes)
         )
-        if not principal.role.allows(needed):
-            raise Forbidden(f"{principal.name} has role {principal.role}; this needs {needed}")
+        if platform:
+            if needed is not Role.VIEWER and not principal.platform_admin:
+                raise Forbidden(
+                    f"{principal.name} is not an admin of every workspace; this changes the"
+                    " platform itself"
+                )
+            if not principal.role.allows(needed):
+                raise Forbidden(f"{principal.name} has role {principal.role}; this needs {needed}")
+            setattr(request.state, WORKSPACE, workspace)
+            return principal
+        role = principal.role_in(workspace)
+        if role is None:
+            raise Forbidden(f"{principal.name} has no role in workspace {workspace!r}")
+        if not role.allows(needed):
+            raise Forbidden(f"{principal.name} has role {role}; this needs {needed}")
+        if workspace != DEFAULT_WORKSPACE:
+            if not services_of(request).workspaces.exists(workspace):
+                raise NotFound(f"workspace {workspace!r} not found")
+            if not scoped:
+                raise InvalidInput(
+                    f"{request.url.path} answers for the default workspace only: its"
+                    " resources are not kept per workspace yet",
+                    field=WORKSPACE_HEADER,
+                )
+        setattr(request.state, WORKSPACE, workspace)
         return principal
 
     return dependency
+
+
+def workspace_of(request: Request) -> str:
+    """The workspace :func:`authorize` let the request act in."""
+    workspace: str = getattr(request.state, WORKSPACE, DEFAULT_WORKSPACE)
+    return workspace
 
 
 class TokenGate:

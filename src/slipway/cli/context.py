@@ -24,6 +24,7 @@ import yaml
 from slipway.cli.output import errors
 from slipway.core.errors import InvalidInput, SlipwayError
 from slipway.core.settings import Settings, load_settings
+from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.security.audit import local_user
 from slipway.services import Services
 
@@ -34,6 +35,7 @@ class Target:
 
     url: str | None = None
     token: str | None = None
+    workspace: str | None = None
 
 
 target = Target()
@@ -46,9 +48,10 @@ def cli_actor() -> str:
     return f"cli:{local_user()}"
 
 
-def use_remote(url: str | None, token: str | None) -> None:
-    """Set by the root command's ``--url`` / ``--token`` (or their environment variables)."""
-    target.url, target.token = url or None, token or None
+def use_remote(url: str | None, token: str | None, workspace: str | None = None) -> None:
+    """Set by the root command's ``--url`` / ``--token`` / ``--workspace`` (or their
+    environment variables)."""
+    target.url, target.token, target.workspace = url or None, token or None, workspace or None
 
 
 def settings_or_exit() -> Settings:
@@ -87,12 +90,18 @@ def platform() -> Iterator[Any]:
     when a URL is set, else the platform on the configured backends. Both have the same
     capability attributes, methods and return types (tests/cli/test_remote_cli.py)."""
     if target.url is None:
+        if (target.workspace or DEFAULT_WORKSPACE) != DEFAULT_WORKSPACE:
+            errors.print(
+                "[red]error:[/red] --workspace needs --url: on this machine, commands act in"
+                " the default workspace"
+            )
+            raise typer.Exit(2)
         with local_platform() as services:
             yield services
         return
     from slipway.client import Client
 
-    with reported(), Client(target.url, token=target.token) as client:
+    with reported(), Client(target.url, token=target.token, workspace=target.workspace) as client:
         yield client
 
 

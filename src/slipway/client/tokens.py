@@ -13,6 +13,7 @@ import httpx
 from slipway.client.transport import Transport
 from slipway.core.errors import InvalidInput
 from slipway.core.resource import Listing
+from slipway.core.workspace import check_grants
 from slipway.security.resources import CreatedToken, Role, Token
 from slipway.security.tokens import check_invoke, parse_role
 
@@ -51,11 +52,13 @@ class RemoteTokens:
         created_by: str | None = None,
         expires_in: timedelta | None = None,
         invoke: Sequence[str] = (),
+        workspaces: Sequence[str] | None = None,
     ) -> tuple[Token, str]:
         """A new token and its secret string; the secret cannot be read back later.
 
         ``expires_in``: its lifetime from now (at most 10 years); None, it never expires.
         ``invoke``: the endpoints it may invoke through the gateway (``"*"``: all).
+        ``workspaces``: where its role holds (``"*"``: all; None: the server's default).
         The server records the caller's token as ``created_by`` (a client cannot claim
         another creator), so ``created_by`` is not sent."""
         role = role if isinstance(role, Role) else parse_role(role)
@@ -65,6 +68,8 @@ class RemoteTokens:
             "invoke": check_invoke(invoke),
             **_seconds(expires_in),
         }
+        if workspaces is not None:
+            body["workspaces"] = check_grants(list(workspaces))
         return _created(self.transport.request("POST", "/tokens", json=body))
 
     def set_invoke(

@@ -22,6 +22,7 @@ import httpx
 
 from slipway.core.errors import BackendUnavailable, error_from
 from slipway.core.resource import Listing, Resource
+from slipway.core.workspace import WORKSPACE_HEADER, validate_workspace
 
 API_PREFIX = "/api/v1"
 # How often a remote wait asks again: each poll is a request to a shared control plane.
@@ -37,11 +38,16 @@ class Transport:
         url: str,
         *,
         token: str | None = None,
+        workspace: str | None = None,
         timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 0.5,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # Every request acts in this workspace (the server's default one when None).
+        self.workspace = None if workspace is None else validate_workspace(workspace)
+        if self.workspace is not None:
+            headers[WORKSPACE_HEADER] = self.workspace
         # The same token calls the gateway (endpoints it is granted ``invoke`` on).
         self.token = token
         self.url = url.rstrip("/")

@@ -17,7 +17,7 @@ from slipway.demo.scenario import ENDPOINT, Options, Outcome, Scenario
 
 
 def run_demo(home: Path, *, quick: bool = False, console: Console | None = None) -> Outcome:
-    """The whole loop on a fresh workspace at ``home`` (a previous demo's is replaced)."""
+    """The whole loop on a fresh home folder at ``home`` (a previous demo's is replaced)."""
     console = console or Console(soft_wrap=True)
     # The demo speaks for itself: MLflow's notes on environments and pickles stay quiet.
     logging.getLogger("mlflow").setLevel(logging.ERROR)

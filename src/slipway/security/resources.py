@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from slipway.core.clock import utcnow
 from slipway.core.resource import Resource
+from slipway.core.workspace import ALL_WORKSPACES, DEFAULT_WORKSPACE
 
 # The longest lifetime a token may be given: a longer one is a token that never expires
 # by another name, and would overflow a datetime long before that.
@@ -51,6 +52,7 @@ class Token(Resource):
         "revoked_at",
         "expires_at",
         "last_used_at",
+        "workspaces",
         "invoke",
     )
 
@@ -67,10 +69,20 @@ class Token(Resource):
     # The endpoints this token may invoke through the gateway; "*" for all. An admin
     # token may invoke every endpoint whatever this says.
     invoke: list[str] = Field(default_factory=list)
+    # The workspaces the role holds in ("*": every one, present and future).
+    workspaces: list[str] = Field(default_factory=lambda: [DEFAULT_WORKSPACE])
 
     def may_invoke(self, endpoint: str) -> bool:
-        """Whether the gateway serves this token's requests to ``endpoint``."""
-        return self.role is Role.ADMIN or INVOKE_ALL in self.invoke or endpoint in self.invoke
+        """Whether the gateway serves this token's requests to ``endpoint`` (of the
+        default workspace, where endpoints are kept)."""
+        role = self.role_in(DEFAULT_WORKSPACE)
+        if role is None:
+            return False
+        return role is Role.ADMIN or INVOKE_ALL in self.invoke or endpoint in self.invoke
+
+    def role_in(self, workspace: str) -> Role | None:
+        """The token's role in ``workspace``; None where it was granted none."""
+        return grants_role(self.role, self.workspaces, workspace)
 
     @property
     def active(self) -> bool:
@@ -80,6 +92,18 @@ class Token(Resource):
     @property
     def expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= utcnow()
+
+
+def grants_role(role: Role, workspaces: list[str] | tuple[str, ...], workspace: str) -> Role | None:
+    """``role`` if ``workspaces`` (a token's grants) reach ``workspace``, else None."""
+    return role if ALL_WORKSPACES in workspaces or workspace in workspaces else None
+
+
+def platform_admin(role: Role, workspaces: list[str] | tuple[str, ...]) -> bool:
+    """Whether a token manages the platform itself (tokens, workspaces, settings): an
+    admin in every workspace. An admin of some workspaces only administers what is in
+    them; granting tokens would let it reach beyond them."""
+    return role is Role.ADMIN and ALL_WORKSPACES in workspaces
 
 
 class CreatedToken(Token):
@@ -111,6 +135,11 @@ class TokenCreate(BaseModel):
     invoke: list[str] = Field(
         default_factory=list,
         description='endpoints the token may invoke through the gateway ("*": all)',
+    )
+    workspaces: list[str] | None = Field(
+        None,
+        description='the workspaces the role holds in ("*": all); absent: the default'
+        " workspace, or every workspace for an admin",
     )
 
 
@@ -155,6 +184,26 @@ class AuditEntry(Resource):
     details: dict[str, Any]
 
 
+class Workspace(Resource):
+    """A team's share of the platform: its resources, names unique within it."""
+
+    table_fields: ClassVar[tuple[str, ...]] = ("name", "description", "created_at", "created_by")
+
+    name: str
+    description: str = ""
+    created_at: datetime
+    created_by: str
+
+
+class WorkspaceCreate(BaseModel):
+    """The body of a create: unknown fields are errors naming them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="a resource name: lower-case letters, digits, - and _")
+    description: str = Field("", max_length=1000)
+
+
 __all__ = [
     "MAX_EXPIRES_IN",
     "AuditEntry",
@@ -163,4 +212,6 @@ __all__ = [
     "Token",
     "TokenCreate",
     "TokenRotate",
+    "Workspace",
+    "WorkspaceCreate",
 ]

@@ -29,6 +29,19 @@ class ApiTokenRow(Base):
     expires_at: Mapped[datetime | None]
     # The endpoints the token may invoke through the gateway ("*": all); admins may all.
     invoke: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The workspaces the role holds in ("*": all).
+    workspaces: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["default"])
+
+
+class WorkspaceRow(Base):
+    """A workspace; ``default`` is created with the schema and always exists."""
+
+    __tablename__ = "slipway_workspaces"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
 
 
 class AuditRow(Base):

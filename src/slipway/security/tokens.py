@@ -31,10 +31,12 @@ from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
+from slipway.core.workspace import ALL_WORKSPACES, DEFAULT_WORKSPACE, check_grants
 from slipway.security.audit import AuditLog, local_actor
 from slipway.security.epoch import TokenEpoch
 from slipway.security.resources import INVOKE_ALL, MAX_EXPIRES_IN, Role, Token
 from slipway.security.tables import ApiTokenRow
+from slipway.security.workspaces import missing_workspaces
 
 _PREFIX = "slw"
 # Writing last_used_at on every request would turn every read into a write.
@@ -124,19 +126,31 @@ class TokenService:
         created_by: str | None = None,
         expires_in: timedelta | None = None,
         invoke: Sequence[str] = (),
+        workspaces: Sequence[str] | None = None,
     ) -> tuple[Token, str]:
         """A new token and its secret string; the secret cannot be read back later.
 
         ``created_by`` is who creates it, the audit entry's actor too (None: this
         process's user, :func:`~slipway.security.audit.local_actor`).
         ``expires_in``: its lifetime from now (at most 10 years); None, it never expires.
-        ``invoke``: the endpoints it may invoke through the gateway (``"*"``: all)."""
+        ``invoke``: the endpoints it may invoke through the gateway (``"*"``: all).
+        ``workspaces``: where its role holds (``"*"``: every workspace); None, the default
+        workspace — every workspace for an admin, who manages the platform."""
         created_by = created_by or local_actor()
         validate_name(name)
         role = role if isinstance(role, Role) else parse_role(role)
         expires_in = check_expires_in(expires_in)
         endpoints = check_invoke(invoke)
+        if workspaces is None:
+            workspaces = [ALL_WORKSPACES if role is Role.ADMIN else DEFAULT_WORKSPACE]
+        granted = check_grants(list(workspaces))
         with self._db.write() as session:
+            unknown = missing_workspaces(session, granted)
+            if unknown:
+                raise InvalidInput(
+                    f"workspaces: no workspace named {', '.join(map(repr, unknown))}",
+                    field="workspaces",
+                )
             clash = session.scalar(
                 select(ApiTokenRow.id).where(
                     ApiTokenRow.name == name, ApiTokenRow.revoked_at.is_(None)
@@ -156,6 +170,7 @@ class TokenService:
                 created_by=created_by,
                 expires_at=None if expires_in is None else now + expires_in,
                 invoke=endpoints,
+                workspaces=granted,
             )
             session.add(row)
             session.flush()
@@ -169,6 +184,7 @@ class TokenService:
                     "role": role.value,
                     "expires_at": _iso(token.expires_at),
                     "invoke": endpoints,
+                    "workspaces": granted,
                 },
                 session=session,
             )

@@ -10,7 +10,9 @@ from slipway.api.auth import authorize, services_of
 from slipway.security.tokens import Role
 
 router = APIRouter(
-    prefix="/settings", tags=["settings"], dependencies=[Depends(authorize(Role.ADMIN))]
+    prefix="/settings",
+    tags=["settings"],
+    dependencies=[Depends(authorize(Role.ADMIN, platform=True))],
 )
 
 

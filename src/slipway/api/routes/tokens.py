@@ -18,7 +18,9 @@ from slipway.security.resources import (
 )
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
-Admin = Annotated[Principal, Depends(authorize(Role.ADMIN))]
+# Tokens reach every workspace they are granted: only an admin of every workspace
+# hands them out.
+Admin = Annotated[Principal, Depends(authorize(Role.ADMIN, platform=True))]
 
 
 def _lifetime(seconds: float | None) -> timedelta | None:
@@ -34,6 +36,7 @@ def create_token(body: TokenCreate, request: Request, admin: Admin) -> CreatedTo
         created_by=admin.name,
         expires_in=_lifetime(body.expires_in),
         invoke=body.invoke,
+        workspaces=body.workspaces,
     )
     return CreatedToken(**token.model_dump(), token=secret)
 

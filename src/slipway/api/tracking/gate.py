@@ -39,6 +39,7 @@ from slipway.core.errors import (
     InvalidInput,
     SlipwayError,
 )
+from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.security.credentials import any_token
 from slipway.security.resources import Role
 from slipway.security.verified import VerifiedTokens
@@ -70,7 +71,9 @@ _AUDITED = re.compile(
 @dataclass(frozen=True)
 class Caller:
     name: str
-    role: Role
+    # The token's role in the default workspace, where MLflow's experiments and models
+    # are kept; None for a token granted other workspaces only.
+    role: Role | None
 
 
 ANONYMOUS = Caller("anonymous", Role.ADMIN)
@@ -210,12 +213,17 @@ class TrackingGate:
             found = self.tokens.verify(token)
         elif found is None:
             found = await anyio.to_thread.run_sync(self.tokens.verify, token)
-        return Caller(found.name, found.role)
+        return Caller(found.name, found.role_in(DEFAULT_WORKSPACE))
 
     @staticmethod
     def _check(rule: Rule, caller: Caller) -> None:
         if rule.access is Access.REFUSED:
             raise Forbidden(rule.detail)
+        if caller.role is None:
+            raise Forbidden(
+                f"{caller.name} has no role in the default workspace, which MLflow's"
+                " experiments and models belong to"
+            )
         needed = rule.role
         if needed is not None and not caller.role.allows(needed):
             raise Forbidden(f"{caller.name} has role {caller.role}; this needs {needed}")

@@ -24,6 +24,7 @@ from slipway.core.db.engine import Database
 from slipway.core.errors import Forbidden
 from slipway.core.net import host_name
 from slipway.core.settings import LOOPBACK_HOSTS, Settings
+from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.security.credentials import bearer_token
 from slipway.security.epoch import TokenEpoch
 from slipway.security.resources import Token
@@ -75,6 +76,9 @@ class GatewayAccess:
         if not self.enabled or path in PUBLIC_PATHS:
             return
         token = await self._token(bearer_token(authorization))
+        if token.role_in(DEFAULT_WORKSPACE) is None:
+            # The gateway serves the default workspace's endpoints, metrics and features.
+            raise Forbidden(f"token {token.name!r} has no role in workspace {DEFAULT_WORKSPACE!r}")
         endpoint = endpoint_of(path)
         if endpoint is not None and not token.may_invoke(endpoint):
             raise Forbidden(f"token {token.name!r} may not invoke endpoint {endpoint!r}")

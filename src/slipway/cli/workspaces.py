@@ -1,0 +1,39 @@
+"""``slipway workspaces``: the teams' shares of the platform (in process, or with
+``--url``: creating one needs an admin of every workspace)."""
+
+from __future__ import annotations
+
+import typer
+
+from slipway.cli.context import cli_actor, platform
+from slipway.cli.output import Format, OutputOption, console, emit, print_json
+from slipway.security.resources import Workspace
+
+app = typer.Typer(help="Create and list workspaces.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="a name for the workspace, e.g. fraud-team"),
+    description: str = typer.Option("", help="what the workspace is for"),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Create an empty workspace; grant it with ``slipway tokens create NAME --in WS``."""
+    with platform() as services:
+        workspace = services.workspaces.create(name, description, actor=cli_actor())
+    if output is Format.JSON:
+        print_json(workspace.model_dump(mode="json"))
+        return
+    console.print(f"created workspace [bold]{workspace.name}[/bold]")
+
+
+@app.command("list")
+def list_workspaces(output: OutputOption = Format.TABLE) -> None:
+    """List the workspaces (with --url: those the token holds a role in)."""
+    with platform() as services:
+        workspaces = services.workspaces.list()
+    if output is Format.JSON:
+        print_json([w.model_dump(mode="json") for w in workspaces])
+        return
+    columns = Workspace.table_columns()
+    emit([{c: getattr(w, c) for c in columns} for w in workspaces], columns, output)

@@ -1,0 +1,40 @@
+"""Workspaces: the names every face and capability agree on.
+
+A workspace is a team's share of one platform: its resources (feature groups, models,
+pipelines, endpoints, monitors, alerts) belong to it, names are unique within it, and a
+token holds its role in the workspaces it was granted. :data:`DEFAULT_WORKSPACE` always
+exists and is where every request without a workspace goes, so a single team never names
+one. Requests name theirs in :data:`WORKSPACE_HEADER` (the remote client and the CLI send
+it); :data:`ALL_WORKSPACES` in a token's grants means every workspace, present and future.
+"""
+
+from __future__ import annotations
+
+from slipway.core.errors import InvalidInput
+from slipway.core.names import validate_name
+
+DEFAULT_WORKSPACE = "default"
+ALL_WORKSPACES = "*"
+WORKSPACE_HEADER = "X-Slipway-Workspace"
+
+
+def validate_workspace(value: object, *, field: str = "workspace") -> str:
+    """``value`` if it names a workspace (a resource name), else ``InvalidInput``."""
+    return validate_name(value, field=field)
+
+
+def check_grants(workspaces: object, *, field: str = "workspaces") -> list[str]:
+    """``workspaces`` as a token's grants: workspace names or ``"*"``, each once, sorted,
+    at least one; anything else is an ``InvalidInput`` naming ``field``."""
+    if (
+        isinstance(workspaces, str)
+        or not isinstance(workspaces, list | tuple)
+        or not all(isinstance(w, str) for w in workspaces)
+    ):
+        raise InvalidInput(f"{field} must be a list of workspace names", field=field)
+    if not workspaces:
+        raise InvalidInput(f"{field} must name at least one workspace (or '*')", field=field)
+    for workspace in workspaces:
+        if workspace != ALL_WORKSPACES:
+            validate_workspace(workspace, field=field)
+    return sorted(set(workspaces))

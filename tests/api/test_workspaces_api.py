@@ -1,0 +1,130 @@
+"""Workspaces on the control plane: who creates them, who sees them, and what a request
+naming one may reach — through the app's whole middleware stack with auth on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from slipway.core.workspace import WORKSPACE_HEADER
+from slipway.services import Services
+from tests.api.conftest import bearer
+
+
+def _in(secret: str, workspace: str | None = None) -> dict[str, str]:
+    headers = bearer(secret)
+    if workspace is not None:
+        headers[WORKSPACE_HEADER] = workspace
+    return headers
+
+
+def _error(answer: Any, status: int) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    body: dict[str, Any] = answer.json()["error"]
+    return body
+
+
+def test_a_platform_admin_creates_workspaces_and_grants_them(
+    services: Services, client: TestClient, tokens: dict[str, str]
+) -> None:
+    admin = _in(tokens["admin"])
+    created = client.post("/api/v1/workspaces", json={"name": "fraud", "description": "team"})
+    _error(created, 401)
+    created = client.post("/api/v1/workspaces", json={"name": "fraud"}, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "fraud" and created.json()["created_by"] == "t-admin"
+    _error(client.post("/api/v1/workspaces", json={"name": "fraud"}, headers=admin), 409)
+    bad = _error(client.post("/api/v1/workspaces", json={"name": "Fraud Team"}, headers=admin), 400)
+    assert bad["details"]["field"] == "name"
+    listed = client.get("/api/v1/workspaces", headers=admin).json()
+    assert [w["name"] for w in listed] == ["default", "fraud"]
+
+    granted = client.post(
+        "/api/v1/tokens",
+        json={"name": "fraud-editor", "role": "editor", "workspaces": ["fraud"]},
+        headers=admin,
+    )
+    assert granted.status_code == 201, granted.text
+    assert granted.json()["workspaces"] == ["fraud"]
+    unknown = client.post(
+        "/api/v1/tokens",
+        json={"name": "lost", "role": "editor", "workspaces": ["nowhere"]},
+        headers=admin,
+    )
+    assert _error(unknown, 400)["details"]["field"] == "workspaces"
+    assert "lost" not in [t.name for t in services.tokens.list()]  # nothing written
+    # Editors, viewers — and the default workspace's own tokens — change nothing here.
+    for role in ("viewer", "editor"):
+        _error(
+            client.post("/api/v1/workspaces", json={"name": "x"}, headers=_in(tokens[role])), 403
+        )
+    entries = [
+        (e.actor, e.action, e.resource) for e in services.audit.list(action="workspaces.create")
+    ]
+    assert entries == [("t-admin", "workspaces.create", "workspace/fraud")]
+
+
+def test_a_token_reaches_only_the_workspaces_it_was_granted(
+    services: Services, client: TestClient, tokens: dict[str, str]
+) -> None:
+    services.workspaces.create("fraud", actor="test")
+    services.workspaces.create("growth", actor="test")
+    _, fraud = services.tokens.create("fraud-editor", "editor", workspaces=["fraud"])
+    _, both = services.tokens.create("both", "viewer", workspaces=["fraud", "growth"])
+
+    assert [w["name"] for w in client.get("/api/v1/workspaces", headers=_in(fraud)).json()] == [
+        "fraud"
+    ]
+    assert [w["name"] for w in client.get("/api/v1/workspaces", headers=_in(both)).json()] == [
+        "fraud",
+        "growth",
+    ]
+    assert client.get("/api/v1/workspaces/fraud", headers=_in(fraud)).status_code == 200
+    # Another team's workspace is refused the same whether it exists or not.
+    _error(client.get("/api/v1/workspaces/growth", headers=_in(fraud)), 403)
+    _error(client.get("/api/v1/workspaces/nowhere", headers=_in(fraud)), 403)
+    _error(client.get("/api/v1/workspaces/nowhere", headers=_in(tokens["admin"])), 404)
+
+    # Without a header a request acts in the default workspace, where it holds no role.
+    refused = _error(client.get("/api/v1/feature-groups", headers=_in(fraud)), 403)
+    assert "no role in workspace 'default'" in refused["message"]
+    refused = _error(
+        client.post("/api/v1/feature-groups", json={}, headers=_in(fraud, "default")), 403
+    )
+    # A default-workspace token holds no role in another team's workspace either.
+    _error(client.get("/api/v1/feature-groups", headers=_in(tokens["editor"], "fraud")), 403)
+
+
+def test_a_request_naming_a_workspace_is_checked_before_it_acts(
+    services: Services, client: TestClient, tokens: dict[str, str]
+) -> None:
+    services.workspaces.create("fraud", actor="test")
+    admin = tokens["admin"]
+    bad = _error(client.get("/api/v1/feature-groups", headers=_in(admin, "Not A Name")), 400)
+    assert bad["details"]["field"] == WORKSPACE_HEADER
+    _error(client.get("/api/v1/feature-groups", headers=_in(admin, "nowhere")), 404)
+    # Routes whose resources are not kept per workspace yet refuse to answer for another
+    # workspace rather than show it the default workspace's.
+    scoped_not_yet = _error(client.get("/api/v1/feature-groups", headers=_in(admin, "fraud")), 400)
+    assert scoped_not_yet["details"]["field"] == WORKSPACE_HEADER
+    assert "default workspace only" in scoped_not_yet["message"]
+    assert client.get("/api/v1/feature-groups", headers=_in(admin, "default")).status_code == 200
+
+
+def test_only_an_admin_of_every_workspace_manages_the_platform(
+    services: Services, client: TestClient
+) -> None:
+    """An admin of one team's workspace administers what is in it; handing out tokens or
+    reading the platform's settings would reach beyond it."""
+    services.workspaces.create("fraud", actor="test")
+    _, local_admin = services.tokens.create("fraud-admin", "admin", workspaces=["fraud"])
+    _, platform_admin = services.tokens.create("root", "admin")
+    assert services.tokens.list()[-1].workspaces == ["*"]  # an admin's default grant
+    body = {"name": "sneaky", "role": "admin", "workspaces": ["*"]}
+    refused = _error(client.post("/api/v1/tokens", json=body, headers=_in(local_admin)), 403)
+    assert "every workspace" in refused["message"]
+    _error(client.get("/api/v1/tokens", headers=_in(local_admin)), 403)
+    _error(client.get("/api/v1/settings", headers=_in(local_admin)), 403)
+    _error(client.post("/api/v1/workspaces", json={"name": "x"}, headers=_in(local_admin)), 403)
+    assert client.post("/api/v1/tokens", json=body, headers=_in(platform_admin)).status_code == 201
