@@ -91,7 +91,7 @@ class Services:
         events = EventLog(db)
         audit = AuditLog(db)
         online = open_online_store(settings.online_store_url)
-        offline = DeltaOfflineStore(f"{settings.artifact_root.rstrip('/')}/features")
+        offline = DeltaOfflineStore.for_artifacts(settings.artifact_root)
         artifacts = ArtifactStore(settings.artifact_root)
         queue = WorkQueue(db)
         registry = Registry(settings, db, artifacts, events, audit)

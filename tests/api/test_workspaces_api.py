@@ -106,10 +106,40 @@ def test_a_request_naming_a_workspace_is_checked_before_it_acts(
     _error(client.get("/api/v1/feature-groups", headers=_in(admin, "nowhere")), 404)
     # Routes whose resources are not kept per workspace yet refuse to answer for another
     # workspace rather than show it the default workspace's.
-    scoped_not_yet = _error(client.get("/api/v1/feature-groups", headers=_in(admin, "fraud")), 400)
+    scoped_not_yet = _error(client.get("/api/v1/endpoints", headers=_in(admin, "fraud")), 400)
     assert scoped_not_yet["details"]["field"] == WORKSPACE_HEADER
     assert "default workspace only" in scoped_not_yet["message"]
-    assert client.get("/api/v1/feature-groups", headers=_in(admin, "default")).status_code == 200
+    assert client.get("/api/v1/endpoints", headers=_in(admin, "default")).status_code == 200
+
+
+def test_feature_groups_of_the_same_name_in_two_workspaces(
+    services: Services, client: TestClient, tokens: dict[str, str]
+) -> None:
+    services.workspaces.create("fraud", actor="test")
+    _, fraud = services.tokens.create("fraud-editor", "editor", workspaces=["fraud"])
+    group = {
+        "name": "churn",
+        "record_identifiers": [{"name": "customer"}],
+        "features": [{"name": "score", "type": "float"}],
+    }
+    default = _in(tokens["editor"])
+    assert client.post("/api/v1/feature-groups", json=group, headers=default).status_code == 201
+    theirs = _in(fraud, "fraud")
+    assert client.post("/api/v1/feature-groups", json=group, headers=theirs).status_code == 201
+    _error(client.post("/api/v1/feature-groups", json=group, headers=theirs), 409)
+    rows = {"records": [{"customer": "a", "score": 0.5, "event_time": "2024-01-01T00:00:00Z"}]}
+    written = client.post("/api/v1/feature-groups/churn/records", json=rows, headers=theirs)
+    assert written.status_code in (200, 201), written.text
+    lookup = {"keys": [["a"]]}
+    found = client.post("/api/v1/feature-groups/churn/lookup", json=lookup, headers=theirs)
+    assert found.json()["records"][0]["values"]["score"] == 0.5
+    empty = client.post("/api/v1/feature-groups/churn/lookup", json=lookup, headers=default)
+    assert empty.json()["records"] == [None]
+    client.delete("/api/v1/feature-groups/churn", headers=theirs).raise_for_status()
+    assert [g["name"] for g in client.get("/api/v1/feature-groups", headers=default).json()] == [
+        "churn"
+    ]
+    assert client.get("/api/v1/feature-groups", headers=theirs).json() == []
 
 
 def test_only_an_admin_of_every_workspace_manages_the_platform(

@@ -37,8 +37,15 @@ def test_create_list_and_grant(platform: Any, side: str, shared_platform: Shared
 
     with Client(shared_platform.url, token=secret, workspace=name) as theirs:
         assert [w.name for w in theirs.workspaces.list()] == [name]
+        # Feature groups are kept per workspace: the same name as the default's is another.
+        group = f"wsg_{side}"
+        features = [{"name": "v", "type": "float"}]
+        spec = {"name": group, "record_identifiers": [{"name": "k"}], "features": features}
+        theirs.features.create_group(spec)
+        assert [g.name for g in theirs.features.list_groups()] == [group]
+        assert group not in [g.name for g in shared_platform.services.features.list_groups()]
         with pytest.raises(InvalidInput) as not_yet:  # not kept per workspace yet
-            theirs.features.list_groups()
+            theirs.endpoints.list()
         assert not_yet.value.field == WORKSPACE_HEADER
     with (
         Client(shared_platform.url, token=secret) as in_default,

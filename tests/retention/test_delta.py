@@ -159,3 +159,43 @@ def test_an_unknown_kind_is_refused(
     with pytest.raises(InvalidInput) as raised:
         collector().run(only=[kind])
     assert raised.value.details["field"] == "only"
+
+
+def test_every_workspaces_tables_are_vacuumed(
+    services: Services, collector: Callable[..., GarbageCollector]
+) -> None:
+    """A workspace's offline tables live beside the default ones: a vacuum reaches them
+    too, and the default workspace's table of the same name stays its own."""
+    services.workspaces.create("fraud", actor="test")
+    fraud = services.features.in_workspace("fraud")
+    _group(services, "g")
+    fraud.create_group(
+        {
+            "name": "g",
+            "record_identifiers": [{"name": "k"}],
+            "features": [{"name": "v", "type": "int"}],
+            "online": False,
+        }
+    )
+    _history(services, "g")
+    fraud.ingest(
+        "g", [{"k": "x", "event_time": t(1), "v": 1}, {"k": "y", "event_time": t(1), "v": 2}]
+    )
+    fraud.delete_records("g", [["x"]], actor="alice")
+    fraud.ingest("g", [{"k": "z", "event_time": t(3), "v": 3}])
+    fraud.delete_records("g", [["z"]], actor="alice")
+    before = {
+        ws: fs.read_offline("g").to_pandas() for ws, fs in (("d", services.features), ("f", fraud))
+    }
+
+    report = collector(delta_versions_hours=0).run().kind("delta")
+
+    assert report.deleted > 0
+    assert not any(_readable(services, "g", v) for v in (0, 1, 2, 3))
+    with pytest.raises(FileNotFoundError):
+        fraud.read_offline("g", version=0)
+    after = {
+        ws: fs.read_offline("g").to_pandas() for ws, fs in (("d", services.features), ("f", fraud))
+    }
+    assert all(after[ws].equals(before[ws]) for ws in before)
+    assert after["f"]["v"].tolist() == [2]

@@ -27,6 +27,7 @@ from slipway.core.workspace import (
     WORKSPACE_HEADER,
     validate_workspace,
 )
+from slipway.features.store import FeatureStore
 from slipway.security.credentials import bearer_token
 from slipway.security.resources import grants_role, platform_admin
 from slipway.security.tokens import Role
@@ -162,6 +163,11 @@ def workspace_of(request: Request) -> str:
     """The workspace :func:`authorize` let the request act in."""
     workspace: str = getattr(request.state, WORKSPACE, DEFAULT_WORKSPACE)
     return workspace
+
+
+def feature_store(request: Request) -> FeatureStore:
+    """The feature store of the request's workspace."""
+    return services_of(request).features.in_workspace(workspace_of(request))
 
 
 class TokenGate:

@@ -12,9 +12,9 @@ import typer
 
 
 def demo(
-    home: Annotated[Path, typer.Option(help="the demo's home folder (replaced on every run)")] = Path(
-        ".slipway-demo"
-    ),
+    home: Annotated[
+        Path, typer.Option(help="the demo's home folder (replaced on every run)")
+    ] = Path(".slipway-demo"),
     quick: Annotated[bool, typer.Option(help="less data and fewer trials (for CI)")] = False,
     keep: Annotated[
         bool, typer.Option(help="afterwards, keep the platform running on that home")

@@ -38,3 +38,36 @@ def check_grants(workspaces: object, *, field: str = "workspaces") -> list[str]:
         if workspace != ALL_WORKSPACES:
             validate_workspace(workspace, field=field)
     return sorted(set(workspaces))
+
+
+def scoped_name(workspace: str, name: str) -> str:
+    """``name`` where every workspace shares one namespace (the online store's groups):
+    the bare name in the default workspace, as before workspaces existed, and
+    ``<workspace>/<name>`` in another. A resource name never holds ``/``, so a default
+    workspace's name can never be another workspace's."""
+    return name if workspace == DEFAULT_WORKSPACE else f"{workspace}/{name}"
+
+
+def validate_scoped_name(value: object, *, field: str = "name") -> str:
+    """``value`` if it is a name or a :func:`scoped_name`, else ``InvalidInput``."""
+    if isinstance(value, str) and "/" in value:
+        workspace, _, name = value.partition("/")
+        validate_workspace(workspace, field=field)
+        validate_name(name, field=field)
+        return value
+    return validate_name(value, field=field)
+
+
+def scoped_resource(workspace: str, resource: str) -> str:
+    """An event's or audit entry's resource (``feature-group/churn``) in ``workspace``:
+    unchanged in the default workspace, ``workspaces/<workspace>/<resource>`` in another,
+    so a reader (or a trigger) of the default workspace's resources never takes another
+    workspace's for its own."""
+    return resource if workspace == DEFAULT_WORKSPACE else f"workspaces/{workspace}/{resource}"
+
+
+def workspace_root(root: str, workspace: str) -> str:
+    """A capability's storage root (a path or URI) for ``workspace``: ``root`` itself for
+    the default workspace, ``<root>/workspaces/<workspace>`` for another."""
+    root = root.rstrip("/")
+    return root if workspace == DEFAULT_WORKSPACE else f"{root}/workspaces/{workspace}"

@@ -14,6 +14,7 @@ from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, NotFound
 from slipway.core.events import EventLog
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_resource
 from slipway.features.definitions import FeatureGroup, check_evolution
 from slipway.features.resources import Ingest, StoredGroup
 from slipway.features.tables import FeatureGroupRow, FeatureIngestRow
@@ -35,19 +36,40 @@ def _stored(row: FeatureGroupRow) -> StoredGroup:
 
 
 class GroupRepository:
-    """Definitions change with their event and audit entry in one transaction."""
+    """One workspace's definitions and ingestions; definitions change with their event and
+    audit entry in one transaction."""
 
-    def __init__(self, db: Database, events: EventLog, audit: AuditLog | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        events: EventLog,
+        audit: AuditLog | None = None,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> None:
         self._db = db
         self._events = events
         self._audit = audit or AuditLog(db)
+        self.workspace = workspace
+
+    def in_workspace(self, workspace: str) -> GroupRepository:
+        """The same database's groups of ``workspace``."""
+        return GroupRepository(self._db, self._events, self._audit, workspace=workspace)
+
+    def resource(self, name: str) -> str:
+        """The group's resource in events and the audit log."""
+        return scoped_resource(self.workspace, f"feature-group/{name}")
+
+    def _key(self, name: str) -> tuple[str, str]:
+        return (self.workspace, name)
 
     def create(self, spec: FeatureGroup, *, actor: str | None = None) -> StoredGroup:
         now = utcnow()
         with self._db.write() as session:
-            if session.get(FeatureGroupRow, spec.name) is not None:
+            if session.get(FeatureGroupRow, self._key(spec.name)) is not None:
                 raise Conflict(f"feature group {spec.name!r} exists already")
             row = FeatureGroupRow(
+                workspace=self.workspace,
                 name=spec.name,
                 spec=spec.model_dump(mode="json"),
                 revision=1,
@@ -57,14 +79,14 @@ class GroupRepository:
             session.add(row)
             self._events.append(
                 "feature_group.created",
-                f"feature-group/{spec.name}",
+                self.resource(spec.name),
                 {"revision": 1},
                 session=session,
             )
             self._audit.changed(
                 actor,
                 "feature_group.create",
-                f"feature-group/{spec.name}",
+                self.resource(spec.name),
                 {"revision": 1},
                 session=session,
             )
@@ -76,7 +98,7 @@ class GroupRepository:
     ) -> tuple[StoredGroup, list[str]]:
         """Apply a compatible change; returns the stored group and the added features."""
         with self._db.write() as session:
-            row = session.get(FeatureGroupRow, spec.name, with_for_update=True)
+            row = session.get(FeatureGroupRow, self._key(spec.name), with_for_update=True)
             if row is None:
                 raise NotFound(f"feature group {spec.name!r} does not exist")
             added = check_evolution(FeatureGroup.model_validate(row.spec), spec)
@@ -85,14 +107,14 @@ class GroupRepository:
             row.updated_at = utcnow()
             self._events.append(
                 "feature_group.updated",
-                f"feature-group/{spec.name}",
+                self.resource(spec.name),
                 {"revision": row.revision, "added": [f.name for f in added]},
                 session=session,
             )
             self._audit.changed(
                 actor,
                 "feature_group.update",
-                f"feature-group/{spec.name}",
+                self.resource(spec.name),
                 {"revision": row.revision, "added": [f.name for f in added]},
                 session=session,
             )
@@ -101,37 +123,39 @@ class GroupRepository:
 
     def get(self, name: str) -> StoredGroup:
         with self._db.session() as session:
-            row = session.get(FeatureGroupRow, name)
+            row = session.get(FeatureGroupRow, self._key(name))
             if row is None:
                 raise NotFound(f"feature group {name!r} does not exist")
             return _stored(row)
 
     def all(self) -> list[StoredGroup]:
         with self._db.session() as session:
-            rows = session.scalars(select(FeatureGroupRow).order_by(FeatureGroupRow.name))
+            rows = session.scalars(
+                select(FeatureGroupRow)
+                .where(FeatureGroupRow.workspace == self.workspace)
+                .order_by(FeatureGroupRow.name)
+            )
             return [_stored(row) for row in rows]
 
     def delete(self, name: str, *, actor: str | None = None) -> None:
         with self._db.write() as session:
-            row = session.get(FeatureGroupRow, name)
+            row = session.get(FeatureGroupRow, self._key(name))
             if row is None:
                 raise NotFound(f"feature group {name!r} does not exist")
             revision = row.revision
             session.delete(row)
-            self._events.append(
-                "feature_group.deleted", f"feature-group/{name}", {}, session=session
-            )
+            self._events.append("feature_group.deleted", self.resource(name), {}, session=session)
             self._audit.changed(
                 actor,
                 "feature_group.delete",
-                f"feature-group/{name}",
+                self.resource(name),
                 {"revision": revision},
                 session=session,
             )
 
     def start_ingest(self, group: str, kind: str, source: str) -> int:
         with self._db.write() as session:
-            row = _running_ingest(group, kind, source, utcnow())
+            row = _running_ingest(self.workspace, group, kind, source, utcnow())
             session.add(row)
             session.flush()
             return row.id
@@ -153,13 +177,14 @@ class GroupRepository:
                     row = session.scalars(
                         select(FeatureIngestRow)
                         .where(
+                            FeatureIngestRow.workspace == self.workspace,
                             FeatureIngestRow.group_name == group,
                             FeatureIngestRow.idempotency_key == key,
                         )
                         .with_for_update()
                     ).first()
                     if row is None:
-                        row = _running_ingest(group, kind, source, now, key=key)
+                        row = _running_ingest(self.workspace, group, kind, source, now, key=key)
                         session.add(row)
                         session.flush()
                         return Claim(row.id, now, resumed=False)
@@ -224,7 +249,7 @@ class GroupRepository:
             if state == "succeeded":
                 self._events.append(
                     "feature_group.ingested",
-                    f"feature-group/{row.group_name}",
+                    scoped_resource(row.workspace, f"feature-group/{row.group_name}"),
                     {
                         "ingest_id": ingest_id,
                         "rows": rows,
@@ -240,7 +265,10 @@ class GroupRepository:
         with self._db.session() as session:
             rows = session.scalars(
                 select(FeatureIngestRow)
-                .where(FeatureIngestRow.group_name == group)
+                .where(
+                    FeatureIngestRow.workspace == self.workspace,
+                    FeatureIngestRow.group_name == group,
+                )
                 .order_by(FeatureIngestRow.id.desc())
                 .limit(limit)
             )
@@ -248,10 +276,11 @@ class GroupRepository:
 
 
 def _running_ingest(
-    group: str, kind: str, source: str, now: datetime, *, key: str | None = None
+    workspace: str, group: str, kind: str, source: str, now: datetime, *, key: str | None = None
 ) -> FeatureIngestRow:
     """A new ingestion record in state ``running``; a keyed one starts its heartbeat."""
     return FeatureIngestRow(
+        workspace=workspace,
         group_name=group,
         kind=kind,
         source=source[:1024],

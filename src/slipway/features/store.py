@@ -27,6 +27,7 @@ from slipway.features.materialize import materialize
 from slipway.features.offline.delta import DeltaOfflineStore, SourcePosition
 from slipway.features.offline.training import TrainingSet, build_training_set, run_query
 from slipway.features.online.base import OnlineStore
+from slipway.features.online.scoped import ScopedOnlineStore
 from slipway.features.online_reads import (
     FeatureVector,
     OnlineRecord,
@@ -65,6 +66,32 @@ class FeatureStore:
         self._cache: dict[str, FeatureGroup] = {}
         self._cache_at = float("-inf")
         self._cache_lock = threading.Lock()
+        self._stale_after = ingest_stale_after
+        self._workspaces: dict[str, FeatureStore] = {}
+
+    @property
+    def workspace(self) -> str:
+        return self.repo.workspace
+
+    def in_workspace(self, workspace: str) -> FeatureStore:
+        """The feature store of ``workspace``: its groups, its offline tables (under the
+        artifact root's ``workspaces/<workspace>/features``) and its share of the online
+        store. The same object for the same workspace (its definitions cache included)."""
+        if workspace == self.workspace:
+            return self
+        with self._cache_lock:
+            store = self._workspaces.get(workspace)
+            if store is None:
+                store = FeatureStore(
+                    self.repo.in_workspace(workspace),
+                    self.offline.in_workspace(workspace),
+                    ScopedOnlineStore(self.online, workspace),
+                    self.events,
+                    self.audit,
+                    ingest_stale_after=self._stale_after,
+                )
+                self._workspaces[workspace] = store
+            return store
 
     # -- definitions -------------------------------------------------------------------
 
@@ -236,7 +263,7 @@ class FeatureStore:
         self.audit.changed(
             actor,
             "feature_group.ingest",
-            f"feature-group/{done.group}",
+            self.repo.resource(done.group),
             {
                 "ingest": done.id,
                 "rows": done.rows,
@@ -253,7 +280,7 @@ class FeatureStore:
         self.audit.changed(
             actor,
             "feature_group.stream",
-            f"feature-group/{name}",
+            self.repo.resource(name),
             {"topic": topic, "consumer_group": group_id},
         )
 
@@ -368,10 +395,12 @@ class FeatureStore:
         group, _ = self._group(name)
         read, applied = materialize(self.offline, self.online, group, start=start, end=end)
         done = Materialization(records=read, applied=applied)
-        self.events.append("feature_group.materialized", f"feature-group/{name}", done.model_dump())
+        self.events.append(
+            "feature_group.materialized", self.repo.resource(name), done.model_dump()
+        )
         window = {"start": _iso(start), "end": _iso(end)}
         self.audit.changed(
-            actor, "feature_group.materialize", f"feature-group/{name}", done.model_dump() | window
+            actor, "feature_group.materialize", self.repo.resource(name), done.model_dump() | window
         )
         return done
 
@@ -404,11 +433,11 @@ class FeatureStore:
         self.audit.record(
             actor=actor,
             action="feature_group.delete_records",
-            resource=f"feature-group/{name}",
+            resource=self.repo.resource(name),
             outcome="success",
             details=counts,
         )
-        self.events.append("feature_group.records_deleted", f"feature-group/{name}", counts)
+        self.events.append("feature_group.records_deleted", self.repo.resource(name), counts)
         return deleted
 
 

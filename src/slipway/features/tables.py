@@ -17,6 +17,8 @@ class FeatureGroupRow(Base):
 
     __tablename__ = "slipway_feature_groups"
 
+    # Names are unique per workspace (slipway.core.workspace).
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     spec: Mapped[dict[str, Any]]
     revision: Mapped[int] = mapped_column(Integer, default=1)
@@ -30,6 +32,7 @@ class FeatureIngestRow(Base):
     __tablename__ = "slipway_feature_ingests"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(63), default="default")
     group_name: Mapped[str] = mapped_column(String(63), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(1024))
@@ -49,7 +52,8 @@ class FeatureIngestRow(Base):
 
     __table_args__ = (
         Index(
-            "uq_slipway_feature_ingests_group_name_idempotency_key",
+            "uq_slipway_feature_ingests_workspace_group_name_idempotency_key",
+            "workspace",
             "group_name",
             "idempotency_key",
             unique=True,

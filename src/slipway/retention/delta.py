@@ -37,6 +37,7 @@ from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.db.tables import WorkItemRow
 from slipway.core.queue import WorkState
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_name
 from slipway.features.offline.delta import DeltaOfflineStore
 from slipway.features.tables import FeatureGroupRow
 from slipway.pipelines.states import TERMINAL_EXECUTIONS
@@ -89,10 +90,24 @@ def oldest_unfinished(db: Database) -> datetime | None:
     return min(times) if times else None
 
 
-def _groups(db: Database, sizes: RootSizes, referenced: dict[str, set[int | None]]) -> set[str]:
-    """Defined groups, groups in lineage, and tables left behind by deleted groups."""
+def _workspaces(db: Database) -> list[str]:
+    """The default workspace and every workspace with feature groups or offline tables."""
     with db.session() as session:
-        names = set(session.scalars(select(FeatureGroupRow.name)))
+        found = set(session.scalars(select(FeatureGroupRow.workspace).distinct()))
+    return [DEFAULT_WORKSPACE, *sorted(found - {DEFAULT_WORKSPACE})]
+
+
+def _groups(
+    db: Database, sizes: RootSizes, referenced: dict[str, set[int | None]], workspace: str
+) -> set[str]:
+    """The workspace's defined groups, groups in lineage, and tables left behind by
+    deleted groups."""
+    with db.session() as session:
+        names = set(
+            session.scalars(
+                select(FeatureGroupRow.name).where(FeatureGroupRow.workspace == workspace)
+            )
+        )
     names |= set(referenced)
     names |= set(sizes.folders())
     return names
@@ -115,11 +130,10 @@ def vacuum_offline(
     *,
     dry_run: bool,
 ) -> KindReport:
-    """Vacuum every group's table so that files removed before ``cutoff`` go, except
-    those of protected versions (see the module)."""
+    """Vacuum every group's table, in every workspace, so that files removed before
+    ``cutoff`` go, except those of protected versions (see the module)."""
     report = KindReport("delta", bytes_freed=0)
-    sizes = RootSizes(offline.root)
-    referenced = lineage_versions(db)
+    lineage = lineage_versions(db)
     # Vacuum measures from the real clock, in whole hours: the age rounds to the hour
     # (a cutoff in the future keeps nothing extra), unfinished work rounds up.
     elapsed = (utcnow() - cutoff).total_seconds() / 3600
@@ -128,10 +142,30 @@ def vacuum_offline(
     if oldest is not None and oldest < utcnow() - timedelta(hours=hours):
         hours = max(hours, math.ceil((utcnow() - oldest).total_seconds() / 3600))
         report.notes.append(f"versions current since {oldest.isoformat()} kept for unfinished work")
-    for group in sorted(_groups(db, sizes, referenced)):
+    for workspace in _workspaces(db):
+        store = offline if workspace == DEFAULT_WORKSPACE else offline.in_workspace(workspace)
+        # Model lineage names the default workspace's groups (models live there).
+        referenced = lineage if workspace == DEFAULT_WORKSPACE else {}
+        _vacuum_workspace(report, db, store, workspace, referenced, hours, dry_run=dry_run)
+    return report
+
+
+def _vacuum_workspace(
+    report: KindReport,
+    db: Database,
+    offline: DeltaOfflineStore,
+    workspace: str,
+    referenced: dict[str, set[int | None]],
+    hours: int,
+    *,
+    dry_run: bool,
+) -> None:
+    sizes = RootSizes(offline.root)
+    for group in sorted(_groups(db, sizes, referenced, workspace)):
+        label = scoped_name(workspace, group)
         pins = referenced.get(group, set())
         if None in pins:
-            report.notes.append(f"{group}: a lineage names it without a version: not vacuumed")
+            report.notes.append(f"{label}: a lineage names it without a version: not vacuumed")
             continue
         try:
             table = DeltaTable(offline.uri(group), storage_options=offline.storage_options)
@@ -144,7 +178,7 @@ def vacuum_offline(
         doomed = [key for key in listed if key in present]
         if keep:
             report.protected += len(keep)
-            report.notes.append(f"{group}: versions {keep} kept for model lineage")
+            report.notes.append(f"{label}: versions {keep} kept for model lineage")
         if not dry_run and keep and table.metadata().configuration.get(LOG_CLEANUP) != "false":
             table.alter.set_table_properties(
                 {LOG_CLEANUP: "false"}, post_commithook_properties=_NO_LOG_CLEANUP
@@ -157,4 +191,3 @@ def vacuum_offline(
             doomed = [key for key in doomed if key not in remaining]
         report.deleted += len(doomed)
         report.add_bytes(sum(present[key] for key in doomed))
-    return report

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from slipway.api.auth import READ_ONLY, Principal, authorize, services_of
+from slipway.api.auth import READ_ONLY, Principal, authorize, feature_store
 from slipway.api.limits import whole_body
 from slipway.core.arrowipc import ARROW_STREAM, from_ipc, to_ipc
 from slipway.core.errors import InvalidInput, UnsupportedMediaType
@@ -23,10 +23,10 @@ from slipway.features.offline.training import DEFINITION_HEADER
 from slipway.features.resources import Ingest, IsoTime, TableQuery
 from slipway.security.tokens import Role
 
-_editor = authorize(Role.EDITOR)  # one object, so FastAPI resolves it once per request
+_editor = authorize(Role.EDITOR, scoped=True)  # one object, so FastAPI resolves it once per request
 writes = APIRouter(tags=["features"], dependencies=[Depends(_editor)])
 Editor = Annotated[Principal, Depends(_editor)]
-reads = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.VIEWER))])
+reads = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.VIEWER, scoped=True))])
 
 
 _TABLE_ANSWER: dict[int | str, dict[str, Any]] = {
@@ -68,7 +68,7 @@ def ingest_table(
 ) -> Ingest:
     """Ingest a table of records (any number of rows) as one ingestion, validated whole;
     with an ``Idempotency-Key``, sending it again writes it once."""
-    return services_of(request).features.ingest(
+    return feature_store(request).ingest(
         name,
         from_ipc(body, field="body"),
         timezone=timezone,
@@ -117,7 +117,7 @@ def training_set(
 ) -> Response:
     """Point-in-time-correct features for each entity row of the body (the entity table):
     the same as ``FeatureStore.training_set`` in process."""
-    built = services_of(request).features.training_set(
+    built = feature_store(request).training_set(
         from_ipc(body, field="entities"),
         feature_refs,
         timestamp_column=timestamp_column,
@@ -145,7 +145,7 @@ def _arrow(table: Any) -> Response:
 def query_table(body: TableQuery, request: Request) -> Response:
     """Read-only SQL over the groups' offline data, the whole result as Arrow: the same
     as ``FeatureStore.query`` in process."""
-    return _arrow(services_of(request).features.query(body.sql))
+    return _arrow(feature_store(request).query(body.sql))
 
 
 @reads.get("/feature-groups/{name}/offline", response_class=Response, responses=_TABLE_ANSWER)
@@ -156,4 +156,4 @@ def read_offline(
     as_of: Annotated[IsoTime | None, Query(description="ISO 8601 time")] = None,
 ) -> Response:
     """A group's offline rows, now or as of a Delta version or a time."""
-    return _arrow(services_of(request).features.read_offline(name, version=version, as_of=as_of))
+    return _arrow(feature_store(request).read_offline(name, version=version, as_of=as_of))

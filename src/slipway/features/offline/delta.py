@@ -25,6 +25,7 @@ from deltalake.exceptions import TableNotFoundError
 
 from slipway.core.clock import utcnow
 from slipway.core.errors import InsufficientStorage, InvalidInput, NotFound, is_out_of_space
+from slipway.core.workspace import DEFAULT_WORKSPACE, workspace_root
 from slipway.features.definitions import FeatureGroup
 from slipway.features.validation import TIMESTAMP, group_schema
 
@@ -54,10 +55,49 @@ def offline_schema(group: FeatureGroup) -> pa.Schema:
     return pa.schema(fields)
 
 
+def offline_root(artifact_root: str, workspace: str = DEFAULT_WORKSPACE) -> str:
+    """Where ``workspace``'s offline tables live: ``<artifact root>/features`` for the
+    default workspace (as before workspaces), ``<artifact root>/workspaces/<ws>/features``
+    for another — beside it, never inside a group's table."""
+    return f"{workspace_root(artifact_root, workspace)}/features"
+
+
 class DeltaOfflineStore:
-    def __init__(self, root: str, *, storage_options: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: str,
+        *,
+        storage_options: dict[str, str] | None = None,
+        artifact_root: str | None = None,
+    ) -> None:
         self.root = root.rstrip("/")
         self.storage_options = storage_options
+        # Set when the store is a workspace's under the platform's artifact root, where
+        # the other workspaces' stores are found (in_workspace).
+        self.artifact_root = artifact_root
+
+    @classmethod
+    def for_artifacts(
+        cls,
+        artifact_root: str,
+        workspace: str = DEFAULT_WORKSPACE,
+        *,
+        storage_options: dict[str, str] | None = None,
+    ) -> DeltaOfflineStore:
+        """The offline store of ``workspace`` under the platform's artifact root."""
+        return cls(
+            offline_root(artifact_root, workspace),
+            storage_options=storage_options,
+            artifact_root=artifact_root,
+        )
+
+    def in_workspace(self, workspace: str) -> DeltaOfflineStore:
+        """The offline store of ``workspace`` beside this one (same artifact root)."""
+        if self.artifact_root is None:
+            raise RuntimeError("an offline store keeps workspaces only when made for_artifacts")
+        return DeltaOfflineStore.for_artifacts(
+            self.artifact_root, workspace, storage_options=self.storage_options
+        )
 
     def uri(self, group: str) -> str:
         return f"{self.root}/{group}"

@@ -38,8 +38,8 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 from slipway.core.errors import BackendUnavailable, InvalidInput
-from slipway.core.names import validate_name
 from slipway.core.settings import mask_url
+from slipway.core.workspace import validate_scoped_name
 from slipway.features.online.base import OnlineRecordWrite, StoredRecord
 
 # Lua numbers are doubles: event times beyond 2**53 would compare inexactly, so they are
@@ -82,7 +82,7 @@ _RETRY = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), retries=2)
 @functools.lru_cache(maxsize=4096)
 def _group(name: str) -> str:
     # Cached: this runs on every read of the serving path.
-    return validate_name(name, field="group")
+    return validate_scoped_name(name, field="group")
 
 
 class _Held:

@@ -22,7 +22,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from slipway.core.errors import BackendUnavailable, InvalidInput
-from slipway.core.names import validate_name
+from slipway.core.workspace import validate_scoped_name
 from slipway.features.online.base import OnlineRecordWrite, StoredRecord
 
 # SQLite may be built with SQLITE_MAX_VARIABLE_NUMBER as low as 999 (group + keys).
@@ -56,7 +56,7 @@ WHERE excluded.event_time >= online_records.event_time
 @functools.lru_cache(maxsize=4096)
 def _group(name: str) -> str:
     # Cached: this runs on every read of the serving path.
-    return validate_name(name, field="group")
+    return validate_scoped_name(name, field="group")
 
 
 @functools.lru_cache(maxsize=_CHUNK + 1)
