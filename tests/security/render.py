@@ -89,11 +89,13 @@ def render() -> str:
             f"{len(GATEWAY)} routes. Calling an endpoint needs a grant of `invoke` on it (`viewer +"
             " invoke`: a viewer's token granted the endpoint the route names; admins may call any)."
             " The gateway answers refusals (401 with `WWW-Authenticate: Bearer`, 403 naming the"
-            " endpoint) and writes nothing: no audit entry, as for its invocations (a write per"
-            " request would give any caller a lever on the database)."
+            " endpoint) and records each in the audit log (`gateway METHOD /route/template`),"
+            " written by the worker once a second from a bounded buffer rather than on the"
+            " request's path; its invocations are not audited (a write per request would give"
+            " any caller a lever on the database)."
         ),
         "",
-        *_table(GATEWAY, GATEWAY_CALLERS, None),
+        *_table(GATEWAY, GATEWAY_CALLERS, lambda _method, _need: True),
         "",
         "## MLflow's tracking server",
         "",

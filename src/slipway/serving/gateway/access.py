@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 
 from slipway.core.db.engine import Database
-from slipway.core.errors import Forbidden
+from slipway.core.errors import Forbidden, SlipwayError
 from slipway.core.net import host_name
 from slipway.core.settings import LOOPBACK_HOSTS, Settings
 from slipway.core.workspace import DEFAULT_WORKSPACE
@@ -31,6 +31,7 @@ from slipway.security.resources import Token
 from slipway.security.tokens import TokenService
 from slipway.security.verified import VerifiedTokens
 from slipway.serving.gateway.asgi import Scope
+from slipway.serving.gateway.denials import Denials
 
 PUBLIC_PATHS = frozenset({"/ping", "/openapi.json", "/v2", "/v2/health/live", "/v2/health/ready"})
 
@@ -56,32 +57,47 @@ class GatewayAccess:
             if server.auth and not server.allowed_hosts
             else LOOPBACK_HOSTS | frozenset(server.allowed_hosts)
         )
+        self.denials = Denials(db)
         epoch = TokenEpoch.for_database(db, settings.home)
         self.tokens = VerifiedTokens(
             TokenService(db, epoch=epoch).authenticate, epoch=epoch.current
         )
 
     async def check(self, scope: Scope, path: str) -> None:
-        """Raise :class:`Forbidden` (a refused name or grant) or ``Unauthorized``."""
-        authorization = ""
-        for name, value in scope["headers"]:
-            if name == b"host" and self.hosts is not None and host_name(value) not in self.hosts:
-                # DNS rebinding: a page that made its own name resolve here is refused.
+        """Raise :class:`Forbidden` (a refused name or grant) or ``Unauthorized``; each
+        refusal is kept for the audit log (:mod:`~slipway.serving.gateway.denials`)."""
+        actor: str | None = None
+        try:
+            authorization = ""
+            for name, value in scope["headers"]:
+                if (
+                    name == b"host"
+                    and self.hosts is not None
+                    and host_name(value) not in self.hosts
+                ):
+                    # DNS rebinding: a page that made its own name resolve here is refused.
+                    raise Forbidden(
+                        "the gateway answers to 127.0.0.1 and localhost only (and the names"
+                        " in server.allowed_hosts)"
+                    )
+                if name == b"authorization":
+                    authorization = value.decode("latin-1")
+            if not self.enabled or path in PUBLIC_PATHS:
+                return
+            token = await self._token(bearer_token(authorization))
+            actor = token.name
+            if token.role_in(DEFAULT_WORKSPACE) is None:
+                # The gateway serves the default workspace's endpoints, metrics, features.
                 raise Forbidden(
-                    "the gateway answers to 127.0.0.1 and localhost only (and the names in"
-                    " server.allowed_hosts)"
+                    f"token {token.name!r} has no role in workspace {DEFAULT_WORKSPACE!r}"
                 )
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-        if not self.enabled or path in PUBLIC_PATHS:
-            return
-        token = await self._token(bearer_token(authorization))
-        if token.role_in(DEFAULT_WORKSPACE) is None:
-            # The gateway serves the default workspace's endpoints, metrics and features.
-            raise Forbidden(f"token {token.name!r} has no role in workspace {DEFAULT_WORKSPACE!r}")
-        endpoint = endpoint_of(path)
-        if endpoint is not None and not token.may_invoke(endpoint):
-            raise Forbidden(f"token {token.name!r} may not invoke endpoint {endpoint!r}")
+            endpoint = endpoint_of(path)
+            if endpoint is not None and not token.may_invoke(endpoint):
+                raise Forbidden(f"token {token.name!r} may not invoke endpoint {endpoint!r}")
+        except SlipwayError as refused:
+            if refused.status_code in (401, 403):
+                self.denials.offer(scope, refused.status_code, refused.message, actor)
+            raise
 
     async def _token(self, secret: str) -> Token:
         found = self.tokens.cached(secret)

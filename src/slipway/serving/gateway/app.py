@@ -120,15 +120,22 @@ class Gateway:
         self.shadows = Shadows(self.recorder, self.capture)
         self.inference = Inference(self.state, self.router, self.recorder, self.shadows.after)
         self.sagemaker = SageMaker(self.router, self.inference, self.limits)
+        self.access = GatewayAccess(settings, self.db)
         self.lifecycle = Lifecycle(
-            self.id, self.db, self.state, self.router, self.recorder, self.capture, self.online
+            self.id,
+            self.db,
+            self.state,
+            self.router,
+            self.recorder,
+            self.capture,
+            self.online,
+            self.access.denials,
         )
         self.oip = OpenInference(
             self.router, self.inference, self.limits, lambda: self.lifecycle.started
         )
         self.explain = Explain(self.router, self.state, self.limits, settings.explain)
         self.online_features = OnlineFeatures(self.features, self.limits)
-        self.access = GatewayAccess(settings, self.db)
 
     @property
     def started(self) -> bool:
@@ -205,6 +212,8 @@ class Gateway:
         extra = {
             "slipway_gateway_in_flight": float(self.router.in_flight),
             "slipway_gateway_shed_total": float(self.router.shed),
+            "slipway_gateway_refused_total": float(self.access.denials.refused),
+            "slipway_gateway_refusals_not_logged_total": float(self.access.denials.dropped),
         }
         body = await asyncio.get_running_loop().run_in_executor(
             None, self.recorder.prometheus, extra

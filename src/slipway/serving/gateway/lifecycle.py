@@ -26,6 +26,7 @@ from slipway.core.errors import BackendUnavailable
 from slipway.features.online.base import OnlineStore
 from slipway.serving.gateway.asgi import Receive, Send
 from slipway.serving.gateway.capture import CaptureWriter
+from slipway.serving.gateway.denials import Denials
 from slipway.serving.gateway.metrics import Recorder
 from slipway.serving.gateway.routing import Router
 from slipway.serving.gateway.runtime import POLL_SECONDS, GatewayState
@@ -52,6 +53,7 @@ class Lifecycle:
         recorder: Recorder,
         capture: CaptureWriter,
         online: OnlineStore,
+        denials: Denials,
     ) -> None:
         self.id = gateway_id_
         self.db = db
@@ -60,6 +62,7 @@ class Lifecycle:
         self.recorder = recorder
         self.capture = capture
         self.online = online
+        self.denials = denials
         self.started = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -98,6 +101,7 @@ class Lifecycle:
         try:
             self.capture.flush()
             self.recorder.flush()
+            self.denials.flush()
             with self.db.write() as session:
                 row = session.get(GatewayRow, self.id)
                 if row is not None:
@@ -143,6 +147,7 @@ class Lifecycle:
                 self.state.report_trips,
                 self.capture.flush,
                 self.recorder.flush,
+                self.denials.flush,
                 self._beat,
                 self._unload,
             )
