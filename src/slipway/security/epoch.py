@@ -24,6 +24,7 @@ import fcntl
 import logging
 import mmap
 import os
+import struct
 import threading
 from collections.abc import Hashable
 from pathlib import Path
@@ -38,6 +39,7 @@ CHANNEL = "slipway_tokens"
 _LISTEN_TIMEOUT = 1.0
 _RECONNECT_SECONDS = 2.0
 _WIDTH = 8
+_COUNT = struct.Struct("<Q")
 
 
 class _Counter:
@@ -70,7 +72,7 @@ class _Counter:
         return self._map
 
     def read(self) -> int:
-        return int.from_bytes(self._mapped()[:_WIDTH], "little")
+        return int(_COUNT.unpack_from(self._map or self._mapped())[0])
 
     def bump(self) -> None:
         mapped = self._mapped()

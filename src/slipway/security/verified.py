@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 from slipway.core.clock import utcnow
@@ -58,40 +57,52 @@ class VerifiedTokens:
         self._trusted = trusted_seconds
         self._capacity = capacity
         self._clock = clock
+        # Writers (verify, from worker threads) hold the lock; readers do not need it: a
+        # dict's get is atomic, and an entry is a tuple replaced whole. Eviction is oldest
+        # first (by when a token was verified), so a read never has to reorder anything.
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[Token, float, Hashable | None]] = OrderedDict()
+        self._entries: dict[bytes, tuple[Token, float, Hashable | None]] = {}
 
     def cached(self, secret: str) -> Token | None:
         """The token ``secret`` verified as within the recheck time, else None (then
         :meth:`verify` it: it reads the database, so off the event loop)."""
-        key = hashlib.sha256(secret.encode()).hexdigest()
+        return self.lookup(key_of(secret.encode()))
+
+    def lookup(self, key: bytes) -> Token | None:
+        """:meth:`cached` by the :func:`key_of` what the caller presented: a plane that
+        hashes the raw ``Authorization`` header skips decoding and parsing it."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        token, checked, filled = entry
         epoch = self._epoch()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            token, checked, filled = entry
-            if epoch is not None and filled is not None and epoch != filled:
-                return None  # the tokens changed since: verify again
-            limit = self._trusted if epoch is not None and epoch == filled else self._recheck
-            if self._clock() - checked > limit:
-                return None
-            self._entries.move_to_end(key)
+        if epoch is not None and filled is not None and epoch != filled:
+            return None  # the tokens changed since: verify again
+        limit = self._trusted if epoch is not None and epoch == filled else self._recheck
+        if self._clock() - checked > limit:
+            return None
         if token.expires_at is not None and token.expires_at <= utcnow():
             raise Unauthorized("unknown API token")
         return token
 
-    def verify(self, secret: str) -> Token:
+    def verify(self, secret: str, *, key: bytes | None = None) -> Token:
         """Look the token up (raising :class:`Unauthorized` as the service does) and
-        keep it for the recheck time."""
+        keep it for the recheck time, under ``key`` when the caller looks it up by one
+        (:meth:`lookup`), else under the secret's."""
         # The epoch is read before the lookup: a change landing in between leaves the
         # entry filed under the old epoch, so the next use verifies again.
         epoch = self._epoch()
         token = self._authenticate(secret)
-        key = hashlib.sha256(secret.encode()).hexdigest()
+        key = key or key_of(secret.encode())
         with self._lock:
+            self._entries.pop(key, None)  # re-filed as the newest
             self._entries[key] = (token, self._clock(), epoch)
-            self._entries.move_to_end(key)
             while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
+                del self._entries[next(iter(self._entries))]
         return token
+
+
+def key_of(presented: bytes) -> bytes:
+    """What a verified token is kept under: the SHA-256 of what the caller presented (a
+    secret, or a whole ``Authorization`` value), never the secret itself."""
+    return hashlib.sha256(presented).digest()

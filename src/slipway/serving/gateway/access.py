@@ -19,6 +19,7 @@ With auth off the gateway stays on loopback (``check_bind``) and answers loopbac
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from slipway.core.db.engine import Database
 from slipway.core.errors import Forbidden, SlipwayError
@@ -27,9 +28,8 @@ from slipway.core.settings import LOOPBACK_HOSTS, Settings
 from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.security.credentials import bearer_token
 from slipway.security.epoch import TokenEpoch
-from slipway.security.resources import Token
 from slipway.security.tokens import TokenService
-from slipway.security.verified import VerifiedTokens
+from slipway.security.verified import VerifiedTokens, key_of
 from slipway.serving.gateway.asgi import Scope
 from slipway.serving.gateway.denials import Denials
 
@@ -68,7 +68,7 @@ class GatewayAccess:
         refusal is kept for the audit log (:mod:`~slipway.serving.gateway.denials`)."""
         actor: str | None = None
         try:
-            authorization = ""
+            authorization = b""
             for name, value in scope["headers"]:
                 if (
                     name == b"host"
@@ -81,26 +81,30 @@ class GatewayAccess:
                         " in server.allowed_hosts)"
                     )
                 if name == b"authorization":
-                    authorization = value.decode("latin-1")
+                    authorization = value
             if not self.enabled or path in PUBLIC_PATHS:
                 return
-            token = await self._token(bearer_token(authorization))
+            # Looked up by the digest of the header as it came: a token verified in the
+            # last seconds costs a hash and a dictionary read, nothing decoded or parsed.
+            key = key_of(authorization)
+            token = self.tokens.lookup(key)
+            if token is None:  # a database read: off the event loop
+                secret = bearer_token(authorization.decode("latin-1"))
+                loop = asyncio.get_running_loop()
+                token = await loop.run_in_executor(
+                    None, functools.partial(self.tokens.verify, secret, key=key)
+                )
             actor = token.name
-            if token.role_in(DEFAULT_WORKSPACE) is None:
-                # The gateway serves the default workspace's endpoints, metrics, features.
+            endpoint = endpoint_of(path)
+            if endpoint is not None:
+                if not token.may_invoke(endpoint):  # granted, in the endpoint's workspace
+                    raise Forbidden(f"token {token.name!r} may not invoke endpoint {endpoint!r}")
+            elif token.role_in(DEFAULT_WORKSPACE) is None:
+                # The gateway serves the default workspace's metrics and features.
                 raise Forbidden(
                     f"token {token.name!r} has no role in workspace {DEFAULT_WORKSPACE!r}"
                 )
-            endpoint = endpoint_of(path)
-            if endpoint is not None and not token.may_invoke(endpoint):
-                raise Forbidden(f"token {token.name!r} may not invoke endpoint {endpoint!r}")
         except SlipwayError as refused:
             if refused.status_code in (401, 403):
                 self.denials.offer(scope, refused.status_code, refused.message, actor)
             raise
-
-    async def _token(self, secret: str) -> Token:
-        found = self.tokens.cached(secret)
-        if found is not None:
-            return found
-        return await asyncio.get_running_loop().run_in_executor(None, self.tokens.verify, secret)
