@@ -158,3 +158,31 @@ def test_only_an_admin_of_every_workspace_manages_the_platform(
     _error(client.get("/api/v1/settings", headers=_in(local_admin)), 403)
     _error(client.post("/api/v1/workspaces", json={"name": "x"}, headers=_in(local_admin)), 403)
     assert client.post("/api/v1/tokens", json=body, headers=_in(platform_admin)).status_code == 201
+
+
+def test_the_audit_log_shows_each_auditor_its_workspaces(
+    services: Services, client: TestClient, tokens: dict[str, str]
+) -> None:
+    services.workspaces.create("fraud", actor="test")
+    _, fraud = services.tokens.create("fraud-editor", "editor", workspaces=["fraud"])
+    _, auditor = services.tokens.create("auditor", "auditor")
+    _, both = services.tokens.create("both-auditor", "auditor", workspaces=["default", "fraud"])
+    group = {
+        "name": "churn",
+        "record_identifiers": [{"name": "customer"}],
+        "features": [{"name": "score", "type": "float"}],
+    }
+    made = client.post("/api/v1/feature-groups", json=group, headers=_in(fraud, "fraud"))
+    assert made.status_code == 201
+    _error(client.post("/api/v1/feature-groups", json=group, headers=_in(fraud)), 403)
+
+    def resources(secret: str) -> set[str]:
+        answer = client.get("/api/v1/audit", params={"limit": 1000}, headers=_in(secret))
+        assert answer.status_code == 200, answer.text
+        return {e["resource"] for e in answer.json()}
+
+    theirs = {"workspaces/fraud/api/v1/feature-groups", "workspaces/fraud/feature-group/churn"}
+    assert theirs <= resources(both) and theirs <= resources(tokens["admin"])
+    assert not theirs & resources(auditor)
+    # The refused attempt in the default workspace is the default workspace's entry.
+    assert "/api/v1/feature-groups" in resources(auditor)

@@ -136,3 +136,17 @@ def test_trigger_debounces_and_maps_parameters(
     assert services.pipelines.describe(later[0]).parameters["n"] == 6
     assert services.triggers.process() == []
     assert json.dumps(services.triggers.all()[0].fired) == "2"
+
+
+def test_a_trigger_never_fires_on_another_workspaces_events(services: Services) -> None:
+    """Triggers belong to the default workspace: a feature group of the same name in
+    another workspace ingesting is not their event, filter or no filter."""
+    services.triggers.create("any-ingest", "fan", "feature_group.ingested")
+    services.triggers.create(
+        "weather", "fan", "feature_group.ingested", filters={"resource": "feature-group/weather"}
+    )
+    resource = "workspaces/fraud/feature-group/weather"
+    services.events.append("feature_group.ingested", resource, {"rows": 3})
+    assert services.triggers.process() == []
+    services.events.append("feature_group.ingested", "feature-group/weather", {"rows": 3})
+    assert len(services.triggers.process()) == 2

@@ -14,7 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from slipway.api import API_PREFIX
 from slipway.api.auth import READ_ONLY, SAFE_METHODS
 from slipway.api.limits import StatusCapture
-from slipway.core.errors import BackendUnavailable
+from slipway.core.errors import BackendUnavailable, InvalidInput
+from slipway.core.workspace import DEFAULT_WORKSPACE, WORKSPACE_HEADER, validate_workspace
 from slipway.security.audit import AuditLog
 
 log = logging.getLogger("slipway.audit")
@@ -23,6 +24,7 @@ READ_KEY = next(iter(READ_ONLY))
 
 # Statuses that are refusals of the caller: recorded whatever the method.
 DENIED = frozenset({401, 403})
+_HEADER = WORKSPACE_HEADER.lower().encode()
 
 
 class AuditMiddleware:
@@ -84,11 +86,16 @@ class AuditMiddleware:
         template = getattr(route, "path", None)
         template = f"{API_PREFIX}{template}" if template else scope["path"]
         outcome = "success" if status < 400 else ("denied" if status in DENIED else "failure")
+        # A request in another workspace is that workspace's entry (its auditors read it).
+        workspace = state.get("workspace") or _named_workspace(scope)
+        resource = scope["path"]
+        if workspace != DEFAULT_WORKSPACE:
+            resource = f"workspaces/{workspace}{resource}"
         try:
             self.audit.record(
                 actor=principal.name if principal else "unauthenticated",
                 action=f"{scope['method']} {template}",
-                resource=scope["path"],
+                resource=resource,
                 outcome=outcome,
                 status_code=status,
                 details={"client": (scope.get("client") or ["?"])[0]},
@@ -97,3 +104,15 @@ class AuditMiddleware:
             log.warning("could not write the audit record for %s: %s", scope["path"], exc.message)
         except Exception:  # the response is already sent; never turn it into an error
             log.exception("could not write the audit record for %s", scope["path"])
+
+
+def _named_workspace(scope: Scope) -> str:
+    """The workspace a refused request named (before the route could settle it), when it
+    is a valid name; else the default workspace."""
+    for name, value in scope.get("headers") or ():
+        if name == _HEADER:
+            try:
+                return validate_workspace(value.decode("latin-1"))
+            except InvalidInput:
+                return DEFAULT_WORKSPACE
+    return DEFAULT_WORKSPACE

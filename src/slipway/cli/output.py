@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -69,3 +70,12 @@ def emit(
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
     console.print(table)
+
+
+def emit_resources(resources: Iterable[BaseModel], columns: Sequence[str], fmt: Format) -> None:
+    """Print resources as a table of ``columns`` (times as ``YYYY-MM-DD HH:MM:SS``), or
+    every field of each as the JSON the REST API sends."""
+    if fmt is Format.JSON:
+        print_json([r.model_dump(mode="json") for r in resources])
+        return
+    emit([r.model_dump() for r in resources], columns, fmt)

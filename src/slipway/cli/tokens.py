@@ -8,7 +8,7 @@ from datetime import timedelta
 import typer
 
 from slipway.cli.context import cli_actor, platform, reported
-from slipway.cli.output import Format, OutputOption, console, emit, print_json
+from slipway.cli.output import Format, OutputOption, console, emit_resources, print_json
 from slipway.core.errors import InvalidInput
 from slipway.security.resources import Role, Token
 
@@ -98,11 +98,7 @@ def list_tokens(output: OutputOption = Format.TABLE) -> None:
     """List tokens (never their secrets)."""
     with platform() as services:
         tokens = services.tokens.list()
-    if output is Format.JSON:
-        print_json([t.model_dump(mode="json") for t in tokens])
-        return
-    columns = Token.table_columns()
-    emit([{c: getattr(t, c) for c in columns} for t in tokens], columns, output)
+    emit_resources(tokens, Token.table_columns(), output)
 
 
 @app.command("rotate")

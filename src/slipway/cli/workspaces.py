@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from slipway.cli.context import cli_actor, platform
-from slipway.cli.output import Format, OutputOption, console, emit, print_json
+from slipway.cli.output import Format, OutputOption, console, emit_resources, print_json
 from slipway.security.resources import Workspace
 
 app = typer.Typer(help="Create and list workspaces.", no_args_is_help=True)
@@ -32,8 +32,4 @@ def list_workspaces(output: OutputOption = Format.TABLE) -> None:
     """List the workspaces (with --url: those the token holds a role in)."""
     with platform() as services:
         workspaces = services.workspaces.list()
-    if output is Format.JSON:
-        print_json([w.model_dump(mode="json") for w in workspaces])
-        return
-    columns = Workspace.table_columns()
-    emit([{c: getattr(w, c) for c in columns} for w in workspaces], columns, output)
+    emit_resources(workspaces, Workspace.table_columns(), output)

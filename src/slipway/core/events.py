@@ -28,6 +28,7 @@ from slipway.core.db.engine import Database
 from slipway.core.db.tables import EventCursorRow, EventRow
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
+from slipway.core.workspace import DEFAULT_WORKSPACE
 
 _TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _PG_EVENTS_LOCK = 0x51177A8
@@ -92,13 +93,21 @@ class EventLog:
         limit: int = 100,
         types: Sequence[str] | None = None,
         resource: str | None = None,
+        workspace: str | None = None,
     ) -> list[Event]:
-        """Events with ``id > after`` in id order, optionally filtered."""
+        """Events with ``id > after`` in id order, optionally filtered; ``workspace``: only
+        those of that workspace's resources (``slipway.core.workspace.scoped_resource``)."""
         query = select(EventRow).where(EventRow.id > after).order_by(EventRow.id).limit(limit)
         if types:
             query = query.where(EventRow.type.in_(list(types)))
         if resource is not None:
             query = query.where(EventRow.resource == resource)
+        if workspace == DEFAULT_WORKSPACE:
+            query = query.where(~EventRow.resource.startswith("workspaces/"))
+        elif workspace is not None:
+            query = query.where(
+                EventRow.resource.startswith(f"workspaces/{workspace}/", autoescape=True)
+            )
         with self._db.session() as session:
             return [Event.from_row(row) for row in session.scalars(query)]
 

@@ -71,3 +71,11 @@ def workspace_root(root: str, workspace: str) -> str:
     the default workspace, ``<root>/workspaces/<workspace>`` for another."""
     root = root.rstrip("/")
     return root if workspace == DEFAULT_WORKSPACE else f"{root}/workspaces/{workspace}"
+
+
+def resource_workspace(resource: str) -> str:
+    """The workspace an event's or audit entry's resource belongs to (the inverse of
+    :func:`scoped_resource`)."""
+    if resource.startswith("workspaces/"):
+        return resource.split("/", 2)[1]
+    return DEFAULT_WORKSPACE

@@ -35,6 +35,7 @@ from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.settings import AlertSettings
 from slipway.core.specs import parse_spec
+from slipway.core.workspace import DEFAULT_WORKSPACE, resource_workspace
 from slipway.events.channels import DeliveryError, Notification, check_config, redacted
 from slipway.events.delivery import Attempt, Deliveries
 from slipway.events.paths import matches
@@ -388,6 +389,8 @@ class Alerts:
     def _applies(rule: AlertRuleRow, event: Event) -> bool:
         return (
             event.id > rule.after_event
+            # Rules are the default workspace's: another workspace's events are not theirs.
+            and resource_workspace(event.resource) == DEFAULT_WORKSPACE
             and type_matches(rule.event_types, event.type)
             and matches(rule.filters, event)
         )

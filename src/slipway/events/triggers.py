@@ -26,6 +26,7 @@ from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
+from slipway.core.workspace import DEFAULT_WORKSPACE, resource_workspace
 from slipway.events.paths import lookup, matches
 from slipway.events.resources import Trigger
 from slipway.events.tables import TriggerRow
@@ -149,6 +150,8 @@ class Triggers:
                     session.scalars(select(TriggerRow).where(TriggerRow.enabled.is_(True)))
                 )
                 for event in events:
+                    if resource_workspace(event.resource) != DEFAULT_WORKSPACE:
+                        continue  # triggers are the default workspace's, and so its events
                     for trigger in triggers:
                         if trigger.event_type != event.type or not matches(trigger.filters, event):
                             continue

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.resource import Listing
+from slipway.core.workspace import ALL_WORKSPACES, DEFAULT_WORKSPACE
 from slipway.security.resources import AuditEntry
 from slipway.security.tables import AuditRow
 
@@ -109,9 +111,19 @@ class AuditLog:
         before: int | None = None,
         actor: str | None = None,
         action: str | None = None,
+        workspaces: Collection[str] | None = None,
     ) -> Listing[AuditEntry]:
-        """Newest first; page backwards with ``before`` (an entry id)."""
+        """Newest first; page backwards with ``before`` (an entry id). ``workspaces``:
+        only the entries of those workspaces' resources (None or ``"*"``: all)."""
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if workspaces is not None and ALL_WORKSPACES not in workspaces:
+            scopes = [
+                ~AuditRow.resource.startswith("workspaces/")
+                if workspace == DEFAULT_WORKSPACE
+                else AuditRow.resource.startswith(f"workspaces/{workspace}/", autoescape=True)
+                for workspace in workspaces
+            ]
+            query = query.where(or_(*scopes) if scopes else false())
         if before is not None:
             query = query.where(AuditRow.id < before)
         if actor is not None:

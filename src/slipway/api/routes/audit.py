@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from slipway.api.auth import authorize, services_of
+from slipway.api.auth import authenticate, authorize, services_of
 from slipway.api.routes import MAX_ID
 from slipway.security.resources import AuditEntry, Role
 
@@ -22,4 +22,12 @@ def list_audit(
     actor: str | None = None,
     action: str | None = None,
 ) -> list[AuditEntry]:
-    return services_of(request).audit.list(limit=limit, before=before, actor=actor, action=action)
+    """The entries of the workspaces the caller's token holds a role in (every entry for
+    a token of every workspace): another team's changes and refusals stay its own."""
+    return services_of(request).audit.list(
+        limit=limit,
+        before=before,
+        actor=actor,
+        action=action,
+        workspaces=authenticate(request).workspaces,
+    )

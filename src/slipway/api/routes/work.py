@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from slipway.api.auth import authorize, services_of
 from slipway.api.routes import MAX_ID, Int64
 from slipway.core.queue import WorkItem, WorkState
+from slipway.core.workspace import DEFAULT_WORKSPACE
 
 router = APIRouter(tags=["work"], dependencies=[Depends(authorize())])
 
@@ -73,5 +74,8 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     type: Annotated[list[str] | None, Query()] = None,
 ) -> list[EventOut]:
-    events = services_of(request).events.read(after=after, limit=limit, types=type)
+    # The outbox is read in the default workspace: other workspaces' events stay theirs.
+    events = services_of(request).events.read(
+        after=after, limit=limit, types=type, workspace=DEFAULT_WORKSPACE
+    )
     return [EventOut(**e.__dict__) for e in events]
