@@ -59,9 +59,9 @@ WORKSPACE = "workspace"
 class Principal:
     name: str
     role: Role
+    # Where the role holds ("*": every workspace); said by whoever makes one, never assumed.
+    workspaces: tuple[str, ...]
     token_id: str | None = None
-    # Where the role holds ("*": every workspace).
-    workspaces: tuple[str, ...] = (ALL_WORKSPACES,)
 
     def role_in(self, workspace: str) -> Role | None:
         return grants_role(self.role, self.workspaces, workspace)
@@ -79,7 +79,7 @@ def services_of(request: Request) -> Services:
 def verify(services: Services, token: str) -> Principal:
     """The caller ``token`` stands for (one database read), else :class:`Unauthorized`."""
     found = services.tokens.authenticate(token)
-    return Principal(found.name, found.role, found.id, tuple(found.workspaces))
+    return Principal(found.name, found.role, tuple(found.workspaces), found.id)
 
 
 def authenticate(request: Request) -> Principal:
@@ -87,7 +87,7 @@ def authenticate(request: Request) -> Principal:
     one :class:`TokenGate` verified already, if it did."""
     services = services_of(request)
     if not services.settings.server.auth:
-        return Principal("anonymous", Role.ADMIN)
+        return Principal("anonymous", Role.ADMIN, (ALL_WORKSPACES,))
     verified = getattr(request.state, PRINCIPAL, None)
     if isinstance(verified, Principal):
         return verified
