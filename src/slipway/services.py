@@ -38,7 +38,7 @@ from slipway.security.workspaces import WorkspaceService
 from slipway.serving.controller import DeploymentController
 from slipway.serving.invoke import gateway_url
 from slipway.serving.service import Endpoints
-from slipway.tracking.config import public_tracking_uri
+from slipway.tracking.config import enable_mlflow_workspaces, public_tracking_uri
 from slipway.training.service import TrainingService
 from slipway.tuning.service import TuningService
 
@@ -80,6 +80,8 @@ class Services:
         # A self-hosted platform phones nobody: MLflow's usage telemetry stays off in every
         # process Slipway runs (and it costs time on each call where the network is closed).
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        # Slipway's workspaces are MLflow's: every store this process opens, in the mode.
+        enable_mlflow_workspaces()
         settings.home.mkdir(parents=True, exist_ok=True)
         db = Database(
             settings.database_url,

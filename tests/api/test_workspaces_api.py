@@ -3,9 +3,15 @@ naming one may reach — through the app's whole middleware stack with auth on."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
 from fastapi.testclient import TestClient
+from sklearn.linear_model import LogisticRegression
 
 from slipway.core.workspace import WORKSPACE_HEADER
 from slipway.services import Services
@@ -186,3 +192,74 @@ def test_the_audit_log_shows_each_auditor_its_workspaces(
     assert not theirs & resources(auditor)
     # The refused attempt in the default workspace is the default workspace's entry.
     assert "/api/v1/feature-groups" in resources(auditor)
+
+
+def _saved_model(services: Services, folder: str) -> str:
+    """A small scikit-learn model saved under the artifact root; its path."""
+    x = pd.DataFrame({"a": np.linspace(-2, 2, 40), "b": np.linspace(1, -1, 40)})
+    model = LogisticRegression().fit(x, (x["a"] + x["b"] > 0).astype(int))
+    path = Path(services.settings.artifact_root) / "saved" / folder / "model"
+    mlflow.sklearn.save_model(
+        model,
+        str(path),
+        signature=mlflow.models.infer_signature(x, np.zeros(40, dtype=np.int64)),
+        pip_requirements=["scikit-learn"],
+    )
+    return str(path)
+
+
+def test_models_of_the_same_name_in_two_workspaces(
+    services: Services, client: TestClient, tokens: dict[str, str]
+) -> None:
+    services.workspaces.create("fraud", actor="test")
+    _, fraud = services.tokens.create("fraud-editor", "editor", workspaces=["fraud"])
+    _, approver = services.tokens.create("fraud-approver", "approver", workspaces=["fraud"])
+    default, theirs = _in(tokens["editor"]), _in(fraud, "fraud")
+    ours = client.post(
+        "/api/v1/models/churn/versions",
+        json={"source": _saved_model(services, "ours"), "description": "ours"},
+        headers=default,
+    )
+    assert ours.status_code == 201, ours.text
+    made = client.post(
+        "/api/v1/models/churn/versions",
+        json={"source": _saved_model(services, "theirs"), "description": "theirs"},
+        headers=theirs,
+    )
+    assert made.status_code == 201, made.text
+    assert ours.json()["version"] == made.json()["version"] == 1
+
+    def described(headers: dict[str, str]) -> str:
+        answer = client.get("/api/v1/models/churn/versions/1", headers=headers)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["description"])
+
+    assert (described(default), described(theirs)) == ("ours", "theirs")
+    approved = client.post(
+        "/api/v1/models/churn/versions/1/approval",
+        json={"status": "Approved"},
+        headers=_in(approver, "fraud"),
+    )
+    assert approved.status_code == 200, approved.text
+    listed = {
+        name: client.get("/api/v1/models", headers=headers).json()
+        for name, headers in (("default", default), ("fraud", theirs))
+    }
+    assert [m["approved"] for m in listed["default"]] == [[]]
+    assert [m["approved"] for m in listed["fraud"]] == [[1]]
+    # The fraud team's token acts in no other workspace, for reads or writes.
+    _error(client.get("/api/v1/models", headers=_in(fraud)), 403)
+    _error(
+        client.post(
+            "/api/v1/models/churn/versions/1/approval",
+            json={"status": "Rejected"},
+            headers=_in(approver),
+        ),
+        403,
+    )
+    # MLflow's registry holds both, each in its workspace.
+    assert services.registry.mlflow.tags("churn", 1)["slipway.approval_status"] != "Approved"
+    fraud_mlflow = services.registry.mlflow.in_workspace("fraud")
+    assert fraud_mlflow.tags("churn", 1)["slipway.approval_status"] == "Approved"
+    [entry] = services.audit.list(action="model.approved")
+    assert (entry.actor, entry.resource) == ("fraud-approver", "workspaces/fraud/model/churn/1")

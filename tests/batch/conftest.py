@@ -58,9 +58,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BatchPlatform
             lightgbm.Dataset(train[FEATURES], train["f1"] * 2 + train["f2"]),
             num_boost_round=20,
         )
-        experiment = services.registry.mlflow.client.create_experiment(
-            "batch", artifact_location=f"{settings.artifact_root}/mlflow/batch"
-        )
+        experiment = services.registry.mlflow.experiment_id("batch", settings.artifact_root)
         with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.lightgbm.log_model(
                 booster,

@@ -66,8 +66,8 @@ def test_a_model_without_an_explainer_fails_the_job(
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
     try:
-        experiment = services.registry.mlflow.client.create_experiment(
-            "batch-linear", artifact_location=f"{services.settings.artifact_root}/mlflow/linear"
+        experiment = services.registry.mlflow.experiment_id(
+            "batch-linear", services.settings.artifact_root
         )
         model = LinearRegression().fit(x, x["f1"])
         with mlflow.start_run(experiment_id=experiment) as run:

@@ -127,9 +127,8 @@ def register_model(services: Services, name: str, columns: list[str]) -> str:
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
     try:
-        client = services.registry.mlflow.client
-        experiment = client.create_experiment(
-            f"chaos-{name}", artifact_location=f"{services.settings.artifact_root}/mlflow/{name}"
+        experiment = services.registry.mlflow.experiment_id(
+            f"chaos-{name}", services.settings.artifact_root
         )
         signature = mlflow.models.infer_signature(frame, frame.sum(axis=1))
         with mlflow.start_run(experiment_id=experiment) as run:

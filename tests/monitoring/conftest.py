@@ -76,8 +76,8 @@ def open_flight_platform(home: Path, train_file: str, **settings: Any) -> Iterat
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
     try:
-        experiment = services.registry.mlflow.client.create_experiment(
-            "monitoring", artifact_location=f"{services.settings.artifact_root}/mlflow/m"
+        experiment = services.registry.mlflow.experiment_id(
+            "monitoring", services.settings.artifact_root
         )
         with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.lightgbm.log_model(

@@ -27,9 +27,7 @@ def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
 def log_model(services: Services, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
     """Train a tiny classifier in a real MLflow run; returns the run id."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", services.registry.mlflow.uri)
-    client = services.registry.mlflow.client
-    location = f"{services.settings.artifact_root}/mlflow/1"
-    experiment = client.create_experiment("tests", artifact_location=location)
+    experiment = services.registry.mlflow.experiment_id("tests", services.settings.artifact_root)
 
     def train(*, c: float = 1.0, example: bool = True, signature: bool = False) -> str:
         rng = np.random.default_rng(0)

@@ -32,15 +32,7 @@ def register_classifier(
 def logged_run(services: Services) -> str:
     """A real MLflow run (on ``MLFLOW_TRACKING_URI``, which the caller points at the
     platform's store) that logged a small classifier as ``model``; its id."""
-    client = services.registry.mlflow.client
-    experiment = client.get_experiment_by_name("faces")
-    experiment_id = (
-        experiment.experiment_id
-        if experiment is not None
-        else client.create_experiment(
-            "faces", artifact_location=f"{services.settings.artifact_root}/mlflow/faces"
-        )
-    )
+    experiment_id = services.registry.mlflow.experiment_id("faces", services.settings.artifact_root)
     rng = np.random.default_rng(0)
     x = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
     model = LogisticRegression().fit(x, (x["a"] + x["b"] > 0).astype(int))

@@ -29,6 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from slipway.core.artifacts import tree_hash
 from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.settings import load_settings
+from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.registry.confinement import check_folder
 from slipway.registry.models import ModelTampered
 from slipway.registry.predict import Batch, load_model
@@ -393,7 +394,7 @@ def _rerecord_digest(services: Services, name: str, version: int) -> None:
     key = services.registry.get(name, version).artifact_key
     digest = tree_hash(services.registry.artifacts.file_digests(key))
     with services.db.write() as session:
-        row = session.get(ModelVersionRow, (name, version))
+        row = session.get(ModelVersionRow, (DEFAULT_WORKSPACE, name, version))
         assert row is not None
         row.digest = digest
 

@@ -75,8 +75,8 @@ def _pyfunc(services: Services, spy: Path, action: str) -> str:
                 time_.sleep(3600)
             return model_input["a"].to_numpy()
 
-    experiment = services.registry.mlflow.client.create_experiment(
-        f"probe-{action}", artifact_location=f"{services.settings.artifact_root}/mlflow/{action}"
+    experiment = services.registry.mlflow.experiment_id(
+        f"probe-{action}", services.settings.artifact_root
     )
     with mlflow.start_run(experiment_id=experiment) as run:
         mlflow.pyfunc.log_model(
@@ -156,8 +156,8 @@ def test_declaring_probabilities_unpickles_the_model_in_a_child(
 ) -> None:
     spy = tmp_path / "unpickled.json"
     model = _unpickling_classifier(str(spy))
-    experiment = services.registry.mlflow.client.create_experiment(
-        "probe-classes", artifact_location=f"{services.settings.artifact_root}/mlflow/classes"
+    experiment = services.registry.mlflow.experiment_id(
+        "probe-classes", services.settings.artifact_root
     )
     x = _frame()
     with mlflow.start_run(experiment_id=experiment) as run:

@@ -25,7 +25,7 @@ def test_deleted_runs_go_except_those_models_come_from(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", services.registry.mlflow.uri)
     client = services.registry.mlflow.client
     root = services.settings.artifact_root
-    experiment = client.create_experiment("runs", artifact_location=f"{root}/mlflow/runs")
+    experiment = services.registry.mlflow.experiment_id("runs", root)
 
     def run_with_file() -> str:
         run_id = str(client.create_run(experiment).info.run_id)

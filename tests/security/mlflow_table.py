@@ -323,10 +323,10 @@ MLFLOW = parse(
     POST    /api/3.0/mlflow/ui-telemetry                                             refused
 
     # Workspaces are Slipway's to manage: listed, never changed.
-    GET     /api/3.0/mlflow/workspaces                                               viewer
+    GET     /api/3.0/mlflow/workspaces                                               granted
     POST    /api/3.0/mlflow/workspaces                                               refused
     DELETE  /api/3.0/mlflow/workspaces/{workspace_name}                              refused
-    GET     /api/3.0/mlflow/workspaces/{workspace_name}                              viewer
+    GET     /api/3.0/mlflow/workspaces/{workspace_name}                              granted
     PATCH   /api/3.0/mlflow/workspaces/{workspace_name}                              refused
 
     # MLflow's AI gateway (provider keys, outbound calls): not offered.

@@ -26,7 +26,7 @@ def test_the_default_workspace_exists_and_others_are_created_once(db: Database) 
     )
     with pytest.raises(Conflict):
         workspaces.create("fraud", actor="bob")
-    for bad in ("Fraud", "", "a/b", "x" * 64):
+    for bad in ("Fraud", "", "a/b", "x" * 64, "team_a", "a", "team-", "api", "workspaces"):
         with pytest.raises(InvalidInput) as info:
             workspaces.create(bad, actor="bob")
         assert info.value.field == "name"

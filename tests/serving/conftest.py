@@ -72,9 +72,8 @@ def _register(services: Services, name: str, run_id: str) -> str:
 
 
 def _train_all(services: Services) -> dict[str, str]:
-    client = services.registry.mlflow.client
-    experiment = client.create_experiment(
-        "serving-tests", artifact_location=f"{services.settings.artifact_root}/mlflow/serving"
+    experiment = services.registry.mlflow.experiment_id(
+        "serving-tests", services.settings.artifact_root
     )
     x = test_models.frame()
     refs: dict[str, str] = {}

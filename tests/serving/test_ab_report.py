@@ -37,15 +37,7 @@ REQUESTS = 400
 
 def _register(platform: Platform, name: str, model: Any) -> str:
     services = platform.services
-    client = services.registry.mlflow.client
-    found = client.get_experiment_by_name("ab-test")
-    experiment = (
-        found.experiment_id
-        if found
-        else client.create_experiment(
-            "ab-test", artifact_location=f"{services.settings.artifact_root}/mlflow/ab-test"
-        )
-    )
+    experiment = services.registry.mlflow.experiment_id("ab-test", services.settings.artifact_root)
     x = test_models.frame()
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri

@@ -75,9 +75,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         )
         y = x["amount"] + 2 * x["age"] + 3 * x["spend"] + 4 * x["risk"]
         model = LinearRegression().fit(x, y)
-        experiment = services.registry.mlflow.client.create_experiment(
-            "enrich", artifact_location=f"{settings.artifact_root}/mlflow/enrich"
-        )
+        experiment = services.registry.mlflow.experiment_id("enrich", settings.artifact_root)
         with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.sklearn.log_model(
                 model,

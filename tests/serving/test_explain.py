@@ -63,9 +63,8 @@ def _explained(platform: Platform, gateway: RunningGateway) -> Iterator[Explaine
         num_boost_round=30,
     )
     example = test_models.frame(rows=60, seed=6)
-    experiment = services.registry.mlflow.client.create_experiment(
-        f"explain-{uuid.uuid4().hex[:6]}",
-        artifact_location=f"{services.settings.artifact_root}/mlflow/explain",
+    experiment = services.registry.mlflow.experiment_id(
+        f"explain-{uuid.uuid4().hex[:6]}", services.settings.artifact_root
     )
     signature = mlflow.models.infer_signature(x, booster.predict(x))
     with mlflow.start_run(experiment_id=experiment) as run:

@@ -78,9 +78,7 @@ def _log(experiment: str, logger: Callable[[], None]) -> str:
 
 def _train(services: Services) -> dict[str, str]:
     """Run ids of the classifiers, one per flavor (and raw boosters, and a pyfunc)."""
-    experiment = services.registry.mlflow.client.create_experiment(
-        "scores", artifact_location=f"{services.settings.artifact_root}/mlflow/scores"
-    )
+    experiment = services.registry.mlflow.experiment_id("scores", services.settings.artifact_root)
     x = test_models.frame()
     positive = (x["x1"] + x["x2"] > 0).astype(int)
     three = (x["x1"] > 0).astype(int) + (x["x2"] > 0).astype(int)

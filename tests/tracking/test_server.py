@@ -338,7 +338,10 @@ def _check_ui_and_security(url: str) -> None:
     full = requests.get(path, headers={"Origin": url}, timeout=10)
     assert fast.status_code == full.status_code == 200
     assert fast.json() == full.json()
-    assert fast.json()["experiment"]["artifact_location"] == "mlflow-artifacts:/0"
+    # In MLflow's workspace mode (Slipway's workspaces are MLflow's) a workspace's
+    # experiments keep their artifacts under workspaces/<workspace>/.
+    location = fast.json()["experiment"]["artifact_location"]
+    assert location == "mlflow-artifacts:/workspaces/default/0"
     assert fast.headers["x-content-type-options"] == full.headers["x-content-type-options"]
     # Host validation (DNS rebinding protection) still applies on the fast path.
     assert requests.get(path, headers={"Host": "evil.example"}, timeout=10).status_code == 403

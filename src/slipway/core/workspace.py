@@ -10,17 +10,33 @@ it); :data:`ALL_WORKSPACES` in a token's grants means every workspace, present a
 
 from __future__ import annotations
 
+import re
+
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
 
 DEFAULT_WORKSPACE = "default"
 ALL_WORKSPACES = "*"
 WORKSPACE_HEADER = "X-Slipway-Workspace"
+# A workspace is MLflow's too (slipway.registry.mlflow_store), whose names are DNS labels:
+# a resource name without '_', of at least two characters, not ending in '-', and none of
+# the words MLflow's server routes by.
+_DNS_LABEL = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]")
+_RESERVED = frozenset({"workspaces", "api", "ajax-api", "static-files"})
 
 
 def validate_workspace(value: object, *, field: str = "workspace") -> str:
-    """``value`` if it names a workspace (a resource name), else ``InvalidInput``."""
-    return validate_name(value, field=field)
+    """``value`` if it names a workspace, else ``InvalidInput`` naming ``field``."""
+    name = validate_name(value, field=field)
+    if not _DNS_LABEL.fullmatch(name) or name in _RESERVED:
+        raise InvalidInput(
+            f"{field} {name!r} is not a workspace name: use lower-case letters, digits and"
+            " inner '-', at least two characters, starting with a letter (a DNS label, as"
+            " MLflow's workspaces); 'api', 'ajax-api', 'static-files' and 'workspaces' are"
+            " taken",
+            field=field,
+        )
+    return name
 
 
 def check_grants(workspaces: object, *, field: str = "workspaces") -> list[str]:

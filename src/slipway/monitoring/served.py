@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import schema_from_signature
 from slipway.registry.tables import ModelVersionRow
@@ -45,7 +46,7 @@ def endpoint_columns(session: Session, endpoint: str, variant: str | None) -> se
         return None
     columns: set[str] = set()
     for name, version in served:
-        model = session.get(ModelVersionRow, (name, version))
+        model = session.get(ModelVersionRow, (DEFAULT_WORKSPACE, name, version))
         schema = schema_from_signature(model.signature) if model is not None else None
         if schema is None:
             return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.settings import Settings
+from slipway.core.workspace import scoped_resource
 from slipway.registry import probe
 from slipway.registry.card import INTENDED_USE_TAG, OWNER_TAG, card_fields
 from slipway.registry.confinement import check_before_load, check_folder
@@ -68,6 +70,9 @@ def _on_object_store(root: str) -> bool:
 
 
 class Registry:
+    """One workspace's registry (:meth:`in_workspace` gives another's): its models'
+    versions in Slipway's tables and in MLflow's registry, in that workspace of both."""
+
     def __init__(
         self,
         settings: Settings,
@@ -75,13 +80,40 @@ class Registry:
         artifacts: ArtifactStore,
         events: EventLog,
         audit: AuditLog,
+        *,
+        mlflow: MlflowStore | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.artifacts = artifacts
         self.events = events
         self.audit = audit
-        self.mlflow = MlflowStore(settings.database_url)
+        self.mlflow = mlflow or MlflowStore(settings.database_url)
+        self.workspace = self.mlflow.workspace
+        self._workspaces: dict[str, Registry] = {}
+        self._cache_lock = threading.Lock()
+
+    def in_workspace(self, workspace: str) -> Registry:
+        """The registry of ``workspace`` (a validated name): the same object each time."""
+        if workspace == self.workspace:
+            return self
+        with self._cache_lock:
+            registry = self._workspaces.get(workspace)
+            if registry is None:
+                registry = Registry(
+                    self.settings,
+                    self.db,
+                    self.artifacts,
+                    self.events,
+                    self.audit,
+                    mlflow=self.mlflow.in_workspace(workspace),
+                )
+                self._workspaces[workspace] = registry
+            return registry
+
+    def _resource(self, resource: str) -> str:
+        """An event's or audit entry's resource, in this registry's workspace."""
+        return scoped_resource(self.workspace, resource)
 
     # -- registration ----------------------------------------------------------------
 
@@ -159,20 +191,20 @@ class Registry:
         record = record.model_copy(
             update={"run_id": run_id or record.run_id, "experiment_id": experiment_id}
         )
-        with named_lock(self.db, f"registry/{name}"):
+        with named_lock(self.db, self._resource(f"registry/{name}")):
             self.mlflow.ensure_registered_model(name)
-            created = self.mlflow.client.create_model_version(
+            version = self.mlflow.create_version(
                 name,
                 source=self.artifacts.uri(key),
                 run_id=run_id,
                 description=description,
                 tags=tags,
             )
-            version = int(created.version)
             now = utcnow()
             with self.db.write() as session:
                 session.add(
                     ModelVersionRow(
+                        workspace=self.workspace,
                         model_name=name,
                         version=version,
                         run_id=run_id,
@@ -190,6 +222,7 @@ class Registry:
                 )
                 session.add(
                     ApprovalTransitionRow(
+                        workspace=self.workspace,
                         model_name=name,
                         version=version,
                         from_status=None,
@@ -202,6 +235,7 @@ class Registry:
                 for group, delta_version in record.feature_groups.items():
                     session.add(
                         ModelInputRow(
+                            workspace=self.workspace,
                             model_name=name,
                             version=version,
                             feature_group=group,
@@ -210,7 +244,7 @@ class Registry:
                     )
                 self.events.append(
                     "model.registered",
-                    f"model/{name}/{version}",
+                    self._resource(f"model/{name}/{version}"),
                     {"digest": digest, "run_id": run_id},
                     session=session,
                 )
@@ -221,7 +255,7 @@ class Registry:
         self.audit.record(
             actor=actor,
             action="model.register",
-            resource=f"model/{name}/{version}",
+            resource=self._resource(f"model/{name}/{version}"),
             outcome="success",
             details={"source": source, "digest": digest, "output": declared.value},
         )
@@ -250,7 +284,7 @@ class Registry:
 
     def _row(self, name: str, version: int) -> ModelVersionRow:
         with self.db.session() as session:
-            row = session.get(ModelVersionRow, (name, version))
+            row = session.get(ModelVersionRow, (self.workspace, name, version))
             if row is None:
                 raise NotFound(f"model {name!r} has no version {version}")
             return row
@@ -305,7 +339,10 @@ class Registry:
             rows = list(
                 session.scalars(
                     select(ModelVersionRow)
-                    .where(ModelVersionRow.model_name == name)
+                    .where(
+                        ModelVersionRow.workspace == self.workspace,
+                        ModelVersionRow.model_name == name,
+                    )
                     .order_by(ModelVersionRow.version)
                 )
             )
@@ -320,12 +357,14 @@ class Registry:
         with self.db.session() as session:
             rows = session.execute(
                 select(ModelVersionRow.model_name, func.count(), func.max(ModelVersionRow.version))
+                .where(ModelVersionRow.workspace == self.workspace)
                 .group_by(ModelVersionRow.model_name)
                 .order_by(ModelVersionRow.model_name)
             ).all()
             approved = session.execute(
                 select(ModelVersionRow.model_name, ModelVersionRow.version).where(
-                    ModelVersionRow.approval_status == ApprovalStatus.APPROVED.value
+                    ModelVersionRow.workspace == self.workspace,
+                    ModelVersionRow.approval_status == ApprovalStatus.APPROVED.value,
                 )
             ).all()
         by_model: dict[str, list[int]] = {}
@@ -349,6 +388,7 @@ class Registry:
             rows = session.scalars(
                 select(ApprovalTransitionRow)
                 .where(
+                    ApprovalTransitionRow.workspace == self.workspace,
                     ApprovalTransitionRow.model_name == name,
                     ApprovalTransitionRow.version == version,
                 )
@@ -385,7 +425,10 @@ class Registry:
         self, feature_group: str, delta_version: int | None = None
     ) -> Listing[ModelInput]:
         """Reverse lineage: the model versions trained on a feature group (at a version)."""
-        query = select(ModelInputRow).where(ModelInputRow.feature_group == feature_group)
+        query = select(ModelInputRow).where(
+            ModelInputRow.workspace == self.workspace,
+            ModelInputRow.feature_group == feature_group,
+        )
         if delta_version is not None:
             query = query.where(ModelInputRow.delta_version == delta_version)
         with self.db.session() as session:
@@ -422,7 +465,9 @@ class Registry:
         target = status if isinstance(status, ApprovalStatus) else ApprovalStatus.parse(status)
         now = utcnow()
         with self.db.write() as session:
-            row = session.get(ModelVersionRow, (name, version), with_for_update=True)
+            row = session.get(
+                ModelVersionRow, (self.workspace, name, version), with_for_update=True
+            )
             if row is None:
                 raise NotFound(f"model {name!r} has no version {version}")
             if (
@@ -442,6 +487,7 @@ class Registry:
             row.updated_at = now
             session.add(
                 ApprovalTransitionRow(
+                    workspace=self.workspace,
                     model_name=name,
                     version=version,
                     from_status=previous,
@@ -453,7 +499,7 @@ class Registry:
             )
             self.events.append(
                 "model.approval_changed",
-                f"model/{name}/{version}",
+                self._resource(f"model/{name}/{version}"),
                 {"from": previous, "to": target.value, "actor": actor, "comment": comment},
                 session=session,
             )
@@ -461,7 +507,7 @@ class Registry:
         self.audit.record(
             actor=actor,
             action=f"model.{target.name.lower()}",
-            resource=f"model/{name}/{version}",
+            resource=self._resource(f"model/{name}/{version}"),
             outcome="success",
             details={"from": previous, "to": target.value, "comment": comment},
         )
@@ -474,19 +520,19 @@ class Registry:
         if alias.isdigit():
             raise InvalidInput("an alias cannot be a number", field="alias")
         self._row(name, version)
-        with named_lock(self.db, f"registry/{name}"):
+        with named_lock(self.db, self._resource(f"registry/{name}")):
             previous = self.mlflow.aliases(name)
             old = next((v for v, names in previous.items() if alias in names), None)
-            self.mlflow.client.set_registered_model_alias(name, alias, str(version))
+            self.mlflow.set_alias(name, alias, version)
         self.events.append(
             "model.alias_set",
-            f"model/{name}",
+            self._resource(f"model/{name}"),
             {"alias": alias, "version": version, "previous": old},
         )
         self.audit.record(
             actor=actor,
             action="model.alias",
-            resource=f"model/{name}@{alias}",
+            resource=self._resource(f"model/{name}@{alias}"),
             outcome="success",
             details={"version": version, "previous": old},
         )
@@ -494,13 +540,13 @@ class Registry:
 
     def delete_alias(self, name: str, alias: str, *, actor: str) -> None:
         self.resolve(name, alias)
-        with named_lock(self.db, f"registry/{name}"):
-            self.mlflow.client.delete_registered_model_alias(name, alias)
-        self.events.append("model.alias_deleted", f"model/{name}", {"alias": alias})
+        with named_lock(self.db, self._resource(f"registry/{name}")):
+            self.mlflow.delete_alias(name, alias)
+        self.events.append("model.alias_deleted", self._resource(f"model/{name}"), {"alias": alias})
         self.audit.record(
             actor=actor,
             action="model.alias_delete",
-            resource=f"model/{name}@{alias}",
+            resource=self._resource(f"model/{name}@{alias}"),
             outcome="success",
         )
 
@@ -538,7 +584,11 @@ class Registry:
                     for kind, paths in changes.items()
                     if paths
                 )
-            self.events.append("model.digest_mismatch", f"model/{name}/{version.version}", details)
+            self.events.append(
+                "model.digest_mismatch",
+                self._resource(f"model/{name}/{version.version}"),
+                details,
+            )
             raise ModelTampered(
                 f"{name} version {version.version}: the model's files changed since"
                 f" registration (digest mismatch){what}; refusing to load it",

@@ -17,6 +17,8 @@ class ModelVersionRow(Base):
 
     __tablename__ = "slipway_model_versions"
 
+    # Names are unique per workspace (slipway.core.workspace), as in MLflow's registry.
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     model_name: Mapped[str] = mapped_column(String(63), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[str | None] = mapped_column(String(64))
@@ -38,6 +40,7 @@ class ApprovalTransitionRow(Base):
     __tablename__ = "slipway_approval_transitions"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(63), default="default")
     model_name: Mapped[str] = mapped_column(String(63))
     version: Mapped[int] = mapped_column(Integer)
     from_status: Mapped[str | None] = mapped_column(String(32))
@@ -46,7 +49,9 @@ class ApprovalTransitionRow(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     time: Mapped[datetime]
 
-    __table_args__ = (Index("ix_slipway_approval_transitions_version", "model_name", "version"),)
+    __table_args__ = (
+        Index("ix_slipway_approval_transitions_version", "workspace", "model_name", "version"),
+    )
 
 
 class ModelInputRow(Base):
@@ -54,6 +59,7 @@ class ModelInputRow(Base):
 
     __tablename__ = "slipway_model_inputs"
 
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     model_name: Mapped[str] = mapped_column(String(63), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     feature_group: Mapped[str] = mapped_column(String(63), primary_key=True, index=True)

@@ -54,13 +54,16 @@ LOG_CLEANUP = "delta.enableExpiredLogCleanup"
 _NO_LOG_CLEANUP = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
 
 
-def lineage_versions(db: Database) -> dict[str, set[int | None]]:
-    """Feature group → the Delta versions registered model versions were trained on
-    (``None``: a lineage that names the group without a version)."""
+def lineage_versions(db: Database, workspace: str) -> dict[str, set[int | None]]:
+    """Feature group of ``workspace`` → the Delta versions that workspace's registered
+    model versions were trained on (``None``: a lineage naming the group without a
+    version)."""
     found: dict[str, set[int | None]] = {}
     with db.session() as session:
         for group, version in session.execute(
-            select(ModelInputRow.feature_group, ModelInputRow.delta_version)
+            select(ModelInputRow.feature_group, ModelInputRow.delta_version).where(
+                ModelInputRow.workspace == workspace
+            )
         ):
             found.setdefault(group, set()).add(version)
     return found
@@ -91,9 +94,11 @@ def oldest_unfinished(db: Database) -> datetime | None:
 
 
 def _workspaces(db: Database) -> list[str]:
-    """The default workspace and every workspace with feature groups or offline tables."""
+    """The default workspace and every workspace with feature groups, model lineage or
+    offline tables."""
     with db.session() as session:
         found = set(session.scalars(select(FeatureGroupRow.workspace).distinct()))
+        found |= set(session.scalars(select(ModelInputRow.workspace).distinct()))
     return [DEFAULT_WORKSPACE, *sorted(found - {DEFAULT_WORKSPACE})]
 
 
@@ -133,7 +138,6 @@ def vacuum_offline(
     """Vacuum every group's table, in every workspace, so that files removed before
     ``cutoff`` go, except those of protected versions (see the module)."""
     report = KindReport("delta", bytes_freed=0)
-    lineage = lineage_versions(db)
     # Vacuum measures from the real clock, in whole hours: the age rounds to the hour
     # (a cutoff in the future keeps nothing extra), unfinished work rounds up.
     elapsed = (utcnow() - cutoff).total_seconds() / 3600
@@ -144,8 +148,8 @@ def vacuum_offline(
         report.notes.append(f"versions current since {oldest.isoformat()} kept for unfinished work")
     for workspace in _workspaces(db):
         store = offline if workspace == DEFAULT_WORKSPACE else offline.in_workspace(workspace)
-        # Model lineage names the default workspace's groups (models live there).
-        referenced = lineage if workspace == DEFAULT_WORKSPACE else {}
+        # A workspace's models are trained on its own groups.
+        referenced = lineage_versions(db, workspace)
         _vacuum_workspace(report, db, store, workspace, referenced, hours, dry_run=dry_run)
     return report
 

@@ -28,6 +28,7 @@ from slipway.registry.sources import check_source, key_for_path, key_for_uri
 from slipway.registry.tables import ModelVersionRow
 from slipway.retention.report import KindReport
 from slipway.retention.sizes import RootSizes
+from slipway.security.tables import WorkspaceRow
 
 
 def artifact_key(uri: str, root: str) -> str | None:
@@ -47,7 +48,8 @@ def artifact_key(uri: str, root: str) -> str | None:
 
 
 def _registered(db: Database, mlflow: MlflowStore, root: str) -> tuple[set[str], set[str]]:
-    """Run ids and artifact keys of every registered model version."""
+    """Run ids and artifact keys of every registered model version (Slipway's, in every
+    workspace, and those of MLflow's registry in ``mlflow``'s workspace)."""
     runs: set[str] = set()
     keys: set[str] = set()
     with db.session() as session:
@@ -59,7 +61,8 @@ def _registered(db: Database, mlflow: MlflowStore, root: str) -> tuple[set[str],
             keys.add(key)
     token: str | None = None
     while True:
-        page = mlflow.client.search_model_versions(page_token=token)
+        with mlflow.scope():
+            page = mlflow.client.search_model_versions(page_token=token)
         for version in page:
             if version.run_id:
                 runs.add(str(version.run_id))
@@ -70,6 +73,11 @@ def _registered(db: Database, mlflow: MlflowStore, root: str) -> tuple[set[str],
         if not token:
             break
     return runs, keys
+
+
+def _workspaces(db: Database) -> list[str]:
+    with db.session() as session:
+        return sorted(session.scalars(select(WorkspaceRow.name)))
 
 
 def purge_deleted_runs(
@@ -85,14 +93,33 @@ def purge_deleted_runs(
     ``root`` is the artifact root as configured (a path or a URI)."""
     report = KindReport("runs", bytes_freed=0)
     sizes = RootSizes(root)
+    for workspace in _workspaces(db):  # MLflow's store sees one workspace at a time
+        _purge_workspace(
+            report, sizes, db, mlflow.in_workspace(workspace), artifacts, root, cutoff, dry_run
+        )
+    return report
+
+
+def _purge_workspace(
+    report: KindReport,
+    sizes: RootSizes,
+    db: Database,
+    mlflow: MlflowStore,
+    artifacts: ArtifactStore,
+    root: str,
+    cutoff: datetime,
+    dry_run: bool,
+) -> None:
     store: Any = mlflow.client._tracking_client.store  # the backend store `mlflow gc` uses
     older_ms = max(0, int((utcnow() - cutoff).total_seconds() * 1000))
-    candidates = store._get_deleted_runs(older_than=older_ms)
+    with mlflow.scope():
+        candidates = store._get_deleted_runs(older_than=older_ms)
     if not candidates:
-        return report
+        return
     runs, keys = _registered(db, mlflow, root)
     for run_id in candidates:
-        key = artifact_key(str(store.get_run(run_id).info.artifact_uri), root)
+        with mlflow.scope():
+            key = artifact_key(str(store.get_run(run_id).info.artifact_uri), root)
         needed = run_id in runs or (
             key is not None and any(k == key or k.startswith(f"{key}/") for k in keys)
         )
@@ -104,7 +131,7 @@ def purge_deleted_runs(
         if not dry_run:
             if key is not None and artifacts.list(key):
                 artifacts.delete(key)
-            store._hard_delete_run(run_id)
+            with mlflow.scope():
+                store._hard_delete_run(run_id)
         report.deleted += 1
         report.add_bytes(size)
-    return report

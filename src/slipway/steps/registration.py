@@ -58,15 +58,8 @@ def register_model(
             [[0.0] * len(model.feature_names_in_)], columns=list(model.feature_names_in_)
         )
     with platform() as services:
-        client = services.registry.mlflow.client
-        found = client.get_experiment_by_name(experiment)
-        experiment_id = (
-            found.experiment_id
-            if found
-            else client.create_experiment(
-                experiment,
-                artifact_location=f"{services.settings.artifact_root.rstrip('/')}/mlflow/{experiment}",
-            )
+        experiment_id = services.registry.mlflow.experiment_id(
+            experiment, services.settings.artifact_root
         )
         mlflow.set_tracking_uri(services.registry.mlflow.uri)
         execution, step_name = (

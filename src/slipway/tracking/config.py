@@ -17,6 +17,7 @@ from sqlalchemy import Engine, event
 from slipway.core.db.engine import normalize_url
 from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.settings import Settings
+from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.runtime.supervisor import ProcessSpec
 
 DEFAULT_HOST = "127.0.0.1"
@@ -33,6 +34,7 @@ SERVE_ARTIFACTS_VAR = "_MLFLOW_SERVER_SERVE_ARTIFACTS"
 ARTIFACTS_DESTINATION_VAR = "_MLFLOW_SERVER_ARTIFACT_DESTINATION"
 SERVER_BOOT_ID_VAR = "_MLFLOW_SERVER_BOOT_ID"
 WORKSPACES_VAR = "MLFLOW_ENABLE_WORKSPACES"
+WORKSPACE_VAR = "MLFLOW_WORKSPACE"
 # Slipway's own, read by every server process (a uvicorn worker is a fresh interpreter).
 BUSY_TIMEOUT_VAR = "_SLIPWAY_TRACKING_BUSY_TIMEOUT_MS"
 FAST_PATH_VAR = "_SLIPWAY_TRACKING_FAST_PATH"
@@ -82,7 +84,8 @@ def tracking_env(settings: Settings) -> dict[str, str]:
     """The environment of the tracking server process, as ``mlflow server`` would set it.
 
     Backend and registry store on Slipway's database, artifacts served by the server from
-    :func:`artifacts_destination`, job execution and workspaces off; on PostgreSQL the
+    :func:`artifacts_destination`, job execution off and workspaces on (Slipway's
+    workspaces are MLflow's: :func:`enable_mlflow_workspaces`); on PostgreSQL the
     connection pool is sized like Slipway's. The database URL (and any password in it)
     travels here rather than on the command line, where ``ps`` would show it.
     """
@@ -98,7 +101,7 @@ def tracking_env(settings: Settings) -> dict[str, str]:
         "_MLFLOW_SGI_NAME": "uvicorn",
         "_MLFLOW_IN_JOB_EXECUTOR": "false",
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        WORKSPACES_VAR: "false",
+        WORKSPACES_VAR: "true",
         BUSY_TIMEOUT_VAR: str(settings.database.busy_timeout_ms),
     }
     if store.startswith("postgresql"):
@@ -182,6 +185,19 @@ def install_sqlite_pragmas(busy_timeout_ms: int = 30_000) -> None:
         _pragmas.busy_timeout_ms = busy_timeout_ms
 
 
+def enable_mlflow_workspaces() -> None:
+    """Put this process's MLflow in workspace mode, before it opens a store.
+
+    Slipway's workspaces are MLflow's (experiments and registered models belong to one;
+    names are unique within it), and a store opened without the mode refuses a database
+    holding another workspace's experiments. MLflow's calls then need a workspace: Slipway's
+    own run inside :meth:`~slipway.registry.mlflow_store.MlflowStore.scope`, and code that
+    names none (a user's ``mlflow`` calls in this process) gets the default one, as a
+    client of the server without ``MLFLOW_WORKSPACE`` does."""
+    os.environ[WORKSPACES_VAR] = "true"
+    os.environ.setdefault(WORKSPACE_VAR, DEFAULT_WORKSPACE)
+
+
 def user_tracking_uri(settings: Settings) -> str:
     """The ``MLFLOW_TRACKING_URI`` to give user code (jobs, steps, trials): the tracking
     server when this process was started by ``slipway up`` (which sets it), otherwise
@@ -192,11 +208,16 @@ def user_tracking_uri(settings: Settings) -> str:
 TOKEN_VAR = "MLFLOW_TRACKING_TOKEN"
 
 
-def user_tracking_env(settings: Settings) -> dict[str, str]:
+def user_tracking_env(settings: Settings, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:
     """``MLFLOW_TRACKING_URI`` (:func:`user_tracking_uri`) and, when this process has one,
     the ``MLFLOW_TRACKING_TOKEN`` the tracking server asks for with auth on: what user
-    code a job, step or trial runs needs to log to the platform's MLflow."""
-    env = {"MLFLOW_TRACKING_URI": user_tracking_uri(settings)}
+    code a job, step or trial runs needs to log to the platform's MLflow, in
+    ``workspace`` (``MLFLOW_WORKSPACE``; workspace mode for a store opened directly)."""
+    env = {
+        "MLFLOW_TRACKING_URI": user_tracking_uri(settings),
+        WORKSPACES_VAR: "true",
+        WORKSPACE_VAR: workspace,
+    }
     if os.environ.get(TOKEN_VAR):
         env[TOKEN_VAR] = os.environ[TOKEN_VAR]
     return env

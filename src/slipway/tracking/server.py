@@ -69,7 +69,6 @@ from slipway.tracking.config import (
     FAST_PATH_VAR,
     REGISTRY_STORE_URI_VAR,
     SERVER_BOOT_ID_VAR,
-    WORKSPACES_VAR,
     install_sqlite_pragmas,
     tracking_env,
 )
@@ -278,8 +277,9 @@ def initialize_stores() -> None:
 def create_app() -> ASGIApp:
     """The ASGI app of one server process (a uvicorn factory, so that each worker process
     installs the SQLite tuning before MLflow opens its database): MLflow's FastAPI app, with
-    :class:`RestFastPath` in front unless workspaces or ``_SLIPWAY_TRACKING_FAST_PATH=0``
-    ask for MLflow's app alone."""
+    :class:`RestFastPath` in front unless ``_SLIPWAY_TRACKING_FAST_PATH=0`` asks for MLflow's
+    app alone. Workspaces need nothing of the FastAPI layer: Flask's own hook resolves the
+    request's workspace (``X-MLFLOW-WORKSPACE``) when FastAPI's middleware did not."""
     install_sqlite_pragmas(int(os.environ.get(BUSY_TIMEOUT_VAR, "30000")))
     # MLflow's module warns (a UserWarning) that Starlette's WSGI bridge is deprecated: a
     # note for MLflow's developers, not for whoever starts the server.
@@ -289,8 +289,7 @@ def create_app() -> ASGIApp:
         from mlflow.server.fastapi_app import app as fastapi_app
 
     mlflow_app: ASGIApp = fastapi_app
-    workspaces = os.environ.get(WORKSPACES_VAR, "false").lower() in {"1", "true", "yes"}
-    if workspaces or os.environ.get(FAST_PATH_VAR, "1") == "0":
+    if os.environ.get(FAST_PATH_VAR, "1") == "0":
         return mlflow_app
     fast_metrics.install()
     return RestFastPath(mlflow_app, flask_app.wsgi_app)

@@ -32,7 +32,7 @@ from slipway.core.work import PermanentFailure, WorkContext
 from slipway.registry.service import Registry
 from slipway.runtime import bundles
 from slipway.runtime.childproc import run_child
-from slipway.tracking.config import user_tracking_uri
+from slipway.tracking.config import user_tracking_env
 from slipway.training.checkpoints import CheckpointSync
 from slipway.training.spec import TERMINAL, TrainingJobSpec, job_log_id
 from slipway.training.tables import TrainingJobRow
@@ -143,9 +143,9 @@ def run_training_job(context: WorkContext, deps: TrainingDeps) -> dict[str, Any]
             "SM_HOSTS": json.dumps(["algo-1"]),
             "SLIPWAY_JOB_NAME": name,
             "SLIPWAY_JOB_ATTEMPT": str(context.attempt),
-            "MLFLOW_TRACKING_URI": user_tracking_uri(deps.settings),
             "MLFLOW_RUN_ID": run_id,
         }
+        | user_tracking_env(deps.settings)
     )
     env |= {f"SM_CHANNEL_{c.upper().replace('-', '_')}": str(dirs["input"] / c) for c in channels}
     if source is not None:
@@ -204,13 +204,9 @@ def _source(deps: TrainingDeps, spec: TrainingJobSpec, root: Path) -> Path | Non
 
 
 def _create_run(deps: TrainingDeps, spec: TrainingJobSpec) -> str:
-    client = deps.registry.mlflow.client
-    experiment = client.get_experiment_by_name(spec.experiment)
-    if experiment is None:
-        location = f"{deps.settings.artifact_root.rstrip('/')}/mlflow/{spec.experiment}"
-        experiment_id = client.create_experiment(spec.experiment, artifact_location=location)
-    else:
-        experiment_id = experiment.experiment_id
+    store = deps.registry.mlflow
+    client = store.client
+    experiment_id = store.experiment_id(spec.experiment, deps.settings.artifact_root)
     tags = {"slipway.job": spec.name}
     if spec.source_dir and bundles.is_bundle(spec.source_dir):
         tags["slipway.code_bundle"] = spec.source_dir  # the code's digest, in the run's lineage

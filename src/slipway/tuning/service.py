@@ -106,14 +106,8 @@ class TuningService:
             return TuningJob.model_validate(row)
 
     def _parent_run(self, job: TuningJobSpec) -> str:
-        client = self.mlflow.client
-        experiment = client.get_experiment_by_name(job.experiment)
-        if experiment is None:
-            location = f"{self.artifact_root.rstrip('/')}/mlflow/{job.experiment}"
-            experiment_id = client.create_experiment(job.experiment, artifact_location=location)
-        else:
-            experiment_id = experiment.experiment_id
-        run = client.create_run(
+        experiment_id = self.mlflow.experiment_id(job.experiment, self.artifact_root)
+        run = self.mlflow.client.create_run(
             experiment_id, run_name=job.name, tags={"slipway.tuning_job": job.name}
         )
         return str(run.info.run_id)

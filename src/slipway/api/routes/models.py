@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from slipway.api.auth import Principal, authorize, needs, services_of
+from slipway.api.auth import Principal, authorize, needs, services_of, workspace_of
 from slipway.api.routes import MAX_ID, Int64
 from slipway.registry import card
 from slipway.registry.resources import (
@@ -21,26 +21,32 @@ from slipway.registry.resources import (
     RegisterRequest,
     Transition,
 )
+from slipway.registry.service import Registry
 from slipway.security.resources import Role
 
-_caller = authorize()
+_caller = authorize(scoped=True)
 router = APIRouter(prefix="/models", tags=["models"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
 
 
+def registry(request: Request) -> Registry:
+    """The registry of the request's workspace."""
+    return services_of(request).registry.in_workspace(workspace_of(request))
+
+
 @router.get("")
 def list_models(request: Request) -> list[RegisteredModel]:
-    return services_of(request).registry.models()
+    return registry(request).models()
 
 
 @router.get("/{name}/versions")
 def list_versions(name: str, request: Request) -> list[ModelVersion]:
-    return services_of(request).registry.versions(name)
+    return registry(request).versions(name)
 
 
 @router.post("/{name}/versions", status_code=201)
 def register(name: str, body: RegisterRequest, request: Request, caller: Caller) -> ModelVersion:
-    return services_of(request).registry.register(
+    return registry(request).register(
         name,
         body.source,
         actor=caller.name,
@@ -55,7 +61,7 @@ def register(name: str, body: RegisterRequest, request: Request, caller: Caller)
 @router.get("/{name}/versions/{ref}")
 def get_version(name: str, ref: str, request: Request) -> ModelVersion:
     """A version by number or alias."""
-    return services_of(request).registry.get(name, ref)
+    return registry(request).get(name, ref)
 
 
 @router.get("/{name}/versions/{ref}/deployable")
@@ -67,7 +73,7 @@ def check_deployable(
 ) -> ModelVersion:
     """The version when the environment's policy lets it be deployed (production: Approved
     only; Rejected nowhere), else 403 saying why."""
-    return services_of(request).registry.check_deployable(name, ref, environment)
+    return registry(request).check_deployable(name, ref, environment)
 
 
 @router.post("/{name}/versions/{ref}/verify")
@@ -75,7 +81,7 @@ def verify(name: str, ref: str, request: Request) -> ModelVersion:
     """Check the version's files against the digest recorded at registration: the version
     when they match, else 409 ``model_tampered`` naming the files that changed. A POST:
     a mismatch is recorded as an event."""
-    return services_of(request).registry.verify(name, ref)
+    return registry(request).verify(name, ref)
 
 
 @router.get(
@@ -94,7 +100,7 @@ def model_card(
     intended use (given at registration), training data lineage with Delta versions,
     parameters, evaluation metrics and the gate's comparison, bias and global importance,
     and the approval history (see :mod:`slipway.registry.card`)."""
-    built = card.build(services_of(request).registry, name, ref)
+    built = card.build(registry(request), name, ref)
     if format == "markdown":
         return Response(card.markdown(built), media_type="text/markdown; charset=utf-8")
     return JSONResponse(built)
@@ -102,7 +108,7 @@ def model_card(
 
 @router.get("/{name}/versions/{version}/approvals")
 def approvals(name: str, version: Int64, request: Request) -> list[Transition]:
-    return services_of(request).registry.transitions(name, version)
+    return registry(request).transitions(name, version)
 
 
 @router.post("/{name}/versions/{version}/approval", openapi_extra=needs(Role.APPROVER))
@@ -110,7 +116,7 @@ def set_approval(
     name: str, version: Int64, body: ApprovalRequest, request: Request, caller: Caller
 ) -> ModelVersion:
     services = services_of(request)
-    return services.registry.set_approval(
+    return registry(request).set_approval(
         name,
         version,
         body.status,
@@ -127,12 +133,12 @@ def set_approval(
 def set_alias(
     name: str, alias: str, body: AliasRequest, request: Request, caller: Caller
 ) -> ModelVersion:
-    return services_of(request).registry.set_alias(name, alias, body.version, actor=caller.name)
+    return registry(request).set_alias(name, alias, body.version, actor=caller.name)
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=204, openapi_extra=needs(Role.DEPLOYER))
 def delete_alias(name: str, alias: str, request: Request, caller: Caller) -> None:
-    services_of(request).registry.delete_alias(name, alias, actor=caller.name)
+    registry(request).delete_alias(name, alias, actor=caller.name)
 
 
 @router.get("/{name}/compare")
@@ -144,7 +150,7 @@ def compare(
     ] = [],  # noqa: B006 (FastAPI copies defaults; fewer than two is the service's error)
 ) -> Comparison:
     refs: list[int | str] = [int(v) if v.isdigit() else v for v in versions]
-    return services_of(request).registry.compare(name, refs)
+    return registry(request).compare(name, refs)
 
 
 @router.get("/lineage/feature-groups/{group}")
@@ -152,4 +158,4 @@ def trained_on(
     group: str, request: Request, version: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None
 ) -> list[ModelInput]:
     """Reverse lineage: model versions trained on a feature group (at a Delta version)."""
-    return services_of(request).registry.trained_on(group, version)
+    return registry(request).trained_on(group, version)

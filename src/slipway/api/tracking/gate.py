@@ -37,9 +37,15 @@ from slipway.api.tracking.policy import Access, Rule, normalize, rule_for
 from slipway.core.errors import (
     Forbidden,
     InvalidInput,
+    NotFound,
     SlipwayError,
 )
-from slipway.core.workspace import DEFAULT_WORKSPACE
+from slipway.core.workspace import (
+    ALL_WORKSPACES,
+    DEFAULT_WORKSPACE,
+    scoped_resource,
+    validate_workspace,
+)
 from slipway.security.credentials import any_token
 from slipway.security.resources import Role
 from slipway.security.verified import VerifiedTokens
@@ -58,6 +64,7 @@ _ERROR_CODES = {
     413: "REQUEST_LIMIT_EXCEEDED",
     503: "TEMPORARILY_UNAVAILABLE",
 }
+MLFLOW_WORKSPACE_HEADER = b"x-mlflow-workspace"
 _CHALLENGE = (b"www-authenticate", b'Basic realm="Slipway MLflow", charset="UTF-8"')
 _ARTIFACT_PATH = re.compile(r"/api/2\.0/mlflow-artifacts/(?:artifacts|mpu/[a-z]+)/(.*)")
 # Writes worth a line in the audit log besides every denial: the registry, experiments,
@@ -71,12 +78,26 @@ _AUDITED = re.compile(
 @dataclass(frozen=True)
 class Caller:
     name: str
-    # The token's role in the default workspace, where MLflow's experiments and models
-    # are kept; None for a token granted other workspaces only.
+    # The token's role in the workspace the request names (MLflow's ``X-MLFLOW-WORKSPACE``,
+    # the default one without it); None where the token was granted none.
     role: Role | None
+    workspace: str = DEFAULT_WORKSPACE
+    # The workspaces the token was granted ("*": all), for the workspace list.
+    grants: tuple[str, ...] = (ALL_WORKSPACES,)
 
 
-ANONYMOUS = Caller("anonymous", Role.ADMIN)
+def request_workspace(scope: Scope) -> str:
+    """The workspace a request to MLflow names (``X-MLFLOW-WORKSPACE``, which MLflow's
+    client sends for ``MLFLOW_WORKSPACE``), the default one when it names none."""
+    for name, value in scope.get("headers") or ():
+        if name == MLFLOW_WORKSPACE_HEADER:
+            named = value.decode("latin-1").strip()
+            return (
+                validate_workspace(named, field="X-MLFLOW-WORKSPACE")
+                if named
+                else DEFAULT_WORKSPACE
+            )
+    return DEFAULT_WORKSPACE
 
 
 async def mlflow_error(
@@ -163,14 +184,18 @@ class TrackingGate:
                 check_same_origin(scope)
             caller = await self._caller(scope)
             self._check(rule, caller)
+            if caller.workspace != DEFAULT_WORKSPACE:
+                await anyio.to_thread.run_sync(self._open_workspace, caller.workspace)
+            if rule.access is Access.WORKSPACES:
+                listed = await anyio.to_thread.run_sync(self._workspaces, path, caller)
+                await send_json(send, 200, listed)
+                return
             raw: bytes | None = None
             fields: dict[str, Any] = {}
             if rule.access in (Access.TAGS, Access.EXPERIMENT, Access.ROUTED):
                 raw, fields = await read_json(scope, receive)
             if rule.access is Access.ROUTED:
-                answer = await anyio.to_thread.run_sync(
-                    self._routed, rule.detail, fields, caller.name
-                )
+                answer = await anyio.to_thread.run_sync(self._routed, rule.detail, fields, caller)
                 await send_json(send, 200, answer)
                 return
             if rule.access is Access.TAGS:
@@ -181,7 +206,7 @@ class TrackingGate:
                 matched = _ARTIFACT_PATH.fullmatch(path)
                 await anyio.to_thread.run_sync(
                     locations.check_artifact_write,
-                    self.services.registry.mlflow,
+                    self.services.registry.mlflow.in_workspace(caller.workspace),
                     matched.group(1) if matched else "",
                 )
         except SlipwayError as refused:
@@ -200,8 +225,9 @@ class TrackingGate:
         await self._audited(scope, receive, send, caller)
 
     async def _caller(self, scope: Scope) -> Caller:
+        workspace = request_workspace(scope)
         if not self.auth:
-            return ANONYMOUS
+            return Caller("anonymous", Role.ADMIN, workspace)
         authorization = b""
         for name, value in scope.get("headers") or ():
             if name == b"authorization":
@@ -213,24 +239,44 @@ class TrackingGate:
             found = self.tokens.verify(token)
         elif found is None:
             found = await anyio.to_thread.run_sync(self.tokens.verify, token)
-        return Caller(found.name, found.role_in(DEFAULT_WORKSPACE))
+        return Caller(found.name, found.role_in(workspace), workspace, tuple(found.workspaces))
 
     @staticmethod
     def _check(rule: Rule, caller: Caller) -> None:
         if rule.access is Access.REFUSED:
             raise Forbidden(rule.detail)
-        if caller.role is None:
-            raise Forbidden(
-                f"{caller.name} has no role in the default workspace, which MLflow's"
-                " experiments and models belong to"
-            )
+        if caller.role is None and rule.access is not Access.WORKSPACES:
+            raise Forbidden(f"{caller.name} has no role in workspace {caller.workspace!r}")
         needed = rule.role
-        if needed is not None and not caller.role.allows(needed):
+        if needed is not None and caller.role is not None and not caller.role.allows(needed):
             raise Forbidden(f"{caller.name} has role {caller.role}; this needs {needed}")
 
-    def _routed(self, operation: str, fields: dict[str, Any], actor: str) -> dict[str, Any]:
+    def _open_workspace(self, workspace: str) -> None:
+        """A workspace other than the default must be one of Slipway's (404 otherwise),
+        and is then made MLflow's too if it is not yet (once a process)."""
+        store = self.services.registry.mlflow.in_workspace(workspace)
+        if store.has_workspace():
+            return
+        if not self.services.workspaces.exists(workspace):
+            raise NotFound(f"workspace {workspace!r} not found")
+        store.ensure_workspace()
+
+    def _workspaces(self, path: str, caller: Caller) -> dict[str, Any]:
+        """MLflow's workspace list (``GET .../workspaces``) or one workspace
+        (``.../workspaces/<name>``): those of Slipway's the caller was granted."""
+        granted = self.services.workspaces.list(None if not self.auth else caller.grants)
+        listed = [{"name": w.name, "description": w.description} for w in granted]
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        if name == "workspaces":
+            return {"workspaces": listed}
+        for workspace in listed:
+            if workspace["name"] == name:
+                return {"workspace": workspace}
+        raise NotFound(f"workspace {name!r} not found")
+
+    def _routed(self, operation: str, fields: dict[str, Any], caller: Caller) -> dict[str, Any]:
         handler: Callable[..., dict[str, Any]] = registry.ROUTED[operation]
-        return handler(self.services.registry, fields, actor)
+        return handler(self.services.registry.in_workspace(caller.workspace), fields, caller.name)
 
     async def _audited(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> None:
         async def record(status: int) -> None:
@@ -247,11 +293,16 @@ class TrackingGate:
         details: dict[str, Any] = {"client": (scope.get("client") or ["?"])[0]}
         if message:
             details["reason"] = message
+        # A request in another workspace is that workspace's entry (its auditors read it,
+        # the default workspace's do not), as on the control plane.
+        workspace, resource = caller.workspace if caller else DEFAULT_WORKSPACE, scope["path"]
+        if workspace != DEFAULT_WORKSPACE:
+            resource = scoped_resource(workspace, resource.lstrip("/"))
         try:
             self.services.audit.record(
                 actor=caller.name if caller else "unauthenticated",
                 action=f"mlflow {scope['method']} {normalize(scope['path'])}",
-                resource=scope["path"],
+                resource=resource,
                 outcome=outcome,
                 status_code=status,
                 details=details,

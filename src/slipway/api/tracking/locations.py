@@ -88,21 +88,25 @@ def check_artifact_write(store: MlflowStore, path: str) -> None:
     prefix = "/".join(parts[: index + 1])
     client = store.client
     try:
-        if kind == "run":
-            run = client.get_run(owner_id)
-            location, open_ = (
-                run.info.artifact_uri,
-                (run.info.status not in _TERMINATED and run.info.lifecycle_stage == "active"),
-            )
-        elif kind == "model":
-            model = client.get_logged_model(owner_id)
-            location, open_ = model.artifact_location, str(model.status) == "PENDING"
-        else:
-            info = client._tracking_client.store.get_trace_info(owner_id)
-            location, open_ = info.tags.get("mlflow.artifactLocation", ""), True
+        with store.scope():  # another workspace's run, model or trace is not found
+            location, open_ = _location(client, kind, owner_id)
     except MlflowException:
         raise _refuse(path, f"{kind} {owner_id} does not exist") from None
     if _strip_proxy(str(location or "")) != prefix:
         raise _refuse(path, f"it is not the artifact folder of {kind} {owner_id}")
     if not open_:
         raise _refuse(path, f"{kind} {owner_id} is finished: its artifacts are final")
+
+
+def _location(client: Any, kind: str, owner_id: str) -> tuple[str, bool]:
+    """(artifact location, still being written) of a run, logged model or trace."""
+    if kind == "run":
+        run = client.get_run(owner_id)
+        return str(run.info.artifact_uri or ""), (
+            run.info.status not in _TERMINATED and run.info.lifecycle_stage == "active"
+        )
+    if kind == "model":
+        model = client.get_logged_model(owner_id)
+        return str(model.artifact_location or ""), str(model.status) == "PENDING"
+    info = client._tracking_client.store.get_trace_info(owner_id)
+    return str(info.tags.get("mlflow.artifactLocation", "")), True

@@ -35,6 +35,7 @@ class Access(StrEnum):
     EXPERIMENT = "experiment"  # editor; the artifact location must be the store's
     ARTIFACT = "artifact"  # editor; only into a run's, logged model's or trace's folder
     ROUTED = "routed"  # editor; Slipway's registry service does it
+    WORKSPACES = "workspaces"  # any token; answered with the workspaces it was granted
     REFUSED = "refused"  # nobody
 
 
@@ -47,7 +48,7 @@ class Rule:
     @property
     def role(self) -> Role | None:
         """The least role the route needs; None for public and refused routes."""
-        if self.access is Access.PUBLIC or self.access is Access.REFUSED:
+        if self.access in (Access.PUBLIC, Access.REFUSED, Access.WORKSPACES):
             return None
         if self.access is Access.ROUTED and self.detail in ("set_alias", "delete_alias"):
             return Role.DEPLOYER  # an alias decides what `model@alias` deployments serve
@@ -108,7 +109,7 @@ _RULES: tuple[tuple[str, str, Rule], ...] = (
         Rule(Access.REFUSED, f"online scoring is {_NOT_OFFERED}"),
     ),
     ("DELETE", rf"{_A3}/scorers/delete", Rule(Access.REFUSED, f"scorers are {_NOT_OFFERED}")),
-    ("GET", rf"{_A3}/workspaces(/[^/]+)?", READ),
+    ("GET", rf"{_A3}/workspaces(/[^/]+)?", Rule(Access.WORKSPACES)),
     ("*", rf"{_A3}/workspaces(/.*)?", Rule(Access.REFUSED, "workspaces are Slipway's to manage")),
     (
         "*",

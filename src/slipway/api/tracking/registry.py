@@ -51,15 +51,17 @@ def check_tag_keys(body: dict[str, Any]) -> None:
 def _version_json(registry: Registry, name: str, version: int) -> dict[str, Any]:
     from mlflow.utils.proto_json_utils import message_to_json
 
-    found = registry.mlflow.client.get_model_version(name, str(version))
+    with registry.mlflow.scope():
+        found = registry.mlflow.client.get_model_version(name, str(version))
     proto = found.to_proto()  # type: ignore[no-untyped-call]  # MLflow is untyped
     model_version: dict[str, Any] = json.loads(message_to_json(proto))
     return {"model_version": model_version}
 
 
-def _source(registry: Registry, source: str, model_id: str) -> str:
-    """The source Slipway registers: a logged model (``models:/m-...``, or its id) becomes
-    the folder MLflow keeps its files in; anything else is checked as given."""
+def _source(registry: Registry, source: str, model_id: str) -> tuple[str, str | None]:
+    """The source Slipway registers and the run it came from: a logged model
+    (``models:/m-...``, or its id) becomes the folder MLflow keeps its files in and the run
+    that logged it; anything else is checked as given."""
     if source.startswith("models:/"):
         reference = source[len("models:/") :].strip("/")
         if not reference.startswith("m-") or "/" in reference:
@@ -70,21 +72,22 @@ def _source(registry: Registry, source: str, model_id: str) -> str:
             )
         model_id = model_id or reference
     if not model_id:
-        return source
+        return source, None
     from mlflow.exceptions import MlflowException
 
     try:
-        location = registry.mlflow.client.get_logged_model(model_id).artifact_location
+        with registry.mlflow.scope():  # another workspace's logged model is not found
+            logged = registry.mlflow.client.get_logged_model(model_id)
     except MlflowException:
         raise InvalidInput(f"logged model {model_id!r} does not exist", field="model_id") from None
-    return str(location)
+    return str(logged.artifact_location), logged.source_run_id or None
 
 
 def create_version(registry: Registry, body: dict[str, Any], actor: str) -> dict[str, Any]:
     """``POST /api/2.0/mlflow/model-versions/create``, as Slipway's registration."""
     name = text_field(body, "name")
     check_tag_keys(body)
-    source = _source(
+    source, logged_by = _source(
         registry,
         text_field(body, "source"),
         text_field(body, "model_id", required=False),
@@ -94,13 +97,11 @@ def create_version(registry: Registry, body: dict[str, Any], actor: str) -> dict
         source,
         actor=actor,
         description=text_field(body, "description", required=False),
-        run_id=text_field(body, "run_id", required=False) or None,
+        run_id=text_field(body, "run_id", required=False) or logged_by,
     )
     for tag in body.get("tags") or ():
         if isinstance(tag, dict) and isinstance(tag.get("key"), str):
-            registry.mlflow.client.set_model_version_tag(
-                name, str(registered.version), tag["key"], str(tag.get("value", ""))
-            )
+            registry.mlflow.set_tag(name, registered.version, tag["key"], str(tag.get("value", "")))
     return _version_json(registry, name, registered.version)
 
 
