@@ -116,6 +116,12 @@ def test_a_request_naming_a_workspace_is_checked_before_it_acts(
     assert scoped_not_yet["details"]["field"] == WORKSPACE_HEADER
     assert "default workspace only" in scoped_not_yet["message"]
     assert client.get("/api/v1/endpoints", headers=_in(admin, "default")).status_code == 200
+    _error(client.get("/api/v1/schedules", headers=_in(admin, "fraud")), 400)
+    # Jobs and alerts are kept per workspace: the other one has none of the default's.
+    assert client.get("/api/v1/jobs", headers=_in(admin, "fraud")).json() == []
+    assert client.get("/api/v1/tuning-jobs", headers=_in(admin, "fraud")).json() == []
+    assert client.get("/api/v1/alerts/rules", headers=_in(admin, "fraud")).json() == []
+    _error(client.get("/api/v1/jobs/anything", headers=_in(admin, "fraud")), 404)
 
 
 def test_feature_groups_of_the_same_name_in_two_workspaces(

@@ -136,7 +136,7 @@ def test_an_unfinished_job_keeps_the_versions_current_while_it_runs(
     assert report.deleted == 0
     assert all(_readable(services, "g", v) for v in range(5))
     with services.db.write() as session:
-        job = session.get(TrainingJobRow, "job")
+        job = session.get(TrainingJobRow, ("default", "job"))
         assert job is not None
         job.state = "Succeeded"
     assert gc.run().kind("delta").deleted > 0

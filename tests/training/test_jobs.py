@@ -182,3 +182,46 @@ def test_killed_job_resumes_from_its_checkpoint(services: Services, signum: int)
     assert resumed_at >= 3
     # The second attempt did not start over: epoch 1 ran once, in the first attempt.
     assert log.count("epoch 1 done") == 1 and "epoch 8 done" in log
+
+
+def test_jobs_of_the_same_name_in_two_workspaces_stay_apart(
+    services: Services, worker: None, train_channel: Path
+) -> None:
+    """Each workspace's ``rf``: its own row, MLflow run (in that workspace's experiment,
+    where the unmodified script's ``mlflow.start_run()`` joins it), files and logs."""
+    services.workspaces.create("fraud", actor="test")
+    theirs = services.training.in_workspace("fraud")
+    spec = {
+        "name": "rf",
+        "script": "train_rf.py",
+        "source_dir": SCRIPTS,
+        "experiment": "forest",
+        "channels": {"train": str(train_channel)},
+    }
+    services.training.submit(spec | {"hyperparameters": {"n_estimators": 3}})
+    theirs.submit(spec | {"hyperparameters": {"n_estimators": 5}})
+    ours_done = services.training.wait("rf", timeout=180)
+    theirs_done = theirs.wait("rf", timeout=180)
+    assert ours_done.state == theirs_done.state == "Succeeded", (ours_done.error, theirs_done.error)
+    assert ours_done.model_key == "jobs/rf/model"
+    assert theirs_done.model_key == "workspaces/fraud/jobs/rf/model"
+    assert services.artifacts.exists("workspaces/fraud/jobs/rf/model/model.joblib")
+    assert "trained 3 trees" in _log(services, "rf")
+    assert "trained 5 trees" in "".join(r.text for r in theirs.logs("rf"))
+    fraud_mlflow = services.registry.mlflow.in_workspace("fraud")
+    with fraud_mlflow.scope():
+        run = fraud_mlflow.client.get_run(theirs_done.mlflow_run_id)
+        experiment = fraud_mlflow.client.get_experiment(run.info.experiment_id)
+    assert run.data.params == {"n_estimators": "5"} and run.data.metrics["train_accuracy"] > 0.8
+    assert (experiment.name, experiment.workspace) == ("forest", "fraud")
+    # From the default workspace the other team's run is not there.
+    assert services.registry.mlflow.run_data(theirs_done.mlflow_run_id) == ({}, {}, None)
+    assert [j.name for j in theirs.jobs()] == ["rf"]
+    theirs.submit(spec | {"name": "only-theirs", "module": None})
+    assert [j.name for j in services.training.jobs()] == ["rf"]
+    entries = {e.resource for e in services.audit.list(action="training_job.submit")}
+    assert entries == {
+        "training-job/rf",
+        "workspaces/fraud/training-job/rf",
+        "workspaces/fraud/training-job/only-theirs",
+    }

@@ -186,3 +186,34 @@ def test_a_trial_interrupted_with_its_worker_runs_exactly_once_more(
         assert job.best is not None and job.best.value == max(t.value for t in own)
     finally:
         services.close()
+
+
+def test_tuning_jobs_of_the_same_name_in_two_workspaces_stay_apart(
+    services: Services, workers: None
+) -> None:
+    """Each workspace's ``search``: its own study, trials, MLflow runs (the trial's own
+    ``mlflow`` logging lands in its workspace) and logs."""
+    services.workspaces.create("fraud", actor="test")
+    theirs = services.tuning.in_workspace("fraud")
+    small = {"max_jobs": 3, "max_parallel_jobs": 1}
+    services.tuning.submit(_job("search", **small))
+    theirs.submit(_job("search", **small | {"seed": 11}))
+    ours, their = services.tuning.wait("search", timeout=240), theirs.wait("search", timeout=240)
+    assert ours.state == their.state == "Completed", (ours.error, their.error)
+    our_trials, their_trials = services.tuning.trials("search"), theirs.trials("search")
+    assert len(our_trials) == len(their_trials) == 3
+    assert {t.run_id for t in our_trials}.isdisjoint({t.run_id for t in their_trials})
+    fraud_mlflow = services.registry.mlflow.in_workspace("fraud")
+    with fraud_mlflow.scope():
+        runs = [fraud_mlflow.client.get_run(t.run_id) for t in their_trials]
+        parent = fraud_mlflow.client.get_run(their.mlflow_run_id)
+    assert all(r.data.tags["mlflow.parentRunId"] == their.mlflow_run_id for r in runs)
+    assert all("seen_by_trial" in r.data.params for r in runs)
+    assert parent.info.status == "FINISHED"
+    # The default workspace sees none of the other's runs.
+    assert services.registry.mlflow.run_data(their.mlflow_run_id) == ({}, {}, None)
+    assert [j.name for j in theirs.jobs()] == ["search"] == [j.name for j in services.tuning.jobs()]
+    assert {e.resource for e in services.audit.list(action="tuning_job.submit")} == {
+        "tuning-job/search",
+        "workspaces/fraud/tuning-job/search",
+    }

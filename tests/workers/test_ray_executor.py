@@ -107,7 +107,7 @@ def _item_of(services: Services, execution_id: str, step: str) -> WorkItem:
 
 def _job_item(services: Services, name: str) -> WorkItem:
     with services.db.session() as session:
-        row = session.get(TrainingJobRow, name)
+        row = session.get(TrainingJobRow, ("default", name))
         assert row is not None and row.work_item_id is not None
         return services.queue.get(row.work_item_id)
 

@@ -60,6 +60,7 @@ ROUTERS = (
     models.router,
     tracking.router,
     pipelines.router,
+    jobs.scoped_router,
     jobs.router,
     code.router,
     endpoints.router,

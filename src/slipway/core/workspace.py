@@ -95,3 +95,12 @@ def resource_workspace(resource: str) -> str:
     if resource.startswith("workspaces/"):
         return resource.split("/", 2)[1]
     return DEFAULT_WORKSPACE
+
+
+def unscoped_resource(resource: str) -> tuple[str, str]:
+    """(workspace, resource as that workspace names it): the inverse of
+    :func:`scoped_resource`, so a workspace's rules and filters read its own names."""
+    if resource.startswith("workspaces/"):
+        _, workspace, rest = [*resource.split("/", 2), ""][:3]
+        return workspace, rest
+    return DEFAULT_WORKSPACE, resource

@@ -15,10 +15,16 @@ grouped as it would have been live.
 Every change of a channel or a rule, and each test notification, is audited
 (``alert_channel.*``, ``alert_rule.*``) with the caller's actor; channel configs never go
 into the entry (a webhook URL's path is often its secret).
+
+Channels, rules and fired alerts belong to a workspace (:meth:`Alerts.in_workspace`): a
+rule sends to its workspace's channels and matches its workspace's events only, whose
+resources its filters name as that workspace does (``model/churn/1``, not
+``workspaces/<ws>/model/churn/1``). One processor handles every workspace's rules.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -35,7 +41,7 @@ from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.settings import AlertSettings
 from slipway.core.specs import parse_spec
-from slipway.core.workspace import DEFAULT_WORKSPACE, resource_workspace
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_resource, unscoped_resource
 from slipway.events.channels import DeliveryError, Notification, check_config, redacted
 from slipway.events.delivery import Attempt, Deliveries
 from slipway.events.paths import matches
@@ -93,6 +99,19 @@ class Alerts:
         self.events = events
         self.audit = audit or AuditLog(db)
         self.deliveries = Deliveries(settings, db, events)
+        self.workspace = DEFAULT_WORKSPACE
+
+    def in_workspace(self, workspace: str) -> Alerts:
+        """The channels, rules and alerts of ``workspace`` (a validated name)."""
+        if workspace == self.workspace:
+            return self
+        view = Alerts(self.settings, self.db, self.events, self.audit)
+        view.deliveries = self.deliveries
+        view.workspace = workspace
+        return view
+
+    def _resource(self, resource: str) -> str:
+        return scoped_resource(self.workspace, resource)
 
     # -- channels -------------------------------------------------------------------------
 
@@ -104,9 +123,10 @@ class Alerts:
         stored = check_config(kind, config, self.settings)
         now = utcnow()
         with self.db.write() as session:
-            if session.get(AlertChannelRow, name) is not None:
+            if session.get(AlertChannelRow, (self.workspace, name)) is not None:
                 raise Conflict(f"alert channel {name!r} exists already")
             row = AlertChannelRow(
+                workspace=self.workspace,
                 name=name,
                 kind=kind,
                 config=stored,
@@ -118,7 +138,7 @@ class Alerts:
             self.audit.changed(
                 actor,
                 "alert_channel.create",
-                f"alert-channel/{name}",
+                self._resource(f"alert-channel/{name}"),
                 {"kind": kind},
                 session=session,
             )
@@ -137,7 +157,7 @@ class Alerts:
             self.audit.changed(
                 actor,
                 "alert_channel.update",
-                f"alert-channel/{name}",
+                self._resource(f"alert-channel/{name}"),
                 {"kind": kind},
                 session=session,
             )
@@ -148,7 +168,11 @@ class Alerts:
             return channel_of(self._channel(session, name))
 
     def channels(self) -> Listing[AlertChannel]:
-        query = select(AlertChannelRow).order_by(AlertChannelRow.name)
+        query = (
+            select(AlertChannelRow)
+            .where(AlertChannelRow.workspace == self.workspace)
+            .order_by(AlertChannelRow.name)
+        )
         with self.db.session() as session:
             return Listing(channel_of(row) for row in session.scalars(query))
 
@@ -156,7 +180,10 @@ class Alerts:
         """Delete a channel no rule sends to (pending deliveries to it will fail)."""
         with self.db.write() as session:
             row = self._channel(session, name)
-            users = [r.name for r in session.scalars(select(AlertRuleRow)) if name in r.channels]
+            rules = session.scalars(
+                select(AlertRuleRow).where(AlertRuleRow.workspace == self.workspace)
+            )
+            users = [r.name for r in rules if name in r.channels]
             if users:
                 raise Conflict(
                     f"alert channel {name!r} is used by rule(s) {', '.join(sorted(users))}",
@@ -166,7 +193,7 @@ class Alerts:
             self.audit.changed(
                 actor,
                 "alert_channel.delete",
-                f"alert-channel/{name}",
+                self._resource(f"alert-channel/{name}"),
                 {"kind": row.kind},
                 session=session,
             )
@@ -181,7 +208,7 @@ class Alerts:
             rule="test",
             severity="info",
             event_type="alert.test",
-            resource=f"alert_channel/{name}",
+            resource=self._resource(f"alert_channel/{name}"),
             payload={"message": "a test notification from Slipway", "requested_by": actor},
             time=utcnow(),
             dedup_key="test",
@@ -198,14 +225,13 @@ class Alerts:
         self.audit.changed(
             actor,
             "alert_channel.test",
-            f"alert-channel/{name}",
+            self._resource(f"alert-channel/{name}"),
             {"delivered": result.delivered, "status_code": result.status_code},
         )
         return result
 
-    @staticmethod
-    def _channel(session: Session, name: str) -> AlertChannelRow:
-        row = session.get(AlertChannelRow, name)
+    def _channel(self, session: Session, name: str) -> AlertChannelRow:
+        row = session.get(AlertChannelRow, (self.workspace, name))
         if row is None:
             raise NotFound(f"alert channel {name!r} does not exist")
         return row
@@ -218,10 +244,11 @@ class Alerts:
         now = utcnow()
         after = self.events.last_id()
         with self.db.write() as session:
-            if session.get(AlertRuleRow, rule.name) is not None:
+            if session.get(AlertRuleRow, (self.workspace, rule.name)) is not None:
                 raise Conflict(f"alert rule {rule.name!r} exists already")
             self._check_channels(session, rule.channels)
             row = AlertRuleRow(
+                workspace=self.workspace,
                 **self._fields(rule),
                 after_event=after,
                 fired=0,
@@ -235,7 +262,7 @@ class Alerts:
             self.audit.changed(
                 actor,
                 "alert_rule.create",
-                f"alert-rule/{rule.name}",
+                self._resource(f"alert-rule/{rule.name}"),
                 {"channels": rule.channels},
                 session=session,
             )
@@ -267,7 +294,7 @@ class Alerts:
             self.audit.changed(
                 actor,
                 "alert_rule.update",
-                f"alert-rule/{name}",
+                self._resource(f"alert-rule/{name}"),
                 {"channels": rule.channels},
                 session=session,
             )
@@ -281,7 +308,7 @@ class Alerts:
             self.audit.changed(
                 actor,
                 "alert_rule.enable" if enabled else "alert_rule.disable",
-                f"alert-rule/{name}",
+                self._resource(f"alert-rule/{name}"),
                 session=session,
             )
             return AlertRule.model_validate(row)
@@ -291,7 +318,11 @@ class Alerts:
             return AlertRule.model_validate(self._rule(session, name))
 
     def rules(self) -> Listing[AlertRule]:
-        query = select(AlertRuleRow).order_by(AlertRuleRow.name)
+        query = (
+            select(AlertRuleRow)
+            .where(AlertRuleRow.workspace == self.workspace)
+            .order_by(AlertRuleRow.name)
+        )
         with self.db.session() as session:
             return Listing(AlertRule.model_validate(row) for row in session.scalars(query))
 
@@ -299,23 +330,23 @@ class Alerts:
         """Delete a rule; alerts it fired stay in the history."""
         with self.db.write() as session:
             session.delete(self._rule(session, name))
-            self.audit.changed(actor, "alert_rule.delete", f"alert-rule/{name}", session=session)
+            self.audit.changed(
+                actor, "alert_rule.delete", self._resource(f"alert-rule/{name}"), session=session
+            )
 
     @staticmethod
     def _fields(rule: RuleSpec) -> dict[str, Any]:
         return rule.model_dump(mode="json")
 
-    @staticmethod
-    def _check_channels(session: Session, names: list[str]) -> None:
+    def _check_channels(self, session: Session, names: list[str]) -> None:
         for index, name in enumerate(names):
-            if session.get(AlertChannelRow, name) is None:
+            if session.get(AlertChannelRow, (self.workspace, name)) is None:
                 raise InvalidInput(
                     f"alert channel {name!r} does not exist", field=f"channels.{index}"
                 )
 
-    @staticmethod
-    def _rule(session: Session, name: str) -> AlertRuleRow:
-        row = session.get(AlertRuleRow, name)
+    def _rule(self, session: Session, name: str) -> AlertRuleRow:
+        row = session.get(AlertRuleRow, (self.workspace, name))
         if row is None:
             raise NotFound(f"alert rule {name!r} does not exist")
         return row
@@ -324,7 +355,12 @@ class Alerts:
 
     def fired(self, *, rule: str | None = None, limit: int = 50) -> Listing[Alert]:
         """Fired alerts, newest first, each with its deliveries."""
-        query = select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)
+        query = (
+            select(AlertRow)
+            .where(AlertRow.workspace == self.workspace)
+            .order_by(AlertRow.id.desc())
+            .limit(limit)
+        )
         if rule is not None:
             query = query.where(AlertRow.rule == rule)
         with self.db.session() as session:
@@ -336,7 +372,7 @@ class Alerts:
         """One fired alert with its deliveries."""
         with self.db.session() as session:
             row = session.get(AlertRow, alert_id)
-            if row is None:
+            if row is None or row.workspace != self.workspace:
                 raise NotFound(f"alert {alert_id} does not exist")
             return alert_of(row, self._deliveries(session, [row.id])[row.id])
 
@@ -387,12 +423,13 @@ class Alerts:
 
     @staticmethod
     def _applies(rule: AlertRuleRow, event: Event) -> bool:
-        return (
-            event.id > rule.after_event
-            # Rules are the default workspace's: another workspace's events are not theirs.
-            and resource_workspace(event.resource) == DEFAULT_WORKSPACE
-            and type_matches(rule.event_types, event.type)
-            and matches(rule.filters, event)
+        if event.id <= rule.after_event or not type_matches(rule.event_types, event.type):
+            return False
+        workspace, resource = unscoped_resource(event.resource)
+        # A rule is its workspace's: another workspace's events are not its business, and
+        # its filters name resources as its own workspace does.
+        return workspace == rule.workspace and matches(
+            rule.filters, dataclasses.replace(event, resource=resource)
         )
 
     def _raise(
@@ -401,7 +438,11 @@ class Alerts:
         key = dedup_key(rule.dedup_by, event)
         last = session.scalar(
             select(AlertRow)
-            .where(AlertRow.rule == rule.name, AlertRow.dedup_key == key)
+            .where(
+                AlertRow.workspace == rule.workspace,
+                AlertRow.rule == rule.name,
+                AlertRow.dedup_key == key,
+            )
             .order_by(AlertRow.id.desc())
             .limit(1)
         )
@@ -413,6 +454,7 @@ class Alerts:
             return
         now = utcnow()
         alert = AlertRow(
+            workspace=rule.workspace,
             rule=rule.name,
             severity=rule.severity,
             event_id=event.id,

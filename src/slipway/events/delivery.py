@@ -27,6 +27,7 @@ from slipway.core.db.engine import Database
 from slipway.core.errors import InvalidInput
 from slipway.core.events import EventLog
 from slipway.core.settings import AlertSettings
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_resource
 from slipway.events.channels import DeliveryError, Notification, Sent, open_channel
 from slipway.events.tables import AlertChannelRow, AlertDeliveryRow, AlertRow
 
@@ -58,6 +59,7 @@ class _Claimed:
     config: dict[str, object]
     notification: Notification
     event_type: str
+    workspace: str = DEFAULT_WORKSPACE
 
 
 def notification_of(alert: AlertRow) -> Notification:
@@ -129,7 +131,12 @@ class Deliveries:
                 row.next_attempt_at = until
                 row.updated_at = now
                 alert = session.get(AlertRow, row.alert_id)
-                channel = session.get(AlertChannelRow, row.channel)
+                # The alert's own workspace's channel: a name is unique within one only.
+                channel = (
+                    session.get(AlertChannelRow, (alert.workspace, row.channel))
+                    if alert is not None
+                    else None
+                )
                 if alert is None:  # deleted underneath: nothing left to say
                     row.state, row.next_attempt_at = "failed", None
                     row.last_error = "the alert no longer exists"
@@ -144,6 +151,7 @@ class Deliveries:
                         config=dict(channel.config) if channel else {},
                         notification=notification_of(alert),
                         event_type=alert.event_type,
+                        workspace=alert.workspace,
                     )
                 )
         return claimed
@@ -196,7 +204,7 @@ class Deliveries:
                 if item.event_type != FAILED_EVENT:
                     self.events.append(
                         FAILED_EVENT,
-                        f"alert_channel/{item.channel}",
+                        scoped_resource(item.workspace, f"alert_channel/{item.channel}"),
                         {
                             "alert_id": item.alert_id,
                             "rule": item.notification.rule,

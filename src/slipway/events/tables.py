@@ -38,6 +38,8 @@ class AlertChannelRow(Base):
 
     __tablename__ = "slipway_alert_channels"
 
+    # Names are unique per workspace (slipway.core.workspace).
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     config: Mapped[dict[str, Any]]
@@ -55,6 +57,8 @@ class AlertRuleRow(Base):
 
     __tablename__ = "slipway_alert_rules"
 
+    # Names are unique per workspace; a rule matches its own workspace's events only.
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     event_types: Mapped[list[str]] = mapped_column(JSON)
     filters: Mapped[dict[str, Any]]
@@ -83,11 +87,12 @@ class AlertRow(Base):
 
     __tablename__ = "slipway_alerts"
     __table_args__ = (
-        Index("uq_slipway_alerts_rule_event_id", "rule", "event_id", unique=True),
-        Index("ix_slipway_alerts_rule_dedup_key_id", "rule", "dedup_key", "id"),
+        Index("uq_slipway_alerts_rule_event_id", "workspace", "rule", "event_id", unique=True),
+        Index("ix_slipway_alerts_rule_dedup_key_id", "workspace", "rule", "dedup_key", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(63), default="default")
     rule: Mapped[str] = mapped_column(String(63))
     severity: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[int] = mapped_column(BigIntPK)

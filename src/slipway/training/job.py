@@ -29,12 +29,13 @@ from slipway.core.events import EventLog
 from slipway.core.logsink import log_writer
 from slipway.core.settings import Settings
 from slipway.core.work import PermanentFailure, WorkContext
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_resource, validate_workspace
 from slipway.registry.service import Registry
 from slipway.runtime import bundles
 from slipway.runtime.childproc import run_child
 from slipway.tracking.config import user_tracking_env
 from slipway.training.checkpoints import CheckpointSync
-from slipway.training.spec import TERMINAL, TrainingJobSpec, job_log_id
+from slipway.training.spec import TERMINAL, TrainingJobSpec, job_key, job_log_id
 from slipway.training.tables import TrainingJobRow
 
 
@@ -104,24 +105,28 @@ def _prepare(root: Path, spec: TrainingJobSpec) -> dict[str, Path]:
 def run_training_job(context: WorkContext, deps: TrainingDeps) -> dict[str, Any]:
     """The ``training.job`` work handler."""
     name = context.payload["name"]
+    # Items queued before workspaces name none: they were the default workspace's.
+    workspace = validate_workspace(context.payload.get("workspace", DEFAULT_WORKSPACE))
+    key = (workspace, name)
     with deps.db.write() as session:
-        row = session.get(TrainingJobRow, name)
+        row = session.get(TrainingJobRow, key)
         if row is None or row.state in TERMINAL:
             return {"ignored": True}
         row.state, row.attempts, row.started_at = "Running", context.attempt, utcnow()
         spec = TrainingJobSpec.model_validate(row.spec)
         run_id = row.mlflow_run_id
     if run_id is None:
-        run_id = _create_run(deps, spec)
+        run_id = _create_run(deps, spec, workspace)
         with deps.db.write() as session:
-            job = session.get(TrainingJobRow, name)
+            job = session.get(TrainingJobRow, key)
             assert job is not None
             job.mlflow_run_id = run_id
-    root = deps.settings.home / "jobs" / name / f"attempt-{context.attempt}"
+    files = job_key(name, workspace)  # jobs/<name>, or workspaces/<ws>/jobs/<name>
+    root = deps.settings.home / files / f"attempt-{context.attempt}"
     dirs = _prepare(root, spec)
     sync = CheckpointSync(
         deps.artifacts,
-        f"jobs/{name}/checkpoints",
+        f"{files}/checkpoints",
         dirs["checkpoints"],
         spec.checkpoint_sync_seconds,
     )
@@ -145,17 +150,17 @@ def run_training_job(context: WorkContext, deps: TrainingDeps) -> dict[str, Any]
             "SLIPWAY_JOB_ATTEMPT": str(context.attempt),
             "MLFLOW_RUN_ID": run_id,
         }
-        | user_tracking_env(deps.settings)
+        | user_tracking_env(deps.settings, workspace)
     )
     env |= {f"SM_CHANNEL_{c.upper().replace('-', '_')}": str(dirs["input"] / c) for c in channels}
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
 
-    log = log_writer(deps.db, job_log_id(name), "job", context.attempt)
+    log = log_writer(deps.db, job_log_id(name, workspace), "job", context.attempt)
 
     def stop_requested() -> bool:
         with deps.db.session() as session:
-            job = session.get(TrainingJobRow, name)
+            job = session.get(TrainingJobRow, key)
             return context.lease_lost() or job is None or job.state == "Stopped"
 
     sync.start()
@@ -172,17 +177,19 @@ def run_training_job(context: WorkContext, deps: TrainingDeps) -> dict[str, Any]
         )
     finally:
         sync.stop()
-    if outcome.stopped == "stopped" and not _stopped_by_user(deps, name):
+    if outcome.stopped == "stopped" and not _stopped_by_user(deps, key):
         # The lease is gone (expired, or this worker is stopping and hands the job back):
         # the next holder resumes from the checkpoints synced so far; write nothing here.
         raise LeaseLost(f"training job {name} interrupted: lease lost")
     ok = outcome.returncode == 0 and outcome.stopped is None
-    return _settle(deps, spec, run_id, dirs, resumed, ok, outcome.stopped, outcome.returncode)
+    return _settle(
+        deps, spec, workspace, run_id, dirs, resumed, ok, outcome.stopped, outcome.returncode
+    )
 
 
-def _stopped_by_user(deps: TrainingDeps, name: str) -> bool:
+def _stopped_by_user(deps: TrainingDeps, key: tuple[str, str]) -> bool:
     with deps.db.session() as session:
-        job = session.get(TrainingJobRow, name)
+        job = session.get(TrainingJobRow, key)
         return job is None or job.state == "Stopped"
 
 
@@ -203,22 +210,24 @@ def _source(deps: TrainingDeps, spec: TrainingJobSpec, root: Path) -> Path | Non
     return Path(spec.source_dir).expanduser().resolve()
 
 
-def _create_run(deps: TrainingDeps, spec: TrainingJobSpec) -> str:
-    store = deps.registry.mlflow
-    client = store.client
+def _create_run(deps: TrainingDeps, spec: TrainingJobSpec, workspace: str) -> str:
+    """The job's MLflow run, in its experiment of the job's workspace."""
+    store = deps.registry.mlflow.in_workspace(workspace)
     experiment_id = store.experiment_id(spec.experiment, deps.settings.artifact_root)
     tags = {"slipway.job": spec.name}
     if spec.source_dir and bundles.is_bundle(spec.source_dir):
         tags["slipway.code_bundle"] = spec.source_dir  # the code's digest, in the run's lineage
-    run = client.create_run(experiment_id, run_name=spec.name, tags=tags)
-    for key, value in spec.hyperparameters.items():
-        client.log_param(run.info.run_id, key, value)
+    with store.scope():
+        run = store.client.create_run(experiment_id, run_name=spec.name, tags=tags)
+        for key, value in spec.hyperparameters.items():
+            store.client.log_param(run.info.run_id, key, value)
     return str(run.info.run_id)
 
 
 def _settle(
     deps: TrainingDeps,
     spec: TrainingJobSpec,
+    workspace: str,
     run_id: str,
     dirs: dict[str, Path],
     resumed: bool,
@@ -226,26 +235,30 @@ def _settle(
     stopped: str | None,
     code: int | None,
 ) -> dict[str, Any]:
-    client = deps.registry.mlflow.client
+    store = deps.registry.mlflow.in_workspace(workspace)
     name = spec.name
+    key = (workspace, name)
     model_key = output_key = None
     if ok:
         if any(dirs["model"].iterdir()):
-            model_key = f"jobs/{name}/model"
+            model_key = f"{job_key(name, workspace)}/model"
             deps.artifacts.put_dir(model_key, dirs["model"])
         if any(dirs["output"].iterdir()):
-            output_key = f"jobs/{name}/output"
+            output_key = f"{job_key(name, workspace)}/output"
             deps.artifacts.put_dir(output_key, dirs["output"])
     with deps.db.session() as session:
-        current = session.get(TrainingJobRow, name)
+        current = session.get(TrainingJobRow, key)
         assert current is not None
         failures = current.failures
     final = ok or stopped == "stopped" or failures + 1 > spec.retries
     if final:
         # The run ends before the job does, so whoever sees the job end sees the run end.
-        client.set_terminated(run_id, "FINISHED" if ok else "KILLED" if stopped else "FAILED")
+        with store.scope():
+            store.client.set_terminated(
+                run_id, "FINISHED" if ok else "KILLED" if stopped else "FAILED"
+            )
     with deps.db.write() as session:
-        row = session.get(TrainingJobRow, name)
+        row = session.get(TrainingJobRow, key)
         assert row is not None
         row.resumed_from_checkpoint = row.resumed_from_checkpoint or resumed
         if ok:
@@ -262,7 +275,7 @@ def _settle(
         state, error = row.state, row.error
         deps.events.append(
             f"training.job_{state.lower()}",
-            f"job/{name}",
+            scoped_resource(workspace, f"job/{name}"),
             {"run_id": run_id, "error": error},
             session=session,
         )

@@ -1,6 +1,8 @@
 """Submitting, inspecting and stopping training jobs; every method returns resources
 (:class:`~slipway.training.resources.TrainingJob`, :class:`~slipway.core.logsink.LogLine`).
-A submission and a stop are audited (``training_job.*``) in their own transaction."""
+A submission and a stop are audited (``training_job.*``) in their own transaction. A
+service is one workspace's (:meth:`TrainingService.in_workspace`): its jobs' names, MLflow
+runs, files and logs are that workspace's."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from slipway.core.logsink import LogLine, read_logs
 from slipway.core.queue import WorkItem, WorkQueue
 from slipway.core.resource import Listing
 from slipway.core.waiting import wait_until_final
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_resource
 from slipway.security.audit import AuditLog
 from slipway.training.resources import TrainingJob
 from slipway.training.spec import (
@@ -32,12 +35,28 @@ from slipway.training.tables import TrainingJobRow
 
 class TrainingService:
     def __init__(
-        self, db: Database, queue: WorkQueue, events: EventLog, audit: AuditLog | None = None
+        self,
+        db: Database,
+        queue: WorkQueue,
+        events: EventLog,
+        audit: AuditLog | None = None,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> None:
         self.db = db
         self.queue = queue
         self.events = events
         self.audit = audit or AuditLog(db)
+        self.workspace = workspace
+
+    def in_workspace(self, workspace: str) -> TrainingService:
+        """The training jobs of ``workspace`` (a validated name)."""
+        if workspace == self.workspace:
+            return self
+        return TrainingService(self.db, self.queue, self.events, self.audit, workspace=workspace)
+
+    def _resource(self, resource: str) -> str:
+        return scoped_resource(self.workspace, resource)
 
     def submit(
         self, spec: TrainingJobSpec | dict[str, Any], *, actor: str | None = None
@@ -45,17 +64,18 @@ class TrainingService:
         """Queue a job; a worker runs it. Names are unique, like SageMaker's."""
         job = TrainingJobSpec.parse(spec)
         with self.db.write() as session:
-            if session.get(TrainingJobRow, job.name) is not None:
+            if session.get(TrainingJobRow, (self.workspace, job.name)) is not None:
                 raise Conflict(f"a training job named {job.name!r} exists already")
             item = self.queue.enqueue(
                 QUEUE,
                 JOB_KIND,
-                {"name": job.name},
+                {"name": job.name, "workspace": self.workspace},
                 max_attempts=job.retries + 1 + CRASH_RETRIES,
                 backoff_seconds=1.0,
                 session=session,
             )
             row = TrainingJobRow(
+                workspace=self.workspace,
                 name=job.name,
                 spec=job.model_dump(mode="json"),
                 state="Pending",
@@ -65,11 +85,13 @@ class TrainingService:
                 created_at=utcnow(),
             )
             session.add(row)
-            self.events.append("training.job_submitted", f"job/{job.name}", {}, session=session)
+            self.events.append(
+                "training.job_submitted", self._resource(f"job/{job.name}"), {}, session=session
+            )
             self.audit.changed(
                 actor,
                 "training_job.submit",
-                f"training-job/{job.name}",
+                self._resource(f"training-job/{job.name}"),
                 {
                     "entry_point": job.script or job.module or job.function,
                     "experiment": job.experiment,
@@ -94,9 +116,8 @@ class TrainingService:
             session.flush()
             return TrainingJob.model_validate(row)
 
-    @staticmethod
-    def _row(session: Session, name: str) -> TrainingJobRow:
-        row = session.get(TrainingJobRow, name)
+    def _row(self, session: Session, name: str) -> TrainingJobRow:
+        row = session.get(TrainingJobRow, (self.workspace, name))
         if row is None:
             raise NotFound(f"training job {name!r} does not exist")
         return row
@@ -121,7 +142,10 @@ class TrainingService:
         """The latest ``limit`` jobs, newest first."""
         with self.db.session() as session:
             rows = session.scalars(
-                select(TrainingJobRow).order_by(TrainingJobRow.created_at.desc()).limit(limit)
+                select(TrainingJobRow)
+                .where(TrainingJobRow.workspace == self.workspace)
+                .order_by(TrainingJobRow.created_at.desc())
+                .limit(limit)
             )
             return Listing(TrainingJob.model_validate(row) for row in rows)
 
@@ -138,16 +162,14 @@ class TrainingService:
 
     def stop(self, name: str, *, actor: str | None = None) -> None:
         with self.db.write() as session:
-            row = session.get(TrainingJobRow, name)
-            if row is None:
-                raise NotFound(f"training job {name!r} does not exist")
+            row = self._row(session, name)
             if row.state in TERMINAL:
                 raise Conflict(f"training job {name} is already {row.state}")
             was_pending = row.state == "Pending"
             self.audit.changed(
                 actor,
                 "training_job.stop",
-                f"training-job/{name}",
+                self._resource(f"training-job/{name}"),
                 {"state": row.state},
                 session=session,
             )
@@ -161,4 +183,4 @@ class TrainingService:
         ``NotFound`` for an unknown job."""
         with self.db.session() as session:
             self._row(session, name)
-        return read_logs(self.db, job_log_id(name), after=after)
+        return read_logs(self.db, job_log_id(name, self.workspace), after=after)

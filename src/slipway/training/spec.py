@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from slipway.core.names import validate_name
 from slipway.core.specs import parse_spec
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_name, scoped_resource
 
 QUEUE = "jobs"
 JOB_KIND = "training.job"
@@ -17,9 +18,15 @@ CRASH_RETRIES = 2
 TERMINAL = frozenset({"Succeeded", "Failed", "Stopped"})
 
 
-def job_log_id(name: str) -> str:
+def job_log_id(name: str, workspace: str = DEFAULT_WORKSPACE) -> str:
     """The key of a job's log lines in the shared log table."""
-    return f"job/{name}"
+    return f"job/{scoped_name(workspace, name)}"
+
+
+def job_key(name: str, workspace: str = DEFAULT_WORKSPACE) -> str:
+    """Where a job keeps its files (checkpoints, model, output) in the artifact store:
+    ``jobs/<name>``, under ``workspaces/<ws>/`` in another workspace than the default."""
+    return scoped_resource(workspace, f"jobs/{name}")
 
 
 class TrainingJobSpec(BaseModel):

@@ -16,6 +16,8 @@ class TrainingJobRow(Base):
 
     __tablename__ = "slipway_training_jobs"
 
+    # Names are unique per workspace (slipway.core.workspace).
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     spec: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(16), index=True)

@@ -30,6 +30,12 @@ from slipway.core.locks import named_lock
 from slipway.core.logsink import log_writer
 from slipway.core.settings import Settings
 from slipway.core.work import WorkContext
+from slipway.core.workspace import (
+    DEFAULT_WORKSPACE,
+    scoped_name,
+    scoped_resource,
+    validate_workspace,
+)
 from slipway.registry.service import Registry
 from slipway.runtime.bundles import import_paths
 from slipway.runtime.childproc import run_forked
@@ -55,6 +61,11 @@ class TuningDeps:
     registry: Registry
 
 
+def tuning_log_id(name: str, workspace: str = DEFAULT_WORKSPACE) -> str:
+    """The key of a tuning job's trial logs in the shared log table."""
+    return f"tuning/{scoped_name(workspace, name)}"
+
+
 def own_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """This job's trials (not those copied in by warm start, nor interrupted ones, which
     run again as a trial of their own)."""
@@ -71,7 +82,7 @@ def recover_interrupted(
     """Fail the trials a previous holder of ``slot`` left RUNNING and enqueue their
     parameters again; returns how many. Only the slot's lease holder calls this, so a
     RUNNING trial of the slot is never one that is still being run."""
-    client = deps.registry.mlflow.client
+    client = deps.registry.mlflow.client  # in the job's workspace: run_tuning_slot's scope
     recovered = 0
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if trial.user_attrs.get(SLOT) != slot:
@@ -98,21 +109,30 @@ def budget(spec: TuningJobSpec) -> int:
 
 
 def run_tuning_slot(context: WorkContext, deps: TuningDeps) -> dict[str, Any]:
-    """The ``tuning.runner`` work handler."""
+    """The ``tuning.runner`` work handler. Its MLflow calls all run in the job's
+    workspace (this thread's scope); items queued before workspaces were the default's."""
+    workspace = validate_workspace(context.payload.get("workspace", DEFAULT_WORKSPACE))
+    with deps.registry.mlflow.in_workspace(workspace).scope():
+        return _run_slot(context, deps, workspace)
+
+
+def _run_slot(context: WorkContext, deps: TuningDeps, workspace: str) -> dict[str, Any]:
     name = context.payload["name"]
+    key = (workspace, name)
     with deps.db.session() as session:
-        row = session.get(TuningJobRow, name)
+        row = session.get(TuningJobRow, key)
         if row is None or row.state in TERMINAL:
             return {"ignored": True}
         spec = TuningJobSpec.model_validate(row.spec)
         parent_run = row.mlflow_run_id
     slot = int(context.payload.get("slot", 0))
-    study = open_study(deps.db, spec, slot=slot)
-    with named_lock(deps.db, f"tuning/{name}"):
+    study = open_study(deps.db, spec, workspace=workspace, slot=slot)
+    lock = tuning_log_id(name, workspace)
+    with named_lock(deps.db, lock):
         recover_interrupted(deps, spec, study, slot)
     ran = 0
-    while not context.lease_lost() and not _stopped(deps, name):
-        with named_lock(deps.db, f"tuning/{name}"):
+    while not context.lease_lost() and not _stopped(deps, key):
+        with named_lock(deps.db, lock):
             if len(own_trials(study)) >= budget(spec):
                 break
             trial = study.ask()
@@ -120,7 +140,7 @@ def run_tuning_slot(context: WorkContext, deps: TuningDeps) -> dict[str, Any]:
             params = suggest(trial, spec)
         run_id = _trial_run(deps, spec, parent_run, trial.number, params)
         trial.set_user_attr("run_id", run_id)
-        outcome = _run_trial(context, deps, spec, trial, params, run_id)
+        outcome = _run_trial(context, deps, spec, workspace, trial, params, run_id)
         if context.lease_lost():
             # Interrupted: the trial stays RUNNING for the slot's next holder to run again.
             return {"trials": ran, "interrupted": trial.number}
@@ -138,7 +158,7 @@ def run_tuning_slot(context: WorkContext, deps: TuningDeps) -> dict[str, Any]:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             client.set_terminated(run_id, "FAILED")
         ran += 1
-    _finish_if_done(deps, spec, study)
+    _finish_if_done(deps, spec, workspace, study)
     return {"trials": ran}
 
 
@@ -188,6 +208,7 @@ def _run_trial(
     context: WorkContext,
     deps: TuningDeps,
     spec: TuningJobSpec,
+    workspace: str,
     trial: optuna.Trial,
     params: dict[str, Any],
     run_id: str,
@@ -201,14 +222,15 @@ def _run_trial(
                     "params": params,
                     "trial_id": trial._trial_id,
                     "run_id": run_id,
+                    "workspace": workspace,
                     "database_url": deps.settings.database_url,
                     "code_paths": import_paths(deps.settings, spec.code_paths),
                 }
             )
         )
-        env = deps.settings.as_env() | user_tracking_env(deps.settings)
+        env = deps.settings.as_env() | user_tracking_env(deps.settings, workspace)
 
-        log = log_writer(deps.db, f"tuning/{spec.name}", f"trial-{trial.number}", 1)
+        log = log_writer(deps.db, tuning_log_id(spec.name, workspace), f"trial-{trial.number}", 1)
 
         outcome = run_forked(
             "slipway.tuning.trial",
@@ -219,7 +241,7 @@ def _run_trial(
             timeout=spec.trial_timeout_seconds,
             memory_mb=spec.memory_mb,
             cpus=spec.cpus,
-            should_stop=lambda: context.lease_lost() or _stopped(deps, spec.name),
+            should_stop=lambda: context.lease_lost() or _stopped(deps, (workspace, spec.name)),
         )
         if outcome.stopped or not result_path.exists():
             return {"ok": False, "error": outcome.stopped or f"trial died ({outcome.returncode})"}
@@ -227,14 +249,17 @@ def _run_trial(
         return result
 
 
-def _stopped(deps: TuningDeps, name: str) -> bool:
+def _stopped(deps: TuningDeps, key: tuple[str, str]) -> bool:
     with deps.db.session() as session:
-        row = session.get(TuningJobRow, name)
+        row = session.get(TuningJobRow, key)
         return row is None or row.state == "Stopped"
 
 
-def _finish_if_done(deps: TuningDeps, spec: TuningJobSpec, study: optuna.Study) -> None:
-    with named_lock(deps.db, f"tuning/{spec.name}"):
+def _finish_if_done(
+    deps: TuningDeps, spec: TuningJobSpec, workspace: str, study: optuna.Study
+) -> None:
+    key = (workspace, spec.name)
+    with named_lock(deps.db, tuning_log_id(spec.name, workspace)):
         trials = own_trials(study)
         running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
         if running or len(trials) < budget(spec):
@@ -245,7 +270,7 @@ def _finish_if_done(deps: TuningDeps, spec: TuningJobSpec, study: optuna.Study) 
             if t.state == optuna.trial.TrialState.COMPLETE
         ]
         with deps.db.session() as session:
-            current = session.get(TuningJobRow, spec.name)
+            current = session.get(TuningJobRow, key)
             if current is None or current.state in TERMINAL:
                 return
             parent_run = current.mlflow_run_id
@@ -255,7 +280,7 @@ def _finish_if_done(deps: TuningDeps, spec: TuningJobSpec, study: optuna.Study) 
                 parent_run, "FINISHED" if completed else "FAILED"
             )
         with deps.db.write() as session:
-            row = session.get(TuningJobRow, spec.name)
+            row = session.get(TuningJobRow, key)
             assert row is not None
             if row.state in TERMINAL:
                 return
@@ -274,7 +299,7 @@ def _finish_if_done(deps: TuningDeps, spec: TuningJobSpec, study: optuna.Study) 
             row.finished_at = utcnow()
             deps.events.append(
                 f"tuning.job_{row.state.lower()}",
-                f"tuning/{spec.name}",
+                scoped_resource(workspace, f"tuning/{spec.name}"),
                 {"best": row.best},
                 session=session,
             )

@@ -1,7 +1,9 @@
 """Submitting and inspecting tuning jobs; every method returns resources
 (:class:`~slipway.tuning.resources.TuningJob`, :class:`~slipway.tuning.resources.Trial`,
 :class:`~slipway.core.logsink.LogLine`). A submission and a stop are audited
-(``tuning_job.*``) in the transaction that stores them."""
+(``tuning_job.*``) in the transaction that stores them. A service is one workspace's
+(:meth:`TuningService.in_workspace`): its jobs' names, studies, MLflow runs and logs are
+that workspace's."""
 
 from __future__ import annotations
 
@@ -18,12 +20,13 @@ from slipway.core.logsink import LogLine, read_logs
 from slipway.core.queue import WorkQueue
 from slipway.core.resource import Listing
 from slipway.core.waiting import wait_until_final
+from slipway.core.workspace import scoped_resource
 from slipway.registry.mlflow_store import MlflowStore
 from slipway.security.audit import AuditLog
 from slipway.tuning.resources import Trial, TuningJob
-from slipway.tuning.runner import INTERRUPTED, RETRY_OF, WARM
+from slipway.tuning.runner import INTERRUPTED, RETRY_OF, WARM, tuning_log_id
 from slipway.tuning.spec import QUEUE, RUNNER_KIND, TERMINAL, TuningJobSpec
-from slipway.tuning.study import open_study, pruner, sampler, storage
+from slipway.tuning.study import open_study, pruner, sampler, storage, study_name
 from slipway.tuning.tables import TuningJobRow
 
 
@@ -40,27 +43,45 @@ class TuningService:
         self.db = db
         self.queue = queue
         self.events = events
-        self.mlflow = mlflow
+        self.mlflow = mlflow  # bound to this service's workspace
         self.artifact_root = artifact_root
         self.audit = audit or AuditLog(db)
+        self.workspace = mlflow.workspace
+
+    def in_workspace(self, workspace: str) -> TuningService:
+        """The tuning jobs of ``workspace`` (a validated name)."""
+        if workspace == self.workspace:
+            return self
+        return TuningService(
+            self.db,
+            self.queue,
+            self.events,
+            self.mlflow.in_workspace(workspace),
+            self.artifact_root,
+            self.audit,
+        )
+
+    def _resource(self, resource: str) -> str:
+        return scoped_resource(self.workspace, resource)
 
     def submit(
         self, spec: TuningJobSpec | dict[str, Any], *, actor: str | None = None
     ) -> TuningJob:
         job = TuningJobSpec.parse(spec)
         with self.db.session() as session:
-            if session.get(TuningJobRow, job.name) is not None:
+            if session.get(TuningJobRow, (self.workspace, job.name)) is not None:
                 raise Conflict(f"a tuning job named {job.name!r} exists already")
         parents = [self.get(name) for name in job.warm_start_from]  # NotFound first
         study = optuna.create_study(
-            study_name=job.name,
+            study_name=study_name(job.name, self.workspace),
             storage=storage(self.db),
             sampler=sampler(job),
             pruner=pruner(job),
             direction=job.direction,
         )
         for parent in parents:
-            for trial in open_study(self.db, parent.spec).get_trials(
+            parent_study = open_study(self.db, parent.spec, workspace=self.workspace)
+            for trial in parent_study.get_trials(
                 deepcopy=False, states=[optuna.trial.TrialState.COMPLETE]
             ):
                 study.add_trial(
@@ -74,6 +95,7 @@ class TuningService:
         run_id = self._parent_run(job)
         with self.db.write() as session:
             row = TuningJobRow(
+                workspace=self.workspace,
                 name=job.name,
                 spec=job.model_dump(mode="json"),
                 state="Running",
@@ -85,20 +107,20 @@ class TuningService:
                 self.queue.enqueue(
                     QUEUE,
                     RUNNER_KIND,
-                    {"name": job.name, "slot": slot},
+                    {"name": job.name, "slot": slot, "workspace": self.workspace},
                     max_attempts=3,
                     session=session,
                 )
             self.events.append(
                 "tuning.job_started",
-                f"tuning/{job.name}",
+                self._resource(f"tuning/{job.name}"),
                 {"warm_start_trials": len(study.trials)},
                 session=session,
             )
             self.audit.changed(
                 actor,
                 "tuning_job.submit",
-                f"tuning-job/{job.name}",
+                self._resource(f"tuning-job/{job.name}"),
                 {"trial": job.trial, "strategy": job.strategy, "max_jobs": job.max_jobs},
                 session=session,
             )
@@ -107,14 +129,15 @@ class TuningService:
 
     def _parent_run(self, job: TuningJobSpec) -> str:
         experiment_id = self.mlflow.experiment_id(job.experiment, self.artifact_root)
-        run = self.mlflow.client.create_run(
-            experiment_id, run_name=job.name, tags={"slipway.tuning_job": job.name}
-        )
+        with self.mlflow.scope():
+            run = self.mlflow.client.create_run(
+                experiment_id, run_name=job.name, tags={"slipway.tuning_job": job.name}
+            )
         return str(run.info.run_id)
 
     def get(self, name: str) -> TuningJob:
         with self.db.session() as session:
-            row = session.get(TuningJobRow, name)
+            row = session.get(TuningJobRow, (self.workspace, name))
             if row is None:
                 raise NotFound(f"tuning job {name!r} does not exist")
             return TuningJob.model_validate(row)
@@ -123,7 +146,10 @@ class TuningService:
         """The latest ``limit`` jobs, newest first."""
         with self.db.session() as session:
             rows = session.scalars(
-                select(TuningJobRow).order_by(TuningJobRow.created_at.desc()).limit(limit)
+                select(TuningJobRow)
+                .where(TuningJobRow.workspace == self.workspace)
+                .order_by(TuningJobRow.created_at.desc())
+                .limit(limit)
             )
             return Listing(TuningJob.model_validate(row) for row in rows)
 
@@ -143,7 +169,7 @@ class TuningService:
                 interrupted=bool(t.user_attrs.get(INTERRUPTED)),
                 retry_of=t.user_attrs.get(RETRY_OF),
             )
-            for t in open_study(self.db, spec).get_trials(deepcopy=False)
+            for t in open_study(self.db, spec, workspace=self.workspace).get_trials(deepcopy=False)
         )
 
     def wait(self, name: str, timeout: float = 600.0) -> TuningJob:
@@ -159,7 +185,7 @@ class TuningService:
 
     def stop(self, name: str, *, actor: str | None = None) -> None:
         with self.db.write() as session:
-            row = session.get(TuningJobRow, name)
+            row = session.get(TuningJobRow, (self.workspace, name))
             if row is None:
                 raise NotFound(f"tuning job {name!r} does not exist")
             if row.state in TERMINAL:
@@ -167,7 +193,7 @@ class TuningService:
             self.audit.changed(
                 actor,
                 "tuning_job.stop",
-                f"tuning-job/{name}",
+                self._resource(f"tuning-job/{name}"),
                 {"state": row.state},
                 session=session,
             )
@@ -177,4 +203,4 @@ class TuningService:
         """The trials' captured output after position ``after`` (a line's ``id``); each
         line's ``step`` is ``trial-<number>``. ``NotFound`` for an unknown job."""
         self.get(name)
-        return read_logs(self.db, f"tuning/{name}", after=after)
+        return read_logs(self.db, tuning_log_id(name, self.workspace), after=after)

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from slipway.core.db.engine import Database, normalize_url
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_name
 from slipway.tuning.spec import TuningJobSpec
 
 SCHEMA = "slipway_optuna"
@@ -96,11 +97,22 @@ def suggest(trial: optuna.Trial, spec: TuningJobSpec) -> dict[str, Any]:
     return params
 
 
+def study_name(name: str, workspace: str = DEFAULT_WORKSPACE) -> str:
+    """The Optuna study of tuning job ``name`` of ``workspace``: Optuna's names are one
+    namespace, so another workspace's are ``<workspace>/<name>``."""
+    return scoped_name(workspace, name)
+
+
 def open_study(
-    db: Database, spec: TuningJobSpec, *, existing: bool = False, slot: int = 0
+    db: Database,
+    spec: TuningJobSpec,
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    existing: bool = False,
+    slot: int = 0,
 ) -> optuna.Study:
     return optuna.load_study(
-        study_name=spec.name,
+        study_name=study_name(spec.name, workspace),
         storage=storage(db, existing=existing),
         sampler=sampler(spec, slot),
         pruner=pruner(spec),

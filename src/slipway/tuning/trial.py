@@ -24,6 +24,7 @@ import optuna.storages._rdb.models  # preloaded: see below
 from sqlalchemy.orm import configure_mappers
 
 from slipway.core.db.engine import Database
+from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.runtime.targets import resolve_target
 from slipway.tuning.spec import TuningJobSpec
 from slipway.tuning.study import open_study
@@ -56,7 +57,8 @@ def main(spec_path: str, result_path: str) -> int:
     try:
         os.environ["MLFLOW_RUN_ID"] = payload["run_id"]
         db = Database(payload["database_url"])
-        study = open_study(db, spec, existing=True)
+        workspace = payload.get("workspace", DEFAULT_WORKSPACE)
+        study = open_study(db, spec, workspace=workspace, existing=True)
         trial = optuna.Trial(study, payload["trial_id"])
         fn = resolve_target(spec.trial)
         context = TrialContext(trial, payload["run_id"], spec.objective_metric)

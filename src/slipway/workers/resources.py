@@ -12,6 +12,7 @@ from typing import Any
 
 from slipway.core.db.engine import Database
 from slipway.core.queue import WorkItem
+from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.pipelines.orchestrator import STEP_KIND
 from slipway.pipelines.tables import ExecutionRow
 from slipway.training.spec import JOB_KIND
@@ -30,10 +31,12 @@ def declared_cpus(db: Database, item: WorkItem) -> float | None:
             node = (exe.graph.get("steps", {}) if exe else {}).get(payload.get("step"), {})
             return _positive(node.get("options", {}).get("cpus"))
         if item.kind == JOB_KIND:
-            job = session.get(TrainingJobRow, payload.get("name"))
+            workspace = payload.get("workspace", DEFAULT_WORKSPACE)
+            job = session.get(TrainingJobRow, (workspace, payload.get("name")))
             return _positive(job.spec.get("cpus") if job else None)
         if item.kind == RUNNER_KIND:
-            tuning = session.get(TuningJobRow, payload.get("name"))
+            workspace = payload.get("workspace", DEFAULT_WORKSPACE)
+            tuning = session.get(TuningJobRow, (workspace, payload.get("name")))
             return _positive(tuning.spec.get("cpus") if tuning else None)
     return None
 

@@ -6,88 +6,102 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.auth import Principal, authorize, services_of, workspace_of
 from slipway.api.code import confine_training_job, confine_tuning_job
 from slipway.api.routes import MAX_ID
 from slipway.core.logsink import LogLine
 from slipway.events.resources import Trigger, TriggerSpec
 from slipway.pipelines.resources import Schedule, ScheduleFire, ScheduleSpec
 from slipway.training.resources import TrainingJob
+from slipway.training.service import TrainingService
 from slipway.training.spec import TrainingJobSpec
 from slipway.tuning.resources import Trial, TuningJob
+from slipway.tuning.service import TuningService
 from slipway.tuning.spec import TuningJobSpec
 
 _caller = authorize()  # one object, so FastAPI resolves it once per request
 router = APIRouter(tags=["jobs"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
+# Training and tuning jobs are kept per workspace; schedules and triggers not yet.
+_scoped_caller = authorize(scoped=True)
+scoped_router = APIRouter(tags=["jobs"], dependencies=[Depends(_scoped_caller)])
+ScopedCaller = Annotated[Principal, Depends(_scoped_caller)]
 
 
-@router.post("/jobs", status_code=201)
-def submit_job(body: TrainingJobSpec, request: Request, caller: Caller) -> TrainingJob:
-    services = services_of(request)
-    confine_training_job(services.settings, body)
-    return services.training.submit(body, actor=caller.name)
+def training(request: Request) -> TrainingService:
+    """The training jobs of the request's workspace."""
+    return services_of(request).training.in_workspace(workspace_of(request))
 
 
-@router.get("/jobs")
+def tuning(request: Request) -> TuningService:
+    """The tuning jobs of the request's workspace."""
+    return services_of(request).tuning.in_workspace(workspace_of(request))
+
+
+@scoped_router.post("/jobs", status_code=201)
+def submit_job(body: TrainingJobSpec, request: Request, caller: ScopedCaller) -> TrainingJob:
+    confine_training_job(services_of(request).settings, body)
+    return training(request).submit(body, actor=caller.name)
+
+
+@scoped_router.get("/jobs")
 def list_jobs(
     request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[TrainingJob]:
-    return services_of(request).training.jobs(limit)
+    return training(request).jobs(limit)
 
 
-@router.get("/jobs/{name}")
+@scoped_router.get("/jobs/{name}")
 def get_job(name: str, request: Request) -> TrainingJob:
-    return services_of(request).training.get(name)
+    return training(request).get(name)
 
 
-@router.get("/jobs/{name}/logs")
+@scoped_router.get("/jobs/{name}/logs")
 def job_logs(
     name: str, request: Request, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
 ) -> list[LogLine]:
-    return services_of(request).training.logs(name, after)
+    return training(request).logs(name, after)
 
 
-@router.post("/jobs/{name}/stop", status_code=202)
-def stop_job(name: str, request: Request, caller: Caller) -> dict[str, str]:
-    services_of(request).training.stop(name, actor=caller.name)
+@scoped_router.post("/jobs/{name}/stop", status_code=202)
+def stop_job(name: str, request: Request, caller: ScopedCaller) -> dict[str, str]:
+    training(request).stop(name, actor=caller.name)
     return {"name": name, "state": "Stopped"}
 
 
-@router.post("/tuning-jobs", status_code=201)
-def submit_tuning(body: TuningJobSpec, request: Request, caller: Caller) -> TuningJob:
-    services = services_of(request)
-    confine_tuning_job(services.settings, body)
-    return services.tuning.submit(body, actor=caller.name)
+@scoped_router.post("/tuning-jobs", status_code=201)
+def submit_tuning(body: TuningJobSpec, request: Request, caller: ScopedCaller) -> TuningJob:
+    confine_tuning_job(services_of(request).settings, body)
+    return tuning(request).submit(body, actor=caller.name)
 
 
-@router.get("/tuning-jobs")
+@scoped_router.get("/tuning-jobs")
 def list_tuning(
     request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[TuningJob]:
-    return services_of(request).tuning.jobs(limit)
+    return tuning(request).jobs(limit)
 
 
-@router.get("/tuning-jobs/{name}")
+@scoped_router.get("/tuning-jobs/{name}")
 def get_tuning(name: str, request: Request) -> TuningJob:
-    return services_of(request).tuning.get(name)
+    return tuning(request).get(name)
 
 
-@router.get("/tuning-jobs/{name}/trials")
+@scoped_router.get("/tuning-jobs/{name}/trials")
 def tuning_trials(name: str, request: Request) -> list[Trial]:
-    return services_of(request).tuning.trials(name)
+    return tuning(request).trials(name)
 
 
-@router.get("/tuning-jobs/{name}/logs")
+@scoped_router.get("/tuning-jobs/{name}/logs")
 def tuning_logs(
     name: str, request: Request, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
 ) -> list[LogLine]:
-    return services_of(request).tuning.logs(name, after)
+    return tuning(request).logs(name, after)
 
 
-@router.post("/tuning-jobs/{name}/stop", status_code=202)
-def stop_tuning(name: str, request: Request, caller: Caller) -> dict[str, str]:
-    services_of(request).tuning.stop(name, actor=caller.name)
+@scoped_router.post("/tuning-jobs/{name}/stop", status_code=202)
+def stop_tuning(name: str, request: Request, caller: ScopedCaller) -> dict[str, str]:
+    tuning(request).stop(name, actor=caller.name)
     return {"name": name, "state": "Stopped"}
 
 

@@ -100,6 +100,16 @@ def request_workspace(scope: Scope) -> str:
     return DEFAULT_WORKSPACE
 
 
+def bind_workspace(workspace: str) -> None:
+    """Tell MLflow's handlers the request's workspace, checked here already (it exists in
+    Slipway and in MLflow's store), so that MLflow's own hook does not look it up in the
+    database again on every request. A context variable of this request's task, which the
+    handler's thread inherits."""
+    from mlflow.utils.workspace_context import set_server_request_workspace
+
+    set_server_request_workspace(workspace)
+
+
 async def mlflow_error(
     send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
 ) -> None:
@@ -186,6 +196,7 @@ class TrackingGate:
             self._check(rule, caller)
             if caller.workspace != DEFAULT_WORKSPACE:
                 await anyio.to_thread.run_sync(self._open_workspace, caller.workspace)
+            bind_workspace(caller.workspace)
             if rule.access is Access.WORKSPACES:
                 listed = await anyio.to_thread.run_sync(self._workspaces, path, caller)
                 await send_json(send, 200, listed)
