@@ -44,7 +44,9 @@ def test_channels_rules_and_history_over_rest(
     assert moved.status_code == 400
     assert moved.json()["error"]["details"]["field"] == "config.url"
     with services.db.session() as session:  # stored whole, shown without its path
-        assert session.get(AlertChannelRow, "ops").config["url"] == hook.url("/secret/path")
+        assert session.get(AlertChannelRow, ("default", "ops")).config["url"] == hook.url(
+            "/secret/path"
+        )
     assert services.alerts.channel("ops").config["url"] == f"http://127.0.0.1:{hook.port}/***"
     moved = client.put(
         "/api/v1/alerts/channels/ops", headers=editor, json={"config": {"url": hook.url()}}

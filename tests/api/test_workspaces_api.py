@@ -121,6 +121,7 @@ def test_a_request_naming_a_workspace_is_checked_before_it_acts(
     assert client.get("/api/v1/jobs", headers=_in(admin, "fraud")).json() == []
     assert client.get("/api/v1/tuning-jobs", headers=_in(admin, "fraud")).json() == []
     assert client.get("/api/v1/alerts/rules", headers=_in(admin, "fraud")).json() == []
+    assert client.get("/api/v1/batch-jobs", headers=_in(admin, "fraud")).json() == []
     _error(client.get("/api/v1/jobs/anything", headers=_in(admin, "fraud")), 404)
 
 

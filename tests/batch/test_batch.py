@@ -117,7 +117,7 @@ def test_manifest_exists_before_the_job_reads_completed(
 
     def observed(sink: FileSink, manifest: dict[str, object]) -> None:
         with platform.services.db.session() as session:  # what other readers see now
-            row = session.get(BatchJobRow, str(manifest["job"]))
+            row = session.get(BatchJobRow, ("default", str(manifest["job"])))
             states.append(row.state if row is not None else "absent")
         write_manifest(sink, manifest)
 
@@ -454,3 +454,65 @@ def test_broker_killed_mid_job_then_restarted(platform: BatchPlatform, tmp_path:
     finally:
         kafka.bootstrap_servers = real
         broker.kill()
+
+
+def test_batch_jobs_of_the_same_name_in_two_workspaces_score_their_own_models(
+    platform: BatchPlatform, batch_workers: None, tmp_path: Path
+) -> None:
+    """``score`` in two workspaces, each naming model ``scorer``: each job scores its own
+    workspace's model, and each workspace lists its own job."""
+    import lightgbm
+    import mlflow
+    import mlflow.lightgbm
+
+    from tests.batch.conftest import make_frame
+
+    services = platform.services
+    if not services.workspaces.exists("fraud"):
+        services.workspaces.create("fraud", actor="t")
+    theirs = services.batch.in_workspace("fraud")
+    registry = services.registry.in_workspace("fraud")
+    train = make_frame(2000, 7)
+    booster = lightgbm.train(
+        {"objective": "regression", "verbose": -1, "num_leaves": 7},
+        lightgbm.Dataset(train[FEATURES], train["f1"] * -3),
+        num_boost_round=10,
+    )
+    experiment = registry.mlflow.experiment_id("batch", services.settings.artifact_root)
+    with registry.mlflow.scope(), mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.lightgbm.log_model(
+            booster,
+            name="model",
+            pip_requirements=["lightgbm"],
+            signature=mlflow.models.infer_signature(
+                train[FEATURES], booster.predict(train[FEATURES])
+            ),
+        )
+    version = registry.register("scorer", f"runs:/{run.info.run_id}/model", actor="t")
+    registry.set_approval("scorer", version.version, "Approved", actor="t")
+
+    outputs = {"default": tmp_path / "ours", "fraud": tmp_path / "theirs"}
+    for jobs, workspace in ((services.batch, "default"), (theirs, "fraud")):
+        spec = _spec(
+            platform,
+            "score-here",
+            {"files": {"path": str(outputs[workspace])}},
+            model=f"scorer:{version.version}" if workspace == "fraud" else platform.model,
+            chunk_rows=4000,
+        )
+        jobs.submit(spec, actor="t")
+    ours_done = services.batch.wait("score-here", timeout=120)
+    theirs_done = theirs.wait("score-here", timeout=120)
+    assert ours_done.state == theirs_done.state == "Completed", (ours_done.error, theirs_done.error)
+    assert theirs_done.digest == version.digest != ours_done.digest
+    expected = platform.frame.sort_values("record_id").reset_index(drop=True)
+    ours, their = (
+        _read_parts(outputs["default"], "parquet"),
+        _read_parts(outputs["fraud"], "parquet"),
+    )
+    assert np.allclose(ours["prediction"], platform.booster.predict(expected[FEATURES]))
+    assert np.allclose(their["prediction"], booster.predict(expected[FEATURES]))
+    assert "score-here" in [j.name for j in theirs.list()]
+    assert [c.index for c in theirs.chunks("score-here")] == [0, 1, 2]
+    resources = {e.resource for e in services.audit.list(action="batch_job.submit", limit=500)}
+    assert {"batch-job/score-here", "workspaces/fraud/batch-job/score-here"} <= resources

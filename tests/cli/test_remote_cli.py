@@ -160,6 +160,8 @@ def test_workspaces_and_grants_through_a_remote_server(both: SharedPlatform) -> 
     env = {"SLIPWAY_TOKEN": both.token}
     _run([*url, "workspaces", "create", workspace, "--description", "a team"], env)
     assert workspace in _run([*url, "workspaces", "list"], env)
+    assert "*/native" in _run([*url, "workspaces", "formats", workspace, "*/native"], env)
+    assert "the platform's" in _run([*url, "workspaces", "formats", workspace, "--clear"], env)
     created = json.loads(
         _run(
             [*url, "tokens", "create", name, "--role", "editor", "--in", workspace, "-o", "json"],

@@ -28,6 +28,13 @@ def test_create_list_and_grant(platform: Any, side: str, shared_platform: Shared
     listed = platform.workspaces.list()
     assert isinstance(listed, Listing) and {"default", name} <= {w.name for w in listed}
     assert platform.workspaces.get(name).name == name
+    narrowed = platform.workspaces.set_model_formats(name, ["*/native", "sklearn/skops"])
+    assert narrowed.model_formats == ["*/native", "sklearn/skops"]
+    assert platform.workspaces.get(name).model_formats == ["*/native", "sklearn/skops"]
+    with pytest.raises(InvalidInput) as bad_formats:
+        platform.workspaces.set_model_formats(name, ["pickles please"])
+    assert bad_formats.value.field == "model_formats"
+    assert platform.workspaces.set_model_formats(name, None).model_formats is None
 
     token, secret = platform.tokens.create(f"t-{name}", "editor", workspaces=[name])
     assert token.workspaces == [name]
@@ -44,6 +51,8 @@ def test_create_list_and_grant(platform: Any, side: str, shared_platform: Shared
         theirs.features.create_group(spec)
         assert [g.name for g in theirs.features.list_groups()] == [group]
         assert group not in [g.name for g in shared_platform.services.features.list_groups()]
+        with pytest.raises(Forbidden, match="every workspace"):  # the platform admin's
+            theirs.workspaces.set_model_formats(name, ["*/native"])
         with pytest.raises(InvalidInput) as not_yet:  # not kept per workspace yet
             theirs.endpoints.list()
         assert not_yet.value.field == WORKSPACE_HEADER

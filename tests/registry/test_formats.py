@@ -22,6 +22,7 @@ from slipway.core.errors import InvalidInput
 from slipway.core.settings import RegistrySettings
 from slipway.registry import predict
 from slipway.registry.formats import check_format, loaded_format
+from slipway.security.audit import AuditLog
 from slipway.services import Services
 
 X = pd.DataFrame({"a": np.linspace(-1, 1, 40), "b": np.linspace(1, -1, 40) ** 2})
@@ -164,3 +165,41 @@ def test_a_narrowed_policy_refuses_to_load_what_it_once_registered(
         with pytest.raises(InvalidInput) as caught:
             load()
         assert caught.value.field == "model" and "sklearn/skops" in caught.value.message
+
+
+def test_a_workspace_narrows_the_formats_its_models_may_be_in(
+    services: Services, tmp_path: Path
+) -> None:
+    """fraud loads native models only; the default workspace keeps the platform's policy
+    (everything). Checked at registration and again at load, read afresh each time."""
+    services.workspaces.create("fraud", actor="t")
+    fraud = services.registry.in_workspace("fraud")
+    saved = Path(services.settings.artifact_root) / "saved" / "skops-model"
+    mlflow.sklearn.save_model(
+        LogisticRegression().fit(X, Y),
+        str(saved),
+        serialization_format="skops",
+        signature=mlflow.models.infer_signature(X, Y),
+        pip_requirements=["scikit-learn"],
+    )
+    changed = services.workspaces.set_model_formats("fraud", ["*/native"], actor="root")
+    assert changed.model_formats == ["*/native"]
+    with pytest.raises(InvalidInput) as caught:
+        fraud.register("churn", str(saved), actor="t")
+    assert caught.value.field == "source"
+    assert caught.value.details["policy"] == "workspace fraud's model formats"
+    assert fraud.models() == []  # nothing recorded
+    assert services.registry.register("churn", str(saved), actor="t").version == 1
+    services.workspaces.set_model_formats("fraud", None, actor="root")
+    version = fraud.register("churn", str(saved), actor="t")
+    assert predict.load_model(fraud, "churn", version.version) is not None
+    services.workspaces.set_model_formats("fraud", ["*/native", "onnx/*"], actor="root")
+    with pytest.raises(InvalidInput, match="fraud's model formats") as caught:
+        predict.load_model(fraud, "churn", version.version)
+    assert caught.value.field == "model"
+    for bad in ([], ["native"], "sklearn/skops", ["sklearn/skops; rm"]):
+        with pytest.raises(InvalidInput) as refused:
+            services.workspaces.set_model_formats("fraud", bad, actor="root")  # type: ignore[arg-type]
+        assert refused.value.field == "model_formats"
+    entries = [e.details for e in AuditLog(services.db).list(action="workspaces.model_formats")]
+    assert entries[0] == {"from": None, "to": ["*/native", "onnx/*"]}

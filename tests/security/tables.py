@@ -41,6 +41,8 @@ CONTROL_PLANE = parse(
     # Any role reads a workspace it holds one in; the matrix names one nobody was granted,
     # which only an admin of every workspace reaches (a 404).
     GET     /api/v1/workspaces/{name}                             admin
+    # A workspace's model format policy is the platform admin's, like its creation.
+    PUT     /api/v1/workspaces/{name}/model-formats               admin
     # The audit log names every caller: the auditor's (and the admin's).
     GET     /api/v1/audit                                         auditor
 

@@ -35,6 +35,7 @@ from slipway.core.errors import InvalidInput
 from slipway.core.events import EventLog
 from slipway.core.settings import Settings
 from slipway.core.work import PermanentFailure, WorkContext
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_resource, validate_workspace
 from slipway.explain.base import Explainer, Explanation, Unexplainable
 from slipway.explain.build import explainer_of
 from slipway.explain.kernel import KernelOptions
@@ -55,25 +56,29 @@ class ChunkDeps:
     registry: Registry
 
 
-_models: dict[tuple[str, int], LoadedModel] = {}
+_models: dict[tuple[str, str, int], LoadedModel] = {}
 _models_lock = threading.Lock()
 
 
-def _model(deps: ChunkDeps, name: str, version: int) -> LoadedModel:
+def _model(deps: ChunkDeps, workspace: str, name: str, version: int) -> LoadedModel:
+    """The workspace's model version, loaded once a process."""
     with _models_lock:
-        model = _models.get((name, version))
+        model = _models.get((workspace, name, version))
         if model is None:
-            model = load_model(deps.registry, name, version)
-            _models[(name, version)] = model
+            model = load_model(deps.registry.in_workspace(workspace), name, version)
+            _models[(workspace, name, version)] = model
         return model
 
 
 def run_chunk(context: WorkContext, deps: ChunkDeps) -> dict[str, Any]:
     name, index = context.payload["job"], int(context.payload["chunk"])
+    # Items queued before workspaces name none: they were the default workspace's.
+    workspace = validate_workspace(context.payload.get("workspace", DEFAULT_WORKSPACE))
+    key = (workspace, name)
     db = deps.db
     with db.write() as session:
-        job = session.get(BatchJobRow, name)
-        chunk = session.get(BatchChunkRow, (name, index))
+        job = session.get(BatchJobRow, key)
+        chunk = session.get(BatchChunkRow, (workspace, name, index))
         if job is None or chunk is None or job.state in TERMINAL or chunk.state == "done":
             return {"skipped": True}
         spec = BatchJobSpec.model_validate(job.spec)
@@ -83,7 +88,7 @@ def run_chunk(context: WorkContext, deps: ChunkDeps) -> dict[str, Any]:
             job.state, job.started_at = "Running", utcnow()
         chunk.state = "running"
     started = time.perf_counter()
-    model = _model(deps, job.model_name, job.model_version)
+    model = _model(deps, workspace, job.model_name, job.model_version)
     explainer: Explainer | None = None
     if spec.explain:
         try:
@@ -115,12 +120,12 @@ def run_chunk(context: WorkContext, deps: ChunkDeps) -> dict[str, Any]:
     delivery = sink.finish(rows)
     seconds = time.perf_counter() - started
     if not delivery.complete:
-        _record_failure(deps, name, index, rows, delivery, seconds)
+        _record_failure(deps, key, index, rows, delivery, seconds)
         raise PermanentFailure(
             f"chunk {index}: {delivery.delivered} of {rows} messages acknowledged,"
             f" {delivery.failed} failed ({delivery.first_error or 'delivery timed out'})"
         )
-    _complete(deps, name, index, rows, delivery, seconds)
+    _complete(deps, key, index, rows, delivery, seconds)
     return {"rows": rows, "seconds": seconds, "delivered": delivery.delivered}
 
 
@@ -139,15 +144,15 @@ def attribution_columns(explanation: Explanation) -> dict[str, pa.Array]:
 
 def _record_failure(
     deps: ChunkDeps,
-    name: str,
+    key: tuple[str, str],
     index: int,
     rows: int,
     delivery: Delivery,
     seconds: float,
 ) -> None:
     with deps.db.write() as session:
-        chunk = session.get(BatchChunkRow, (name, index))
-        job = session.get(BatchJobRow, name)
+        chunk = session.get(BatchChunkRow, (*key, index))
+        job = session.get(BatchJobRow, key)
         if chunk is None or job is None:
             return
         chunk.state, chunk.rows, chunk.seconds = "failed", rows, seconds
@@ -159,15 +164,16 @@ def _record_failure(
 
 def _complete(
     deps: ChunkDeps,
-    name: str,
+    key: tuple[str, str],
     index: int,
     rows: int,
     delivery: Delivery,
     seconds: float,
 ) -> None:
+    workspace, name = key
     with deps.db.write() as session:
-        chunk = session.get(BatchChunkRow, (name, index))
-        job = session.get(BatchJobRow, name)
+        chunk = session.get(BatchChunkRow, (*key, index))
+        job = session.get(BatchJobRow, key)
         if chunk is None or job is None or chunk.state == "done":
             return
         chunk.state, chunk.rows, chunk.seconds = "done", rows, seconds
@@ -178,7 +184,9 @@ def _complete(
         if job.chunks_done < job.chunks_total or job.state in TERMINAL:
             return
         chunks = session.scalars(
-            select(BatchChunkRow).where(BatchChunkRow.job == name).order_by(BatchChunkRow.index)
+            select(BatchChunkRow)
+            .where(BatchChunkRow.workspace == workspace, BatchChunkRow.job == name)
+            .order_by(BatchChunkRow.index)
         ).all()
         job.state, job.finished_at = "Completed", utcnow()
         assert job.started_at is not None
@@ -204,7 +212,7 @@ def _complete(
         }
         deps.events.append(
             "batch.job_completed",
-            f"batch/{name}",
+            scoped_resource(workspace, f"batch/{name}"),
             {"rows": job.rows_done, "delivered": job.delivered},
             session=session,
         )

@@ -7,7 +7,9 @@ is planned into chunks, one work item each, so every worker scores chunks in par
 
 It hands out :mod:`resources <slipway.batch.resources>` (:class:`BatchJob`,
 :class:`BatchChunk`), built from the rows at this edge. Submitting, stopping and resuming
-are audited (``batch_job.*``) in the transaction that makes the change.
+are audited (``batch_job.*``) in the transaction that makes the change. A service is one
+workspace's (:meth:`BatchService.in_workspace`): its jobs' names, models (its registry's),
+feature queries (its feature store's) and chunks are that workspace's.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from slipway.core.resource import Listing
 from slipway.core.settings import Settings
 from slipway.core.specs import parse_spec
 from slipway.core.waiting import wait_until_final
+from slipway.core.workspace import scoped_resource
 from slipway.features.store import FeatureStore
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import schema_from_signature
@@ -73,6 +76,27 @@ class BatchService:
         self.registry = registry
         self.features = features
         self.audit = audit or AuditLog(db)
+        self.workspace = registry.workspace
+
+    def in_workspace(self, workspace: str) -> BatchService:
+        """The batch jobs of ``workspace`` (a validated name), scoring its models."""
+        if workspace == self.workspace:
+            return self
+        return BatchService(
+            self.settings,
+            self.db,
+            self.queue,
+            self.events,
+            self.registry.in_workspace(workspace),
+            self.features.in_workspace(workspace),
+            self.audit,
+        )
+
+    def _resource(self, resource: str) -> str:
+        return scoped_resource(self.workspace, resource)
+
+    def _key(self, name: str) -> tuple[str, str]:
+        return (self.workspace, name)
 
     # -- submission -----------------------------------------------------------------------
 
@@ -81,7 +105,7 @@ class BatchService:
         them; the job starts Pending. A bad spec stores nothing."""
         job = parse_spec(BatchJobSpec, spec)
         with self.db.session() as session:
-            if session.get(BatchJobRow, job.name) is not None:
+            if session.get(BatchJobRow, self._key(job.name)) is not None:
                 raise Conflict(f"a batch job named {job.name!r} exists already")
         name, ref = parse_model_ref(job.model)
         if ref is None:
@@ -105,9 +129,10 @@ class BatchService:
         chunks = sources.plan(files, job.chunk_rows)
         now = utcnow()
         with self.db.write() as session:
-            if session.get(BatchJobRow, job.name) is not None:
+            if session.get(BatchJobRow, self._key(job.name)) is not None:
                 raise Conflict(f"a batch job named {job.name!r} exists already")
             row = BatchJobRow(
+                workspace=self.workspace,
                 name=job.name,
                 spec=job.model_dump(mode="json"),
                 state="Pending",
@@ -131,6 +156,7 @@ class BatchService:
                 item = self._enqueue(job, index, session)
                 session.add(
                     BatchChunkRow(
+                        workspace=self.workspace,
                         job=job.name,
                         index=index,
                         source=source,
@@ -140,14 +166,14 @@ class BatchService:
                 )
             self.events.append(
                 "batch.job_submitted",
-                f"batch/{job.name}",
+                self._resource(f"batch/{job.name}"),
                 {"model": f"{name}:{version.version}", "chunks": len(chunks)},
                 session=session,
             )
             self.audit.changed(
                 actor,
                 "batch_job.submit",
-                f"batch-job/{job.name}",
+                self._resource(f"batch-job/{job.name}"),
                 {"model": f"{name}:{version.version}", "chunks": len(chunks)},
                 session=session,
             )
@@ -158,7 +184,7 @@ class BatchService:
         item = self.queue.enqueue(
             QUEUE,
             CHUNK_KIND,
-            {"job": job.name, "chunk": index},
+            {"job": job.name, "chunk": index, "workspace": self.workspace},
             max_attempts=job.retries + 1 + CRASH_RETRIES,
             backoff_seconds=1.0,
             session=session,
@@ -170,8 +196,9 @@ class BatchService:
         if given.files is not None:
             return sources.expand(given.files.path, given.files.format)
         # A query or a training set is materialized once, then chunked like any file.
+        folder = scoped_resource(self.workspace, "batch")  # workspaces/<ws>/batch elsewhere
         staging = (
-            f"{self.settings.artifact_root.rstrip('/')}/batch/{job.name}-{uuid.uuid4().hex[:8]}"
+            f"{self.settings.artifact_root.rstrip('/')}/{folder}/{job.name}-{uuid.uuid4().hex[:8]}"
         )
         if given.query is not None:
             table = self.features.query(given.query.sql)
@@ -202,7 +229,7 @@ class BatchService:
         """The job, its progress and how many of its chunks are in each state."""
         validate_name(name, field="name")
         with self.db.session() as session:
-            row = session.get(BatchJobRow, name)
+            row = session.get(BatchJobRow, self._key(name))
             if row is None:
                 raise NotFound(f"batch job {name!r} does not exist")
             if row.state in TERMINAL or self._first_failed(session, row) is None:
@@ -212,7 +239,7 @@ class BatchService:
         # upgraded to a write after a worker committed fails on SQLite at once.) Polls of
         # a healthy running job stay reads.
         with self.db.write() as session:
-            row = session.get(BatchJobRow, name)
+            row = session.get(BatchJobRow, self._key(name))
             if row is None:
                 raise NotFound(f"batch job {name!r} does not exist")
             failed_now = self._reconcile(session, row)
@@ -226,7 +253,9 @@ class BatchService:
         """The first unfinished chunk whose work item gave up, with that item."""
         for chunk in session.scalars(
             select(BatchChunkRow).where(
-                BatchChunkRow.job == row.name, BatchChunkRow.state != "done"
+                BatchChunkRow.workspace == row.workspace,
+                BatchChunkRow.job == row.name,
+                BatchChunkRow.state != "done",
             )
         ):
             if chunk.work_item_id is None:
@@ -250,7 +279,7 @@ class BatchService:
         row.error = error if error.startswith("chunk ") else f"chunk {chunk.index}: {error}"
         self.events.append(
             "batch.job_failed",
-            f"batch/{row.name}",
+            self._resource(f"batch/{row.name}"),
             {"error": row.error, "delivered": row.delivered, "failed": row.failed},
             session=session,
         )
@@ -264,10 +293,12 @@ class BatchService:
         """The job's chunks in order."""
         validate_name(name, field="name")
         with self.db.session() as session:
-            if session.get(BatchJobRow, name) is None:
+            if session.get(BatchJobRow, self._key(name)) is None:
                 raise NotFound(f"batch job {name!r} does not exist")
             rows = session.scalars(
-                select(BatchChunkRow).where(BatchChunkRow.job == name).order_by(BatchChunkRow.index)
+                select(BatchChunkRow)
+                .where(BatchChunkRow.workspace == self.workspace, BatchChunkRow.job == name)
+                .order_by(BatchChunkRow.index)
             ).all()
             return Listing(BatchChunk.model_validate(row) for row in rows)
 
@@ -276,7 +307,10 @@ class BatchService:
         check_limit(limit)
         with self.db.session() as session:
             rows = session.scalars(
-                select(BatchJobRow).order_by(BatchJobRow.created_at.desc()).limit(limit)
+                select(BatchJobRow)
+                .where(BatchJobRow.workspace == self.workspace)
+                .order_by(BatchJobRow.created_at.desc())
+                .limit(limit)
             ).all()
             return Listing(_jobs(session, rows))
 
@@ -293,7 +327,7 @@ class BatchService:
     def stop(self, name: str, *, actor: str | None = None) -> None:
         validate_name(name, field="name")
         with self.db.write() as session:
-            row = session.get(BatchJobRow, name)
+            row = session.get(BatchJobRow, self._key(name))
             if row is None:
                 raise NotFound(f"batch job {name!r} does not exist")
             if row.state in TERMINAL:
@@ -301,7 +335,7 @@ class BatchService:
             self.audit.changed(
                 actor,
                 "batch_job.stop",
-                f"batch-job/{name}",
+                self._resource(f"batch-job/{name}"),
                 {"state": row.state},
                 session=session,
             )
@@ -314,7 +348,9 @@ class BatchService:
                 c.work_item_id
                 for c in session.scalars(
                     select(BatchChunkRow).where(
-                        BatchChunkRow.job == name, BatchChunkRow.state == "pending"
+                        BatchChunkRow.workspace == self.workspace,
+                        BatchChunkRow.job == name,
+                        BatchChunkRow.state == "pending",
                     )
                 )
                 if c.work_item_id is not None
@@ -328,7 +364,7 @@ class BatchService:
         """Run a Failed or Stopped job's unfinished chunks again; finished ones (written,
         or every message acknowledged) are not redone."""
         with self.db.write() as session:
-            row = session.get(BatchJobRow, name)
+            row = session.get(BatchJobRow, self._key(name))
             if row is None:
                 raise NotFound(f"batch job {name!r} does not exist")
             if row.state not in ("Failed", "Stopped"):
@@ -337,7 +373,9 @@ class BatchService:
             requeued = 0
             for chunk in session.scalars(
                 select(BatchChunkRow).where(
-                    BatchChunkRow.job == name, BatchChunkRow.state != "done"
+                    BatchChunkRow.workspace == self.workspace,
+                    BatchChunkRow.job == name,
+                    BatchChunkRow.state != "done",
                 )
             ):
                 # A chunk cut short by the failure sends again whole; subtract what it
@@ -350,7 +388,7 @@ class BatchService:
             self.audit.changed(
                 actor,
                 "batch_job.resume",
-                f"batch-job/{name}",
+                self._resource(f"batch-job/{name}"),
                 {"from": row.state, "requeued_chunks": requeued},
                 session=session,
             )
@@ -362,7 +400,9 @@ class BatchService:
             # Stopped while Pending, no chunk ever started it: it starts now (the manifest
             # and the job's time need a start).
             row.started_at = row.started_at or utcnow()
-            self.events.append("batch.job_resumed", f"batch/{name}", {}, session=session)
+            self.events.append(
+                "batch.job_resumed", self._resource(f"batch/{name}"), {}, session=session
+            )
             session.flush()
             return _jobs(session, [row])[0]
 
@@ -371,10 +411,10 @@ def _jobs(session: Session, rows: Sequence[BatchJobRow]) -> builtins.list[BatchJ
     """``rows`` as resources, each with its chunks counted by state (one query)."""
     names = [row.name for row in rows]
     states: dict[str, dict[str, int]] = {name: {} for name in names}
-    if names:
+    if names:  # one listing is one workspace's
         counted = session.execute(
             select(BatchChunkRow.job, BatchChunkRow.state, func.count())
-            .where(BatchChunkRow.job.in_(names))
+            .where(BatchChunkRow.workspace == rows[0].workspace, BatchChunkRow.job.in_(names))
             .group_by(BatchChunkRow.job, BatchChunkRow.state)
         ).all()
         for job, state, count in counted:

@@ -16,6 +16,8 @@ class BatchJobRow(Base):
 
     __tablename__ = "slipway_batch_jobs"
 
+    # Names are unique per workspace (slipway.core.workspace).
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     spec: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(16), index=True)
@@ -40,6 +42,7 @@ class BatchChunkRow(Base):
 
     __tablename__ = "slipway_batch_chunks"
 
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     job: Mapped[str] = mapped_column(String(63), primary_key=True)
     index: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[dict[str, Any]]

@@ -4,6 +4,7 @@ types. Creating one needs an admin of every workspace; listing shows the caller'
 
 from __future__ import annotations
 
+import builtins
 from urllib.parse import quote
 
 from slipway.client.transport import Transport
@@ -35,3 +36,14 @@ class RemoteWorkspaces:
         """The workspaces the client's token holds a role in."""
         response = self.transport.request("GET", "/workspaces")
         return Listing(Workspace.model_validate(w) for w in response.json())
+
+    def set_model_formats(
+        self, name: str, formats: builtins.list[str] | None, *, actor: str | None = None
+    ) -> Workspace:
+        """The workspace's model format policy (``None``: the platform's alone)."""
+        del actor  # the server's caller
+        validate_workspace(name, field="name")
+        response = self.transport.request(
+            "PUT", f"/workspaces/{quote(name)}/model-formats", json={"model_formats": formats}
+        )
+        return Workspace.model_validate_json(response.content)

@@ -325,11 +325,28 @@ class RegistrySettings(_Area):
     @classmethod
     def _formats_named(cls, value: list[str]) -> list[str]:
         for pattern in value:
-            if not re.fullmatch(r"[a-z0-9_*?\[\]-]+/[a-z0-9_*?\[\]-]+|\*", pattern):
+            if not MODEL_FORMAT.fullmatch(pattern):
                 raise ValueError(
                     f"{pattern!r} is not a flavor/serialization pattern (e.g. */native)"
                 )
         return value
+
+
+# A model format pattern: ``flavor/serialization`` with shell wildcards, or ``*``
+# (slipway.registry.formats).
+MODEL_FORMAT = re.compile(r"[a-z0-9_*?\[\]-]+/[a-z0-9_*?\[\]-]+|\*")
+
+
+def check_model_formats(value: object, *, field: str) -> list[str]:
+    """``value`` as a list of model format patterns, else ``InvalidInput`` naming ``field``."""
+    if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+        raise InvalidInput(f"{field} must be a non-empty list of patterns", field=field)
+    for pattern in value:
+        if not isinstance(pattern, str) or not MODEL_FORMAT.fullmatch(pattern):
+            raise InvalidInput(
+                f"{pattern!r} is not a flavor/serialization pattern (e.g. */native)", field=field
+            )
+    return list(dict.fromkeys(value))
 
 
 class SmtpSettings(_Area):

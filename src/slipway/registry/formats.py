@@ -12,6 +12,9 @@ registration and again before every load (gateway, batch, monitoring baselines):
     registry:
       allowed_model_formats: ["*/native", "sklearn/skops"]
 
+A workspace may narrow it for its own models (``slipway workspaces formats fraud
+"*/native"``): a version must then be in a format both lists admit.
+
 A format reads ``<flavor>/<serialization>``, for the flavor MLflow's pyfunc loader would
 use (``python_function``'s ``loader_module``): ``sklearn/cloudpickle``, ``sklearn/pickle``,
 ``sklearn/skops``, ``lightgbm/native``, ``lightgbm/pickle``, ``xgboost/native``,
@@ -60,15 +63,22 @@ def loaded_format(meta: dict[str, Any]) -> str:
     return f"{flavor}/unknown"
 
 
-def check_format(meta: dict[str, Any], allowed: list[str], *, field: str = "source") -> str:
+def check_format(
+    meta: dict[str, Any],
+    allowed: list[str],
+    *,
+    field: str = "source",
+    policy: str = "registry.allowed_model_formats",
+) -> str:
     """The model's format if ``allowed`` (patterns) admits it, else :class:`InvalidInput`
-    naming ``field``: the format and what the platform allows."""
+    naming ``field``: the format and what ``policy`` (the platform's setting, or a
+    workspace's own list) allows."""
     found = loaded_format(meta)
     if any(fnmatchcase(found, pattern) for pattern in allowed):
         return found
     raise InvalidInput(
-        f"this platform does not load {found} models (registry.allowed_model_formats:"
-        f" {', '.join(allowed)}); save the model in an allowed format",
+        f"{found} models are not loaded here ({policy}: {', '.join(allowed)}); save the"
+        " model in an allowed format",
         field=field,
-        details={"format": found},
+        details={"format": found, "policy": policy},
     )

@@ -39,7 +39,6 @@ class _Shared:
         self.uri = uri
         self.lock = threading.Lock()
         self.client: MlflowClient | None = None
-        self.workspace_store: Any = None
         self.known: set[str] = {DEFAULT_WORKSPACE}
 
 
@@ -113,19 +112,20 @@ class MlflowStore:
         if self.workspace in shared.known:
             return
         enable_mlflow_workspaces()
+        install_sqlite_pragmas()
         from mlflow.entities import Workspace
         from mlflow.exceptions import MlflowException
-        from mlflow.store.workspace.sqlalchemy_store import SqlAlchemyStore
+        from mlflow.tracking._workspace.registry import get_workspace_store
 
+        # MLflow's own workspace store for this database: one a process (MLflow caches it
+        # by URI, as its tracking store does), shared with the workspace-aware stores.
+        store = get_workspace_store(workspace_uri=self.uri)
         with shared.lock:
-            if shared.workspace_store is None:
-                install_sqlite_pragmas()
-                shared.workspace_store = SqlAlchemyStore(self.uri)
             try:
-                shared.workspace_store.get_workspace(self.workspace)
+                store.get_workspace(self.workspace)
             except MlflowException:
                 try:
-                    shared.workspace_store.create_workspace(Workspace(name=self.workspace))
+                    store.create_workspace(Workspace(name=self.workspace))
                 except MlflowException as exc:
                     if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
                         raise

@@ -57,6 +57,7 @@ from slipway.registry.signatures import ensure_signature, read_mlmodel
 from slipway.registry.sources import RUN_ID, check_source, key_for_path, key_for_uri
 from slipway.registry.tables import ApprovalTransitionRow, ModelInputRow, ModelVersionRow
 from slipway.security.audit import AuditLog
+from slipway.security.tables import WorkspaceRow
 
 # A model version's per-file SHA-256 digests, as an MLflow tag (JSON, path -> digest),
 # so that a digest mismatch can name the files; left out for trees too big for a tag.
@@ -173,9 +174,7 @@ class Registry:
         # signature or the classes loads it): what it references must be its own files,
         # in a format the platform agrees to load.
         self._check_confined(key)
-        check_format(
-            read_mlmodel(self.artifacts, key), self.settings.registry.allowed_model_formats
-        )
+        self._check_format(read_mlmodel(self.artifacts, key), field="source")
         signature = ensure_signature(self.artifacts, key)
         classes = None
         if declared is not Output.LABEL:  # loads the model: only when it must
@@ -641,7 +640,21 @@ class Registry:
         version was registered). Reads the ``MLmodel`` file only."""
         check_before_load(local)
         meta = yaml.safe_load((Path(local) / "MLmodel").read_text())
-        check_format(meta, self.settings.registry.allowed_model_formats, field="model")
+        self._check_format(meta, field="model")
+
+    def _check_format(self, meta: dict[str, Any], *, field: str) -> None:
+        """The platform's formats (``registry.allowed_model_formats``), then this
+        workspace's own when it has a list (``slipway workspaces formats``): a version is
+        registered and loaded only in a format both admit. Read at each check, so a
+        narrowed policy holds from the next load on."""
+        check_format(meta, self.settings.registry.allowed_model_formats, field=field)
+        with self.db.session() as session:
+            row = session.get(WorkspaceRow, self.workspace)
+            own = list(row.model_formats) if row is not None and row.model_formats else None
+        if own is not None:
+            check_format(
+                meta, own, field=field, policy=f"workspace {self.workspace}'s model formats"
+            )
 
     def _check_confined(self, key: str) -> None:
         """Refuse the model under ``key`` if its MLmodel or its symlinks reach outside its

@@ -52,7 +52,11 @@ def referenced_items() -> CompoundSelect[tuple[int | None]]:
             TrainingJobRow.state.not_in(list(TRAINING_TERMINAL)),
         ),
         select(BatchChunkRow.work_item_id)
-        .join(BatchJobRow, BatchJobRow.name == BatchChunkRow.job)
+        .join(
+            BatchJobRow,
+            (BatchJobRow.workspace == BatchChunkRow.workspace)
+            & (BatchJobRow.name == BatchChunkRow.job),
+        )
         .where(
             BatchChunkRow.work_item_id.is_not(None),
             or_(BatchJobRow.state.not_in(list(BATCH_TERMINAL)), BatchChunkRow.state != "done"),

@@ -187,12 +187,30 @@ class AuditEntry(Resource):
 class Workspace(Resource):
     """A team's share of the platform: its resources, names unique within it."""
 
-    table_fields: ClassVar[tuple[str, ...]] = ("name", "description", "created_at", "created_by")
+    table_fields: ClassVar[tuple[str, ...]] = (
+        "name",
+        "description",
+        "model_formats",
+        "created_at",
+        "created_by",
+    )
 
     name: str
     description: str = ""
     created_at: datetime
     created_by: str
+    # The flavor/serialization patterns its models may be in, within the platform's
+    # (registry.allowed_model_formats); None: the platform's policy alone.
+    model_formats: list[str] | None = None
+
+
+class ModelFormatsUpdate(BaseModel):
+    """The body of a workspace's model format policy: patterns, or null for the
+    platform's. Unknown fields are errors naming them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_formats: list[str] | None
 
 
 class WorkspaceCreate(BaseModel):

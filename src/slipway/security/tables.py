@@ -42,6 +42,9 @@ class WorkspaceRow(Base):
     description: Mapped[str] = mapped_column(String(1000), default="")
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(255))
+    # The model formats the workspace loads, within the platform's
+    # (registry.allowed_model_formats); None: the platform's alone.
+    model_formats: Mapped[list[str] | None] = mapped_column(JSON, default=None)
 
 
 class AuditRow(Base):

@@ -18,6 +18,7 @@ from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.resource import Listing
+from slipway.core.settings import check_model_formats
 from slipway.core.workspace import ALL_WORKSPACES, validate_workspace
 from slipway.security.audit import AuditLog, local_actor
 from slipway.security.resources import Workspace
@@ -74,6 +75,38 @@ class WorkspaceService:
             if row is None:
                 raise NotFound(f"workspace {name!r} not found")
             return Workspace.model_validate(row)
+
+    def set_model_formats(
+        self, name: str, formats: list[str] | None, *, actor: str | None = None
+    ) -> Workspace:
+        """Set the model formats ``name``'s models may be registered and loaded in
+        (flavor/serialization patterns, within the platform's
+        ``registry.allowed_model_formats``); ``None`` goes back to the platform's alone.
+        Audited (``workspaces.model_formats``) in the same transaction."""
+        validate_workspace(name, field="name")
+        checked = None if formats is None else check_model_formats(formats, field="model_formats")
+        with self._db.write() as session:
+            row = session.get(WorkspaceRow, name)
+            if row is None:
+                raise NotFound(f"workspace {name!r} not found")
+            previous = row.model_formats
+            row.model_formats = checked
+            self._audit.changed(
+                actor or local_actor(),
+                "workspaces.model_formats",
+                f"workspace/{name}",
+                {"from": previous, "to": checked},
+                session=session,
+            )
+            session.flush()
+            return Workspace.model_validate(row)
+
+    def model_formats(self, name: str) -> list[str] | None:
+        """The workspace's own model format policy; ``None``: the platform's alone (or
+        no such workspace)."""
+        with self._db.session() as session:
+            row = session.get(WorkspaceRow, name)
+            return list(row.model_formats) if row is not None and row.model_formats else None
 
     def exists(self, name: str) -> bool:
         with self._db.session() as session:

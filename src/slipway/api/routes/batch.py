@@ -14,15 +14,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.auth import Principal, authorize, services_of, workspace_of
 from slipway.api.paths import confine_batch_job
 from slipway.batch.resources import BatchChunk, BatchJob
-from slipway.batch.service import MAX_LIST
+from slipway.batch.service import MAX_LIST, BatchService
 from slipway.batch.spec import BatchJobSpec
 
-_caller = authorize()
+_caller = authorize(scoped=True)
 router = APIRouter(prefix="/batch-jobs", tags=["batch"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
+
+
+def batch(request: Request) -> BatchService:
+    """The batch jobs of the request's workspace."""
+    return services_of(request).batch.in_workspace(workspace_of(request))
 
 
 class BatchControl(BaseModel):
@@ -35,42 +40,41 @@ def list_batch_jobs(
     request: Request, limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 50
 ) -> list[BatchJob]:
     """Batch jobs, newest first."""
-    return services_of(request).batch.list(limit)
+    return batch(request).list(limit)
 
 
 @router.post("", status_code=201)
 def submit_batch_job(body: BatchJobSpec, request: Request, caller: Caller) -> BatchJob:
     """Check the spec, model and input, plan the job into chunks and queue them. Its
     paths must lie under the data roots (api/paths.py): 400 naming the field otherwise."""
-    services = services_of(request)
-    confine_batch_job(services.settings, body)
-    return services.batch.submit(body, actor=caller.name)
+    confine_batch_job(services_of(request).settings, body)
+    return batch(request).submit(body, actor=caller.name)
 
 
 @router.get("/{name}")
 def describe_batch_job(name: str, request: Request) -> BatchJob:
     """The job, its progress, and how many of its chunks are in each state."""
-    return services_of(request).batch.get(name)
+    return batch(request).get(name)
 
 
 @router.get("/{name}/chunks")
 def batch_job_chunks(name: str, request: Request) -> list[BatchChunk]:
     """The job's chunks in order."""
-    return services_of(request).batch.chunks(name)
+    return batch(request).chunks(name)
 
 
 @router.post("/{name}/stop", status_code=202, response_model=BatchControl)
 def stop_batch_job(name: str, request: Request, caller: Caller) -> BatchControl:
     """Stop the job: queued chunks are cancelled, running ones finish and are kept."""
-    services = services_of(request)
-    services.batch.stop(name, actor=caller.name)
-    return BatchControl(name=name, state=services.batch.get(name).state)
+    jobs = batch(request)
+    jobs.stop(name, actor=caller.name)
+    return BatchControl(name=name, state=jobs.get(name).state)
 
 
 @router.post("/{name}/resume", status_code=202)
 def resume_batch_job(name: str, request: Request, caller: Caller) -> BatchJob:
     """Run a Failed or Stopped job's unfinished chunks again. Its paths are checked
     against the data roots again: an admin may have narrowed them since it was submitted."""
-    services = services_of(request)
-    confine_batch_job(services.settings, services.batch.get(name).spec)
-    return services.batch.resume(name, actor=caller.name)
+    jobs = batch(request)
+    confine_batch_job(services_of(request).settings, jobs.get(name).spec)
+    return jobs.resume(name, actor=caller.name)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from slipway.api.auth import Principal, authorize, services_of
 from slipway.core.errors import Forbidden
-from slipway.security.resources import Role, Workspace, WorkspaceCreate
+from slipway.security.resources import ModelFormatsUpdate, Role, Workspace, WorkspaceCreate
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 Caller = Annotated[Principal, Depends(authorize(platform=True))]
@@ -34,3 +34,15 @@ def get_workspace(name: str, request: Request, caller: Caller) -> Workspace:
     if caller.role_in(name) is None:
         raise Forbidden(f"{caller.name} has no role in workspace {name!r}")
     return services_of(request).workspaces.get(name)
+
+
+@router.put("/{name}/model-formats")
+def set_model_formats(
+    name: str, body: ModelFormatsUpdate, request: Request, admin: PlatformAdmin
+) -> Workspace:
+    """The model formats the workspace's models may be registered and loaded in
+    (flavor/serialization patterns such as ``*/native``, within the platform's
+    ``registry.allowed_model_formats``); ``null`` goes back to the platform's alone."""
+    return services_of(request).workspaces.set_model_formats(
+        name, body.model_formats, actor=admin.name
+    )
