@@ -287,3 +287,77 @@ def test_the_setting_is_comma_separated_and_normalised(
         with pytest.raises(InvalidInput) as caught:
             load_settings(home=tmp_path, data={"allowed_roots": [bad]})
         assert str(caught.value.field).startswith("data.allowed_roots")
+
+
+def _workspace_refusal(response: Any, field: str) -> str:
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["details"]["field"] == field, error
+    return str(error["message"])
+
+
+def test_a_workspace_reaches_its_own_share_of_the_artifact_root_only(
+    services: Services, client: TestClient, data: Path, model: str
+) -> None:
+    """The artifact root is partitioned: ``workspaces/<ws>/`` (and MLflow's
+    ``mlflow/workspaces/<ws>/``) is that workspace's, the rest the default's; a request
+    naming another's share, or a folder holding every workspace's, is a 400 naming the
+    field. Declared data roots are the platform's, shared."""
+    services.workspaces.create("fraud", actor="test")
+    _, secret = services.tokens.create("fraud-editor", "editor", workspaces=["fraud"])
+    fraud = {"Authorization": f"Bearer {secret}", "X-Slipway-Workspace": "fraud"}
+    default = {"Authorization": f"Bearer {services.tokens.create('ed', 'editor')[1]}"}
+    root = Path(services.settings.artifact_root)
+    ours = write_input(root / "datasets" / "in.parquet")
+    theirs = write_input(root / "workspaces" / "fraud" / "datasets" / "in.parquet")
+    mlflow_theirs = write_input(root / "mlflow" / "workspaces" / "fraud" / "1" / "in.parquet")
+
+    for body, field in [
+        (job(ours, str(root / "workspaces" / "fraud" / "out"), model=model), "input.files.path"),
+        (job(theirs, str(root / "datasets" / "out"), model=model), "output.files.path"),
+    ]:
+        message = _workspace_refusal(
+            client.post(f"{API}/batch-jobs", json=body, headers=fraud), field
+        )
+        assert "workspace 'default'" in message and "acts in workspace 'fraud'" in message
+    for body, field, owner in [
+        (job(theirs, str(root / "datasets" / "out"), model=model), "input.files.path", "fraud"),
+        (job(mlflow_theirs, str(root / "o"), model=model), "input.files.path", "fraud"),
+        (job(str(root / "workspaces"), str(root / "o"), model=model), "input.files.path", "*"),
+        (job(ours, str(root), model=model), "output.files.path", "*"),
+    ]:
+        response = client.post(f"{API}/batch-jobs", json=body, headers=default)
+        _workspace_refusal(response, field)
+        assert response.json()["error"]["details"]["owner"] == owner
+    channel = {
+        "name": "fit",
+        "module": "slipway.steps.jobs",
+        "channels": {"train": str(root / "datasets")},
+    }
+    _workspace_refusal(client.post(f"{API}/jobs", json=channel, headers=fraud), "channels.train")
+    # A declared data root is every workspace's.
+    shared = job(write_input(data / "in.parquet"), str(data / "out"), model=model)
+    allowed = client.post(f"{API}/batch-jobs", json=shared, headers=default)
+    assert allowed.status_code == 201, allowed.text
+    assert client.get(f"{API}/batch-jobs", headers=fraud).json() == []
+
+
+def test_a_workspace_registers_its_own_files_only(
+    services: Services, client: TestClient, model: str
+) -> None:
+    """A version's files must be in the registering workspace's share: the default
+    workspace's ``churn`` files are not fraud's to register, nor fraud's the default's."""
+    services.workspaces.create("fraud", actor="test")
+    _, secret = services.tokens.create("fraud-editor", "editor", workspaces=["fraud"])
+    fraud = {"Authorization": f"Bearer {secret}", "X-Slipway-Workspace": "fraud"}
+    key = services.registry.get("churn", 1).artifact_key
+    source = str(Path(services.settings.artifact_root) / key)
+    response = client.post(f"{API}/models/churn/versions", json={"source": source}, headers=fraud)
+    message = _workspace_refusal(response, "source")
+    assert "is workspace 'default''s" in message
+    assert services.registry.in_workspace("fraud").models() == []
+    with pytest.raises(InvalidInput) as caught:
+        services.registry.register(
+            "stolen", str(Path(services.settings.artifact_root) / "workspaces/fraud/x"), actor="t"
+        )
+    assert caught.value.field == "source" and "workspace 'fraud'" in caught.value.message

@@ -201,11 +201,12 @@ def test_the_audit_log_shows_each_auditor_its_workspaces(
     assert "/api/v1/feature-groups" in resources(auditor)
 
 
-def _saved_model(services: Services, folder: str) -> str:
-    """A small scikit-learn model saved under the artifact root; its path."""
+def _saved_model(services: Services, workspace: str) -> str:
+    """A small scikit-learn model saved in ``workspace``'s share of the artifact root."""
     x = pd.DataFrame({"a": np.linspace(-2, 2, 40), "b": np.linspace(1, -1, 40)})
     model = LogisticRegression().fit(x, (x["a"] + x["b"] > 0).astype(int))
-    path = Path(services.settings.artifact_root) / "saved" / folder / "model"
+    share = "" if workspace == "default" else f"workspaces/{workspace}/"
+    path = Path(services.settings.artifact_root) / f"{share}saved/model"
     mlflow.sklearn.save_model(
         model,
         str(path),
@@ -224,13 +225,13 @@ def test_models_of_the_same_name_in_two_workspaces(
     default, theirs = _in(tokens["editor"]), _in(fraud, "fraud")
     ours = client.post(
         "/api/v1/models/churn/versions",
-        json={"source": _saved_model(services, "ours"), "description": "ours"},
+        json={"source": _saved_model(services, "default"), "description": "ours"},
         headers=default,
     )
     assert ours.status_code == 201, ours.text
     made = client.post(
         "/api/v1/models/churn/versions",
-        json={"source": _saved_model(services, "theirs"), "description": "theirs"},
+        json={"source": _saved_model(services, "fraud"), "description": "theirs"},
         headers=theirs,
     )
     assert made.status_code == 201, made.text

@@ -8,7 +8,13 @@ from sqlalchemy import text
 
 from slipway.core.db import Database, downgrade, upgrade
 from slipway.core.errors import Conflict, InvalidInput, NotFound
-from slipway.core.workspace import DEFAULT_WORKSPACE, check_grants
+from slipway.core.workspace import (
+    ALL_WORKSPACES,
+    DEFAULT_WORKSPACE,
+    check_grants,
+    check_key_workspace,
+    key_workspace,
+)
 from slipway.security.audit import AuditLog
 from slipway.security.resources import Role
 from slipway.security.tokens import TokenService
@@ -78,3 +84,20 @@ def test_existing_admin_tokens_keep_the_platform_after_the_migration(db: Databas
     grants = {t.id: t.workspaces for t in TokenService(db).list()}
     assert grants == {"a1": ["*"], "e1": [DEFAULT_WORKSPACE]}
     assert [w.name for w in WorkspaceService(db).list()] == [DEFAULT_WORKSPACE]
+
+
+def test_the_artifact_root_is_partitioned_by_workspace() -> None:
+    """Which workspace an artifact key belongs to, as the confinement checks read it."""
+    assert key_workspace("jobs/fit/model") == DEFAULT_WORKSPACE
+    assert key_workspace("mlflow/3/abc/artifacts/model") == DEFAULT_WORKSPACE
+    assert key_workspace("mlflow/workspaces/default/3/abc") == DEFAULT_WORKSPACE
+    assert key_workspace("workspaces/fraud/jobs/fit/model") == "fraud"
+    assert key_workspace("mlflow/workspaces/fraud/7/abc/artifacts") == "fraud"
+    assert key_workspace("workspaces/fraud") == "fraud"
+    # The folders that hold other workspaces' files are every workspace's.
+    for holder in ("", "mlflow", "workspaces", "mlflow/workspaces", "/workspaces/"):
+        assert key_workspace(holder) == ALL_WORKSPACES
+    check_key_workspace("workspaces/fraud/x", "fraud", field="source")
+    with pytest.raises(InvalidInput) as refused:
+        check_key_workspace("workspaces/fraud/x", DEFAULT_WORKSPACE, field="output")
+    assert refused.value.field == "output" and refused.value.details["owner"] == "fraud"

@@ -23,11 +23,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from slipway.api.paths import data_roots
+from slipway.api.paths import confine_path
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.roots import RootSetting, confine
 from slipway.core.settings import Settings
+from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.pipelines.resources import PipelineDefinition
 from slipway.runtime import bundles
 from slipway.training.spec import TrainingJobSpec
@@ -85,16 +86,18 @@ def _provided(settings: Settings, entries: Sequence[str], field: str) -> list[st
     return sorted(names)
 
 
-def confine_training_job(settings: Settings, spec: TrainingJobSpec) -> None:
-    """A training job's code (``source_dir``, ``module``/``function``) and channels."""
+def confine_training_job(
+    settings: Settings, spec: TrainingJobSpec, workspace: str = DEFAULT_WORKSPACE
+) -> None:
+    """A training job's code (``source_dir``, ``module``/``function``) and channels (in
+    ``workspace``'s share of the artifact root, when they lie in it)."""
     provided = _names(settings, spec.source_dir, "source_dir") if spec.source_dir else []
     if spec.module:
         _entry_point(settings, provided, spec.module, "module")
     if spec.function:
         _entry_point(settings, provided, spec.function, "function")
-    roots = data_roots(settings)
     for channel, path in spec.channels.items():
-        confine(path, roots, field=f"channels.{channel}")
+        confine_path(settings, path, workspace, field=f"channels.{channel}")
 
 
 def confine_tuning_job(settings: Settings, spec: TuningJobSpec) -> None:

@@ -7,6 +7,11 @@ must lie under the artifact root or a root the admin declared in ``data.allowed_
 (:func:`slipway.core.roots.confine`). Routes call one function here before the service
 runs, so a refusal is a 400 naming the field and nothing is written.
 
+A request acting in a workspace is confined to that workspace's share of the artifact
+root too: ``workspaces/<ws>/`` and MLflow's ``mlflow/workspaces/<ws>/`` for a workspace,
+everything else (but those, and the folders holding them) for the default one. The roots
+an admin declares in ``data.allowed_roots`` are the platform's, shared by every workspace.
+
 In-process callers — the embedded SDK, the CLI without ``--url``, a training script on
 the machine — are the machine's own users and already hold its files; they are not
 confined, which is why this lives in the API layer and not in the services.
@@ -17,8 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 from slipway.batch.spec import BatchJobSpec
-from slipway.core.roots import confine
+from slipway.core.roots import confine, keys_under
 from slipway.core.settings import Settings
+from slipway.core.workspace import DEFAULT_WORKSPACE, check_key_workspace
 from slipway.monitoring.resources import BaselineCreate
 from slipway.registry.models import parse_model_ref
 from slipway.services import Services
@@ -29,15 +35,30 @@ def data_roots(settings: Settings) -> list[str]:
     return [settings.artifact_root, *settings.data.allowed_roots]
 
 
-def confine_batch_job(settings: Settings, spec: BatchJobSpec) -> None:
+def confine_path(settings: Settings, uri: str, workspace: str, *, field: str) -> str:
+    """``uri`` when it lies under the data roots and, under the artifact root, in
+    ``workspace``'s share of it; ``InvalidInput`` naming ``field`` otherwise."""
+    confine(uri, data_roots(settings), field=field)
+    for key in keys_under(uri, settings.artifact_root):
+        check_key_workspace(key, workspace, field=field, shown=uri)
+    return uri
+
+
+def confine_batch_job(
+    settings: Settings, spec: BatchJobSpec, workspace: str = DEFAULT_WORKSPACE
+) -> None:
     """Every path of a batch job spec: its files or training-set input, its files output."""
-    roots = data_roots(settings)
     if spec.input.files is not None:
-        confine(spec.input.files.path, roots, field="input.files.path")
+        confine_path(settings, spec.input.files.path, workspace, field="input.files.path")
     if spec.input.training_set is not None:
-        confine(spec.input.training_set.entities, roots, field="input.training_set.entities")
+        confine_path(
+            settings,
+            spec.input.training_set.entities,
+            workspace,
+            field="input.training_set.entities",
+        )
     if spec.output.files is not None:
-        confine(spec.output.files.path, roots, field="output.files.path")
+        confine_path(settings, spec.output.files.path, workspace, field="output.files.path")
 
 
 def confine_baseline(services: Services, body: BaselineCreate) -> str | None:
@@ -47,17 +68,19 @@ def confine_baseline(services: Services, body: BaselineCreate) -> str | None:
     which a REST registration may have set to anything: it is confined like a file named
     in the body, and the model returned is pinned to the version checked (``name:3``), so
     moving an alias meanwhile cannot swap in another version's lineage."""
-    roots = data_roots(services.settings)
+    settings = services.settings  # baselines are the default workspace's (not yet scoped)
     source: dict[str, Any] = body.source
     if len(source) != 1:
         return body.model  # the service refuses it, naming source
     kind, value = next(iter(source.items()))
     if kind == "file" and isinstance(value, str):
-        confine(value, roots, field="source.file")
+        confine_path(settings, value, DEFAULT_WORKSPACE, field="source.file")
     elif kind == "training_set" and isinstance(value, dict):
         entities = value.get("entities")
         if isinstance(entities, str):
-            confine(entities, roots, field="source.training_set.entities")
+            confine_path(
+                settings, entities, DEFAULT_WORKSPACE, field="source.training_set.entities"
+            )
     elif kind == "model_version" and body.model is not None:
         name, ref = parse_model_ref(body.model)
         if ref is None:
@@ -66,6 +89,6 @@ def confine_baseline(services: Services, body: BaselineCreate) -> str | None:
         recorded = (version.lineage or {}).get("training_set") or {}
         entities = recorded.get("entities")
         if isinstance(entities, str):
-            confine(entities, roots, field="source.model_version")
+            confine_path(settings, entities, DEFAULT_WORKSPACE, field="source.model_version")
         return f"{name}:{version.version}"
     return body.model

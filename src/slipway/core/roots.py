@@ -118,3 +118,17 @@ def confine(
         field=field,
         details={"allowed_roots": list(roots), "setting": setting.setting},
     )
+
+
+def keys_under(uri: str, root: str) -> list[str]:
+    """Where ``uri`` lies below ``root``, as keys (``a/b``): its place and, for a local
+    glob, each file it matches now; empty when it is not under ``root``. What a check of
+    the root's partition (slipway.core.workspace.key_workspace) needs to see."""
+    found = None if "::" in uri else _place(uri)
+    if found is None:
+        return []
+    base = _root(root)
+    place, matches = found
+    return [
+        "/".join(where.parts[len(base.parts) :]) for where in (place, *matches) if where.under(base)
+    ]

@@ -104,3 +104,38 @@ def unscoped_resource(resource: str) -> tuple[str, str]:
         _, workspace, rest = [*resource.split("/", 2), ""][:3]
         return workspace, rest
     return DEFAULT_WORKSPACE, resource
+
+
+def key_workspace(key: str) -> str:
+    """The workspace an artifact key (a path below the artifact root) belongs to:
+    ``workspaces/<ws>/...`` and MLflow's ``mlflow/workspaces/<ws>/...`` are ``<ws>``'s,
+    anything else the default workspace's, and the folders that hold other workspaces'
+    (the root itself, ``mlflow``, ``workspaces``, ``mlflow/workspaces``)
+    :data:`ALL_WORKSPACES`: naming one reaches every workspace's files."""
+    parts = [part for part in key.split("/") if part]
+    if parts[:1] == ["mlflow"]:
+        parts = parts[1:]
+        if not parts:
+            return ALL_WORKSPACES
+    elif not parts:
+        return ALL_WORKSPACES
+    if parts[0] != "workspaces":
+        return DEFAULT_WORKSPACE
+    return parts[1] if len(parts) >= 2 else ALL_WORKSPACES
+
+
+def check_key_workspace(key: str, workspace: str, *, field: str, shown: str = "") -> None:
+    """Refuse (``InvalidInput`` naming ``field``) a key of another workspace's share of
+    the artifact root, or of a folder holding every workspace's, for a request acting in
+    ``workspace``; ``shown`` is what the caller named (the key itself by default)."""
+    owner = key_workspace(key)
+    if owner == workspace:
+        return
+    where = (
+        "holds every workspace's files" if owner == ALL_WORKSPACES else f"is workspace {owner!r}'s"
+    )
+    raise InvalidInput(
+        f"{field}: {shown or key!r} {where}; this request acts in workspace {workspace!r}",
+        field=field,
+        details={"workspace": workspace, "owner": owner},
+    )

@@ -28,7 +28,7 @@ from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.settings import Settings
-from slipway.core.workspace import scoped_resource
+from slipway.core.workspace import check_key_workspace, scoped_resource
 from slipway.registry import probe
 from slipway.registry.card import INTENDED_USE_TAG, OWNER_TAG, card_fields
 from slipway.registry.confinement import check_before_load, check_folder
@@ -119,7 +119,14 @@ class Registry:
     # -- registration ----------------------------------------------------------------
 
     def resolve_source(self, source: str) -> tuple[str | None, str]:
-        """(run id, artifact key) of a safe source; see :mod:`slipway.registry.sources`."""
+        """(run id, artifact key) of a safe source (:mod:`slipway.registry.sources`) in this
+        registry's workspace's share of the artifact root: another workspace's files are
+        not its to register (``InvalidInput`` naming ``source``)."""
+        run_id, key = self._resolve_source(source)
+        check_key_workspace(key, self.workspace, field="source", shown=source)
+        return run_id, key
+
+    def _resolve_source(self, source: str) -> tuple[str | None, str]:
         kind, value = check_source(source)
         root = self.settings.artifact_root
         if kind == "key":

@@ -47,7 +47,7 @@ def list_batch_jobs(
 def submit_batch_job(body: BatchJobSpec, request: Request, caller: Caller) -> BatchJob:
     """Check the spec, model and input, plan the job into chunks and queue them. Its
     paths must lie under the data roots (api/paths.py): 400 naming the field otherwise."""
-    confine_batch_job(services_of(request).settings, body)
+    confine_batch_job(services_of(request).settings, body, workspace_of(request))
     return batch(request).submit(body, actor=caller.name)
 
 
@@ -76,5 +76,5 @@ def resume_batch_job(name: str, request: Request, caller: Caller) -> BatchJob:
     """Run a Failed or Stopped job's unfinished chunks again. Its paths are checked
     against the data roots again: an admin may have narrowed them since it was submitted."""
     jobs = batch(request)
-    confine_batch_job(services_of(request).settings, jobs.get(name).spec)
+    confine_batch_job(services_of(request).settings, jobs.get(name).spec, workspace_of(request))
     return jobs.resume(name, actor=caller.name)

@@ -40,7 +40,7 @@ def tuning(request: Request) -> TuningService:
 
 @scoped_router.post("/jobs", status_code=201)
 def submit_job(body: TrainingJobSpec, request: Request, caller: ScopedCaller) -> TrainingJob:
-    confine_training_job(services_of(request).settings, body)
+    confine_training_job(services_of(request).settings, body, workspace_of(request))
     return training(request).submit(body, actor=caller.name)
 
 
