@@ -150,14 +150,8 @@ def register(services: Any, name: str, model: Any, sample: pd.DataFrame) -> str:
 
     os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
     experiment = f"bench-{name}"
-    client = services.registry.mlflow.client
-    found = client.get_experiment_by_name(experiment)
-    experiment_id = (
-        found.experiment_id
-        if found
-        else client.create_experiment(
-            experiment, artifact_location=f"{services.settings.artifact_root}/mlflow/{name}"
-        )
+    experiment_id = services.registry.mlflow.experiment_id(
+        experiment, services.settings.artifact_root
     )
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.lightgbm.log_model(

@@ -85,8 +85,8 @@ def register(services: Any, model: Any, frame: pd.DataFrame, features: list[str]
     import mlflow
 
     os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
-    experiment = services.registry.mlflow.client.create_experiment(
-        "bench-explain", artifact_location=f"{services.settings.artifact_root}/mlflow/explain"
+    experiment = services.registry.mlflow.experiment_id(
+        "bench-explain", services.settings.artifact_root
     )
     head = frame[features].head(100)
     with mlflow.start_run(experiment_id=experiment) as run:

@@ -306,8 +306,8 @@ def train(services: Any) -> str:
         lightgbm.Dataset(x, y),
         num_boost_round=100,
     )
-    experiment = services.registry.mlflow.client.create_experiment(
-        "bench-overload", artifact_location=f"{services.settings.artifact_root}/mlflow/overload"
+    experiment = services.registry.mlflow.experiment_id(
+        "bench-overload", services.settings.artifact_root
     )
     with mlflow.start_run(experiment_id=experiment) as run:
         signature = mlflow.models.infer_signature(x.head(50), y.head(50).to_numpy())

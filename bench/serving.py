@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
@@ -118,8 +119,8 @@ def train(services: Any, with_redis: bool) -> Models:
     os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
     x, y = flights()
     signature = mlflow.models.infer_signature(x.head(100), y.head(100).to_numpy())
-    experiment = services.registry.mlflow.client.create_experiment(
-        "bench-serving", artifact_location=f"{services.settings.artifact_root}/mlflow/bench"
+    experiment = services.registry.mlflow.experiment_id(
+        "bench-serving", services.settings.artifact_root
     )
     refs: dict[str, str] = {}
 
@@ -241,6 +242,20 @@ end
 """
 
 
+def ensure_wrk() -> None:
+    """wrk, from Debian's package when it is missing (as scripts/services installs the
+    test services): the benchmarks install what they run, nothing is set up by hand."""
+    if shutil.which("wrk"):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    command = [*sudo, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q"]
+    install = [*command, "-o", "DPkg::Lock::Timeout=300", "install", "-y"]
+    print("installing wrk (apt-get)", flush=True)
+    if subprocess.run([*install, "--no-install-recommends", "wrk"], check=False).returncode:
+        subprocess.run([*command, "update"], check=True)
+        subprocess.run([*install, "--no-install-recommends", "wrk"], check=True)
+
+
 def wrk(
     url: str,
     body: dict[str, Any],
@@ -250,6 +265,7 @@ def wrk(
     pace_ms: float = 0.0,
     headers: dict[str, str] | None = None,
 ) -> dict[str, float]:
+    ensure_wrk()
     header_lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())
     script = LUA % {"body": json.dumps(body), "headers": header_lines, "pace": pace_ms}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:

@@ -154,9 +154,8 @@ def demo_model(services: Any, folder: Path) -> Model:
     rows = between(frame, "2013-07-01", "2014-01-01")[MODEL_FEATURES]
     rows = rows.sample(100, random_state=0).reset_index(drop=True)
     os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
-    experiment = services.registry.mlflow.client.create_experiment(
-        "bench-serving-peers",
-        artifact_location=f"{services.settings.artifact_root}/mlflow/bench-peers",
+    experiment = services.registry.mlflow.experiment_id(
+        "bench-serving-peers", services.settings.artifact_root
     )
     # Requirements stated, as the platform logs them (MLflow would infer them in a
     # subprocess otherwise).
