@@ -116,7 +116,10 @@ class Inference:
         :class:`ModelError` when the model fails; every outcome is counted, and on the
         deployment's new config judged against its alarms."""
         config, variant, limit = self.router.admit(endpoint, headers)
-        counts = self.recorder.counters(endpoint.name, config.version, variant.name)
+        # The counters are looked up where they are added to, never across an await: the
+        # recorder's flush swaps them out meanwhile, and counts added to swapped-out ones
+        # would be lost (a request's whole count, when the model ran on a thread).
+        key = (endpoint.name, config.version, variant.name)
         model_ms = 0.0
         failed = False
         try:
@@ -147,6 +150,7 @@ class Inference:
                 model_ms = (time.perf_counter() - t0) * 1000
             answered = answer(raw)
             total, count = numeric_summary(raw)
+            counts = self.recorder.counters(*key)
             counts.prediction_sum += total
             counts.prediction_count += count
             if endpoint.canary is not None and config is endpoint.target:
@@ -176,7 +180,7 @@ class Inference:
         finally:
             self.router.release(endpoint, limit)
             elapsed_ms = (time.perf_counter() - started) * 1000
-            counts.observe(elapsed_ms, model_ms, error=failed)
+            self.recorder.counters(*key).observe(elapsed_ms, model_ms, error=failed)
             if endpoint.canary is not None and config is endpoint.target:
                 endpoint.canary.observe(elapsed_ms, model_ms, error=failed)
                 self.router.judge(endpoint, config, endpoint.canary)

@@ -56,7 +56,8 @@ class Shadows:
 
     def _shadow(self, endpoint: str, served: Served, shadow: VariantRuntime) -> None:
         """Predict ``served``'s batch with ``shadow`` and capture it (in its thread pool)."""
-        counts = self.recorder.counters(endpoint, served.config.version, shadow.name)
+        # Looked up where added to, after the prediction: a flush may swap them out meanwhile.
+        key = (endpoint, served.config.version, shadow.name)
         started = time.perf_counter()
         failed = False
         model_ms = 0.0
@@ -79,12 +80,13 @@ class Shadows:
                 answered.probabilities,
             )
             if not self.capture.offer_served(endpoint, shadow_served, "shadow"):
-                counts.capture_dropped += 1
+                self.recorder.counters(*key).capture_dropped += 1
         except Exception:
             failed = True
             log.warning("shadow variant %s failed", shadow.name, exc_info=True)
         finally:
-            counts.observe((time.perf_counter() - started) * 1000, model_ms, error=failed)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            self.recorder.counters(*key).observe(elapsed_ms, model_ms, error=failed)
 
 
 def _ignore_result(future: asyncio.Future[None]) -> None:
