@@ -53,8 +53,9 @@ def test_create_list_and_grant(platform: Any, side: str, shared_platform: Shared
         assert group not in [g.name for g in shared_platform.services.features.list_groups()]
         with pytest.raises(Forbidden, match="every workspace"):  # the platform admin's
             theirs.workspaces.set_model_formats(name, ["*/native"])
+        assert theirs.endpoints.list() == []  # the default's are not this workspace's
         with pytest.raises(InvalidInput) as not_yet:  # not kept per workspace yet
-            theirs.endpoints.list()
+            theirs.monitoring.list()
         assert not_yet.value.field == WORKSPACE_HEADER
     with (
         Client(shared_platform.url, token=secret) as in_default,

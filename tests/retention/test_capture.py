@@ -65,3 +65,30 @@ def test_old_capture_goes_but_monitor_windows_keep_theirs(
         row.state = "completed"
     assert gc.run(now=now).kind("capture").deleted == 1
     assert not exists(watched[100]) and exists(watched[30])
+
+
+def test_another_workspaces_capture_is_expired_in_its_share(
+    services: Services, collector: Callable[..., GarbageCollector]
+) -> None:
+    """An endpoint of workspace ``ops`` captures under ``workspaces/ops/capture``: its old
+    hours go like the default workspace's, and a default endpoint of the same name is
+    another endpoint (the default's monitor window does not hold ops' hours)."""
+    if not services.workspaces.exists("ops"):
+        services.workspaces.create("ops", actor="t")
+    now = utcnow().replace(minute=30, second=0, microsecond=0)
+    hour = now.replace(minute=0)
+    theirs = {h: _capture(services, "ops/shared", hour - timedelta(hours=h)) for h in (1, 100)}
+    ours = _capture(services, "shared", hour - timedelta(hours=100))
+    assert theirs[1].startswith("workspaces/ops/capture/endpoint=shared/variant=main/")
+    services.monitoring.create(
+        {"name": "shared-quality", "kind": "model_quality", "endpoint": "shared",
+         "window_hours": 200, "model_quality": QUALITY},
+        actor="alice",
+    )  # fmt: skip
+
+    report = collector(capture_days=1).run(now=now).kind("capture")
+
+    exists = services.artifacts.exists
+    assert not exists(theirs[100]) and exists(theirs[1])
+    assert exists(ours)  # held by the default workspace's monitor, which is not ops'
+    assert report.deleted >= 1

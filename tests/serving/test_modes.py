@@ -45,7 +45,7 @@ def test_serverless_unloads_when_idle_and_reloads(
     assert again.json() == first.json()
     assert _variant(gateway, "lazy").model is not None
     gateway.gateway.recorder.flush()
-    gateway.gateway.recorder._scrape = None
+    gateway.gateway.recorder._scrapes.clear()
     metrics = httpx.get(f"{gateway.url}/metrics").text
     line = next(
         x for x in metrics.splitlines() if x.startswith('slipway_cold_starts_total{endpoint="lazy"')

@@ -137,7 +137,7 @@ def test_metrics(gateway: RunningGateway, endpoint: str) -> None:
             f"{gateway.url}/endpoints/{endpoint}/invocations", json={"dataframe_records": ROWS}
         )
     gateway.gateway.recorder.flush()
-    gateway.gateway.recorder._scrape = None
+    gateway.gateway.recorder._scrapes.clear()
     text = httpx.get(f"{gateway.url}/metrics").text
     line = next(
         line

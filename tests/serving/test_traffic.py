@@ -154,7 +154,7 @@ def test_capture_drops_under_pressure_are_counted(
     finally:
         writer.capacity = capacity
     gateway.gateway.recorder.flush()
-    gateway.gateway.recorder._scrape = None
+    gateway.gateway.recorder._scrapes.clear()
     metrics = httpx.get(f"{gateway.url}/metrics").text
     line = next(
         x

@@ -64,6 +64,12 @@ def scoped_name(workspace: str, name: str) -> str:
     return name if workspace == DEFAULT_WORKSPACE else f"{workspace}/{name}"
 
 
+def split_scoped(key: str) -> tuple[str, str]:
+    """(workspace, name) of a :func:`scoped_name`: its inverse."""
+    workspace, slash, name = key.partition("/")
+    return (workspace, name) if slash else (DEFAULT_WORKSPACE, key)
+
+
 def validate_scoped_name(value: object, *, field: str = "name") -> str:
     """``value`` if it is a name or a :func:`scoped_name`, else ``InvalidInput``."""
     if isinstance(value, str) and "/" in value:

@@ -7,21 +7,26 @@ earliest time any of its monitors may still read — the start of the window bef
 (or before a scheduled run that is due but not started), for every monitor, enabled or
 not (one enabled again reads its window from then), and the window start of every run
 that is queued or running. Nothing ending after the floor is deleted, whatever the
-cutoff. Ground-truth uploads are not capture and are left alone.
+cutoff. Ground-truth uploads are not capture and are left alone. Another workspace's
+endpoints capture into its share of the root (``workspaces/<ws>/capture/...``), kept
+and expired the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.db.engine import Database
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_name, scoped_resource
 from slipway.monitoring.tables import MonitorRow, MonitorRunRow
 from slipway.retention.queue import MONITOR_RUN_FINAL
 from slipway.retention.report import KindReport
 from slipway.retention.sizes import RootSizes
+from slipway.security.workspaces import workspace_names
 from slipway.serving.gateway.capture import CAPTURE_PREFIX
 
 _HOUR = "%Y-%m-%dT%H"
@@ -49,6 +54,13 @@ def monitor_floors(db: Database, now: datetime) -> dict[str, datetime]:
     return floors
 
 
+def _capture_files(db: Database, sizes: RootSizes) -> Iterator[tuple[str, int]]:
+    """(key, bytes) of every captured file: the default workspace's, then each other
+    workspace's in its share of the root."""
+    for workspace in workspace_names(db):
+        yield from sizes.files(scoped_resource(workspace, CAPTURE_PREFIX))
+
+
 def _hour(segment: str) -> datetime | None:
     try:
         return datetime.strptime(segment.removeprefix("hour="), _HOUR).replace(tzinfo=UTC)
@@ -70,14 +82,17 @@ def purge_capture(
     report = KindReport("capture", bytes_freed=0)
     floors = monitor_floors(db, now)
     held: set[str] = set()
-    for key, size in sizes.files(CAPTURE_PREFIX):
+    for key, size in _capture_files(db, sizes):
         parts = key.split("/")
+        workspace = DEFAULT_WORKSPACE
+        if parts[0] == "workspaces":  # workspaces/<ws>/capture/...: <ws>'s endpoints
+            workspace, parts = parts[1], parts[2:]
         if len(parts) != 5 or not parts[1].startswith("endpoint="):
             continue
         hour = _hour(parts[3])
         if hour is None or hour + timedelta(hours=1) > cutoff:
             continue
-        endpoint = parts[1].removeprefix("endpoint=")
+        endpoint = scoped_name(workspace, parts[1].removeprefix("endpoint="))
         floor = floors.get(endpoint)
         if floor is not None and hour + timedelta(hours=1) > floor:
             report.protected += 1

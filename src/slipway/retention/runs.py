@@ -28,7 +28,7 @@ from slipway.registry.sources import check_source, key_for_path, key_for_uri
 from slipway.registry.tables import ModelVersionRow
 from slipway.retention.report import KindReport
 from slipway.retention.sizes import RootSizes
-from slipway.security.tables import WorkspaceRow
+from slipway.security.workspaces import workspace_names
 
 
 def artifact_key(uri: str, root: str) -> str | None:
@@ -75,11 +75,6 @@ def _registered(db: Database, mlflow: MlflowStore, root: str) -> tuple[set[str],
     return runs, keys
 
 
-def _workspaces(db: Database) -> list[str]:
-    with db.session() as session:
-        return sorted(session.scalars(select(WorkspaceRow.name)))
-
-
 def purge_deleted_runs(
     db: Database,
     mlflow: MlflowStore,
@@ -93,7 +88,7 @@ def purge_deleted_runs(
     ``root`` is the artifact root as configured (a path or a URI)."""
     report = KindReport("runs", bytes_freed=0)
     sizes = RootSizes(root)
-    for workspace in _workspaces(db):  # MLflow's store sees one workspace at a time
+    for workspace in workspace_names(db):  # MLflow's store sees one workspace at a time
         _purge_workspace(
             report, sizes, db, mlflow.in_workspace(workspace), artifacts, root, cutoff, dry_run
         )

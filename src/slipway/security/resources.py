@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from slipway.core.clock import utcnow
 from slipway.core.resource import Resource
-from slipway.core.workspace import ALL_WORKSPACES, DEFAULT_WORKSPACE
+from slipway.core.workspace import ALL_WORKSPACES, DEFAULT_WORKSPACE, split_scoped
 
 # The longest lifetime a token may be given: a longer one is a token that never expires
 # by another name, and would overflow a datetime long before that.
@@ -73,9 +73,11 @@ class Token(Resource):
     workspaces: list[str] = Field(default_factory=lambda: [DEFAULT_WORKSPACE])
 
     def may_invoke(self, endpoint: str) -> bool:
-        """Whether the gateway serves this token's requests to ``endpoint`` (of the
-        default workspace, where endpoints are kept)."""
-        role = self.role_in(DEFAULT_WORKSPACE)
+        """Whether the gateway serves this token's requests to ``endpoint``, a scoped
+        name (``<workspace>/<name>``, the bare name in the default workspace): the token
+        holds a role in its workspace and is granted it by name, or every endpoint
+        (``"*"``: of every workspace it holds a role in), or is that workspace's admin."""
+        role = self.role_in(split_scoped(endpoint)[0])
         if role is None:
             return False
         return role is Role.ADMIN or INVOKE_ALL in self.invoke or endpoint in self.invoke

@@ -31,7 +31,14 @@ from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
-from slipway.core.workspace import ALL_WORKSPACES, DEFAULT_WORKSPACE, check_grants
+from slipway.core.workspace import (
+    ALL_WORKSPACES,
+    DEFAULT_WORKSPACE,
+    check_grants,
+    scoped_name,
+    split_scoped,
+    validate_scoped_name,
+)
 from slipway.security.audit import AuditLog, local_actor
 from slipway.security.epoch import TokenEpoch
 from slipway.security.resources import INVOKE_ALL, MAX_EXPIRES_IN, Role, Token
@@ -71,14 +78,18 @@ def check_expires_in(expires_in: timedelta | None) -> timedelta | None:
 
 
 def check_invoke(endpoints: Sequence[str]) -> list[str]:
-    """``endpoints`` as a token's ``invoke`` list: endpoint names or ``"*"``, each once,
-    sorted; anything else is an :class:`InvalidInput` naming ``invoke``."""
+    """``endpoints`` as a token's ``invoke`` list: endpoint names (``<workspace>/<name>``
+    outside the default workspace) or ``"*"``, each once, sorted, the default workspace's
+    by their bare names (as they are stored); anything else is an :class:`InvalidInput`
+    naming ``invoke``."""
     if isinstance(endpoints, str) or not all(isinstance(e, str) for e in endpoints):
         raise InvalidInput("invoke must be a list of endpoint names", field="invoke")
+    allowed = set()
     for endpoint in endpoints:
         if endpoint != INVOKE_ALL:
-            validate_name(endpoint, field="invoke")
-    return sorted(set(endpoints))
+            endpoint = scoped_name(*split_scoped(validate_scoped_name(endpoint, field="invoke")))
+        allowed.add(endpoint)
+    return sorted(allowed)
 
 
 _BY_ID = select(*ApiTokenRow.__table__.columns).where(ApiTokenRow.id == bindparam("id"))

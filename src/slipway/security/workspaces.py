@@ -36,6 +36,12 @@ def missing_workspaces(session: Session, names: Iterable[str]) -> list[str]:
     return sorted(wanted - found)
 
 
+def workspace_names(db: Database) -> list[str]:
+    """Every workspace's name, sorted: what work done for each workspace walks."""
+    with db.session() as session:
+        return sorted(session.scalars(select(WorkspaceRow.name)))
+
+
 class WorkspaceService:
     """The platform's workspaces."""
 

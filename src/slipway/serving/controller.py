@@ -25,7 +25,7 @@ from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.events import EventLog
 from slipway.serving.alarms import TRIPPED, first_tripped, trip_reason
-from slipway.serving.service import Endpoints, live_gateways, move
+from slipway.serving.service import Endpoints, endpoint_resource, live_gateways, move
 from slipway.serving.spec import EndpointSpec
 from slipway.serving.states import EndpointStatus, Outcome
 from slipway.serving.stats import Counters, read_counts
@@ -190,7 +190,7 @@ class DeploymentController:
     ) -> str:
         self.events.append(
             "alert.raised",
-            f"endpoint/{row.name}",
+            endpoint_resource(row.name),
             {"severity": "critical", "alarm": alarm, "value": measured, "reason": reason},
             session=session,
         )
@@ -229,7 +229,7 @@ class DeploymentController:
         )
         self.events.append(
             "endpoint.traffic_shifted",
-            f"endpoint/{row.name}",
+            endpoint_resource(row.name),
             {"config_version": row.target_version, "percent": row.target_percent},
             session=session,
         )
@@ -251,7 +251,7 @@ class DeploymentController:
         reason = f"config {config.version} failed to load: {error}"
         self.events.append(
             "endpoint.deployment_failed",
-            f"endpoint/{row.name}",
+            endpoint_resource(row.name),
             {"config_version": config.version, "error": error},
             session=session,
         )
@@ -278,7 +278,7 @@ class DeploymentController:
         row.phase_started_at = None
         self.events.append(
             "endpoint.deployed",
-            f"endpoint/{row.name}",
+            endpoint_resource(row.name),
             {"config_version": config.version},
             session=session,
         )
@@ -298,7 +298,7 @@ class DeploymentController:
         row.phase_started_at = None
         self.events.append(
             "endpoint.rolled_back",
-            f"endpoint/{row.name}",
+            endpoint_resource(row.name),
             {"config_version": config.version, "to": row.active_version, "reason": reason},
             session=session,
         )
@@ -306,7 +306,7 @@ class DeploymentController:
         self.endpoints.audit.changed(
             CONTROLLER,
             "endpoint.auto_rollback",
-            f"endpoint/{row.name}",
+            endpoint_resource(row.name),
             {"config_version": config.version, "to": row.active_version, "reason": reason},
             session=session,
         )

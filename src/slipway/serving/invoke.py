@@ -19,8 +19,8 @@ import httpx
 import pandas as pd
 
 from slipway.core.errors import BackendUnavailable, InvalidInput, error_from
-from slipway.core.names import validate_name
 from slipway.core.settings import ServingSettings
+from slipway.core.workspace import DEFAULT_WORKSPACE, split_scoped, validate_scoped_name
 from slipway.serving.resources import Prediction
 
 # Addresses a server binds to that a client cannot connect to as such.
@@ -48,7 +48,11 @@ def gateway_url(
 
 
 def invocation_url(gateway: str, endpoint: str) -> str:
-    return f"{gateway.rstrip('/')}/endpoints/{endpoint}/invocations"
+    """Where the invocations of ``endpoint`` (a scoped name: ``<workspace>/<name>``, or
+    the bare name of the default workspace's) go on the gateway at ``gateway``."""
+    workspace, name = split_scoped(endpoint)
+    prefix = "" if workspace == DEFAULT_WORKSPACE else f"/workspaces/{workspace}"
+    return f"{gateway.rstrip('/')}{prefix}/endpoints/{name}/invocations"
 
 
 def encode(payload: Payload) -> tuple[bytes, str]:
@@ -85,8 +89,8 @@ def invoke(
     token: str | None = None,
     verify: ssl.SSLContext | bool = True,
 ) -> Prediction:
-    """Send ``payload`` to ``endpoint`` on the gateway at ``gateway`` (a URL, or what
-    looks it up once the payload is known to be good) and decode the answer.
+    """Send ``payload`` to ``endpoint`` (a scoped name) on the gateway at ``gateway`` (a
+    URL, or what looks it up once the payload is known to be good); decode the answer.
 
     ``variant`` pins a production variant (SageMaker's TargetVariant), ``target_model``
     picks the model of a multi-model endpoint, ``inference_id`` is captured with the
@@ -94,7 +98,7 @@ def invoke(
     with auth on (granted ``invoke`` on the endpoint); ``verify`` the certificate (file)
     an HTTPS gateway is trusted by. Not retried: a repeated invocation would be captured
     twice."""
-    validate_name(endpoint, field="endpoint")
+    validate_scoped_name(endpoint, field="endpoint")
     content, content_type = encode(payload)
     headers = {"Content-Type": content_type}
     if token:
@@ -123,7 +127,7 @@ def invoke(
         raise BackendUnavailable(f"the gateway at {gateway} answered without predictions")
     served = response.headers
     return Prediction(
-        endpoint=endpoint,
+        endpoint=split_scoped(endpoint)[1],
         predictions=list(body["predictions"]),
         classes=body.get("classes"),
         variant=served.get("x-slipway-variant", ""),

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from slipway.core.names import validate_name
 from slipway.core.resource import Resource
+from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.serving.spec import EndpointSpec
 from slipway.serving.states import EndpointStatus, Outcome
 
@@ -72,6 +73,7 @@ class Endpoint(Resource):
     )
 
     name: str
+    workspace: str = DEFAULT_WORKSPACE
     status: EndpointStatus
     status_reason: str
     active_version: int | None

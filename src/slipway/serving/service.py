@@ -32,6 +32,12 @@ from slipway.core.resource import Listing
 from slipway.core.settings import ServingSettings
 from slipway.core.specs import parse_spec
 from slipway.core.waiting import wait_until_final
+from slipway.core.workspace import (
+    DEFAULT_WORKSPACE,
+    scoped_name,
+    scoped_resource,
+    split_scoped,
+)
 from slipway.registry.models import parse_model_ref
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
@@ -71,6 +77,13 @@ def settled(endpoint: Endpoint) -> str:
     return endpoint.status.value
 
 
+def endpoint_resource(key: str) -> str:
+    """The event's and audit entry's resource of the endpoint stored under ``key`` (a
+    :func:`~slipway.core.workspace.scoped_name`): ``endpoint/<name>``, in its workspace."""
+    workspace, name = split_scoped(key)
+    return scoped_resource(workspace, f"endpoint/{name}")
+
+
 def move(
     session: Session,
     events: EventLog,
@@ -82,7 +95,8 @@ def move(
     current = EndpointStatus(row.status)
     if current is not status and not can_move(current, status):
         raise Conflict(
-            f"endpoint {row.name!r} is {current.value}; it cannot become {status.value}",
+            f"endpoint {split_scoped(row.name)[1]!r} is {current.value}; it cannot become"
+            f" {status.value}",
             details={"status": current.value},
         )
     row.status = status.value
@@ -91,13 +105,22 @@ def move(
     row.updated_at = utcnow()
     events.append(
         "endpoint.status_changed",
-        f"endpoint/{row.name}",
+        endpoint_resource(row.name),
         {"from": current.value, "to": status.value, "reason": reason},
         session=session,
     )
 
 
 class Endpoints:
+    """The endpoints of one workspace (:meth:`in_workspace` gives another's).
+
+    Endpoints share the gateway's one URL space, so they are stored under their
+    :func:`~slipway.core.workspace.scoped_name` (``<workspace>/<name>``; the bare name in
+    the default workspace, as before workspaces): the gateway, the deployment controller
+    and the traffic counters key by it and need no workspace of their own. A workspace's
+    endpoints serve its models (its registry) and are called at
+    ``/workspaces/<workspace>/endpoints/<name>/invocations`` on the gateway."""
+
     def __init__(
         self,
         db: Database,
@@ -108,6 +131,7 @@ class Endpoints:
         gateway_url: str | None = None,
         gateway_verify: ssl.SSLContext | bool = True,
     ) -> None:
+        self.workspace = registry.workspace
         self.db = db
         self.events = events
         self.audit = audit
@@ -116,6 +140,23 @@ class Endpoints:
         # and what its HTTPS certificate is checked against (the platform's own file).
         self.gateway_url = gateway_url or invocations.gateway_url(ServingSettings())
         self.gateway_verify = gateway_verify
+
+    def in_workspace(self, workspace: str) -> Endpoints:
+        """The endpoints of ``workspace`` (a validated name), serving its models."""
+        if workspace == self.workspace:
+            return self
+        return Endpoints(
+            self.db,
+            self.events,
+            self.audit,
+            self.registry.in_workspace(workspace),
+            gateway_url=self.gateway_url,
+            gateway_verify=self.gateway_verify,
+        )
+
+    def _key(self, name: str) -> str:
+        """Where endpoint ``name`` of this workspace is stored (checked as a name)."""
+        return scoped_name(self.workspace, validate_name(name, field="endpoint"))
 
     # -- writes ------------------------------------------------------------------------
 
@@ -147,12 +188,13 @@ class Endpoints:
         return self.describe(parsed.name)
 
     def _insert(self, parsed: EndpointSpec, actor: str, now: datetime) -> None:
+        key = self._key(parsed.name)
         with self.db.write() as session:
-            if session.get(EndpointRow, parsed.name) is not None:
+            if session.get(EndpointRow, key) is not None:
                 raise Conflict(f"endpoint {parsed.name!r} already exists")
             session.add(
                 EndpointRow(
-                    name=parsed.name,
+                    name=key,
                     status=EndpointStatus.CREATING.value,
                     status_reason="waiting for gateways to load the models",
                     active_version=None,
@@ -166,10 +208,10 @@ class Endpoints:
                     updated_at=now,
                 )
             )
-            session.add(self._config_row(parsed, 1, actor, now))
+            session.add(self._config_row(key, parsed, 1, actor, now))
             self.events.append(
                 "endpoint.created",
-                f"endpoint/{parsed.name}",
+                endpoint_resource(key),
                 {"config_version": 1, "variants": _variant_refs(parsed)},
                 session=session,
             )
@@ -199,8 +241,10 @@ class Endpoints:
                     f"endpoint {name!r} is {status.value}; wait until it is InService to change it",
                     details={"status": status.value},
                 )
-            version = self._next_version(session, name)
-            session.add(self._config_row(parsed, version, actor, now, rollback_of=rollback_of))
+            version = self._next_version(session, row.name)
+            session.add(
+                self._config_row(row.name, parsed, version, actor, now, rollback_of=rollback_of)
+            )
             row.target_version = version
             row.target_percent = 0.0
             row.phase = 0
@@ -210,7 +254,7 @@ class Endpoints:
             move(session, self.events, row, EndpointStatus.UPDATING, "loading the new config")
             self.events.append(
                 "endpoint.updated",
-                f"endpoint/{name}",
+                endpoint_resource(row.name),
                 {
                     "config_version": version,
                     "previous": row.active_version,
@@ -242,7 +286,7 @@ class Endpoints:
                 earlier = session.scalars(
                     select(EndpointConfigRow)
                     .where(
-                        EndpointConfigRow.endpoint == name,
+                        EndpointConfigRow.endpoint == row.name,
                         EndpointConfigRow.version < (active or 0),
                         EndpointConfigRow.outcome.in_(
                             [Outcome.DEPLOYED.value, Outcome.RETIRED.value]
@@ -254,7 +298,7 @@ class Endpoints:
                 if earlier is None:
                     raise Conflict(f"endpoint {name!r} has no earlier deployed config")
                 to_version = earlier.version
-            old = session.get(EndpointConfigRow, (name, to_version))
+            old = session.get(EndpointConfigRow, (row.name, to_version))
             if old is None:
                 raise NotFound(f"endpoint {name!r} has no config version {to_version}")
             spec = EndpointSpec.model_validate(old.spec)
@@ -271,13 +315,14 @@ class Endpoints:
             move(session, self.events, row, EndpointStatus.DELETING, "deleted by " + actor)
         self._audit(actor, "endpoint.delete", name, {})
 
-    def finish_delete(self, session: Session, name: str) -> None:
-        """Remove an endpoint's rows once no gateway serves it any more."""
-        session.execute(delete(EndpointConfigRow).where(EndpointConfigRow.endpoint == name))
-        session.execute(delete(GatewayModelRow).where(GatewayModelRow.endpoint == name))
-        session.execute(delete(ServingStatsRow).where(ServingStatsRow.endpoint == name))
-        session.execute(delete(EndpointRow).where(EndpointRow.name == name))
-        self.events.append("endpoint.deleted", f"endpoint/{name}", {}, session=session)
+    def finish_delete(self, session: Session, key: str) -> None:
+        """Remove the rows of the endpoint stored under ``key`` (its scoped name, of any
+        workspace: the deployment controller's) once no gateway serves it any more."""
+        session.execute(delete(EndpointConfigRow).where(EndpointConfigRow.endpoint == key))
+        session.execute(delete(GatewayModelRow).where(GatewayModelRow.endpoint == key))
+        session.execute(delete(ServingStatsRow).where(ServingStatsRow.endpoint == key))
+        session.execute(delete(EndpointRow).where(EndpointRow.name == key))
+        self.events.append("endpoint.deleted", endpoint_resource(key), {}, session=session)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -288,19 +333,24 @@ class Endpoints:
             return self._endpoint(session, row, live_gateways(session))
 
     def list(self) -> Listing[Endpoint]:
-        """Every endpoint, by name."""
+        """Every endpoint of the workspace, by name."""
         with self.db.session() as session:
             live = live_gateways(session)
-            rows = session.scalars(select(EndpointRow).order_by(EndpointRow.name)).all()
-            return Listing(self._endpoint(session, row, live) for row in rows)
+            mine = (
+                ~EndpointRow.name.contains("/")
+                if self.workspace == DEFAULT_WORKSPACE
+                else EndpointRow.name.startswith(f"{self.workspace}/", autoescape=True)
+            )
+            rows = session.scalars(select(EndpointRow).where(mine).order_by(EndpointRow.name))
+            return Listing(self._endpoint(session, row, live) for row in rows.all())
 
     def history(self, name: str) -> Listing[Deployment]:
         """Every config ever stored for the endpoint, oldest first, with its outcome."""
         with self.db.session() as session:
-            self._row(session, name)
+            key = self._row(session, name).name
             rows = session.scalars(
                 select(EndpointConfigRow)
-                .where(EndpointConfigRow.endpoint == name)
+                .where(EndpointConfigRow.endpoint == key)
                 .order_by(EndpointConfigRow.version)
             ).all()
             return Listing(_deployment(c) for c in rows)
@@ -315,7 +365,8 @@ class Endpoints:
         add their counts about once a second. NotFound for an unknown endpoint, InvalidInput
         (``since``) for a time without a zone or out of range."""
         with self.db.session() as session:
-            variants = variant_stats(session, name, since=since, config_version=config_version)
+            key = self._row(session, name).name  # NotFound naming it as its workspace does
+            variants = variant_stats(session, key, since=since, config_version=config_version)
         return EndpointStats(
             endpoint=name,
             since=since,
@@ -352,7 +403,7 @@ class Endpoints:
         with the token in ``SLIPWAY_TOKEN``, which a gateway with auth on asks for."""
         return invocations.invoke(
             self.gateway_url,
-            name,
+            self._key(name),
             payload,
             variant=variant,
             target_model=target_model,
@@ -364,8 +415,8 @@ class Endpoints:
 
     def config(self, name: str, version: int) -> EndpointSpec:
         with self.db.session() as session:
-            self._row(session, name)
-            row = session.get(EndpointConfigRow, (name, version))
+            key = self._row(session, name).name
+            row = session.get(EndpointConfigRow, (key, version))
             if row is None:
                 raise NotFound(f"endpoint {name!r} has no config version {version}")
             return EndpointSpec.model_validate(row.spec)
@@ -380,20 +431,20 @@ class Endpoints:
         would both read InService and both store config N+1 (the second failing on the
         primary key: a 500, not the 409 it should be). ``SELECT ... FOR UPDATE`` makes the
         second wait for the first and then read its outcome (Updating: Conflict)."""
-        validate_name(name, field="endpoint")
-        row = session.get(EndpointRow, name, with_for_update=lock)
+        row = session.get(EndpointRow, self._key(name), with_for_update=lock)
         if row is None:
             raise NotFound(f"endpoint {name!r} does not exist", details={"endpoint": name})
         return row
 
-    def _next_version(self, session: Session, name: str) -> int:
+    def _next_version(self, session: Session, key: str) -> int:
         latest = session.scalar(
-            select(func.max(EndpointConfigRow.version)).where(EndpointConfigRow.endpoint == name)
+            select(func.max(EndpointConfigRow.version)).where(EndpointConfigRow.endpoint == key)
         )
         return int(latest or 0) + 1
 
     def _config_row(
         self,
+        key: str,
         spec: EndpointSpec,
         version: int,
         actor: str,
@@ -402,7 +453,7 @@ class Endpoints:
         rollback_of: int | None = None,
     ) -> EndpointConfigRow:
         return EndpointConfigRow(
-            endpoint=spec.name,
+            endpoint=key,
             version=version,
             spec=spec.public(),
             outcome=Outcome.PENDING.value,
@@ -438,13 +489,14 @@ class Endpoints:
             latest,
             [r for r in loaded if r.gateway_id in live],
             invocations.invocation_url(self.gateway_url, row.name),
+            self.workspace,
         )
 
     def _audit(self, actor: str, action: str, name: str, details: dict[str, Any]) -> None:
         self.audit.record(
             actor=actor,
             action=action,
-            resource=f"endpoint/{name}",
+            resource=endpoint_resource(self._key(name)),
             outcome="success",
             details=details,
         )
@@ -485,6 +537,7 @@ def _describe(
     latest: EndpointConfigRow | None,
     loaded: Sequence[GatewayModelRow],
     url: str,
+    workspace: str,
 ) -> Endpoint:
     active_row = configs.get(row.active_version) if row.active_version else None
     target_row = configs.get(row.target_version) if row.target_version else None
@@ -492,7 +545,8 @@ def _describe(
     target = _deployment(target_row) if target_row else None
     percent = row.target_percent if target else 0.0
     return Endpoint(
-        name=row.name,
+        name=split_scoped(row.name)[1],
+        workspace=workspace,
         status=EndpointStatus(row.status),
         status_reason=row.status_reason,
         active_version=row.active_version,

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from slipway.core.errors import InvalidInput, NotFound
-from slipway.core.names import validate_name
+from slipway.core.workspace import validate_scoped_name
 from slipway.serving.sketch import Sketch
 from slipway.serving.tables import EndpointRow, ServingStatsRow
 
@@ -285,8 +285,9 @@ def variant_stats(
     windows) and for one config: requests, errors, ``error_rate``, latency percentiles
     (``p50_ms``, ``p90_ms``, ``p99_ms``; within 1% of the exact ones) and ``mean_ms`` of
     the whole request and of the model alone (``model_*``), and ``prediction_mean``.
-    Figures without requests are None. Raises NotFound for an unknown endpoint."""
-    validate_name(endpoint, field="endpoint")
+    Figures without requests are None. ``endpoint`` is its scoped name. Raises NotFound
+    for an unknown endpoint."""
+    validate_scoped_name(endpoint, field="endpoint")
     if session.get(EndpointRow, endpoint) is None:
         raise NotFound(f"endpoint {endpoint!r} does not exist", details={"endpoint": endpoint})
     if since is not None:

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from slipway.core.db.tables import Base
 
+# An endpoint's key in these tables: its scoped name, a workspace and a name of 63 each.
+ENDPOINT_KEY = 127
+
 
 class EndpointRow(Base):
     """A serving endpoint and where its rollout stands.
@@ -21,7 +24,8 @@ class EndpointRow(Base):
 
     __tablename__ = "slipway_endpoints"
 
-    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    # The scoped name: <workspace>/<name>, the bare name in the default workspace.
+    name: Mapped[str] = mapped_column(String(ENDPOINT_KEY), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
     status_reason: Mapped[str] = mapped_column(Text, default="")
     active_version: Mapped[int | None] = mapped_column(Integer)
@@ -40,7 +44,7 @@ class EndpointConfigRow(Base):
 
     __tablename__ = "slipway_endpoint_configs"
 
-    endpoint: Mapped[str] = mapped_column(String(63), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(ENDPOINT_KEY), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     spec: Mapped[dict[str, Any]]
     outcome: Mapped[str] = mapped_column(String(16))
@@ -71,7 +75,7 @@ class GatewayModelRow(Base):
     __tablename__ = "slipway_gateway_models"
 
     gateway_id: Mapped[str] = mapped_column(String(127), primary_key=True)
-    endpoint: Mapped[str] = mapped_column(String(63), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(ENDPOINT_KEY), primary_key=True)
     config_version: Mapped[int] = mapped_column(Integer, primary_key=True)
     state: Mapped[str] = mapped_column(String(16))
     error: Mapped[str] = mapped_column(Text, default="")
@@ -84,7 +88,7 @@ class ServingStatsRow(Base):
 
     __tablename__ = "slipway_serving_stats"
 
-    endpoint: Mapped[str] = mapped_column(String(63), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(ENDPOINT_KEY), primary_key=True)
     config_version: Mapped[int] = mapped_column(Integer, primary_key=True)
     variant: Mapped[str] = mapped_column(String(63), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(primary_key=True)

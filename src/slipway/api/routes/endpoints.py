@@ -17,8 +17,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
 
-from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.auth import Principal, authorize, services_of, workspace_of
 from slipway.api.routes import MAX_ID, Int64
+from slipway.core.workspace import scoped_name
 from slipway.evaluation import ab
 from slipway.monitoring.resources import ABReport
 from slipway.security.resources import Role
@@ -30,13 +31,22 @@ from slipway.serving.resources import (
     EndpointUpdate,
     RollbackRequest,
 )
+from slipway.serving.service import Endpoints
 from slipway.serving.spec import EndpointSpec
 from slipway.serving.states import EndpointStatus
 
 # Endpoints put models in front of traffic: their changes are the deployer's.
-_caller = authorize(writes=Role.DEPLOYER)
+_caller = authorize(writes=Role.DEPLOYER, scoped=True)
 router = APIRouter(prefix="/endpoints", tags=["endpoints"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
+# A/B reports read captures and ground truth, which monitoring keeps for the default
+# workspace only yet: refused (400) in another rather than answered from the default's.
+_default_only = authorize(writes=Role.DEPLOYER)
+
+
+def endpoints(request: Request) -> Endpoints:
+    """The endpoints of the request's workspace."""
+    return services_of(request).endpoints.in_workspace(workspace_of(request))
 
 
 def _iso_only(value: object) -> object:
@@ -68,47 +78,46 @@ def _reached(endpoint: Endpoint, request: Request) -> Endpoint:
     gateway = gateway_url(
         settings.serving, reached_at=request.url.hostname, scheme=settings.tls.scheme
     )
-    return endpoint.model_copy(update={"url": invocation_url(gateway, endpoint.name)})
+    url = invocation_url(gateway, scoped_name(endpoint.workspace, endpoint.name))
+    return endpoint.model_copy(update={"url": url})
 
 
 @router.get("")
 def list_endpoints(request: Request) -> list[Endpoint]:
     """Every endpoint, by name."""
-    return [_reached(e, request) for e in services_of(request).endpoints.list()]
+    return [_reached(e, request) for e in endpoints(request).list()]
 
 
 @router.post("", status_code=201)
 def create_endpoint(body: EndpointSpec, request: Request, caller: Caller) -> Endpoint:
     """Store the spec as config 1 and start creating the endpoint (status Creating)."""
-    return _reached(services_of(request).endpoints.create(body, actor=caller.name), request)
+    return _reached(endpoints(request).create(body, actor=caller.name), request)
 
 
 @router.get("/{name}")
 def describe_endpoint(name: str, request: Request) -> Endpoint:
-    return _reached(services_of(request).endpoints.describe(name), request)
+    return _reached(endpoints(request).describe(name), request)
 
 
 @router.put("/{name}")
 def update_endpoint(name: str, body: EndpointUpdate, request: Request, caller: Caller) -> Endpoint:
     """Roll out a new spec with its deployment strategy; the body may leave out ``name``
     but not contradict the path."""
-    updated = services_of(request).endpoints.update(
-        name, body.for_endpoint(name), actor=caller.name
-    )
+    updated = endpoints(request).update(name, body.for_endpoint(name), actor=caller.name)
     return _reached(updated, request)
 
 
 @router.delete("/{name}", status_code=202, response_model=Deleting)
 def delete_endpoint(name: str, request: Request, caller: Caller) -> Deleting:
     """Start deleting: the endpoint is gone once no gateway serves it any more."""
-    services_of(request).endpoints.delete(name, actor=caller.name)
+    endpoints(request).delete(name, actor=caller.name)
     return Deleting(name=name, status=EndpointStatus.DELETING)
 
 
 @router.get("/{name}/history")
 def endpoint_history(name: str, request: Request) -> list[Deployment]:
     """Every config ever stored, oldest first, with its outcome."""
-    return services_of(request).endpoints.history(name)
+    return endpoints(request).history(name)
 
 
 @router.post("/{name}/rollback")
@@ -117,7 +126,7 @@ def rollback_endpoint(
 ) -> Endpoint:
     """Deploy an earlier config again, all at once, as a new config version."""
     to_version = body.to_version if body is not None else None
-    rolled = services_of(request).endpoints.rollback(name, to_version=to_version, actor=caller.name)
+    rolled = endpoints(request).rollback(name, to_version=to_version, actor=caller.name)
     return _reached(rolled, request)
 
 
@@ -135,10 +144,10 @@ def endpoint_stats(
 ) -> EndpointStats:
     """Requests, errors, latency percentiles and prediction mean per variant, counted in
     5-second windows (the one holding ``since`` is included whole)."""
-    return services_of(request).endpoints.stats(name, since=since, config_version=config_version)
+    return endpoints(request).stats(name, since=since, config_version=config_version)
 
 
-@router.get("/{name}/ab-test", response_model=ABReport)
+@router.get("/{name}/ab-test", response_model=ABReport, dependencies=[Depends(_default_only)])
 def endpoint_ab_test(
     name: str,
     request: Request,
@@ -179,4 +188,4 @@ def endpoint_ab_test(
 @router.get("/{name}/configs/{version}", response_model=EndpointSpec)
 def endpoint_config(name: str, version: Int64, request: Request) -> EndpointSpec:
     """The spec stored as config ``version``, model references pinned to versions."""
-    return services_of(request).endpoints.config(name, version)
+    return endpoints(request).config(name, version)

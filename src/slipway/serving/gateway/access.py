@@ -4,9 +4,11 @@ With ``server.auth`` on, every route but the liveness and discovery ones (``/pin
 ``/v2``, ``/v2/health/*``, ``/openapi.json``) needs ``Authorization: Bearer <token>``,
 the same tokens as the control plane and the tracking server. Calling an endpoint
 (SageMaker invocations, explanations, every ``/v2/models/{name}/...`` route) needs a token
-granted ``invoke`` on it (or ``"*"``; admins may call any), so a service's token calls
-only the endpoints it was given (``slipway tokens create svc --invoke churn``). The
-Prometheus metrics and online features need any valid token. Tokens are verified through
+granted ``invoke`` on it (or ``"*"``; a workspace's admins may call its every one), so a
+service's token calls only the endpoints it was given (``slipway tokens create svc
+--invoke churn``; ``team-a/churn`` for workspace ``team-a``'s, which the gateway serves
+under ``/workspaces/team-a/...``). The Prometheus metrics and online features under a
+workspace's prefix need a token holding a role in it. Tokens are verified through
 :class:`~slipway.security.verified.VerifiedTokens`, kept while no token changes (a
 revocation, rotation or new grant is refused or honoured from the moment it returns), so
 auth costs a dictionary lookup per request, not a database read.
@@ -25,7 +27,7 @@ from slipway.core.db.engine import Database
 from slipway.core.errors import Forbidden, SlipwayError
 from slipway.core.net import host_name
 from slipway.core.settings import LOOPBACK_HOSTS, Settings
-from slipway.core.workspace import DEFAULT_WORKSPACE
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_name
 from slipway.security.credentials import bearer_token
 from slipway.security.epoch import TokenEpoch
 from slipway.security.tokens import TokenService
@@ -63,8 +65,10 @@ class GatewayAccess:
             TokenService(db, epoch=epoch).authenticate, epoch=epoch.current
         )
 
-    async def check(self, scope: Scope, path: str) -> None:
-        """Raise :class:`Forbidden` (a refused name or grant) or ``Unauthorized``; each
+    async def check(self, scope: Scope, path: str, workspace: str = DEFAULT_WORKSPACE) -> None:
+        """Check a request for ``path`` in ``workspace`` (the gateway's route once its
+        ``/workspaces/<ws>`` prefix is taken off). Raise :class:`Forbidden` (a refused
+        name or grant) or ``Unauthorized``; each
         refusal is kept for the audit log (:mod:`~slipway.serving.gateway.denials`)."""
         actor: str | None = None
         try:
@@ -97,13 +101,12 @@ class GatewayAccess:
             actor = token.name
             endpoint = endpoint_of(path)
             if endpoint is not None:
-                if not token.may_invoke(endpoint):  # granted, in the endpoint's workspace
-                    raise Forbidden(f"token {token.name!r} may not invoke endpoint {endpoint!r}")
-            elif token.role_in(DEFAULT_WORKSPACE) is None:
-                # The gateway serves the default workspace's metrics and features.
-                raise Forbidden(
-                    f"token {token.name!r} has no role in workspace {DEFAULT_WORKSPACE!r}"
-                )
+                scoped = scoped_name(workspace, endpoint)
+                if not token.may_invoke(scoped):  # granted, in the endpoint's workspace
+                    raise Forbidden(f"token {token.name!r} may not invoke endpoint {scoped!r}")
+            elif token.role_in(workspace) is None:
+                # A workspace's metrics and features are its members'.
+                raise Forbidden(f"token {token.name!r} has no role in workspace {workspace!r}")
         except SlipwayError as refused:
             if refused.status_code in (401, 403):
                 self.denials.offer(scope, refused.status_code, refused.message, actor)

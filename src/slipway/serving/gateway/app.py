@@ -38,9 +38,10 @@ from typing import Protocol
 
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.db.engine import Database
-from slipway.core.errors import ModelError, NotFound, SlipwayError
+from slipway.core.errors import InvalidInput, ModelError, NotFound, SlipwayError
 from slipway.core.settings import Settings
 from slipway.core.unavailable import as_unavailable
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_name, validate_workspace
 from slipway.features.online.base import OnlineStore
 from slipway.features.store import FeatureStore
 from slipway.registry.service import Registry
@@ -68,6 +69,30 @@ from slipway.serving.gateway.sagemaker import SageMaker
 from slipway.serving.gateway.shadow import Shadows
 
 log = logging.getLogger("slipway.serving.gateway")
+
+_PREFIX = "/workspaces/"
+
+
+def workspace_route(path: str) -> tuple[str, str]:
+    """(workspace, route) of a request path: ``/workspaces/<ws>/<route>`` is ``<ws>``'s,
+    any other path the default workspace's. A malformed workspace name is a 404, as any
+    path the gateway has no route for."""
+    if not path.startswith(_PREFIX):
+        return DEFAULT_WORKSPACE, path
+    workspace, _, rest = path[len(_PREFIX) :].partition("/")
+    try:
+        validate_workspace(workspace)
+    except InvalidInput:
+        raise NotFound(f"no route for {path}") from None
+    return workspace, "/" + rest
+
+
+def endpoint_key(workspace: str, name: str) -> str:
+    """The endpoint a route names in ``workspace``: its scoped name. A name holding a
+    ``/`` is no endpoint (a workspace is named by the path's prefix, nowhere else)."""
+    if not name or "/" in name:
+        raise NotFound(f"endpoint {name!r} does not exist", details={"endpoint": name})
+    return scoped_name(workspace, name)
 
 
 class GatewayParts(Protocol):
@@ -173,25 +198,29 @@ class Gateway:
         path: str = scope["path"]
         method: str = scope["method"]
         try:
-            await self.access.check(scope, path)  # Host, then token and grant (auth on)
+            # /workspaces/<ws>/...: a workspace's endpoints, features and metrics.
+            workspace, path = workspace_route(path)
+            # Host, then token and grant (auth on)
+            await self.access.check(scope, path, workspace)
             if path == "/ping" and method == "GET":
                 await respond(send, 200, b'{"status":"ok"}')
             elif path.startswith("/endpoints/") and path.endswith("/invocations"):
                 allow(method, "POST")
+                name = path[len("/endpoints/") : -len("/invocations")]
                 await self.sagemaker.invocations(
-                    path[len("/endpoints/") : -len("/invocations")], scope, receive, send
+                    endpoint_key(workspace, name), scope, receive, send
                 )
             elif path.startswith("/endpoints/") and path.endswith("/explain"):
                 allow(method, "POST")
-                name = path[len("/endpoints/") : -len("/explain")]
+                name = endpoint_key(workspace, path[len("/endpoints/") : -len("/explain")])
                 await respond(send, 200, *await self.explain(name, scope, receive))
             elif path == "/v2" or path.startswith("/v2/"):
-                await self.oip.route(path, method, scope, receive, send)
+                await self.oip.route(path, method, scope, receive, send, workspace)
             elif path == "/online-features":
                 allow(method, "POST")
-                await self.online_features(scope, receive, send)
+                await self.online_features(scope, receive, send, workspace)
             elif path == "/metrics" and method == "GET":
-                await respond(send, 200, await self._metrics(), TEXT_HEADERS)
+                await respond(send, 200, await self._metrics(workspace), TEXT_HEADERS)
             elif path == "/openapi.json" and method == "GET":
                 await respond(send, 200, OPENAPI_JSON)
             else:
@@ -207,8 +236,9 @@ class Gateway:
             log.exception("gateway: unexpected error on %s", path)
             await error(send, ModelError(f"internal error: {type(exc).__name__}"))
 
-    async def _metrics(self) -> bytes:
-        """Prometheus' text, rendered in a thread (it reads the shared stats table)."""
+    async def _metrics(self, workspace: str) -> bytes:
+        """Prometheus' text of ``workspace``'s endpoints and this worker's gauges,
+        rendered in a thread (it reads the shared stats table)."""
         extra = {
             "slipway_gateway_in_flight": float(self.router.in_flight),
             "slipway_gateway_shed_total": float(self.router.shed),
@@ -216,6 +246,6 @@ class Gateway:
             "slipway_gateway_refusals_not_logged_total": float(self.access.denials.dropped),
         }
         body = await asyncio.get_running_loop().run_in_executor(
-            None, self.recorder.prometheus, extra
+            None, self.recorder.prometheus, extra, workspace
         )
         return body.encode()

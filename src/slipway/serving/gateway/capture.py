@@ -10,6 +10,8 @@ counts the drop — capture never blocks or fails a request.
 Layout (Hive-style, so DuckDB and pandas read it partitioned)::
 
     capture/endpoint=<name>/variant=<variant>/hour=<YYYY-MM-DDTHH>/<gateway>-<seq>.parquet
+
+and ``workspaces/<ws>/capture/...`` for the endpoints of workspace ``<ws>``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from slipway.core.artifacts import ArtifactStore
+from slipway.core.workspace import scoped_resource, split_scoped
 from slipway.registry.predict import Batch, LoadedModel
 from slipway.serving.spec import CaptureSpec
 
@@ -83,8 +86,16 @@ class _Columns:
 Key = tuple[str, str, int, str, int, str, tuple[str, ...]]
 
 
+def capture_folder(endpoint: str) -> str:
+    """Where the captures of ``endpoint`` (a scoped name) lie below the artifact root: in
+    its workspace's share (``workspaces/<ws>/capture/endpoint=<name>`` outside the
+    default workspace), so a workspace's captures are only its requests' to read."""
+    workspace, name = split_scoped(endpoint)
+    return scoped_resource(workspace, f"{CAPTURE_PREFIX}/endpoint={name}")
+
+
 def partition_key(endpoint: str, variant: str, hour: datetime) -> str:
-    return f"{CAPTURE_PREFIX}/endpoint={endpoint}/variant={variant}/hour={hour:%Y-%m-%dT%H}"
+    return f"{capture_folder(endpoint)}/variant={variant}/hour={hour:%Y-%m-%dT%H}"
 
 
 _DTYPES = {"long": "int64", "integer": "int32", "float": "float32", "double": "float64"}

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slipway.core.db.engine import Database
+from slipway.core.workspace import DEFAULT_WORKSPACE, split_scoped
 from slipway.serving.stats import BUCKETS_MS, WINDOW_SECONDS, Counters, read_counts, write_counts
 from slipway.serving.stats import window_start as window_at
 
@@ -25,7 +26,8 @@ class Recorder:
         self.gateway_id = gateway_id
         self._counts: dict[LocalKey, Counters] = {}
         self._lock = threading.Lock()
-        self._scrape: tuple[float, str] | None = None
+        # Per workspace: when its text was rendered, and the text.
+        self._scrapes: dict[str, tuple[float, str]] = {}
 
     def counters(self, endpoint: str, version: int, variant: str) -> Counters:
         now = int(time.time())
@@ -59,16 +61,25 @@ class Recorder:
                     self._counts.setdefault(key, Counters()).add(value)
             raise
 
-    def prometheus(self, extra: dict[str, float]) -> str:
-        """Every endpoint's counters in Prometheus' text format (cached for a second)."""
+    def prometheus(self, extra: dict[str, float], workspace: str = DEFAULT_WORKSPACE) -> str:
+        """The counters of every endpoint of ``workspace`` in Prometheus' text format
+        (cached for a second); its endpoints are labelled by their names in it."""
         now = time.monotonic()
-        if self._scrape is not None and now - self._scrape[0] < 1.0:
-            body = self._scrape[1]
+        scrape = self._scrapes.get(workspace)
+        if scrape is not None and now - scrape[0] < 1.0:
+            body = scrape[1]
         else:
             with self.db.session() as session:
                 totals = read_counts(session)
-            body = render(totals)
-            self._scrape = (now, body)
+            mine = {}
+            for (endpoint, variant), counts in totals.items():
+                owner, name = split_scoped(endpoint)
+                if owner == workspace:
+                    mine[(name, variant)] = counts
+            body = render(mine)
+            if len(self._scrapes) >= 256:  # names come from requests: keep it bounded
+                self._scrapes.clear()
+            self._scrapes[workspace] = (now, body)
         lines = [body]
         for name, value in extra.items():
             lines.append(f"# TYPE {name} gauge\n{name} {value:g}\n")

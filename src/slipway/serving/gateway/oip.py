@@ -24,6 +24,7 @@ import orjson
 from slipway import __version__
 from slipway.core.errors import InvalidInput, NotFound, UnsupportedMediaType
 from slipway.core.settings import ServingSettings
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_name, split_scoped
 from slipway.registry.models import Output
 from slipway.serving.gateway.asgi import (
     Receive,
@@ -60,9 +61,16 @@ class OpenInference:
         self.started = started
 
     async def route(
-        self, path: str, method: str, scope: Scope, receive: Receive, send: Send
+        self,
+        path: str,
+        method: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> None:
-        """Answer a request whose path is ``/v2`` or under it."""
+        """Answer a request whose path is ``/v2`` or under it; its models are the
+        endpoints of ``workspace`` (``/workspaces/<ws>/v2/...``)."""
         parts = [p for p in path.split("/") if p][1:]  # drop "v2"
         if not parts:
             allow(method, "GET")
@@ -83,7 +91,7 @@ class OpenInference:
             version, rest = rest[1], rest[2:]
         if rest not in ([], ["ready"], ["infer"]):
             raise NotFound(f"no route for {method} {path}")
-        endpoint = self.router.endpoint(name)
+        endpoint = self.router.endpoint(scoped_name(workspace, name))
         if version is not None:
             endpoint = self.router.pinned(endpoint, version)  # 404 unless a live variant serves it
         if not rest:
@@ -194,7 +202,7 @@ def metadata(endpoint: EndpointRuntime) -> dict[str, Any]:
         if model is not None and model.output is not Output.LABEL:
             outputs = _score_outputs(model)
     return {
-        "name": endpoint.name,
+        "name": split_scoped(endpoint.name)[1],
         "versions": versions,
         "platform": "slipway",
         "inputs": inputs,

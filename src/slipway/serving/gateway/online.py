@@ -13,6 +13,7 @@ import orjson
 
 from slipway.core.errors import InvalidInput
 from slipway.core.settings import ServingSettings
+from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.features.store import FeatureStore
 from slipway.serving.gateway.asgi import Receive, Scope, Send, load_json, read_body, respond
 
@@ -26,7 +27,10 @@ class OnlineFeatures:
         self.features = features
         self.limits = limits
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, workspace: str = DEFAULT_WORKSPACE
+    ) -> None:
+        """Answer one request, reading ``workspace``'s feature groups."""
         body = load_json(
             await read_body(scope, receive, self.limits.max_body_bytes),
             self.limits.max_json_depth,
@@ -56,7 +60,8 @@ class OnlineFeatures:
             raise InvalidInput(
                 "full_feature_names must be true or false", field="full_feature_names"
             )
-        vectors = self.features.get_online_features(refs, rows, full_feature_names=full)
+        features = self.features.in_workspace(workspace)
+        vectors = features.get_online_features(refs, rows, full_feature_names=full)
         payload = {
             "vectors": [
                 {"values": v.values, "missing": v.missing, "stale": v.stale} for v in vectors

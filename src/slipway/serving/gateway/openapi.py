@@ -411,7 +411,10 @@ DOCUMENT: dict[str, Any] = {
         "title": "Slipway gateway",
         "version": __version__,
         "description": "The data plane: predictions from every endpoint, in SageMaker's,"
-        " MLflow's and the Open Inference Protocol's formats.",
+        " MLflow's and the Open Inference Protocol's formats. These paths serve the default"
+        " workspace; every one but /ping, /v2, /v2/health/* and /openapi.json serves"
+        " workspace WS under the prefix /workspaces/WS (for example"
+        " /workspaces/fraud/endpoints/churn/invocations).",
     },
     "paths": {
         "/ping": {

@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.errors import BackendUnavailable, Forbidden, InvalidInput, NotFound
+from slipway.core.workspace import split_scoped
 from slipway.features.refs import FeatureRef
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import LoadedModel, load_model
@@ -55,8 +56,10 @@ class VariantRuntime:
         model: LoadedModel | None,
         *,
         serverless_idle: float | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.spec = spec
+        self.registry = registry  # its endpoint's workspace's: where it loads on demand
         self.name = spec.name
         self.config_version = config_version
         self.model = model
@@ -314,12 +317,15 @@ class GatewayState:
                     out[(ep.name, config.version)] = config
         return out
 
-    def _loaded_models(self) -> dict[tuple[str, int], LoadedModel]:
+    def _loaded_models(self) -> dict[tuple[str, str, int], LoadedModel]:
+        """The models loaded by configs in use, by (workspace, model, version): one copy
+        of a version however many endpoints of its workspace serve it."""
         out = {}
-        for config in self._configs_in_use().values():
+        for (endpoint, _), config in self._configs_in_use().items():
+            workspace = split_scoped(endpoint)[0]
             for variant in [*config.variants, *config.shadows]:
                 if variant.model is not None:
-                    out[(variant.model_name, variant.model_version)] = variant.model
+                    out[(workspace, variant.model_name, variant.model_version)] = variant.model
         return out
 
     def _build(
@@ -355,6 +361,9 @@ class GatewayState:
             row = session.get(EndpointConfigRow, (name, version))
             assert row is not None
             spec = EndpointSpec.model_validate(row.spec)
+        # An endpoint serves its workspace's models and reads its workspace's features.
+        workspace = split_scoped(name)[0]
+        registry = self.registry.in_workspace(workspace)
         self._report(name, version, "loading", "")
         loaded = self._loaded_models()
         variants: list[VariantRuntime] = []
@@ -364,19 +373,21 @@ class GatewayState:
         for target_list, specs in ((variants, spec.variants), (shadows, spec.shadow_variants)):
             for variant_spec in specs:
                 assert variant_spec.version is not None
-                key = (variant_spec.model_name, variant_spec.version)
+                key = (workspace, variant_spec.model_name, variant_spec.version)
                 model = loaded.get(key)
                 if model is None and not error:
                     try:
-                        model = load_model(self.registry, *key)
+                        model = load_model(registry, *key[1:])
                         loaded[key] = model
                     except Exception as exc:
                         error = f"{variant_spec.name}: {type(exc).__name__}: {exc}"
                         log.warning("endpoint %s config %s: %s", name, version, error)
-                runtime = VariantRuntime(variant_spec, version, model, serverless_idle=idle)
+                runtime = VariantRuntime(
+                    variant_spec, version, model, serverless_idle=idle, registry=registry
+                )
                 if spec.multi_model is not None:
                     runtime.multi = MultiModelCache(
-                        self.registry,
+                        registry,
                         spec.multi_model.models,
                         spec.multi_model.memory_budget_mb * 1024 * 1024,
                         spec.environment,
@@ -385,7 +396,7 @@ class GatewayState:
         enricher = None
         if spec.enrichment is not None and not error:
             try:
-                enricher = Enricher(spec.enrichment, self.features)
+                enricher = Enricher(spec.enrichment, self.features.in_workspace(workspace))
                 enricher.prepare()
             except Exception as exc:
                 error = f"enrichment: {type(exc).__name__}: {exc}"
@@ -473,7 +484,10 @@ class GatewayState:
             if variant._loading is None:
                 started = time.perf_counter()
                 future: Future[LoadedModel] = variant.executor.submit(
-                    load_model, self.registry, variant.model_name, variant.model_version
+                    load_model,
+                    variant.registry or self.registry,
+                    variant.model_name,
+                    variant.model_version,
                 )
 
                 def done(f: Future[LoadedModel]) -> None:
