@@ -112,10 +112,10 @@ def test_a_request_naming_a_workspace_is_checked_before_it_acts(
     _error(client.get("/api/v1/feature-groups", headers=_in(admin, "nowhere")), 404)
     # Routes whose resources are not kept per workspace yet refuse to answer for another
     # workspace rather than show it the default workspace's.
-    scoped_not_yet = _error(client.get("/api/v1/monitors", headers=_in(admin, "fraud")), 400)
+    scoped_not_yet = _error(client.get("/api/v1/pipelines", headers=_in(admin, "fraud")), 400)
     assert scoped_not_yet["details"]["field"] == WORKSPACE_HEADER
     assert "default workspace only" in scoped_not_yet["message"]
-    assert client.get("/api/v1/monitors", headers=_in(admin, "default")).status_code == 200
+    assert client.get("/api/v1/pipelines", headers=_in(admin, "default")).status_code == 200
     _error(client.get("/api/v1/schedules", headers=_in(admin, "fraud")), 400)
     # Jobs and alerts are kept per workspace: the other one has none of the default's.
     assert client.get("/api/v1/jobs", headers=_in(admin, "fraud")).json() == []

@@ -176,8 +176,8 @@ def test_workspaces_and_grants_through_a_remote_server(both: SharedPlatform) -> 
     assert default.exit_code == 1 and "no role in workspace 'default'" in default.output
     scoped = runner.invoke(app, [*url, "--workspace", workspace, "features", "list"], env=theirs)
     assert scoped.exit_code == 0, scoped.output  # its own (empty) list of feature groups
-    # Monitors are not kept per workspace yet: said, not answered with the default's.
-    not_yet = runner.invoke(app, [*url, "-w", workspace, "monitors", "list"], env=theirs)
+    # Pipelines are not kept per workspace yet: said, not answered with the default's.
+    not_yet = runner.invoke(app, [*url, "-w", workspace, "pipelines", "list"], env=theirs)
     assert not_yet.exit_code == 2 and "default workspace only" in not_yet.output
     # On this machine commands act in the default workspace: --workspace needs --url.
     local = runner.invoke(

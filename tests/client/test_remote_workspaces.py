@@ -54,8 +54,9 @@ def test_create_list_and_grant(platform: Any, side: str, shared_platform: Shared
         with pytest.raises(Forbidden, match="every workspace"):  # the platform admin's
             theirs.workspaces.set_model_formats(name, ["*/native"])
         assert theirs.endpoints.list() == []  # the default's are not this workspace's
+        assert theirs.monitoring.list() == []
         with pytest.raises(InvalidInput) as not_yet:  # not kept per workspace yet
-            theirs.monitoring.list()
+            theirs.pipelines.pipelines()
         assert not_yet.value.field == WORKSPACE_HEADER
     with (
         Client(shared_platform.url, token=secret) as in_default,

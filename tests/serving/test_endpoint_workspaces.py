@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import mlflow
@@ -18,9 +20,11 @@ from fastapi.testclient import TestClient
 from sklearn.linear_model import LogisticRegression
 
 from slipway.api.app import create_app
-from slipway.core.errors import InvalidInput
+from slipway.core.clock import utcnow
+from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.settings import load_settings
 from slipway.core.workspace import WORKSPACE_HEADER
+from slipway.monitoring.capture import read_window
 from slipway.registry.models import ApprovalStatus
 from slipway.security.tokens import check_invoke
 from slipway.services import Services
@@ -190,14 +194,14 @@ def test_the_control_plane_keeps_them_apart(two: Two) -> None:
         assert [d["version"] for d in history] == [1]
         stats = http.get("/api/v1/endpoints/churn/stats", headers=team)
         assert stats.status_code == 200, stats.text
-        # A/B reports read monitoring's data, kept for the default workspace only yet.
+        # The A/B report reads the workspace's own captures and labels: none labelled yet.
         ab = http.get(
             "/api/v1/endpoints/churn/ab-test",
             params={"since": "2026-01-01T00:00:00Z"},
             headers=team,
         )
-        assert ab.status_code == 400
-        assert ab.json()["error"]["details"]["field"] == WORKSPACE_HEADER
+        assert ab.status_code == 200, ab.text
+        assert ab.json()["labelled_rows"] == 0
     resources = {e.resource for e in two.services.audit.list(action="endpoint.create", limit=50)}
     assert {"endpoint/churn", f"workspaces/{TEAM}/endpoint/churn"} <= resources
 
@@ -247,3 +251,78 @@ def test_the_sdk_invokes_its_workspaces_endpoint(two: Two, monkeypatch: pytest.M
     answer = team.invoke("churn", frame)
     assert answer.endpoint == "churn" and answer.predictions == [0]
     assert answer.model == f"clf:{two.versions[TEAM]}"
+
+
+def test_monitors_and_baselines_of_a_workspace_watch_its_own_endpoint(
+    two: Two, tmp_path: Path
+) -> None:
+    """``quality`` and ``shape`` in both workspaces: each monitor reads its workspace's
+    captures and labels only, its baseline and report lie in its workspace's share, and
+    another workspace's runs are not found."""
+    services = two.services
+    ours, theirs = services.monitoring, services.monitoring.in_workspace(TEAM)
+    headers = {"Authorization": f"Bearer {two.secrets['admin']}"}
+    for path, inference in (
+        ("/endpoints/churn/invocations", "ours-1"),
+        (f"/workspaces/{TEAM}/endpoints/churn/invocations", "theirs-1"),
+    ):
+        answer = httpx.post(
+            f"{two.gateway.url}{path}",
+            json=ROWS,
+            headers=headers | {"X-Slipway-Inference-Id": inference},
+        )
+        assert answer.status_code == 200, answer.text
+
+    def captured(workspace: str, inference: str) -> bool:
+        key = "churn" if workspace == "default" else f"{TEAM}/churn"
+        start = utcnow() - timedelta(hours=1)
+        table = read_window(services.artifacts, key, start, utcnow() + timedelta(minutes=1))
+        return inference in table.column("inference_id").to_pylist()
+
+    eventually(lambda: captured(TEAM, "theirs-1"), what="team-a's capture", timeout=30)
+    eventually(lambda: captured("default", "ours-1"), what="the default's capture", timeout=30)
+    # Labels for team-a's requests, sent in team-a: the default's monitor never sees them.
+    theirs.put_ground_truth(
+        "churn",
+        [
+            {"inference_id": "theirs-1", "row": 0, "label": 0},
+            {"inference_id": "theirs-1", "row": 1, "label": 1},
+        ],
+        actor="t",
+    )
+    data = tmp_path / "baseline.parquet"
+    pd.DataFrame({"a": [0.1, 0.2, 0.3], "b": [1.0, 2.0, 3.0]}).to_parquet(data)
+    for monitoring in (ours, theirs):
+        baseline = monitoring.baselines.create("shape", source={"file": str(data)}, actor="t")
+        assert baseline.name == "shape"
+        monitoring.create(
+            {"name": "quality", "kind": "model_quality", "endpoint": "churn",
+             "model_quality": {"problem_type": "binary_classification"}},
+            actor="t",
+        )  # fmt: skip
+    assert services.artifacts.exists(
+        f"workspaces/{TEAM}/monitoring/baselines/shape/statistics.json"
+    )
+    assert services.artifacts.exists("monitoring/baselines/shape/statistics.json")
+    start, end = utcnow() - timedelta(hours=1), utcnow() + timedelta(minutes=1)
+    runs = {
+        name: monitoring.run("quality", actor="t", start=start, end=end)
+        for name, monitoring in (("default", ours), (TEAM, theirs))
+    }
+    for run in runs.values():
+        services.monitoring.execute(run.id)  # a worker's: any workspace's run
+    their_run = theirs.get_run(runs[TEAM].id)
+    assert their_run.state == "completed" and their_run.status != "no_data", their_run
+    report = theirs.report(runs[TEAM].id)
+    assert report.labelled == 2
+    assert report.metrics["accuracy"] == 1.0  # team-a's inverted model, team-a's labels
+    reports = services.artifacts.list(f"workspaces/{TEAM}/monitoring/reports/quality")
+    assert reports == [f"workspaces/{TEAM}/monitoring/reports/quality/{runs[TEAM].id}.json"]
+    assert ours.get_run(runs["default"].id).status == "no_data"  # nothing labelled here
+    with pytest.raises(NotFound):
+        ours.get_run(runs[TEAM].id)
+    with pytest.raises(NotFound):
+        ours.report(runs[TEAM].id)
+    assert [m.name for m in theirs.list()] == ["quality"]
+    resources = {e.resource for e in services.audit.list(action="monitor.create", limit=50)}
+    assert {"monitor/quality", f"workspaces/{TEAM}/monitor/quality"} <= resources

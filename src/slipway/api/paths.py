@@ -61,34 +61,33 @@ def confine_batch_job(
         confine_path(settings, spec.output.files.path, workspace, field="output.files.path")
 
 
-def confine_baseline(services: Services, body: BaselineCreate) -> str | None:
+def confine_baseline(services: Services, body: BaselineCreate, workspace: str) -> str | None:
     """Every path a baseline's source makes the server read; returns the body's model.
 
     A ``model_version`` source reads the entity file recorded in the version's lineage,
     which a REST registration may have set to anything: it is confined like a file named
     in the body, and the model returned is pinned to the version checked (``name:3``), so
-    moving an alias meanwhile cannot swap in another version's lineage."""
-    settings = services.settings  # baselines are the default workspace's (not yet scoped)
+    moving an alias meanwhile cannot swap in another version's lineage. Paths under the
+    artifact root must lie in ``workspace``'s share, the model is ``workspace``'s."""
+    settings = services.settings
     source: dict[str, Any] = body.source
     if len(source) != 1:
         return body.model  # the service refuses it, naming source
     kind, value = next(iter(source.items()))
     if kind == "file" and isinstance(value, str):
-        confine_path(settings, value, DEFAULT_WORKSPACE, field="source.file")
+        confine_path(settings, value, workspace, field="source.file")
     elif kind == "training_set" and isinstance(value, dict):
         entities = value.get("entities")
         if isinstance(entities, str):
-            confine_path(
-                settings, entities, DEFAULT_WORKSPACE, field="source.training_set.entities"
-            )
+            confine_path(settings, entities, workspace, field="source.training_set.entities")
     elif kind == "model_version" and body.model is not None:
         name, ref = parse_model_ref(body.model)
         if ref is None:
             return body.model  # the service refuses it, naming model
-        version = services.registry.get(name, ref)
+        version = services.registry.in_workspace(workspace).get(name, ref)
         recorded = (version.lineage or {}).get("training_set") or {}
         entities = recorded.get("entities")
         if isinstance(entities, str):
-            confine_path(settings, entities, DEFAULT_WORKSPACE, field="source.model_version")
+            confine_path(settings, entities, workspace, field="source.model_version")
         return f"{name}:{version.version}"
     return body.model

@@ -22,6 +22,7 @@ import pyarrow as pa
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
 from slipway.core.errors import InvalidInput
+from slipway.core.workspace import scoped_name
 from slipway.evaluation import ab
 from slipway.monitoring import capture, ground_truth
 from slipway.monitoring.resources import ABReport
@@ -69,10 +70,11 @@ def labelled_traffic(
     """Captured production rows in ``[start, end)`` that have a label (one frame with
     ``inference_id``, ``variant``, ``label``, and ``score`` or ``prediction``), and how
     many captured rows there were in all."""
-    captured = capture.read_window(services.artifacts, endpoint, start, end, identity=True)
+    key = scoped_name(services.endpoints.workspace, endpoint)  # its workspace's files
+    captured = capture.read_window(services.artifacts, key, start, end, identity=True)
     if captured.num_rows == 0:
         return pd.DataFrame(columns=["inference_id", "variant", "label"]), 0
-    labels = ground_truth.read(services.artifacts, endpoint, start)
+    labels = ground_truth.read(services.artifacts, key, start)
     con = duckdb.connect()
     con.register(
         "captured",

@@ -239,14 +239,16 @@ def registered_importance(lineage: Mapping[str, Any] | None) -> dict[str, float]
     return values if any(v > 0 for v in values.values()) else None
 
 
-def check_reference(session: Session, monitor: MonitorSpec, registered: Registered) -> None:
+def check_reference(
+    session: Session, workspace: str, monitor: MonitorSpec, registered: Registered
+) -> None:
     """Refuse (400 naming the field) a reference feature the endpoint's served models do
     not take, or — without a reference — a served version registered without an
-    importance, when the endpoint is known."""
+    importance, when the endpoint (``workspace``'s) is known."""
     assert monitor.attribution is not None
     reference = monitor.attribution.reference
     if reference is not None:
-        known = served.endpoint_columns(session, monitor.endpoint, monitor.variant)
+        known = served.endpoint_columns(session, workspace, monitor.endpoint, monitor.variant)
         if known is not None:
             for feature in reference:
                 if feature not in known:
@@ -256,7 +258,9 @@ def check_reference(session: Session, monitor: MonitorSpec, registered: Register
                         field=f"attribution.reference.{feature}",
                     )
         return
-    for name, version in served.versions(session, monitor.endpoint, monitor.variant) or []:
+    for name, version in (
+        served.versions(session, workspace, monitor.endpoint, monitor.variant) or []
+    ):
         if registered(name, version) is None:
             raise InvalidInput(
                 f"{name}:{version}, served by endpoint {monitor.endpoint!r}, was registered"

@@ -40,6 +40,7 @@ from slipway.core.events import EventLog
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.uris import check_uri
+from slipway.core.workspace import scoped_resource
 from slipway.features.store import FeatureStore
 from slipway.monitoring.baseline import (
     PREDICTION,
@@ -81,6 +82,10 @@ def _read_file(uri: str) -> pa.Table:
 
 
 class Baselines:
+    """The baselines of one workspace (:meth:`in_workspace` gives another's): their rows,
+    their documents in the workspace's share of the artifact root, the models they are
+    bound to (its registry) and the feature groups they read (its feature store)."""
+
     def __init__(
         self,
         db: Database,
@@ -96,6 +101,28 @@ class Baselines:
         self.registry = registry
         self.features = features
         self.audit = audit or AuditLog(db)
+        self.workspace = registry.workspace
+
+    def in_workspace(self, workspace: str) -> Baselines:
+        """The baselines of ``workspace`` (a validated name)."""
+        if workspace == self.workspace:
+            return self
+        return Baselines(
+            self.db,
+            self.artifacts,
+            self.events,
+            self.registry.in_workspace(workspace),
+            self.features.in_workspace(workspace),
+            self.audit,
+        )
+
+    def folder(self, name: str) -> str:
+        """Where baseline ``name``'s documents lie: ``monitoring/baselines/<name>``, in
+        the workspace's share of the artifact root."""
+        return scoped_resource(self.workspace, f"{PREFIX}/{name}")
+
+    def _resource_name(self, name: str) -> str:
+        return scoped_resource(self.workspace, f"baseline/{name}")
 
     # -- building ----------------------------------------------------------------------
 
@@ -168,7 +195,7 @@ class Baselines:
         """Profile the dataset, suggest constraints, store both; returns the baseline."""
         validate_name(name, field="name")
         with self.db.session() as session:
-            if session.get(BaselineRow, name) is not None:
+            if session.get(BaselineRow, (self.workspace, name)) is not None:
                 raise Conflict(f"baseline {name!r} exists already")
         bound: tuple[str, int] | None = None
         if model is not None:
@@ -190,16 +217,17 @@ class Baselines:
         )
         constraints = suggest_constraints(statistics)
         body = orjson.dumps(statistics)
-        self.artifacts.put_bytes(f"{PREFIX}/{name}/statistics.json", body)
+        self.artifacts.put_bytes(f"{self.folder(name)}/statistics.json", body)
         self.artifacts.put_bytes(
-            f"{PREFIX}/{name}/constraints.json",
+            f"{self.folder(name)}/constraints.json",
             orjson.dumps(constraints, option=orjson.OPT_INDENT_2),
         )
         with self.db.write() as session:
-            if session.get(BaselineRow, name) is not None:
+            if session.get(BaselineRow, (self.workspace, name)) is not None:
                 raise Conflict(f"baseline {name!r} exists already")
             session.add(
                 BaselineRow(
+                    workspace=self.workspace,
                     name=name,
                     model_name=bound[0] if bound else None,
                     model_version=bound[1] if bound else None,
@@ -213,14 +241,14 @@ class Baselines:
             )
             self.events.append(
                 "monitoring.baseline_created",
-                f"baseline/{name}",
+                self._resource_name(name),
                 {"baseline": name, "rows": table.num_rows, "columns": table.num_columns},
                 session=session,
             )
             self.audit.changed(
                 actor,
                 "baseline.create",
-                f"baseline/{name}",
+                self._resource_name(name),
                 {
                     "source": next(iter(source), None),
                     "model": f"{bound[0]}:{bound[1]}" if bound else None,
@@ -273,7 +301,7 @@ class Baselines:
 
     def _row(self, name: str) -> BaselineRow:
         with self.db.session() as session:
-            row = session.get(BaselineRow, name)
+            row = session.get(BaselineRow, (self.workspace, name))
             if row is None:
                 raise NotFound(f"baseline {name!r} does not exist")
             return row
@@ -299,7 +327,11 @@ class Baselines:
         with self.db.session() as session:
             return Listing(
                 self._resource(row)
-                for row in session.scalars(select(BaselineRow).order_by(BaselineRow.name))
+                for row in session.scalars(
+                    select(BaselineRow)
+                    .where(BaselineRow.workspace == self.workspace)
+                    .order_by(BaselineRow.name)
+                )
             )
 
     def document(self, name: str, kind: Literal["statistics", "constraints"]) -> dict[str, Any]:
@@ -308,7 +340,7 @@ class Baselines:
         resources)."""
         self._row(name)
         document: dict[str, Any] = orjson.loads(
-            self.artifacts.get_bytes(f"{PREFIX}/{name}/{kind}.json")
+            self.artifacts.get_bytes(f"{self.folder(name)}/{kind}.json")
         )
         return document
 
@@ -334,32 +366,36 @@ class Baselines:
             document = document.model_dump(mode="json")
         normalized = validate_constraints(document, self.document(name, "statistics"))
         self.artifacts.put_bytes(
-            f"{PREFIX}/{name}/constraints.json",
+            f"{self.folder(name)}/constraints.json",
             orjson.dumps(normalized, option=orjson.OPT_INDENT_2),
         )
         self.events.append(
-            "monitoring.constraints_updated", f"baseline/{name}", {"baseline": name, "by": actor}
+            "monitoring.constraints_updated",
+            self._resource_name(name),
+            {"baseline": name, "by": actor},
         )
         self.audit.changed(
             actor,
             "baseline.set_constraints",
-            f"baseline/{name}",
+            self._resource_name(name),
             {"columns": len(normalized.get("columns", {}))},
         )
         return BaselineConstraints.model_validate(normalized)
 
     def delete(self, name: str, *, actor: str | None = None) -> None:
         with self.db.write() as session:
-            row = session.get(BaselineRow, name)
+            row = session.get(BaselineRow, (self.workspace, name))
             if row is None:
                 raise NotFound(f"baseline {name!r} does not exist")
             users = [
                 m.name
-                for m in session.scalars(select(MonitorRow))
+                for m in session.scalars(
+                    select(MonitorRow).where(MonitorRow.workspace == self.workspace)
+                )
                 if m.spec.get("baseline") == name
             ]
             if users:
                 raise Conflict(f"baseline {name!r} is used by monitor(s) {', '.join(users)}")
             session.delete(row)
-            self.audit.changed(actor, "baseline.delete", f"baseline/{name}", session=session)
-        self.artifacts.delete(f"{PREFIX}/{name}")
+            self.audit.changed(actor, "baseline.delete", self._resource_name(name), session=session)
+        self.artifacts.delete(self.folder(name))

@@ -134,7 +134,9 @@ def check_facet(session: Session, baselines: Baselines, monitor: MonitorSpec) ->
         }
         where = f"baseline {monitor.baseline!r}"
     else:
-        columns = served.endpoint_columns(session, monitor.endpoint, monitor.variant)
+        columns = served.endpoint_columns(
+            session, baselines.workspace, monitor.endpoint, monitor.variant
+        )
         where = f"the model inputs of endpoint {monitor.endpoint!r}"
     if columns is not None and facet not in columns:
         raise InvalidInput(

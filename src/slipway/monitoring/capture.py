@@ -26,7 +26,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from slipway.core.artifacts import ArtifactStore
-from slipway.serving.gateway.capture import CAPTURE_PREFIX
+from slipway.serving.gateway.capture import capture_folder
 
 IDENTITY = ("inference_id", "row", "time", "variant", "model_version")
 _HOUR = "%Y-%m-%dT%H"
@@ -35,19 +35,20 @@ _HOUR = "%Y-%m-%dT%H"
 def _files(
     artifacts: ArtifactStore, endpoint: str, start: datetime, end: datetime, variant: str | None
 ) -> list[tuple[str, str]]:
-    """(key, variant) of every capture file whose hour overlaps the window."""
-    prefix = f"{CAPTURE_PREFIX}/endpoint={endpoint}"
+    """(key, variant) of every capture file of ``endpoint`` (a scoped name) whose hour
+    overlaps the window."""
+    prefix = capture_folder(endpoint)
     first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     found = []
     for key in artifacts.list(prefix):
-        parts = key.split("/")
-        if len(parts) != 5 or not parts[4].endswith(".parquet"):
+        parts = key[len(prefix) + 1 :].split("/")  # variant=<v>/hour=<h>/<file>
+        if len(parts) != 3 or not parts[2].endswith(".parquet"):
             continue
-        file_variant = parts[2].removeprefix("variant=")
+        file_variant = parts[0].removeprefix("variant=")
         if variant is not None and file_variant != variant:
             continue
         try:
-            hour = datetime.strptime(parts[3].removeprefix("hour="), _HOUR).replace(tzinfo=UTC)
+            hour = datetime.strptime(parts[1].removeprefix("hour="), _HOUR).replace(tzinfo=UTC)
         except ValueError:
             continue
         if first <= hour < end and hour + timedelta(hours=1) > start:

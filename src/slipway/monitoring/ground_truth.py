@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
 from slipway.core.errors import InvalidInput
+from slipway.core.workspace import scoped_resource, split_scoped
 
 PREFIX = "monitoring/ground-truth"
 MAX_RECORDS = 1_000_000
@@ -126,8 +127,15 @@ def records_table(records: Iterable[Mapping[str, Any]]) -> pa.Table:
     )
 
 
+def folder(endpoint: str) -> str:
+    """Where the labels of ``endpoint`` (a scoped name) lie below the artifact root: in
+    its workspace's share, beside its captures."""
+    workspace, name = split_scoped(endpoint)
+    return scoped_resource(workspace, f"{PREFIX}/endpoint={name}")
+
+
 def write(artifacts: ArtifactStore, endpoint: str, table: pa.Table) -> str:
-    """Store one validated upload; returns its key."""
+    """Store one validated upload for ``endpoint`` (a scoped name); returns its key."""
     received = utcnow()
     table = table.append_column(
         "received_at",
@@ -136,18 +144,19 @@ def write(artifacts: ArtifactStore, endpoint: str, table: pa.Table) -> str:
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     name = f"{received:%H%M%S}-{uuid.uuid4().hex}.parquet"
-    key = f"{PREFIX}/endpoint={endpoint}/day={received:%Y-%m-%d}/{name}"
+    key = f"{folder(endpoint)}/day={received:%Y-%m-%d}/{name}"
     artifacts.put_bytes(key, sink.getvalue())
     return key
 
 
 def read(artifacts: ArtifactStore, endpoint: str, since: datetime) -> pa.Table:
-    """Labels received on or after ``since``'s day, the newest per (inference id, row)."""
-    prefix = f"{PREFIX}/endpoint={endpoint}"
+    """Labels of ``endpoint`` (a scoped name) received on or after ``since``'s day, the
+    newest per (inference id, row)."""
+    prefix = folder(endpoint)
     first_day = since.astimezone(UTC).strftime("%Y-%m-%d")
     tables = []
     for key in artifacts.list(prefix):
-        day = key.split("/")[3].removeprefix("day=")
+        day = key[len(prefix) + 1 :].split("/")[0].removeprefix("day=")
         if day < first_day or not key.endswith(".parquet"):
             continue
         with artifacts.open(key) as handle:

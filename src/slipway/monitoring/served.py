@@ -9,21 +9,24 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from slipway.core.workspace import DEFAULT_WORKSPACE
+from slipway.core.workspace import scoped_name
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import schema_from_signature
 from slipway.registry.tables import ModelVersionRow
 from slipway.serving.tables import EndpointConfigRow, EndpointRow
 
 
-def versions(session: Session, endpoint: str, variant: str | None) -> list[tuple[str, int]] | None:
-    """(model, version) of every variant (or of ``variant``) of the endpoint's active
-    config, shadows included; None when unknown — no such endpoint yet, or a variant
-    naming its model by alias rather than by version."""
-    row = session.get(EndpointRow, endpoint)
+def versions(
+    session: Session, workspace: str, endpoint: str, variant: str | None
+) -> list[tuple[str, int]] | None:
+    """(model, version) of every variant (or of ``variant``) of the active config of
+    ``workspace``'s ``endpoint``, shadows included; None when unknown — no such endpoint
+    yet, or a variant naming its model by alias rather than by version."""
+    key = scoped_name(workspace, endpoint)
+    row = session.get(EndpointRow, key)
     if row is None or row.active_version is None:
         return None
-    config = session.get(EndpointConfigRow, (endpoint, row.active_version))
+    config = session.get(EndpointConfigRow, (key, row.active_version))
     if config is None:
         return None
     found: list[tuple[str, int]] = []
@@ -37,16 +40,18 @@ def versions(session: Session, endpoint: str, variant: str | None) -> list[tuple
     return found
 
 
-def endpoint_columns(session: Session, endpoint: str, variant: str | None) -> set[str] | None:
+def endpoint_columns(
+    session: Session, workspace: str, endpoint: str, variant: str | None
+) -> set[str] | None:
     """The input columns of the model versions the endpoint's active config serves (in
     ``variant``, or in any variant); None when unknown — as :func:`versions`, or a model
     whose signature is a tensor."""
-    served = versions(session, endpoint, variant)
+    served = versions(session, workspace, endpoint, variant)
     if served is None:
         return None
     columns: set[str] = set()
     for name, version in served:
-        model = session.get(ModelVersionRow, (DEFAULT_WORKSPACE, name, version))
+        model = session.get(ModelVersionRow, (workspace, name, version))
         schema = schema_from_signature(model.signature) if model is not None else None
         if schema is None:
             return None

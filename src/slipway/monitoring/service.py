@@ -39,6 +39,7 @@ from slipway.core.names import validate_name
 from slipway.core.queue import WorkQueue
 from slipway.core.resource import Listing
 from slipway.core.specs import parse_spec
+from slipway.core.workspace import scoped_name, scoped_resource
 from slipway.evaluation import ab
 from slipway.monitoring import (
     ab_test,
@@ -62,7 +63,7 @@ from slipway.monitoring.tables import BaselineRow, MonitorRow, MonitorRunRow
 from slipway.registry.predict import LoadedModel, load_model
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
-from slipway.serving.service import Endpoints
+from slipway.serving.service import Endpoints, endpoint_resource
 
 REPORTS = "monitoring/reports"
 MAX_RUNS_LISTED = 1000
@@ -81,6 +82,11 @@ def monitor_of(row: MonitorRow) -> Monitor:
 
 
 class Monitoring:
+    """The monitors of one workspace (:meth:`in_workspace` gives another's): they watch
+    its endpoints (their captures and ground truth in its share of the artifact root),
+    score against its baselines and load its models. The scheduler's :meth:`tick` and a
+    worker's :meth:`execute` serve every workspace: a run knows its own."""
+
     def __init__(
         self,
         db: Database,
@@ -100,6 +106,31 @@ class Monitoring:
         self.registry = registry
         self.endpoints = endpoints
         self.audit = audit or AuditLog(db)
+        self.workspace = registry.workspace
+
+    def in_workspace(self, workspace: str) -> Monitoring:
+        """The monitors of ``workspace`` (a validated name)."""
+        if workspace == self.workspace:
+            return self
+        return Monitoring(
+            self.db,
+            self.queue,
+            self.events,
+            self.artifacts,
+            self.baselines.in_workspace(workspace),
+            self.registry.in_workspace(workspace),
+            self.endpoints.in_workspace(workspace),
+            self.audit,
+        )
+
+    def _resource(self, resource: str) -> str:
+        """An event's or audit entry's resource, in this workspace."""
+        return scoped_resource(self.workspace, resource)
+
+    def _endpoint_key(self, endpoint: str) -> str:
+        """Where the gateway keeps this workspace's ``endpoint``: its captures' and
+        labels' key (:func:`~slipway.core.workspace.scoped_name`)."""
+        return scoped_name(self.workspace, endpoint)
 
     # -- monitors ----------------------------------------------------------------------
 
@@ -107,7 +138,7 @@ class Monitoring:
         monitor = parse_spec(MonitorSpec, spec)
         if monitor.baseline is not None:
             with self.db.session() as session:
-                if session.get(BaselineRow, monitor.baseline) is None:
+                if session.get(BaselineRow, (self.workspace, monitor.baseline)) is None:
                     raise InvalidInput(
                         f"baseline {monitor.baseline!r} does not exist", field="baseline"
                     )
@@ -117,7 +148,9 @@ class Monitoring:
                 bias_monitor.check_facet(session, self.baselines, monitor)
         if monitor.attribution is not None:
             with self.db.session() as session:
-                attribution.check_reference(session, monitor, self._registered_importance)
+                attribution.check_reference(
+                    session, self.workspace, monitor, self._registered_importance
+                )
         now = utcnow()
         first = (
             next_after(monitor.schedule, monitor.timezone, now)
@@ -125,13 +158,17 @@ class Monitoring:
             else None
         )
         with self.db.write() as session:
-            if session.get(MonitorRow, monitor.name) is not None:
+            if session.get(MonitorRow, (self.workspace, monitor.name)) is not None:
                 raise Conflict(f"monitor {monitor.name!r} exists already")
-            if monitor.baseline is not None and session.get(BaselineRow, monitor.baseline) is None:
+            if (
+                monitor.baseline is not None
+                and session.get(BaselineRow, (self.workspace, monitor.baseline)) is None
+            ):
                 raise InvalidInput(
                     f"baseline {monitor.baseline!r} does not exist", field="baseline"
                 )
             row = MonitorRow(
+                workspace=self.workspace,
                 name=monitor.name,
                 kind=monitor.kind,
                 endpoint=monitor.endpoint,
@@ -149,14 +186,14 @@ class Monitoring:
             session.add(row)
             self.events.append(
                 "monitor.created",
-                f"monitor/{monitor.name}",
+                self._resource(f"monitor/{monitor.name}"),
                 {"monitor": monitor.name, "kind": monitor.kind, "endpoint": monitor.endpoint},
                 session=session,
             )
             self.audit.changed(
                 actor,
                 "monitor.create",
-                f"monitor/{monitor.name}",
+                self._resource(f"monitor/{monitor.name}"),
                 {"kind": monitor.kind, "endpoint": monitor.endpoint},
                 session=session,
             )
@@ -182,7 +219,7 @@ class Monitoring:
                 )
 
     def _row(self, session: Any, name: str) -> MonitorRow:
-        row = session.get(MonitorRow, name)
+        row = session.get(MonitorRow, (self.workspace, name))
         if row is None:
             raise NotFound(f"monitor {name!r} does not exist")
         return row  # type: ignore[no-any-return]
@@ -192,7 +229,11 @@ class Monitoring:
             return monitor_of(self._row(session, name))
 
     def list(self, *, endpoint: str | None = None) -> Listing[Monitor]:
-        query = select(MonitorRow).order_by(MonitorRow.name)
+        query = (
+            select(MonitorRow)
+            .where(MonitorRow.workspace == self.workspace)
+            .order_by(MonitorRow.name)
+        )
         if endpoint is not None:
             query = query.where(MonitorRow.endpoint == endpoint)
         with self.db.session() as session:
@@ -207,14 +248,14 @@ class Monitoring:
                 row.next_run_at = next_after(row.schedule, row.timezone, utcnow())
             self.events.append(
                 "monitor.enabled" if enabled else "monitor.disabled",
-                f"monitor/{name}",
+                self._resource(f"monitor/{name}"),
                 {"monitor": name, "by": actor},
                 session=session,
             )
             self.audit.changed(
                 actor,
                 "monitor.enable" if enabled else "monitor.disable",
-                f"monitor/{name}",
+                self._resource(f"monitor/{name}"),
                 {"endpoint": row.endpoint},
                 session=session,
             )
@@ -226,14 +267,14 @@ class Monitoring:
             session.delete(row)
             self.events.append(
                 "monitor.deleted",
-                f"monitor/{name}",
+                self._resource(f"monitor/{name}"),
                 {"monitor": name, "by": actor},
                 session=session,
             )
             self.audit.changed(
                 actor,
                 "monitor.delete",
-                f"monitor/{name}",
+                self._resource(f"monitor/{name}"),
                 {"endpoint": row.endpoint},
                 session=session,
             )
@@ -261,7 +302,7 @@ class Monitoring:
             self.audit.changed(
                 actor,
                 "monitor.run",
-                f"monitor/{name}",
+                self._resource(f"monitor/{name}"),
                 {"run": run.id, "start": _iso(start), "end": _iso(end)},
                 session=session,
             )
@@ -279,6 +320,7 @@ class Monitoring:
         scheduled_for: datetime | None = None,
     ) -> MonitorRunRow:
         run = MonitorRunRow(
+            workspace=monitor.workspace,
             monitor=monitor.name,
             state="queued",
             status=None,
@@ -310,7 +352,7 @@ class Monitoring:
             self._row(session, name)
             rows = session.scalars(
                 select(MonitorRunRow)
-                .where(MonitorRunRow.monitor == name)
+                .where(MonitorRunRow.workspace == self.workspace, MonitorRunRow.monitor == name)
                 .order_by(MonitorRunRow.id.desc())
                 .limit(min(max(limit, 1), MAX_RUNS_LISTED))
             )
@@ -318,18 +360,19 @@ class Monitoring:
 
     def get_run(self, run_id: int) -> MonitorRun:
         with self.db.session() as session:
-            row = session.get(MonitorRunRow, run_id)
-            if row is None:
-                raise NotFound(f"monitor run {run_id} does not exist")
-            return run_of(row)
+            return run_of(self._run_row(session, run_id))
+
+    def _run_row(self, session: Any, run_id: int) -> MonitorRunRow:
+        """Run ``run_id`` of this workspace's monitors; another workspace's is not found."""
+        row = session.get(MonitorRunRow, run_id)
+        if row is None or row.workspace != self.workspace:
+            raise NotFound(f"monitor run {run_id} does not exist")
+        return row  # type: ignore[no-any-return]
 
     def report(self, run_id: int) -> MonitorReport:
         """A completed run's report; :class:`NotFound` until it has completed."""
         with self.db.session() as session:
-            row = session.get(MonitorRunRow, run_id)
-            if row is None:
-                raise NotFound(f"monitor run {run_id} does not exist")
-            key = row.report_key
+            key = self._run_row(session, run_id).report_key
         if key is None:
             raise NotFound(f"monitor run {run_id} has no report (yet)")
         return MonitorReport.model_validate(orjson.loads(self.artifacts.get_bytes(key)))
@@ -353,7 +396,9 @@ class Monitoring:
                 monitor.next_run_at = next_after(monitor.schedule, monitor.timezone, now)
                 taken = session.scalar(
                     select(MonitorRunRow.id).where(
-                        MonitorRunRow.monitor == monitor.name, MonitorRunRow.scheduled_for == fire
+                        MonitorRunRow.workspace == monitor.workspace,
+                        MonitorRunRow.monitor == monitor.name,
+                        MonitorRunRow.scheduled_for == fire,
                     )
                 )
                 if taken is not None:
@@ -387,16 +432,17 @@ class Monitoring:
         validate_name(endpoint, field="endpoint")
         records = ground_truth.as_records(records)
         table = ground_truth.records_table(records)
-        key = ground_truth.write(self.artifacts, endpoint, table)
+        scoped = self._endpoint_key(endpoint)
+        key = ground_truth.write(self.artifacts, scoped, table)
         self.events.append(
             "monitoring.ground_truth_received",
-            f"endpoint/{endpoint}",
+            endpoint_resource(scoped),
             {"endpoint": endpoint, "records": table.num_rows},
         )
         self.audit.changed(
             actor,
             "ground_truth.upload",
-            f"endpoint/{endpoint}",
+            endpoint_resource(scoped),
             {"records": table.num_rows, "key": key},
         )
         return GroundTruthUpload(endpoint=endpoint, records=table.num_rows, key=key)
@@ -438,7 +484,7 @@ class Monitoring:
                 raise NotFound(f"monitor run {run_id} does not exist")
             if run.state in ("completed", "failed"):
                 return run_of(run)
-            monitor = session.get(MonitorRow, run.monitor)
+            monitor = session.get(MonitorRow, (run.workspace, run.monitor))
             if monitor is None:
                 run.state, run.status, run.error = "failed", "failed", "the monitor was deleted"
                 run.finished_at = utcnow()
@@ -447,16 +493,17 @@ class Monitoring:
             run.started_at = utcnow()
             spec = MonitorSpec.model_validate(monitor.spec)
             start, end = run.window_start, run.window_end
+            own = self.in_workspace(run.workspace)  # its endpoint, baselines and models
         try:
-            report = self._evaluate(spec, start, end)
+            report = own._evaluate(spec, start, end)
         except Exception as exc:
-            return self._finish_failed(run_id, spec, f"{type(exc).__name__}: {exc}")
-        return self._finish(run_id, spec, report)
+            return own._finish_failed(run_id, spec, f"{type(exc).__name__}: {exc}")
+        return own._finish(run_id, spec, report)
 
     def _evaluate(self, spec: MonitorSpec, start: datetime, end: datetime) -> dict[str, Any]:
         captured = capture.read_window(
             self.artifacts,
-            spec.endpoint,
+            self._endpoint_key(spec.endpoint),
             start,
             end,
             variant=spec.variant,
@@ -486,7 +533,7 @@ class Monitoring:
             report = data_quality.evaluate(statistics, constraints, captured)
             report["baseline"] = spec.baseline
             return report
-        labels = ground_truth.read(self.artifacts, spec.endpoint, start)
+        labels = ground_truth.read(self.artifacts, self._endpoint_key(spec.endpoint), start)
         if spec.bias is not None:
             return bias_monitor.evaluate(captured, labels, spec.bias)
         assert spec.model_quality is not None
@@ -518,7 +565,7 @@ class Monitoring:
         violations = report["violations"]
         empty = report["rows"] == 0 or report.get("labelled") == 0
         status = "no_data" if empty else "violations" if violations else "no_violations"
-        key = f"{REPORTS}/{spec.name}/{run_id}.json"
+        key = self._resource(f"{REPORTS}/{spec.name}/{run_id}.json")  # in its share
         with self.db.write() as session:
             run = session.get(MonitorRunRow, run_id, with_for_update=True)
             assert run is not None
@@ -540,7 +587,7 @@ class Monitoring:
             run.violations = len(violations)
             run.summary = _summary(report)
             run.finished_at = utcnow()
-            monitor = session.get(MonitorRow, spec.name)
+            monitor = session.get(MonitorRow, (self.workspace, spec.name))
             if monitor is not None:
                 monitor.last_status = status
             payload = {
@@ -553,7 +600,7 @@ class Monitoring:
                 "window_start": _iso(run.window_start),
                 "window_end": _iso(run.window_end),
             }
-            resource = f"monitor/{spec.name}"
+            resource = self._resource(f"monitor/{spec.name}")
             self.events.append("monitor.run_completed", resource, payload, session=session)
             if violations:
                 checks = sorted({v["check"] for v in violations})
@@ -573,12 +620,12 @@ class Monitoring:
                 return run_of(run)
             run.state, run.status, run.error = "failed", "failed", error[:4000]
             run.finished_at = utcnow()
-            monitor = session.get(MonitorRow, spec.name)
+            monitor = session.get(MonitorRow, (self.workspace, spec.name))
             if monitor is not None:
                 monitor.last_status = "failed"
             self.events.append(
                 "monitor.run_failed",
-                f"monitor/{spec.name}",
+                self._resource(f"monitor/{spec.name}"),
                 {
                     "monitor": spec.name,
                     "endpoint": spec.endpoint,

@@ -22,6 +22,8 @@ class BaselineRow(Base):
 
     __tablename__ = "slipway_baselines"
 
+    # Names are unique per workspace (slipway.core.workspace).
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     model_name: Mapped[str | None] = mapped_column(String(63), index=True)
     model_version: Mapped[int | None] = mapped_column(Integer)
@@ -38,6 +40,8 @@ class MonitorRow(Base):
 
     __tablename__ = "slipway_monitors"
 
+    # Names are unique per workspace (slipway.core.workspace).
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     endpoint: Mapped[str] = mapped_column(String(63), index=True)
@@ -63,12 +67,17 @@ class MonitorRunRow(Base):
     __tablename__ = "slipway_monitor_runs"
     __table_args__ = (
         Index(
-            "uq_slipway_monitor_runs_monitor_scheduled_for", "monitor", "scheduled_for", unique=True
+            "uq_slipway_monitor_runs_monitor_scheduled_for",
+            "workspace",
+            "monitor",
+            "scheduled_for",
+            unique=True,
         ),
-        Index("ix_slipway_monitor_runs_monitor_id", "monitor", "id"),
+        Index("ix_slipway_monitor_runs_monitor_id", "workspace", "monitor", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workspace: Mapped[str] = mapped_column(String(63), default="default")  # its monitor's
     monitor: Mapped[str] = mapped_column(String(63))
     state: Mapped[str] = mapped_column(String(16))
     status: Mapped[str | None] = mapped_column(String(16))

@@ -33,7 +33,8 @@ _HOUR = "%Y-%m-%dT%H"
 
 
 def monitor_floors(db: Database, now: datetime) -> dict[str, datetime]:
-    """Endpoint → the earliest captured time one of its monitors may still read."""
+    """Endpoint (its scoped name) → the earliest captured time one of its monitors may
+    still read."""
     floors: dict[str, datetime] = {}
 
     def lower(endpoint: str, when: datetime) -> None:
@@ -43,14 +44,18 @@ def monitor_floors(db: Database, now: datetime) -> dict[str, datetime]:
         for monitor in session.scalars(select(MonitorRow)):
             window = timedelta(hours=float(monitor.spec.get("window_hours", 1.0)))
             until = min(now, monitor.next_run_at) if monitor.next_run_at else now
-            lower(monitor.endpoint, until - window)
+            lower(scoped_name(monitor.workspace, monitor.endpoint), until - window)
         unfinished = session.execute(
-            select(MonitorRow.endpoint, MonitorRunRow.window_start)
-            .join(MonitorRow, MonitorRow.name == MonitorRunRow.monitor)
+            select(MonitorRow.workspace, MonitorRow.endpoint, MonitorRunRow.window_start)
+            .join(
+                MonitorRow,
+                (MonitorRow.workspace == MonitorRunRow.workspace)
+                & (MonitorRow.name == MonitorRunRow.monitor),
+            )
             .where(MonitorRunRow.state.not_in(MONITOR_RUN_FINAL))
         )
-        for endpoint, start in unfinished:
-            lower(endpoint, start)
+        for workspace, endpoint, start in unfinished:
+            lower(scoped_name(workspace, endpoint), start)
     return floors
 
 

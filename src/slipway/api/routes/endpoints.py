@@ -39,9 +39,6 @@ from slipway.serving.states import EndpointStatus
 _caller = authorize(writes=Role.DEPLOYER, scoped=True)
 router = APIRouter(prefix="/endpoints", tags=["endpoints"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
-# A/B reports read captures and ground truth, which monitoring keeps for the default
-# workspace only yet: refused (400) in another rather than answered from the default's.
-_default_only = authorize(writes=Role.DEPLOYER)
 
 
 def endpoints(request: Request) -> Endpoints:
@@ -147,7 +144,7 @@ def endpoint_stats(
     return endpoints(request).stats(name, since=since, config_version=config_version)
 
 
-@router.get("/{name}/ab-test", response_model=ABReport, dependencies=[Depends(_default_only)])
+@router.get("/{name}/ab-test", response_model=ABReport)
 def endpoint_ab_test(
     name: str,
     request: Request,
@@ -171,17 +168,21 @@ def endpoint_ab_test(
     labels sent to ``/endpoints/{name}/ground-truth``), each variant against the reference
     with a seeded bootstrap interval, and the rule's verdict: winner, loser or no
     difference yet (see :mod:`slipway.evaluation.ab`)."""
-    return services_of(request).monitoring.ab_test(
-        name,
-        since=since,
-        until=until,
-        metric=metric,
-        min_difference=min_difference,
-        min_samples=min_samples,
-        confidence=confidence,
-        resamples=resamples,
-        seed=seed,
-        reference=reference,
+    return (
+        services_of(request)
+        .monitoring.in_workspace(workspace_of(request))
+        .ab_test(
+            name,
+            since=since,
+            until=until,
+            metric=metric,
+            min_difference=min_difference,
+            min_samples=min_samples,
+            confidence=confidence,
+            resamples=resamples,
+            seed=seed,
+            reference=reference,
+        )
     )
 
 

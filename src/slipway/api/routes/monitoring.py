@@ -18,13 +18,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.auth import Principal, authorize, services_of, workspace_of
 from slipway.api.limits import whole_body
 from slipway.api.paths import confine_baseline
 from slipway.api.routes import Int64
 from slipway.core.arrowipc import ARROW_STREAM, from_ipc
 from slipway.core.resource import Listing
 from slipway.monitoring import uploads
+from slipway.monitoring.baselines import Baselines
 from slipway.monitoring.resources import (
     Baseline,
     BaselineConstraints,
@@ -38,11 +39,22 @@ from slipway.monitoring.resources import (
     MonitorRun,
     MonitorRunWindow,
 )
+from slipway.monitoring.service import Monitoring
 from slipway.monitoring.spec import MonitorSpec
 
-_caller = authorize()
+_caller = authorize(scoped=True)
 router = APIRouter(tags=["monitoring"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
+
+
+def monitoring(request: Request) -> Monitoring:
+    """The monitors of the request's workspace."""
+    return services_of(request).monitoring.in_workspace(workspace_of(request))
+
+
+def baselines(request: Request) -> Baselines:
+    """The baselines of the request's workspace."""
+    return services_of(request).baselines.in_workspace(workspace_of(request))
 
 
 _GROUND_TRUTH_BODY: dict[str, Any] = {
@@ -94,16 +106,15 @@ async def _upload(request: Request) -> bytes:
 
 @router.get("/baselines", response_model=list[Baseline])
 def list_baselines(request: Request) -> Listing[Baseline]:
-    return services_of(request).baselines.list()
+    return baselines(request).list()
 
 
 @router.post("/baselines", status_code=201, response_model=Baseline)
 def create_baseline(body: BaselineCreate, request: Request, caller: Caller) -> Baseline:
     """Profile the dataset and suggest constraints (synchronously). The files it reads
     must lie under the data roots (api/paths.py): 400 naming the field otherwise."""
-    services = services_of(request)
-    model = confine_baseline(services, body)
-    return services.baselines.create(
+    model = confine_baseline(services_of(request), body, workspace_of(request))
+    return baselines(request).create(
         body.name,
         source=body.source,
         actor=caller.name,
@@ -115,17 +126,17 @@ def create_baseline(body: BaselineCreate, request: Request, caller: Caller) -> B
 
 @router.get("/baselines/{name}", response_model=Baseline)
 def describe_baseline(name: str, request: Request) -> Baseline:
-    return services_of(request).baselines.get(name)
+    return baselines(request).get(name)
 
 
 @router.get("/baselines/{name}/statistics", response_model=BaselineStatistics)
 def baseline_statistics(name: str, request: Request) -> BaselineStatistics:
-    return services_of(request).baselines.statistics(name)
+    return baselines(request).statistics(name)
 
 
 @router.get("/baselines/{name}/constraints", response_model=BaselineConstraints)
 def baseline_constraints(name: str, request: Request) -> BaselineConstraints:
-    return services_of(request).baselines.constraints(name)
+    return baselines(request).constraints(name)
 
 
 @router.put("/baselines/{name}/constraints", response_model=BaselineConstraints)
@@ -133,13 +144,13 @@ def set_baseline_constraints(
     name: str, body: ConstraintsUpdate, request: Request, caller: Caller
 ) -> BaselineConstraints:
     """Replace the constraints; returns them normalized (defaults filled in)."""
-    return services_of(request).baselines.set_constraints(name, body, actor=caller.name)
+    return baselines(request).set_constraints(name, body, actor=caller.name)
 
 
 @router.delete("/baselines/{name}", status_code=204)
 def delete_baseline(name: str, request: Request, caller: Caller) -> None:
     """Delete a baseline and its documents; 409 while a monitor uses it."""
-    services_of(request).baselines.delete(name, actor=caller.name)
+    baselines(request).delete(name, actor=caller.name)
 
 
 # -- monitors -------------------------------------------------------------------------
@@ -147,34 +158,34 @@ def delete_baseline(name: str, request: Request, caller: Caller) -> None:
 
 @router.get("/monitors", response_model=list[Monitor])
 def list_monitors(request: Request, endpoint: str | None = None) -> Listing[Monitor]:
-    return services_of(request).monitoring.list(endpoint=endpoint)
+    return monitoring(request).list(endpoint=endpoint)
 
 
 @router.post("/monitors", status_code=201, response_model=Monitor)
 def create_monitor(body: MonitorSpec, request: Request, caller: Caller) -> Monitor:
-    return services_of(request).monitoring.create(body, actor=caller.name)
+    return monitoring(request).create(body, actor=caller.name)
 
 
 @router.get("/monitors/{name}", response_model=Monitor)
 def describe_monitor(name: str, request: Request) -> Monitor:
-    return services_of(request).monitoring.get(name)
+    return monitoring(request).get(name)
 
 
 @router.post("/monitors/{name}/enable", response_model=Monitor)
 def enable_monitor(name: str, request: Request, caller: Caller) -> Monitor:
     """Resume the monitor's schedule (its next run is the next cron time from now)."""
-    return services_of(request).monitoring.set_enabled(name, True, actor=caller.name)
+    return monitoring(request).set_enabled(name, True, actor=caller.name)
 
 
 @router.post("/monitors/{name}/disable", response_model=Monitor)
 def disable_monitor(name: str, request: Request, caller: Caller) -> Monitor:
     """Stop scheduled runs; on-demand runs still work."""
-    return services_of(request).monitoring.set_enabled(name, False, actor=caller.name)
+    return monitoring(request).set_enabled(name, False, actor=caller.name)
 
 
 @router.delete("/monitors/{name}", status_code=204)
 def delete_monitor(name: str, request: Request, caller: Caller) -> None:
-    services_of(request).monitoring.delete(name, actor=caller.name)
+    monitoring(request).delete(name, actor=caller.name)
 
 
 @router.post("/monitors/{name}/runs", status_code=202, response_model=MonitorRun)
@@ -183,9 +194,7 @@ def start_monitor_run(
 ) -> MonitorRun:
     """Queue a run over ``[start, end)``; a worker executes it."""
     window = body or MonitorRunWindow()
-    return services_of(request).monitoring.run(
-        name, actor=caller.name, start=window.start, end=window.end
-    )
+    return monitoring(request).run(name, actor=caller.name, start=window.start, end=window.end)
 
 
 @router.get("/monitors/{name}/runs", response_model=list[MonitorRun])
@@ -193,12 +202,12 @@ def list_monitor_runs(
     name: str, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> Listing[MonitorRun]:
     """The monitor's runs, newest first."""
-    return services_of(request).monitoring.runs(name, limit=limit)
+    return monitoring(request).runs(name, limit=limit)
 
 
 @router.get("/monitor-runs/{run_id}", response_model=MonitorRun)
 def describe_monitor_run(run_id: Int64, request: Request) -> MonitorRun:
-    return services_of(request).monitoring.get_run(run_id)
+    return monitoring(request).get_run(run_id)
 
 
 # Unset fields are left out: a model-quality report has no drifted columns, not null ones.
@@ -209,7 +218,7 @@ def describe_monitor_run(run_id: Int64, request: Request) -> MonitorRun:
 )
 def monitor_run_report(run_id: Int64, request: Request) -> MonitorReport:
     """The run's report; 404 until the run has completed."""
-    return services_of(request).monitoring.report(run_id)
+    return monitoring(request).report(run_id)
 
 
 # -- ground truth ---------------------------------------------------------------------
@@ -231,4 +240,4 @@ def post_ground_truth(
     records: Any = (
         from_ipc(body, field="body") if kind == ARROW_STREAM else uploads.parse(body, kind)
     )
-    return services_of(request).monitoring.put_ground_truth(endpoint, records, actor=caller.name)
+    return monitoring(request).put_ground_truth(endpoint, records, actor=caller.name)
