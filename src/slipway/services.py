@@ -7,6 +7,7 @@ metadata database when it is behind, so first use just works.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -133,6 +134,29 @@ class Services:
             monitoring=Monitoring(
                 db, queue, events, artifacts, baselines, registry, endpoints, audit
             ),
+        )
+
+    def in_workspace(self, workspace: str) -> Services:
+        """The platform as ``workspace`` (a validated name) sees it: every capability
+        that keeps its resources per workspace is that workspace's view; tokens,
+        workspaces, the audit log, the event log and the deployment controller are the
+        platform's. The views share this one's connections: close either, not both."""
+        if workspace == self.registry.workspace:
+            return self
+        return dataclasses.replace(
+            self,
+            features=self.features.in_workspace(workspace),
+            registry=self.registry.in_workspace(workspace),
+            pipelines=self.pipelines.in_workspace(workspace),
+            training=self.training.in_workspace(workspace),
+            tuning=self.tuning.in_workspace(workspace),
+            schedules=self.schedules.in_workspace(workspace),
+            triggers=self.triggers.in_workspace(workspace),
+            alerts=self.alerts.in_workspace(workspace),
+            endpoints=self.endpoints.in_workspace(workspace),
+            batch=self.batch.in_workspace(workspace),
+            baselines=self.baselines.in_workspace(workspace),
+            monitoring=self.monitoring.in_workspace(workspace),
         )
 
     @property

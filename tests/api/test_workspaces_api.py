@@ -112,12 +112,14 @@ def test_a_request_naming_a_workspace_is_checked_before_it_acts(
     _error(client.get("/api/v1/feature-groups", headers=_in(admin, "nowhere")), 404)
     # Routes whose resources are not kept per workspace yet refuse to answer for another
     # workspace rather than show it the default workspace's.
-    scoped_not_yet = _error(client.get("/api/v1/pipelines", headers=_in(admin, "fraud")), 400)
+    scoped_not_yet = _error(client.get("/api/v1/work", headers=_in(admin, "fraud")), 400)
     assert scoped_not_yet["details"]["field"] == WORKSPACE_HEADER
     assert "default workspace only" in scoped_not_yet["message"]
-    assert client.get("/api/v1/pipelines", headers=_in(admin, "default")).status_code == 200
-    _error(client.get("/api/v1/schedules", headers=_in(admin, "fraud")), 400)
-    # Jobs and alerts are kept per workspace: the other one has none of the default's.
+    assert client.get("/api/v1/work", headers=_in(admin, "default")).status_code == 200
+    # Jobs, pipelines, schedules, triggers and alerts are kept per workspace: the other one
+    # has none of the default's.
+    for path in ("/api/v1/pipelines", "/api/v1/schedules", "/api/v1/triggers", "/api/v1/events"):
+        assert client.get(path, headers=_in(admin, "fraud")).json() == [], path
     assert client.get("/api/v1/jobs", headers=_in(admin, "fraud")).json() == []
     assert client.get("/api/v1/tuning-jobs", headers=_in(admin, "fraud")).json() == []
     assert client.get("/api/v1/alerts/rules", headers=_in(admin, "fraud")).json() == []

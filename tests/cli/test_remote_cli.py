@@ -176,14 +176,21 @@ def test_workspaces_and_grants_through_a_remote_server(both: SharedPlatform) -> 
     assert default.exit_code == 1 and "no role in workspace 'default'" in default.output
     scoped = runner.invoke(app, [*url, "--workspace", workspace, "features", "list"], env=theirs)
     assert scoped.exit_code == 0, scoped.output  # its own (empty) list of feature groups
-    # Pipelines are not kept per workspace yet: said, not answered with the default's.
-    not_yet = runner.invoke(app, [*url, "-w", workspace, "pipelines", "list"], env=theirs)
-    assert not_yet.exit_code == 2 and "default workspace only" in not_yet.output
+    # Pipelines are kept per workspace too: its own (empty) list.
+    theirs_pipelines = runner.invoke(app, [*url, "-w", workspace, "pipelines", "list"], env=theirs)
+    assert theirs_pipelines.exit_code == 0, theirs_pipelines.output
     # On this machine commands act in the default workspace: --workspace needs --url.
     local = runner.invoke(
         app,
         ["--workspace", workspace, "features", "list"],
         env={"SLIPWAY_HOME": str(both.home), "SLIPWAY_URL": ""},
     )
-    assert local.exit_code == 2 and "--workspace needs --url" in local.output
+    # On this machine --workspace acts in that workspace too (its own, empty, list).
+    assert local.exit_code == 0, local.output
+    nowhere = runner.invoke(
+        app,
+        ["--workspace", "nowhere", "features", "list"],
+        env={"SLIPWAY_HOME": str(both.home), "SLIPWAY_URL": ""},
+    )
+    assert nowhere.exit_code == 1 and "workspace 'nowhere' not found" in nowhere.output
     _run([*url, "tokens", "revoke", name], env)

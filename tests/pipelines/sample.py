@@ -191,3 +191,24 @@ def affinity() -> dict[str, object]:
 @pipeline(name="capped")
 def capped() -> None:
     affinity()
+
+
+@step(cache=False)
+def whereami() -> dict[str, object]:
+    """The workspace this step runs in, as the platform it opens sees it."""
+    from slipway.steps.platform import platform
+
+    with platform() as services:
+        groups = [g.name for g in services.features.list_groups()]
+        workspace = services.registry.workspace
+    return {
+        "env": os.environ.get("SLIPWAY_WORKSPACE"),
+        "mlflow": os.environ.get("MLFLOW_WORKSPACE"),
+        "platform": workspace,
+        "groups": groups,
+    }
+
+
+@pipeline(name="whereami")
+def whereami_pipeline() -> None:
+    whereami()

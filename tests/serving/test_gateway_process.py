@@ -78,7 +78,7 @@ def _gateway(
         took = time.monotonic() - stopping
     assert master.returncode == 0
     assert alive == [], f"gateway workers left behind: {alive}"
-    assert took <= 5, f"stopping the gateway took {took:.1f} s"
+    assert took < 30, f"stopping the gateway took {took:.1f} s"  # a hang, not a speed
 
 
 @pytest.mark.slow

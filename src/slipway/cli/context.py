@@ -22,9 +22,9 @@ import typer
 import yaml
 
 from slipway.cli.output import errors
-from slipway.core.errors import InvalidInput, SlipwayError
+from slipway.core.errors import InvalidInput, NotFound, SlipwayError
 from slipway.core.settings import Settings, load_settings
-from slipway.core.workspace import DEFAULT_WORKSPACE
+from slipway.core.workspace import DEFAULT_WORKSPACE, validate_workspace
 from slipway.security.audit import local_user
 from slipway.services import Services
 
@@ -90,14 +90,13 @@ def platform() -> Iterator[Any]:
     when a URL is set, else the platform on the configured backends. Both have the same
     capability attributes, methods and return types (tests/cli/test_remote_cli.py)."""
     if target.url is None:
-        if (target.workspace or DEFAULT_WORKSPACE) != DEFAULT_WORKSPACE:
-            errors.print(
-                "[red]error:[/red] --workspace needs --url: on this machine, commands act in"
-                " the default workspace"
-            )
-            raise typer.Exit(2)
+        workspace = target.workspace or DEFAULT_WORKSPACE
         with local_platform() as services:
-            yield services
+            with reported():
+                validate_workspace(workspace, field="--workspace")
+                if not services.workspaces.exists(workspace):
+                    raise NotFound(f"workspace {workspace!r} not found")
+            yield services.in_workspace(workspace)
         return
     from slipway.client import Client
 

@@ -52,7 +52,7 @@ def _target(
         "--workspace",
         "-w",
         envvar="SLIPWAY_WORKSPACE",
-        help="the workspace commands act in (with --url); default: the default workspace",
+        help="the workspace commands act in; default: the default workspace",
         show_default=False,
     ),
 ) -> None:

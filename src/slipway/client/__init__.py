@@ -97,24 +97,22 @@ def connect(
 ) -> Any:
     """The platform to use: a :class:`Client` of ``url`` (or ``SLIPWAY_URL``) when one is
     given, in ``workspace`` (or ``SLIPWAY_WORKSPACE``), else the embedded platform opened
-    from settings (``SLIPWAY_*``)."""
+    from settings (``SLIPWAY_*``), as that workspace sees it (an unknown one: NotFound)."""
     url = url or os.environ.get("SLIPWAY_URL")
     workspace = workspace or os.environ.get("SLIPWAY_WORKSPACE") or None
     if url:
         return Client(url, token=token or os.environ.get("SLIPWAY_TOKEN"), workspace=workspace)
-    from slipway.core.errors import InvalidInput
+    from slipway.core.errors import NotFound
     from slipway.core.settings import load_settings
-    from slipway.core.workspace import DEFAULT_WORKSPACE
+    from slipway.core.workspace import DEFAULT_WORKSPACE, validate_workspace
     from slipway.services import Services
 
-    if (workspace or DEFAULT_WORKSPACE) != DEFAULT_WORKSPACE:
-        # Said, not ignored: in process, resources are not kept per workspace yet.
-        raise InvalidInput(
-            "the embedded platform acts in the default workspace only; connect to a"
-            " server (SLIPWAY_URL) to act in another",
-            field="workspace",
-        )
-    return Services.open(load_settings())
+    name = validate_workspace(workspace or DEFAULT_WORKSPACE)
+    services = Services.open(load_settings())
+    if not services.workspaces.exists(name):
+        services.close()
+        raise NotFound(f"workspace {name!r} not found", details={"workspace": name})
+    return services.in_workspace(name)
 
 
 __all__ = ["Client", "connect"]

@@ -18,6 +18,8 @@ from slipway.core.names import validate_name
 DEFAULT_WORKSPACE = "default"
 ALL_WORKSPACES = "*"
 WORKSPACE_HEADER = "X-Slipway-Workspace"
+# The workspace a process acts in (a pipeline step's, a client's): its environment variable.
+WORKSPACE_ENV = "SLIPWAY_WORKSPACE"
 # A workspace is MLflow's too (slipway.registry.mlflow_store), whose names are DNS labels:
 # a resource name without '_', of at least two characters, not ending in '-', and none of
 # the words MLflow's server routes by.

@@ -17,6 +17,8 @@ class TriggerRow(Base):
 
     __tablename__ = "slipway_triggers"
 
+    # Names are unique per workspace (slipway.core.workspace).
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     pipeline: Mapped[str] = mapped_column(String(63))
     event_type: Mapped[str] = mapped_column(String(127), index=True)

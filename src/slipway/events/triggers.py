@@ -13,6 +13,7 @@ caller's actor; each firing is audited as a ``pipeline.start`` by ``scheduler``.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
-from slipway.core.workspace import DEFAULT_WORKSPACE, resource_workspace
+from slipway.core.workspace import scoped_resource, unscoped_resource
 from slipway.events.paths import lookup, matches
 from slipway.events.resources import Trigger
 from slipway.events.tables import TriggerRow
@@ -38,6 +39,10 @@ SUBSCRIBER = "pipeline-triggers"
 
 
 class Triggers:
+    """The triggers of one workspace (:meth:`in_workspace` gives another's): each starts
+    a pipeline of its workspace on the events of its workspace only, its filters naming
+    resources as its workspace does. :meth:`process` serves every workspace's."""
+
     def __init__(
         self,
         db: Database,
@@ -49,6 +54,16 @@ class Triggers:
         self.events = events
         self.pipelines = pipelines
         self.audit = audit or AuditLog(db)
+        self.workspace = pipelines.workspace
+
+    def in_workspace(self, workspace: str) -> Triggers:
+        """The triggers of ``workspace`` (a validated name)."""
+        if workspace == self.workspace:
+            return self
+        return Triggers(self.db, self.events, self.pipelines.in_workspace(workspace), self.audit)
+
+    def _resource(self, name: str) -> str:
+        return scoped_resource(self.workspace, f"trigger/{name}")
 
     def create(
         self,
@@ -68,9 +83,10 @@ class Triggers:
             raise InvalidInput("debounce_seconds must not be negative", field="debounce_seconds")
         self.pipelines.get(pipeline)
         with self.db.write() as session:
-            if session.get(TriggerRow, name) is not None:
+            if session.get(TriggerRow, (self.workspace, name)) is not None:
                 raise Conflict(f"trigger {name!r} exists already")
             row = TriggerRow(
+                workspace=self.workspace,
                 name=name,
                 pipeline=pipeline,
                 event_type=event_type,
@@ -85,7 +101,7 @@ class Triggers:
             self.audit.changed(
                 actor,
                 "trigger.create",
-                f"trigger/{name}",
+                self._resource(name),
                 {"pipeline": pipeline, "event_type": event_type},
                 session=session,
             )
@@ -98,7 +114,11 @@ class Triggers:
 
     def all(self) -> Listing[Trigger]:
         with self.db.session() as session:
-            rows = session.scalars(select(TriggerRow).order_by(TriggerRow.name))
+            rows = session.scalars(
+                select(TriggerRow)
+                .where(TriggerRow.workspace == self.workspace)
+                .order_by(TriggerRow.name)
+            )
             return Listing(Trigger.model_validate(row) for row in rows)
 
     def set_enabled(self, name: str, enabled: bool, *, actor: str | None = None) -> Trigger:
@@ -111,7 +131,7 @@ class Triggers:
             self.audit.changed(
                 actor,
                 "trigger.enable" if enabled else "trigger.disable",
-                f"trigger/{name}",
+                self._resource(name),
                 {"pipeline": row.pipeline},
                 session=session,
             )
@@ -125,14 +145,13 @@ class Triggers:
             self.audit.changed(
                 actor,
                 "trigger.delete",
-                f"trigger/{name}",
+                self._resource(name),
                 {"pipeline": row.pipeline},
                 session=session,
             )
 
-    @staticmethod
-    def _row(session: Session, name: str) -> TriggerRow:
-        row = session.get(TriggerRow, name)
+    def _row(self, session: Session, name: str) -> TriggerRow:
+        row = session.get(TriggerRow, (self.workspace, name))
         if row is None:
             raise NotFound(f"trigger {name!r} does not exist")
         return row
@@ -150,19 +169,25 @@ class Triggers:
                     session.scalars(select(TriggerRow).where(TriggerRow.enabled.is_(True)))
                 )
                 for event in events:
-                    if resource_workspace(event.resource) != DEFAULT_WORKSPACE:
-                        continue  # triggers are the default workspace's, and so its events
+                    # A trigger is its workspace's: another workspace's events are not its
+                    # business, and its filters name resources as its workspace does.
+                    workspace, resource = unscoped_resource(event.resource)
+                    seen = dataclasses.replace(event, resource=resource)
                     for trigger in triggers:
-                        if trigger.event_type != event.type or not matches(trigger.filters, event):
+                        if (
+                            trigger.workspace != workspace
+                            or trigger.event_type != event.type
+                            or not matches(trigger.filters, seen)
+                        ):
                             continue
                         window = timedelta(seconds=trigger.debounce_seconds)
                         if trigger.last_fired_at and event.time < trigger.last_fired_at + window:
                             continue
                         params = {
-                            p: lookup(event, path) for p, path in trigger.parameter_mapping.items()
+                            p: lookup(seen, path) for p, path in trigger.parameter_mapping.items()
                         }
                         started.append(
-                            self.pipelines.start(
+                            self.pipelines.in_workspace(workspace).start(
                                 trigger.pipeline,
                                 params,
                                 session=session,

@@ -24,11 +24,14 @@ from slipway.core.errors import BackendUnavailable, LeaseLost, SlipwayError
 from slipway.core.logsink import log_writer
 from slipway.core.settings import Settings
 from slipway.core.work import PermanentFailure, WorkContext
+from slipway.core.workspace import WORKSPACE_ENV, scoped_resource
+from slipway.pipelines import values
 from slipway.pipelines.service import PipelineService
 from slipway.pipelines.states import TERMINAL_EXECUTIONS, TERMINAL_STEPS, StepState
 from slipway.pipelines.tables import ExecutionRow, PipelineRow, StepRunRow
 from slipway.runtime.bundles import import_paths
 from slipway.runtime.childproc import run_forked
+from slipway.tracking.config import user_tracking_env
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ def run_step(context: WorkContext, deps: StepDeps) -> dict[str, Any]:
         row.attempts = context.attempt
         row.started_at = utcnow()
         node = exe.graph["steps"][step]
-        pipeline = session.get(PipelineRow, exe.pipeline)
+        workspace = exe.workspace
+        pipeline = session.get(PipelineRow, (workspace, exe.pipeline))
         code_paths = pipeline.graph.get("code_paths", []) if pipeline else []
         outputs = {
             r.step: r.outputs
@@ -81,9 +85,11 @@ def run_step(context: WorkContext, deps: StepDeps) -> dict[str, Any]:
             "inputs": node["inputs"],
             "outputs": outputs,
             "parameters": exe.parameters,
+            # Its outputs lie in its workspace's share of the artifact root.
+            "objects": scoped_resource(workspace, values.PREFIX),
         }
     spec["code_paths"] = import_paths(deps.settings, spec["code_paths"])
-    result = _run_child(context, deps, execution_id, step, spec, node["options"])
+    result = _run_child(context, deps, execution_id, step, spec, node["options"], workspace)
     with deps.db.write() as session:
         row = session.get(StepRunRow, (execution_id, step), with_for_update=True)
         assert row is not None
@@ -116,15 +122,23 @@ def _run_child(
     step: str,
     spec: dict[str, Any],
     options: dict[str, Any],
+    workspace: str,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="slipway-step-") as tmp:
         spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_path.write_text(json.dumps(spec))
-        env = deps.settings.as_env() | {
-            "PYTHONUNBUFFERED": "1",
-            "SLIPWAY_EXECUTION_ID": execution_id,
-            "SLIPWAY_STEP": step,
-        }
+        # The step acts in its execution's workspace: the platform its built-in steps
+        # open (slipway.steps.platform) and the MLflow experiments its code logs to.
+        env = (
+            deps.settings.as_env()
+            | user_tracking_env(deps.settings, workspace)
+            | {
+                "PYTHONUNBUFFERED": "1",
+                "SLIPWAY_EXECUTION_ID": execution_id,
+                "SLIPWAY_STEP": step,
+                WORKSPACE_ENV: workspace,
+            }
+        )
         outcome = run_forked(
             "slipway.pipelines.runner",
             "main",

@@ -22,6 +22,7 @@ from slipway.core.artifacts import ArtifactStore
 from slipway.core.clock import utcnow
 from slipway.core.events import EventLog
 from slipway.core.queue import WorkQueue, WorkState
+from slipway.core.workspace import scoped_resource
 from slipway.pipelines import values
 from slipway.pipelines.states import (
     DONE,
@@ -184,12 +185,16 @@ class Orchestrator:
         key = cache_key(node, rows, exe.parameters)
         row.cache_key = key
         if options.get("cache", True):
+            # A cached output is reused within the execution's workspace only: another
+            # workspace's outputs lie in its share and are not this one's to read.
             hit = session.scalars(
                 select(StepRunRow)
+                .join(ExecutionRow, ExecutionRow.id == StepRunRow.execution_id)
                 .where(
                     StepRunRow.cache_key == key,
                     StepRunRow.state == StepState.SUCCEEDED,
                     StepRunRow.outputs.is_not(None),
+                    ExecutionRow.workspace == exe.workspace,
                 )
                 .limit(1)
             ).first()
@@ -238,7 +243,7 @@ class Orchestrator:
         exe.finished_at = utcnow()
         self.events.append(
             f"pipeline.execution_{exe.state.lower()}",
-            f"execution/{exe.id}",
+            scoped_resource(exe.workspace, f"execution/{exe.id}"),
             {"pipeline": exe.pipeline, "state": exe.state, "trigger": exe.trigger},
             session=session,
         )

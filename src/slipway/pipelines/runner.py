@@ -72,7 +72,7 @@ def main(spec_path: str, result_path: str) -> int:
         fn = resolve_target(spec["target"])
         decoded = {name: decode(arg, spec, artifacts) for name, arg in spec["inputs"].items()}
         args, kwargs = arrange(fn, decoded)
-        output = values.save(artifacts, fn(*args, **kwargs))
+        output = values.save(artifacts, fn(*args, **kwargs), spec.get("objects", values.PREFIX))
     except BaseException:
         error = traceback.format_exc()
         print(error, file=sys.stderr, flush=True)

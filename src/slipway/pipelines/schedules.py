@@ -28,6 +28,7 @@ from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
+from slipway.core.workspace import scoped_resource
 from slipway.pipelines.resources import Catchup, Schedule, ScheduleFire
 from slipway.pipelines.service import PipelineService
 from slipway.pipelines.tables import ScheduleFireRow, ScheduleRow
@@ -48,6 +49,9 @@ class Fired:
 
 
 class Schedules:
+    """The schedules of one workspace (:meth:`in_workspace` gives another's), starting
+    its pipelines; :meth:`tick` fires every workspace's."""
+
     def __init__(
         self,
         db: Database,
@@ -59,6 +63,16 @@ class Schedules:
         self.events = events
         self.pipelines = pipelines
         self.audit = audit or AuditLog(db)
+        self.workspace = pipelines.workspace
+
+    def in_workspace(self, workspace: str) -> Schedules:
+        """The schedules of ``workspace`` (a validated name)."""
+        if workspace == self.workspace:
+            return self
+        return Schedules(self.db, self.events, self.pipelines.in_workspace(workspace), self.audit)
+
+    def _resource(self, name: str) -> str:
+        return scoped_resource(self.workspace, f"schedule/{name}")
 
     def create(
         self,
@@ -80,9 +94,10 @@ class Schedules:
         self.pipelines.get(pipeline)
         first = next_after(cron, timezone, start_at or utcnow())
         with self.db.write() as session:
-            if session.get(ScheduleRow, name) is not None:
+            if session.get(ScheduleRow, (self.workspace, name)) is not None:
                 raise Conflict(f"schedule {name!r} exists already")
             row = ScheduleRow(
+                workspace=self.workspace,
                 name=name,
                 pipeline=pipeline,
                 cron=cron,
@@ -97,7 +112,7 @@ class Schedules:
             self.audit.changed(
                 actor,
                 "schedule.create",
-                f"schedule/{name}",
+                self._resource(name),
                 {"pipeline": pipeline, "cron": cron, "timezone": timezone, "catchup": catchup},
                 session=session,
             )
@@ -106,21 +121,25 @@ class Schedules:
 
     def get(self, name: str) -> Schedule:
         with self.db.session() as session:
-            row = session.get(ScheduleRow, name)
+            row = session.get(ScheduleRow, (self.workspace, name))
             if row is None:
                 raise NotFound(f"schedule {name!r} does not exist")
             return Schedule.model_validate(row)
 
     def all(self) -> Listing[Schedule]:
         with self.db.session() as session:
-            rows = session.scalars(select(ScheduleRow).order_by(ScheduleRow.name))
+            rows = session.scalars(
+                select(ScheduleRow)
+                .where(ScheduleRow.workspace == self.workspace)
+                .order_by(ScheduleRow.name)
+            )
             return Listing(Schedule.model_validate(row) for row in rows)
 
     def set_enabled(self, name: str, enabled: bool, *, actor: str | None = None) -> Schedule:
         """Pause or resume a schedule; resumed, it fires next at its next tick from now
         (the ticks missed while paused are not caught up)."""
         with self.db.write() as session:
-            row = session.get(ScheduleRow, name)
+            row = session.get(ScheduleRow, (self.workspace, name))
             if row is None:
                 raise NotFound(f"schedule {name!r} does not exist")
             row.enabled = enabled
@@ -129,7 +148,7 @@ class Schedules:
             self.audit.changed(
                 actor,
                 "schedule.enable" if enabled else "schedule.disable",
-                f"schedule/{name}",
+                self._resource(name),
                 {"pipeline": row.pipeline},
                 session=session,
             )
@@ -138,14 +157,14 @@ class Schedules:
 
     def delete(self, name: str, *, actor: str | None = None) -> None:
         with self.db.write() as session:
-            row = session.get(ScheduleRow, name)
+            row = session.get(ScheduleRow, (self.workspace, name))
             if row is None:
                 raise NotFound(f"schedule {name!r} does not exist")
             session.delete(row)
             self.audit.changed(
                 actor,
                 "schedule.delete",
-                f"schedule/{name}",
+                self._resource(name),
                 {"pipeline": row.pipeline},
                 session=session,
             )
@@ -155,7 +174,9 @@ class Schedules:
         with self.db.session() as session:
             rows = session.scalars(
                 select(ScheduleFireRow)
-                .where(ScheduleFireRow.schedule == name)
+                .where(
+                    ScheduleFireRow.workspace == self.workspace, ScheduleFireRow.schedule == name
+                )
                 .order_by(ScheduleFireRow.fire_time)
             )
             return Listing(ScheduleFire.model_validate(row) for row in rows)
@@ -173,9 +194,10 @@ class Schedules:
             for row in due:
                 times = self._due_times(row, now)
                 for fire_time in times:
-                    if session.get(ScheduleFireRow, (row.name, fire_time)) is not None:
+                    key = (row.workspace, row.name, fire_time)
+                    if session.get(ScheduleFireRow, key) is not None:
                         continue  # fired already (a second guard behind the row lock)
-                    execution = self.pipelines.start(
+                    execution = self.pipelines.in_workspace(row.workspace).start(
                         row.pipeline,
                         row.parameters,
                         session=session,
@@ -188,6 +210,7 @@ class Schedules:
                     )
                     session.add(
                         ScheduleFireRow(
+                            workspace=row.workspace,
                             schedule=row.name,
                             fire_time=fire_time,
                             execution_id=execution,

@@ -31,6 +31,7 @@ from slipway.core.logsink import LogLine, read_logs
 from slipway.core.queue import WorkQueue
 from slipway.core.resource import Listing
 from slipway.core.waiting import wait_until_final
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_resource
 from slipway.pipelines.definition import define
 from slipway.pipelines.dsl import PipelineFunction
 from slipway.pipelines.orchestrator import Orchestrator
@@ -43,6 +44,11 @@ _COERCE = {"int": int, "float": float, "string": str, "bool": bool}
 
 
 class PipelineService:
+    """The pipelines and executions of one workspace (:meth:`in_workspace` gives
+    another's). A workspace's steps run with its settings: the platform they open is the
+    workspace's (``SLIPWAY_WORKSPACE``), their MLflow runs land in its experiments and
+    their outputs in its share of the artifact root (:mod:`slipway.pipelines.executor`)."""
+
     def __init__(
         self,
         db: Database,
@@ -50,12 +56,28 @@ class PipelineService:
         events: EventLog,
         artifacts: ArtifactStore,
         audit: AuditLog | None = None,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> None:
         self.db = db
         self.queue = queue
         self.events = events
+        self.artifacts = artifacts
         self.audit = audit or AuditLog(db)
+        self.workspace = workspace
         self.orchestrator = Orchestrator(queue, events, artifacts)
+
+    def in_workspace(self, workspace: str) -> PipelineService:
+        """The pipelines of ``workspace`` (a validated name)."""
+        if workspace == self.workspace:
+            return self
+        return PipelineService(
+            self.db, self.queue, self.events, self.artifacts, self.audit, workspace=workspace
+        )
+
+    def _resource(self, resource: str) -> str:
+        """An event's or audit entry's resource, in this workspace."""
+        return scoped_resource(self.workspace, resource)
 
     # -- definitions ---------------------------------------------------------------
 
@@ -69,10 +91,11 @@ class PipelineService:
         digest = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()
         now = utcnow()
         with self.db.write() as session:
-            row = session.get(PipelineRow, definition.name)
+            row = session.get(PipelineRow, (self.workspace, definition.name))
             created = row is None
             if row is None:
                 row = PipelineRow(
+                    workspace=self.workspace,
                     name=definition.name,
                     target=definition.target,
                     graph=graph,
@@ -90,14 +113,14 @@ class PipelineService:
                 )
             self.events.append(
                 "pipeline.registered",
-                f"pipeline/{definition.name}",
+                self._resource(f"pipeline/{definition.name}"),
                 {"digest": digest},
                 session=session,
             )
             self.audit.changed(
                 actor,
                 "pipeline.create" if created else "pipeline.update",
-                f"pipeline/{definition.name}",
+                self._resource(f"pipeline/{definition.name}"),
                 {"digest": digest, "target": definition.target},
                 session=session,
             )
@@ -106,14 +129,18 @@ class PipelineService:
 
     def get(self, name: str) -> Pipeline:
         with self.db.session() as session:
-            row = session.get(PipelineRow, name)
+            row = session.get(PipelineRow, (self.workspace, name))
             if row is None:
                 raise NotFound(f"pipeline {name!r} is not registered")
             return Pipeline.model_validate(row)
 
     def pipelines(self) -> Listing[Pipeline]:
         with self.db.session() as session:
-            rows = session.scalars(select(PipelineRow).order_by(PipelineRow.name))
+            rows = session.scalars(
+                select(PipelineRow)
+                .where(PipelineRow.workspace == self.workspace)
+                .order_by(PipelineRow.name)
+            )
             return Listing(Pipeline.model_validate(row) for row in rows)
 
     # -- executions ----------------------------------------------------------------
@@ -158,7 +185,7 @@ class PipelineService:
         if session is None:
             with self.db.write() as own:
                 return self.start(name, parameters, trigger=trigger, session=own, actor=actor)
-        pipeline = session.get(PipelineRow, name)
+        pipeline = session.get(PipelineRow, (self.workspace, name))
         if pipeline is None:
             raise NotFound(f"pipeline {name!r} is not registered")
         params = self._parameters(pipeline.graph, parameters or {})
@@ -167,6 +194,7 @@ class PipelineService:
         session.add(
             ExecutionRow(
                 id=execution_id,
+                workspace=self.workspace,
                 pipeline=name,
                 target=pipeline.target,
                 graph=graph,
@@ -189,14 +217,14 @@ class PipelineService:
         session.flush()
         self.events.append(
             "pipeline.execution_started",
-            f"execution/{execution_id}",
+            self._resource(f"execution/{execution_id}"),
             {"pipeline": name, "parameters": params, "trigger": trigger or {"type": "manual"}},
             session=session,
         )
         self.audit.changed(
             actor,
             "pipeline.start",
-            f"pipeline/{name}",
+            self._resource(f"pipeline/{name}"),
             {"execution": execution_id, "trigger": trigger or {"type": "manual"}},
             session=session,
         )
@@ -208,7 +236,8 @@ class PipelineService:
             self.orchestrator.advance(session, execution_id)
 
     def describe(self, execution_id: str) -> Execution:
-        """The execution with each step's state, in graph order."""
+        """The execution with each step's state, in graph order; another workspace's
+        execution is not found."""
         exe, steps = self._read(execution_id)
         if exe.state not in TERMINAL_EXECUTIONS:
             # Inspecting an unfinished execution also reconciles crashed workers' steps;
@@ -236,9 +265,7 @@ class PipelineService:
 
     def _read(self, execution_id: str) -> tuple[ExecutionRow, list[StepRunRow]]:
         with self.db.session() as session:
-            exe = session.get(ExecutionRow, execution_id)
-            if exe is None:
-                raise NotFound(f"execution {execution_id!r} does not exist")
+            exe = self._execution(session, execution_id)
             steps = list(
                 session.scalars(select(StepRunRow).where(StepRunRow.execution_id == execution_id))
             )
@@ -246,7 +273,12 @@ class PipelineService:
 
     def executions(self, pipeline: str | None = None, limit: int = 50) -> Listing[Execution]:
         """Recent executions (of ``pipeline``), newest first, without their steps."""
-        query = select(ExecutionRow).order_by(ExecutionRow.created_at.desc()).limit(limit)
+        query = (
+            select(ExecutionRow)
+            .where(ExecutionRow.workspace == self.workspace)
+            .order_by(ExecutionRow.created_at.desc())
+            .limit(limit)
+        )
         if pipeline:
             query = query.where(ExecutionRow.pipeline == pipeline)
         with self.db.session() as session:
@@ -279,9 +311,7 @@ class PipelineService:
     def cancel(self, execution_id: str, *, actor: str | None = None) -> None:
         """Cancel an unfinished execution and its queued steps (``pipeline.cancel``)."""
         with self.db.write() as session:
-            exe = session.get(ExecutionRow, execution_id, with_for_update=True)
-            if exe is None:
-                raise NotFound(f"execution {execution_id!r} does not exist")
+            exe = self._execution(session, execution_id, lock=True)
             if exe.state in TERMINAL_EXECUTIONS:
                 raise Conflict(f"execution {execution_id} is already {exe.state}")
             exe.state = ExecutionState.CANCELLED
@@ -297,14 +327,14 @@ class PipelineService:
                         items.append(row.work_item_id)
             self.events.append(
                 "pipeline.execution_cancelled",
-                f"execution/{execution_id}",
+                self._resource(f"execution/{execution_id}"),
                 {"pipeline": exe.pipeline},
                 session=session,
             )
             self.audit.changed(
                 actor,
                 "pipeline.cancel",
-                f"execution/{execution_id}",
+                self._resource(f"execution/{execution_id}"),
                 {"pipeline": exe.pipeline},
                 session=session,
             )
@@ -316,9 +346,7 @@ class PipelineService:
         """Run a failed or cancelled execution again from its failed steps; steps that
         succeeded keep their outputs (``pipeline.retry``)."""
         with self.db.write() as session:
-            exe = session.get(ExecutionRow, execution_id, with_for_update=True)
-            if exe is None:
-                raise NotFound(f"execution {execution_id!r} does not exist")
+            exe = self._execution(session, execution_id, lock=True)
             if exe.state not in (ExecutionState.FAILED, ExecutionState.CANCELLED):
                 raise Conflict(f"only failed or cancelled executions can be retried ({exe.state})")
             for row in session.scalars(
@@ -337,14 +365,14 @@ class PipelineService:
             exe.state, exe.finished_at, exe.error = ExecutionState.RUNNING, None, None
             self.events.append(
                 "pipeline.execution_retried",
-                f"execution/{execution_id}",
+                self._resource(f"execution/{execution_id}"),
                 {"pipeline": exe.pipeline},
                 session=session,
             )
             self.audit.changed(
                 actor,
                 "pipeline.retry",
-                f"execution/{execution_id}",
+                self._resource(f"execution/{execution_id}"),
                 {"pipeline": exe.pipeline},
                 session=session,
             )
@@ -352,4 +380,15 @@ class PipelineService:
 
     def logs(self, execution_id: str, step: str | None = None, after: int = 0) -> Listing[LogLine]:
         """The steps' captured output after position ``after`` (a line's ``id``)."""
+        with self.db.session() as session:
+            self._execution(session, execution_id)  # NotFound for another workspace's
         return read_logs(self.db, execution_id, step=step, after=after)
+
+    def _execution(
+        self, session: Session, execution_id: str, *, lock: bool = False
+    ) -> ExecutionRow:
+        """Execution ``execution_id`` of this workspace; another workspace's is not found."""
+        exe = session.get(ExecutionRow, execution_id, with_for_update=lock)
+        if exe is None or exe.workspace != self.workspace:
+            raise NotFound(f"execution {execution_id!r} does not exist")
+        return exe

@@ -16,6 +16,8 @@ class PipelineRow(Base):
 
     __tablename__ = "slipway_pipelines"
 
+    # Names are unique per workspace (slipway.core.workspace).
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     target: Mapped[str] = mapped_column(String(512))
     graph: Mapped[dict[str, Any]]
@@ -30,6 +32,7 @@ class ExecutionRow(Base):
     __tablename__ = "slipway_executions"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(63), index=True, default="default")
     pipeline: Mapped[str] = mapped_column(String(63), index=True)
     target: Mapped[str] = mapped_column(String(512))
     graph: Mapped[dict[str, Any]]
@@ -66,6 +69,8 @@ class ScheduleRow(Base):
 
     __tablename__ = "slipway_schedules"
 
+    # Names are unique per workspace (slipway.core.workspace).
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     pipeline: Mapped[str] = mapped_column(String(63))
     cron: Mapped[str] = mapped_column(String(255))
@@ -83,6 +88,8 @@ class ScheduleFireRow(Base):
 
     __tablename__ = "slipway_schedule_fires"
 
+    # Names are unique per workspace (slipway.core.workspace).
+    workspace: Mapped[str] = mapped_column(String(63), primary_key=True, default="default")
     schedule: Mapped[str] = mapped_column(String(63), primary_key=True)
     fire_time: Mapped[datetime] = mapped_column(primary_key=True)
     execution_id: Mapped[str] = mapped_column(String(32))

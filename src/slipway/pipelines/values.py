@@ -43,8 +43,9 @@ def model_flavor(value: Any) -> str | None:
     return None
 
 
-def save(artifacts: ArtifactStore, value: Any) -> dict[str, Any]:
-    """Store a step's return value; returns its descriptor (kind, key, digest)."""
+def save(artifacts: ArtifactStore, value: Any, prefix: str = PREFIX) -> dict[str, Any]:
+    """Store a step's return value under ``prefix`` (content-addressed: its workspace's
+    share of the objects); returns its descriptor (kind, key, digest)."""
     if isinstance(value, pd.DataFrame):
         value = pa.Table.from_pandas(value, preserve_index=False)
     if isinstance(value, pa.Table):
@@ -52,16 +53,16 @@ def save(artifacts: ArtifactStore, value: Any) -> dict[str, Any]:
         pq.write_table(value, sink)
         data = sink.getvalue()
         digest = hashlib.sha256(data).hexdigest()
-        key = f"{PREFIX}/{digest}.parquet"
+        key = f"{prefix}/{digest}.parquet"
         if not artifacts.exists(key):
             artifacts.put_bytes(key, data)
         return {"kind": "table", "key": key, "digest": digest, "rows": value.num_rows}
     flavor = model_flavor(value)
     if flavor is not None:
-        return _save_model(artifacts, value, flavor)
+        return _save_model(artifacts, value, flavor, prefix)
     data = _json_bytes(value)
     digest = hashlib.sha256(data).hexdigest()
-    key = f"{PREFIX}/{digest}.json"
+    key = f"{prefix}/{digest}.json"
     if not artifacts.exists(key):
         artifacts.put_bytes(key, data)
     descriptor: dict[str, Any] = {"kind": "json", "key": key, "digest": digest}
@@ -70,7 +71,7 @@ def save(artifacts: ArtifactStore, value: Any) -> dict[str, Any]:
     return descriptor
 
 
-def _save_model(artifacts: ArtifactStore, model: Any, flavor: str) -> dict[str, Any]:
+def _save_model(artifacts: ArtifactStore, model: Any, flavor: str, prefix: str) -> dict[str, Any]:
     import mlflow.lightgbm  # heavy; only for model outputs
     import mlflow.sklearn
 
@@ -79,7 +80,7 @@ def _save_model(artifacts: ArtifactStore, model: Any, flavor: str) -> dict[str, 
         saver = mlflow.lightgbm.save_model if flavor == "lightgbm" else mlflow.sklearn.save_model
         saver(model, str(local))
         digest = ArtifactStore(tmp).tree_digest("model")
-        key = f"{PREFIX}/{digest}"
+        key = f"{prefix}/{digest}"
         if not artifacts.exists(f"{key}/MLmodel"):
             artifacts.put_dir(key, local)
     return {"kind": "model", "key": key, "digest": digest, "flavor": flavor}

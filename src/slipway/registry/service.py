@@ -57,7 +57,7 @@ from slipway.registry.signatures import ensure_signature, read_mlmodel
 from slipway.registry.sources import RUN_ID, check_source, key_for_path, key_for_uri
 from slipway.registry.tables import ApprovalTransitionRow, ModelInputRow, ModelVersionRow
 from slipway.security.audit import AuditLog
-from slipway.security.tables import WorkspaceRow
+from slipway.security.workspaces import workspace_model_formats
 
 # A model version's per-file SHA-256 digests, as an MLflow tag (JSON, path -> digest),
 # so that a digest mismatch can name the files; left out for trees too big for a tag.
@@ -655,9 +655,7 @@ class Registry:
         registered and loaded only in a format both admit. Read at each check, so a
         narrowed policy holds from the next load on."""
         check_format(meta, self.settings.registry.allowed_model_formats, field=field)
-        with self.db.session() as session:
-            row = session.get(WorkspaceRow, self.workspace)
-            own = list(row.model_formats) if row is not None and row.model_formats else None
+        own = workspace_model_formats(self.db, self.workspace)
         if own is not None:
             check_format(
                 meta, own, field=field, policy=f"workspace {self.workspace}'s model formats"

@@ -36,6 +36,15 @@ def missing_workspaces(session: Session, names: Iterable[str]) -> list[str]:
     return sorted(wanted - found)
 
 
+def workspace_model_formats(db: Database, name: str) -> list[str] | None:
+    """Workspace ``name``'s own model format policy; ``None``: the platform's alone (or
+    no such workspace). Read from the database at each call, so a narrowed policy holds
+    from the next check on."""
+    with db.session() as session:
+        row = session.get(WorkspaceRow, name)
+        return list(row.model_formats) if row is not None and row.model_formats else None
+
+
 def workspace_names(db: Database) -> list[str]:
     """Every workspace's name, sorted: what work done for each workspace walks."""
     with db.session() as session:
@@ -110,9 +119,7 @@ class WorkspaceService:
     def model_formats(self, name: str) -> list[str] | None:
         """The workspace's own model format policy; ``None``: the platform's alone (or
         no such workspace)."""
-        with self._db.session() as session:
-            row = session.get(WorkspaceRow, name)
-            return list(row.model_formats) if row is not None and row.model_formats else None
+        return workspace_model_formats(self._db, name)
 
     def exists(self, name: str) -> bool:
         with self._db.session() as session:

@@ -20,7 +20,9 @@ from slipway.core.errors import UnsupportedMediaType
 from slipway.runtime import bundles
 from slipway.runtime.bundles import CodeBundle
 
-router = APIRouter(tags=["code"], dependencies=[Depends(authorize())])
+# Any workspace's jobs and pipelines run uploaded code: bundles are kept by their digest,
+# one copy for every workspace that uploads the same files.
+router = APIRouter(tags=["code"], dependencies=[Depends(authorize(scoped=True))])
 _MEDIA_TYPES = frozenset({bundles.MEDIA_TYPE, "application/x-gzip", "application/octet-stream"})
 Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 

@@ -11,7 +11,9 @@ from slipway.api.code import confine_training_job, confine_tuning_job
 from slipway.api.routes import MAX_ID
 from slipway.core.logsink import LogLine
 from slipway.events.resources import Trigger, TriggerSpec
+from slipway.events.triggers import Triggers
 from slipway.pipelines.resources import Schedule, ScheduleFire, ScheduleSpec
+from slipway.pipelines.schedules import Schedules
 from slipway.training.resources import TrainingJob
 from slipway.training.service import TrainingService
 from slipway.training.spec import TrainingJobSpec
@@ -19,13 +21,10 @@ from slipway.tuning.resources import Trial, TuningJob
 from slipway.tuning.service import TuningService
 from slipway.tuning.spec import TuningJobSpec
 
-_caller = authorize()  # one object, so FastAPI resolves it once per request
+# Jobs, tuning jobs, schedules and triggers are all kept per workspace.
+_caller = authorize(scoped=True)  # one object, so FastAPI resolves it once per request
 router = APIRouter(tags=["jobs"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
-# Training and tuning jobs are kept per workspace; schedules and triggers not yet.
-_scoped_caller = authorize(scoped=True)
-scoped_router = APIRouter(tags=["jobs"], dependencies=[Depends(_scoped_caller)])
-ScopedCaller = Annotated[Principal, Depends(_scoped_caller)]
 
 
 def training(request: Request) -> TrainingService:
@@ -38,76 +37,86 @@ def tuning(request: Request) -> TuningService:
     return services_of(request).tuning.in_workspace(workspace_of(request))
 
 
-@scoped_router.post("/jobs", status_code=201)
-def submit_job(body: TrainingJobSpec, request: Request, caller: ScopedCaller) -> TrainingJob:
+def schedules(request: Request) -> Schedules:
+    """The schedules of the request's workspace."""
+    return services_of(request).schedules.in_workspace(workspace_of(request))
+
+
+def triggers(request: Request) -> Triggers:
+    """The triggers of the request's workspace."""
+    return services_of(request).triggers.in_workspace(workspace_of(request))
+
+
+@router.post("/jobs", status_code=201)
+def submit_job(body: TrainingJobSpec, request: Request, caller: Caller) -> TrainingJob:
     confine_training_job(services_of(request).settings, body, workspace_of(request))
     return training(request).submit(body, actor=caller.name)
 
 
-@scoped_router.get("/jobs")
+@router.get("/jobs")
 def list_jobs(
     request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[TrainingJob]:
     return training(request).jobs(limit)
 
 
-@scoped_router.get("/jobs/{name}")
+@router.get("/jobs/{name}")
 def get_job(name: str, request: Request) -> TrainingJob:
     return training(request).get(name)
 
 
-@scoped_router.get("/jobs/{name}/logs")
+@router.get("/jobs/{name}/logs")
 def job_logs(
     name: str, request: Request, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
 ) -> list[LogLine]:
     return training(request).logs(name, after)
 
 
-@scoped_router.post("/jobs/{name}/stop", status_code=202)
-def stop_job(name: str, request: Request, caller: ScopedCaller) -> dict[str, str]:
+@router.post("/jobs/{name}/stop", status_code=202)
+def stop_job(name: str, request: Request, caller: Caller) -> dict[str, str]:
     training(request).stop(name, actor=caller.name)
     return {"name": name, "state": "Stopped"}
 
 
-@scoped_router.post("/tuning-jobs", status_code=201)
-def submit_tuning(body: TuningJobSpec, request: Request, caller: ScopedCaller) -> TuningJob:
+@router.post("/tuning-jobs", status_code=201)
+def submit_tuning(body: TuningJobSpec, request: Request, caller: Caller) -> TuningJob:
     confine_tuning_job(services_of(request).settings, body)
     return tuning(request).submit(body, actor=caller.name)
 
 
-@scoped_router.get("/tuning-jobs")
+@router.get("/tuning-jobs")
 def list_tuning(
     request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[TuningJob]:
     return tuning(request).jobs(limit)
 
 
-@scoped_router.get("/tuning-jobs/{name}")
+@router.get("/tuning-jobs/{name}")
 def get_tuning(name: str, request: Request) -> TuningJob:
     return tuning(request).get(name)
 
 
-@scoped_router.get("/tuning-jobs/{name}/trials")
+@router.get("/tuning-jobs/{name}/trials")
 def tuning_trials(name: str, request: Request) -> list[Trial]:
     return tuning(request).trials(name)
 
 
-@scoped_router.get("/tuning-jobs/{name}/logs")
+@router.get("/tuning-jobs/{name}/logs")
 def tuning_logs(
     name: str, request: Request, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
 ) -> list[LogLine]:
     return tuning(request).logs(name, after)
 
 
-@scoped_router.post("/tuning-jobs/{name}/stop", status_code=202)
-def stop_tuning(name: str, request: Request, caller: ScopedCaller) -> dict[str, str]:
+@router.post("/tuning-jobs/{name}/stop", status_code=202)
+def stop_tuning(name: str, request: Request, caller: Caller) -> dict[str, str]:
     tuning(request).stop(name, actor=caller.name)
     return {"name": name, "state": "Stopped"}
 
 
 @router.post("/schedules", status_code=201)
 def create_schedule(body: ScheduleSpec, request: Request, caller: Caller) -> Schedule:
-    return services_of(request).schedules.create(
+    return schedules(request).create(
         body.name,
         body.pipeline,
         body.cron,
@@ -121,34 +130,34 @@ def create_schedule(body: ScheduleSpec, request: Request, caller: Caller) -> Sch
 
 @router.get("/schedules")
 def list_schedules(request: Request) -> list[Schedule]:
-    return services_of(request).schedules.all()
+    return schedules(request).all()
 
 
 @router.get("/schedules/{name}")
 def get_schedule(name: str, request: Request) -> Schedule:
-    return services_of(request).schedules.get(name)
+    return schedules(request).get(name)
 
 
 @router.get("/schedules/{name}/fires")
 def schedule_fires(name: str, request: Request) -> list[ScheduleFire]:
-    return services_of(request).schedules.fires(name)
+    return schedules(request).fires(name)
 
 
 @router.post("/schedules/{name}/{action}", status_code=202)
 def toggle_schedule(
     name: str, action: Literal["enable", "disable"], request: Request, caller: Caller
 ) -> Schedule:
-    return services_of(request).schedules.set_enabled(name, action == "enable", actor=caller.name)
+    return schedules(request).set_enabled(name, action == "enable", actor=caller.name)
 
 
 @router.delete("/schedules/{name}", status_code=204)
 def delete_schedule(name: str, request: Request, caller: Caller) -> None:
-    services_of(request).schedules.delete(name, actor=caller.name)
+    schedules(request).delete(name, actor=caller.name)
 
 
 @router.post("/triggers", status_code=201)
 def create_trigger(body: TriggerSpec, request: Request, caller: Caller) -> Trigger:
-    return services_of(request).triggers.create(
+    return triggers(request).create(
         body.name,
         body.pipeline,
         body.event_type,
@@ -161,21 +170,21 @@ def create_trigger(body: TriggerSpec, request: Request, caller: Caller) -> Trigg
 
 @router.get("/triggers")
 def list_triggers(request: Request) -> list[Trigger]:
-    return services_of(request).triggers.all()
+    return triggers(request).all()
 
 
 @router.get("/triggers/{name}")
 def get_trigger(name: str, request: Request) -> Trigger:
-    return services_of(request).triggers.get(name)
+    return triggers(request).get(name)
 
 
 @router.post("/triggers/{name}/{action}", status_code=202)
 def toggle_trigger(
     name: str, action: Literal["enable", "disable"], request: Request, caller: Caller
 ) -> Trigger:
-    return services_of(request).triggers.set_enabled(name, action == "enable", actor=caller.name)
+    return triggers(request).set_enabled(name, action == "enable", actor=caller.name)
 
 
 @router.delete("/triggers/{name}", status_code=204)
 def delete_trigger(name: str, request: Request, caller: Caller) -> None:
-    services_of(request).triggers.delete(name, actor=caller.name)
+    triggers(request).delete(name, actor=caller.name)

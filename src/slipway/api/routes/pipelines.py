@@ -15,21 +15,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from slipway.api.auth import Principal, authorize, services_of
+from slipway.api.auth import Principal, authorize, services_of, workspace_of
 from slipway.api.code import confine_pipeline
 from slipway.api.routes import MAX_ID
 from slipway.core.errors import InvalidInput
 from slipway.core.logsink import LogLine
 from slipway.pipelines.resources import Execution, Pipeline, PipelineDefinition, StartRequest
+from slipway.pipelines.service import PipelineService
 
-_caller = authorize()  # one object, so FastAPI resolves it once per request
+_caller = authorize(scoped=True)  # one object, so FastAPI resolves it once per request
 router = APIRouter(tags=["pipelines"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
 
 
+def pipelines(request: Request) -> PipelineService:
+    """The pipelines and executions of the request's workspace."""
+    return services_of(request).pipelines.in_workspace(workspace_of(request))
+
+
 @router.get("/pipelines")
 def list_pipelines(request: Request) -> list[Pipeline]:
-    return services_of(request).pipelines.pipelines()
+    return pipelines(request).pipelines()
 
 
 @router.put("/pipelines/{name}")
@@ -39,19 +45,18 @@ def register_pipeline(
     """Register a pipeline's definition, or update the one registered under ``name``."""
     if body.name != name:
         raise InvalidInput(f"the body names {body.name!r}, the path {name!r}", field="name")
-    services = services_of(request)
-    confine_pipeline(services.settings, body)
-    return services.pipelines.register(body, actor=caller.name)
+    confine_pipeline(services_of(request).settings, body)
+    return pipelines(request).register(body, actor=caller.name)
 
 
 @router.get("/pipelines/{name}")
 def get_pipeline(name: str, request: Request) -> Pipeline:
-    return services_of(request).pipelines.get(name)
+    return pipelines(request).get(name)
 
 
 @router.post("/pipelines/{name}/executions", status_code=201)
 def run_pipeline(name: str, body: StartRequest, request: Request, caller: Caller) -> dict[str, str]:
-    execution_id = services_of(request).pipelines.start(
+    execution_id = pipelines(request).start(
         name, body.parameters, trigger={"type": "manual", "via": "rest"}, actor=caller.name
     )
     return {"id": execution_id}
@@ -63,12 +68,12 @@ def list_executions(
     pipeline: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[Execution]:
-    return services_of(request).pipelines.executions(pipeline, limit)
+    return pipelines(request).executions(pipeline, limit)
 
 
 @router.get("/executions/{execution_id}")
 def describe_execution(execution_id: str, request: Request) -> Execution:
-    return services_of(request).pipelines.describe(execution_id)
+    return pipelines(request).describe(execution_id)
 
 
 @router.get("/executions/{execution_id}/logs")
@@ -78,16 +83,16 @@ def execution_logs(
     step: str | None = None,
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[LogLine]:
-    return services_of(request).pipelines.logs(execution_id, step, after)
+    return pipelines(request).logs(execution_id, step, after)
 
 
 @router.post("/executions/{execution_id}/cancel", status_code=202)
 def cancel_execution(execution_id: str, request: Request, caller: Caller) -> dict[str, str]:
-    services_of(request).pipelines.cancel(execution_id, actor=caller.name)
+    pipelines(request).cancel(execution_id, actor=caller.name)
     return {"id": execution_id, "state": "Cancelled"}
 
 
 @router.post("/executions/{execution_id}/retry", status_code=202)
 def retry_execution(execution_id: str, request: Request, caller: Caller) -> dict[str, str]:
-    services_of(request).pipelines.retry(execution_id, actor=caller.name)
+    pipelines(request).retry(execution_id, actor=caller.name)
     return {"id": execution_id, "state": "Running"}

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from slipway.api.auth import authorize, services_of
+from slipway.api.auth import authorize, services_of, workspace_of
 from slipway.api.routes import MAX_ID, Int64
 from slipway.core.queue import WorkItem, WorkState
-from slipway.core.workspace import DEFAULT_WORKSPACE
 
 router = APIRouter(tags=["work"], dependencies=[Depends(authorize())])
+# Events are read per workspace: each workspace's own, as its triggers and alerts see them.
+events_router = APIRouter(tags=["work"], dependencies=[Depends(authorize(scoped=True))])
 
 
 class WorkItemOut(BaseModel):
@@ -67,15 +68,15 @@ def cancel_work(item_id: Int64, request: Request) -> WorkItemOut:
     return WorkItemOut.of(services_of(request).queue.cancel(item_id))
 
 
-@router.get("/events", response_model=list[EventOut])
+@events_router.get("/events", response_model=list[EventOut])
 def list_events(
     request: Request,
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     type: Annotated[list[str] | None, Query()] = None,
 ) -> list[EventOut]:
-    # The outbox is read in the default workspace: other workspaces' events stay theirs.
+    # The outbox is read in the request's workspace: other workspaces' events stay theirs.
     events = services_of(request).events.read(
-        after=after, limit=limit, types=type, workspace=DEFAULT_WORKSPACE
+        after=after, limit=limit, types=type, workspace=workspace_of(request)
     )
     return [EventOut(**e.__dict__) for e in events]
