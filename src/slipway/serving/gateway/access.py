@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Awaitable
 
 from slipway.core.db.engine import Database
 from slipway.core.errors import Forbidden, SlipwayError
@@ -30,6 +31,7 @@ from slipway.core.settings import LOOPBACK_HOSTS, Settings
 from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_name
 from slipway.security.credentials import bearer_token
 from slipway.security.epoch import TokenEpoch
+from slipway.security.resources import Token
 from slipway.security.tokens import TokenService
 from slipway.security.verified import VerifiedTokens, key_of
 from slipway.serving.gateway.asgi import Scope
@@ -65,49 +67,81 @@ class GatewayAccess:
             TokenService(db, epoch=epoch).authenticate, epoch=epoch.current
         )
 
-    async def check(self, scope: Scope, path: str, workspace: str = DEFAULT_WORKSPACE) -> None:
+    def check(
+        self, scope: Scope, path: str, workspace: str = DEFAULT_WORKSPACE
+    ) -> Awaitable[None] | None:
         """Check a request for ``path`` in ``workspace`` (the gateway's route once its
         ``/workspaces/<ws>`` prefix is taken off). Raise :class:`Forbidden` (a refused
-        name or grant) or ``Unauthorized``; each
-        refusal is kept for the audit log (:mod:`~slipway.serving.gateway.denials`)."""
-        actor: str | None = None
+        name or grant) or ``Unauthorized``; each refusal is kept for the audit log
+        (:mod:`~slipway.serving.gateway.denials`).
+
+        Decided here, without a coroutine, when the token was verified in the last seconds
+        (nearly every request): None. A token not yet verified needs a database read,
+        which must not block the event loop: then the awaitable that reads it and decides.
+        """
         try:
-            authorization = b""
-            for name, value in scope["headers"]:
-                if (
-                    name == b"host"
-                    and self.hosts is not None
-                    and host_name(value) not in self.hosts
-                ):
-                    # DNS rebinding: a page that made its own name resolve here is refused.
-                    raise Forbidden(
-                        "the gateway answers to 127.0.0.1 and localhost only (and the names"
-                        " in server.allowed_hosts)"
-                    )
-                if name == b"authorization":
-                    authorization = value
+            authorization = self._authorization(scope)
             if not self.enabled or path in PUBLIC_PATHS:
-                return
+                return None
             # Looked up by the digest of the header as it came: a token verified in the
             # last seconds costs a hash and a dictionary read, nothing decoded or parsed.
             key = key_of(authorization)
             token = self.tokens.lookup(key)
-            if token is None:  # a database read: off the event loop
-                secret = bearer_token(authorization.decode("latin-1"))
-                loop = asyncio.get_running_loop()
-                token = await loop.run_in_executor(
-                    None, functools.partial(self.tokens.verify, secret, key=key)
-                )
-            actor = token.name
-            endpoint = endpoint_of(path)
-            if endpoint is not None:
-                scoped = scoped_name(workspace, endpoint)
-                if not token.may_invoke(scoped):  # granted, in the endpoint's workspace
-                    raise Forbidden(f"token {token.name!r} may not invoke endpoint {scoped!r}")
-            elif token.role_in(workspace) is None:
-                # A workspace's metrics and features are its members'.
-                raise Forbidden(f"token {token.name!r} has no role in workspace {workspace!r}")
         except SlipwayError as refused:
-            if refused.status_code in (401, 403):
-                self.denials.offer(scope, refused.status_code, refused.message, actor)
+            self._refused(scope, refused, None)
             raise
+        if token is None:
+            return self._verify(scope, path, workspace, authorization, key)
+        self._decide(scope, token, path, workspace)
+        return None
+
+    async def _verify(
+        self, scope: Scope, path: str, workspace: str, authorization: bytes, key: bytes
+    ) -> None:
+        """Verify the token off the event loop (a database read), then decide."""
+        try:
+            secret = bearer_token(authorization.decode("latin-1"))
+            loop = asyncio.get_running_loop()
+            token = await loop.run_in_executor(
+                None, functools.partial(self.tokens.verify, secret, key=key)
+            )
+        except SlipwayError as refused:
+            self._refused(scope, refused, None)
+            raise
+        self._decide(scope, token, path, workspace)
+
+    def _authorization(self, scope: Scope) -> bytes:
+        """The request's ``Authorization`` value (empty without one), after the Host
+        check."""
+        authorization = b""
+        for name, value in scope["headers"]:
+            if name == b"host" and self.hosts is not None and host_name(value) not in self.hosts:
+                # DNS rebinding: a page that made its own name resolve here is refused.
+                raise Forbidden(
+                    "the gateway answers to 127.0.0.1 and localhost only (and the names"
+                    " in server.allowed_hosts)"
+                )
+            if name == b"authorization":
+                authorization = value
+        return authorization
+
+    def _decide(self, scope: Scope, token: Token, path: str, workspace: str) -> None:
+        """Whether the verified ``token`` may make this request: an ``invoke`` grant for
+        an endpoint's routes, a role in ``workspace`` for the rest."""
+        endpoint = endpoint_of(path)
+        if endpoint is not None:
+            scoped = scoped_name(workspace, endpoint)
+            if token.may_invoke(scoped):  # granted, in the endpoint's workspace
+                return
+            refused = Forbidden(f"token {token.name!r} may not invoke endpoint {scoped!r}")
+        elif token.role_in(workspace) is not None:
+            return
+        else:
+            # A workspace's metrics and features are its members'.
+            refused = Forbidden(f"token {token.name!r} has no role in workspace {workspace!r}")
+        self._refused(scope, refused, token.name)
+        raise refused
+
+    def _refused(self, scope: Scope, refused: SlipwayError, actor: str | None) -> None:
+        if refused.status_code in (401, 403):
+            self.denials.offer(scope, refused.status_code, refused.message, actor)

@@ -200,8 +200,11 @@ class Gateway:
         try:
             # /workspaces/<ws>/...: a workspace's endpoints, features and metrics.
             workspace, path = workspace_route(path)
-            # Host, then token and grant (auth on)
-            await self.access.check(scope, path, workspace)
+            # Host, then token and grant (auth on): decided at once for a token verified
+            # in the last seconds, awaited only when it must be read from the database.
+            pending = self.access.check(scope, path, workspace)
+            if pending is not None:
+                await pending
             if path == "/ping" and method == "GET":
                 await respond(send, 200, b'{"status":"ok"}')
             elif path.startswith("/endpoints/") and path.endswith("/invocations"):
