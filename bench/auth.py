@@ -314,8 +314,11 @@ def report(
         "Auth on, the gateway and the tracking server keep each token they verified in"
         " memory (`slipway.security.verified`) until any token is revoked, rotated or"
         " re-granted (`slipway.security.epoch`: a memory-mapped counter read per request, and"
-        " NOTIFY on PostgreSQL), at most 30 s; a check is a dictionary lookup. Both planes"
-        " answer 401 before reading a body.",
+        " NOTIFY on PostgreSQL), at most 30 s; a check is a dictionary lookup. The gateway's"
+        " HTTP server also keeps each keep-alive connection's last grant: the same"
+        " `Authorization` bytes, route and workspace under an unmoved epoch are not decided"
+        " again for a second (`slipway.serving.gateway.access`). Both planes answer 401"
+        " before reading a body.",
     ]
     return "\n".join(lines) + "\n"
 

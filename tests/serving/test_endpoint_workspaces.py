@@ -194,14 +194,15 @@ def test_the_control_plane_keeps_them_apart(two: Two) -> None:
         assert [d["version"] for d in history] == [1]
         stats = http.get("/api/v1/endpoints/churn/stats", headers=team)
         assert stats.status_code == 200, stats.text
-        # The A/B report reads the workspace's own captures and labels: none labelled yet.
+        # The A/B report reads the workspace's own captures and labels (the labels another
+        # test of this module posts for team-a's two rows, or none yet: either order).
         ab = http.get(
             "/api/v1/endpoints/churn/ab-test",
-            params={"since": "2026-01-01T00:00:00Z"},
+            params={"since": "2026-01-01T00:00:00Z", "metric": "accuracy"},
             headers=team,
         )
         assert ab.status_code == 200, ab.text
-        assert ab.json()["labelled_rows"] == 0
+        assert ab.json()["endpoint"] == "churn" and ab.json()["labelled_rows"] in (0, 2)
     resources = {e.resource for e in two.services.audit.list(action="endpoint.create", limit=50)}
     assert {"endpoint/churn", f"workspaces/{TEAM}/endpoint/churn"} <= resources
 

@@ -3,11 +3,15 @@ through real HTTP to a real gateway."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import socket
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pandas as pd
@@ -17,10 +21,11 @@ from slipway.core.errors import InvalidInput, Unauthorized
 from slipway.core.settings import load_settings
 from slipway.security.resources import Role
 from slipway.security.verified import VerifiedTokens
-from slipway.services import Services
+from slipway.services import Services, open_gateway
+from slipway.serving.gateway import http
 from slipway.serving.gateway.access import endpoint_of
 from slipway.serving.gateway.openapi import DOCUMENT_JSON
-from slipway.serving.gateway.server import check_bind
+from slipway.serving.gateway.server import check_bind, worker_socket
 from tests.registry.logged import register_classifier
 from tests.security.matrix import (
     DENIED,
@@ -31,7 +36,8 @@ from tests.security.matrix import (
     headers_for,
 )
 from tests.security.tables import GATEWAY, GATEWAY_CALLERS
-from tests.serving.conftest import Platform, RunningGateway, start_gateway
+from tests.serving.conftest import Platform, RunningGateway, free_port, start_gateway
+from tests.serving.rawhttp import read_responses
 from tests.waiting import eventually
 
 ROWS = {"dataframe_split": {"columns": ["a", "b"], "data": [[0.5, 0.5], [-1.0, -1.0]]}}
@@ -302,3 +308,85 @@ def test_every_gateway_route_for_every_caller(
 
     # At least these: a refusal of an earlier test may be written in the same second.
     eventually(lambda: not denials - logged(), what="every refusal in the audit log", timeout=30)
+
+
+# -- a keep-alive connection's grant ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keep_alive(authed: Authed) -> Iterator[tuple[str, int]]:
+    """The gateway on its own HTTP server (the one `slipway serve` runs), which keeps a
+    connection's last grant: the same bytes under the same token epoch are not decided
+    twice."""
+    gateway = open_gateway(authed.services.settings)
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    sock = worker_socket("127.0.0.1", port)
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(http.serve(gateway, sock, stop)), daemon=True
+    )
+    thread.start()
+    eventually(
+        lambda: (
+            gateway.started
+            and all(
+                (runtime := gateway.state.endpoints.get(name)) is not None and runtime.active
+                for name in ("churn", "fraud")
+            )
+        ),
+        what="the keep-alive gateway serving churn and fraud",
+        timeout=60,
+    )
+    yield ("127.0.0.1", port)
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(timeout=30)
+
+
+def _invoke(sock: socket.socket, endpoint: str, secret: str) -> int:
+    body = json.dumps(ROWS).encode()
+    sock.sendall(
+        f"POST /endpoints/{endpoint}/invocations HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        f"authorization: Bearer {secret}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    [response] = read_responses(sock, 1)
+    return int(response.split(b" ", 2)[1])
+
+
+def test_a_connections_grant_is_never_kept_past_a_token_change(
+    authed: Authed, keep_alive: tuple[str, int]
+) -> None:
+    """On one keep-alive connection, a revocation, a grant taken away, another endpoint
+    or another token are decided again at once; only the same bytes, route and workspace
+    under an unmoved epoch reuse the last grant."""
+    tokens = authed.services.tokens
+    first, secret = tokens.create("conn-a", "viewer", created_by="t", invoke=["churn"])
+    second, other = tokens.create("conn-b", "viewer", created_by="t", invoke=["churn"])
+    with socket.create_connection(keep_alive) as sock:
+        assert [_invoke(sock, "churn", secret) for _ in range(3)] == [200, 200, 200]
+        assert _invoke(sock, "fraud", secret) == 403  # another route: decided again
+        assert _invoke(sock, "churn", other) == 200  # another token on the same connection
+        tokens.revoke(first.id)
+        assert _invoke(sock, "churn", secret) == 401  # at once, on the same connection
+        assert _invoke(sock, "churn", other) == 200
+        tokens.set_invoke(second.id, ["fraud"])
+        assert _invoke(sock, "churn", other) == 403
+        assert _invoke(sock, "fraud", other) == 200
+
+
+def test_a_connections_grant_ends_with_its_tokens_expiry(
+    authed: Authed, keep_alive: tuple[str, int]
+) -> None:
+    tokens = authed.services.tokens
+    _, secret = tokens.create(
+        "conn-short", "viewer", created_by="t", invoke=["churn"], expires_in=timedelta(seconds=2)
+    )
+    with socket.create_connection(keep_alive) as sock:
+        assert _invoke(sock, "churn", secret) == 200
+        eventually(
+            lambda: _invoke(sock, "churn", secret) == 401,
+            what="the expired token refused on the kept-alive connection",
+            timeout=30,
+        )

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable
+from typing import Any
 
+from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.errors import Forbidden, SlipwayError
 from slipway.core.net import host_name
@@ -38,6 +41,11 @@ from slipway.serving.gateway.asgi import Scope
 from slipway.serving.gateway.denials import Denials
 
 PUBLIC_PATHS = frozenset({"/ping", "/openapi.json", "/v2", "/v2/health/live", "/v2/health/ready"})
+# A scope key the gateway's HTTP server sets: a dict kept per connection, where the check
+# keeps its last grant (the same Authorization bytes, route and workspace, under the same
+# token epoch, reuse it for at most REUSE_SECONDS). Other servers (uvicorn) leave it out.
+CONNECTION_STATE = "slipway.connection"
+REUSE_SECONDS = 1.0
 
 
 def endpoint_of(path: str) -> str | None:
@@ -63,6 +71,7 @@ class GatewayAccess:
         )
         self.denials = Denials(db)
         epoch = TokenEpoch.for_database(db, settings.home)
+        self.epoch = epoch.current
         self.tokens = VerifiedTokens(
             TokenService(db, epoch=epoch).authenticate, epoch=epoch.current
         )
@@ -83,6 +92,15 @@ class GatewayAccess:
             authorization = self._authorization(scope)
             if not self.enabled or path in PUBLIC_PATHS:
                 return None
+            connection = scope.get(CONNECTION_STATE)
+            if connection is not None and self._granted_before(
+                connection, authorization, path, workspace
+            ):
+                return None
+            # Read before the lookup: a grant is remembered under the epoch the cached token
+            # was checked against, so a change racing this request makes the next decide
+            # again (a grant is never reused under an epoch newer than its token's).
+            epoch = self.epoch()
             # Looked up by the digest of the header as it came: a token verified in the
             # last seconds costs a hash and a dictionary read, nothing decoded or parsed.
             key = key_of(authorization)
@@ -93,7 +111,37 @@ class GatewayAccess:
         if token is None:
             return self._verify(scope, path, workspace, authorization, key)
         self._decide(scope, token, path, workspace)
+        if connection is not None and epoch is not None:
+            until = time.monotonic() + REUSE_SECONDS
+            connection["grant"] = (
+                authorization, path, workspace, epoch, until, token.expires_at,
+            )  # fmt: skip
         return None
+
+    def _granted_before(
+        self, connection: dict[str, Any], authorization: bytes, path: str, workspace: str
+    ) -> bool:
+        """Whether this connection's last grant holds for this request: the same header
+        bytes, route and workspace, the token epoch unmoved (a revocation, rotation or
+        new grant anywhere moves it), within :data:`REUSE_SECONDS` of the decision (which
+        the verified-token cache's own window holds), the token not expired."""
+        last = connection.get("grant")
+        if last is None:
+            return False
+        granted_auth, granted_path, granted_workspace, epoch, until, expires_at = last
+        if (
+            authorization != granted_auth
+            or path != granted_path
+            or workspace != granted_workspace
+            or epoch is None
+            or self.epoch() != epoch
+            or time.monotonic() > until
+        ):
+            return False
+        if expires_at is not None and expires_at <= utcnow():
+            connection.pop("grant", None)
+            return False
+        return True
 
     async def _verify(
         self, scope: Scope, path: str, workspace: str, authorization: bytes, key: bytes

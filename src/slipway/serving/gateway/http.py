@@ -32,6 +32,7 @@ import httptools
 import orjson
 
 from slipway.core.tls import server_context
+from slipway.serving.gateway.access import CONNECTION_STATE
 from slipway.serving.gateway.app import Gateway
 
 log = logging.getLogger("slipway.serving.gateway")
@@ -102,6 +103,10 @@ class _Connection(asyncio.Protocol):
         self.served = 0
         self.client: tuple[str, int] | None = None
         self.local: tuple[str, int] | None = None
+        # What the gateway's access check decided last on this connection (see
+        # gateway/access.py): a keep-alive client sends the same token request after
+        # request, and the same bytes under the same epoch need no second decision.
+        self.decided: dict[str, Any] = {}
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -226,6 +231,7 @@ class _Connection(asyncio.Protocol):
             "headers": request.headers,
             "client": self.client,
             "server": self.local,
+            CONNECTION_STATE: self.decided,
         }
         body = b"".join(request.body)
         delivered = False
