@@ -48,6 +48,8 @@ def test_register_start_wait_and_read_logs(platform: Any, side: str) -> None:
     assert done.step("shout").outputs is not None
     assert done.parameters == {"who": side, "n": 3}
     assert platform.pipelines.describe(execution) == done
+    # Through the API a caller's parameters are confined in the job steps; in process not.
+    assert done.confined is (side == "remote")
 
     logs = platform.pipelines.logs(execution, "greet")
     assert isinstance(logs, Listing) and all(isinstance(line, LogLine) for line in logs)

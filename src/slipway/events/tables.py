@@ -29,6 +29,8 @@ class TriggerRow(Base):
     last_fired_at: Mapped[datetime | None]
     fired: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
+    # Made through the API: the built-in job steps confine what it gives them.
+    confined: Mapped[bool] = mapped_column(default=False)
 
 
 class AlertChannelRow(Base):

@@ -75,6 +75,7 @@ class Triggers:
         parameter_mapping: dict[str, str] | None = None,
         debounce_seconds: float = 0.0,
         actor: str | None = None,
+        confined: bool = False,
     ) -> Trigger:
         validate_name(name, field="name")
         if not event_type or len(event_type) > 127:
@@ -96,6 +97,7 @@ class Triggers:
                 enabled=True,
                 fired=0,
                 created_at=utcnow(),
+                confined=confined,
             )
             session.add(row)
             self.audit.changed(
@@ -198,6 +200,7 @@ class Triggers:
                                     "event_type": event.type,
                                 },
                                 actor=SCHEDULER,
+                                confined=trigger.confined,
                             )
                         )
                         trigger.last_fired_at = event.time

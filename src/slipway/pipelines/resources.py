@@ -279,6 +279,11 @@ class Execution(Resource):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    confined: bool = Field(
+        default=False,
+        description="started, registered or scheduled through the API: its built-in job"
+        " steps confine their paths and code as the API does",
+    )
     steps: list[StepRun] = Field(default_factory=list)
 
     def step(self, name: str) -> StepRun:

@@ -85,6 +85,7 @@ class Schedules:
         catchup: Catchup = "latest",
         start_at: datetime | None = None,
         actor: str | None = None,
+        confined: bool = False,
     ) -> Schedule:
         validate_name(name, field="name")
         if not croniter.is_valid(cron):
@@ -107,6 +108,7 @@ class Schedules:
                 enabled=True,
                 next_fire_at=first,
                 created_at=utcnow(),
+                confined=confined,
             )
             session.add(row)
             self.audit.changed(
@@ -207,6 +209,7 @@ class Schedules:
                             "fire_time": fire_time.isoformat(),
                         },
                         actor=SCHEDULER,
+                        confined=row.confined,
                     )
                     session.add(
                         ScheduleFireRow(

@@ -82,10 +82,16 @@ class PipelineService:
     # -- definitions ---------------------------------------------------------------
 
     def register(
-        self, pipeline: PipelineFunction | PipelineDefinition | str, *, actor: str | None = None
+        self,
+        pipeline: PipelineFunction | PipelineDefinition | str,
+        *,
+        actor: str | None = None,
+        confined: bool = False,
     ) -> Pipeline:
         """Record a pipeline's graph and where its code lives; re-registering updates it
-        (audited as ``pipeline.create`` or ``pipeline.update``)."""
+        (audited as ``pipeline.create`` or ``pipeline.update``). ``confined``: it came
+        through the API, so its executions' built-in job steps confine what its graph
+        gives them (:mod:`slipway.steps.jobs`)."""
         definition = pipeline if isinstance(pipeline, PipelineDefinition) else define(pipeline)
         graph = definition.graph.model_dump(mode="json")
         digest = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()
@@ -102,6 +108,7 @@ class PipelineService:
                     digest=digest,
                     created_at=now,
                     updated_at=now,
+                    confined=confined,
                 )
                 session.add(row)
             else:
@@ -111,6 +118,7 @@ class PipelineService:
                     digest,
                     now,
                 )
+                row.confined = confined
             self.events.append(
                 "pipeline.registered",
                 self._resource(f"pipeline/{definition.name}"),
@@ -178,13 +186,18 @@ class PipelineService:
         trigger: dict[str, Any] | None = None,
         session: Session | None = None,
         actor: str | None = None,
+        confined: bool = False,
     ) -> str:
         """Start an execution of a registered pipeline; returns its id. Pass ``session``
         to start it atomically with the caller's change (a schedule's firing record).
-        Audited as ``pipeline.start`` (a schedule or trigger starts as ``scheduler``)."""
+        Audited as ``pipeline.start`` (a schedule or trigger starts as ``scheduler``).
+        ``confined``: its parameters came through the API (a caller's, or a schedule's or
+        trigger's made there); an execution of a confined pipeline is confined too."""
         if session is None:
             with self.db.write() as own:
-                return self.start(name, parameters, trigger=trigger, session=own, actor=actor)
+                return self.start(
+                    name, parameters, trigger=trigger, session=own, actor=actor, confined=confined
+                )
         pipeline = session.get(PipelineRow, (self.workspace, name))
         if pipeline is None:
             raise NotFound(f"pipeline {name!r} is not registered")
@@ -202,6 +215,7 @@ class PipelineService:
                 state=ExecutionState.PENDING,
                 trigger=trigger or {"type": "manual"},
                 created_at=utcnow(),
+                confined=confined or pipeline.confined,
             )
         )
         for node in [*graph["steps"], *graph["conditions"]]:

@@ -24,6 +24,8 @@ class PipelineRow(Base):
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Made through the API: the built-in job steps confine what it gives them.
+    confined: Mapped[bool] = mapped_column(default=False)
 
 
 class ExecutionRow(Base):
@@ -43,6 +45,8 @@ class ExecutionRow(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # Made through the API: the built-in job steps confine what it gives them.
+    confined: Mapped[bool] = mapped_column(default=False)
 
 
 class StepRunRow(Base):
@@ -81,6 +85,8 @@ class ScheduleRow(Base):
     next_fire_at: Mapped[datetime] = mapped_column(index=True)
     last_fired_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # Made through the API: the built-in job steps confine what it gives them.
+    confined: Mapped[bool] = mapped_column(default=False)
 
 
 class ScheduleFireRow(Base):

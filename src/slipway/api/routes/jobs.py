@@ -125,6 +125,7 @@ def create_schedule(body: ScheduleSpec, request: Request, caller: Caller) -> Sch
         catchup=body.catchup,
         start_at=body.start_at,
         actor=caller.name,
+        confined=True,  # a caller's parameters: its executions' job steps confine them
     )
 
 
@@ -165,6 +166,7 @@ def create_trigger(body: TriggerSpec, request: Request, caller: Caller) -> Trigg
         parameter_mapping=body.parameter_mapping,
         debounce_seconds=body.debounce_seconds,
         actor=caller.name,
+        confined=True,
     )
 
 

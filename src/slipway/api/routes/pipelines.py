@@ -46,7 +46,7 @@ def register_pipeline(
     if body.name != name:
         raise InvalidInput(f"the body names {body.name!r}, the path {name!r}", field="name")
     confine_pipeline(services_of(request).settings, body)
-    return pipelines(request).register(body, actor=caller.name)
+    return pipelines(request).register(body, actor=caller.name, confined=True)
 
 
 @router.get("/pipelines/{name}")
@@ -57,7 +57,11 @@ def get_pipeline(name: str, request: Request) -> Pipeline:
 @router.post("/pipelines/{name}/executions", status_code=201)
 def run_pipeline(name: str, body: StartRequest, request: Request, caller: Caller) -> dict[str, str]:
     execution_id = pipelines(request).start(
-        name, body.parameters, trigger={"type": "manual", "via": "rest"}, actor=caller.name
+        name,
+        body.parameters,
+        trigger={"type": "manual", "via": "rest"},
+        actor=caller.name,
+        confined=True,  # a caller's parameters: its job steps confine them
     )
     return {"id": execution_id}
 
