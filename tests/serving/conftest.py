@@ -8,11 +8,13 @@ against ``slipway serve`` in a subprocess.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,9 @@ from sklearn.linear_model import LinearRegression
 
 from slipway.core.settings import load_settings
 from slipway.services import Services, open_gateway
+from slipway.serving.gateway import http
 from slipway.serving.gateway.app import Gateway
+from slipway.serving.gateway.server import worker_socket
 from slipway.serving.resources import Endpoint
 from tests.serving import models as test_models
 
@@ -177,6 +181,25 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 class RunningGateway:
     gateway: Gateway
     url: str
+
+
+@contextmanager
+def own_http_server(gateway: Gateway) -> Iterator[tuple[str, int]]:
+    """``gateway`` on the gateway workers' own HTTP server (the one `slipway serve` runs,
+    gateway/http.py) in a thread, at the address yielded; stopped gracefully after."""
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    sock = worker_socket("127.0.0.1", port)
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(http.serve(gateway, sock, stop)), daemon=True
+    )
+    thread.start()
+    try:
+        yield ("127.0.0.1", port)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
 
 
 def start_gateway(services: Services) -> tuple[RunningGateway, Callable[[], None]]:

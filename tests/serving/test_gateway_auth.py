@@ -3,11 +3,9 @@ through real HTTP to a real gateway."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import socket
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,10 +20,9 @@ from slipway.core.settings import load_settings
 from slipway.security.resources import Role
 from slipway.security.verified import VerifiedTokens
 from slipway.services import Services, open_gateway
-from slipway.serving.gateway import http
 from slipway.serving.gateway.access import endpoint_of
 from slipway.serving.gateway.openapi import DOCUMENT_JSON
-from slipway.serving.gateway.server import check_bind, worker_socket
+from slipway.serving.gateway.server import check_bind
 from tests.registry.logged import register_classifier
 from tests.security.matrix import (
     DENIED,
@@ -36,7 +33,7 @@ from tests.security.matrix import (
     headers_for,
 )
 from tests.security.tables import GATEWAY, GATEWAY_CALLERS
-from tests.serving.conftest import Platform, RunningGateway, free_port, start_gateway
+from tests.serving.conftest import Platform, RunningGateway, own_http_server, start_gateway
 from tests.serving.rawhttp import read_responses
 from tests.waiting import eventually
 
@@ -319,28 +316,19 @@ def keep_alive(authed: Authed) -> Iterator[tuple[str, int]]:
     connection's last grant: the same bytes under the same token epoch are not decided
     twice."""
     gateway = open_gateway(authed.services.settings)
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    sock = worker_socket("127.0.0.1", port)
-    thread = threading.Thread(
-        target=lambda: loop.run_until_complete(http.serve(gateway, sock, stop)), daemon=True
-    )
-    thread.start()
-    eventually(
-        lambda: (
-            gateway.started
-            and all(
-                (runtime := gateway.state.endpoints.get(name)) is not None and runtime.active
-                for name in ("churn", "fraud")
-            )
-        ),
-        what="the keep-alive gateway serving churn and fraud",
-        timeout=60,
-    )
-    yield ("127.0.0.1", port)
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(timeout=30)
+    with own_http_server(gateway) as address:
+        eventually(
+            lambda: (
+                gateway.started
+                and all(
+                    (runtime := gateway.state.endpoints.get(name)) is not None and runtime.active
+                    for name in ("churn", "fraud")
+                )
+            ),
+            what="the keep-alive gateway serving churn and fraud",
+            timeout=60,
+        )
+        yield address
 
 
 def _invoke(sock: socket.socket, endpoint: str, secret: str) -> int:

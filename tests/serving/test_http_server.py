@@ -3,18 +3,14 @@ chunked bodies, the body limit while reading, malformed requests, a graceful sto
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from slipway.services import open_gateway
-from slipway.serving.gateway import http
-from slipway.serving.gateway.server import worker_socket
-from tests.serving.conftest import Platform, free_port
+from tests.serving.conftest import Platform, own_http_server
 from tests.serving.rawhttp import read_responses
 
 BODY = b'{"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}'
@@ -25,27 +21,18 @@ def address(platform: Platform) -> Iterator[tuple[str, int]]:
     settings = platform.services.settings
     limits = settings.serving.model_copy(update={"max_body_bytes": 4096})
     gateway = open_gateway(settings.model_copy(update={"serving": limits}))
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    sock = worker_socket("127.0.0.1", port)
-    thread = threading.Thread(
-        target=lambda: loop.run_until_complete(http.serve(gateway, sock, stop)), daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not gateway.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    platform.deploy(
-        {"name": "raw", "variants": [{"name": "main", "model": platform.refs["linear"]}]}
-    )
-    while (runtime := gateway.state.endpoints.get("raw")) is None or runtime.active is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield ("127.0.0.1", port)
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(timeout=30)
+    with own_http_server(gateway) as address:
+        deadline = time.monotonic() + 30
+        while not gateway.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        platform.deploy(
+            {"name": "raw", "variants": [{"name": "main", "model": platform.refs["linear"]}]}
+        )
+        while (runtime := gateway.state.endpoints.get("raw")) is None or runtime.active is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        yield address
 
 
 def _request(body: bytes = BODY, extra: bytes = b"") -> bytes:
