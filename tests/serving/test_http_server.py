@@ -4,7 +4,6 @@ chunked bodies, the body limit while reading, malformed requests, a graceful sto
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from slipway.services import open_gateway
 from tests.serving.conftest import Platform, own_http_server
 from tests.serving.rawhttp import read_responses
+from tests.waiting import eventually
 
 BODY = b'{"dataframe_records": [{"x1": 1.0, "x2": 0.5}]}'
 
@@ -22,16 +22,18 @@ def address(platform: Platform) -> Iterator[tuple[str, int]]:
     limits = settings.serving.model_copy(update={"max_body_bytes": 4096})
     gateway = open_gateway(settings.model_copy(update={"serving": limits}))
     with own_http_server(gateway) as address:
-        deadline = time.monotonic() + 30
-        while not gateway.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        eventually(lambda: gateway.started, what="the gateway started", timeout=30)
         platform.deploy(
             {"name": "raw", "variants": [{"name": "main", "model": platform.refs["linear"]}]}
         )
-        while (runtime := gateway.state.endpoints.get("raw")) is None or runtime.active is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        eventually(
+            lambda: (
+                (runtime := gateway.state.endpoints.get("raw")) is not None
+                and runtime.active is not None
+            ),
+            what="the gateway serving raw",
+            timeout=30,
+        )
         yield address
 
 
