@@ -1,5 +1,5 @@
-"""The control-plane application: routers under ``/api/v1``, the Host check, admission,
-audit, the token check, limits, errors."""
+"""The control-plane application: routers under ``/api/v1``, the web console at ``/``, the
+Host check, admission, audit, the token check, limits, errors."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from slipway.api.routes import (
     work,
     workspaces,
 )
+from slipway.console.app import install as install_console
 from slipway.services import Services
 
 # Routes reachable without a token even when auth is on; everything else needs one.
@@ -83,6 +84,9 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    # The console answers at `/` beside the API; it signs people in itself (a cookie and a
+    # CSRF token, see slipway.console.session), so the token check leaves its paths alone.
+    install_console(app)
     install_error_handlers(app, public=PUBLIC_PATHS)
     server = services.settings.server
     # Starlette runs the middleware added last first. From the outside in: the Host check

@@ -18,6 +18,7 @@ import anyio.to_thread
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from slipway.api import API_PREFIX
 from slipway.api.limits import reject
 from slipway.core.errors import Forbidden, InvalidInput, NotFound, SlipwayError
 from slipway.core.settings import ServerSettings
@@ -191,6 +192,7 @@ class TokenGate:
             scope["type"] != "http"
             or not self.services.settings.server.auth
             or scope["path"] in self.public
+            or not scope["path"].startswith(API_PREFIX)
         ):
             await self.app(scope, receive, send)
             return

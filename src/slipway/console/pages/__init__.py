@@ -1,0 +1,1 @@
+"""One module per console section; each has a ``router`` of :class:`ConsoleRoute` routes."""

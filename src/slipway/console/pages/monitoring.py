@@ -1,0 +1,9 @@
+"""The console's monitoring pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from slipway.console.routing import ConsoleRoute
+
+router = APIRouter(route_class=ConsoleRoute)
