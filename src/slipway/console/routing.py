@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from slipway.console.render import link, render
 from slipway.console.session import SignInRequired, check_csrf, require, viewer
-from slipway.core.errors import SlipwayError
+from slipway.core.errors import InvalidInput, SlipwayError
 from slipway.security.tokens import Role
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,22 @@ class ConsoleRoute(APIRoute):
 
 
 async def form_of(request: Request) -> dict[str, str]:
-    """The submitted form's text fields (files are not accepted)."""
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    """The submitted form's fields: URL-encoded only (the console's forms and script send
+    nothing else; no file is ever uploaded here), the first value of each name."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    body = await request.body()
+    if not body:
+        return {}
+    if kind != "application/x-www-form-urlencoded":
+        raise InvalidInput("send the form URL-encoded", field="content-type")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=100)
+    except (UnicodeDecodeError, ValueError) as bad:
+        raise InvalidInput(f"not a form: {bad}", field="body") from None
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        fields.setdefault(key, value)
+    return fields
 
 
 async def action(request: Request, needed: Role) -> tuple[Any, dict[str, str]]:

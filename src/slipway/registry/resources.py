@@ -70,6 +70,12 @@ class RegisteredModel(Resource):
     versions: int = Field(description="how many versions are registered")
     latest: int
     approved: list[int] = Field(default_factory=list)
+    latest_status: ApprovalStatus | None = Field(
+        default=None, description="the latest version's approval status"
+    )
+    updated_at: datetime | None = Field(
+        default=None, description="when a version was last registered or changed"
+    )
 
 
 class Transition(Resource):

@@ -8,10 +8,11 @@ from fastapi.responses import JSONResponse, Response
 
 from slipway.console.dashboard import dashboard
 from slipway.console.render import render
-from slipway.console.routing import ConsoleRoute
+from slipway.console.paging import paginate
+from slipway.console.routing import ConsoleRoute, here
 from slipway.console.session import services_of, viewer
 from slipway.core.errors import NotFound
-from slipway.core.health import check_all
+from slipway.console.health import health as platform_health
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -21,15 +22,22 @@ def overview(request: Request) -> Response:
     who = viewer(request)
     services = services_of(request).in_workspace(who.workspace)
     board = dashboard(services)
-    return render(request, "overview.html", title="Overview", board=board)
+    return render(
+        request,
+        "overview.html",
+        title="Overview",
+        board=board,
+        page=paginate(board.rows, request),
+        page_link=lambda number: here(request, "/", page=number),
+    )
 
 
 @router.get("/health")
 def health(request: Request) -> Response:
     """The backends' health as a fragment (checks take a moment: loaded after the page)."""
     viewer(request)
-    checks = check_all(services_of(request).settings)
-    return render(request, "health.html", title="Health", checks=checks)
+    checks = platform_health(services_of(request))
+    return render(request, "overview_health.html", title="Health", checks=checks)
 
 
 @router.get("/{path:path}")
