@@ -71,6 +71,8 @@ def test_up_serves_health_and_a_stop_leaves_no_child(tmp_path: Path, signum: int
         assert _wait_for(f"{base}/health/live", process).status_code == 200
         health = httpx.get(f"{base}/health", timeout=10).json()
         assert health["status"] == "ok"
+        console = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert console.status_code == 200 and "Model dashboard" in console.text
         assert {b["backend"] for b in health["backends"]} >= {"database", "artifacts"}
         # control plane, MLflow, scheduler, 2 workers, gateway master and its 2 workers (the
         # gateway's workers may still be starting when the control plane first answers)
@@ -103,6 +105,9 @@ def test_up_serves_health_and_a_stop_leaves_no_child(tmp_path: Path, signum: int
             process.communicate()
     assert process.returncode == 0, output
     assert "Slipway is up" in output and "Slipway stopped" in output
+    # The console is what a person opens: its URL comes first.
+    listed = output.split("Slipway is up", 1)[1].splitlines()[1]
+    assert listed.split() == ["console", f"http://127.0.0.1:{port}/"], listed
     assert f"MLflow         http://127.0.0.1:{mlflow_port}" in output
     assert f"gateway        http://127.0.0.1:{gateway_port}/endpoints" in output
     assert "Traceback" not in output

@@ -59,9 +59,7 @@ def test_a_wrong_token_or_a_foreign_next_is_refused(
         assert answer.headers["location"] == "/", target
 
 
-def test_sign_in_without_csrf_is_refused(
-    auth_console: TestClient, auth_services: Services
-) -> None:
+def test_sign_in_without_csrf_is_refused(auth_console: TestClient, auth_services: Services) -> None:
     secret = auth_services.tokens.create("v", "viewer", created_by="test")[1]
     auth_console.get("/sign-in")
     answer = auth_console.post("/sign-in", data={"token": secret}, follow_redirects=False)
@@ -116,9 +114,9 @@ def test_a_workspace_without_a_role_is_403(
     auth_console: TestClient, auth_services: Services
 ) -> None:
     auth_services.workspaces.create("team-a", actor="test")
-    secret = auth_services.tokens.create(
-        "v", "viewer", created_by="test", workspaces=["default"]
-    )[1]
+    secret = auth_services.tokens.create("v", "viewer", created_by="test", workspaces=["default"])[
+        1
+    ]
     sign_in(auth_console, secret)
     assert auth_console.get("/?ws=team-a").status_code == 403
     assert auth_console.get("/?ws=no-such").status_code in (403, 404)

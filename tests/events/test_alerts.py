@@ -256,6 +256,10 @@ def test_filters_types_and_history_decide_what_fires(db: Database, hook: Webhook
     alerts.process()
 
     assert sorted(a.resource for a in alerts.fired()) == ["endpoint/b", "execution/e1"]
+    # By the type of the event that raised them (the console's monitoring page: monitor.).
+    assert [a.resource for a in alerts.fired(event_prefix="pipeline.")] == ["execution/e1"]
+    assert [a.resource for a in alerts.fired(event_prefix="endpoint.")] == ["endpoint/b"]
+    assert alerts.fired(event_prefix="endpoint_") == []  # a prefix, not a LIKE pattern
     alerts.set_rule_enabled("rollbacks", False)
     alerts.events.append("endpoint.rolled_back", "endpoint/d", {"environment": "production"})
     alerts.process()

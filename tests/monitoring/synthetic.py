@@ -39,10 +39,17 @@ def write_baseline(path: Path, rows: int = 2000) -> str:
 
 
 def capture(
-    services: Services, endpoint: str, rows: int = 500, *, shift: float = 0.0, seed: int = 3
+    services: Services,
+    endpoint: str,
+    rows: int = 500,
+    *,
+    shift: float = 0.0,
+    seed: int = 3,
+    hour: datetime = HOUR,
 ) -> list[tuple[str, int, float]]:
     """Write ``rows`` captured predictions (requests of :data:`PER_REQUEST` rows) with
-    ``a`` shifted by ``shift``; returns (inference id, row, prediction) of each."""
+    ``a`` shifted by ``shift``, in ``hour`` (default :data:`HOUR`); returns (inference id,
+    row, prediction) of each."""
     rng = np.random.default_rng(seed)
     ids = [f"{endpoint}-{seed}-{i // PER_REQUEST}" for i in range(rows)]
     positions = [i % PER_REQUEST for i in range(rows)]
@@ -59,7 +66,7 @@ def capture(
             "inference_id": pa.array(ids, pa.string()),
             "row": pa.array(positions, pa.int32()),
             "time": pa.array(
-                [HOUR + timedelta(seconds=i) for i in range(rows)], pa.timestamp("us", tz="UTC")
+                [hour + timedelta(seconds=i) for i in range(rows)], pa.timestamp("us", tz="UTC")
             ),
             "config_version": pa.array([1] * rows, pa.int32()),
             "model_name": pa.array(["m"] * rows, pa.string()),
@@ -71,7 +78,7 @@ def capture(
     )
     sink = io.BytesIO()
     pq.write_table(table, sink)
-    key = f"{partition_key(endpoint, 'main', HOUR)}/x-{seed:08d}.parquet"
+    key = f"{partition_key(endpoint, 'main', hour)}/x-{seed:08d}.parquet"
     services.artifacts.put_bytes(key, sink.getvalue())
     return [(i, r, float(p)) for i, r, p in zip(ids, positions, predictions, strict=True)]
 

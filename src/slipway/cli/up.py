@@ -376,6 +376,8 @@ def up(
         supervisor.stop()
         raise typer.Exit(1) from None
     console.print("[bold green]Slipway is up[/bold green]")
+    sign_in = " (sign in with an API token)" if settings.server.auth else ""
+    console.print(f"  console        {base_url}/{sign_in}")
     console.print(f"  control plane  {base_url}{API_PREFIX}")
     console.print(f"  API docs       {base_url}{API_PREFIX}/docs")
     if tracking.enabled:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
-# Colours that stay apart for the common colour-vision deficiencies (Okabe–Ito).
+# Colours that stay apart for the common colour-vision deficiencies (Okabe-Ito).
 PALETTE = (
     "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000",
 )  # fmt: skip
@@ -125,7 +125,8 @@ def line_chart(
         return frame.top + (1 - (y - y_low) / (y_high - y_low)) * frame.inner_height
 
     parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {frame.width} {frame.height + 22 * _legend_rows(clean)}"'
+        f'<svg class="chart" role="img" viewBox="0 0 {frame.width}'
+        f' {frame.height + 22 * _legend_rows(clean)}"'
         f' aria-label="{escape(title)}"><title>{escape(title)}</title>',
         _axes(frame, y_low, y_high, x_low, x_high, sy, sx, temporal, y_label),
     ]
@@ -181,7 +182,8 @@ def _axes(
     bottom = frame.top + frame.inner_height
     out = [
         f'<g class="axes"><line x1="{frame.left}" y1="{bottom}" x2="{frame.width - frame.right}"'
-        f' y2="{bottom}"/><line x1="{frame.left}" y1="{frame.top}" x2="{frame.left}" y2="{bottom}"/>'
+        f' y2="{bottom}"/><line x1="{frame.left}" y1="{frame.top}" x2="{frame.left}"'
+        f' y2="{bottom}"/>'
     ]
     for tick in _nice_ticks(y_low, y_high):
         y = sy(tick)
@@ -254,8 +256,8 @@ def histograms(
             x = frame.left + i * slot + 1 + index * bar
             parts.append(
                 f'<rect class="bar" x="{x:.1f}" y="{bottom - height:.1f}" width="{bar:.1f}"'
-                f' height="{height:.1f}" fill="{colour}"><title>{escape(name)}, {escape(labels[i])}:'
-                f" {value:.1%}</title></rect>"
+                f' height="{height:.1f}" fill="{colour}"><title>{escape(name)},'
+                f" {escape(labels[i])}: {value:.1%}</title></rect>"
             )
     step = max(1, len(labels) // 8)
     for i in range(0, len(labels), step):
@@ -320,17 +322,19 @@ def dag(title: str, nodes: Sequence[Node], *, width: int = 180, height: int = 44
             parts.append(
                 f'<path class="edge" d="M {x1 + width:.1f} {y1 + height / 2:.1f} C'
                 f" {x1 + width + gap_x / 2:.1f} {y1 + height / 2:.1f}, {x2 - gap_x / 2:.1f}"
-                f' {y2 + height / 2:.1f}, {x2:.1f} {y2 + height / 2:.1f}" marker-end="url(#arrow)"/>'
+                f' {y2 + height / 2:.1f}, {x2:.1f} {y2 + height / 2:.1f}"'
+                ' marker-end="url(#arrow)"/>'
             )
     for node in nodes:
         x, y = place[node.name]
         state = "".join(c for c in node.state if c.isalnum())
+        detail = " · " + escape(node.detail) if node.detail else ""
         box = (
             f'<g class="node state-{state}" data-step="{escape(node.name)}"'
             f' data-state="{escape(node.state)}"><rect x="{x}" y="{y}" width="{width}"'
             f' height="{height}" rx="6"/><text x="{x + 10}" y="{y + 18}"'
             f' class="node-name">{escape(node.name[:24])}</text><text x="{x + 10}" y="{y + 34}"'
-            f' class="node-state">{escape(node.state)}{" · " + escape(node.detail) if node.detail else ""}'
+            f' class="node-state">{escape(node.state)}{detail}'
             "</text></g>"
         )
         if node.href:
@@ -367,7 +371,8 @@ def timeline(
         parts.append(
             f'<text x="{frame.left - 6}" y="{y + 14}" text-anchor="end">{escape(name[:20])}</text>'
             f'<rect class="span state-{css}" x="{x0:.1f}" y="{y}" width="{max(2.0, x1 - x0):.1f}"'
-            f' height="18" rx="3"><title>{escape(name)}: {seconds:.1f} s ({escape(state)})</title></rect>'
+            f' height="18" rx="3"><title>{escape(name)}: {seconds:.1f} s'
+            f" ({escape(state)})</title></rect>"
         )
     bottom = frame.top + len(spans) * 24 + 14
     parts.append(

@@ -18,8 +18,8 @@ from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.events.resources import Alert
 from slipway.monitoring.resources import Monitor
 from slipway.registry.resources import RegisteredModel
-from slipway.serving.resources import Endpoint
 from slipway.services import Services
+from slipway.serving.resources import Endpoint
 
 RECENT_EVENTS = 20
 RECENT_ALERTS = 20
@@ -74,7 +74,7 @@ def serving_of(endpoints: Iterable[Endpoint]) -> dict[str, list[Serving]]:
             continue
         spec = deployment.spec
         for variant in spec.variants:
-            found.setdefault(variant.model_name(), []).append(
+            found.setdefault(variant.model_name, []).append(
                 Serving(
                     endpoint.name,
                     variant.name,
@@ -85,7 +85,7 @@ def serving_of(endpoints: Iterable[Endpoint]) -> dict[str, list[Serving]]:
                 )
             )
         for shadow in spec.shadow_variants:
-            found.setdefault(shadow.model_name(), []).append(
+            found.setdefault(shadow.model_name, []).append(
                 Serving(
                     endpoint.name,
                     shadow.name,

@@ -43,7 +43,8 @@ def check_workers(services: Services, now: datetime | None = None) -> Check:
     detail = f"{len(claimed)} item(s) running on {len(holders)} worker(s), {len(queued)} queued"
     if queued:
         oldest = min(item.created_at for item in queued)
-        waited = (moment - (oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC))).total_seconds()
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        waited = (moment - oldest).total_seconds()
         if waited > STALE_QUEUE_SECONDS:
             return Check(
                 "workers",

@@ -93,7 +93,7 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.filters.update(ago=ago, when=when, number=number, as_json=as_json)
-_env.globals.update(sections=SECTIONS, version=__version__)
+_env.globals.update(sections=SECTIONS, slipway_version=__version__)
 
 
 def render(

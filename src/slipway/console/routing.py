@@ -6,10 +6,11 @@ sent by the console's script gets its error as JSON to show next to the control.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote
 
+from annotated_types import Interval
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -22,6 +23,10 @@ from slipway.core.errors import InvalidInput, SlipwayError
 from slipway.security.tokens import Role
 
 log = logging.getLogger(__name__)
+
+# A number in a console URL (a version, a run id): what the database's integers hold, so a
+# huge one is a 404 page, not a driver's overflow.
+Id = Annotated[int, Interval(ge=0, le=2**63 - 1)]
 
 
 def wants_json(request: Request) -> bool:
@@ -46,7 +51,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
 class ConsoleRoute(APIRoute):
     """An APIRoute whose errors are the console's pages."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def answer(request: Request) -> Response:

@@ -353,8 +353,11 @@ class Alerts:
 
     # -- fired alerts ---------------------------------------------------------------------
 
-    def fired(self, *, rule: str | None = None, limit: int = 50) -> Listing[Alert]:
-        """Fired alerts, newest first, each with its deliveries."""
+    def fired(
+        self, *, rule: str | None = None, event_prefix: str | None = None, limit: int = 50
+    ) -> Listing[Alert]:
+        """Fired alerts, newest first, each with its deliveries; ``event_prefix`` keeps
+        those raised by events whose type starts with it (``monitor.``: the monitors')."""
         query = (
             select(AlertRow)
             .where(AlertRow.workspace == self.workspace)
@@ -363,6 +366,8 @@ class Alerts:
         )
         if rule is not None:
             query = query.where(AlertRow.rule == rule)
+        if event_prefix:
+            query = query.where(AlertRow.event_type.startswith(event_prefix, autoescape=True))
         with self.db.session() as session:
             rows = list(session.scalars(query))
             deliveries = self._deliveries(session, [row.id for row in rows])

@@ -3,11 +3,12 @@ out as the resources of :mod:`slipway.features.resources`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from slipway.core.clock import utcnow
@@ -16,9 +17,15 @@ from slipway.core.errors import Conflict, NotFound
 from slipway.core.events import EventLog
 from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_resource
 from slipway.features.definitions import FeatureGroup, check_evolution
+from slipway.features.profile import GroupActivity
 from slipway.features.resources import Ingest, StoredGroup
 from slipway.features.tables import FeatureGroupRow, FeatureIngestRow
 from slipway.security.audit import AuditLog
+from slipway.security.tables import AuditRow
+
+# How long after an ingestion finishes its audit entry may be written (it follows the
+# ingestion's own record, in another transaction).
+AUDIT_LAG = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -261,7 +268,8 @@ class GroupRepository:
             session.flush()
             return Ingest.model_validate(row)
 
-    def ingests(self, group: str, *, limit: int = 50) -> list[Ingest]:
+    def ingests(self, group: str, *, limit: int = 50, offset: int = 0) -> list[Ingest]:
+        """The group's ingestions, newest first, from the ``offset``-th."""
         with self._db.session() as session:
             rows = session.scalars(
                 select(FeatureIngestRow)
@@ -270,9 +278,114 @@ class GroupRepository:
                     FeatureIngestRow.group_name == group,
                 )
                 .order_by(FeatureIngestRow.id.desc())
+                .offset(offset)
                 .limit(limit)
             )
             return [Ingest.model_validate(row) for row in rows]
+
+    def ingest(self, group: str, ingest_id: int) -> Ingest:
+        """One of the group's ingestions; NotFound naming it when the group has no such."""
+        with self._db.session() as session:
+            row = session.get(FeatureIngestRow, ingest_id)
+            if row is None or row.workspace != self.workspace or row.group_name != group:
+                raise NotFound(f"feature group {group!r} has no ingestion {ingest_id}")
+            return Ingest.model_validate(row)
+
+    def count_ingests(self, group: str) -> int:
+        """How many ingestions the group has had, in any state (to page through them)."""
+        with self._db.session() as session:
+            return int(
+                session.scalar(
+                    select(func.count()).where(
+                        FeatureIngestRow.workspace == self.workspace,
+                        FeatureIngestRow.group_name == group,
+                    )
+                )
+                or 0
+            )
+
+    def latest_succeeded(self, group: str) -> Ingest | None:
+        """The group's newest succeeded ingestion that wrote rows, if any."""
+        with self._db.session() as session:
+            row = session.scalars(
+                select(FeatureIngestRow)
+                .where(
+                    FeatureIngestRow.workspace == self.workspace,
+                    FeatureIngestRow.group_name == group,
+                    FeatureIngestRow.state == "succeeded",
+                    FeatureIngestRow.rows > 0,
+                )
+                .order_by(FeatureIngestRow.id.desc())
+                .limit(1)
+            ).first()
+            return None if row is None else Ingest.model_validate(row)
+
+    def activity(self, groups: Sequence[str]) -> dict[str, GroupActivity]:
+        """Each group's succeeded ingestions in one query: count, rows, the last one's end
+        and the newest event time any carried (the largest ``max_event_time`` of their
+        stored statistics: ISO 8601 texts in UTC, which order as the times do)."""
+        activity = {name: GroupActivity(name) for name in groups}
+        if not groups:
+            return activity
+        newest = FeatureIngestRow.stats["max_event_time"].as_string()
+        query = (
+            select(
+                FeatureIngestRow.group_name,
+                func.count(),
+                func.sum(FeatureIngestRow.rows),
+                func.max(FeatureIngestRow.finished_at),
+                func.max(newest),
+            )
+            .where(
+                FeatureIngestRow.workspace == self.workspace,
+                FeatureIngestRow.group_name.in_(list(groups)),
+                FeatureIngestRow.state == "succeeded",
+            )
+            .group_by(FeatureIngestRow.group_name)
+        )
+        with self._db.session() as session:
+            for name, count, rows, finished, event_time in session.execute(query):
+                activity[name] = GroupActivity(
+                    name,
+                    ingests=int(count),
+                    rows_ingested=int(rows or 0),
+                    last_ingest_at=_aware(finished),
+                    newest_event_time=_aware(
+                        datetime.fromisoformat(event_time) if event_time else None
+                    ),
+                )
+        return activity
+
+    def ingest_actors(self, group: str, ingests: Sequence[Ingest]) -> dict[int, str]:
+        """Who ran each of ``ingests``, from the audit entries written as each finished
+        (found through the audit log's time index, then matched by ingestion id).
+        Streamed micro-batches are not audited one by one, so they have no entry."""
+        done = [i for i in ingests if i.finished_at is not None and i.state == "succeeded"]
+        if not done:
+            return {}
+        wanted = {i.id for i in done}
+        start = min(_aware(i.finished_at) or utcnow() for i in done)
+        end = max(_aware(i.finished_at) or utcnow() for i in done) + AUDIT_LAG
+        query = select(AuditRow.actor, AuditRow.details).where(
+            AuditRow.time >= start,
+            AuditRow.time <= end,
+            AuditRow.action == "feature_group.ingest",
+            AuditRow.resource == self.resource(group),
+        )
+        actors: dict[int, str] = {}
+        with self._db.session() as session:
+            for actor, details in session.execute(query):
+                ingest_id = (details or {}).get("ingest")
+                if isinstance(ingest_id, int) and ingest_id in wanted:
+                    actors[ingest_id] = actor
+        return actors
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite may hand back naive ones)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def _running_ingest(

@@ -36,6 +36,13 @@ from slipway.features.online_reads import (
     read_records,
     ref_groups,
 )
+from slipway.features.profile import (
+    SAMPLE_ROWS,
+    GroupSummary,
+    IngestProfile,
+    profile_table,
+    stored_profile,
+)
 from slipway.features.refs import FeatureRef, groups_of
 from slipway.features.repository import GroupRepository
 from slipway.features.resources import Ingest, Materialization, RecordDeletion, StoredGroup
@@ -288,6 +295,62 @@ class FeatureStore:
         """The group's latest ingestions, newest first."""
         self.repo.get(name)
         return Listing(self.repo.ingests(name, limit=limit))
+
+    # -- what the console shows ----------------------------------------------------------
+
+    def ingest_history(self, name: str, *, offset: int, limit: int) -> tuple[Listing[Ingest], int]:
+        """One page of the group's ingestions, newest first, and how many there are in
+        all (each with the offline Delta version it wrote)."""
+        self.repo.get(name)
+        items = Listing(self.repo.ingests(name, limit=limit, offset=offset))
+        return items, self.repo.count_ingests(name)
+
+    def ingest_actors(self, name: str, ingests: Sequence[Ingest]) -> dict[int, str]:
+        """Who ran each of ``ingests`` (by ingestion id), from the audit log; streamed
+        micro-batches have no entry of their own."""
+        return self.repo.ingest_actors(name, ingests)
+
+    def summaries(self, groups: Sequence[StoredGroup]) -> dict[str, GroupSummary]:
+        """Freshness and record count of each of ``groups`` (a page of a list): one query
+        for their ingestions, then each one's count — the online store's keys of an online
+        group, else its offline table's rows from the Delta log."""
+        activity = self.repo.activity([g.spec.name for g in groups])
+        summaries = {}
+        for stored in groups:
+            name = stored.spec.name
+            records: int | None
+            if stored.spec.online:
+                records, kind = self.online.count(name), "online"
+            else:
+                records, kind = self.offline.row_count(name), "offline"
+            summaries[name] = GroupSummary(activity[name], records, kind)
+        return summaries
+
+    def offline_rows(self, name: str) -> int | None:
+        """Rows in the group's offline table (``None`` before any is written)."""
+        self.repo.get(name)
+        return self.offline.row_count(name)
+
+    def ingest_profile(
+        self, name: str, ingest_id: int | None = None, *, sample: int = SAMPLE_ROWS
+    ) -> IngestProfile | None:
+        """The profile of an ingestion (default: the latest that wrote rows; ``None`` if
+        there is none): per feature, values present and missing, and for numbers their
+        mean, extremes and histogram, for strings and booleans their commonest values —
+        from at most ``sample`` of its rows in the offline table, or, for an online-only
+        group, the figures stored with it."""
+        group = self.repo.get(name).spec
+        if ingest_id is None:
+            ingest = self.repo.latest_succeeded(name)
+        else:
+            ingest = self.repo.ingest(name, ingest_id)
+        if ingest is None:
+            return None
+        if group.offline and ingest.offline_version is not None:
+            rows = self.offline.ingest_rows(name, ingest.id, limit=sample)
+            if rows.num_rows:
+                return IngestProfile(ingest, rows.num_rows, profile_table(group, rows))
+        return IngestProfile(ingest, 0, stored_profile(group, ingest))
 
     # -- online ------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from slipway.core.artifacts import ArtifactStore
@@ -346,17 +346,46 @@ class Monitoring:
         monitor.runs += 1
         return run
 
-    def runs(self, name: str, *, limit: int = 100) -> Listing[MonitorRun]:
-        """The monitor's runs, newest first."""
+    def runs(self, name: str, *, limit: int = 100, offset: int = 0) -> Listing[MonitorRun]:
+        """The monitor's runs, newest first; ``offset`` skips that many newest (a page of
+        the console's run list)."""
         with self.db.session() as session:
             self._row(session, name)
             rows = session.scalars(
                 select(MonitorRunRow)
                 .where(MonitorRunRow.workspace == self.workspace, MonitorRunRow.monitor == name)
                 .order_by(MonitorRunRow.id.desc())
+                .offset(max(offset, 0))
                 .limit(min(max(limit, 1), MAX_RUNS_LISTED))
             )
             return Listing(run_of(row) for row in rows)
+
+    def count_runs(self, name: str) -> int:
+        """How many runs the monitor has (its rows, unlike :attr:`Monitor.runs`, which
+        counts the runs started since it was created: runs of a deleted monitor of the same
+        name are listed too)."""
+        with self.db.session() as session:
+            self._row(session, name)
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(MonitorRunRow)
+                    .where(MonitorRunRow.workspace == self.workspace, MonitorRunRow.monitor == name)
+                )
+                or 0
+            )
+
+    def latest_runs(self, *, completed: bool = False) -> dict[str, MonitorRun]:
+        """The newest run of each monitor of the workspace that has one, by monitor name
+        (with ``completed``, the newest completed run: whose violations are the ones still
+        open). One query for a list of monitors, instead of one per monitor."""
+        newest = select(func.max(MonitorRunRow.id)).where(MonitorRunRow.workspace == self.workspace)
+        if completed:
+            newest = newest.where(MonitorRunRow.state == "completed")
+        newest = newest.group_by(MonitorRunRow.monitor)
+        with self.db.session() as session:
+            rows = session.scalars(select(MonitorRunRow).where(MonitorRunRow.id.in_(newest)))
+            return {row.monitor: run_of(row) for row in rows}
 
     def get_run(self, run_id: int) -> MonitorRun:
         with self.db.session() as session:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from slipway.core.artifacts import ArtifactStore
@@ -297,6 +297,50 @@ class PipelineService:
             query = query.where(ExecutionRow.pipeline == pipeline)
         with self.db.session() as session:
             return Listing(Execution.model_validate(row) for row in session.scalars(query))
+
+    def execution_page(
+        self, pipeline: str | None = None, *, offset: int = 0, limit: int = 50
+    ) -> tuple[Listing[Execution], int]:
+        """A page of executions (of ``pipeline``), newest first, without their steps, and
+        how many there are in all: a console pages through every execution on the server
+        without reading them all. Ties in creation time are ordered by id, so pages
+        neither repeat nor skip an execution."""
+        where = [ExecutionRow.workspace == self.workspace]
+        if pipeline:
+            where.append(ExecutionRow.pipeline == pipeline)
+        query = (
+            select(ExecutionRow)
+            .where(*where)
+            .order_by(ExecutionRow.created_at.desc(), ExecutionRow.id.desc())
+            .offset(max(0, offset))
+            .limit(max(0, limit))
+        )
+        with self.db.session() as session:
+            total = session.scalar(select(func.count()).select_from(ExecutionRow).where(*where))
+            page = Listing(Execution.model_validate(row) for row in session.scalars(query))
+        return page, int(total or 0)
+
+    def latest_executions(self) -> dict[str, Execution]:
+        """Each pipeline's newest execution (without its steps), by pipeline name, in one
+        query: what a list of pipelines shows as their last run."""
+        newest = (
+            select(ExecutionRow.pipeline, func.max(ExecutionRow.created_at).label("at"))
+            .where(ExecutionRow.workspace == self.workspace)
+            .group_by(ExecutionRow.pipeline)
+            .subquery()
+        )
+        query = (
+            select(ExecutionRow)
+            .join(
+                newest,
+                (ExecutionRow.pipeline == newest.c.pipeline)
+                & (ExecutionRow.created_at == newest.c.at),
+            )
+            .where(ExecutionRow.workspace == self.workspace)
+            .order_by(ExecutionRow.id)  # two started at the same instant: one, always the same
+        )
+        with self.db.session() as session:
+            return {row.pipeline: Execution.model_validate(row) for row in session.scalars(query)}
 
     def wait(
         self,

@@ -14,7 +14,7 @@ from slipway.console.charts import Node, dag
 from slipway.console.dashboard import Serving, serving_of
 from slipway.console.paging import paginate
 from slipway.console.render import render
-from slipway.console.routing import ConsoleRoute, action, done, here
+from slipway.console.routing import ConsoleRoute, Id, action, done, here
 from slipway.console.session import services_of, viewer
 from slipway.core.errors import InvalidInput
 from slipway.registry.models import ApprovalStatus
@@ -120,12 +120,13 @@ def lineage_nodes(version: ModelVersion, link_to: Any) -> list[Node]:
     if version.run_id:
         nodes.append(Node(f"run {version.run_id[:8]}", "run", tuple(inputs), "", "MLflow"))
         inputs = [f"run {version.run_id[:8]}"]
-    nodes.append(Node(f"{version.name} v{version.version}", version.approval_status.value, tuple(inputs)))
+    status = version.approval_status.value
+    nodes.append(Node(f"{version.name} v{version.version}", status, tuple(inputs)))
     return nodes
 
 
 @router.get("/models/{name}/versions/{number}")
-def model_version(request: Request, name: str, number: int) -> Response:
+def model_version(request: Request, name: str, number: Id) -> Response:
     services = _services(request)
     version = services.registry.get(name, number)
     transitions = list(services.registry.transitions(name, number))
@@ -170,15 +171,17 @@ async def _set_approval(
         )
     )
     # Back to the page the control was on: the model's versions or the version itself.
-    target = f"/models/{name}" if fields.get("back") == "model" else f"/models/{name}/versions/{number}"
+    target = f"/models/{name}/versions/{number}"
+    if fields.get("back") == "model":
+        target = f"/models/{name}"
     return done(request, here(request, target), f"{name} version {number} is {status.value}")
 
 
 @router.post("/models/{name}/versions/{number}/approve")
-async def approve(request: Request, name: str, number: int) -> Response:
+async def approve(request: Request, name: str, number: Id) -> Response:
     return await _set_approval(request, name, number, ApprovalStatus.APPROVED)
 
 
 @router.post("/models/{name}/versions/{number}/reject")
-async def reject(request: Request, name: str, number: int) -> Response:
+async def reject(request: Request, name: str, number: Id) -> Response:
     return await _set_approval(request, name, number, ApprovalStatus.REJECTED)

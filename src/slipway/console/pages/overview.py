@@ -7,12 +7,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from slipway.console.dashboard import dashboard
-from slipway.console.render import render
+from slipway.console.health import health as platform_health
 from slipway.console.paging import paginate
+from slipway.console.render import render
 from slipway.console.routing import ConsoleRoute, here
 from slipway.console.session import services_of, viewer
 from slipway.core.errors import NotFound
-from slipway.console.health import health as platform_health
 
 router = APIRouter(route_class=ConsoleRoute)
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pds
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
@@ -273,6 +274,27 @@ class DeltaOfflineStore:
         )
         metrics = self._table(group.name).delete(predicate)
         return int(metrics.get("num_deleted_rows", 0))
+
+    def row_count(self, group: str) -> int | None:
+        """Rows in the table now (``None`` before its first write), from the log's file
+        statistics: no data file is opened unless a file lacks them."""
+        try:
+            table = self._table(group)
+        except NotFound:
+            return None
+        counts = pa.table(table.get_add_actions()).column("num_records")
+        if counts.null_count:
+            return int(table.to_pyarrow_dataset().count_rows())
+        return int(pc.sum(counts).as_py() or 0)
+
+    def ingest_rows(self, group: str, ingest_id: int, *, limit: int) -> pa.Table:
+        """At most ``limit`` of the rows ``ingest_id`` wrote that the table still holds
+        (the files' statistics of ``_ingest_id`` skip every other ingestion's files)."""
+        try:
+            dataset = self._table(group).to_pyarrow_dataset()
+        except NotFound:
+            return pa.table({})  # no offline data: no rows
+        return dataset.head(limit, filter=pds.field("_ingest_id") == ingest_id)
 
     def history(self, group: str, limit: int = 20) -> list[dict[str, Any]]:
         try:
