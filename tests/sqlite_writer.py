@@ -76,8 +76,12 @@ def committing(
     assert not writer.errors, writer.errors
 
 
-def repeat(call: Callable[[], Any], seconds: float) -> tuple[int, list[OperationalError]]:
-    """Call ``call`` for ``seconds``; (calls made, the OperationalError that stopped it)."""
+def repeat(
+    call: Callable[[], Any], seconds: float, *, until: Callable[[], bool] | None = None
+) -> tuple[int, list[OperationalError]]:
+    """Call ``call`` for ``seconds``, or until ``until()`` holds (``seconds`` is then the
+    deadline: a loaded machine gets there later, not wrong); (calls made, the
+    OperationalError that stopped it)."""
     calls = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -86,4 +90,6 @@ def repeat(call: Callable[[], Any], seconds: float) -> tuple[int, list[Operation
         except OperationalError as exc:
             return calls, [exc]
         calls += 1
+        if until is not None and until():
+            break
     return calls, []

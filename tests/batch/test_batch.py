@@ -168,6 +168,24 @@ def test_bad_specs_write_nothing(platform: BatchPlatform, tmp_path: Path) -> Non
     assert len(batch.list()) == before
 
 
+def test_list_pages_with_an_offset_and_count(platform: BatchPlatform, tmp_path: Path) -> None:
+    """The console pages the list: ``offset`` skips the newest, ``count`` says how many
+    there are in all. The jobs are stopped before any worker scores them."""
+    from slipway.core.errors import InvalidInput
+
+    batch = platform.services.batch
+    before = batch.count()
+    names = [f"paged-{n}" for n in range(3)]
+    for name in names:
+        batch.submit(_spec(platform, name, {"files": {"path": str(tmp_path / name)}}), actor="t")
+        batch.stop(name, actor="t")
+    assert batch.count() == before + 3 == len(batch.list(500))
+    assert [j.name for j in batch.list(2)] == ["paged-2", "paged-1"]
+    assert [j.name for j in batch.list(2, offset=1)] == ["paged-1", "paged-0"]
+    with pytest.raises(InvalidInput):
+        batch.list(2, offset=-1)
+
+
 @pytest.mark.slow
 def test_killed_worker_resumes_and_output_equals_an_uninterrupted_run(
     platform: BatchPlatform, tmp_path: Path

@@ -7,14 +7,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
+from slipway.pipelines.dsl import pipeline
 from slipway.registry.models import ApprovalStatus
+from tests.client import flows
 from tests.console.browser import Screens, browser, new_context, playwright, screens, signed_in
+from tests.monitoring.synthetic import HOUR, capture, write_baseline
 from tests.registry.logged import register_classifier
 from tests.shared_platform import SharedPlatform
+from tests.waiting import eventually
 
 __all__ = ["browser", "playwright", "screens"]  # module fixtures used below
 
@@ -146,3 +152,60 @@ def test_a_change_without_the_csrf_token_is_refused(browser: Browser, scenario: 
     assert "CSRF" in answer.json()["error"]
     status = scenario.platform.services.registry.get(scenario.model, 1).approval_status
     assert status is not ApprovalStatus.REJECTED
+
+
+def test_a_pipeline_s_steps_reach_succeeded_without_a_reload(
+    browser: Browser, scenario: Scenario, screens: Screens
+) -> None:
+    services = scenario.platform.services
+    services.pipelines.register(pipeline(name="console-greeting")(flows.greeting))
+    page = signed_in(browser, scenario.platform.url, scenario.admin)
+    execution = services.pipelines.start("console-greeting", {"who": "console", "n": 2})
+    page.goto(f"/pipelines/executions/{execution}")
+    # A mark on the window: a reload or a navigation would drop it.
+    page.evaluate("window.consoleMark = 'still here'")
+    for step in ("greet", "shout"):
+        expect(page.locator(f'g.node[data-step="{step}"]')).to_have_attribute(
+            "data-state", "Succeeded", timeout=120_000
+        )
+    assert page.evaluate("window.consoleMark") == "still here"
+    screens.shoot(page, "pipeline-execution-succeeded")
+
+
+def test_a_drift_chart_has_one_line_per_feature_across_two_runs(
+    browser: Browser, scenario: Scenario, screens: Screens, tmp_path: Path
+) -> None:
+    services = scenario.platform.services
+    endpoint, name = "console-shop", "console-drift"
+    baseline = services.baselines.create(
+        "console-base",
+        source={"file": write_baseline(tmp_path / "base.parquet")},
+        prediction_column="score",
+        actor="test",
+    )
+    later = HOUR + timedelta(hours=1)
+    capture(services, endpoint, shift=0.2)
+    capture(services, endpoint, shift=2.5, hour=later)
+    services.monitoring.create(
+        {"name": name, "kind": "data_quality", "endpoint": endpoint, "baseline": baseline.name},
+        actor="test",
+    )
+    for start in (HOUR, later):
+        run = services.monitoring.run(
+            name, actor="test", start=start, end=start + timedelta(hours=1)
+        )
+        eventually(
+            lambda run=run: services.monitoring.get_run(run.id).finished,
+            what=f"monitor run {run.id} finished on slipway up's workers",
+            timeout=120,
+        )
+    page = signed_in(browser, scenario.platform.url, scenario.admin)
+    page.goto(f"/monitoring/{name}")
+    chart = page.locator(".monitor-chart svg")
+    expect(chart.locator("g.series")).to_have_count(3)  # a, b and the prediction
+    for feature in ("a", "b"):
+        expect(chart.locator(f'g.series[data-series="{feature}"] circle.point')).to_have_count(2)
+    screens.shoot(page, "monitor-drift")
+    page.locator("#runs a").first.click()
+    expect(page.locator("svg.histogram").first).to_be_visible()
+    screens.shoot(page, "monitor-report")

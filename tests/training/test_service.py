@@ -52,6 +52,22 @@ def test_get_reconciles_while_another_connection_commits(
 
     revive = "UPDATE slipway_training_jobs SET state = 'Running', finished_at = NULL"
     with committing(sqlite_url, revive) as writer:
-        calls, failures = repeat(get, seconds=1.5)
+        calls, failures = repeat(
+            get, seconds=60, until=lambda: reconciled >= 20 and writer.commits >= 20
+        )
     assert failures == [], f"after {calls} calls and {writer.commits} commits: {failures[0]}"
     assert reconciled >= 20 and writer.commits >= 20, (reconciled, writer.commits)
+
+
+def test_jobs_page_with_an_offset_and_count(db: Database) -> None:
+    """The console pages the list: ``offset`` skips the newest, ``count`` says how many
+    there are in all, each per workspace."""
+    training = TrainingService(db, WorkQueue(db), EventLog(db))
+    for n in range(5):
+        training.submit({"name": f"job-{n}", "function": "math:sqrt"})
+    training.in_workspace("fraud").submit({"name": "theirs", "function": "math:sqrt"})
+    assert training.count() == 5 and training.in_workspace("fraud").count() == 1
+    assert [j.name for j in training.jobs(2)] == ["job-4", "job-3"]
+    assert [j.name for j in training.jobs(2, offset=2)] == ["job-2", "job-1"]
+    assert [j.name for j in training.jobs(2, offset=4)] == ["job-0"]
+    assert training.jobs(2, offset=5) == []

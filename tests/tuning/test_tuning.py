@@ -217,3 +217,17 @@ def test_tuning_jobs_of_the_same_name_in_two_workspaces_stay_apart(
         "tuning-job/search",
         "workspaces/fraud/tuning-job/search",
     }
+
+
+def test_jobs_page_with_an_offset_and_count(services: Services) -> None:
+    """The console pages the list: ``offset`` skips the newest, ``count`` says how many
+    there are in all, each per workspace (no trial runs: no worker here)."""
+    for name in ("one", "two", "three"):
+        services.tuning.submit(_job(name))
+        services.tuning.stop(name)
+    services.workspaces.create("fraud", actor="test")
+    services.tuning.in_workspace("fraud").submit(_job("theirs"))
+    assert services.tuning.count() == 3 and services.tuning.in_workspace("fraud").count() == 1
+    assert [j.name for j in services.tuning.jobs(2)] == ["three", "two"]
+    assert [j.name for j in services.tuning.jobs(2, offset=2)] == ["one"]
+    assert services.tuning.jobs(2, offset=3) == []

@@ -302,17 +302,33 @@ class BatchService:
             ).all()
             return Listing(BatchChunk.model_validate(row) for row in rows)
 
-    def list(self, limit: int = 50) -> Listing[BatchJob]:
-        """Batch jobs, newest first."""
+    def list(self, limit: int = 50, *, offset: int = 0) -> Listing[BatchJob]:
+        """Batch jobs, newest first, skipping the ``offset`` newest (a page of a long
+        list: the console's, with :meth:`count`)."""
         check_limit(limit)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInput("offset must be a whole number from 0", field="offset")
         with self.db.session() as session:
             rows = session.scalars(
                 select(BatchJobRow)
                 .where(BatchJobRow.workspace == self.workspace)
-                .order_by(BatchJobRow.created_at.desc())
+                .order_by(BatchJobRow.created_at.desc(), BatchJobRow.name)
                 .limit(limit)
+                .offset(offset)
             ).all()
             return Listing(_jobs(session, rows))
+
+    def count(self) -> int:
+        """How many batch jobs the workspace has (to page :meth:`list`)."""
+        with self.db.session() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(BatchJobRow)
+                    .where(BatchJobRow.workspace == self.workspace)
+                )
+                or 0
+            )
 
     def wait(self, name: str, timeout: float = 3600.0) -> BatchJob:
         """Poll the job until it is Completed, Failed or Stopped; ``TimeoutError`` after

@@ -58,7 +58,8 @@ class ConsoleRoute(APIRoute):
             try:
                 return await handler(request)
             except SignInRequired as missing:
-                if wants_json(request) or request.method != "GET":
+                fragment = request.headers.get("x-console-fragment")
+                if wants_json(request) or request.method != "GET" or fragment:
                     return JSONResponse({"error": missing.message, "status": 401}, 401)
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", 303)

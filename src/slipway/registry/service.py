@@ -391,11 +391,13 @@ class Registry:
             )
             statuses = dict(
                 session.execute(
-                    select(ModelVersionRow.model_name, ModelVersionRow.approval_status).join(
+                    select(ModelVersionRow.model_name, ModelVersionRow.approval_status)
+                    .join(
                         newest,
                         (ModelVersionRow.model_name == newest.c.name)
                         & (ModelVersionRow.version == newest.c.version),
-                    ).where(ModelVersionRow.workspace == self.workspace)
+                    )
+                    .where(ModelVersionRow.workspace == self.workspace)
                 ).all()
             )
         by_model: dict[str, list[int]] = {}

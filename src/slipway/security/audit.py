@@ -19,6 +19,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import false, or_, select
@@ -44,6 +45,11 @@ def local_user() -> str:
 def local_actor() -> str:
     """The actor of a change made in process without naming one: ``local:<user>``."""
     return f"local:{local_user()}"
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` as an aware time: a naive one is taken as UTC, as Slipway stores times."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class AuditLog:
@@ -112,9 +118,16 @@ class AuditLog:
         actor: str | None = None,
         action: str | None = None,
         workspaces: Collection[str] | None = None,
+        resource: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> Listing[AuditEntry]:
         """Newest first; page backwards with ``before`` (an entry id). ``workspaces``:
-        only the entries of those workspaces' resources (None or ``"*"``: all)."""
+        only the entries of those workspaces' resources (None or ``"*"``: all).
+        ``actor`` is matched exactly, ``action`` and ``resource`` as substrings (a ``%``
+        or ``_`` in ``resource`` is itself, not a wildcard); ``since``/``until`` keep the
+        entries recorded at or after / before those times (naive ones are UTC), so a
+        person can ask "who touched fraud-model last Tuesday" without paging the log."""
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
         if workspaces is not None and ALL_WORKSPACES not in workspaces:
             scopes = [
@@ -130,5 +143,11 @@ class AuditLog:
             query = query.where(AuditRow.actor == actor)
         if action is not None:
             query = query.where(AuditRow.action.contains(action))
+        if resource is not None:
+            query = query.where(AuditRow.resource.contains(resource, autoescape=True))
+        if since is not None:
+            query = query.where(AuditRow.time >= _utc(since))
+        if until is not None:
+            query = query.where(AuditRow.time < _utc(until))
         with self._db.session() as session:
             return Listing(AuditEntry.model_validate(row) for row in session.scalars(query))

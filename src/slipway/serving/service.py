@@ -52,7 +52,7 @@ from slipway.serving.resources import (
 )
 from slipway.serving.spec import DeploymentSpec, EndpointSpec, Strategy
 from slipway.serving.states import UPDATABLE, EndpointStatus, Outcome, can_move
-from slipway.serving.stats import variant_stats
+from slipway.serving.stats import Series, variant_series, variant_stats
 from slipway.serving.tables import (
     EndpointConfigRow,
     EndpointRow,
@@ -373,6 +373,19 @@ class Endpoints:
             config_version=config_version,
             variants={k: VariantStats.model_validate(v) for k, v in variants.items()},
         )
+
+    def series(self, name: str, *, since: datetime, config_version: int | None = None) -> Series:
+        """Traffic over time per variant (shadow ones too), for charts: one
+        :class:`~slipway.serving.stats.TrafficWindow` (window start, requests, errors,
+        p50 and p99 latency in ms from the merged sketches) per stored 5-second window
+        since ``since`` (with a time zone; the window holding it included), oldest first,
+        summed over every gateway worker, for ``config_version`` when given. Windows
+        without traffic are left out. Meant for recent spans (minutes): it reads every
+        row since then. NotFound for an unknown endpoint, InvalidInput (``since``) for a
+        time without a zone or out of range."""
+        with self.db.session() as session:
+            key = self._row(session, name).name
+            return variant_series(session, key, since=since, config_version=config_version)
 
     def wait(self, name: str, timeout: float = 600.0, interval: float = 1.0) -> Endpoint:
         """Poll until no rollout is under way (InService, Failed or Deleting);

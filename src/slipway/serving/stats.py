@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -316,4 +316,60 @@ def _summary(counts: Counters) -> dict[str, Any]:
         "model_p99_ms": counts.percentile(0.99, "model"),
         "model_mean_ms": counts.model_mean_ms,
         "prediction_mean": counts.prediction_mean,
+    }
+
+
+class TrafficWindow(NamedTuple):
+    """What one variant served in one 5-second window, summed over every gateway worker
+    (and over configs, unless one was asked for). Percentiles come from the merged
+    sketches (within 1%), not from bucket edges; None for a window without requests."""
+
+    window_start: datetime
+    requests: int
+    errors: int
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+# Per variant, its windows oldest first: what :func:`variant_series` returns.
+Series = dict[str, list[TrafficWindow]]
+
+
+def variant_series(
+    session: Session,
+    endpoint: str,
+    *,
+    since: datetime,
+    config_version: int | None = None,
+) -> Series:
+    """Per variant of ``endpoint`` (its scoped name; shadow variants too), one
+    :class:`TrafficWindow` per stored 5-second window from the one holding ``since`` (with
+    a time zone), oldest first: what a chart of traffic over time draws. Windows in which
+    no gateway counted anything are left out (no rows: no traffic). It reads every row
+    since ``since``, so ask for a short span (minutes). Raises NotFound for an unknown
+    endpoint, InvalidInput for a ``since`` without a zone or out of range."""
+    validate_scoped_name(endpoint, field="endpoint")
+    if session.get(EndpointRow, endpoint) is None:
+        raise NotFound(f"endpoint {endpoint!r} does not exist", details={"endpoint": endpoint})
+    if since.tzinfo is None:
+        raise InvalidInput("since needs a time zone (e.g. Z or +02:00)", field="since")
+    try:
+        first = window_start(since.timestamp())
+    except (OverflowError, ValueError, OSError):
+        raise InvalidInput(f"since {since.isoformat()} is out of range", field="since") from None
+    query = select(ServingStatsRow).where(
+        ServingStatsRow.endpoint == endpoint, ServingStatsRow.window_start >= first
+    )
+    if config_version is not None:
+        query = query.where(ServingStatsRow.config_version == config_version)
+    merged: dict[str, dict[datetime, Counters]] = {}
+    for row in session.scalars(query):
+        windows = merged.setdefault(row.variant, {})
+        windows.setdefault(row.window_start, Counters()).add(_from_row(row))
+    return {
+        variant: [
+            TrafficWindow(start, c.requests, c.errors, c.percentile(0.50), c.percentile(0.99))
+            for start, c in sorted(windows.items())
+        ]
+        for variant, windows in sorted(merged.items())
     }

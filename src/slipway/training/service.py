@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from slipway.core.clock import utcnow
@@ -138,16 +138,30 @@ class TrainingService:
             row.error = row.error or item.last_error
             row.finished_at = utcnow()
 
-    def jobs(self, limit: int = 50) -> Listing[TrainingJob]:
-        """The latest ``limit`` jobs, newest first."""
+    def jobs(self, limit: int = 50, *, offset: int = 0) -> Listing[TrainingJob]:
+        """The latest ``limit`` jobs, newest first, skipping the ``offset`` newest (a
+        page of a long list: the console's, with :meth:`count`)."""
         with self.db.session() as session:
             rows = session.scalars(
                 select(TrainingJobRow)
                 .where(TrainingJobRow.workspace == self.workspace)
-                .order_by(TrainingJobRow.created_at.desc())
+                .order_by(TrainingJobRow.created_at.desc(), TrainingJobRow.name)
                 .limit(limit)
+                .offset(offset)
             )
             return Listing(TrainingJob.model_validate(row) for row in rows)
+
+    def count(self) -> int:
+        """How many training jobs the workspace has (to page :meth:`jobs`)."""
+        with self.db.session() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(TrainingJobRow)
+                    .where(TrainingJobRow.workspace == self.workspace)
+                )
+                or 0
+            )
 
     def wait(self, name: str, timeout: float = 600.0) -> TrainingJob:
         """The job once it has finished (Succeeded, Failed or Stopped); ``TimeoutError``

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
@@ -142,16 +142,30 @@ class TuningService:
                 raise NotFound(f"tuning job {name!r} does not exist")
             return TuningJob.model_validate(row)
 
-    def jobs(self, limit: int = 50) -> Listing[TuningJob]:
-        """The latest ``limit`` jobs, newest first."""
+    def jobs(self, limit: int = 50, *, offset: int = 0) -> Listing[TuningJob]:
+        """The latest ``limit`` jobs, newest first, skipping the ``offset`` newest (a
+        page of a long list: the console's, with :meth:`count`)."""
         with self.db.session() as session:
             rows = session.scalars(
                 select(TuningJobRow)
                 .where(TuningJobRow.workspace == self.workspace)
-                .order_by(TuningJobRow.created_at.desc())
+                .order_by(TuningJobRow.created_at.desc(), TuningJobRow.name)
                 .limit(limit)
+                .offset(offset)
             )
             return Listing(TuningJob.model_validate(row) for row in rows)
+
+    def count(self) -> int:
+        """How many tuning jobs the workspace has (to page :meth:`jobs`)."""
+        with self.db.session() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(TuningJobRow)
+                    .where(TuningJobRow.workspace == self.workspace)
+                )
+                or 0
+            )
 
     def trials(self, name: str) -> Listing[Trial]:
         """The job's trials (warm-start copies included), by number."""
