@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -209,3 +210,43 @@ def test_a_drift_chart_has_one_line_per_feature_across_two_runs(
     page.locator("#runs a").first.click()
     expect(page.locator("svg.histogram").first).to_be_visible()
     screens.shoot(page, "monitor-report")
+
+
+def test_an_endpoint_s_latency_chart_fills_and_it_rolls_back_from_its_history(
+    browser: Browser, scenario: Scenario, screens: Screens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = scenario.platform.services
+    endpoints = services.endpoints
+    monkeypatch.setenv("SLIPWAY_TOKEN", scenario.admin)  # slipway up's gateway has auth on
+    name, model = "console-scoring", scenario.model
+
+    def spec(version: int) -> dict[str, object]:
+        return {"name": name, "variants": [{"name": "main", "model": f"{model}:{version}"}]}
+
+    endpoints.create(spec(1), actor="tests")
+    assert endpoints.wait(name, timeout=300).active_version == 1
+    rows = pd.DataFrame({"a": [0.5, -1.0, 2.0], "b": [1.0, -2.0, 0.1]})
+    for _ in range(20):
+        endpoints.invoke(name, rows)
+
+    page = signed_in(browser, scenario.platform.url, scenario.admin)
+    page.goto(f"/endpoints/{name}")
+    p99 = page.locator("svg.chart", has=page.locator("title", has_text="Latency p99"))
+    # The gateway adds its counts to the database about once a second; the live region
+    # fetches the charts every few seconds.
+    expect(p99.locator('g.series[data-series="main"] circle.point').first).to_be_attached(
+        timeout=60_000
+    )
+    screens.shoot(page, "endpoint-traffic")
+
+    endpoints.update(name, spec(2), actor="tests")
+    assert endpoints.wait(name, timeout=300).active_version == 2
+    page.reload()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Roll back to config 1").click()
+    expect(page.locator("main")).to_contain_text("rollback")
+    rolled = endpoints.wait(name, timeout=300)
+    assert rolled.active is not None and rolled.active.rollback_of == 1
+    assert rolled.active.spec.variants[0].version == 1
+    page.reload()
+    screens.shoot(page, "endpoint-rolled-back")
