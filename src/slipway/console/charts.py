@@ -193,11 +193,17 @@ def _axes(
             f"{escape(_fmt(tick))}</text>"
         )
     span = x_high - x_low
-    for i in range(5):
-        x = x_low + span * i / 4
+    ticks = [x_low + span * i / 4 for i in range(5)]
+    if not temporal and x_low.is_integer() and x_high.is_integer():
+        # Counts (trial numbers, runs): whole ticks only, never "1.5".
+        ticks = [t for t in _nice_ticks(x_low, x_high) if t.is_integer()] or [x_low]
+    for x in ticks:
         label = _time_label(x, span) if temporal else _fmt(x)
+        # The end labels align to the axis' ends, so neither is cut by the frame.
+        at_start, at_end = abs(x - x_low) < span / 20, abs(x_high - x) < span / 20
+        anchor = "start" if at_start else "end" if at_end else "middle"
         out.append(
-            f'<text x="{sx(x):.1f}" y="{bottom + 16}" text-anchor="middle">{escape(label)}</text>'
+            f'<text x="{sx(x):.1f}" y="{bottom + 16}" text-anchor="{anchor}">{escape(label)}</text>'
         )
     if y_label:
         out.append(
