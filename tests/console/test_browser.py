@@ -26,6 +26,13 @@ from tests.waiting import eventually
 __all__ = ["browser", "playwright", "screens"]  # module fixtures used below
 
 
+# The page's form controls that a screen reader could not name.
+UNLABELLED = """() => Array.from(
+  document.querySelectorAll('input:not([type=hidden]), select, textarea, button')
+).filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+  && !(e.tagName === 'BUTTON' && e.textContent.trim())).map(e => e.outerHTML)"""
+
+
 @dataclass
 class Scenario:
     """What the scenario put on the shared platform, and who may look at it."""
@@ -85,6 +92,7 @@ def test_every_page_shows_its_key_content(
         expect(page.locator("main")).to_contain_text(text)
         if path == "/":  # the backends' health is fetched after the page
             expect(page.locator("#health")).to_contain_text("tracking")
+        assert page.evaluate(UNLABELLED) == [], f"controls without a label on {path}"
         screens.shoot(page, f"page{path}")
     page.goto("/models/no-such-model")
     expect(page.get_by_role("alert")).to_contain_text("no-such-model")
@@ -250,3 +258,21 @@ def test_an_endpoint_s_latency_chart_fills_and_it_rolls_back_from_its_history(
     assert rolled.active.spec.variants[0].version == 1
     page.reload()
     screens.shoot(page, "endpoint-rolled-back")
+
+
+def test_approving_works_with_the_keyboard_alone(
+    browser: Browser, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = register_classifier(scenario.platform.services, monkeypatch, scenario.model)
+    page = signed_in(browser, scenario.platform.url, scenario.approver)
+    page.goto(f"/models/{scenario.model}/versions/{version}")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    approve = page.get_by_role("button", name="Approve", exact=True)
+    for _ in range(100):  # Tab through the page until the control has the focus
+        page.keyboard.press("Tab")
+        if approve.evaluate("e => e === document.activeElement"):
+            break
+    expect(approve).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#approval-status")).to_contain_text("Approved")

@@ -120,3 +120,19 @@ def test_a_workspace_without_a_role_is_403(
     sign_in(auth_console, secret)
     assert auth_console.get("/?ws=team-a").status_code == 403
     assert auth_console.get("/?ws=no-such").status_code in (403, 404)
+
+
+def test_the_workspace_switch_lists_only_granted_workspaces(
+    auth_console: TestClient, auth_services: Services
+) -> None:
+    for name in ("team-a", "team-b"):
+        auth_services.workspaces.create(name, actor="test")
+    secret = auth_services.tokens.create(
+        "v", "viewer", created_by="test", workspaces=["default", "team-a"]
+    )[1]
+    sign_in(auth_console, secret)
+    page = auth_console.get("/?ws=team-a")
+    assert page.status_code == 200
+    switch = page.text.split('id="ws-switch"')[1].split("</select>")[0]
+    assert '<option value="team-a" selected>' in switch and 'value="default"' in switch
+    assert "team-b" not in switch

@@ -20,6 +20,7 @@ from slipway.console.session import (
     WORKSPACE_PARAM,
     csrf_token,
     keep_seed,
+    services_of,
     viewer,
 )
 from slipway.core.workspace import DEFAULT_WORKSPACE
@@ -111,6 +112,10 @@ def render(
     except Exception:  # a sign-in or error page for someone the console does not know
         who = None
     workspace = who.workspace if who else DEFAULT_WORKSPACE
+    # The workspaces this person may switch to: those their token is granted.
+    choices: list[str] = []
+    if who is not None and not request.headers.get("x-console-fragment"):
+        choices = [w.name for w in services_of(request).workspaces.list(who.grants)]
 
     def here(path: str, **query: Any) -> str:
         return link(path, workspace, **query)
@@ -120,6 +125,7 @@ def render(
         title=title,
         viewer=who,
         workspace=workspace,
+        workspaces=choices,
         csrf_field=CSRF_FIELD,
         csrf=csrf_token(request),
         link=here,
