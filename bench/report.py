@@ -711,6 +711,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "attribution_results.md",
         "remote_results.md",
         "auth_results.md",
+        "console_results.md",
     ):
         extra = DATA.parent / other
         if extra.exists():

@@ -27,6 +27,16 @@ def test_append_and_read_in_order(db: Database) -> None:
     assert log.last_id() == second.id
 
 
+def test_recent_gives_the_newest_first_of_a_workspace(db: Database) -> None:
+    log = EventLog(db)
+    ours = [log.append("model.registered", f"model/m/{n}", {}) for n in range(5)]
+    theirs = log.append("model.registered", "workspaces/fraud/model/m/1", {})
+    assert log.recent(3) == [theirs, ours[4], ours[3]]
+    assert log.recent(3, workspace="default") == [ours[4], ours[3], ours[2]]
+    assert log.recent(3, workspace="fraud") == [theirs]
+    assert log.recent(3, workspace="fr%") == []  # a pattern is a name, not a wildcard
+
+
 def test_append_in_callers_transaction_rolls_back_with_it(db: Database) -> None:
     log = EventLog(db)
     with pytest.raises(RuntimeError), db.session() as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -60,9 +61,15 @@ def server(
         check_bind_safety(settings.server)
         server_context(settings.tls)  # a wrong path or key: refused before listening
         services = Services.open(settings)
+    app = create_app(services)
+    # What is loaded by now (libraries, the app) lives as long as the process: keep it out
+    # of the collector's full passes, which otherwise stall a request every few dozen by
+    # 100-200 ms (BENCHMARKS.md, console), as the gateway's workers do.
+    gc.collect()
+    gc.freeze()
     try:
         uvicorn.run(
-            create_app(services),
+            app,
             host=settings.server.host,
             port=settings.server.port,
             log_level="warning",

@@ -14,7 +14,6 @@ from datetime import datetime
 
 from slipway.batch.resources import BatchJob
 from slipway.core.events import Event
-from slipway.core.workspace import DEFAULT_WORKSPACE
 from slipway.events.resources import Alert
 from slipway.monitoring.resources import Monitor
 from slipway.registry.resources import RegisteredModel
@@ -133,13 +132,7 @@ def dashboard(services: Services) -> Dashboard:
             if any(e in _alert_resource(a) for e in watched) or model.name in _alert_resource(a)
         )
         rows.append(row)
-    workspace = services.registry.workspace
-    last = services.events.last_id()
-    events = services.events.read(
-        after=max(0, last - 500),
-        limit=500,
-        workspace=workspace if workspace != DEFAULT_WORKSPACE else DEFAULT_WORKSPACE,
-    )[-RECENT_EVENTS:]
+    events = services.events.recent(RECENT_EVENTS, workspace=services.registry.workspace)
     return Dashboard(
         rows=rows,
         endpoints=len(endpoints),
@@ -147,7 +140,7 @@ def dashboard(services: Services) -> Dashboard:
         pipelines=len(services.pipelines.pipelines()),
         monitors=len(monitors),
         alerts=alerts,
-        events=list(reversed(events)),
+        events=events,
     )
 
 

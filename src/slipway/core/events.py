@@ -111,6 +111,19 @@ class EventLog:
         with self._db.session() as session:
             return [Event.from_row(row) for row in session.scalars(query)]
 
+    def recent(self, limit: int = 20, *, workspace: str | None = None) -> list[Event]:
+        """The newest ``limit`` events, newest first; ``workspace``: only that workspace's
+        (as :meth:`read` filters them). One indexed read, whatever the log's length."""
+        query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+        if workspace == DEFAULT_WORKSPACE:
+            query = query.where(~EventRow.resource.startswith("workspaces/"))
+        elif workspace is not None:
+            query = query.where(
+                EventRow.resource.startswith(f"workspaces/{workspace}/", autoescape=True)
+            )
+        with self._db.session() as session:
+            return [Event.from_row(row) for row in session.scalars(query)]
+
     def last_id(self) -> int:
         """The id of the newest event, 0 when the log is empty."""
         with self._db.session() as session:

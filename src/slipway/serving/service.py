@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,6 +63,8 @@ from slipway.serving.tables import (
 
 # A gateway that has not beaten for this long is not counted as serving.
 GATEWAY_LIVENESS_SECONDS = 10.0
+# Endpoints described per round of queries: bounds the parameters of their IN lists.
+_DESCRIBE_BATCH = 500
 # What ``settled`` says once no rollout is under way (Deleting: it never will be).
 SETTLED = frozenset(
     {EndpointStatus.IN_SERVICE.value, EndpointStatus.FAILED.value, EndpointStatus.DELETING.value}
@@ -330,7 +332,7 @@ class Endpoints:
         """The endpoint, its active and rolling-out configs, and what gateways loaded."""
         with self.db.session() as session:
             row = self._row(session, name)
-            return self._endpoint(session, row, live_gateways(session))
+            return self._endpoints(session, [row], live_gateways(session))[0]
 
     def list(self) -> Listing[Endpoint]:
         """Every endpoint of the workspace, by name."""
@@ -342,7 +344,7 @@ class Endpoints:
                 else EndpointRow.name.startswith(f"{self.workspace}/", autoescape=True)
             )
             rows = session.scalars(select(EndpointRow).where(mine).order_by(EndpointRow.name))
-            return Listing(self._endpoint(session, row, live) for row in rows.all())
+            return self._endpoints(session, rows.all(), live)
 
     def history(self, name: str) -> Listing[Deployment]:
         """Every config ever stored for the endpoint, oldest first, with its outcome."""
@@ -477,33 +479,61 @@ class Endpoints:
             finished_at=None,
         )
 
-    def _endpoint(self, session: Session, row: EndpointRow, live: set[str]) -> Endpoint:
-        wanted = [v for v in (row.active_version, row.target_version) if v]
-        configs = {
-            c.version: c
-            for c in session.scalars(
-                select(EndpointConfigRow).where(
-                    EndpointConfigRow.endpoint == row.name, EndpointConfigRow.version.in_(wanted)
-                )
+    def _endpoints(
+        self, session: Session, rows: Sequence[EndpointRow], live: set[str]
+    ) -> Listing[Endpoint]:
+        """``rows`` described, in their order, with three queries whatever their number
+        (the console's dashboard and lists describe every endpoint on each load): their
+        active and target configs, the newest config of each, and the gateways' loads."""
+        described: Listing[Endpoint] = Listing()
+        for start in range(0, len(rows), _DESCRIBE_BATCH):
+            batch = rows[start : start + _DESCRIBE_BATCH]
+            names = [row.name for row in batch]
+            newest = dict(
+                session.execute(
+                    select(EndpointConfigRow.endpoint, func.max(EndpointConfigRow.version))
+                    .where(EndpointConfigRow.endpoint.in_(names))
+                    .group_by(EndpointConfigRow.endpoint)
+                ).all()
             )
-        }
-        latest = session.scalars(
-            select(EndpointConfigRow)
-            .where(EndpointConfigRow.endpoint == row.name)
-            .order_by(EndpointConfigRow.version.desc())
-            .limit(1)
-        ).first()
-        loaded = session.scalars(
-            select(GatewayModelRow).where(GatewayModelRow.endpoint == row.name)
-        ).all()
-        return _describe(
-            row,
-            configs,
-            latest,
-            [r for r in loaded if r.gateway_id in live],
-            invocations.invocation_url(self.gateway_url, row.name),
-            self.workspace,
-        )
+            wanted = {
+                (row.name, version)
+                for row in batch
+                for version in (row.active_version, row.target_version, newest.get(row.name))
+                if version
+            }
+            configs: dict[str, dict[int, EndpointConfigRow]] = {}
+            if wanted:
+                for config in session.scalars(
+                    select(EndpointConfigRow).where(
+                        tuple_(EndpointConfigRow.endpoint, EndpointConfigRow.version).in_(
+                            sorted(wanted)
+                        )
+                    )
+                ):
+                    configs.setdefault(config.endpoint, {})[config.version] = config
+            loaded: dict[str, list[GatewayModelRow]] = {}
+            for load in session.scalars(
+                select(GatewayModelRow)
+                .where(GatewayModelRow.endpoint.in_(names))
+                .order_by(GatewayModelRow.gateway_id, GatewayModelRow.config_version)
+            ):
+                if load.gateway_id in live:
+                    loaded.setdefault(load.endpoint, []).append(load)
+            for row in batch:
+                own = configs.get(row.name, {})
+                latest = newest.get(row.name)
+                described.append(
+                    _describe(
+                        row,
+                        own,
+                        own.get(latest) if latest else None,
+                        loaded.get(row.name, []),
+                        invocations.invocation_url(self.gateway_url, row.name),
+                        self.workspace,
+                    )
+                )
+        return described
 
     def _audit(self, actor: str, action: str, name: str, details: dict[str, Any]) -> None:
         self.audit.record(
