@@ -11,6 +11,7 @@ from slipway.api.admission import Admission
 from slipway.api.audit import AuditMiddleware
 from slipway.api.auth import TokenGate
 from slipway.api.errors import install_error_handlers
+from slipway.api.heap import FreezeLongLived, freeze
 from slipway.api.hosts import HostCheck, accepted_hosts
 from slipway.api.limits import RequestLimits
 from slipway.api.routes import (
@@ -71,8 +72,12 @@ ROUTERS = (
 )
 
 
-def create_app(services: Services) -> FastAPI:
-    """The control plane bound to ``services`` (which the caller opens and closes)."""
+def create_app(services: Services, *, freeze_heap: bool = False) -> FastAPI:
+    """The control plane bound to ``services`` (which the caller opens and closes).
+
+    ``freeze_heap``: keep the process's long-lived objects out of the garbage collector's
+    full passes (:mod:`slipway.api.heap`) — for a process that is the control plane
+    (``slipway server``), not one that embeds it among other work (tests)."""
     app = FastAPI(
         title="Slipway control plane",
         version=__version__,
@@ -113,4 +118,7 @@ def create_app(services: Services) -> FastAPI:
         exempt=(f"{API_PREFIX}/health",),
     )
     app.add_middleware(HostCheck, accepted=accepted_hosts(server))
+    if freeze_heap:
+        freeze()
+        app.add_middleware(FreezeLongLived)
     return app

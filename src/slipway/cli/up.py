@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import secrets
@@ -61,12 +60,9 @@ def server(
         check_bind_safety(settings.server)
         server_context(settings.tls)  # a wrong path or key: refused before listening
         services = Services.open(settings)
-    app = create_app(services)
-    # What is loaded by now (libraries, the app) lives as long as the process: keep it out
-    # of the collector's full passes, which otherwise stall a request every few dozen by
-    # 100-200 ms (BENCHMARKS.md, console), as the gateway's workers do.
-    gc.collect()
-    gc.freeze()
+    # What the process loads lives as long as it: kept out of the collector's full passes,
+    # which otherwise stall a request every few dozen (slipway.api.heap).
+    app = create_app(services, freeze_heap=True)
     try:
         uvicorn.run(
             app,
