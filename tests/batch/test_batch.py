@@ -534,3 +534,29 @@ def test_batch_jobs_of_the_same_name_in_two_workspaces_score_their_own_models(
     assert [c.index for c in theirs.chunks("score-here")] == [0, 1, 2]
     resources = {e.resource for e in services.audit.list(action="batch_job.submit", limit=500)}
     assert {"batch-job/score-here", "workspaces/fraud/batch-job/score-here"} <= resources
+
+
+def test_a_process_keeps_loaded_models_by_their_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two platforms in one process (a worker moved to another database, tests) may each
+    have a ``scorer`` version 1: a chunk scores with the files its job pinned, not with
+    whichever of them the process loaded first."""
+    from slipway.batch import runner
+
+    loads: list[tuple[str, int]] = []
+
+    def load(registry: object, name: str, version: int) -> object:
+        loads.append((name, version))
+        return object()
+
+    class Deps:
+        class registry:  # a stand-in with the one method used
+            @staticmethod
+            def in_workspace(workspace: str) -> object:
+                return workspace
+
+    monkeypatch.setattr(runner, "load_model", load)
+    monkeypatch.setattr(runner, "_models", {})
+    first = runner._model(Deps, "default", "scorer", 1, "aaa")  # type: ignore[arg-type]
+    assert runner._model(Deps, "default", "scorer", 1, "aaa") is first  # type: ignore[arg-type]
+    other = runner._model(Deps, "default", "scorer", 1, "bbb")  # type: ignore[arg-type]
+    assert other is not first and loads == [("scorer", 1), ("scorer", 1)]

@@ -139,7 +139,15 @@ def test_log_register_approve_alias_lineage_compare_reject(
     assert versions[0].lineage["pipeline"] == "train-delay"
     assert versions[0].lineage["run_id"] == first  # filled in from the source
     listed = {m.name: m for m in registry.models()}
-    assert listed[name] == RegisteredModel(name=name, versions=2, latest=2, approved=[1])
+    assert listed[name] == RegisteredModel(
+        name=name,
+        versions=2,
+        latest=2,
+        approved=[1],
+        latest_status=registry.get(name, 2).approval_status,
+        updated_at=listed[name].updated_at,
+    )
+    assert listed[name].updated_at is not None
     assert registry.trained_on(group) == [
         ModelInput(model=name, version=1, feature_group=group, delta_version=4)
     ]

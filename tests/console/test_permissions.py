@@ -20,7 +20,7 @@ CONSOLE: dict[tuple[str, str], Role | None] = {
     ("POST", "/sign-out"): None,
     ("GET", "/"): Role.VIEWER,
     ("GET", "/health"): Role.VIEWER,
-    ("GET", "/{path:path}"): Role.VIEWER,
+    ("GET", "/{path:console_path}"): Role.VIEWER,
     ("GET", "/features"): Role.VIEWER,
     ("GET", "/features/{name}"): Role.VIEWER,
     ("GET", "/models"): Role.VIEWER,
@@ -65,7 +65,7 @@ PARAMS = {
     "step": "s",
     "monitor": "nothing-here",
     "run_id": "1",
-    "path:path": "no/such/page",
+    "path:console_path": "no/such/page",
 }
 # Every role, from the least to the most.
 ROLES = (Role.VIEWER, Role.EDITOR, Role.APPROVER, Role.DEPLOYER, Role.AUDITOR, Role.ADMIN)

@@ -136,3 +136,13 @@ def test_the_workspace_switch_lists_only_granted_workspaces(
     switch = page.text.split('id="ws-switch"')[1].split("</select>")[0]
     assert '<option value="team-a" selected>' in switch and 'value="default"' in switch
     assert "team-b" not in switch
+
+
+def test_the_api_keeps_its_own_404_and_405(console: TestClient) -> None:
+    """The console's catch-all page stops short of /api: a wrong method on an API route is
+    still the API's 405, an unknown API path its JSON 404."""
+    assert console.get("/api/v1/executions/x/cancel").status_code == 405
+    unknown = console.get("/api/v1/nothing")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    assert console.get("/apis").status_code == 404  # a console path like any other
+    assert "text/html" in console.get("/apis").headers["content-type"]

@@ -124,7 +124,15 @@ def test_aliases_compare_and_listing(services: Services, log_model: Callable[...
     assert comparison.versions == [1, 2, 3]
     assert comparison.params["C"] == ["0.1", "1.0", "10.0"]
     assert len(comparison.metrics["accuracy"]) == 3
-    assert registry.models() == [RegisteredModel(name="m", versions=3, latest=3, approved=[])]
+    (listed,) = registry.models()
+    assert listed == RegisteredModel(
+        name="m",
+        versions=3,
+        latest=3,
+        approved=[],
+        latest_status=ApprovalStatus.PENDING,
+        updated_at=registry.get("m", 3).registered_at,
+    )
     registry.delete_alias("m", "challenger", actor="a")
     with pytest.raises(NotFound):
         registry.get("m", "challenger")

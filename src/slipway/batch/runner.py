@@ -56,17 +56,20 @@ class ChunkDeps:
     registry: Registry
 
 
-_models: dict[tuple[str, str, int], LoadedModel] = {}
+_models: dict[tuple[str, str, int, str], LoadedModel] = {}
 _models_lock = threading.Lock()
 
 
-def _model(deps: ChunkDeps, workspace: str, name: str, version: int) -> LoadedModel:
-    """The workspace's model version, loaded once a process."""
+def _model(deps: ChunkDeps, workspace: str, name: str, version: int, digest: str) -> LoadedModel:
+    """The workspace's model version, loaded once a process. Kept by its files' digest
+    too: a name and version say which model only within one platform, and a process may
+    serve chunks of two (a worker moved to another database, or tests in one process)."""
+    key = (workspace, name, version, digest)
     with _models_lock:
-        model = _models.get((workspace, name, version))
+        model = _models.get(key)
         if model is None:
             model = load_model(deps.registry.in_workspace(workspace), name, version)
-            _models[(workspace, name, version)] = model
+            _models[key] = model
         return model
 
 
@@ -88,7 +91,7 @@ def run_chunk(context: WorkContext, deps: ChunkDeps) -> dict[str, Any]:
             job.state, job.started_at = "Running", utcnow()
         chunk.state = "running"
     started = time.perf_counter()
-    model = _model(deps, workspace, job.model_name, job.model_version)
+    model = _model(deps, workspace, job.model_name, job.model_version, job.digest)
     explainer: Explainer | None = None
     if spec.explain:
         try:

@@ -196,7 +196,7 @@ def _axes(
     ticks = [x_low + span * i / 4 for i in range(5)]
     if not temporal and x_low.is_integer() and x_high.is_integer():
         # Counts (trial numbers, runs): whole ticks only, never "1.5".
-        ticks = [t for t in _nice_ticks(x_low, x_high) if t.is_integer()] or [x_low]
+        ticks = [float(t) for t in _nice_ticks(x_low, x_high) if float(t).is_integer()] or [x_low]
     for x in ticks:
         label = _time_label(x, span) if temporal else _fmt(x)
         # The end labels align to the axis' ends, so neither is cut by the frame.

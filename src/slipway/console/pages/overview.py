@@ -4,7 +4,8 @@ the health of every backend, counts, and the recent events."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from slipway.console.dashboard import dashboard
 from slipway.console.health import health as platform_health
@@ -40,11 +41,18 @@ def health(request: Request) -> Response:
     return render(request, "overview_health.html", title="Health", checks=checks)
 
 
-@router.get("/{path:path}")
+class _ConsolePath(PathConvertor):
+    """Any path but the API's: a wrong method on an API route stays the API's own 405, and
+    an unknown API path its JSON 404, as if the console were not there."""
+
+    regex = r"(?!api(?:/|$)).*"
+
+
+register_url_convertor("console_path", _ConsolePath())
+
+
+@router.get("/{path:console_path}")
 def unknown(request: Request, path: str) -> Response:
-    """A 404 page; under ``/api/`` the API's own 404 (JSON), as if the console were not there."""
-    if path.startswith("api/") or path == "api":
-        message = f"no route {request.method} /{path}"
-        return JSONResponse({"error": {"code": "not_found", "message": message}}, 404)
+    """A 404 page for any other path."""
     viewer(request)
     raise NotFound(f"there is no console page at /{path}")
