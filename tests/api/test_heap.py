@@ -38,6 +38,9 @@ def test_the_heap_freezes_at_start_and_after_the_given_requests(unfrozen: None) 
     assert calls[0] == 0 and calls[1] == 0 and calls[2] > 0
 
 
+# Freezing collects first: that finalizes whatever garbage earlier tests of this process
+# left (an unclosed socket of theirs warns here, not where it was leaked).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_only_the_control_plane_s_own_process_freezes(services: Services, unfrozen: None) -> None:
     with TestClient(create_app(services)) as client:
         for _ in range(20):
