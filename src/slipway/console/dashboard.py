@@ -14,6 +14,7 @@ from datetime import datetime
 
 from slipway.batch.resources import BatchJob
 from slipway.core.events import Event
+from slipway.core.workspace import unscoped_resource
 from slipway.events.resources import Alert
 from slipway.monitoring.resources import Monitor
 from slipway.registry.resources import RegisteredModel
@@ -97,8 +98,17 @@ def serving_of(endpoints: Iterable[Endpoint]) -> dict[str, list[Serving]]:
     return found
 
 
-def _alert_resource(alert: Alert) -> str:
-    return str(getattr(alert, "resource", "") or "")
+def concerns(alert: Alert, model: str, endpoints: set[str], monitors: set[str]) -> bool:
+    """Whether an alert's resource is the model (a version of it), one of the endpoints
+    serving it, or one of the monitors watching them: whole path segments, never a
+    substring (an endpoint ``a`` is not every resource with an ``a`` in it)."""
+    kind, _, rest = unscoped_resource(alert.resource)[1].partition("/")
+    name = rest.split("/", 1)[0]
+    return (
+        (kind == "model" and name == model)
+        or (kind == "endpoint" and name in endpoints)
+        or (kind == "monitor" and name in monitors)
+    )
 
 
 def dashboard(services: Services) -> Dashboard:
@@ -126,11 +136,8 @@ def dashboard(services: Services) -> Dashboard:
             last_batch.get(model.name),
             [m for e in sorted(watched) for m in monitors_by_endpoint.get(e, [])],
         )
-        row.alerts = sum(
-            1
-            for a in alerts
-            if any(e in _alert_resource(a) for e in watched) or model.name in _alert_resource(a)
-        )
+        watching = {m.name for m in row.monitors}
+        row.alerts = sum(1 for a in alerts if concerns(a, model.name, watched, watching))
         rows.append(row)
     events = services.events.recent(RECENT_EVENTS, workspace=services.registry.workspace)
     return Dashboard(

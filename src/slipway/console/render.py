@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 
 from slipway import __version__
 from slipway.console.session import (
@@ -23,6 +22,7 @@ from slipway.console.session import (
     services_of,
     viewer,
 )
+from slipway.core.errors import SlipwayError
 from slipway.core.workspace import DEFAULT_WORKSPACE
 
 # (path, label): the sections of the navigation, in order.
@@ -109,7 +109,7 @@ def render(
     CSRF token and a ``link`` that keeps the workspace."""
     try:
         who = viewer(request)
-    except Exception:  # a sign-in or error page for someone the console does not know
+    except SlipwayError:  # a sign-in or error page for someone the console does not know
         who = None
     workspace = who.workspace if who else DEFAULT_WORKSPACE
     # The workspaces this person may switch to: those their token is granted.
@@ -142,8 +142,3 @@ def render(
     response.headers["referrer-policy"] = "same-origin"
     keep_seed(request, response)
     return response
-
-
-def fragment(template: str, **context: Any) -> Markup:
-    """A template rendered to a piece of a page (for live regions)."""
-    return Markup(_env.get_template(template).render(**context))
