@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from slipway.apply.ownership import Ownership
 from slipway.batch.service import BatchService
 from slipway.core.artifacts import ArtifactStore
 from slipway.core.db.engine import Database
@@ -71,6 +72,7 @@ class Services:
     batch: BatchService
     baselines: Baselines
     monitoring: Monitoring
+    ownership: Ownership
 
     @classmethod
     def open(
@@ -134,6 +136,7 @@ class Services:
             monitoring=Monitoring(
                 db, queue, events, artifacts, baselines, registry, endpoints, audit
             ),
+            ownership=Ownership(db, audit),
         )
 
     def in_workspace(self, workspace: str) -> Services:
@@ -157,6 +160,7 @@ class Services:
             batch=self.batch.in_workspace(workspace),
             baselines=self.baselines.in_workspace(workspace),
             monitoring=self.monitoring.in_workspace(workspace),
+            ownership=self.ownership.in_workspace(workspace),
         )
 
     @property

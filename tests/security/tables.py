@@ -181,6 +181,9 @@ CONTROL_PLANE = parse(
     """
 )
 
+    GET     /api/v1/applied                                       viewer
+    PUT     /api/v1/applied/{kind}/{name}                         editor
+    DELETE  /api/v1/applied/{kind}/{name}                         editor
 # The gateway: liveness and discovery are public; calling an endpoint needs a grant of
 # invoke on it (admins may call any); the metrics and online features need any token.
 GATEWAY = parse(
@@ -226,6 +229,7 @@ CONTROL_PLANE_PARAMS = {
 }
 
 
+    "kind": "Monitor",
 def audited_denial(method: str, need: Need) -> bool:
     """Whether the control plane writes an audit entry when it refuses ``method`` on a
     route needing ``need``: every refusal is recorded, reads included."""

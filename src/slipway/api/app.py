@@ -16,6 +16,7 @@ from slipway.api.hosts import HostCheck, accepted_hosts
 from slipway.api.limits import RequestLimits
 from slipway.api.routes import (
     alerts,
+    applied,
     audit,
     batch,
     code,
@@ -69,6 +70,7 @@ ROUTERS = (
     batch.router,
     monitoring.router,
     alerts.router,
+    applied.router,
 )
 
 

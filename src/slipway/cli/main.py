@@ -19,6 +19,7 @@ from slipway.cli import (
     tokens,
     workspaces,
 )
+from slipway.cli.apply import apply, export, plan
 from slipway.cli.audit import audit
 from slipway.cli.backup import backup, restore
 from slipway.cli.context import use_remote
@@ -94,3 +95,6 @@ app.command()(restore)
 def version() -> None:
     """Print Slipway's version."""
     typer.echo(__version__)
+app.command()(plan)
+app.command()(apply)
+app.command()(export)

@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from slipway.client.alerts import RemoteAlerts
+from slipway.client.applied import RemoteOwnership
 from slipway.client.audit import RemoteAudit
 from slipway.client.batch import RemoteBatch
 from slipway.client.code import RemoteCode
@@ -67,6 +68,7 @@ class Client:
         self.training = RemoteTraining(self.transport, self.code)
         self.tuning = RemoteTuning(self.transport, self.code)
         self.registry = RemoteRegistry(self.transport)
+        self.ownership = RemoteOwnership(self.transport)
 
     @property
     def url(self) -> str:

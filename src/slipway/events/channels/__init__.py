@@ -57,6 +57,13 @@ def _parse(kind: str, config: Any) -> BaseModel:
         ) from None
 
 
+def normalized(kind: str, config: Any) -> dict[str, Any]:
+    """The config as it would be stored, defaults filled in, without the checks that need
+    the platform's settings (the URL guard, the SMTP server): what ``slipway plan``
+    compares with a live channel."""
+    return _parse(kind, config).model_dump(mode="json")
+
+
 def check_config(kind: str, config: Any, settings: AlertSettings) -> dict[str, Any]:
     """The config in its stored form, or :class:`InvalidInput` naming the field. Webhook
     URLs go through the SSRF guard; e-mail needs an SMTP server in the settings."""

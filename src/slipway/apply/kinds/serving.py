@@ -1,0 +1,126 @@
+"""Endpoints and batch transform jobs as spec documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from slipway.apply.kinds.base import Kind, Live, Platform, Reference, dump
+from slipway.batch.spec import BatchJobSpec
+from slipway.core.errors import NotFound
+from slipway.features.refs import FeatureRef
+from slipway.registry.models import parse_model_ref
+from slipway.serving.spec import EndpointSpec
+from slipway.serving.states import UPDATABLE, EndpointStatus
+
+
+def _model_reference(
+    path: tuple[str | int, ...], ref: str, environment: str | None = None
+) -> Reference:
+    name, version = parse_model_ref(ref)
+    return Reference(path, "Model", name, None if version is None else str(version), environment)
+
+
+def _unpinned(spec: dict[str, Any]) -> dict[str, Any]:
+    """An endpoint spec without the versions Slipway pins references to when it stores a
+    config: the file names ``churn@champion``, the platform keeps ``churn@champion`` and
+    the version it stood for then."""
+    for key in ("variants", "shadow_variants"):
+        for variant in spec.get(key) or []:
+            variant.pop("version", None)
+    return spec
+
+
+class EndpointKind(Kind):
+    """``kind: Endpoint`` — an endpoint spec. A change is an update of the endpoint: a new
+    config rolled out with its ``deployment`` strategy and alarms, as
+    ``slipway endpoints update`` does. The live spec is the config being rolled out, else
+    the active one: a rolled-back deployment plans as a change again."""
+
+    name = "Endpoint"
+    model = EndpointSpec
+
+    def desired(self, spec: BaseModel) -> dict[str, Any]:
+        return _unpinned(dump(spec))
+
+    def references(self, spec: BaseModel) -> list[Reference]:
+        assert isinstance(spec, EndpointSpec)
+        found = [
+            _model_reference((key, i, "model"), variant.model, spec.environment)
+            for key in ("variants", "shadow_variants")
+            for i, variant in enumerate(getattr(spec, key))
+        ]
+        if spec.multi_model is not None:
+            found += [
+                Reference(("multi_model", "models", i), "Model", name)
+                for i, name in enumerate(spec.multi_model.models)
+            ]
+        if spec.enrichment is not None:
+            found += [
+                Reference(("enrichment", "features", i), "FeatureGroup", FeatureRef.parse(f).group)
+                for i, f in enumerate(spec.enrichment.features)
+            ]
+        return found
+
+    def live_all(self, platform: Platform) -> dict[str, Live]:
+        out: dict[str, Live] = {}
+        for endpoint in platform.endpoints.list():
+            if endpoint.status == EndpointStatus.DELETING:
+                continue
+            shown = endpoint.target or endpoint.active or endpoint.latest
+            if shown is None:
+                continue
+            busy = (
+                None
+                if endpoint.status in UPDATABLE
+                else f"endpoint {endpoint.name!r} is {endpoint.status.value}; wait until it is"
+                " InService to change it"
+            )
+            out[endpoint.name] = Live(_unpinned(dump(shown.spec)), busy)
+        return out
+
+    def create(self, platform: Platform, spec: BaseModel, actor: str) -> None:
+        platform.endpoints.create(spec, actor=actor)
+
+    def update(self, platform: Platform, spec: BaseModel, actor: str) -> None:
+        assert isinstance(spec, EndpointSpec)
+        platform.endpoints.update(spec.name, spec, actor=actor)
+
+    def delete(self, platform: Platform, name: str, actor: str) -> None:
+        platform.endpoints.delete(name, actor=actor)
+
+
+class BatchJobKind(Kind):
+    """``kind: BatchJob`` — submitted once when absent. A job is a record of work done:
+    a changed spec is refused (name the new job anew), and jobs are never pruned."""
+
+    name = "BatchJob"
+    model = BatchJobSpec
+    immutable = True
+    prunable = False
+    exported = False
+    paged = True
+
+    def references(self, spec: BaseModel) -> list[Reference]:
+        assert isinstance(spec, BatchJobSpec)
+        return [_model_reference(("model",), spec.model, spec.environment)]
+
+    def live_all(self, platform: Platform) -> dict[str, Live]:
+        # Jobs are many and paged; apply reads the ones the files name (live_one).
+        return {}
+
+    def live_one(self, platform: Platform, name: str) -> Live | None:
+        try:
+            return Live(dump(platform.batch.get(name).spec))
+        except NotFound:
+            return None
+
+    def create(self, platform: Platform, spec: BaseModel, actor: str) -> None:
+        platform.batch.submit(spec, actor=actor)
+
+    def update(self, platform: Platform, spec: BaseModel, actor: str) -> None:
+        raise AssertionError("batch jobs are immutable: plan refuses a changed one")
+
+    def delete(self, platform: Platform, name: str, actor: str) -> None:
+        raise AssertionError("batch jobs are never pruned")
