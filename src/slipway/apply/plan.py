@@ -189,7 +189,12 @@ def plan(spec_set: SpecSet, platform: Platform, *, prune: bool = False) -> Plan:
     if problems:
         raise SpecProblems(problems)
     rank = {name: i for i, name in enumerate(KINDS)}
-    planned.sort(key=lambda c: (c.action == "delete", rank[c.kind], c.name))
+    # Creations and updates in dependency order; deletions after them, dependants first.
+    planned.sort(
+        key=lambda c: (
+            (1, -rank[c.kind], c.name) if c.action == "delete" else (0, rank[c.kind], c.name)
+        )
+    )
     return Plan(
         spec_set=spec_set.name, environment=spec_set.environment, prune=prune, changes=planned
     )

@@ -11,9 +11,9 @@ Layout of a directory::
 
 An overlay is merged into the base document of the same kind and name: mappings key by
 key (a key set to null is removed, as in a JSON merge patch), lists of named items (an
-endpoint's variants, alarms) item by item by ``name``, any other value replaced. An overlay may not add a resource. The spec set's name — what owns
-the resources it applies — is given by a ``kind: SpecSet`` document, else it is the
-directory's name.
+endpoint's variants, alarms) item by item by ``name``, any other value replaced. An
+overlay may not add a resource. The spec set's name — what owns the resources it
+applies — is given by a ``kind: SpecSet`` document, else it is the directory's name.
 
 Everything is read and validated before anything is looked up on a platform: every
 problem of every file is reported at once, each with its file, line and field.
