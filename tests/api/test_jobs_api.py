@@ -1,9 +1,11 @@
-"""Jobs, tuning jobs, schedules and triggers over REST and the CLI: wiring and bad input."""
+"""Jobs, tuning jobs, schedules and triggers over REST and the CLI: wiring and bad input;
+schedules and triggers updated in place over REST."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -110,3 +112,75 @@ def test_schedule_and_trigger_cli(
         cli, ["triggers", "create", "x", "--pipeline", "fan", "--event", "e", "--map", "broken"]
     )
     assert bad.exit_code == 2
+
+
+def test_schedules_and_triggers_are_updated_over_rest(
+    client: TestClient, services: Services, tokens: dict[str, str]
+) -> None:
+    editor, viewer = bearer(tokens["editor"]), bearer(tokens["viewer"])
+    services.pipelines.register(sample.fan)
+    services.pipelines.register(sample.retrying)
+    schedule = {"name": "nightly", "pipeline": "fan", "cron": "0 2 * * *"}
+    assert client.post("/api/v1/schedules", json=schedule, headers=editor).status_code == 201
+    client.post("/api/v1/schedules/nightly/disable", headers=editor)
+    # The name may be left out (the path's) or repeated.
+    for body in (
+        {"pipeline": "retrying", "cron": "0 3 * * *", "parameters": {"failures": 0}},
+        schedule | {"pipeline": "retrying", "cron": "0 3 * * *", "parameters": {"failures": 0}},
+    ):
+        updated = client.put("/api/v1/schedules/nightly", json=body, headers=editor)
+        assert updated.status_code == 200, updated.text
+        assert {k: updated.json()[k] for k in ("name", "pipeline", "cron", "parameters")} == {
+            "name": "nightly",
+            "pipeline": "retrying",
+            "cron": "0 3 * * *",
+            "parameters": {"failures": 0},
+        }
+        assert updated.json()["enabled"] is False
+    stored = client.get("/api/v1/schedules/nightly", headers=editor).json()
+    assert stored == updated.json()
+
+    trigger = {"name": "on-drift", "pipeline": "fan", "event_type": "monitor.violations"}
+    assert client.post("/api/v1/triggers", json=trigger, headers=editor).status_code == 201
+    changed = client.put(
+        "/api/v1/triggers/on-drift",
+        json={"pipeline": "retrying", "event_type": "x.done", "debounce_seconds": 60},
+        headers=editor,
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["pipeline"], changed.json()["event_type"]) == ("retrying", "x.done")
+    assert (changed.json()["fired"], changed.json()["debounce_seconds"]) == (0, 60.0)
+    assert client.get("/api/v1/triggers/on-drift", headers=editor).json() == changed.json()
+
+    # Bad input is a 400 naming the field, an unknown name a 404, a viewer a 403: each
+    # changes nothing.
+    bad: list[tuple[str, dict[str, Any], str]] = [
+        ("schedules/nightly", schedule | {"cron": "every tuesday"}, "cron"),
+        ("schedules/nightly", schedule | {"pipeline": "nowhere"}, "pipeline"),
+        ("schedules/nightly", schedule | {"name": "daily"}, "name"),
+        ("schedules/nightly", schedule | {"catchup": "sometimes"}, "catchup"),
+        ("schedules/nightly", {"pipeline": "fan"}, "cron"),
+        ("triggers/on-drift", trigger | {"pipeline": "nowhere"}, "pipeline"),
+        ("triggers/on-drift", trigger | {"name": "on-other"}, "name"),
+        ("triggers/on-drift", trigger | {"debounce_seconds": -1}, "debounce_seconds"),
+        ("triggers/on-drift", trigger | {"colour": "red"}, "colour"),
+    ]
+    for path, body, field in bad:
+        answer = client.put(f"/api/v1/{path}", json=body, headers=editor)
+        assert answer.status_code == 400, (path, body, answer.text)
+        assert answer.json()["error"]["details"]["field"] == field, (path, body, answer.text)
+    for path, body in (("schedules/nobody", schedule), ("triggers/nobody", trigger)):
+        missing = client.put(f"/api/v1/{path}", json=body | {"name": "nobody"}, headers=editor)
+        assert missing.status_code == 404, missing.text
+        assert client.put(f"/api/v1/{path}", json=body, headers=viewer).status_code == 403
+    assert client.get("/api/v1/schedules/nightly", headers=editor).json() == stored
+    assert client.get("/api/v1/triggers/on-drift", headers=editor).json() == changed.json()
+    assert [s["name"] for s in client.get("/api/v1/schedules", headers=editor).json()] == [
+        "nightly"
+    ]
+    updates = services.audit.list(action=".update", limit=10)
+    assert sorted((e.action, e.resource) for e in updates if e.outcome == "success") == [
+        ("schedule.update", "schedule/nightly"),
+        ("schedule.update", "schedule/nightly"),
+        ("trigger.update", "trigger/on-drift"),
+    ]

@@ -78,7 +78,7 @@ def test_openapi_documents_every_monitoring_path(client: TestClient) -> None:
         "/api/v1/baselines/{name}/statistics": {"get"},
         "/api/v1/baselines/{name}/constraints": {"get", "put"},
         "/api/v1/monitors": {"get", "post"},
-        "/api/v1/monitors/{name}": {"get", "delete"},
+        "/api/v1/monitors/{name}": {"get", "put", "delete"},
         "/api/v1/monitors/{name}/enable": {"post"},
         "/api/v1/monitors/{name}/disable": {"post"},
         "/api/v1/monitors/{name}/runs": {"get", "post"},
@@ -392,6 +392,58 @@ def test_a_bad_monitor_is_a_400_naming_the_field_and_stores_nothing(
         assert error["code"] == "invalid_input", (change, error)
         assert error["details"]["field"] == field, (change, error)
         assert client.get(f"{API}/monitors", headers=editor).json() == []
+
+
+def test_a_monitor_is_updated_in_place_keeping_its_runs(
+    client: TestClient, services: Services, editor: dict[str, str], data: str
+) -> None:
+    _baseline(client, editor, data)
+    _created(client.post(f"{API}/monitors", json=_monitor(), headers=editor))
+    capture(services, "shop", shift=1.5)
+    run = _created(client.post(f"{API}/monitors/dq/runs", json=WINDOW, headers=editor), 202)
+    assert execute_queued(services) == 1
+    _created(client.post(f"{API}/monitors/dq/disable", headers=editor), 200)
+
+    # The name may be left out (the path's) or repeated.
+    change = {"schedule": "0 6 * * *", "window_hours": 2, "description": "by ops"}
+    for body in ({k: v for k, v in _monitor(**change).items() if k != "name"}, _monitor(**change)):
+        updated = _created(client.put(f"{API}/monitors/dq", json=body, headers=editor), 200)
+        assert (updated["name"], updated["schedule"], updated["enabled"]) == (
+            "dq",
+            "0 6 * * *",
+            False,
+        )
+        assert updated["spec"]["window_hours"] == 2 and updated["spec"]["description"] == "by ops"
+        assert (updated["runs"], updated["last_status"]) == (1, "violations")
+        assert updated["next_run_at"] is not None
+    assert client.get(f"{API}/monitors/dq", headers=editor).json() == updated
+    runs = client.get(f"{API}/monitors/dq/runs", headers=editor).json()
+    assert [r["id"] for r in runs] == [run["id"]]
+    entries = services.audit.list(action="monitor.update", limit=10)
+    assert [(e.actor, e.resource) for e in entries] == [("t-editor", "monitor/dq")] * 2
+
+
+def test_a_bad_monitor_update_is_a_400_naming_the_field_and_changes_nothing(
+    client: TestClient,
+    services: Services,
+    editor: dict[str, str],
+    tokens: dict[str, str],
+    data: str,
+) -> None:
+    _baseline(client, editor, data)
+    before = _created(client.post(f"{API}/monitors", json=_monitor(), headers=editor))
+    renamed = ({"name": "other"}, "name")
+    kind = ({"kind": "bias", "bias": {"facet": "b", "facet_values": ["x"]}}, "kind")
+    for change, field in [*BAD_MONITORS, renamed, kind]:
+        response = client.put(f"{API}/monitors/dq", json=_monitor() | change, headers=editor)
+        error = _error(response, 400)
+        assert error["details"]["field"] == field, (change, error)
+    missing = client.put(f"{API}/monitors/nobody", json=_monitor("nobody"), headers=editor)
+    assert "nobody" in _error(missing, 404)["message"]
+    viewer = bearer(tokens["viewer"])
+    _error(client.put(f"{API}/monitors/dq", json=_monitor(), headers=viewer), 403)
+    assert client.get(f"{API}/monitors", headers=editor).json() == [before]
+    assert services.audit.list(action="monitor.update", limit=10) == []
 
 
 BAD_WINDOWS: list[tuple[dict[str, Any], str]] = [

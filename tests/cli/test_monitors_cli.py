@@ -1,7 +1,7 @@
 """`slipway monitors` (and `monitors baseline`), embedded on both engines: baselines from
 a file with edited constraints, monitors from YAML, a run followed with --wait while a
 worker thread executes it, reports as tables and JSON, ground truth from JSON lines, CSV
-and JSON files; bad input exits 2 and writes nothing."""
+and JSON files; a monitor updated from YAML; bad input exits 2 and writes nothing."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def _baseline(tmp_path: Path) -> None:
 
 def test_every_command_has_help() -> None:
     top = _ok(["monitors", "--help"])
-    commands = "create list show enable disable delete run runs report ground-truth baseline"
+    commands = "create update list show enable disable delete run runs report ground-truth baseline"
     for command in commands.split():
         assert command in top
         assert "Usage" in _ok(["monitors", command, "--help"])
@@ -201,6 +201,37 @@ def test_bad_monitor_input_exits_2_and_stores_nothing(services: Services, tmp_pa
         ["monitors", "run", "dq", "--start", WINDOW["end"], "--end", WINDOW["start"]], 2
     )
     assert services.monitoring.runs("dq") == []
+
+
+def test_a_monitor_updated_from_a_file_keeps_its_state(services: Services, tmp_path: Path) -> None:
+    _baseline(tmp_path)
+    spec = tmp_path / "dq.yaml"
+    spec.write_text(MONITOR)
+    _ok(["monitors", "create", "-f", str(spec)])
+    _ok(["monitors", "disable", "dq"])
+    spec.write_text(MONITOR.replace('"0 * * * *"', '"30 6 * * *"\ntimezone: Europe/Paris'))
+    updated = _ok(["monitors", "update", "-f", str(spec)])
+    assert "updated data_quality monitor dq of endpoint shop on 30 6 * * * (Europe/Paris)" in (
+        updated
+    )
+    monitor = services.monitoring.get("dq")
+    assert (monitor.schedule, monitor.timezone, monitor.enabled) == (
+        "30 6 * * *",
+        "Europe/Paris",
+        False,
+    )
+    shown = json.loads(_ok(["monitors", "update", "-f", str(spec), "-o", "json"]))
+    assert shown["spec"]["schedule"] == "30 6 * * *" and shown["enabled"] is False
+    monitor = services.monitoring.get("dq")
+
+    bias = "bias:\n  facet: b\n  facet_values: [x]\n"
+    spec.write_text(MONITOR.replace("data_quality", "bias") + bias)
+    assert "its kind cannot change" in _fails(["monitors", "update", "-f", str(spec)], 2)
+    spec.write_text(MONITOR.replace('"0 * * * *"', "every hour"))
+    assert "schedule" in _fails(["monitors", "update", "-f", str(spec)], 2)
+    spec.write_text(MONITOR.replace("name: dq", "name: nobody"))
+    assert "does not exist" in _fails(["monitors", "update", "-f", str(spec)])
+    assert services.monitoring.list() == [monitor]
 
 
 def test_ground_truth_files_and_a_model_quality_report(services: Services, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from slipway.monitoring.resources import (
     MonitorReport,
     MonitorRun,
 )
+from slipway.monitoring.spec import MonitorSpec
 from tests.monitoring.synthetic import HOUR, capture, write_baseline
 from tests.shared_platform import SharedPlatform
 from tests.waiting import eventually
@@ -222,3 +223,61 @@ def test_bad_input_names_the_field_and_stores_nothing(
         )
     assert naive.value.field == "start"
     assert platform.monitoring.runs(f"bad-{side}") == []
+
+
+def test_a_monitor_is_updated_in_place(platform: Any, side: str, tmp_path: Path) -> None:
+    base, other = f"base-upd-{side}", f"base-upd2-{side}"
+    _baseline(platform, base, tmp_path)
+    _baseline(platform, other, tmp_path)
+    name, endpoint = f"upd-{side}", f"shop-upd-{side}"
+    spec = {"name": name, "kind": "data_quality", "endpoint": endpoint, "baseline": base}
+    made = platform.monitoring.create(spec, actor="test")
+    platform.monitoring.set_enabled(name, False, actor="test")
+
+    new = MonitorSpec.model_validate(
+        spec | {"baseline": other, "schedule": "0 * * * *", "window_hours": 3}
+    )
+    updated = platform.monitoring.update(new, actor="test")
+    assert isinstance(updated, Monitor)
+    assert updated.spec == new and updated.schedule == "0 * * * *"
+    assert updated.next_run_at is not None and made.next_run_at is None
+    assert (updated.enabled, updated.runs, updated.created_at) == (False, 0, made.created_at)
+    assert platform.monitoring.get(name) == updated
+    again = platform.monitoring.update(new.model_dump(mode="json"), actor="test")  # a mapping
+    assert again.spec == new and again.next_run_at == updated.next_run_at
+
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"kind": "bias", "bias": {"facet": "b", "facet_values": ["x"]}}, "kind"),
+        ({"baseline": f"none-{side}"}, "baseline"),
+        ({"schedule": "every hour"}, "schedule"),
+        ({"drift": {"nope": {"method": "psi"}}}, "drift.nope"),
+        ({"colour": "red"}, "colour"),
+    ]
+    for change, field in bad:
+        with pytest.raises(InvalidInput) as refused:
+            platform.monitoring.update(spec | change, actor="test")
+        assert refused.value.field == field, (change, refused.value)
+    with pytest.raises(NotFound):
+        platform.monitoring.update(spec | {"name": f"nobody-{side}"}, actor="test")
+    assert platform.monitoring.get(name) == again
+
+
+def test_a_put_naming_another_monitor_is_refused(
+    shared_platform: SharedPlatform, tmp_path: Path
+) -> None:
+    """The REST body may leave the name out or repeat the path's; naming another is a
+    400 naming ``name`` (a rename), and nothing changes."""
+    services = shared_platform.services
+    _baseline(services, "base-put", tmp_path)
+    spec = {"name": "put-mon", "kind": "data_quality", "endpoint": "shop", "baseline": "base-put"}
+    kept = services.monitoring.create(spec, actor="test")
+    with shared_platform.client() as client:
+        with pytest.raises(InvalidInput) as renamed:
+            client.transport.request("PUT", "/monitors/put-mon", json=spec | {"name": "other"})
+        assert renamed.value.field == "name"
+        nameless = {k: v for k, v in spec.items() if k != "name"} | {"window_hours": 2}
+        answer = client.transport.request("PUT", "/monitors/put-mon", json=nameless)
+        assert Monitor.model_validate(answer.json()).spec.window_hours == 2
+    assert services.monitoring.get("put-mon").created_at == kept.created_at
+    with pytest.raises(NotFound):
+        services.monitoring.get("other")

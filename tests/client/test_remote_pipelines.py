@@ -2,10 +2,10 @@
 tests on both (the ``platform`` fixture). A pipeline defined with the DSL is registered
 (traced on this side, stored by the control plane without importing it), started, waited
 on to Succeeded by ``slipway up``'s workers, and its logs read back; an execution is
-cancelled and retried; schedules and event triggers are created, paused, resumed and
-deleted, and a trigger starts its pipeline from a real event through ``slipway up``'s
-scheduler; bad input is the same typed error naming the field on both sides, and writes
-nothing.
+cancelled and retried; schedules and event triggers are created, paused, resumed,
+updated in place and deleted, and a trigger starts its pipeline from a real event through
+``slipway up``'s scheduler; bad input is the same typed error naming the field on both
+sides, and writes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from slipway.core.resource import Listing
 from slipway.events.resources import Trigger
 from slipway.pipelines.definition import define
 from slipway.pipelines.dsl import pipeline
-from slipway.pipelines.resources import Execution, Pipeline, Schedule, StepRun
+from slipway.pipelines.resources import Execution, Pipeline, Schedule, ScheduleSpec, StepRun
 from tests.client import flows
 from tests.client.conftest import SharedPlatform
 from tests.waiting import eventually
@@ -132,8 +132,9 @@ def test_bad_schedules_name_the_field(platform: Any, side: str) -> None:
     with pytest.raises(InvalidInput) as bad_name:
         platform.schedules.create("Bad Name", flow, "* * * * *")
     assert bad_name.value.field == "name"
-    with pytest.raises(NotFound):
+    with pytest.raises(InvalidInput) as pipeline_field:
         platform.schedules.create(name, f"nowhere-{side}", "* * * * *")
+    assert pipeline_field.value.field == "pipeline"
     assert name not in [s.name for s in platform.schedules.all()]
 
 
@@ -181,9 +182,129 @@ def test_bad_triggers_name_the_field(platform: Any, side: str) -> None:
     with pytest.raises(InvalidInput) as event_type:
         platform.triggers.create(name, flow, "")
     assert event_type.value.field == "event_type"
-    with pytest.raises(NotFound):
+    with pytest.raises(InvalidInput) as pipeline_field:
         platform.triggers.create(name, f"nowhere-{side}", "feature_group.ingested")
+    assert pipeline_field.value.field == "pipeline"
     assert name not in [t.name for t in platform.triggers.all()]
+
+
+def test_schedules_and_triggers_are_updated_in_place(platform: Any, side: str) -> None:
+    flow, other = f"upd-flow-{side}", f"upd-other-{side}"
+    platform.pipelines.register(pipeline(name=flow)(flows.greeting))
+    platform.pipelines.register(pipeline(name=other)(flows.greeting))
+    schedule, trigger = f"upd-sched-{side}", f"upd-trig-{side}"
+    made = platform.schedules.create(schedule, flow, "0 2 * * *", parameters={"n": 1})
+    platform.schedules.set_enabled(schedule, False)
+    spec = ScheduleSpec(
+        name=schedule,
+        pipeline=other,
+        cron="15 4 * * 1",
+        timezone="Asia/Tokyo",
+        parameters={"n": 2},
+        catchup="none",
+    )
+    updated = platform.schedules.update(spec)
+    assert isinstance(updated, Schedule)
+    assert (updated.pipeline, updated.cron, updated.timezone, updated.catchup) == (
+        other,
+        "15 4 * * 1",
+        "Asia/Tokyo",
+        "none",
+    )
+    assert (updated.parameters, updated.enabled, updated.created_at) == (
+        {"n": 2},
+        False,
+        made.created_at,
+    )
+    assert updated.next_fire_at != made.next_fire_at
+    assert platform.schedules.get(schedule) == updated
+    assert platform.schedules.fires(schedule) == []
+    assert platform.schedules.update(spec.model_dump()) == updated  # a dict too; idempotent
+
+    platform.triggers.create(trigger, flow, "x.done", debounce_seconds=5)
+    platform.triggers.set_enabled(trigger, False)
+    changed = platform.triggers.update(
+        {
+            "name": trigger,
+            "pipeline": other,
+            "event_type": "y.done",
+            "filters": {"resource": "model/fraud"},
+            "debounce_seconds": 30,
+        }
+    )
+    assert isinstance(changed, Trigger)
+    assert (changed.pipeline, changed.event_type, changed.filters) == (
+        other,
+        "y.done",
+        {"resource": "model/fraud"},
+    )
+    assert (changed.debounce_seconds, changed.enabled, changed.fired) == (30.0, False, 0)
+    assert platform.triggers.get(trigger) == changed
+
+
+def test_bad_updates_name_the_field_and_change_nothing(platform: Any, side: str) -> None:
+    flow = f"upd-bad-{side}"
+    platform.pipelines.register(pipeline(name=flow)(flows.greeting))
+    schedule, trigger = f"upd-bad-s-{side}", f"upd-bad-t-{side}"
+    kept_schedule = platform.schedules.create(schedule, flow, "0 2 * * *")
+    kept_trigger = platform.triggers.create(trigger, flow, "x.done")
+    good_schedule = {"name": schedule, "pipeline": flow, "cron": "0 3 * * *"}
+    good_trigger = {"name": trigger, "pipeline": flow, "event_type": "y.done"}
+    schedules: list[tuple[dict[str, Any], str]] = [
+        (good_schedule | {"cron": "every tuesday"}, "cron"),
+        (good_schedule | {"pipeline": f"nowhere-{side}"}, "pipeline"),
+        (good_schedule | {"timezone": "Mars/Olympus"}, "timezone"),
+        (good_schedule | {"catchup": "sometimes"}, "catchup"),
+        (good_schedule | {"colour": "red"}, "colour"),
+    ]
+    for spec, field in schedules:
+        with pytest.raises(InvalidInput) as bad:
+            platform.schedules.update(spec)
+        assert bad.value.field == field, (spec, bad.value)
+    triggers: list[tuple[dict[str, Any], str]] = [
+        (good_trigger | {"pipeline": f"nowhere-{side}"}, "pipeline"),
+        (good_trigger | {"event_type": ""}, "event_type"),
+        (good_trigger | {"debounce_seconds": -1}, "debounce_seconds"),
+        (good_trigger | {"name": "Bad Name"}, "name"),
+    ]
+    for spec, field in triggers:
+        with pytest.raises(InvalidInput) as bad:
+            platform.triggers.update(spec)
+        assert bad.value.field == field, (spec, bad.value)
+    with pytest.raises(NotFound):
+        platform.schedules.update(good_schedule | {"name": f"nobody-{side}"})
+    with pytest.raises(NotFound):
+        platform.triggers.update(good_trigger | {"name": f"nobody-{side}"})
+    assert platform.schedules.get(schedule) == kept_schedule
+    assert platform.triggers.get(trigger) == kept_trigger
+
+
+def test_a_put_naming_another_schedule_or_trigger_is_refused(
+    shared_platform: SharedPlatform,
+) -> None:
+    """The REST body may leave the name out or repeat the path's; naming another is a
+    400 naming ``name`` (a rename), and nothing changes."""
+    services = shared_platform.services
+    services.pipelines.register(pipeline(name="put-flow")(flows.greeting))
+    kept = services.schedules.create("put-sched", "put-flow", "0 2 * * *")
+    services.triggers.create("put-trig", "put-flow", "x.done")
+    with shared_platform.client() as client:
+        body = {"name": "other", "pipeline": "put-flow", "cron": "0 5 * * *"}
+        with pytest.raises(InvalidInput) as renamed:
+            client.transport.request("PUT", "/schedules/put-sched", json=body)
+        assert renamed.value.field == "name"
+        body = {"name": "other", "pipeline": "put-flow", "event_type": "y.done"}
+        with pytest.raises(InvalidInput) as renamed:
+            client.transport.request("PUT", "/triggers/put-trig", json=body)
+        assert renamed.value.field == "name"
+        nameless = client.transport.request(
+            "PUT", "/schedules/put-sched", json={"pipeline": "put-flow", "cron": "0 5 * * *"}
+        )
+        assert Schedule.model_validate(nameless.json()).cron == "0 5 * * *"
+    assert services.schedules.get("put-sched").created_at == kept.created_at
+    assert services.triggers.get("put-trig").event_type == "x.done"
+    with pytest.raises(NotFound):
+        services.schedules.get("other")
 
 
 def test_a_trigger_starts_its_pipeline_from_a_real_event(platform: Any, side: str) -> None:

@@ -1,4 +1,5 @@
-"""Schedules fire once per tick even with two schedulers; triggers debounce bursts."""
+"""Schedules fire once per tick even with two schedulers; triggers debounce bursts; an
+update replaces a schedule's or trigger's definition and keeps its history."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from slipway.core.clock import utcnow
 from slipway.core.cron import next_after
 from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.settings import load_settings
+from slipway.events.resources import TriggerSpec
+from slipway.pipelines.resources import ScheduleSpec
 from slipway.pipelines.tables import ExecutionRow
 from slipway.services import Services
 from tests.pipelines import sample
@@ -93,8 +98,9 @@ def test_catchup_latest_fires_once_and_bad_input(services: Services) -> None:
     assert info.value.field == "cron"
     with pytest.raises(InvalidInput):
         services.schedules.create("bad", "fan", "* * * * *", timezone="Mars/Olympus")
-    with pytest.raises(NotFound):
+    with pytest.raises(InvalidInput) as pipeline:
         services.schedules.create("bad", "missing", "* * * * *")
+    assert pipeline.value.field == "pipeline"
 
 
 def test_trigger_debounces_and_maps_parameters(
@@ -150,3 +156,168 @@ def test_a_trigger_never_fires_on_another_workspaces_events(services: Services) 
     assert services.triggers.process() == []
     services.events.append("feature_group.ingested", "feature-group/weather", {"rows": 3})
     assert len(services.triggers.process()) == 2
+
+
+def _audited(services: Services, action: str) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(e.actor, e.resource, e.details) for e in services.audit.list(action=action, limit=10)]
+
+
+def test_an_updated_schedule_keeps_its_firings_and_enabled_state(services: Services) -> None:
+    services.pipelines.register(sample.retrying)
+    start = utcnow() - timedelta(hours=3)
+    services.schedules.create("hourly", "fan", "0 * * * *", parameters={"n": 2}, start_at=start)
+    fired = services.schedules.tick()
+    assert len(fired) == 1  # catchup latest: the newest missed tick
+    paused = services.schedules.set_enabled("hourly", False)
+
+    spec = ScheduleSpec(
+        name="hourly",
+        pipeline="retrying",
+        cron="30 6 * * *",
+        timezone="Europe/Paris",
+        parameters={"failures": 0},
+        catchup="none",
+    )
+    before = utcnow()
+    updated = services.schedules.update(spec, actor="ops")
+    assert (updated.pipeline, updated.cron, updated.timezone, updated.catchup) == (
+        "retrying",
+        "30 6 * * *",
+        "Europe/Paris",
+        "none",
+    )
+    assert updated.parameters == {"failures": 0}
+    assert updated.enabled is False  # paused stays paused
+    assert updated.last_fired_at == paused.last_fired_at is not None
+    assert updated.created_at == paused.created_at
+    # The new cron, in the new time zone, from now.
+    after = utcnow()
+    assert (
+        next_after("30 6 * * *", "Europe/Paris", before)
+        <= updated.next_fire_at
+        <= next_after("30 6 * * *", "Europe/Paris", after)
+    )
+    assert services.schedules.get("hourly") == updated
+    assert [f.execution_id for f in services.schedules.fires("hourly")] == [fired[0].execution_id]
+    [(actor, resource, details)] = _audited(services, "schedule.update")
+    assert (actor, resource) == ("ops", "schedule/hourly")
+    assert details == {
+        "pipeline": "retrying",
+        "cron": "30 6 * * *",
+        "timezone": "Europe/Paris",
+        "catchup": "none",
+    }
+
+    # The same cron and time zone: the next fire time stays; a future start moves it.
+    same = services.schedules.update(
+        spec.model_copy(update={"parameters": {"failures": 1}}).model_dump()
+    )
+    assert same.next_fire_at == updated.next_fire_at and same.parameters == {"failures": 1}
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+    moved = services.schedules.update(spec.model_copy(update={"start_at": later}))
+    assert moved.next_fire_at == next_after("30 6 * * *", "Europe/Paris", later)
+    # A start in the past counts from now: it never reaches back to fire missed ticks.
+    before = utcnow()
+    back = services.schedules.update(spec.model_copy(update={"start_at": start}))
+    assert before < back.next_fire_at <= next_after("30 6 * * *", "Europe/Paris", utcnow())
+    assert services.schedules.set_enabled("hourly", True).enabled is True
+    assert services.schedules.tick() == []
+
+
+def test_a_bad_schedule_update_names_the_field_and_changes_nothing(services: Services) -> None:
+    kept = services.schedules.create("nightly", "fan", "0 2 * * *", parameters={"n": 1})
+    good = {"name": "nightly", "pipeline": "fan", "cron": "0 3 * * *"}
+    cases: list[tuple[dict[str, Any], str]] = [
+        (good | {"cron": "every tuesday"}, "cron"),
+        (good | {"pipeline": "missing"}, "pipeline"),
+        (good | {"timezone": "Mars/Olympus"}, "timezone"),
+        (good | {"catchup": "sometimes"}, "catchup"),
+        (good | {"colour": "red"}, "colour"),
+        ({k: v for k, v in good.items() if k != "cron"}, "cron"),
+        (good | {"name": "Bad Name"}, "name"),
+    ]
+    for spec, field in cases:
+        with pytest.raises(InvalidInput) as bad:
+            services.schedules.update(spec)
+        assert bad.value.field == field, (spec, bad.value)
+    with pytest.raises(NotFound):
+        services.schedules.update(good | {"name": "nobody"})
+    assert services.schedules.all() == [kept]
+    assert _audited(services, "schedule.update") == []
+
+
+def test_an_updated_trigger_keeps_its_firings_and_enabled_state(services: Services) -> None:
+    services.pipelines.register(sample.retrying)
+    services.triggers.create(
+        "on-ingest",
+        "fan",
+        "feature_group.ingested",
+        parameter_mapping={"n": "payload.rows"},
+        debounce_seconds=3600,
+    )
+    services.events.append("feature_group.ingested", "feature-group/weather", {"rows": 3})
+    assert len(services.triggers.process()) == 1
+    fired = services.triggers.set_enabled("on-ingest", False)
+    assert fired.fired == 1 and fired.last_fired_at is not None
+
+    updated = services.triggers.update(
+        TriggerSpec(
+            name="on-ingest",
+            pipeline="retrying",
+            event_type="monitor.violations",
+            filters={"resource": "monitor/drift"},
+            parameter_mapping={"marker": "resource"},
+            debounce_seconds=60.0,
+        ),
+        actor="ops",
+    )
+    assert (updated.pipeline, updated.event_type, updated.debounce_seconds) == (
+        "retrying",
+        "monitor.violations",
+        60.0,
+    )
+    assert updated.filters == {"resource": "monitor/drift"}
+    assert updated.parameter_mapping == {"marker": "resource"}
+    assert (updated.enabled, updated.fired, updated.last_fired_at) == (
+        False,
+        1,
+        fired.last_fired_at,
+    )
+    assert services.triggers.get("on-ingest") == updated
+    [(actor, resource, details)] = _audited(services, "trigger.update")
+    assert (actor, resource) == ("ops", "trigger/on-ingest")
+    assert details == {"pipeline": "retrying", "event_type": "monitor.violations"}
+
+    # Enabled again, it fires its new pipeline on its new event, counting on.
+    services.triggers.set_enabled("on-ingest", True)
+    later_clock = utcnow() + timedelta(hours=2)  # past the old debounce window as well
+    services.events.append("feature_group.ingested", "feature-group/weather", {"rows": 4})
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr("slipway.core.events.utcnow", lambda: later_clock)
+        services.events.append("monitor.violations", "monitor/drift", {})
+    [started] = services.triggers.process()
+    described = services.pipelines.describe(started)
+    assert described.pipeline == "retrying"
+    assert described.parameters["marker"] == "monitor/drift"
+    assert services.triggers.get("on-ingest").fired == 2
+
+
+def test_a_bad_trigger_update_names_the_field_and_changes_nothing(services: Services) -> None:
+    kept = services.triggers.create("on-done", "fan", "x.done", debounce_seconds=5)
+    good = {"name": "on-done", "pipeline": "fan", "event_type": "y.done"}
+    cases: list[tuple[dict[str, Any], str]] = [
+        (good | {"pipeline": "missing"}, "pipeline"),
+        (good | {"event_type": ""}, "event_type"),
+        (good | {"debounce_seconds": -1}, "debounce_seconds"),
+        (good | {"filters": "resource=x"}, "filters"),
+        (good | {"colour": "red"}, "colour"),
+        (good | {"name": "Bad Name"}, "name"),
+    ]
+    for spec, field in cases:
+        with pytest.raises(InvalidInput) as bad:
+            services.triggers.update(spec)
+        assert bad.value.field == field, (spec, bad.value)
+    with pytest.raises(NotFound):
+        services.triggers.update(good | {"name": "nobody"})
+    assert services.triggers.all() == [kept]
+    assert _audited(services, "trigger.update") == []

@@ -113,11 +113,13 @@ CONTROL_PLANE = parse(
     GET     /api/v1/schedules/{name}/fires                        viewer
     POST    /api/v1/schedules                                     editor
     POST    /api/v1/schedules/{name}/{action}                     editor
+    PUT     /api/v1/schedules/{name}                              editor
     DELETE  /api/v1/schedules/{name}                              editor
     GET     /api/v1/triggers                                      viewer
     GET     /api/v1/triggers/{name}                               viewer
     POST    /api/v1/triggers                                      editor
     POST    /api/v1/triggers/{name}/{action}                      editor
+    PUT     /api/v1/triggers/{name}                               editor
     DELETE  /api/v1/triggers/{name}                               editor
     GET     /api/v1/code-bundles/{digest}                         viewer
     POST    /api/v1/code-bundles                                  editor
@@ -158,6 +160,7 @@ CONTROL_PLANE = parse(
     POST    /api/v1/monitors                                      editor
     POST    /api/v1/monitors/{name}/enable                        editor
     POST    /api/v1/monitors/{name}/disable                       editor
+    PUT     /api/v1/monitors/{name}                               editor
     DELETE  /api/v1/monitors/{name}                               editor
     POST    /api/v1/monitors/{name}/runs                          editor
     POST    /api/v1/endpoints/{endpoint}/ground-truth             editor
@@ -178,12 +181,12 @@ CONTROL_PLANE = parse(
     POST    /api/v1/alerts/rules/{name}/enable                    editor
     POST    /api/v1/alerts/rules/{name}/disable                   editor
     DELETE  /api/v1/alerts/rules/{name}                           editor
-    """
-)
-
     GET     /api/v1/applied                                       viewer
     PUT     /api/v1/applied/{kind}/{name}                         editor
     DELETE  /api/v1/applied/{kind}/{name}                         editor
+    """
+)
+
 # The gateway: liveness and discovery are public; calling an endpoint needs a grant of
 # invoke on it (admins may call any); the metrics and online features need any token.
 GATEWAY = parse(
@@ -226,10 +229,10 @@ CONTROL_PLANE_PARAMS = {
     "execution_id": "matrix-none",
     "token_id": "matrix-none",
     "digest": "0" * 64,
+    "kind": "Monitor",
 }
 
 
-    "kind": "Monitor",
 def audited_denial(method: str, need: Need) -> bool:
     """Whether the control plane writes an audit entry when it refuses ``method`` on a
     route needing ``need``: every refusal is recorded, reads included."""

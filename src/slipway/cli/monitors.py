@@ -113,6 +113,30 @@ def create(
     )
 
 
+@app.command("update")
+def update(
+    file: Annotated[
+        Path,
+        typer.Option(
+            ..., "--file", "-f", help="YAML or JSON monitor spec (name, kind, endpoint, ...)"
+        ),
+    ],
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Replace a monitor's spec from a spec file (its kind may not change; its runs stay)."""
+    spec = load_yaml_mapping(file)
+    with platform() as services:
+        monitor = services.monitoring.update(spec, actor=cli_actor())
+    if output is Format.JSON:
+        print_json(_fields(monitor, output))
+        return
+    schedule = f"on {monitor.schedule} ({monitor.timezone})" if monitor.schedule else ""
+    console.print(
+        f"updated {monitor.kind} monitor [bold]{monitor.name}[/bold] of endpoint"
+        f" {monitor.endpoint} {schedule or 'run on demand'}"
+    )
+
+
 @app.command("list")
 def list_monitors(
     endpoint: Annotated[str | None, typer.Option(help="only this endpoint's")] = None,

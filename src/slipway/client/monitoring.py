@@ -23,6 +23,7 @@ from slipway.core.arrowipc import ARROW_STREAM, IpcChunks
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
+from slipway.core.specs import parse_spec
 from slipway.monitoring.resources import (
     ABReport,
     Baseline,
@@ -64,6 +65,18 @@ class RemoteMonitoring:
     def create(self, spec: MonitorSpec | Mapping[str, Any], *, actor: str = "") -> Monitor:
         body = spec.model_dump(mode="json") if isinstance(spec, MonitorSpec) else dict(spec)
         response = self.transport.request("POST", "/monitors", json=body)
+        return Monitor.model_validate(response.json())
+
+    def update(self, spec: MonitorSpec | Mapping[str, Any], *, actor: str = "") -> Monitor:
+        """Replace the spec of the monitor ``spec.name`` (``PUT /monitors/{name}``; its
+        kind may not change); its runs and enabled state stay. The spec is parsed here
+        (the same errors as the embedded service's) to name the path; the server checks
+        it again and what it names (the baseline, the bias facet...)."""
+        monitor = parse_spec(MonitorSpec, spec if isinstance(spec, MonitorSpec) else dict(spec))
+        # Replacing with the same spec twice is the same as once: safe to resend.
+        response = self.transport.request(
+            "PUT", f"/monitors/{monitor.name}", json=monitor.model_dump(mode="json")
+        )
         return Monitor.model_validate(response.json())
 
     def get(self, name: str) -> Monitor:

@@ -18,7 +18,9 @@ from typing import Any
 from slipway.client.code import RemoteCode
 from slipway.client.transport import POLL_SECONDS, Transport, listing
 from slipway.core.logsink import LogLine
+from slipway.core.names import validate_name
 from slipway.core.resource import Listing
+from slipway.core.specs import parse_spec
 from slipway.core.waiting import wait_until_final
 from slipway.pipelines.definition import define
 from slipway.pipelines.dsl import PipelineFunction
@@ -29,6 +31,7 @@ from slipway.pipelines.resources import (
     PipelineDefinition,
     Schedule,
     ScheduleFire,
+    ScheduleSpec,
 )
 from slipway.pipelines.states import TERMINAL_EXECUTIONS
 
@@ -170,6 +173,20 @@ class RemoteSchedules:
         return Schedule.model_validate(
             self.transport.request("POST", "/schedules", json=body).json()
         )
+
+    def update(self, spec: ScheduleSpec | dict[str, Any], *, actor: str | None = None) -> Schedule:
+        """Replace the definition of the schedule ``spec.name`` (``PUT
+        /schedules/{name}``); its firings and enabled state stay. The spec is parsed here
+        (the same errors as the embedded service's) to name the path; the server checks
+        it again and the pipeline it names."""
+        del actor  # the server's caller
+        schedule = parse_spec(ScheduleSpec, spec)
+        name = validate_name(schedule.name, field="name")
+        # Replacing with the same definition twice is the same as once: safe to resend.
+        answer = self.transport.request(
+            "PUT", f"/schedules/{name}", json=schedule.model_dump(mode="json")
+        )
+        return Schedule.model_validate(answer.json())
 
     def get(self, name: str) -> Schedule:
         return Schedule.model_validate(self.transport.request("GET", f"/schedules/{name}").json())

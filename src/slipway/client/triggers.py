@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from slipway.client.transport import Transport, listing
+from slipway.core.names import validate_name
 from slipway.core.resource import Listing
+from slipway.core.specs import parse_spec
 from slipway.events.resources import Trigger, TriggerSpec
 
 
@@ -40,6 +42,20 @@ class RemoteTriggers:
             debounce_seconds=debounce_seconds,
         )
         answer = self.transport.request("POST", "/triggers", json=body.model_dump(mode="json"))
+        return Trigger.model_validate(answer.json())
+
+    def update(self, spec: TriggerSpec | dict[str, Any], *, actor: str | None = None) -> Trigger:
+        """Replace the definition of the trigger ``spec.name`` (``PUT /triggers/{name}``);
+        its enabled state and firings stay. The spec is parsed here (the same errors as
+        the embedded service's) to name the path; the server checks it again and the
+        pipeline it names."""
+        del actor  # the server's caller
+        trigger = parse_spec(TriggerSpec, spec)
+        name = validate_name(trigger.name, field="name")
+        # Replacing with the same definition twice is the same as once: safe to resend.
+        answer = self.transport.request(
+            "PUT", f"/triggers/{name}", json=trigger.model_dump(mode="json")
+        )
         return Trigger.model_validate(answer.json())
 
     def get(self, name: str) -> Trigger:

@@ -7,8 +7,12 @@ drift reported by several monitors) starts one execution. Events are read throug
 durable subscription cursor by one processor at a time (a named lock), so every event is
 considered exactly once even with several schedulers running.
 
-Creating, pausing, resuming and deleting a trigger are audited (``trigger.*``) with the
-caller's actor; each firing is audited as a ``pipeline.start`` by ``scheduler``.
+A trigger's definition can be replaced in place (:meth:`Triggers.update`, what a
+declarative apply does when a spec changed): its enabled state, how often it fired and
+when it last did stay, so its debounce window holds across the change.
+
+Creating, updating, pausing, resuming and deleting a trigger are audited (``trigger.*``)
+with the caller's actor; each firing is audited as a ``pipeline.start`` by ``scheduler``.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from slipway.core.events import EventLog
 from slipway.core.locks import named_lock
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
+from slipway.core.specs import parse_spec
 from slipway.core.workspace import scoped_resource, unscoped_resource
 from slipway.events.paths import lookup, matches
-from slipway.events.resources import Trigger
+from slipway.events.resources import Trigger, TriggerSpec
 from slipway.events.tables import TriggerRow
 from slipway.pipelines.schedules import SCHEDULER
 from slipway.pipelines.service import PipelineService
@@ -77,12 +82,7 @@ class Triggers:
         actor: str | None = None,
         confined: bool = False,
     ) -> Trigger:
-        validate_name(name, field="name")
-        if not event_type or len(event_type) > 127:
-            raise InvalidInput("event_type must be 1 to 127 characters", field="event_type")
-        if debounce_seconds < 0:
-            raise InvalidInput("debounce_seconds must not be negative", field="debounce_seconds")
-        self.pipelines.get(pipeline)
+        self._check(name, pipeline, event_type, debounce_seconds)
         with self.db.write() as session:
             if session.get(TriggerRow, (self.workspace, name)) is not None:
                 raise Conflict(f"trigger {name!r} exists already")
@@ -109,6 +109,54 @@ class Triggers:
             )
             session.flush()
             return Trigger.model_validate(row)
+
+    def update(
+        self,
+        spec: TriggerSpec | dict[str, Any],
+        *,
+        actor: str | None = None,
+        confined: bool = False,
+    ) -> Trigger:
+        """Replace the definition of the trigger ``spec.name`` (NotFound when there is
+        none), checked as :meth:`create` checks it; nothing changes when it is refused.
+        Its enabled state, ``fired`` and ``last_fired_at`` stay (a debounce window running
+        goes on running). ``confined`` says where the new definition came from, as at
+        :meth:`create`: it replaces the old one whole, so the flag is the new one's."""
+        trigger = parse_spec(TriggerSpec, spec)
+        self._check(trigger.name, trigger.pipeline, trigger.event_type, trigger.debounce_seconds)
+        with self.db.write() as session:
+            row = self._row(session, trigger.name)
+            row.pipeline = trigger.pipeline
+            row.event_type = trigger.event_type
+            row.filters = dict(trigger.filters)
+            row.parameter_mapping = dict(trigger.parameter_mapping)
+            row.debounce_seconds = trigger.debounce_seconds
+            row.confined = confined
+            self.audit.changed(
+                actor,
+                "trigger.update",
+                self._resource(trigger.name),
+                {"pipeline": trigger.pipeline, "event_type": trigger.event_type},
+                session=session,
+            )
+            session.flush()
+            return Trigger.model_validate(row)
+
+    def _check(self, name: str, pipeline: str, event_type: str, debounce_seconds: float) -> None:
+        """What :meth:`create` and :meth:`update` refuse, before either writes: a bad name,
+        event type or debounce, or a pipeline that does not exist (InvalidInput naming
+        it)."""
+        validate_name(name, field="name")
+        if not event_type or len(event_type) > 127:
+            raise InvalidInput("event_type must be 1 to 127 characters", field="event_type")
+        if debounce_seconds < 0:
+            raise InvalidInput("debounce_seconds must not be negative", field="debounce_seconds")
+        try:
+            self.pipelines.get(pipeline)
+        except NotFound:
+            # The body is wrong, not the path: a 400 naming the field, as a monitor's
+            # missing baseline is.
+            raise InvalidInput(f"pipeline {pipeline!r} does not exist", field="pipeline") from None
 
     def get(self, name: str) -> Trigger:
         with self.db.session() as session:

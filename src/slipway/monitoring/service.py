@@ -14,9 +14,13 @@ Scheduled runs are started by :meth:`Monitoring.tick` from the scheduler loop: t
 row's (monitor, scheduled_for) key is unique, so a tick starts a run once however many
 schedulers race for it. Missed ticks during downtime collapse into the latest one.
 
-Creating, enabling, disabling, deleting and running a monitor on demand, and uploading
-ground truth, are audited (``monitor.*``, ``ground_truth.upload``) with the caller's
-actor; scheduled runs are not (the run keeps ``created_by`` = ``scheduler``).
+A monitor's spec can be replaced in place (:meth:`Monitoring.update`, what a declarative
+apply does when a spec changed), its kind excepted: its runs and their reports, its
+enabled state and last status stay.
+
+Creating, updating, enabling, disabling, deleting and running a monitor on demand, and
+uploading ground truth, are audited (``monitor.*``, ``ground_truth.upload``) with the
+caller's actor; scheduled runs are not (the run keeps ``created_by`` = ``scheduler``).
 """
 
 from __future__ import annotations
@@ -135,38 +139,13 @@ class Monitoring:
     # -- monitors ----------------------------------------------------------------------
 
     def create(self, spec: MonitorSpec | dict[str, Any], *, actor: str) -> Monitor:
-        monitor = parse_spec(MonitorSpec, spec)
-        if monitor.baseline is not None:
-            with self.db.session() as session:
-                if session.get(BaselineRow, (self.workspace, monitor.baseline)) is None:
-                    raise InvalidInput(
-                        f"baseline {monitor.baseline!r} does not exist", field="baseline"
-                    )
-            self._check_overrides(monitor)
-        if monitor.bias is not None:
-            with self.db.session() as session:
-                bias_monitor.check_facet(session, self.baselines, monitor)
-        if monitor.attribution is not None:
-            with self.db.session() as session:
-                attribution.check_reference(
-                    session, self.workspace, monitor, self._registered_importance
-                )
+        monitor = self._checked(spec)
         now = utcnow()
-        first = (
-            next_after(monitor.schedule, monitor.timezone, now)
-            if monitor.schedule is not None
-            else None
-        )
+        first = self._next_run(monitor, now)
         with self.db.write() as session:
             if session.get(MonitorRow, (self.workspace, monitor.name)) is not None:
                 raise Conflict(f"monitor {monitor.name!r} exists already")
-            if (
-                monitor.baseline is not None
-                and session.get(BaselineRow, (self.workspace, monitor.baseline)) is None
-            ):
-                raise InvalidInput(
-                    f"baseline {monitor.baseline!r} does not exist", field="baseline"
-                )
+            self._check_baseline_kept(session, monitor)
             row = MonitorRow(
                 workspace=self.workspace,
                 name=monitor.name,
@@ -199,6 +178,98 @@ class Monitoring:
             )
             session.flush()
             return monitor_of(row)
+
+    def update(self, spec: MonitorSpec | dict[str, Any], *, actor: str) -> Monitor:
+        """Replace the spec of the monitor ``spec.name`` (NotFound when there is none),
+        checked as :meth:`create` checks it; nothing changes when it is refused.
+
+        Its kind may not change (InvalidInput naming ``kind``): its runs' reports and the
+        alert rules and triggers reading them are of that kind — delete the monitor and
+        create it anew instead. Its runs, enabled state and last status stay; its next
+        scheduled run is recomputed from now when its schedule or time zone changed (none
+        when it has no schedule left). A run still queued runs with the new spec (a worker
+        reads the spec when it starts a run), over the window it was queued with."""
+        monitor = self._checked(spec)
+        now = utcnow()
+        with self.db.write() as session:
+            # Locked against a scheduler tick starting a run of the old spec meanwhile:
+            # the tick skips it, or has committed its run before this reads it.
+            row = session.get(MonitorRow, (self.workspace, monitor.name), with_for_update=True)
+            if row is None:
+                raise NotFound(f"monitor {monitor.name!r} does not exist")
+            if monitor.kind != row.kind:
+                raise InvalidInput(
+                    f"monitor {monitor.name!r} is a {row.kind} monitor; its kind cannot"
+                    f" change to {monitor.kind} (delete it and create it anew)",
+                    field="kind",
+                )
+            self._check_baseline_kept(session, monitor)
+            if (monitor.schedule, monitor.timezone) != (row.schedule, row.timezone):
+                row.next_run_at = self._next_run(monitor, now)
+            row.endpoint = monitor.endpoint
+            row.spec = monitor.model_dump(mode="json")
+            row.schedule = monitor.schedule
+            row.timezone = monitor.timezone
+            row.updated_at = now
+            self.events.append(
+                "monitor.updated",
+                self._resource(f"monitor/{monitor.name}"),
+                {
+                    "monitor": monitor.name,
+                    "kind": monitor.kind,
+                    "endpoint": monitor.endpoint,
+                    "by": actor,
+                },
+                session=session,
+            )
+            self.audit.changed(
+                actor,
+                "monitor.update",
+                self._resource(f"monitor/{monitor.name}"),
+                {"kind": monitor.kind, "endpoint": monitor.endpoint},
+                session=session,
+            )
+            session.flush()
+            return monitor_of(row)
+
+    def _checked(self, spec: MonitorSpec | dict[str, Any]) -> MonitorSpec:
+        """The spec parsed and checked against what it names, as :meth:`create` and
+        :meth:`update` need it before either writes: its baseline exists and has the
+        columns its drift overrides name, its bias facet and attribution reference fit."""
+        monitor = parse_spec(MonitorSpec, spec)
+        if monitor.baseline is not None:
+            with self.db.session() as session:
+                if session.get(BaselineRow, (self.workspace, monitor.baseline)) is None:
+                    raise InvalidInput(
+                        f"baseline {monitor.baseline!r} does not exist", field="baseline"
+                    )
+            self._check_overrides(monitor)
+        if monitor.bias is not None:
+            with self.db.session() as session:
+                bias_monitor.check_facet(session, self.baselines, monitor)
+        if monitor.attribution is not None:
+            with self.db.session() as session:
+                attribution.check_reference(
+                    session, self.workspace, monitor, self._registered_importance
+                )
+        return monitor
+
+    def _check_baseline_kept(self, session: Any, monitor: MonitorSpec) -> None:
+        """The baseline checked before the write is still there within it (deleting a
+        baseline a monitor uses is refused, so once written it stays)."""
+        if (
+            monitor.baseline is not None
+            and session.get(BaselineRow, (self.workspace, monitor.baseline)) is None
+        ):
+            raise InvalidInput(f"baseline {monitor.baseline!r} does not exist", field="baseline")
+
+    @staticmethod
+    def _next_run(monitor: MonitorSpec, now: datetime) -> datetime | None:
+        """When a scheduled run of ``monitor`` is next due after ``now``; None without a
+        schedule (on demand only)."""
+        if monitor.schedule is None:
+            return None
+        return next_after(monitor.schedule, monitor.timezone, now)
 
     def _check_overrides(self, monitor: MonitorSpec) -> None:
         assert monitor.baseline is not None

@@ -8,8 +8,13 @@ then moves ``next_fire_at`` on — so two schedulers running at once never fire 
 After downtime, the catch-up policy says what to do with the ticks that were missed:
 ``none`` skips them, ``latest`` fires once for the most recent, ``all`` fires each.
 
-Creating, pausing, resuming and deleting a schedule are audited (``schedule.*``) with the
-caller's actor; each firing is audited as a ``pipeline.start`` by ``scheduler``.
+A schedule's definition can be replaced in place (:meth:`Schedules.update`, what a
+declarative apply does when a spec changed): its firings, enabled state and last firing
+stay, and its next fire time moves only when the new definition says it fires otherwise.
+
+Creating, updating, pausing, resuming and deleting a schedule are audited
+(``schedule.*``) with the caller's actor; each firing is audited as a ``pipeline.start``
+by ``scheduler``.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.core.events import EventLog
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
+from slipway.core.specs import parse_spec
 from slipway.core.workspace import scoped_resource
-from slipway.pipelines.resources import Catchup, Schedule, ScheduleFire
+from slipway.pipelines.resources import Catchup, Schedule, ScheduleFire, ScheduleSpec
 from slipway.pipelines.service import PipelineService
 from slipway.pipelines.tables import ScheduleFireRow, ScheduleRow
 from slipway.security.audit import AuditLog
@@ -87,12 +93,7 @@ class Schedules:
         actor: str | None = None,
         confined: bool = False,
     ) -> Schedule:
-        validate_name(name, field="name")
-        if not croniter.is_valid(cron):
-            raise InvalidInput(f"{cron!r} is not a valid cron expression", field="cron")
-        if catchup not in ("none", "latest", "all"):
-            raise InvalidInput("catchup must be none, latest or all", field="catchup")
-        self.pipelines.get(pipeline)
+        self._check(name, pipeline, cron, timezone, catchup)
         first = next_after(cron, timezone, start_at or utcnow())
         with self.db.write() as session:
             if session.get(ScheduleRow, (self.workspace, name)) is not None:
@@ -120,6 +121,78 @@ class Schedules:
             )
             session.flush()
             return Schedule.model_validate(row)
+
+    def update(
+        self,
+        spec: ScheduleSpec | dict[str, Any],
+        *,
+        actor: str | None = None,
+        confined: bool = False,
+    ) -> Schedule:
+        """Replace the definition of the schedule ``spec.name`` (NotFound when there is
+        none), checked as :meth:`create` checks it; nothing changes when it is refused.
+
+        Its enabled state, firings and last firing stay. Its next fire time is recomputed
+        when the cron expression or time zone changed, or when the spec gives
+        ``start_at`` (it is not stored, so it counts each time it is given): from
+        ``start_at`` or now, whichever is later — an update never reaches back to fire
+        ticks before now (a backfill is a new schedule's ``start_at``).
+
+        ``confined`` says where the new parameters came from, as at :meth:`create`: they
+        replace the old ones whole, so the flag is the new definition's."""
+        schedule = parse_spec(ScheduleSpec, spec)
+        self._check(
+            schedule.name, schedule.pipeline, schedule.cron, schedule.timezone, schedule.catchup
+        )
+        now = utcnow()
+        # A start without a time zone is the machine's local time, as at create.
+        start = max(schedule.start_at.astimezone() if schedule.start_at else now, now)
+        with self.db.write() as session:
+            # Locked against a scheduler tick: one running skips it, one that locked it
+            # first has committed its firing (and moved it on) before this reads it.
+            row = session.get(ScheduleRow, (self.workspace, schedule.name), with_for_update=True)
+            if row is None:
+                raise NotFound(f"schedule {schedule.name!r} does not exist")
+            changed = (schedule.cron, schedule.timezone) != (row.cron, row.timezone)
+            if changed or schedule.start_at is not None:
+                row.next_fire_at = next_after(schedule.cron, schedule.timezone, start)
+            row.pipeline = schedule.pipeline
+            row.cron = schedule.cron
+            row.timezone = schedule.timezone
+            row.parameters = dict(schedule.parameters)
+            row.catchup = schedule.catchup
+            row.confined = confined
+            self.audit.changed(
+                actor,
+                "schedule.update",
+                self._resource(schedule.name),
+                {
+                    "pipeline": schedule.pipeline,
+                    "cron": schedule.cron,
+                    "timezone": schedule.timezone,
+                    "catchup": schedule.catchup,
+                },
+                session=session,
+            )
+            session.flush()
+            return Schedule.model_validate(row)
+
+    def _check(self, name: str, pipeline: str, cron: str, timezone: str, catchup: str) -> None:
+        """What :meth:`create` and :meth:`update` refuse, before either writes: a bad name,
+        cron expression, time zone or catch-up policy, or a pipeline that does not
+        exist (InvalidInput naming it)."""
+        validate_name(name, field="name")
+        if not croniter.is_valid(cron):
+            raise InvalidInput(f"{cron!r} is not a valid cron expression", field="cron")
+        if catchup not in ("none", "latest", "all"):
+            raise InvalidInput("catchup must be none, latest or all", field="catchup")
+        next_after(cron, timezone, utcnow())  # an unknown time zone names "timezone"
+        try:
+            self.pipelines.get(pipeline)
+        except NotFound:
+            # The body is wrong, not the path: a 400 naming the field, as a monitor's
+            # missing baseline is.
+            raise InvalidInput(f"pipeline {pipeline!r} does not exist", field="pipeline") from None
 
     def get(self, name: str) -> Schedule:
         with self.db.session() as session:

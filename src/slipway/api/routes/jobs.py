@@ -1,4 +1,9 @@
-"""Training jobs, tuning jobs, schedules and event triggers over REST."""
+"""Training jobs, tuning jobs, schedules and event triggers over REST.
+
+A schedule's or trigger's definition is replaced in place by ``PUT /schedules/{name}`` or
+``PUT /triggers/{name}`` (the create body, ``name`` optional: :mod:`slipway.api.bodies`);
+its firings and enabled state stay.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from slipway.api.auth import Principal, authorize, services_of, workspace_of
+from slipway.api.bodies import named
 from slipway.api.code import confine_training_job, confine_tuning_job
 from slipway.api.routes import MAX_ID
 from slipway.core.logsink import LogLine
@@ -25,6 +31,20 @@ from slipway.tuning.spec import TuningJobSpec
 _caller = authorize(scoped=True)  # one object, so FastAPI resolves it once per request
 router = APIRouter(tags=["jobs"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
+
+
+class ScheduleUpdate(ScheduleSpec):
+    """A schedule's new definition (``PUT /schedules/{name}``): a schedule body whose
+    ``name`` may be left out (a schedule cannot be renamed)."""
+
+    name: str | None = None  # type: ignore[assignment]
+
+
+class TriggerUpdate(TriggerSpec):
+    """A trigger's new definition (``PUT /triggers/{name}``): a trigger body whose
+    ``name`` may be left out (a trigger cannot be renamed)."""
+
+    name: str | None = None  # type: ignore[assignment]
 
 
 def training(request: Request) -> TrainingService:
@@ -129,6 +149,17 @@ def create_schedule(body: ScheduleSpec, request: Request, caller: Caller) -> Sch
     )
 
 
+@router.put("/schedules/{name}")
+def update_schedule(name: str, body: ScheduleUpdate, request: Request, caller: Caller) -> Schedule:
+    """Replace the schedule's definition; its firings and enabled state stay, and its next
+    fire time moves when its cron expression or time zone changed."""
+    return schedules(request).update(
+        named(body, name, "schedule"),
+        actor=caller.name,
+        confined=True,  # a caller's parameters, as at create
+    )
+
+
 @router.get("/schedules")
 def list_schedules(request: Request) -> list[Schedule]:
     return schedules(request).all()
@@ -168,6 +199,12 @@ def create_trigger(body: TriggerSpec, request: Request, caller: Caller) -> Trigg
         actor=caller.name,
         confined=True,
     )
+
+
+@router.put("/triggers/{name}")
+def update_trigger(name: str, body: TriggerUpdate, request: Request, caller: Caller) -> Trigger:
+    """Replace the trigger's definition; its enabled state and firings stay."""
+    return triggers(request).update(named(body, name, "trigger"), actor=caller.name, confined=True)
 
 
 @router.get("/triggers")

@@ -9,7 +9,8 @@ posted per endpoint as JSON, JSON lines, CSV or an Arrow IPC stream (a table, as
 remote client sends it); a bad record rejects the whole upload; model-quality and bias
 monitors score against it.
 Bodies are validated by the services, so bad input is a 400 naming the field and stores
-nothing.
+nothing. ``PUT /monitors/{name}`` replaces a monitor's spec (the create body, ``name``
+optional: :mod:`slipway.api.bodies`; its kind may not change); its runs stay.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from slipway.api.auth import Principal, authorize, services_of, workspace_of
+from slipway.api.bodies import named
 from slipway.api.limits import whole_body
 from slipway.api.paths import confine_baseline
 from slipway.api.routes import Int64
@@ -45,6 +47,13 @@ from slipway.monitoring.spec import MonitorSpec
 _caller = authorize(scoped=True)
 router = APIRouter(tags=["monitoring"], dependencies=[Depends(_caller)])
 Caller = Annotated[Principal, Depends(_caller)]
+
+
+class MonitorUpdate(MonitorSpec):
+    """A monitor's new spec (``PUT /monitors/{name}``): a monitor body whose ``name`` may
+    be left out (a monitor cannot be renamed)."""
+
+    name: str | None = None  # type: ignore[assignment]
 
 
 def monitoring(request: Request) -> Monitoring:
@@ -169,6 +178,13 @@ def create_monitor(body: MonitorSpec, request: Request, caller: Caller) -> Monit
 @router.get("/monitors/{name}", response_model=Monitor)
 def describe_monitor(name: str, request: Request) -> Monitor:
     return monitoring(request).get(name)
+
+
+@router.put("/monitors/{name}", response_model=Monitor)
+def update_monitor(name: str, body: MonitorUpdate, request: Request, caller: Caller) -> Monitor:
+    """Replace the monitor's spec (its kind may not change); its runs and enabled state
+    stay, and its next scheduled run moves when its schedule changed."""
+    return monitoring(request).update(named(body, name, "monitor"), actor=caller.name)
 
 
 @router.post("/monitors/{name}/enable", response_model=Monitor)
