@@ -712,6 +712,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "remote_results.md",
         "auth_results.md",
         "console_results.md",
+        "apply_results.md",
     ):
         extra = DATA.parent / other
         if extra.exists():
