@@ -1,4 +1,4 @@
-"""``slipway plan``, ``slipway apply`` and ``slipway export``: a platform from spec files.
+"""``slipway plan``, ``apply``, ``export`` and ``init``: a platform from spec files.
 
 ``plan`` exits 0 when the platform matches the files, 2 when apply would change
 something (as ``terraform plan -detailed-exitcode``), 1 on an error — so CI can gate on
@@ -23,6 +23,7 @@ from slipway.apply.execute import apply as apply_plan
 from slipway.apply.export import export_to
 from slipway.apply.plan import plan as make_plan
 from slipway.apply.resources import Plan, PlannedChange
+from slipway.apply.scaffold import scaffold
 from slipway.apply.specset import SpecSet, load_spec_set
 from slipway.cli.context import cli_actor, platform, reported
 from slipway.cli.output import console, errors
@@ -221,3 +222,23 @@ def export(
         written = export_to(target, folder, spec_set=spec_set)
     for path in written:
         console.print(str(path))
+
+
+def init(
+    folder: Annotated[Path, typer.Argument(help="where to write the repository (new or empty)")],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="the model's name (default: the folder's name)"),
+    ] = None,
+) -> None:
+    """Scaffold a model repository: a training pipeline, specs with stage and prod
+    overlays, tests, settings profiles and a CI workflow (tests; plan on pull requests;
+    apply to stage on merge; promotion to prod on a tag)."""
+    with reported():
+        written = scaffold(folder, name or folder.resolve().name)
+    for path in written:
+        console.print(str(folder / path))
+    console.print(
+        f"next: cd {folder} && uv sync --extra test && uv run pytest,"
+        " then slipway plan specs --env stage"
+    )

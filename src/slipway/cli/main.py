@@ -19,7 +19,7 @@ from slipway.cli import (
     tokens,
     workspaces,
 )
-from slipway.cli.apply import apply, export, plan
+from slipway.cli.apply import apply, export, init, plan
 from slipway.cli.audit import audit
 from slipway.cli.backup import backup, restore
 from slipway.cli.context import use_remote
@@ -98,3 +98,4 @@ def version() -> None:
 app.command()(plan)
 app.command()(apply)
 app.command()(export)
+app.command()(init)
