@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +66,7 @@ class Demo:
     client: Client
     workspace: str
     env: dict[str, str]
+    register: Callable[[], int]
 
     def cli(self, *args: str) -> tuple[int, str]:
         result = runner.invoke(app, list(args), env=self.env)
@@ -127,7 +128,9 @@ def demo(
         "SLIPWAY_WORKSPACE": workspace,
     }
     with Client(shared_platform.url, token=shared_platform.token, workspace=workspace) as client:
-        yield Demo(specs, client, workspace, env)
+        yield Demo(
+            specs, client, workspace, env, lambda: register_classifier(mine, monkeypatch, MODEL)
+        )
 
 
 def test_plan_apply_plan_of_the_demo_platform(demo: Demo, tmp_path: Path) -> None:
@@ -168,6 +171,18 @@ def test_plan_apply_plan_of_the_demo_platform(demo: Demo, tmp_path: Path) -> Non
     assert rolled.active is not None and rolled.active.version == 2
     assert rolled.active.spec.variants[0].weight == 0.7
     assert not plan(load_spec_set(demo.specs, environment="test"), demo.client).has_changes
+
+    # The champion alias moves to a new version: the endpoint names it, so the next plan
+    # deploys it (an endpoint's stored config keeps the version it was given until then).
+    newer = demo.register()
+    demo.client.registry.set_alias(MODEL, "champion", newer, actor="tests")
+    planned = plan(load_spec_set(demo.specs, environment="test"), demo.client)
+    [change] = [c for c in planned.changes if c.action != "unchanged"]
+    assert [(f.path, f.old, f.new) for f in change.fields] == [("variants.0.version", 1, newer)]
+    code, output = demo.cli("apply", str(demo.specs), "--env", "test")
+    assert code == 0, output
+    moved = demo.client.endpoints.wait(ENDPOINT, timeout=300)
+    assert moved.active is not None and moved.active.spec.variants[0].version == newer
 
     # --prune: the monitor removed from the files goes; a hand-made one stays.
     demo.client.monitoring.create(

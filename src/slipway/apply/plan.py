@@ -26,6 +26,15 @@ class _Platform:
     platform: Platform
     kinds: dict[str, Kind]
     lives: dict[str, dict[str, Live]] = field(default_factory=dict)
+    models: dict[Reference, str | None] = field(default_factory=dict)
+
+    def model_problem(self, reference: Reference) -> str | None:
+        """What is wrong with a model reference, asked once per model, version and
+        environment whatever the number of endpoints naming it."""
+        key = Reference((), reference.kind, reference.name, reference.ref, reference.deployable_in)
+        if key not in self.models:
+            self.models[key] = _model_problem(self.platform, reference)
+        return self.models[key]
 
     def live(self, kind: str, name: str) -> Live | None:
         kind_ = self.kinds[kind]
@@ -59,7 +68,7 @@ def _check_references(spec_set: SpecSet, read: _Platform, problems: list[Problem
     for document in spec_set.documents:
         for reference in document.kind.references(document.spec):
             if reference.kind == "Model":
-                problem = _model_problem(read.platform, reference)
+                problem = read.model_problem(reference)
             elif (
                 spec_set.find(reference.kind, reference.name) is not None
                 or read.live(reference.kind, reference.name) is not None
@@ -86,7 +95,7 @@ def _planned(
     kind, spec = document.kind, document.spec
     location = document.where()
     try:
-        desired = kind.desired(spec)
+        desired = kind.desired(spec, read.platform)
     except SlipwayError as exc:
         field_ = getattr(exc, "field", None) or ""
         path = tuple(field_.split(".")) if field_ else ()

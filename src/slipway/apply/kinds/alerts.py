@@ -22,7 +22,7 @@ class AlertChannelKind(Kind):
     renamed = {"type": "kind"}  # noqa: RUF012 (a class constant)
     hidden = True
 
-    def desired(self, spec: BaseModel) -> dict[str, Any]:
+    def desired(self, spec: BaseModel, platform: Platform) -> dict[str, Any]:
         assert isinstance(spec, ChannelCreate)
         config = normalized(spec.kind, spec.config)
         return {"name": spec.name, "kind": spec.kind, "config": redacted(spec.kind, config)}

@@ -91,8 +91,8 @@ class Kind(ABC):
         back = {field: written for written, field in self.renamed.items()}
         return (back.get(path[0], path[0]), *path[1:])
 
-    def desired(self, spec: BaseModel) -> dict[str, Any]:
-        """The observable spec a platform will show once ``spec`` is applied."""
+    def desired(self, spec: BaseModel, platform: Platform) -> dict[str, Any]:
+        """The observable spec ``platform`` will show once ``spec`` is applied."""
         return dump(spec)
 
     def full(self, spec: BaseModel) -> dict[str, Any]:

@@ -25,7 +25,7 @@ class BaselineKind(Kind):
     model = BaselineCreate
     immutable = True
 
-    def desired(self, spec: BaseModel) -> dict[str, Any]:
+    def desired(self, spec: BaseModel, platform: Platform) -> dict[str, Any]:
         assert isinstance(spec, BaselineCreate)
         return {"name": spec.name, "source": spec.source, "model": _model_name(spec.model)}
 

@@ -68,7 +68,7 @@ class PipelineKind(Kind):
             )
         return found
 
-    def desired(self, spec: BaseModel) -> dict[str, Any]:
+    def desired(self, spec: BaseModel, platform: Platform) -> dict[str, Any]:
         return _graph(self.definition(spec))
 
     def live_all(self, platform: Platform) -> dict[str, Live]:
@@ -92,7 +92,7 @@ class ScheduleKind(Kind):
     name = "Schedule"
     model = ScheduleSpec
 
-    def desired(self, spec: BaseModel) -> dict[str, Any]:
+    def desired(self, spec: BaseModel, platform: Platform) -> dict[str, Any]:
         # ``start_at`` says where a new schedule starts; the platform does not keep it.
         values = dump(spec)
         values.pop("start_at", None)

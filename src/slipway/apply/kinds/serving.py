@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,9 +24,7 @@ def _model_reference(
 
 
 def _unpinned(spec: dict[str, Any]) -> dict[str, Any]:
-    """An endpoint spec without the versions Slipway pins references to when it stores a
-    config: the file names ``churn@champion``, the platform keeps ``churn@champion`` and
-    the version it stood for then."""
+    """An endpoint spec without the versions Slipway pins its model references to."""
     for key in ("variants", "shadow_variants"):
         for variant in spec.get(key) or []:
             variant.pop("version", None)
@@ -41,8 +40,26 @@ class EndpointKind(Kind):
     name = "Endpoint"
     model = EndpointSpec
 
-    def desired(self, spec: BaseModel) -> dict[str, Any]:
-        return _unpinned(dump(spec))
+    def __init__(self) -> None:
+        self._resolved: dict[tuple[str, str], int] = {}
+
+    def desired(self, spec: BaseModel, platform: Platform) -> dict[str, Any]:
+        """The spec with each variant's model pinned as the platform would pin it now:
+        an alias names the version it points at when the plan is made, so moving
+        ``champion`` and applying again deploys the new champion (a stored config keeps
+        the version it was given; only apply moves an endpoint)."""
+        values = dump(spec)
+        for key in ("variants", "shadow_variants"):
+            for variant in values.get(key) or []:
+                name, ref = parse_model_ref(variant["model"])
+                cached = (name, str(ref))
+                if cached not in self._resolved:
+                    try:
+                        self._resolved[cached] = int(platform.registry.resolve(name, ref))
+                    except NotFound:
+                        continue  # reported by the reference check
+                variant["version"] = self._resolved[cached]
+        return values
 
     def references(self, spec: BaseModel) -> list[Reference]:
         assert isinstance(spec, EndpointSpec)
@@ -77,7 +94,7 @@ class EndpointKind(Kind):
                 else f"endpoint {endpoint.name!r} is {endpoint.status.value}; wait until it is"
                 " InService to change it"
             )
-            out[endpoint.name] = Live(_unpinned(dump(shown.spec)), busy)
+            out[endpoint.name] = Live(dump(shown.spec), busy)
         return out
 
     def create(self, platform: Platform, spec: BaseModel, actor: str) -> None:
@@ -89,6 +106,9 @@ class EndpointKind(Kind):
 
     def delete(self, platform: Platform, name: str, actor: str) -> None:
         platform.endpoints.delete(name, actor=actor)
+
+    def export(self, live: Live) -> dict[str, Any]:
+        return super().export(Live(_unpinned(copy.deepcopy(live.spec)), live.busy))
 
 
 class BatchJobKind(Kind):
