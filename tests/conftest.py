@@ -25,6 +25,7 @@ from slipway.core.settings import Settings, load_settings
 from slipway.services import Services
 from slipway.workers.handlers import DEFAULT_QUEUES
 from slipway.workers.worker import Worker
+from tests.registry.second_platform import prod_platform  # noqa: F401  (a session fixture)
 from tests.s3_server import BUCKET as S3_BUCKET
 from tests.s3_server import client_env, s3_server
 from tests.shared_platform import shared_platform  # noqa: F401  (a session fixture)

@@ -80,7 +80,11 @@ CONTROL_PLANE = parse(
     GET     /api/v1/models/{name}/versions/{version}/approvals    viewer
     GET     /api/v1/models/{name}/compare                         viewer
     GET     /api/v1/models/lineage/feature-groups/{group}         viewer
+    # A version's archive, for another Slipway to import (promotion): a read.
+    GET     /api/v1/models/{name}/versions/{ref}/export           viewer
     POST    /api/v1/models/{name}/versions                        editor
+    # Importing a version promoted from another Slipway registers it.
+    POST    /api/v1/models/{name}/imports                         editor
     POST    /api/v1/models/{name}/versions/{ref}/verify           editor
     POST    /api/v1/models/{name}/versions/{version}/approval     approver
     PUT     /api/v1/models/{name}/aliases/{alias}                 deployer

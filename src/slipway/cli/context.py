@@ -2,9 +2,11 @@
 
 A command reaches the platform one of two ways, with the same output: in process on the
 configured backends (the default), or — with ``--url`` / ``SLIPWAY_URL`` and
-``--token`` / ``SLIPWAY_TOKEN`` — through :class:`slipway.Client` against a shared control
-plane. Commands that administer the machine they run on (``up``, ``gc``, ``status``,
-``db``, ``backup``...) take :func:`local_platform`, which refuses a remote target.
+``--token`` / ``SLIPWAY_TOKEN``, or a ``--profile`` / ``SLIPWAY_PROFILE`` whose settings
+name a ``remote`` — through :class:`slipway.Client` against a shared control plane; an
+explicit ``--url`` wins over the profile's (whose token then stays unsent). Commands that
+administer the machine they run on (``up``, ``gc``, ``status``, ``db``, ``backup``...)
+take :func:`local_platform`, which refuses a remote target.
 
 Every change a command makes names :func:`cli_actor` (``cli:<user>``) as its actor; the
 service audits it in process, and remotely the server audits the token's holder instead.
@@ -36,6 +38,7 @@ class Target:
     url: str | None = None
     token: str | None = None
     workspace: str | None = None
+    profile: str | None = None
 
 
 target = Target()
@@ -48,15 +51,34 @@ def cli_actor() -> str:
     return f"cli:{local_user()}"
 
 
-def use_remote(url: str | None, token: str | None, workspace: str | None = None) -> None:
-    """Set by the root command's ``--url`` / ``--token`` / ``--workspace`` (or their
-    environment variables)."""
+def use_remote(
+    url: str | None,
+    token: str | None,
+    workspace: str | None = None,
+    profile: str | None = None,
+) -> None:
+    """Set by the root command's ``--url`` / ``--token`` / ``--workspace`` /
+    ``--profile`` (or their environment variables). A profile is loaded at once, so an
+    unknown one (or one whose token cannot be read) stops the command before it starts;
+    its remote fills in what the flags left out."""
     target.url, target.token, target.workspace = url or None, token or None, workspace or None
+    target.profile = profile or None
+    if target.profile is None:
+        return
+    remote = settings_or_exit().remote
+    if remote is None or target.url is not None:
+        return
+    with reported():
+        target.url = remote.url
+        target.token = target.token or remote.token(field=f"profiles.{target.profile}.remote")
+        target.workspace = target.workspace or remote.workspace
 
 
-def settings_or_exit() -> Settings:
+def settings_or_exit(profile: str | None = None) -> Settings:
+    """The settings with ``profile``'s overlay (default: the command's ``--profile``),
+    or exit 2 saying what is wrong."""
     try:
-        return load_settings()
+        return load_settings(profile=profile or target.profile)
     except SlipwayError as exc:
         errors.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(2) from None
@@ -90,18 +112,57 @@ def platform() -> Iterator[Any]:
     when a URL is set, else the platform on the configured backends. Both have the same
     capability attributes, methods and return types (tests/cli/test_remote_cli.py)."""
     if target.url is None:
-        workspace = target.workspace or DEFAULT_WORKSPACE
         with local_platform() as services:
-            with reported():
-                validate_workspace(workspace, field="--workspace")
-                if not services.workspaces.exists(workspace):
-                    raise NotFound(f"workspace {workspace!r} not found")
-            yield services.in_workspace(workspace)
+            yield _in_workspace(services, target.workspace)
         return
     from slipway.client import Client
 
     with reported(), Client(target.url, token=target.token, workspace=target.workspace) as client:
         yield client
+
+
+@contextmanager
+def profile_platform(profile: str, *, remote_only: bool = False) -> Iterator[Any]:
+    """The platform profile ``profile`` names, whatever the command's own target: a
+    :class:`slipway.Client` of its remote, else this machine's platform on its settings
+    (``remote_only``: exit 2 instead). For commands that reach two platforms at once
+    (``slipway models promote --from dev --to prod``)."""
+    settings = settings_or_exit(profile)
+    remote = settings.remote
+    if remote is None:
+        if remote_only:
+            errors.print(
+                f"[red]error:[/red] profile {profile!r} names no remote control plane"
+                " (profiles.<name>.remote.url in the settings file)"
+            )
+            raise typer.Exit(2)
+        services = _open(settings)
+        try:
+            yield _in_workspace(services, target.workspace)
+        finally:
+            services.close()
+        return
+    from slipway.client import Client
+
+    with reported():
+        token = remote.token(field=f"profiles.{profile}.remote")
+        with Client(remote.url, token=token, workspace=remote.workspace) as client:
+            yield client
+
+
+def _in_workspace(services: Services, workspace: str | None) -> Services:
+    """``services`` as ``workspace`` (default: the default one) sees it, or exit."""
+    workspace = workspace or DEFAULT_WORKSPACE
+    with reported():
+        validate_workspace(workspace, field="--workspace")
+        if not services.workspaces.exists(workspace):
+            raise NotFound(f"workspace {workspace!r} not found")
+    return services.in_workspace(workspace)
+
+
+def _open(settings: Settings) -> Services:
+    with reported():
+        return Services.open(settings)
 
 
 @contextmanager
@@ -111,7 +172,7 @@ def local_platform(settings: Settings | None = None) -> Iterator[Services]:
     if target.url is not None:
         errors.print(
             "[red]error:[/red] this command works on the machine that runs the platform;"
-            " run it there, without --url / SLIPWAY_URL"
+            " run it there, without --url / SLIPWAY_URL (or a profile with a remote)"
         )
         raise typer.Exit(2)
     settings = settings or settings_or_exit()

@@ -56,9 +56,17 @@ def _target(
         help="the workspace commands act in; default: the default workspace",
         show_default=False,
     ),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        envvar="SLIPWAY_PROFILE",
+        help="a profile of slipway.yaml (dev, prod ...): its settings, and its remote"
+        " control plane unless --url is given",
+        show_default=False,
+    ),
 ) -> None:
     """Slipway: a self-hosted machine-learning platform."""
-    use_remote(url, token, workspace)
+    use_remote(url, token, workspace, profile)
 
 
 app.add_typer(config.app, name="config")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 import typer
 
-from slipway.cli.context import cli_actor, platform
+from slipway.cli.context import cli_actor, platform, profile_platform, reported, settings_or_exit
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
+from slipway.core.errors import InvalidInput
+from slipway.registry import promotion
 from slipway.registry.models import ApprovalStatus, Output
 from slipway.registry.resources import ModelVersion, RegisteredModel, Transition
 
@@ -220,3 +223,60 @@ def trained_on(
         ["model", "version", "delta_version"],
         output,
     )
+
+
+@app.command("promote")
+def promote(
+    name: str,
+    version: str = typer.Argument(..., help="a version number or an alias, at the source"),
+    to: str = typer.Option(
+        ..., "--to", help="the profile (of slipway.yaml) whose remote control plane receives it"
+    ),
+    source: str | None = typer.Option(
+        None,
+        "--from",
+        help="the profile it comes from; default: where this command points"
+        " (--url, --profile or this machine)",
+        show_default=False,
+    ),
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Copy a version to another Slipway: files (digest checked on arrival), signature,
+    metrics, lineage and approval history. It arrives PendingManualApproval unless the
+    target's registry.promotion_status says otherwise; promoting it again is a no-op."""
+    settings_or_exit(to)  # an unknown --to stops here, before the source is opened
+    ref: int | str = int(version) if version.isdigit() else version
+    with (
+        _source(source) as origin,
+        profile_platform(to, remote_only=True) as destination,
+        reported(),
+    ):
+        if _address(origin) == _address(destination):
+            raise InvalidInput(f"--to {to} is the platform the version comes from", field="--to")
+        result = promotion.promote(origin, destination, name, ref, actor=cli_actor())
+    if output is Format.JSON:
+        print_json(result.model_dump(mode="json"))
+        return
+    arrived = result.version
+    where = f"{destination.url} ({to})"
+    if result.created:
+        console.print(
+            f"promoted {name} version {version} to {where} as version {arrived.version}"
+            f" ({arrived.approval_status.value}); digest {arrived.digest[:12]}"
+        )
+    else:
+        console.print(
+            f"{name} version {version} was promoted to {where} before: version"
+            f" {arrived.version} ({arrived.approval_status.value}); nothing changed"
+        )
+
+
+def _address(side: Any) -> tuple[str, str | None] | None:
+    """(URL, workspace) of a remote platform; None in process."""
+    transport = getattr(side, "transport", None)
+    return None if transport is None else (transport.url, transport.workspace)
+
+
+def _source(profile: str | None) -> AbstractContextManager[Any]:
+    """The platform a promoted version comes from: ``--from``'s, else the command's."""
+    return profile_platform(profile) if profile else platform()

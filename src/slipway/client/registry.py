@@ -14,11 +14,19 @@ from slipway.client.transport import Transport
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
+from slipway.registry.archive import (
+    MEDIA_TYPE,
+    SHA256_HEADER,
+    ModelExport,
+    read_manifest,
+    sha256_of,
+)
 from slipway.registry.card import card_fields
 from slipway.registry.lineage import Lineage
-from slipway.registry.models import ApprovalStatus, Output
+from slipway.registry.models import ApprovalStatus, ModelTampered, Output
 from slipway.registry.resources import (
     Comparison,
+    ImportedVersion,
     ModelInput,
     ModelVersion,
     RegisteredModel,
@@ -173,6 +181,55 @@ class RemoteRegistry:
         self.transport.request(
             "DELETE", f"{self._model(name)}/aliases/{_segment(alias)}", repeatable=False
         )
+
+    # -- promotion between platforms ---------------------------------------------------
+
+    def export_version(
+        self, name: str, ref: int | str, *, platform: str | None = None
+    ) -> ModelExport:
+        """The version as an archive another Slipway imports; its bytes are checked
+        against the SHA-256 the server sent (a mismatch is
+        :class:`~slipway.registry.models.ModelTampered`). ``platform`` is ignored: the
+        server names itself by the URL this client reached it at."""
+        del platform  # the server's own
+        response = self.transport.request(
+            "GET", f"{self._model(name)}/versions/{_segment(ref)}/export"
+        )
+        data = response.content
+        declared = response.headers.get(SHA256_HEADER, "")
+        received = sha256_of(data)
+        if received != declared:
+            raise ModelTampered(
+                f"export of {name} {ref}: the archive does not match the SHA-256 the server"
+                f" sent (expected {declared[:12]}…, received {received[:12]}…)",
+                details={"expected": declared, "actual": received},
+            )
+        return ModelExport(manifest=read_manifest(data), data=data, sha256=received)
+
+    def import_version(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        sha256: str,
+        actor: str | None = None,
+        may_approve: bool = True,
+    ) -> ImportedVersion:
+        """Register the exported version in ``data`` as a version of ``name`` on the
+        server, which checks ``data`` against ``sha256`` before reading it; the same
+        source version imported twice is one version (``created`` False the second
+        time). ``may_approve`` is the server's to decide (the token's role)."""
+        del actor, may_approve  # the server's caller, and its role
+        validate_name(name, field="name")
+        response = self.transport.request(
+            "POST",
+            f"{self._model(name)}/imports",
+            params={"sha256": sha256},
+            content=[data],
+            headers={"content-type": MEDIA_TYPE},
+            repeatable=True,  # a second import of the same archive changes nothing
+        )
+        return ImportedVersion.model_validate(response.json())
 
     # -- deployment policy -----------------------------------------------------------
 

@@ -1,9 +1,17 @@
 """Typed settings, one model per area, aggregated in :class:`Settings`.
 
 Sources, highest precedence first: keyword arguments, environment variables
-(``SLIPWAY_HOME``, ``SLIPWAY_DATABASE__URL``, ``SLIPWAY_SERVER__PORT`` ...), the YAML
-file (``$SLIPWAY_CONFIG``, else ``./slipway.yaml``), then defaults. Settings are read
-once by :func:`load_settings` and passed explicitly; nothing reads them at import time.
+(``SLIPWAY_HOME``, ``SLIPWAY_DATABASE__URL``, ``SLIPWAY_SERVER__PORT`` ...), the selected
+profile's overlay in the YAML file, the YAML file's top level (``$SLIPWAY_CONFIG``, else
+``./slipway.yaml``), then defaults. Settings are read once by :func:`load_settings` and
+passed explicitly; nothing reads them at import time.
+
+A profile (:mod:`slipway.core.profiles`) is one entry of the file's ``profiles:``
+mapping, selected by ``load_settings(profile=...)`` (the CLI's ``--profile``), else
+``SLIPWAY_PROFILE``, else the file's own ``profile:``; its areas are deep-merged over the
+file's top level, and its ``remote`` (if any) is where the CLI sends commands
+(:attr:`Settings.remote`). Selecting a profile the file does not define is an
+:class:`InvalidInput` naming it.
 
 Defaults that depend on the workspace (the SQLite files, the artifact folder) are left
 ``None`` in the area models and filled in from ``home`` after loading, so changing
@@ -20,16 +28,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
 from slipway.core.errors import InvalidInput
+from slipway.core.names import is_valid_name, validate_name
+from slipway.core.profiles import PROFILE_ENV, Profile, RemoteProfile, apply_profile
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -306,6 +317,19 @@ class RegistrySettings(_Area):
         description="the model formats registered and loaded, as flavor/serialization"
         ' patterns (e.g. "*/native", "sklearn/skops"; registry/formats.py); "*": all.'
         " Comma-separated in the environment",
+    )
+    promotion_status: Literal["PendingManualApproval", "Approved"] = Field(
+        default="PendingManualApproval",
+        description="the status a version promoted here from another Slipway arrives in"
+        " (slipway models promote): Approved keeps the approval of a version Approved at"
+        " its source, when the caller may approve here; anything else arrives"
+        " PendingManualApproval",
+    )
+    max_import_unpacked_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=1024,
+        description="bytes a promoted version's archive may unpack to (the archive itself"
+        " is bounded by server.max_body_bytes)",
     )
 
     @field_validator("allowed_model_formats", "sandbox_environments", mode="before")
@@ -602,6 +626,14 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(default=Path(".slipway"), description="the workspace folder")
+    profile: str | None = Field(
+        default=None, description="the selected profile (SLIPWAY_PROFILE, --profile)"
+    )
+    profiles: dict[str, Profile] = Field(
+        default_factory=dict,
+        description="named overlays of these settings, each maybe with a remote control"
+        " plane (slipway.core.profiles)",
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     online_store: OnlineStoreSettings = Field(default_factory=OnlineStoreSettings)
@@ -628,12 +660,60 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = config_file_path()
+        selected = None
+        if isinstance(init_settings, InitSettingsSource):
+            selected = init_settings.init_kwargs.get("profile")
+        selected = selected or os.environ.get(PROFILE_ENV) or None
         return (
             init_settings,
             env_settings,
-            YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file),
+            _yaml_source(settings_cls, config_file_path(), selected),
         )
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return value or None
+
+    @field_validator("profiles")
+    @classmethod
+    def _profiles_named_and_areas_known(cls, value: dict[str, Profile]) -> dict[str, Profile]:
+        """Names as every resource's (they appear on command lines and in logs), and
+        overlays of known areas only, so a typo in a profile not selected today is
+        refused today; an overlay's values are checked when its profile is selected."""
+        areas = set(cls.model_fields) - {"profile", "profiles"}
+        for name, profile in value.items():
+            if not is_valid_name(name):
+                raise ValueError(
+                    f"profile name {name!r} is not a valid name: use lower-case letters,"
+                    " digits, '-' and '_', starting with a letter"
+                )
+            unknown = sorted(set(profile.overlay) - areas)
+            if unknown:
+                raise ValueError(
+                    f"profile {name!r} sets {', '.join(map(repr, unknown))}, which is not a"
+                    f" settings area ({', '.join(sorted(areas))})"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _selected_profile_defined(self) -> Settings:
+        # Selected by the environment or a keyword but absent from the file: the YAML
+        # source refuses it already when a file exists; this covers a file without any.
+        if self.profile is not None and self.profile not in self.profiles:
+            known = ", ".join(sorted(self.profiles)) or "none"
+            raise InvalidInput(
+                f"unknown profile {self.profile!r}: {config_file_path()} defines {known}",
+                field="profile",
+            )
+        return self
+
+    @property
+    def remote(self) -> RemoteProfile | None:
+        """The selected profile's control plane, when it names one."""
+        if self.profile is None:
+            return None
+        return self.profiles[self.profile].remote
 
     @model_validator(mode="after")
     def _fill_workspace_defaults(self) -> Settings:
@@ -680,6 +760,9 @@ class Settings(BaseSettings):
             "SLIPWAY_ARTIFACTS__ROOT": self.artifact_root,
             "SLIPWAY_ONLINE_STORE__URL": self.online_store_url,
         }
+        if self.profile is not None:
+            # The rest of the profile's overlay (serving, registry ...) holds there too.
+            env[PROFILE_ENV] = self.profile
         if self.kafka.bootstrap_servers:
             env["SLIPWAY_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
         if self.ray.address:
@@ -702,15 +785,38 @@ class Settings(BaseSettings):
         return masked
 
 
+def _yaml_source(
+    settings_cls: type[BaseSettings], path: Path, profile: str | None
+) -> InitSettingsSource:
+    """The settings file as a source, with the selected profile's overlay merged over its
+    top level (the file's own ``profile:`` when nothing else selects one)."""
+    data: Any = {}
+    if path.is_file():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInput(f"cannot read {path}: {exc}", field="config") from None
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{path} must hold one mapping of settings", field="config")
+    selected = profile or data.get("profile") or None
+    if selected is not None:
+        validate_name(selected, field="profile")
+        data = apply_profile(data, selected, source=path)
+    return InitSettingsSource(settings_cls, init_kwargs=data)
+
+
 def config_file_path() -> Path:
     """Where the YAML settings file is read from: ``$SLIPWAY_CONFIG`` or ``./slipway.yaml``."""
     return Path(os.environ.get("SLIPWAY_CONFIG", "slipway.yaml"))
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read settings from every source; bad values raise :class:`InvalidInput`."""
+def load_settings(*, profile: str | None = None, **overrides: Any) -> Settings:
+    """Read settings from every source, with ``profile``'s overlay (else the one
+    ``SLIPWAY_PROFILE`` or the file selects); bad values raise :class:`InvalidInput`."""
     from pydantic import ValidationError
 
+    if profile is not None:
+        overrides["profile"] = profile
     try:
         return Settings(**overrides)
     except ValidationError as exc:

@@ -47,7 +47,9 @@ def card_fields(owner: str, intended_use: str) -> dict[str, str]:
 def build(registry: Registry, name: str, version: int | str) -> dict[str, Any]:
     """The card of ``name`` at ``version`` (a number or an alias), as plain JSON."""
     described = registry.get(name, version)
-    lineage = described.lineage or {}
+    promoted = (described.lineage or {}).get("promoted_from")
+    # A promoted version was trained where it came from: its card shows that lineage.
+    lineage = (promoted or {}).get("lineage") or described.lineage or {}
     training = lineage.get("training_set") or {}
     reports = lineage.get("reports") or {}
     return {
@@ -95,6 +97,11 @@ def build(registry: Registry, name: str, version: int | str) -> dict[str, Any]:
             for t in registry.transitions(described.name, described.version)
         ],
         "digest": described.digest,
+        "promoted_from": (
+            {k: promoted.get(k) for k in ("platform", "workspace", "name", "version", "run_id")}
+            if promoted
+            else None
+        ),
     }
 
 
@@ -126,6 +133,14 @@ def markdown(card: dict[str, Any]) -> str:
         f"- **Serves**: {card['serves']['output']}"
         + (f" over classes {card['serves']['classes']}" if card["serves"]["classes"] else ""),
         f"- **Digest**: `{card['digest']}`",
+    ]
+    origin = card.get("promoted_from")
+    if origin:
+        lines.append(
+            f"- **Promoted from**: {origin['platform']} ({origin['workspace']}),"
+            f" {origin['name']} version {origin['version']}, run {origin['run_id'] or '—'}"
+        )
+    lines += [
         "",
         "## Intended use",
         "",

@@ -30,6 +30,11 @@ class Lineage(BaseModel):
     # Reports computed on the evaluation set when it was registered, by name: "bias"
     # (Clarify-style metrics), "importance" (global mean |SHAP| per feature), ...
     reports: dict[str, Any] | None = None
+    # A version promoted from another Slipway (registry/transfer.py): that platform's URL,
+    # workspace, model name, version, digest, run and experiment ids and its own lineage,
+    # as references — nothing here is looked up on this platform. Only an import writes
+    # it; a registration naming it is refused.
+    promoted_from: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()

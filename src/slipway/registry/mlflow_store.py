@@ -211,6 +211,41 @@ class MlflowStore:
             return {}, {}, None
         return dict(run.data.metrics), dict(run.data.params), str(run.info.experiment_id)
 
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str,
+        tags: dict[str, str],
+        metrics: dict[str, float],
+        params: dict[str, str],
+    ) -> str:
+        """A finished run holding ``metrics`` and ``params`` (a promoted version's, copied
+        from its source platform), its id."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        with self.scope():
+            run = self.client.create_run(experiment_id, run_name=name)
+            run_id = str(run.info.run_id)
+            stamp = int(run.info.start_time or 0)
+            metric_rows = [Metric(k, v, stamp, 0) for k, v in sorted(metrics.items())]
+            param_rows = [Param(k, v) for k, v in sorted(params.items())]
+            tag_rows = [RunTag(k, v) for k, v in sorted(tags.items())]
+            # MLflow takes at most 1,000 metrics, 100 params and 100 tags per batch.
+            for start in range(0, len(metric_rows), 1000):
+                self.client.log_batch(run_id, metrics=metric_rows[start : start + 1000])
+            for start in range(0, len(param_rows), 100):
+                self.client.log_batch(run_id, params=param_rows[start : start + 100])
+            for start in range(0, len(tag_rows), 100):
+                self.client.log_batch(run_id, tags=tag_rows[start : start + 100])
+            self.client.set_terminated(run_id)
+        return run_id
+
+    def delete_run(self, run_id: str) -> None:
+        """Mark a run deleted (``slipway gc`` removes it with its artifacts later)."""
+        with self.scope():
+            self.client.delete_run(run_id)
+
     def aliases(self, name: str) -> dict[int, list[str]]:
         from mlflow.exceptions import MlflowException
 

@@ -63,6 +63,15 @@ class ModelVersion(Resource):
     intended_use: str = Field(default="", description="what it is for, and not for")
 
 
+class ImportedVersion(Resource):
+    """The answer to importing (promoting) a version from another Slipway: the version
+    here, and whether this import made it — false when that source version (platform,
+    workspace, name, version and digest) was promoted here before, which it then is."""
+
+    created: bool
+    version: ModelVersion
+
+
 class RegisteredModel(Resource):
     """A registered model: how many versions it has, the latest, and the approved ones."""
 
@@ -174,6 +183,7 @@ __all__ = [
     "AliasRequest",
     "ApprovalRequest",
     "Comparison",
+    "ImportedVersion",
     "ModelInput",
     "ModelVersion",
     "RegisterRequest",

@@ -4,7 +4,8 @@ MLflow stays the system of record for registered models, versions and aliases (s
 ``mlflow`` code sees everything); Slipway records beside it, in its own tables, what MLflow
 lacks — the approval status and its history, the digest of the model's files and the
 lineage — and emits an event and an audit entry for every change. What a version returns
-(labels, probabilities or both: :mod:`slipway.registry.outputs`) is an MLflow tag.
+(labels, probabilities or both: :mod:`slipway.registry.outputs`) is an MLflow tag. A
+version moves to another Slipway by export and import (:mod:`slipway.registry.transfer`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,8 @@ from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.settings import Settings
 from slipway.core.workspace import check_key_workspace, scoped_resource
-from slipway.registry import probe
+from slipway.registry import probe, transfer
+from slipway.registry.archive import ExportedTransition, ModelExport
 from slipway.registry.card import INTENDED_USE_TAG, OWNER_TAG, card_fields
 from slipway.registry.confinement import check_before_load, check_folder
 from slipway.registry.formats import check_format
@@ -48,6 +51,7 @@ from slipway.registry.outputs import (
 )
 from slipway.registry.resources import (
     Comparison,
+    ImportedVersion,
     ModelInput,
     ModelVersion,
     RegisteredModel,
@@ -177,11 +181,17 @@ class Registry:
         run_id = source_run or run_id
         if not self.artifacts.exists(f"{key}/MLmodel"):
             raise InvalidInput(f"no MLflow model (MLmodel file) at {source!r}", field="source")
+        record = lineage or Lineage()
+        if record.promoted_from is not None:
+            raise InvalidInput(
+                "lineage.promoted_from is written by a promotion (POST …/imports) only",
+                field="lineage.promoted_from",
+            )
         # Before anything is recorded or any of the model's code runs (inferring a
         # signature or the classes loads it): what it references must be its own files,
         # in a format the platform agrees to load.
         self._check_confined(key)
-        self._check_format(read_mlmodel(self.artifacts, key), field="source")
+        self.check_format(read_mlmodel(self.artifacts, key), field="source")
         signature = ensure_signature(self.artifacts, key)
         classes = None
         if declared is not Output.LABEL:  # loads the model: only when it must
@@ -193,71 +203,21 @@ class Registry:
         files = self.artifacts.file_digests(key)
         digest = tree_hash(files)
         metrics, params, experiment_id = self.mlflow.run_data(run_id)
-        record = lineage or Lineage()
         record = record.model_copy(
             update={"run_id": run_id or record.run_id, "experiment_id": experiment_id}
         )
-        with named_lock(self.db, self._resource(f"registry/{name}")):
-            self.mlflow.ensure_registered_model(name)
-            version = self.mlflow.create_version(
-                name,
-                source=self.artifacts.uri(key),
-                run_id=run_id,
-                description=description,
-                tags=tags,
-            )
-            now = utcnow()
-            with self.db.write() as session:
-                session.add(
-                    ModelVersionRow(
-                        workspace=self.workspace,
-                        model_name=name,
-                        version=version,
-                        run_id=run_id,
-                        source=source,
-                        artifact_key=key,
-                        approval_status=ApprovalStatus.PENDING.value,
-                        digest=digest,
-                        signature=signature,
-                        lineage=record.to_dict(),
-                        description=description,
-                        registered_by=actor,
-                        registered_at=now,
-                        updated_at=now,
-                    )
-                )
-                session.add(
-                    ApprovalTransitionRow(
-                        workspace=self.workspace,
-                        model_name=name,
-                        version=version,
-                        from_status=None,
-                        to_status=ApprovalStatus.PENDING.value,
-                        actor=actor,
-                        comment="registered",
-                        time=now,
-                    )
-                )
-                for group, delta_version in record.feature_groups.items():
-                    session.add(
-                        ModelInputRow(
-                            workspace=self.workspace,
-                            model_name=name,
-                            version=version,
-                            feature_group=group,
-                            delta_version=delta_version,
-                        )
-                    )
-                self.events.append(
-                    "model.registered",
-                    self._resource(f"model/{name}/{version}"),
-                    {"digest": digest, "run_id": run_id},
-                    session=session,
-                )
-        self.mlflow.set_tag(name, version, "slipway.approval_status", ApprovalStatus.PENDING)
-        manifest = json.dumps(files, sort_keys=True)
-        if len(manifest) <= FILES_TAG_LIMIT:
-            self.mlflow.set_tag(name, version, FILES_TAG, manifest)
+        version, now = self.record_version(
+            name,
+            key=key,
+            source=source,
+            run_id=run_id,
+            description=description,
+            tags=tags,
+            signature=signature,
+            files=files,
+            lineage=record,
+            actor=actor,
+        )
         self.audit.record(
             actor=actor,
             action="model.register",
@@ -285,6 +245,149 @@ class Registry:
             owner=owner,
             intended_use=intended_use,
         )
+
+    def record_version(
+        self,
+        name: str,
+        *,
+        key: str,
+        source: str,
+        run_id: str | None,
+        description: str,
+        tags: dict[str, str],
+        signature: dict[str, Any],
+        files: dict[str, str],
+        lineage: Lineage,
+        actor: str,
+        status: ApprovalStatus = ApprovalStatus.PENDING,
+        comment: str = "registered",
+        history: Sequence[ExportedTransition] = (),
+    ) -> tuple[int, datetime]:
+        """Write a new version of ``name`` whose files (checked by the caller: confined,
+        in an allowed format, with a signature) are under ``key``: MLflow's version, then
+        Slipway's row, its approval history (``history`` first, as it happened elsewhere,
+        then this change to ``status``), its feature-group inputs and the registration
+        event in one transaction. The one place a version is written — registration and
+        promotion both come here. Returns (version, time registered)."""
+        digest = tree_hash(files)
+        with named_lock(self.db, self._resource(f"registry/{name}")):
+            self.mlflow.ensure_registered_model(name)
+            version = self.mlflow.create_version(
+                name,
+                source=self.artifacts.uri(key),
+                run_id=run_id,
+                description=description,
+                tags=tags,
+            )
+            now = utcnow()
+            with self.db.write() as session:
+                session.add(
+                    ModelVersionRow(
+                        workspace=self.workspace,
+                        model_name=name,
+                        version=version,
+                        run_id=run_id,
+                        source=source,
+                        artifact_key=key,
+                        approval_status=status.value,
+                        digest=digest,
+                        signature=signature,
+                        lineage=lineage.to_dict(),
+                        description=description,
+                        registered_by=actor,
+                        registered_at=now,
+                        updated_at=now,
+                    )
+                )
+                for past in history:
+                    session.add(
+                        ApprovalTransitionRow(
+                            workspace=self.workspace,
+                            model_name=name,
+                            version=version,
+                            from_status=past.from_status.value if past.from_status else None,
+                            to_status=past.to_status.value,
+                            actor=past.actor,
+                            comment=past.comment,
+                            time=past.time,
+                        )
+                    )
+                session.add(
+                    ApprovalTransitionRow(
+                        workspace=self.workspace,
+                        model_name=name,
+                        version=version,
+                        from_status=history[-1].to_status.value if history else None,
+                        to_status=status.value,
+                        actor=actor,
+                        comment=comment,
+                        time=now,
+                    )
+                )
+                for group, delta_version in lineage.feature_groups.items():
+                    session.add(
+                        ModelInputRow(
+                            workspace=self.workspace,
+                            model_name=name,
+                            version=version,
+                            feature_group=group,
+                            delta_version=delta_version,
+                        )
+                    )
+                payload: dict[str, Any] = {"digest": digest, "run_id": run_id}
+                if lineage.promoted_from is not None:
+                    payload["promoted_from"] = lineage.promoted_from
+                self.events.append(
+                    "model.registered",
+                    self._resource(f"model/{name}/{version}"),
+                    payload,
+                    session=session,
+                )
+        self.mlflow.set_tag(name, version, "slipway.approval_status", status.value)
+        manifest = json.dumps(files, sort_keys=True)
+        if len(manifest) <= FILES_TAG_LIMIT:
+            self.mlflow.set_tag(name, version, FILES_TAG, manifest)
+        return version, now
+
+    # -- promotion between platforms ---------------------------------------------------
+
+    def export_version(
+        self, name: str, ref: int | str, *, platform: str | None = None
+    ) -> ModelExport:
+        """The version as an archive another Slipway imports (:mod:`.archive`): its files,
+        checked against its digest as they are packed, with its metrics, lineage, card
+        fields and approval history. ``platform`` is how the importer will name this
+        one (the control plane's URL as its caller reached it; in process, the URL it
+        serves on)."""
+        return transfer.export_version(self, name, ref, platform=platform)
+
+    def import_version(
+        self, name: str, data: bytes, *, sha256: str, actor: str, may_approve: bool = True
+    ) -> ImportedVersion:
+        """Register the version exported from another Slipway in ``data`` as a version of
+        ``name`` here (:func:`.transfer.import_version`): refused whole, before anything
+        is written, unless the bytes match ``sha256`` and the files the digest the
+        source recorded; the same source version imported twice is one version here."""
+        return transfer.import_version(
+            self, name, data, sha256=sha256, actor=actor, may_approve=may_approve
+        )
+
+    def promoted(self, name: str, origin: dict[str, Any]) -> int | None:
+        """The version of ``name`` promoted from ``origin`` (its platform, workspace,
+        name, version and digest, as an import records them), if there is one."""
+        keys = ("platform", "workspace", "name", "version", "digest")
+        with self.db.session() as session:
+            rows = session.execute(
+                select(ModelVersionRow.version, ModelVersionRow.lineage).where(
+                    ModelVersionRow.workspace == self.workspace,
+                    ModelVersionRow.model_name == name,
+                )
+            ).all()
+        for version, lineage in rows:
+            found = (lineage or {}).get("promoted_from") or {}
+            if all(found.get(k) == origin[k] for k in keys):
+                return int(version)
+        return None
 
     # -- reads -----------------------------------------------------------------------
 
@@ -676,9 +779,9 @@ class Registry:
         version was registered). Reads the ``MLmodel`` file only."""
         check_before_load(local)
         meta = yaml.safe_load((Path(local) / "MLmodel").read_text())
-        self._check_format(meta, field="model")
+        self.check_format(meta, field="model")
 
-    def _check_format(self, meta: dict[str, Any], *, field: str) -> None:
+    def check_format(self, meta: dict[str, Any], *, field: str) -> None:
         """The platform's formats (``registry.allowed_model_formats``), then this
         workspace's own when it has a list (``slipway workspaces formats``): a version is
         registered and loaded only in a format both admit. Read at each check, so a

@@ -1,20 +1,26 @@
 """The model registry over REST: versions, approvals, aliases, comparison, lineage, model
-cards."""
+cards, and promotion between platforms (export on the source, import on the target:
+:mod:`slipway.registry.transfer`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from slipway.api.auth import Principal, authorize, needs, services_of, workspace_of
+from slipway.api.limits import whole_body
 from slipway.api.routes import MAX_ID, Int64
+from slipway.core.errors import UnsupportedMediaType
 from slipway.registry import card
+from slipway.registry.archive import MEDIA_TYPE, SHA256_HEADER
 from slipway.registry.resources import (
     AliasRequest,
     ApprovalRequest,
     Comparison,
+    ImportedVersion,
     ModelInput,
     ModelVersion,
     RegisteredModel,
@@ -104,6 +110,85 @@ def model_card(
     if format == "markdown":
         return Response(card.markdown(built), media_type="text/markdown; charset=utf-8")
     return JSONResponse(built)
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_ARCHIVE_TYPES = frozenset({MEDIA_TYPE, "application/x-gzip", "application/octet-stream"})
+
+
+@router.get(
+    "/{name}/versions/{ref}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The version's archive: manifest.json and model/ (a gzipped tar)",
+            "content": {MEDIA_TYPE: _BINARY},
+            "headers": {SHA256_HEADER: {"description": "the archive's SHA-256 (hex)"}},
+        },
+        409: {"description": "The version's files no longer match its digest"},
+    },
+)
+def export_version(name: str, ref: str, request: Request) -> Response:
+    """The version as another Slipway imports it (``slipway models promote``): its files,
+    checked against its digest as they are packed, with its metrics, lineage, card fields
+    and approval history; the archive's SHA-256 in a header, for the importer to check."""
+    exported = registry(request).export_version(
+        name, ref, platform=str(request.base_url).rstrip("/")
+    )
+    filename = f"{name}-v{exported.manifest.version}.tar.gz"
+    return Response(
+        exported.data,
+        media_type=MEDIA_TYPE,
+        headers={
+            SHA256_HEADER: exported.sha256,
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
+
+
+@router.post(
+    "/{name}/imports",
+    status_code=201,
+    responses={
+        200: {"model": ImportedVersion, "description": "Promoted before: that version"},
+        409: {"description": "The archive or its files do not match their digests"},
+        415: {"description": "The body is not a gzipped tar"},
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {MEDIA_TYPE: _BINARY}}},
+)
+async def import_version(
+    name: str,
+    request: Request,
+    response: Response,
+    caller: Caller,
+    sha256: Annotated[
+        str, Query(max_length=64, description="the archive's SHA-256, as its export gave it")
+    ],
+) -> ImportedVersion:
+    """Register a version exported by another Slipway (the body: its archive) as a version
+    of ``name`` here. Refused whole unless the body matches ``sha256`` and the files the
+    digest the source recorded (409 ``model_tampered``); an archive member that is not a
+    plain file under ``model/`` is a 400 naming ``archive``. The same source version
+    imported again answers 200 with the version it became."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in _ARCHIVE_TYPES:
+        raise UnsupportedMediaType(
+            f"a model archive is sent as {MEDIA_TYPE} (a gzipped tar), not {media!r}"
+        )
+    data = await whole_body(request)  # bounded by RequestLimits, not copied again
+    settings = services_of(request).settings
+    workspace = workspace_of(request)
+    role = caller.role_in(workspace)
+    may_approve = not settings.server.auth or (role is not None and role.allows(Role.APPROVER))
+    target = registry(request)
+    result = await anyio.to_thread.run_sync(
+        lambda: target.import_version(
+            name, data, sha256=sha256, actor=caller.name, may_approve=may_approve
+        )
+    )
+    if not result.created:
+        response.status_code = 200
+    return result
 
 
 @router.get("/{name}/versions/{version}/approvals")
