@@ -97,13 +97,13 @@ app.command()(gc)
 app.command()(status)
 app.command()(backup)
 app.command()(restore)
+app.command()(plan)
+app.command()(apply)
+app.command()(export)
+app.command()(init)
 
 
 @app.command()
 def version() -> None:
     """Print Slipway's version."""
     typer.echo(__version__)
-app.command()(plan)
-app.command()(apply)
-app.command()(export)
-app.command()(init)
