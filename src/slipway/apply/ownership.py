@@ -21,7 +21,7 @@ from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.specs import parse_spec
 from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_resource
-from slipway.security.audit import AuditLog
+from slipway.security.audit import AuditLog, local_actor
 
 
 class Ownership:
@@ -64,7 +64,7 @@ class Ownership:
         validate_name(name, field="name")
         parsed = parse_spec(AppliedRecord, body)
         now = utcnow()
-        who = actor or "unknown"
+        who = actor or local_actor()
         with self.db.write() as session:
             row = session.get(AppliedRow, (self.workspace, kind, name))
             if row is None:
