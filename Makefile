@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: env demo test check lint format typecheck services-start services-stop clean
+.PHONY: env demo test deploy-tools check lint format typecheck services-start services-stop clean
 
 env: $(VENV)/.installed
 
@@ -26,9 +26,15 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 demo: env
 	scripts/demo
 
-test: env
+test: env deploy-tools
 	scripts/services start >/dev/null
 	scripts/run-tests; status=$$?; scripts/services stop; exit $$status
+
+# What tests/deploy uses, in .tools/: helm, built from the Go module proxy (minutes, once),
+# and the Compose Specification's schema.
+deploy-tools:
+	scripts/install-helm >/dev/null
+	scripts/fetch-compose-schema >/dev/null
 
 check: env lint typecheck
 
