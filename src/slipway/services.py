@@ -28,6 +28,7 @@ from slipway.features.online.base import OnlineStore
 from slipway.features.online.factory import open_online_store
 from slipway.features.repository import GroupRepository
 from slipway.features.store import FeatureStore
+from slipway.features.views.service import FeatureViews
 from slipway.monitoring.baselines import Baselines
 from slipway.monitoring.service import Monitoring
 from slipway.pipelines.schedules import Schedules
@@ -60,6 +61,7 @@ class Services:
     audit: AuditLog
     online_store: OnlineStore
     features: FeatureStore
+    feature_views: FeatureViews
     registry: Registry
     pipelines: PipelineService
     training: TrainingService
@@ -109,7 +111,8 @@ class Services:
             gateway_url=gateway_url(settings.serving, scheme=settings.tls.scheme),
             gateway_verify=client_verify(settings.tls),
         )
-        features = FeatureStore(GroupRepository(db, events, audit), offline, online, events, audit)
+        groups = GroupRepository(db, events, audit)
+        features = FeatureStore(groups, offline, online, events, audit)
         baselines = Baselines(db, artifacts, events, registry, features, audit)
         return cls(
             settings=settings,
@@ -122,6 +125,7 @@ class Services:
             audit=audit,
             online_store=online,
             features=features,
+            feature_views=FeatureViews(db, groups, events, audit),
             registry=registry,
             pipelines=pipelines,
             training=TrainingService(db, queue, events, audit),
@@ -149,6 +153,7 @@ class Services:
         return dataclasses.replace(
             self,
             features=self.features.in_workspace(workspace),
+            feature_views=self.feature_views.in_workspace(workspace),
             registry=self.registry.in_workspace(workspace),
             pipelines=self.pipelines.in_workspace(workspace),
             training=self.training.in_workspace(workspace),

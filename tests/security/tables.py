@@ -185,6 +185,11 @@ CONTROL_PLANE = parse(
     POST    /api/v1/alerts/rules/{name}/enable                    editor
     POST    /api/v1/alerts/rules/{name}/disable                   editor
     DELETE  /api/v1/alerts/rules/{name}                           editor
+    GET     /api/v1/feature-views                                 viewer
+    PUT     /api/v1/feature-views/{name}                          editor
+    GET     /api/v1/feature-views/{name}                          viewer
+    GET     /api/v1/feature-views/{name}/versions                 viewer
+    DELETE  /api/v1/feature-views/{name}                          editor
     GET     /api/v1/applied                                       viewer
     PUT     /api/v1/applied/{kind}/{name}                         editor
     DELETE  /api/v1/applied/{kind}/{name}                         editor

@@ -23,6 +23,7 @@ from slipway.client.audit import RemoteAudit
 from slipway.client.batch import RemoteBatch
 from slipway.client.code import RemoteCode
 from slipway.client.endpoints import RemoteEndpoints
+from slipway.client.feature_views import RemoteFeatureViews
 from slipway.client.features import RemoteFeatureStore
 from slipway.client.jobs import RemoteTraining, RemoteTuning
 from slipway.client.monitoring import RemoteBaselines, RemoteMonitoring
@@ -55,6 +56,7 @@ class Client:
         self.workspaces = RemoteWorkspaces(self.transport)
         self.code = RemoteCode(self.transport)
         self.features = RemoteFeatureStore(self.transport)
+        self.feature_views = RemoteFeatureViews(self.transport)
         self.tokens = RemoteTokens(self.transport)
         self.audit = RemoteAudit(self.transport)
         self.endpoints = RemoteEndpoints(self.transport)

@@ -1,0 +1,66 @@
+"""Feature views over REST: definitions, their versions.
+
+``PUT /feature-views/{name}`` stores a definition as the view's next version when it
+changed (the same definition again answers the current version, writing nothing), after
+checking every reference and declared type; a view is read at its latest version or at
+the version a model was trained on.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from slipway.api.auth import Principal, authorize, services_of, workspace_of
+from slipway.api.bodies import named
+from slipway.core.resource import Listing
+from slipway.features.views.resources import FeatureView
+from slipway.features.views.service import FeatureViews
+from slipway.features.views.spec import FeatureViewSpec
+
+_caller = authorize(scoped=True)
+router = APIRouter(prefix="/feature-views", tags=["features"], dependencies=[Depends(_caller)])
+Caller = Annotated[Principal, Depends(_caller)]
+
+
+class FeatureViewBody(FeatureViewSpec):
+    """A view's definition; ``name`` may be left out (the path's)."""
+
+    name: str | None = None  # type: ignore[assignment]
+
+
+def views(request: Request) -> FeatureViews:
+    """The feature views of the request's workspace."""
+    return services_of(request).feature_views.in_workspace(workspace_of(request))
+
+
+@router.get("", response_model=list[FeatureView])
+def list_views(request: Request) -> Listing[FeatureView]:
+    """The latest version of every view."""
+    return views(request).list()
+
+
+@router.put("/{name}", response_model=FeatureView)
+def apply_view(name: str, body: FeatureViewBody, request: Request, caller: Caller) -> FeatureView:
+    """Define the view, or store a changed definition as its next version."""
+    return views(request).apply(named(body, name, "feature view"), actor=caller.name)
+
+
+@router.get("/{name}", response_model=FeatureView)
+def describe_view(
+    name: str, request: Request, version: Annotated[int | None, Query(ge=1, le=2**31)] = None
+) -> FeatureView:
+    """The view's latest version, or ``version``."""
+    return views(request).get(name, version)
+
+
+@router.get("/{name}/versions", response_model=list[FeatureView])
+def view_versions(name: str, request: Request) -> Listing[FeatureView]:
+    return views(request).versions(name)
+
+
+@router.delete("/{name}", status_code=204)
+def delete_view(name: str, request: Request, caller: Caller) -> None:
+    """Delete every version of the view."""
+    views(request).delete(name, actor=caller.name)

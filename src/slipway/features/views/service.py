@@ -1,0 +1,274 @@
+"""Feature views of one workspace: defined, versioned, checked against the groups they
+read.
+
+A definition is stored as a new version only when it changed (the digest of its
+canonical JSON differs from the latest version's), so applying the same view twice is a
+no-op; old versions stay readable, because a model version is bound to the view version
+it was trained on. Checks run before anything is written: every feature reference names
+an existing group and feature, every window an existing group (and a numeric column for
+sum, mean, min and max), every transformation's declared type matches what it computes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from slipway.core.clock import utcnow
+from slipway.core.db.engine import Database
+from slipway.core.errors import InvalidInput, NotFound
+from slipway.core.events import EventLog
+from slipway.core.names import validate_name
+from slipway.core.resource import Listing
+from slipway.core.specs import parse_spec
+from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_resource
+from slipway.features.definitions import FeatureGroup, FeatureType
+from slipway.features.refs import FeatureRef
+from slipway.features.repository import GroupRepository
+from slipway.features.views.resources import FeatureView
+from slipway.features.views.spec import FeatureViewSpec
+from slipway.features.views.tables import FeatureViewRow
+from slipway.security.audit import AuditLog, local_actor
+
+_NUMERIC = {FeatureType.INT, FeatureType.FLOAT, FeatureType.BOOL}
+_WINDOW_TYPE = {"count": "int", "sum": "float", "mean": "float", "min": None, "max": None}
+
+
+def _digest(spec: FeatureViewSpec) -> str:
+    text = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _value_type(feature_type: FeatureType) -> str:
+    return feature_type.value if feature_type in (*_NUMERIC, FeatureType.STRING) else "other"
+
+
+class FeatureViews:
+    """The feature views of one workspace (:meth:`in_workspace` gives another's)."""
+
+    def __init__(
+        self,
+        db: Database,
+        groups: GroupRepository,
+        events: EventLog,
+        audit: AuditLog | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> None:
+        self.db = db
+        self.groups = groups
+        self.events = events
+        self.audit = audit or AuditLog(db)
+        self.workspace = workspace
+
+    def in_workspace(self, workspace: str) -> FeatureViews:
+        return FeatureViews(
+            self.db, self.groups.in_workspace(workspace), self.events, self.audit, workspace
+        )
+
+    # -- checks ----------------------------------------------------------------------
+
+    def _definitions(self) -> dict[str, FeatureGroup]:
+        return {stored.spec.name: stored.spec for stored in self.groups.all()}
+
+    def describe_columns(
+        self, spec: FeatureViewSpec, groups: Mapping[str, FeatureGroup]
+    ) -> tuple[builtins.list[str], dict[str, str]]:
+        """The entity keys ``spec`` needs and the columns it produces (name -> type);
+        :class:`InvalidInput` naming the field of anything that does not resolve."""
+        keys: list[str] = []
+        columns: dict[str, str] = {}
+
+        def group_of(name: str, field: str) -> FeatureGroup:
+            group = groups.get(name)
+            if group is None:
+                raise InvalidInput(f"feature group {name!r} does not exist", field=field)
+            for key in group.key_columns:
+                if key not in keys:
+                    keys.append(key)
+            return group
+
+        for index, text in enumerate(spec.features):
+            field = f"features.{index}"
+            ref = FeatureRef.parse(text, field=field)
+            group = group_of(ref.group, field)
+            names = group.feature_names if ref.every_feature else [ref.feature]
+            for name in names:
+                found = next((f for f in group.features if f.name == name), None)
+                if found is None:
+                    raise InvalidInput(
+                        f"feature group {group.name!r} has no feature {name!r}", field=field
+                    )
+                if name in columns:
+                    raise InvalidInput(f"feature {name!r} is named twice", field=field)
+                columns[name] = _value_type(found.type)
+        for index, transformation in enumerate(spec.transformations):
+            window = transformation.window
+            if window is None:
+                continue
+            field = f"transformations.{index}.window"
+            group = group_of(window.group, f"{field}.group")
+            kind: str | None = _WINDOW_TYPE.get(window.function)
+            if window.column is not None:
+                found = next((f for f in group.features if f.name == window.column), None)
+                if found is None:
+                    raise InvalidInput(
+                        f"feature group {group.name!r} has no feature {window.column!r}",
+                        field=f"{field}.column",
+                    )
+                if window.function in ("sum", "mean", "min", "max") and (
+                    found.type not in _NUMERIC
+                ):
+                    raise InvalidInput(
+                        f"{window.function} needs a numeric feature; {window.column!r} is"
+                        f" {found.type.value}",
+                        field=f"{field}.column",
+                    )
+                if kind is None:  # min, max, last: the column's own type
+                    kind = _value_type(found.type)
+            columns[transformation.name] = kind or "int"
+        return keys, columns
+
+    # -- changes ---------------------------------------------------------------------
+
+    def apply(
+        self, spec: FeatureViewSpec | Mapping[str, Any], *, actor: str | None = None
+    ) -> FeatureView:
+        """Store ``spec`` as the view's next version, unless the latest version is the
+        same definition (then that version is answered and nothing is written)."""
+        parsed = parse_spec(FeatureViewSpec, spec)
+        keys, columns = self.describe_columns(parsed, self._definitions())
+        digest = _digest(parsed)
+        who = actor or local_actor()
+        with self.db.write() as session:
+            latest = self._latest_row(session, parsed.name)
+            if latest is not None and latest.digest == digest:
+                return self._resource(latest, keys, columns)
+            version = 1 if latest is None else latest.version + 1
+            row = FeatureViewRow(
+                workspace=self.workspace,
+                name=parsed.name,
+                version=version,
+                spec=parsed.model_dump(mode="json"),
+                digest=digest,
+                created_by=who,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            resource = scoped_resource(self.workspace, f"feature-view/{parsed.name}")
+            self.events.append(
+                "feature_view.created" if version == 1 else "feature_view.updated",
+                resource,
+                {"version": version, "digest": digest},
+                session=session,
+            )
+            self.audit.changed(
+                actor,
+                "feature_view.create" if version == 1 else "feature_view.update",
+                resource,
+                {"version": version},
+                session=session,
+            )
+            session.flush()
+            return self._resource(row, keys, columns)
+
+    def delete(self, name: str, *, actor: str | None = None) -> None:
+        """Delete every version of the view. Models trained on it keep its definition's
+        digest in their lineage."""
+        validate_name(name, field="name")
+        with self.db.write() as session:
+            rows = session.scalars(
+                select(FeatureViewRow).where(
+                    FeatureViewRow.workspace == self.workspace, FeatureViewRow.name == name
+                )
+            ).all()
+            if not rows:
+                raise NotFound(f"feature view {name!r} does not exist")
+            for row in rows:
+                session.delete(row)
+            resource = scoped_resource(self.workspace, f"feature-view/{name}")
+            self.events.append("feature_view.deleted", resource, {}, session=session)
+            self.audit.changed(actor, "feature_view.delete", resource, {}, session=session)
+
+    # -- reads -----------------------------------------------------------------------
+
+    def get(self, name: str, version: int | None = None) -> FeatureView:
+        """The view's latest version, or ``version``."""
+        validate_name(name, field="name")
+        with self.db.session() as session:
+            if version is None:
+                row = self._latest_row(session, name)
+            else:
+                row = session.get(FeatureViewRow, (self.workspace, name, version))
+            if row is None:
+                which = "" if version is None else f" version {version}"
+                raise NotFound(f"feature view {name!r}{which} does not exist")
+            return self._described(row)
+
+    def list(self) -> Listing[FeatureView]:
+        """The latest version of every view, by name."""
+        with self.db.session() as session:
+            newest = (
+                select(FeatureViewRow.name, func.max(FeatureViewRow.version).label("version"))
+                .where(FeatureViewRow.workspace == self.workspace)
+                .group_by(FeatureViewRow.name)
+                .subquery()
+            )
+            rows = session.scalars(
+                select(FeatureViewRow)
+                .join(
+                    newest,
+                    (FeatureViewRow.name == newest.c.name)
+                    & (FeatureViewRow.version == newest.c.version),
+                )
+                .where(FeatureViewRow.workspace == self.workspace)
+                .order_by(FeatureViewRow.name)
+            ).all()
+            return Listing(self._described(row) for row in rows)
+
+    def versions(self, name: str) -> Listing[FeatureView]:
+        validate_name(name, field="name")
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(FeatureViewRow)
+                .where(FeatureViewRow.workspace == self.workspace, FeatureViewRow.name == name)
+                .order_by(FeatureViewRow.version)
+            ).all()
+            if not rows:
+                raise NotFound(f"feature view {name!r} does not exist")
+            return Listing(self._described(row) for row in rows)
+
+    def _latest_row(self, session: Session, name: str) -> FeatureViewRow | None:
+        return session.scalars(
+            select(FeatureViewRow)
+            .where(FeatureViewRow.workspace == self.workspace, FeatureViewRow.name == name)
+            .order_by(FeatureViewRow.version.desc())
+            .limit(1)
+        ).first()
+
+    def _described(self, row: FeatureViewRow) -> FeatureView:
+        spec = FeatureViewSpec.model_validate(row.spec)
+        try:
+            keys, columns = self.describe_columns(spec, self._definitions())
+        except InvalidInput:
+            keys, columns = [], {}  # a group it reads was deleted since
+        return self._resource(row, keys, columns)
+
+    def _resource(
+        self, row: FeatureViewRow, keys: builtins.list[str], columns: dict[str, str]
+    ) -> FeatureView:
+        return FeatureView(
+            name=row.name,
+            version=row.version,
+            spec=FeatureViewSpec.model_validate(row.spec),
+            digest=row.digest,
+            entity_keys=keys,
+            columns=columns,
+            created_by=row.created_by,
+            created_at=row.created_at,
+        )
