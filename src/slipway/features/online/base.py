@@ -5,8 +5,17 @@ bytes with the group's schema and decodes them on the way out, so a backend only
 be fast and correct about three things — event-time ordering, atomicity per key, and
 reading many keys of many groups in one round trip.
 
+Besides the latest record per key, a store keeps an *event log* per key: the group's
+recent events, which feature views aggregate over time windows at read time. Only the
+events a window can still reach are kept: a window read at or after a key's latest event
+never looks further back than the longest window (the *horizon*), so events older than
+the key's latest event minus the horizon are dropped as new ones arrive. Records and
+events are separate: writing one never touches the other.
+
 Keys are the feature store's canonical encoding of a record identifier (a string).
-Event times are integers: microseconds since the Unix epoch, UTC.
+Event times are integers: microseconds since the Unix epoch, UTC, within ±(2**53 - 1)
+(every backend compares them exactly there; others are refused with ``InvalidInput``
+naming ``event_time``).
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ class OnlineRecordWrite(NamedTuple):
 
 
 class OnlineStore(Protocol):
-    """Latest-record-per-key storage, ordered by event time."""
+    """Latest-record-per-key storage, ordered by event time, with a bounded log of each
+    key's recent events."""
 
     def write(self, group: str, records: Sequence[OnlineRecordWrite]) -> int:
         """Upsert ``records`` into ``group``; return how many were applied.
@@ -46,11 +56,50 @@ class OnlineStore(Protocol):
         ...
 
     def delete(self, group: str, keys: Sequence[str]) -> int:
-        """Remove ``keys`` from ``group``; return how many existed."""
+        """Remove ``keys`` from ``group``, their records and their events; return how
+        many records existed."""
         ...
 
     def drop_group(self, group: str) -> None:
-        """Remove every record of ``group`` (when the group is deleted)."""
+        """Remove every record and every event of ``group`` (when the group is deleted)."""
+        ...
+
+    def append_events(
+        self, group: str, events: Sequence[OnlineRecordWrite], horizon_us: int
+    ) -> int:
+        """Add ``events`` to their keys' event logs in ``group``, then prune them.
+
+        An event is identified by its (key, event time): an event whose pair is already
+        stored replaces the stored payload (the later write wins, as a re-ingested record
+        does), and the same pair twice in one call keeps the later one. Then, for each key
+        the call touched, every event with ``event_time_us < latest - horizon_us`` is
+        dropped, ``latest`` being the key's newest stored event time after the call's
+        events are in. So an event arriving late, older than its key's latest minus the
+        horizon, is not stored at all; ``horizon_us = 0`` keeps only the latest time.
+
+        Upsert and prune are atomic per key against every other writer, in every
+        process: a reader never sees a key's log half-written or not yet pruned, and
+        concurrent appends to one key end with the union of their events. Returns how
+        many of ``events`` were kept (stored or replacing a stored event), a pair given
+        twice counting twice. ``horizon_us`` below zero is ``InvalidInput``
+        (``horizon_us``); an event time out of range is ``InvalidInput``
+        (``event_time``) and nothing of the call is written.
+        """
+        ...
+
+    def read_events(
+        self, group: str, keys: Sequence[str], since_us: int, until_us: int
+    ) -> list[list[StoredRecord]]:
+        """For each of ``keys`` (in the order asked, repeats included), its events of
+        ``group`` with ``since_us <= event_time_us <= until_us``, oldest first; an empty
+        list for a key without any (and for every key when ``since_us > until_us``).
+        All keys are read in one round trip. Each key's log is read atomically (never
+        half-appended or half-pruned); different keys may be read moments apart."""
+        ...
+
+    def delete_events(self, group: str, keys: Sequence[str]) -> int:
+        """Remove every event of ``keys`` in ``group`` (their records stay); return how
+        many events were removed."""
         ...
 
     def count(self, group: str) -> int:

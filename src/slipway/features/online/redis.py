@@ -19,6 +19,15 @@ each, read the stored event time (``GETRANGE`` of the value's head) and ``SET`` 
 the incoming record is at least as new. (Several keys per script call: a single Redis
 node, not Cluster.) Every call is one network round trip: a write's scripts, a large
 read's ``MGET``s and a delete's ``DEL``s are each sent in one non-transactional pipeline.
+
+The event log of a key is a sorted set at ``{prefix}#ev:{group}:{key}`` (a namespace the
+records' ``{prefix}:`` pattern never matches) whose scores are the event times and whose
+members are ``<event time>|<payload>``: unique per event time, so a ZSET holds one event
+per time, and a window read is one ``ZRANGEBYSCORE``. An append runs a second Lua script
+over a batch of events: for each, ``ZREMRANGEBYSCORE t t`` (the replaced event) and
+``ZADD``; then, per key, ``ZREMRANGEBYSCORE`` below the key's newest score minus the
+horizon — atomic per key because one script call holds each key's events (a key with
+more events than a batch is split over calls in order, each leaving the log pruned).
 """
 
 from __future__ import annotations
@@ -65,6 +74,31 @@ for i = 1, #KEYS do
 end
 return applied
 """
+# KEYS[i] = an event log (a sorted set); ARGV[1] = the horizon; ARGV[1 + i] = how many
+# events of KEYS[i] follow, and then each event's time and member ("<time>|<payload>"),
+# key after key. Returns each log's newest event time after pruning (an integer reply:
+# scores are integers below 2**53, exact as doubles). The cutoff goes back to Redis as
+# an integer string: Lua's tostring keeps only 14 significant digits.
+_APPEND_EVENTS = """
+local horizon = tonumber(ARGV[1])
+local at = #KEYS + 2
+local latest = {}
+for i = 1, #KEYS do
+    for _ = 1, tonumber(ARGV[i + 1]) do
+        redis.call('ZREMRANGEBYSCORE', KEYS[i], ARGV[at], ARGV[at])
+        redis.call('ZADD', KEYS[i], ARGV[at], ARGV[at + 1])
+        at = at + 2
+    end
+    local top = tonumber(redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')[2])
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', string.format('(%d', top - horizon))
+    latest[i] = top
+end
+return latest
+"""
+# A horizon this long prunes nothing (every event time is within ±MAX_EVENT_TIME_US);
+# longer ones are cut to it so the cutoff stays within what Lua formats as an integer.
+_HORIZON_CAP = 2 * MAX_EVENT_TIME_US + 1
+
 # Keys per MGET: one command holds Redis for well under a millisecond.
 _READ_BATCH = 1000
 # Records per script call: large enough to amortize the call, small enough that one call
@@ -130,6 +164,48 @@ class _ReadConnections:
             conn.disconnect()
 
 
+def _check_event_times(events: Sequence[OnlineRecordWrite]) -> None:
+    for event in events:
+        if not -MAX_EVENT_TIME_US <= event.event_time_us <= MAX_EVENT_TIME_US:
+            raise InvalidInput(
+                f"event time {event.event_time_us} µs is out of range", field="event_time"
+            )
+
+
+def _horizon(horizon_us: int) -> int:
+    if horizon_us < 0:
+        raise InvalidInput(
+            f"event horizon {horizon_us} µs must not be negative", field="horizon_us"
+        )
+    return min(horizon_us, _HORIZON_CAP)
+
+
+def _event_batches(
+    events_by_key: dict[str, list[OnlineRecordWrite]], prefix: str, horizon: int
+) -> list[tuple[list[str], list[bytes]]]:
+    """Script calls (keys, argv) of about :data:`_SCRIPT_BATCH` events each, every key's
+    events in order; a key's events are split over consecutive calls only when they
+    outnumber a batch."""
+    batches: list[tuple[list[str], list[bytes]]] = []
+    keys: list[str] = []
+    counts: list[bytes] = []
+    pairs: list[bytes] = []
+    for key, events in events_by_key.items():
+        for start in range(0, len(events), _SCRIPT_BATCH):
+            piece = events[start : start + _SCRIPT_BATCH]
+            keys.append(prefix + key)
+            counts.append(b"%d" % len(piece))
+            for event in piece:
+                pairs.append(b"%d" % event.event_time_us)
+                pairs.append(b"%d|%b" % (event.event_time_us, event.payload))
+            if len(pairs) >= 2 * _SCRIPT_BATCH:
+                batches.append((keys, [b"%d" % horizon, *counts, *pairs]))
+                keys, counts, pairs = [], [], []
+    if keys:
+        batches.append((keys, [b"%d" % horizon, *counts, *pairs]))
+    return batches
+
+
 def _record(value: bytes | None) -> StoredRecord | None:
     if value is None:
         return None
@@ -161,8 +237,9 @@ class RedisOnlineStore:
             ) from None
         # register_script only hashes the script; EVALSHA is sent directly (not through
         # Script.__call__), which in a pipeline would cost a SCRIPT EXISTS round trip on
-        # every call. A missing script is loaded on demand in _run_writes.
+        # every call. A missing script is loaded on demand in _run_scripts.
         self._script = self._client.register_script(_CONDITIONAL_SET)
+        self._append_script = self._client.register_script(_APPEND_EVENTS)
         self._readers = _ReadConnections(self._client.connection_pool)
 
     def _key(self, group: str, key: str) -> str:
@@ -170,6 +247,12 @@ class RedisOnlineStore:
 
     def _pattern(self, group: str) -> str:
         return f"{self._prefix.translate(_GLOB_SPECIAL)}:{group}:*"
+
+    def _events_key(self, group: str, key: str) -> str:
+        return f"{self._prefix}#ev:{group}:{key}"
+
+    def _events_pattern(self, group: str) -> str:
+        return f"{self._prefix.translate(_GLOB_SPECIAL)}#ev:{group}:*"
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -207,27 +290,33 @@ class RedisOnlineStore:
             keys.append(prefix + record.key)
             args.append(b"%d" % event_time)
             args.append(b"%d|%b" % (event_time, record.payload))
+        batches = [
+            (keys[start : start + _SCRIPT_BATCH], args[2 * start : 2 * (start + _SCRIPT_BATCH)])
+            for start in range(0, len(keys), _SCRIPT_BATCH)
+        ]
         with self._errors():
-            return self._run_writes(keys, args)
+            return sum(self._run_scripts(self._script, batches))
 
-    def _run_writes(self, keys: list[str], args: list[bytes]) -> int:
-        results = self._evalsha_all(keys, args)
+    def _run_scripts(self, script: Any, batches: list[tuple[list[str], list[bytes]]]) -> list[Any]:
+        """Run ``script`` once per (keys, argv) batch, in order; one result per batch.
+
+        Re-running a batch that already ran (below) is harmless for both scripts: a
+        conditional set leaves the stored record itself or a newer one, and an append
+        ends with the same events and pruning (its effect lands while the call runs)."""
+        results = self._evalsha_all(script.sha, batches)
         missing = next((i for i, r in enumerate(results) if isinstance(r, NoScriptError)), None)
         if missing is not None:
             # The server lost its script cache (restart, SCRIPT FLUSH). Every batch before
             # the first failure ran; load the script and replay the rest in order.
-            # Re-running a record that did apply is harmless: its stored record is itself
-            # or a newer one, so the outcome is the same.
-            self._client.script_load(_CONDITIONAL_SET)
-            start = missing * _SCRIPT_BATCH
-            results = results[:missing] + self._evalsha_all(keys[start:], args[2 * start :])
+            self._client.script_load(script.script)
+            results = results[:missing] + self._evalsha_all(script.sha, batches[missing:])
         for result in results:
             if isinstance(result, Exception):
                 raise result
-        return sum(results)
+        return results
 
-    def _evalsha_all(self, keys: list[str], args: list[bytes]) -> list[Any]:
-        """One result per batch of :data:`_SCRIPT_BATCH` records (see ``_run_writes``).
+    def _evalsha_all(self, sha: str, batches: list[tuple[list[str], list[bytes]]]) -> list[Any]:
+        """One result per batch (see ``_run_scripts``).
 
         Each batch is packed and sent before the next is packed, and the replies are read
         at the end: Redis runs batch *n* while this process packs batch *n + 1* (a
@@ -235,22 +324,19 @@ class RedisOnlineStore:
         retries the whole call, which is harmless for the same reason as above."""
         for attempt in range(3):
             try:
-                return self._send_batches(keys, args)
+                return self._send_batches(sha, batches)
             except (redis.ConnectionError, redis.TimeoutError):
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    def _send_batches(self, keys: list[str], args: list[bytes]) -> list[Any]:
+    def _send_batches(self, sha: str, batches: list[tuple[list[str], list[bytes]]]) -> list[Any]:
         pool = self._client.connection_pool
-        sha = self._script.sha
         conn: Any = pool.get_connection()  # redis-py leaves some of its methods untyped
         try:
             sent = 0
-            for start in range(0, len(keys), _SCRIPT_BATCH):
-                batch = keys[start : start + _SCRIPT_BATCH]
-                values = args[2 * start : 2 * (start + len(batch))]
-                command = conn.pack_command("EVALSHA", sha, len(batch), *batch, *values)
+            for keys, values in batches:
+                command = conn.pack_command("EVALSHA", sha, len(keys), *keys, *values)
                 conn.send_packed_command(command, check_health=sent == 0)
                 sent += 1
             results: list[Any] = []
@@ -311,29 +397,122 @@ class RedisOnlineStore:
             raise
 
     def delete(self, group: str, keys: Sequence[str]) -> int:
-        """One ``DEL`` per key in one pipeline; returns how many existed."""
+        """One ``DEL`` of the record and one of the event log per key, in one pipeline;
+        returns how many records existed."""
         if not keys:
             return 0
         _group(group)
         pipe = self._client.pipeline(transaction=False)
         for key in keys:
             pipe.delete(self._key(group, key))
+            pipe.delete(self._events_key(group, key))
         with self._errors():
-            return sum(pipe.execute())
+            return sum(pipe.execute()[::2])
 
     def drop_group(self, group: str) -> None:
-        """``SCAN`` the group's keys and ``UNLINK`` them in batches (not atomic: records
-        written while the drop runs may survive)."""
-        pattern = self._pattern(_group(group))
+        """``SCAN`` the group's records and event logs and ``UNLINK`` them in batches (not
+        atomic: records or events written while the drop runs may survive)."""
+        _group(group)
         with self._errors():
-            batch: list[bytes] = []
-            for name in self._client.scan_iter(match=pattern, count=_SCAN_BATCH):
-                batch.append(name)
-                if len(batch) >= _SCAN_BATCH:
+            for pattern in (self._pattern(group), self._events_pattern(group)):
+                batch: list[bytes] = []
+                for name in self._client.scan_iter(match=pattern, count=_SCAN_BATCH):
+                    batch.append(name)
+                    if len(batch) >= _SCAN_BATCH:
+                        self._client.unlink(*batch)
+                        batch = []
+                if batch:
                     self._client.unlink(*batch)
-                    batch = []
-            if batch:
-                self._client.unlink(*batch)
+
+    def append_events(
+        self, group: str, events: Sequence[OnlineRecordWrite], horizon_us: int
+    ) -> int:
+        """Upsert and prune with :data:`_APPEND_EVENTS`, one script call per batch of
+        events, all sent on one connection; see the protocol.
+
+        Events already older than their key's newest event *in this call* minus the
+        horizon are not sent: the script would prune them (and any stored event at their
+        time) at once, since the key's newest stored event can only be newer."""
+        horizon = _horizon(horizon_us)
+        if not events:
+            return 0
+        prefix = self._events_key(_group(group), "")
+        _check_event_times(events)
+        by_key: dict[str, list[OnlineRecordWrite]] = {}
+        for event in events:
+            by_key.setdefault(event.key, []).append(event)
+        sent: dict[str, list[OnlineRecordWrite]] = {}
+        for key, mine in by_key.items():
+            cutoff = max(e.event_time_us for e in mine) - horizon
+            sent[key] = [e for e in mine if e.event_time_us >= cutoff]
+        batches = _event_batches(sent, prefix, horizon)
+        with self._errors():
+            results = self._run_scripts(self._append_script, batches)
+        # Each key's newest event time as the last script call that touched it left it.
+        latest: dict[str, int] = {}
+        for (names, _), tops in zip(batches, results, strict=True):
+            latest.update(zip((n[len(prefix) :] for n in names), tops, strict=True))
+        return sum(1 for e in events if e.event_time_us >= latest[e.key] - horizon)
+
+    def read_events(
+        self, group: str, keys: Sequence[str], since_us: int, until_us: int
+    ) -> list[list[StoredRecord]]:
+        """One ``ZRANGEBYSCORE`` per key, all in one pipeline on this thread's read
+        connection (as :meth:`read`): one round trip for any number of keys."""
+        _group(group)
+        since, until = max(since_us, -MAX_EVENT_TIME_US), min(until_us, MAX_EVENT_TIME_US)
+        if not keys or since > until:
+            return [[] for _ in keys]
+        names = [self._events_key(group, key) for key in keys]
+        with self._errors():
+            replies = self._zranges(names, b"%d" % since, b"%d" % until)
+        out: list[list[StoredRecord]] = []
+        for members in replies:
+            events = []
+            for member in members:
+                event_time, _, payload = member.partition(b"|")
+                events.append(StoredRecord(int(event_time), payload))
+            out.append(events)
+        return out
+
+    def _zranges(self, names: list[str], since: bytes, until: bytes) -> list[list[bytes]]:
+        """Like :meth:`_mget`: on this thread's connection, replaced once if broken."""
+        for attempt in range(2):
+            conn = self._readers.get()
+            try:
+                return self._zranges_on(conn, names, since, until)
+            except redis.ConnectionError:
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _zranges_on(conn: Any, names: list[str], since: bytes, until: bytes) -> list[list[bytes]]:
+        try:
+            if len(names) == 1:
+                command = conn.pack_command("ZRANGEBYSCORE", names[0], since, until)
+                conn.send_packed_command(command, check_health=False)
+                return [conn.read_response()]
+            commands = [("ZRANGEBYSCORE", name, since, until) for name in names]
+            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            return [conn.read_response() for _ in names]
+        except BaseException:
+            conn.disconnect()  # out of step, as in _mget_on
+            raise
+
+    def delete_events(self, group: str, keys: Sequence[str]) -> int:
+        """``ZCARD`` and ``DEL`` of each key's log in one ``MULTI``/``EXEC`` (so the count
+        is what was deleted); returns how many events went."""
+        if not keys:
+            return 0
+        _group(group)
+        pipe = self._client.pipeline(transaction=True)
+        for key in keys:
+            name = self._events_key(group, key)
+            pipe.zcard(name)
+            pipe.delete(name)
+        with self._errors():
+            return sum(pipe.execute()[::2])
 
     def count(self, group: str) -> int:
         """Count by ``SCAN`` (linear in the database size; for statistics and tests)."""

@@ -1,7 +1,7 @@
 """A workspace's view of the shared online store.
 
-One online store (one Redis, one SQLite file) holds every workspace's records: a group
-``churn`` of workspace ``fraud`` is the store's group ``fraud/churn``
+One online store (one Redis, one SQLite file) holds every workspace's records and
+events: a group ``churn`` of workspace ``fraud`` is the store's group ``fraud/churn``
 (:func:`~slipway.core.workspace.scoped_name`), and the default workspace's groups keep
 their bare names, so a store written before workspaces reads the same. The feature store
 of a workspace talks to this view and cannot name another workspace's groups.
@@ -37,6 +37,19 @@ class ScopedOnlineStore:
 
     def drop_group(self, group: str) -> None:
         self.inner.drop_group(self._group(group))
+
+    def append_events(
+        self, group: str, events: Sequence[OnlineRecordWrite], horizon_us: int
+    ) -> int:
+        return self.inner.append_events(self._group(group), events, horizon_us)
+
+    def read_events(
+        self, group: str, keys: Sequence[str], since_us: int, until_us: int
+    ) -> list[list[StoredRecord]]:
+        return self.inner.read_events(self._group(group), keys, since_us, until_us)
+
+    def delete_events(self, group: str, keys: Sequence[str]) -> int:
+        return self.inner.delete_events(self._group(group), keys)
 
     def count(self, group: str) -> int:
         return self.inner.count(self._group(group))

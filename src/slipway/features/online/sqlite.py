@@ -8,11 +8,19 @@ the write are atomic per key against every other writer, in this process or anot
 Reads are the serving hot path, so this module uses the stdlib ``sqlite3`` directly,
 keeps one connection per thread (``sqlite3`` connections must not be shared by threads
 that run statements concurrently) and relies on the connection's statement cache.
+
+The event log is a second table, ``online_events``, keyed by (group, key, event time)
+``WITHOUT ROWID``: a key's events are one contiguous, time-ordered range of the primary
+key's b-tree, so a window read is one range scan and a prune one range delete. An
+``append_events`` call is one ``BEGIN IMMEDIATE`` transaction (upsert, then prune each
+touched key below its latest event minus the horizon), atomic like ``write``.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 import os
 import sqlite3
 import threading
@@ -44,6 +52,36 @@ CREATE TABLE IF NOT EXISTS online_records (
 ) WITHOUT ROWID
 """
 
+_EVENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS online_events (
+    grp TEXT NOT NULL,
+    key TEXT NOT NULL,
+    event_time INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    PRIMARY KEY (grp, key, event_time)
+) WITHOUT ROWID
+"""
+
+# The same (key, event time) again replaces the payload: the later write wins.
+_EVENT_UPSERT = """
+INSERT INTO online_events (grp, key, event_time, payload) VALUES (?, ?, ?, ?)
+ON CONFLICT (grp, key, event_time) DO UPDATE SET payload = excluded.payload
+"""
+
+_EVENT_PRUNE = "DELETE FROM online_events WHERE grp = ? AND key = ? AND event_time < ?"
+
+# One key's window: the serving path's usual read, without the key column to skip over.
+# Its ORDER BY is the primary key's order: a range scan, no sort.
+_SELECT_KEY_EVENTS = """
+SELECT event_time, payload FROM online_events
+WHERE grp = ? AND key = ? AND event_time BETWEEN ? AND ? ORDER BY event_time
+"""
+_stored = StoredRecord._make
+
+# A horizon this long prunes nothing (every event time is within ±MAX_EVENT_TIME_US);
+# longer ones are cut to it so that ``latest - horizon`` stays a 64-bit integer.
+_HORIZON_CAP = 2 * MAX_EVENT_TIME_US + 1
+
 # Ties apply (>=): the contract says the incoming record wins on equal event times.
 _UPSERT = """
 INSERT INTO online_records (grp, key, event_time, payload) VALUES (?, ?, ?, ?)
@@ -66,6 +104,46 @@ def _select(count: int) -> str:
         "SELECT key, event_time, payload FROM online_records"
         f" WHERE grp = ? AND key IN ({','.join('?' * count)})"
     )
+
+
+@functools.lru_cache(maxsize=_CHUNK + 1)
+def _select_events(count: int) -> str:
+    """The event read query for ``count`` keys. ``ORDER BY key, event_time`` is the
+    primary key's order: SQLite walks the sorted ``IN`` list's ranges without sorting."""
+    return (
+        "SELECT key, event_time, payload FROM online_events"
+        f" WHERE grp = ? AND key IN ({','.join('?' * count)})"
+        " AND event_time BETWEEN ? AND ? ORDER BY key, event_time"
+    )
+
+
+@functools.lru_cache(maxsize=_CHUNK + 1)
+def _latest_events(count: int) -> str:
+    """Each of ``count`` keys' newest event time: one correlated lookup per key, taken
+    from the end of the key's range of the primary key instead of scanning its events."""
+    keys = ",".join(["(?)"] * count)
+    return (
+        f"WITH asked(key) AS (VALUES {keys}) SELECT asked.key,"
+        " (SELECT event_time FROM online_events"
+        "  WHERE online_events.grp = ? AND online_events.key = asked.key"
+        "  ORDER BY event_time DESC LIMIT 1) FROM asked"
+    )
+
+
+def _check_event_times(events: Sequence[OnlineRecordWrite]) -> None:
+    for event in events:
+        if not -MAX_EVENT_TIME_US <= event.event_time_us <= MAX_EVENT_TIME_US:
+            raise InvalidInput(
+                f"event time {event.event_time_us} µs is out of range", field="event_time"
+            )
+
+
+def _horizon(horizon_us: int) -> int:
+    if horizon_us < 0:
+        raise InvalidInput(
+            f"event horizon {horizon_us} µs must not be negative", field="horizon_us"
+        )
+    return min(horizon_us, _HORIZON_CAP)
 
 
 class SQLiteOnlineStore:
@@ -91,7 +169,9 @@ class SQLiteOnlineStore:
         self._abandoned: list[sqlite3.Connection] = []
         _LIVE_STORES.add(self)
         with self._errors():
-            self._connection().execute(_SCHEMA)
+            conn = self._connection()
+            conn.execute(_SCHEMA)
+            conn.execute(_EVENTS_SCHEMA)
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteOnlineStore:
@@ -161,11 +241,7 @@ class SQLiteOnlineStore:
         if not records:
             return 0
         _group(group)
-        for record in records:
-            if not -MAX_EVENT_TIME_US <= record.event_time_us <= MAX_EVENT_TIME_US:
-                raise InvalidInput(
-                    f"event time {record.event_time_us} µs is out of range", field="event_time"
-                )
+        _check_event_times(records)
         rows = [(group, r.key, r.event_time_us, r.payload) for r in records]
         with self._errors():
             conn = self._connection()
@@ -199,27 +275,95 @@ class SQLiteOnlineStore:
         return [found.get(key) for key in keys]
 
     def delete(self, group: str, keys: Sequence[str]) -> int:
-        """Delete in one transaction; returns how many of ``keys`` existed."""
+        """Delete records and events in one transaction; returns how many of ``keys``
+        had a record."""
         if not keys:
             return 0
         _group(group)
         with self._errors():
             conn = self._connection()
-            before = conn.total_changes
             with self._transaction(conn, "BEGIN IMMEDIATE"):
-                for start in range(0, len(keys), _CHUNK):
-                    chunk = keys[start : start + _CHUNK]
-                    conn.execute(
-                        "DELETE FROM online_records"
-                        f" WHERE grp = ? AND key IN ({','.join('?' * len(chunk))})",
-                        (group, *chunk),
-                    )
-            return conn.total_changes - before
+                removed = self._delete_keys(conn, "online_records", group, keys)
+                self._delete_keys(conn, "online_events", group, keys)
+            return removed
+
+    @staticmethod
+    def _delete_keys(conn: sqlite3.Connection, table: str, group: str, keys: Sequence[str]) -> int:
+        before = conn.total_changes
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            conn.execute(
+                f"DELETE FROM {table} WHERE grp = ? AND key IN ({','.join('?' * len(chunk))})",
+                (group, *chunk),
+            )
+        return conn.total_changes - before
 
     def drop_group(self, group: str) -> None:
+        """Records and events go in one transaction."""
         _group(group)
         with self._errors():
-            self._connection().execute("DELETE FROM online_records WHERE grp = ?", (group,))
+            conn = self._connection()
+            with self._transaction(conn, "BEGIN IMMEDIATE"):
+                conn.execute("DELETE FROM online_records WHERE grp = ?", (group,))
+                conn.execute("DELETE FROM online_events WHERE grp = ?", (group,))
+
+    def append_events(
+        self, group: str, events: Sequence[OnlineRecordWrite], horizon_us: int
+    ) -> int:
+        """Upsert and prune in one ``BEGIN IMMEDIATE`` transaction; see the protocol."""
+        horizon = _horizon(horizon_us)
+        if not events:
+            return 0
+        _group(group)
+        _check_event_times(events)
+        rows = [(group, e.key, e.event_time_us, e.payload) for e in events]
+        keys = list(dict.fromkeys(e.key for e in events))
+        with self._errors():
+            conn = self._connection()
+            with self._transaction(conn, "BEGIN IMMEDIATE"):
+                conn.executemany(_EVENT_UPSERT, rows)
+                latest: dict[str, int] = {}
+                for start in range(0, len(keys), _CHUNK):
+                    chunk = keys[start : start + _CHUNK]
+                    sql = _latest_events(len(chunk))
+                    latest.update(conn.execute(sql, (*chunk, group)).fetchall())
+                cutoff = {key: t - horizon for key, t in latest.items()}
+                conn.executemany(_EVENT_PRUNE, [(group, key, cutoff[key]) for key in keys])
+        return sum(1 for e in events if e.event_time_us >= cutoff[e.key])
+
+    def read_events(
+        self, group: str, keys: Sequence[str], since_us: int, until_us: int
+    ) -> list[list[StoredRecord]]:
+        """One range scan per key, one query per chunk of keys (in one read transaction
+        when there are several, so that they share a snapshot)."""
+        _group(group)
+        since, until = max(since_us, -MAX_EVENT_TIME_US), min(until_us, MAX_EVENT_TIME_US)
+        if not keys or since > until:
+            return [[] for _ in keys]
+        found: dict[str, list[StoredRecord]] = {}
+        with self._errors():
+            conn = self._connection()
+            if len(keys) == 1:
+                rows = conn.execute(_SELECT_KEY_EVENTS, (group, keys[0], since, until))
+                return [list(map(_stored, rows))]
+            with self._transaction(conn, "BEGIN") if len(keys) > _CHUNK else nullcontext():
+                for start in range(0, len(keys), _CHUNK):
+                    chunk = keys[start : start + _CHUNK]
+                    rows = conn.execute(_select_events(len(chunk)), (group, *chunk, since, until))
+                    for key, events in itertools.groupby(rows, key=operator.itemgetter(0)):
+                        found[key] = [StoredRecord(t, payload) for _, t, payload in events]
+        # A key asked twice gets two lists: a caller may change one without the other.
+        return [list(found.get(key, ())) for key in keys]
+
+    def delete_events(self, group: str, keys: Sequence[str]) -> int:
+        """Delete in one transaction; returns how many events went."""
+        if not keys:
+            return 0
+        _group(group)
+        with self._errors():
+            conn = self._connection()
+            with self._transaction(conn, "BEGIN IMMEDIATE"):
+                return self._delete_keys(conn, "online_events", group, keys)
 
     def count(self, group: str) -> int:
         _group(group)
