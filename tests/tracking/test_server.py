@@ -7,8 +7,6 @@ import asyncio
 import socket
 import subprocess
 import sys
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +33,7 @@ from slipway.core.errors import InvalidInput
 from slipway.core.settings import Settings, load_settings
 from slipway.tracking import config as tracking_config
 from slipway.tracking import server as tracking
+from slipway.tracking.schema_lock import schema_lock
 from tests.tracking.server import TrackingServer
 
 MLFLOW_TABLES = {
@@ -168,25 +167,33 @@ def test_sqlite_pragmas_apply_to_engines_created_afterwards(tmp_path: Path) -> N
     assert out.stdout.split() == ["wal", "1", "1234"]  # 1 is synchronous=NORMAL
 
 
+def _try_lock(folder: Path) -> str:
+    """Whether another process could take the folder's lock right now (without waiting)."""
+    script = (
+        "import fcntl, os, sys\n"
+        f"fd = os.open({str(folder)!r}, os.O_RDONLY)\n"
+        "try:\n"
+        "    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "    print('taken')\n"
+        "except BlockingIOError:\n"
+        "    print('busy')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    return out.stdout.strip()
+
+
 def test_schema_setup_lock_excludes_a_second_starter(tmp_path: Path) -> None:
+    """Every process opening MLflow's store takes this lock around it (the tracking
+    server's set-up and every registry client's): while one holds it, another cannot."""
     uri = f"sqlite:///{tmp_path / 'db' / 'slipway.db'}"
-    events: list[str] = []
-    holding = threading.Event()
-
-    def second() -> None:
-        holding.wait(5)
-        with tracking._init_lock(uri):
-            events.append("second")
-
-    thread = threading.Thread(target=second)
-    thread.start()
-    with tracking._init_lock(uri):
-        holding.set()
-        time.sleep(0.3)
-        events.append("first")
-    thread.join(5)
-    assert events == ["first", "second"]
+    with schema_lock(uri):
+        assert _try_lock(tmp_path / "db") == "busy"
+    assert _try_lock(tmp_path / "db") == "taken"
     assert list((tmp_path / "db").iterdir()) == []  # no lock file left behind
+    with schema_lock("http://127.0.0.1:1"):  # a server's URI: nothing to lock
+        pass
 
 
 def _apps() -> tuple[FastAPI, Flask]:

@@ -28,7 +28,7 @@ from slipway.cli.output import console, errors
 from slipway.core.errors import BackendUnavailable, InvalidInput
 from slipway.core.settings import LOOPBACK_HOSTS, Settings
 from slipway.core.tls import client_verify, server_context
-from slipway.runtime.exit import exit_now
+from slipway.runtime.exit import Stopped, exit_now, stop_on_sigterm
 from slipway.runtime.supervisor import ProcessSpec, Supervisor
 from slipway.security.resources import Role, Token
 from slipway.services import Services
@@ -63,6 +63,7 @@ def server(
     # What the process loads lives as long as it: kept out of the collector's full passes,
     # which otherwise stall a request every few dozen (slipway.api.heap).
     app = create_app(services, freeze_heap=True)
+    stop_on_sigterm()
     try:
         uvicorn.run(
             app,
@@ -73,6 +74,8 @@ def server(
             ssl_certfile=settings.tls.cert_file,
             ssl_keyfile=settings.tls.key_file,
         )
+    except Stopped:
+        pass  # SIGTERM after uvicorn's graceful stop: ours follows
     finally:
         services.close()
     exit_now(0)

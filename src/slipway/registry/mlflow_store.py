@@ -27,6 +27,7 @@ from slipway.tracking.config import (
     enable_mlflow_workspaces,
     install_sqlite_pragmas,
 )
+from slipway.tracking.schema_lock import schema_lock
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -92,7 +93,10 @@ class MlflowStore:
 
         install_sqlite_pragmas()  # WAL and no fsync per commit, as MLflow's own server
         try:
-            return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+            # Opening the store creates MLflow's tables on a fresh database: under the
+            # lock every Slipway process takes for that (the tracking server's too).
+            with schema_lock(self.uri):
+                return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         except Exception as exc:
             raise BackendUnavailable(f"cannot open MLflow's store: {exc}") from None
 

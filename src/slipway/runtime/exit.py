@@ -46,3 +46,21 @@ def exit_now(code: int = 0) -> NoReturn:
             stream.flush()
     stop_fork_server()
     os._exit(code)
+
+
+class Stopped(Exception):
+    """SIGTERM, handed back by a server that has stopped gracefully (see
+    :func:`stop_on_sigterm`)."""
+
+
+def _stopped(_signum: int, _frame: object) -> None:
+    raise Stopped
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM raise :class:`Stopped` in the main thread. uvicorn handles SIGTERM
+    itself while it serves (a graceful stop), then puts the previous handler back and
+    raises the signal again: with the default handler the process would die there, exit
+    -15 and skip its own stop (closing the database pools); with this one, ``run`` raises
+    :class:`Stopped` and the caller's stop runs."""
+    signal.signal(signal.SIGTERM, _stopped)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
-import fcntl
 import functools
 import logging
 import os
@@ -42,15 +41,10 @@ import signal
 import sys
 import uuid
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -72,11 +66,9 @@ from slipway.tracking.config import (
     install_sqlite_pragmas,
     tracking_env,
 )
+from slipway.tracking.schema_lock import schema_lock
 
 log = logging.getLogger("slipway.tracking")
-# Any constant works (distinct from Slipway's other advisory locks); it only has to be the
-# same for every Slipway tracking server.
-_PG_INIT_LOCK_KEY = 0x51177A9
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -229,36 +221,6 @@ class _WsgiResponse:
         asyncio.run_coroutine_threadsafe(deliver(), self.loop).result()
 
 
-@contextmanager
-def _init_lock(store_uri: str) -> Iterator[None]:
-    """Serialize MLflow's schema set-up between servers starting at once on one database
-    (MLflow's tracking store looks for its tables, then creates them, without a lock)."""
-    url = make_url(store_uri)
-    if url.get_backend_name() == "postgresql":
-        engine = create_engine(url, poolclass=NullPool)
-        try:
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_INIT_LOCK_KEY})
-                try:
-                    yield
-                finally:
-                    conn.execute(
-                        text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_INIT_LOCK_KEY}
-                    )
-        finally:
-            engine.dispose()
-        return
-    # SQLite: a lock on the database's folder, which needs no lock file of its own.
-    folder = Path(url.database or ".").expanduser().resolve().parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def initialize_stores() -> None:
     """Create or upgrade MLflow's tables (its own Alembic history) and default experiment
     from the environment :func:`tracking_env` sets, once, before the server serves.
@@ -268,7 +230,7 @@ def initialize_stores() -> None:
     from mlflow.server.handlers import initialize_backend_stores
 
     store = os.environ[BACKEND_STORE_URI_VAR]
-    with _init_lock(store):
+    with schema_lock(store):
         initialize_backend_stores(
             store, os.environ[REGISTRY_STORE_URI_VAR], os.environ[ARTIFACT_ROOT_VAR]
         )
