@@ -143,3 +143,80 @@ def test_over_rest(platform: Services) -> None:
         ] == [1]
         assert client.delete("/api/v1/feature-views/rider").status_code == 204
         assert client.get("/api/v1/feature-views").json() == []
+
+
+def _rows(*transformations: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {**VIEW, "transformations": [*VIEW["transformations"], *transformations], **extra}
+
+
+def test_row_level_transformations_are_typed_at_definition(platform: Services) -> None:
+    view = platform.feature_views.apply(
+        _rows(
+            {"name": "rating_x2", "expression": "rating * 2", "type": "float"},
+            {"name": "old", "expression": "age >= 60 and trips_1h > 0", "type": "bool"},
+            {"name": "per_trip", "expression": "fare_mean_24h / distance", "type": "float"},
+            request_fields={"distance": "float"},
+        )
+    )
+    assert view.columns["rating_x2"] == "float" and view.columns["old"] == "bool"
+    assert list(view.columns)[-3:] == ["rating_x2", "old", "per_trip"]
+    assert platform.feature_views.get("rider").columns == view.columns
+
+
+@pytest.mark.parametrize(
+    ("transformation", "field"),
+    [
+        # A float declared int: the declared output type does not match what it returns.
+        ({"name": "r", "expression": "rating * 2", "type": "int"}, "transformations.3.type"),
+        (
+            {"name": "r", "expression": "height * 2", "type": "float"},
+            "transformations.3.expression",
+        ),
+        (
+            {"name": "r", "expression": "__import__('os')", "type": "int"},
+            "transformations.3.expression",
+        ),
+        (
+            {"name": "r", "expression": "rating.real", "type": "float"},
+            "transformations.3.expression",
+        ),
+        ({"name": "age", "expression": "rating + 1", "type": "float"}, "transformations.3.name"),
+        (
+            {
+                "name": "r",
+                "python": "no.such.module:f",
+                "inputs": {"age": "int"},
+                "outputs": {"r": "int"},
+            },
+            "transformations.3.python",
+        ),
+    ],
+)
+def test_bad_row_transformations_name_the_field(
+    platform: Services, transformation: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        platform.feature_views.apply(_rows(transformation))
+    assert caught.value.field == field, caught.value.message
+    assert platform.feature_views.list() == []
+
+
+def test_a_python_transformation_over_rest_must_come_from_an_allowed_module(
+    platform: Services,
+) -> None:
+    spec = _rows(
+        {
+            "name": "age_bucket",
+            "python": "tests.features.view_functions:age_bucket",
+            "inputs": {"age": "int"},
+            "outputs": {"age_bucket": "int"},
+        }
+    )
+    with TestClient(create_app(platform), raise_server_exceptions=False) as client:
+        refused = client.put("/api/v1/feature-views/rider", json=spec)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["details"]["field"] == "transformations.3.python"
+        assert client.get("/api/v1/feature-views").json() == []
+    # In process (the machine's own user), the function is imported and checked.
+    view = platform.feature_views.apply(spec)
+    assert view.columns["age_bucket"] == "int"

@@ -29,6 +29,7 @@ from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.roots import RootSetting, confine
 from slipway.core.settings import Settings
 from slipway.core.workspace import DEFAULT_WORKSPACE
+from slipway.features.views.spec import FeatureViewSpec
 from slipway.pipelines.resources import PipelineDefinition
 from slipway.runtime import bundles
 from slipway.training.spec import TrainingJobSpec
@@ -112,3 +113,11 @@ def confine_pipeline(settings: Settings, definition: PipelineDefinition) -> None
     provided = _provided(settings, graph.code_paths, "graph.code_paths")
     for step, node in graph.steps.items():
         _entry_point(settings, provided, node.function, f"graph.steps.{step}.function")
+
+
+def confine_feature_view(settings: Settings, spec: FeatureViewSpec) -> None:
+    """A feature view's Python transformations: each function from a module the server
+    allows (a view ships no code of its own, and its functions run in the gateway)."""
+    for index, transformation in enumerate(spec.transformations):
+        if transformation.python is not None:
+            _entry_point(settings, [], transformation.python, f"transformations.{index}.python")

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from slipway.api.auth import Principal, authorize, services_of, workspace_of
 from slipway.api.bodies import named
+from slipway.api.code import confine_feature_view
 from slipway.core.resource import Listing
 from slipway.features.views.resources import FeatureView
 from slipway.features.views.service import FeatureViews
@@ -43,8 +44,12 @@ def list_views(request: Request) -> Listing[FeatureView]:
 
 @router.put("/{name}", response_model=FeatureView)
 def apply_view(name: str, body: FeatureViewBody, request: Request, caller: Caller) -> FeatureView:
-    """Define the view, or store a changed definition as its next version."""
-    return views(request).apply(named(body, name, "feature view"), actor=caller.name)
+    """Define the view, or store a changed definition as its next version. A Python
+    transformation's function must come from a module the server allows
+    (``code.allowed_modules``): the gateway runs it."""
+    spec = FeatureViewSpec.model_validate(named(body, name, "feature view"))
+    confine_feature_view(services_of(request).settings, spec)
+    return views(request).apply(spec, actor=caller.name, confined=True)
 
 
 @router.get("/{name}", response_model=FeatureView)

@@ -32,6 +32,7 @@ from slipway.features.definitions import FeatureGroup, FeatureType
 from slipway.features.refs import FeatureRef
 from slipway.features.repository import GroupRepository
 from slipway.features.views.resources import FeatureView
+from slipway.features.views.rows import RowTransforms
 from slipway.features.views.spec import FeatureViewSpec
 from slipway.features.views.tables import FeatureViewRow
 from slipway.security.audit import AuditLog, local_actor
@@ -79,8 +80,9 @@ class FeatureViews:
     def describe_columns(
         self, spec: FeatureViewSpec, groups: Mapping[str, FeatureGroup]
     ) -> tuple[builtins.list[str], dict[str, str]]:
-        """The entity keys ``spec`` needs and the columns it produces (name -> type);
-        :class:`InvalidInput` naming the field of anything that does not resolve."""
+        """The entity keys ``spec`` needs and the columns its stored features and windows
+        produce (name -> type); :class:`InvalidInput` naming the field of anything that
+        does not resolve."""
         keys: list[str] = []
         columns: dict[str, str] = {}
 
@@ -110,7 +112,7 @@ class FeatureViews:
         for index, transformation in enumerate(spec.transformations):
             window = transformation.window
             if window is None:
-                continue
+                continue  # row-level: RowTransforms checks and types them
             field = f"transformations.{index}.window"
             group = group_of(window.group, f"{field}.group")
             kind: str | None = _WINDOW_TYPE.get(window.function)
@@ -137,12 +139,23 @@ class FeatureViews:
     # -- changes ---------------------------------------------------------------------
 
     def apply(
-        self, spec: FeatureViewSpec | Mapping[str, Any], *, actor: str | None = None
+        self,
+        spec: FeatureViewSpec | Mapping[str, Any],
+        *,
+        actor: str | None = None,
+        confined: bool = False,
     ) -> FeatureView:
         """Store ``spec`` as the view's next version, unless the latest version is the
-        same definition (then that version is answered and nothing is written)."""
+        same definition (then that version is answered and nothing is written).
+        ``confined``: it came through the API, whose caller's Python transformations were
+        checked against the allowed modules and are not imported here."""
         parsed = parse_spec(FeatureViewSpec, spec)
         keys, columns = self.describe_columns(parsed, self._definitions())
+        # Every expression's and function's declared type against what it computes from
+        # the columns before it; a Python function is imported unless the caller is
+        # confined (the API checked its module against code.allowed_modules instead).
+        transforms = RowTransforms(parsed, resolve_python=not confined)
+        columns.update(transforms.check(columns))
         digest = _digest(parsed)
         who = actor or local_actor()
         with self.db.write() as session:
@@ -257,6 +270,7 @@ class FeatureViews:
             keys, columns = self.describe_columns(spec, self._definitions())
         except InvalidInput:
             keys, columns = [], {}  # a group it reads was deleted since
+        columns.update(RowTransforms(spec, resolve_python=False).outputs)
         return self._resource(row, keys, columns)
 
     def _resource(
