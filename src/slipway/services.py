@@ -28,6 +28,7 @@ from slipway.features.online.base import OnlineStore
 from slipway.features.online.factory import open_online_store
 from slipway.features.repository import GroupRepository
 from slipway.features.store import FeatureStore
+from slipway.features.views.horizons import HorizonCache
 from slipway.features.views.service import FeatureViews
 from slipway.monitoring.baselines import Baselines
 from slipway.monitoring.service import Monitoring
@@ -111,8 +112,14 @@ class Services:
             gateway_url=gateway_url(settings.serving, scheme=settings.tls.scheme),
             gateway_verify=client_verify(settings.tls),
         )
-        groups = GroupRepository(db, events, audit)
-        features = FeatureStore(groups, offline, online, events, audit)
+        features = FeatureStore(
+            GroupRepository(db, events, audit),
+            offline,
+            online,
+            events,
+            audit,
+            horizons=HorizonCache,
+        )
         baselines = Baselines(db, artifacts, events, registry, features, audit)
         return cls(
             settings=settings,
@@ -125,7 +132,7 @@ class Services:
             audit=audit,
             online_store=online,
             features=features,
-            feature_views=FeatureViews(db, groups, events, audit),
+            feature_views=FeatureViews(db, features, events, audit),
             registry=registry,
             pipelines=pipelines,
             training=TrainingService(db, queue, events, audit),

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from slipway.core.db.engine import Database
 from slipway.core.errors import Conflict, SlipwayError
 from slipway.features.codec import keys_of, payloads_of
 from slipway.features.definitions import FeatureGroup
@@ -111,6 +113,49 @@ def write_online(store: OnlineStore, group: FeatureGroup, table: pa.Table) -> in
     return applied
 
 
+class Horizons(Protocol):
+    """A group's horizon: how long the online store keeps each key's events for the
+    feature views' window aggregations over it (the longest window of any view version),
+    in microseconds; None when no view aggregates it."""
+
+    def __call__(self, group: str) -> int | None: ...
+
+    def forget(self) -> None:
+        """Read the views again on the next call (this process just defined one)."""
+        ...
+
+
+# Makes the horizons of a workspace (slipway.features.views.horizons.HorizonCache).
+HorizonsFactory = Callable[[Database, str], Horizons]
+
+
+class _NoHorizons:
+    """No feature view aggregates any group: no events are kept."""
+
+    def __call__(self, group: str) -> int | None:
+        return None
+
+    def forget(self) -> None:
+        return None
+
+
+no_horizons: Horizons = _NoHorizons()
+
+
+def write_serving(
+    store: OnlineStore, group: FeatureGroup, table: pa.Table, horizon_us: int | None
+) -> int:
+    """Write ``table`` (validated rows, in ingestion order) to the online store: every row
+    to the group's event log when a feature view aggregates the group (all events count
+    in a window, not only each key's newest), then each key's newest record. Returns the
+    records applied."""
+    if horizon_us is not None:
+        for start in range(0, table.num_rows, ONLINE_CHUNK):
+            events = online_writes(group, table.slice(start, ONLINE_CHUNK))
+            store.append_events(group.name, events, horizon_us)
+    return write_online(store, group, newest_per_key(group, table))
+
+
 class Ingestor:
     def __init__(
         self,
@@ -119,11 +164,13 @@ class Ingestor:
         online: OnlineStore,
         *,
         stale_after: float = STALE_AFTER_SECONDS,
+        horizons: Horizons = no_horizons,
     ) -> None:
         self.repo = repo
         self.offline = offline
         self.online = online
         self.stale_after = stale_after
+        self.horizons = horizons
 
     def ingest(
         self,
@@ -205,15 +252,16 @@ class Ingestor:
                 # Only each key's newest record is written (see newest_per_key): over the
                 # whole batch when it is in memory, per chunk when it streams from a file.
                 applied = 0
+                horizon = self.horizons(group.name)
                 if in_memory:
                     batch = pa.concat_tables(kept)
-                    applied = write_online(self.online, group, newest_per_key(group, batch))
+                    applied = write_serving(self.online, group, batch, horizon)
                     if on_progress is not None:
                         on_progress(batch.num_rows)
                 else:
                     for table in validated():
                         beat()
-                        applied += write_online(self.online, group, newest_per_key(group, table))
+                        applied += write_serving(self.online, group, table, horizon)
                         if on_progress is not None:
                             on_progress(table.num_rows)
             fence()

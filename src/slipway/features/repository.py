@@ -59,6 +59,11 @@ class GroupRepository:
         self._audit = audit or AuditLog(db)
         self.workspace = workspace
 
+    @property
+    def database(self) -> Database:
+        """The metadata database the definitions live in (feature views' too)."""
+        return self._db
+
     def in_workspace(self, workspace: str) -> GroupRepository:
         """The same database's groups of ``workspace``."""
         return GroupRepository(self._db, self._events, self._audit, workspace=workspace)

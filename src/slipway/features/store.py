@@ -22,7 +22,12 @@ from slipway.core.resource import Listing
 from slipway.core.settings import mask_url
 from slipway.features.codec import encode_key
 from slipway.features.definitions import FeatureGroup
-from slipway.features.ingest import STALE_AFTER_SECONDS, Ingestor
+from slipway.features.ingest import (
+    STALE_AFTER_SECONDS,
+    HorizonsFactory,
+    Ingestor,
+    no_horizons,
+)
 from slipway.features.materialize import materialize
 from slipway.features.offline.delta import DeltaOfflineStore, SourcePosition
 from slipway.features.offline.training import TrainingSet, build_training_set, run_query
@@ -63,13 +68,24 @@ class FeatureStore:
         audit: AuditLog,
         *,
         ingest_stale_after: float = STALE_AFTER_SECONDS,
+        horizons: HorizonsFactory | None = None,
     ) -> None:
+        """``horizons``: makes, for a workspace, what tells ingestion which groups' events
+        the online store keeps for feature views' windows (and for how long); the
+        assembled platform passes :class:`~slipway.features.views.horizons.HorizonCache`.
+        Without it no group keeps events."""
         self.repo = repo
         self.offline = offline
         self.online = online
         self.events = events
         self.audit = audit
-        self._ingestor = Ingestor(repo, offline, online, stale_after=ingest_stale_after)
+        self._horizons_factory = horizons
+        self.horizons = (
+            horizons(repo.database, repo.workspace) if horizons is not None else no_horizons
+        )
+        self._ingestor = Ingestor(
+            repo, offline, online, stale_after=ingest_stale_after, horizons=self.horizons
+        )
         self._cache: dict[str, FeatureGroup] = {}
         self._cache_at = float("-inf")
         self._cache_lock = threading.Lock()
@@ -96,6 +112,7 @@ class FeatureStore:
                     self.events,
                     self.audit,
                     ingest_stale_after=self._stale_after,
+                    horizons=self._horizons_factory,
                 )
                 self._workspaces[workspace] = store
             return store

@@ -65,7 +65,7 @@ from slipway.core.kafka import (
 from slipway.core.settings import KafkaSettings
 from slipway.features.dead_letters import DeadLetters, Letter
 from slipway.features.definitions import FeatureGroup
-from slipway.features.ingest import write_online
+from slipway.features.ingest import write_serving
 from slipway.features.offline.delta import SourcePosition
 from slipway.features.records import split_records
 from slipway.features.store import FeatureStore
@@ -302,7 +302,9 @@ class StreamIngestor:
         if any(replayed):
             mask = pa.array(replayed)
             if spec.online:
-                write_online(self.store.online, spec, table.filter(mask))
+                write_serving(
+                    self.store.online, spec, table.filter(mask), self.store.horizons(spec.name)
+                )
             table = table.filter(pc.invert(mask))
             self._replayed += sum(replayed)
         if not table.num_rows:

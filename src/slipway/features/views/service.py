@@ -14,7 +14,8 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,10 +28,12 @@ from slipway.core.events import EventLog
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.specs import parse_spec
-from slipway.core.workspace import DEFAULT_WORKSPACE, scoped_resource
+from slipway.core.workspace import scoped_resource
 from slipway.features.definitions import FeatureGroup, FeatureType
+from slipway.features.materialize import backfill_events
 from slipway.features.refs import FeatureRef
-from slipway.features.repository import GroupRepository
+from slipway.features.store import FeatureStore
+from slipway.features.views.online import read_online
 from slipway.features.views.resources import FeatureView
 from slipway.features.views.rows import RowTransforms
 from slipway.features.views.spec import FeatureViewSpec
@@ -56,21 +59,19 @@ class FeatureViews:
     def __init__(
         self,
         db: Database,
-        groups: GroupRepository,
+        store: FeatureStore,
         events: EventLog,
         audit: AuditLog | None = None,
-        workspace: str = DEFAULT_WORKSPACE,
     ) -> None:
         self.db = db
-        self.groups = groups
+        self.store = store
+        self.groups = store.repo
         self.events = events
         self.audit = audit or AuditLog(db)
-        self.workspace = workspace
+        self.workspace = store.workspace
 
     def in_workspace(self, workspace: str) -> FeatureViews:
-        return FeatureViews(
-            self.db, self.groups.in_workspace(workspace), self.events, self.audit, workspace
-        )
+        return FeatureViews(self.db, self.store.in_workspace(workspace), self.events, self.audit)
 
     # -- checks ----------------------------------------------------------------------
 
@@ -188,7 +189,57 @@ class FeatureViews:
                 session=session,
             )
             session.flush()
-            return self._resource(row, keys, columns)
+            stored = self._resource(row, keys, columns)
+        self.backfill(stored)
+        return stored
+
+    def backfill(self, view: FeatureView | str) -> dict[str, int]:
+        """Fill the online event log of every group ``view`` aggregates from its offline
+        data (events ingested before the view existed); idempotent. Returns the events
+        written per group. Ingestion keeps the log current from then on."""
+        if isinstance(view, str):
+            view = self.get(view)
+        self.store.horizons.forget()
+        written: dict[str, int] = {}
+        definitions = self._definitions()
+        for transformation in view.spec.transformations:
+            window = transformation.window
+            if window is None or window.group in written:
+                continue
+            group = definitions[window.group]
+            horizon = self.store.horizons(window.group)
+            if not group.online or horizon is None or not group.offline:
+                continue
+            if self.store.offline.version(window.group) is None:
+                continue  # nothing ingested yet
+            written[window.group] = backfill_events(
+                self.store.offline, self.store.online, group, horizon
+            )
+        return written
+
+    # -- computing a view --------------------------------------------------------------
+
+    def get_online(
+        self,
+        name: str,
+        entity_rows: Sequence[Mapping[str, Any]],
+        *,
+        version: int | None = None,
+        at: datetime | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        """The view's columns for each entity row (its keys and request fields) from the
+        online store, windows ending at ``at`` (now by default)."""
+        view = self.get(name, version)
+        if not entity_rows:
+            raise InvalidInput("give at least one entity row", field="entity_rows")
+        return read_online(
+            view,
+            self._definitions(),
+            self.store.online,
+            self.store.get_online_features,
+            entity_rows,
+            at=at,
+        )
 
     def delete(self, name: str, *, actor: str | None = None) -> None:
         """Delete every version of the view. Models trained on it keep its definition's

@@ -1,0 +1,180 @@
+"""Reading a feature view online, on SQLite and on Redis: stored features, windows over
+the events the online store keeps (backfilled when the view is defined, kept by every
+ingestion after), row-level transformations over request fields; deletions and late
+events; bad requests named."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from slipway.core.errors import InvalidInput
+from slipway.core.settings import load_settings
+from slipway.features.online.redis import RedisOnlineStore
+from slipway.features.store import FeatureStore
+from slipway.features.views.horizons import HorizonCache
+from slipway.features.views.service import FeatureViews
+from slipway.services import Services
+from tests.conftest import service_url
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+VIEW: dict[str, Any] = {
+    "name": "rider",
+    "features": ["riders:age"],
+    "request_fields": {"distance": "float"},
+    "transformations": [
+        {"name": "trips_1h", "window": {"group": "trips", "function": "count", "duration": "1h"}},
+        {
+            "name": "fare_sum_24h",
+            "window": {"group": "trips", "column": "fare", "function": "sum", "duration": "24h"},
+        },
+        {
+            "name": "last_fare",
+            "window": {"group": "trips", "column": "fare", "function": "last", "duration": "7d"},
+        },
+        {"name": "senior", "expression": "age >= 60", "type": "bool"},
+        {"name": "per_km", "expression": "fare_sum_24h / distance", "type": "float"},
+    ],
+}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
+    services = Services.open(load_settings(home=tmp_path / "home"))
+    if request.param == "redis":
+        # Tests share one Redis server: each gets its own key namespace.
+        services.online_store = RedisOnlineStore(
+            service_url("redis"), prefix=f"t{uuid.uuid4().hex[:8]}"
+        )
+        services.features = FeatureStore(
+            services.features.repo,
+            services.features.offline,
+            services.online_store,
+            services.events,
+            services.audit,
+            horizons=HorizonCache,
+        )
+        services.feature_views = FeatureViews(
+            services.db, services.features, services.events, services.audit
+        )
+    for group in (
+        {
+            "name": "riders",
+            "record_identifiers": [{"name": "rider_id"}],
+            "features": [{"name": "age", "type": "int"}],
+        },
+        {
+            "name": "trips",
+            "record_identifiers": [{"name": "rider_id"}],
+            "features": [{"name": "fare", "type": "float"}],
+        },
+    ):
+        services.features.create_group(group)
+    services.features.ingest(
+        "riders",
+        pd.DataFrame({"rider_id": ["a", "b"], "event_time": [T0, T0], "age": [30, 65]}),
+    )
+    yield services
+    services.close()
+
+
+def trips(rows: list[tuple[str, timedelta, float | None]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "rider_id": [r[0] for r in rows],
+            "event_time": [T0 + r[1] for r in rows],
+            "fare": [r[2] for r in rows],
+        }
+    )
+
+
+def read(platform: Services, at: timedelta, *keys: str) -> list[dict[str, Any]]:
+    rows = [{"rider_id": k, "distance": 4.0} for k in keys]
+    return platform.feature_views.get_online("rider", rows, at=T0 + at)
+
+
+def test_events_ingested_before_the_view_are_backfilled(platform: Services) -> None:
+    platform.features.ingest(
+        "trips",
+        trips(
+            [
+                ("a", timedelta(0), 10.0),
+                ("a", timedelta(minutes=30), 20.0),
+                ("a", timedelta(hours=2), 30.0),
+                ("b", timedelta(0), 5.0),
+            ]
+        ),
+    )
+    platform.feature_views.apply(VIEW)
+    a, b, nobody = read(platform, timedelta(hours=2, minutes=10), "a", "b", "zz")
+    assert a == {
+        "age": 30,
+        "trips_1h": 1,  # only the 2:00 trip is within [1:10, 2:10]
+        "fare_sum_24h": 60.0,
+        "last_fare": 30.0,
+        "senior": False,
+        "per_km": 15.0,
+    }
+    assert b == {
+        "age": 65,
+        "trips_1h": 0,
+        "fare_sum_24h": 5.0,
+        "last_fare": 5.0,
+        "senior": True,
+        "per_km": 1.25,
+    }
+    assert nobody == {
+        "age": None,
+        "trips_1h": 0,
+        "fare_sum_24h": None,
+        "last_fare": None,
+        "senior": None,
+        "per_km": None,
+    }
+
+
+def test_ingestion_after_the_view_keeps_the_events(platform: Services) -> None:
+    platform.feature_views.apply(VIEW)
+    platform.features.ingest("trips", trips([("a", timedelta(0), 10.0)]))
+    platform.features.ingest(
+        "trips",
+        trips([("a", timedelta(minutes=20), 20.0), ("a", timedelta(minutes=40), None)]),
+    )
+    [a] = read(platform, timedelta(minutes=50), "a")
+    assert (a["trips_1h"], a["fare_sum_24h"], a["last_fare"]) == (3, 30.0, None)
+    # A correction of an event (same key and event time) replaces it.
+    platform.features.ingest("trips", trips([("a", timedelta(minutes=40), 5.0)]))
+    [a] = read(platform, timedelta(minutes=50), "a")
+    assert (a["trips_1h"], a["fare_sum_24h"], a["last_fare"]) == (3, 35.0, 5.0)
+    # Windows end at the read's time: an hour later the first trips have left the hour.
+    [a] = read(platform, timedelta(hours=1, minutes=30), "a")
+    assert (a["trips_1h"], a["fare_sum_24h"]) == (1, 35.0)
+    # Deleted records are gone from the windows too.
+    platform.features.delete_records("trips", [{"rider_id": "a"}], actor="t")
+    [a] = read(platform, timedelta(minutes=50), "a")
+    assert (a["trips_1h"], a["fare_sum_24h"], a["last_fare"]) == (0, None, None)
+
+
+def test_bad_requests_name_the_field(platform: Services) -> None:
+    platform.feature_views.apply(VIEW)
+    with pytest.raises(InvalidInput) as caught:
+        platform.feature_views.get_online("rider", [{"rider_id": "a"}], at=T0)
+    assert caught.value.field == "distance"
+    with pytest.raises(InvalidInput) as caught:
+        platform.feature_views.get_online("rider", [{"rider_id": "a", "distance": "far"}], at=T0)
+    assert caught.value.field == "distance"
+    with pytest.raises(InvalidInput) as caught:
+        platform.feature_views.get_online("rider", [], at=T0)
+    assert caught.value.field == "entity_rows"
+    with pytest.raises(InvalidInput) as caught:
+        platform.feature_views.get_online(
+            "rider", [{"rider_id": "a", "distance": 1.0}], at=datetime(2026, 1, 1)
+        )
+    assert caught.value.field == "at"
