@@ -13,7 +13,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
+from slipway.api.app import create_app
 from slipway.core.errors import InvalidInput
 from slipway.core.settings import load_settings
 from slipway.features.online.redis import RedisOnlineStore
@@ -178,3 +180,26 @@ def test_bad_requests_name_the_field(platform: Services) -> None:
             "rider", [{"rider_id": "a", "distance": 1.0}], at=datetime(2026, 1, 1)
         )
     assert caught.value.field == "at"
+
+
+def test_over_rest(platform: Services) -> None:
+    platform.features.ingest("trips", trips([("a", timedelta(0), 10.0)]))
+    platform.feature_views.apply(VIEW)
+    embedded = read(platform, timedelta(minutes=5), "a", "b")
+    with TestClient(create_app(platform), raise_server_exceptions=False) as client:
+        body = {
+            "entity_rows": [{"rider_id": k, "distance": 4.0} for k in ("a", "b")],
+            "at": (T0 + timedelta(minutes=5)).isoformat(),
+        }
+        answer = client.post("/api/v1/feature-views/rider/online", json=body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"view": "rider", "version": 1, "rows": embedded}
+        missing = client.post(
+            "/api/v1/feature-views/rider/online", json={**body, "entity_rows": [{"rider_id": "a"}]}
+        )
+        assert missing.status_code == 400
+        assert missing.json()["error"]["details"]["field"] == "distance"
+        naive = client.post(
+            "/api/v1/feature-views/rider/online", json={**body, "at": "2026-01-01T00:05:00"}
+        )
+        assert naive.status_code == 400

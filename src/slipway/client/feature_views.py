@@ -4,14 +4,16 @@ types."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from slipway.client.transport import Transport, listing
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.specs import parse_spec
-from slipway.features.views.resources import FeatureView
+from slipway.features.views.resources import FeatureView, ViewRows
 from slipway.features.views.spec import FeatureViewSpec
 
 
@@ -46,6 +48,26 @@ class RemoteFeatureViews:
         validate_name(name, field="name")
         answer = self.transport.request("GET", f"/feature-views/{name}/versions")
         return listing(FeatureView, answer.json())
+
+    def get_online(
+        self,
+        name: str,
+        entity_rows: Sequence[Mapping[str, Any]],
+        *,
+        version: int | None = None,
+        at: datetime | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        validate_name(name, field="name")
+        body: dict[str, Any] = {"entity_rows": [dict(row) for row in entity_rows]}
+        if version is not None:
+            body["version"] = version
+        if at is not None:
+            body["at"] = at.isoformat()
+        # A read: safe to send again.
+        answer = self.transport.request(
+            "POST", f"/feature-views/{name}/online", json=body, repeatable=True
+        )
+        return list(ViewRows.model_validate(answer.json()).rows)
 
     def delete(self, name: str, *, actor: str | None = None) -> None:
         del actor  # the server's caller

@@ -12,13 +12,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from slipway.api.auth import Principal, authorize, services_of, workspace_of
+from slipway.api.auth import READ_ONLY, Principal, authorize, needs, services_of, workspace_of
 from slipway.api.bodies import named
 from slipway.api.code import confine_feature_view
 from slipway.core.resource import Listing
-from slipway.features.views.resources import FeatureView
+from slipway.features.views.resources import FeatureView, ViewOnlineRequest, ViewRows
 from slipway.features.views.service import FeatureViews
 from slipway.features.views.spec import FeatureViewSpec
+from slipway.security.tokens import Role
 
 _caller = authorize(scoped=True)
 router = APIRouter(prefix="/feature-views", tags=["features"], dependencies=[Depends(_caller)])
@@ -63,6 +64,18 @@ def describe_view(
 @router.get("/{name}/versions", response_model=list[FeatureView])
 def view_versions(name: str, request: Request) -> Listing[FeatureView]:
     return views(request).versions(name)
+
+
+@router.post(
+    "/{name}/online", response_model=ViewRows, openapi_extra={**READ_ONLY, **needs(Role.VIEWER)}
+)
+def online_view(name: str, body: ViewOnlineRequest, request: Request) -> ViewRows:
+    """The view's columns for each entity row, computed from the online store as the
+    gateway serves them: stored features, windows ending at ``at`` (now by default), and
+    the row-level transformations over the rows' request fields."""
+    view = views(request).get(name, body.version)
+    rows = views(request).get_online(name, body.entity_rows, version=view.version, at=body.at)
+    return ViewRows(view=name, version=view.version, rows=rows)
 
 
 @router.delete("/{name}", status_code=204)

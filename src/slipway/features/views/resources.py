@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from slipway.core.resource import Resource
+from slipway.features.resources import MAX_RECORDS, IsoTime
 from slipway.features.views.spec import FeatureViewSpec
 
 
@@ -25,3 +26,24 @@ class FeatureView(Resource):
     columns: dict[str, str] = Field(description="output column -> type, in order")
     created_by: str
     created_at: datetime
+
+
+class ViewOnlineRequest(BaseModel):
+    """``POST /feature-views/{name}/online``: entity rows (keys and request fields), the
+    read's time (now when left out) and the view version (the latest when left out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity_rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_RECORDS)
+    at: IsoTime | None = None
+    version: int | None = Field(default=None, ge=1, le=2**31)
+
+
+class ViewRows(Resource):
+    """A feature view's columns for each entity row, in the rows' order."""
+
+    table_fields: ClassVar[tuple[str, ...]] = ("view", "version", "rows")
+
+    view: str
+    version: int
+    rows: list[dict[str, Any]]
