@@ -427,9 +427,11 @@ class FeatureStore:
         ttl: timedelta | None = None,
         versions: dict[str, int] | None = None,
         full_feature_names: bool = False,
+        as_known_at: bool = False,
     ) -> TrainingSet:
         """Point-in-time-correct features for each entity row (DataFrame, Arrow, a file
-        URI, or SQL over the feature groups)."""
+        URI, or SQL over the feature groups). ``as_known_at``: only feature rows ingested
+        at or before each row's timestamp count (no later correction leaks in)."""
         groups = self._known(feature_refs)
         if isinstance(entities, str):
             text = entities.strip()
@@ -449,6 +451,7 @@ class FeatureStore:
             ttl=ttl,
             versions=versions,
             full_feature_names=full_feature_names,
+            as_known_at=as_known_at,
         )
 
     def query(self, sql: str) -> pa.Table:

@@ -14,14 +14,24 @@ entity columns are attached again in Arrow, without a copy. A group in which no 
 identifier occurs twice (a dimension such as planes by tail number) needs no as-of
 search: its join is a hash ``LEFT JOIN`` on the key with the event-time condition, which
 DuckDB runs several times faster than an ``ASOF`` join (which sorts both sides).
+
+Time-window aggregations (:mod:`slipway.features.offline.windows`) are appended after the
+stored features. "As known at" (``as_known_at``) also requires each feature row to have
+been ingested at or before the entity row's timestamp (``_ingested_at``), so a correction
+or backfill ingested later never reaches a row meant to reproduce what was knowable then.
+A row is then usable from ``max(event time, ingested at)``, and the answer is the record
+with the latest (event time, ingestion) among those usable at ``t``: keeping, per key,
+only the rows that beat every row usable before them (a running maximum) makes that the
+row usable latest, which is again an ``ASOF`` join, on the usable-from time.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -31,8 +41,12 @@ import pyarrow.compute as pc
 from slipway.core.errors import InvalidInput
 from slipway.features.definitions import FeatureGroup, KeyType
 from slipway.features.offline.delta import DeltaOfflineStore
+from slipway.features.offline.windows import check_windows, window_columns
 from slipway.features.refs import FeatureRef
 from slipway.features.validation import TIMESTAMP
+
+if TYPE_CHECKING:
+    from slipway.features.views.spec import WindowSpec
 
 _ROW = "__slipway_row"
 # The HTTP header a training set's definition travels in beside its Arrow stream (the
@@ -50,6 +64,9 @@ class TrainingSetDefinition:
     entity_digest: str
     group_versions: dict[str, int]
     ttl_seconds: dict[str, float | None] = field(default_factory=dict)
+    # Defaults, so definitions recorded before these existed still load.
+    as_known_at: bool = False
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,9 +81,12 @@ class TrainingSet:
         return self.data.to_pandas()
 
 
-def resolve_refs(refs: list[str], groups: dict[str, FeatureGroup]) -> dict[str, list[str]]:
-    """Group name → feature names, in first-mention order; ``group:*`` expands."""
-    if not refs:
+def resolve_refs(
+    refs: list[str], groups: dict[str, FeatureGroup], *, allow_none: bool = False
+) -> dict[str, list[str]]:
+    """Group name → feature names, in first-mention order; ``group:*`` expands.
+    ``allow_none``: no reference is fine (a training set of windows only)."""
+    if not refs and not allow_none:
         raise InvalidInput("name at least one feature", field="feature_refs")
     wanted: dict[str, list[str]] = {}
     for text in refs:
@@ -150,6 +170,29 @@ def _keys_unique(con: duckdb.DuckDBPyConnection, view: str, keys: list[str]) -> 
     return bool(unique)
 
 
+def _output_name(group: str, feature: str, full_feature_names: bool) -> str:
+    return f"{group}__{feature}" if full_feature_names else feature
+
+
+def _known_at_view(view: str, keys: list[str], columns: str, event_time: str) -> str:
+    """As known at, the rows of ``view`` that an ``ASOF`` join on ``__v`` (when a row is
+    usable: its event time or, if later, its ingestion time) may pick: per key and usable
+    time the latest (event time, ingestion), then only the rows whose (event time,
+    ingestion) beats every row usable before them. The row usable latest at ``t`` then has
+    the latest (event time, ingestion) of all rows usable at ``t``."""
+    key_list = ", ".join(_quote(k) for k in keys)
+    usable = (
+        f"SELECT {columns}, greatest({_quote(event_time)}, _ingested_at) AS __v,"
+        f" _ingest_id AS __id FROM {view} QUALIFY row_number() OVER (PARTITION BY {key_list},"
+        " __v ORDER BY __t DESC, __id DESC) = 1"
+    )
+    return (
+        f"SELECT * FROM ({usable}) QUALIFY coalesce((__t, __id) > max((__t, __id)) OVER"
+        f" (PARTITION BY {key_list} ORDER BY __v ROWS BETWEEN UNBOUNDED PRECEDING"
+        " AND 1 PRECEDING), true)"
+    )
+
+
 def build_training_set(
     store: DeltaOfflineStore,
     groups: dict[str, FeatureGroup],
@@ -160,23 +203,104 @@ def build_training_set(
     ttl: timedelta | None = None,
     versions: dict[str, int] | None = None,
     full_feature_names: bool = False,
+    as_known_at: bool = False,
+    windows: Sequence[tuple[str, WindowSpec]] | None = None,
 ) -> TrainingSet:
-    """The point-in-time join of ``entities`` with the referenced features."""
-    wanted = resolve_refs(refs, groups)
-    used = [groups[name] for name in wanted]
+    """The point-in-time join of ``entities`` with the referenced features, then the
+    ``windows`` (output name, window), each a column after the stored features.
+
+    ``as_known_at``: a feature row (stored, or a window's event) counts for an entity row
+    only if it was ingested at or before the row's timestamp."""
+    windows = list(windows or [])
+    wanted = resolve_refs(refs, groups, allow_none=bool(windows))
+    output_names = set(entities.column_names)  # they all pass through
+    for name, features in wanted.items():
+        for feature in features:
+            out = _output_name(name, feature, full_feature_names)
+            if out in output_names:
+                raise InvalidInput(
+                    f"feature {feature!r} would appear twice in the result; pass"
+                    " full_feature_names=True",
+                    field="feature_refs",
+                )
+            output_names.add(out)
+    check_windows(windows, groups, taken=output_names)
+    used = [groups[name] for name in dict.fromkeys([*wanted, *(w.group for _, w in windows)])]
     prepared = _prepare_entities(entities, timestamp_column, used)
     passthrough = prepared.drop_columns([_ROW])
+    read_versions: dict[str, int] = {}
+    ttls: dict[str, float | None] = {}
+    joined = pa.table({})
+    if wanted:
+        joined = _join_features(
+            store,
+            groups,
+            prepared,
+            wanted,
+            timestamp_column=timestamp_column,
+            ttl=ttl,
+            versions=versions,
+            full_feature_names=full_feature_names,
+            as_known_at=as_known_at,
+            read_versions=read_versions,
+            ttls=ttls,
+        )
+    columns = [*passthrough.columns, *joined.columns]
+    names = [*passthrough.column_names, *joined.column_names]
+    if windows:
+        keys = [k for g in used for k in g.key_columns]
+        computed = window_columns(
+            store,
+            groups,
+            prepared.select(list(dict.fromkeys([_ROW, timestamp_column, *keys]))),
+            windows,
+            row_column=_ROW,
+            timestamp_column=timestamp_column,
+            # A group also read for stored features is read at the same version.
+            versions={**(versions or {}), **read_versions},
+            as_known_at=as_known_at,
+        )
+        read_versions.update(computed.group_versions)
+        columns += computed.data.columns
+        names += computed.data.column_names
+    data = pa.Table.from_arrays(columns, names=names)
+    definition = TrainingSetDefinition(
+        feature_refs=[f"{g}:{f}" for g, fs in wanted.items() for f in fs],
+        timestamp_column=timestamp_column,
+        entity_rows=entities.num_rows,
+        entity_digest=entity_digest(entities),
+        group_versions=read_versions,
+        ttl_seconds=ttls,
+        as_known_at=as_known_at,
+        windows={name: window.model_dump(mode="json") for name, window in windows},
+    )
+    return TrainingSet(data, definition)
+
+
+def _join_features(
+    store: DeltaOfflineStore,
+    groups: dict[str, FeatureGroup],
+    prepared: pa.Table,
+    wanted: dict[str, list[str]],
+    *,
+    timestamp_column: str,
+    ttl: timedelta | None,
+    versions: dict[str, int] | None,
+    full_feature_names: bool,
+    as_known_at: bool,
+    read_versions: dict[str, int],
+    ttls: dict[str, float | None],
+) -> pa.Table:
+    """The stored features of every entity row, in row order (``read_versions`` and
+    ``ttls`` are filled in with what was read)."""
     join_columns = [_ROW, timestamp_column]
-    for group in used:
-        join_columns.extend(k for k in group.key_columns if k not in join_columns)
+    for name in wanted:
+        join_columns.extend(k for k in groups[name].key_columns if k not in join_columns)
     con = duckdb.connect()
     try:
         con.register("__entities", prepared.select(join_columns))
         selects = [f"e.{_ROW}"]
         joins = []
-        read_versions: dict[str, int] = {}
-        ttls: dict[str, float | None] = {}
-        output_names = set(passthrough.column_names)
         for n, (name, features) in enumerate(wanted.items()):
             group = groups[name]
             version = (versions or {}).get(name)
@@ -188,13 +312,20 @@ def build_training_set(
             key_list = ", ".join(_quote(k) for k in keys)
             feature_list = ", ".join(_quote(f) for f in features)
             alias = f"g{n}"
+            # As known at, a row is usable from its event time or its ingestion, if later.
+            usable = "__v" if as_known_at else "__t"
             condition = (
                 f"{' AND '.join(f'e.{_quote(k)} = {alias}.{_quote(k)}' for k in keys)}"
-                f" AND e.{_quote(timestamp_column)} >= {alias}.__t"
+                f" AND e.{_quote(timestamp_column)} >= {alias}.{usable}"
             )
             columns = f"{key_list}, {_quote(group.event_time)} AS __t, {feature_list}"
             if _keys_unique(con, view, keys):
+                if as_known_at:
+                    columns += f", greatest({_quote(group.event_time)}, _ingested_at) AS __v"
                 joins.append(f"LEFT JOIN (SELECT {columns} FROM {view}) {alias} ON {condition}")
+            elif as_known_at:
+                known = _known_at_view(view, keys, columns, group.event_time)
+                joins.append(f"ASOF LEFT JOIN ({known}) {alias} ON {condition}")
             else:
                 # Two ingests of one (key, event time): the later ingest's record wins.
                 joins.append(
@@ -206,14 +337,7 @@ def build_training_set(
             limit = ttl if ttl is not None else group.ttl
             ttls[name] = limit.total_seconds() if limit is not None else None
             for feature in features:
-                out = f"{name}__{feature}" if full_feature_names else feature
-                if out in output_names:
-                    raise InvalidInput(
-                        f"feature {feature!r} would appear twice in the result; pass"
-                        " full_feature_names=True",
-                        field="feature_refs",
-                    )
-                output_names.add(out)
+                out = _output_name(name, feature, full_feature_names)
                 value = f"{alias}.{_quote(feature)}"
                 if limit is not None:
                     micros = int(limit.total_seconds() * 1_000_000)
@@ -228,19 +352,7 @@ def build_training_set(
             raise RuntimeError(f"the join gave {joined.num_rows} rows for {prepared.num_rows}")
     finally:
         con.close()
-    data = pa.Table.from_arrays(
-        [*passthrough.columns, *joined.columns],
-        names=[*passthrough.column_names, *joined.column_names],
-    )
-    definition = TrainingSetDefinition(
-        feature_refs=[f"{g}:{f}" for g, fs in wanted.items() for f in fs],
-        timestamp_column=timestamp_column,
-        entity_rows=entities.num_rows,
-        entity_digest=entity_digest(entities),
-        group_versions=read_versions,
-        ttl_seconds=ttls,
-    )
-    return TrainingSet(data, definition)
+    return joined
 
 
 def run_query(store: DeltaOfflineStore, groups: list[str], sql: str) -> pa.Table:
