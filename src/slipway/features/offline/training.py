@@ -67,6 +67,9 @@ class TrainingSetDefinition:
     # Defaults, so definitions recorded before these existed still load.
     as_known_at: bool = False
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The feature view it was computed for ({name, version, digest}), if any: a model
+    # trained on it is bound to that view version.
+    feature_view: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,6 +12,7 @@ sum, mean, min and max), every transformation's declared type matches what it co
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -31,8 +32,10 @@ from slipway.core.specs import parse_spec
 from slipway.core.workspace import scoped_resource
 from slipway.features.definitions import FeatureGroup, FeatureType
 from slipway.features.materialize import backfill_events
+from slipway.features.offline.training import TrainingSet, build_training_set
 from slipway.features.refs import FeatureRef
 from slipway.features.store import FeatureStore
+from slipway.features.validation import as_arrow
 from slipway.features.views.online import read_online
 from slipway.features.views.resources import FeatureView
 from slipway.features.views.rows import RowTransforms
@@ -240,6 +243,47 @@ class FeatureViews:
             entity_rows,
             at=at,
         )
+
+    def training_set(
+        self,
+        name: str,
+        entities: Any,
+        *,
+        version: int | None = None,
+        timestamp_column: str = "event_timestamp",
+        as_known_at: bool = False,
+    ) -> TrainingSet:
+        """The view's columns for each entity row (a DataFrame or Arrow table holding the
+        keys, the timestamp and the request fields) as of the row's timestamp: stored
+        features point-in-time, windows ending at the timestamp, then the row-level
+        transformations — the same definitions the online read computes. ``as_known_at``:
+        only what had been ingested by each row's timestamp counts. The definition names
+        the view and its version, for the lineage of a model trained on it."""
+        view = self.get(name, version)
+        spec = view.spec
+        groups = self._definitions()
+        windows = [(t.name, t.window) for t in spec.transformations if t.window is not None]
+        table = as_arrow(entities)
+        built = build_training_set(
+            self.store.offline,
+            groups,
+            table,
+            list(spec.features),
+            timestamp_column=timestamp_column,
+            as_known_at=as_known_at,
+            windows=windows,
+        )
+        transforms = RowTransforms(spec)
+        columns = {n: built.data.column(n) for n in built.data.column_names}
+        computed = transforms.apply(columns, length=built.data.num_rows)
+        data = built.data
+        for output in transforms.outputs:
+            data = data.append_column(output, computed[output])
+        definition = dataclasses.replace(
+            built.definition,
+            feature_view={"name": view.name, "version": view.version, "digest": view.digest},
+        )
+        return TrainingSet(data, definition)
 
     def delete(self, name: str, *, actor: str | None = None) -> None:
         """Delete every version of the view. Models trained on it keep its definition's
