@@ -344,11 +344,12 @@ def test_the_log_matches_a_model(
 
 # ------------------------------------------------------------ multi-process races
 
-# argv: kind location prefix start writer writers count horizon signals_dir
+# argv: kind location prefix start writer writers count horizon signals_dir; it says it is
+# ready with a file in signals_dir and starts on "go" from its standard input
 # Appends event times start + writer, start + writer + writers, ... (payload "<t>:1"),
 # each call also replacing the writer's previous event (payload "<t>:2"), all to one key.
 _APPENDER = """
-import os, sys, time
+import os, sys
 from slipway.features.online.base import OnlineRecordWrite as W
 from slipway.features.online.redis import RedisOnlineStore
 from slipway.features.online.sqlite import SQLiteOnlineStore
@@ -362,11 +363,8 @@ else:
     store = RedisOnlineStore(location, prefix=prefix)
 store.ping()
 open(os.path.join(signals, f"ready-{writer}"), "w").close()
-deadline = time.monotonic() + 60
-while not os.path.exists(os.path.join(signals, "go")):
-    if time.monotonic() > deadline:
-        sys.exit("timed out waiting for go")
-    time.sleep(0.0001)
+if sys.stdin.readline().strip() != "go":  # blocks until the test starts both writers
+    sys.exit("no go")
 previous = None
 for i in range(count):
     t = start + i * writers + writer
@@ -393,6 +391,7 @@ def test_concurrent_appends_from_two_processes(
                 *map(str, (T0, w, writers, count, horizon, signals)),
             ],
             cwd=REPO,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -434,7 +433,10 @@ def test_concurrent_appends_from_two_processes(
             timeout=60,
             interval=0.005,
         )
-        (signals / "go").touch()
+        for proc in procs:  # as close together as two writes to two pipes get
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
         for proc in procs:
             _, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err

@@ -24,7 +24,7 @@ from slipway.core.errors import InvalidInput
 from slipway.core.resource import Resource
 from slipway.core.waiting import wait_until_final
 from slipway.monitoring import uploads
-from slipway.monitoring.resources import MonitorReport, MonitorRun
+from slipway.monitoring.resources import Monitor, MonitorReport, MonitorRun
 from slipway.services import Services
 
 app = typer.Typer(
@@ -89,6 +89,18 @@ def _fields(resource: Resource, output: Format = Format.TABLE) -> dict[str, Any]
 # -- monitors -------------------------------------------------------------------------
 
 
+def _report(done: str, monitor: Monitor, output: Format) -> None:
+    """What create and update print: the monitor's fields, or one line for people."""
+    if output is Format.JSON:
+        print_json(_fields(monitor, output))
+        return
+    schedule = f"on {monitor.schedule} ({monitor.timezone})" if monitor.schedule else ""
+    console.print(
+        f"{done} {monitor.kind} monitor [bold]{monitor.name}[/bold] of endpoint"
+        f" {monitor.endpoint} {schedule or 'run on demand'}"
+    )
+
+
 @app.command("create")
 def create(
     file: Annotated[
@@ -102,15 +114,7 @@ def create(
     """Create a monitor from a spec file."""
     spec = load_yaml_mapping(file)
     with platform() as services:
-        monitor = services.monitoring.create(spec, actor=cli_actor())
-    if output is Format.JSON:
-        print_json(_fields(monitor, output))
-        return
-    schedule = f"on {monitor.schedule} ({monitor.timezone})" if monitor.schedule else ""
-    console.print(
-        f"created {monitor.kind} monitor [bold]{monitor.name}[/bold] of endpoint"
-        f" {monitor.endpoint} {schedule or 'run on demand'}"
-    )
+        _report("created", services.monitoring.create(spec, actor=cli_actor()), output)
 
 
 @app.command("update")
@@ -126,15 +130,7 @@ def update(
     """Replace a monitor's spec from a spec file (its kind may not change; its runs stay)."""
     spec = load_yaml_mapping(file)
     with platform() as services:
-        monitor = services.monitoring.update(spec, actor=cli_actor())
-    if output is Format.JSON:
-        print_json(_fields(monitor, output))
-        return
-    schedule = f"on {monitor.schedule} ({monitor.timezone})" if monitor.schedule else ""
-    console.print(
-        f"updated {monitor.kind} monitor [bold]{monitor.name}[/bold] of endpoint"
-        f" {monitor.endpoint} {schedule or 'run on demand'}"
-    )
+        _report("updated", services.monitoring.update(spec, actor=cli_actor()), output)
 
 
 @app.command("list")
