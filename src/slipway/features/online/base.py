@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol
 
+from slipway.core.errors import InvalidInput
+
 
 class StoredRecord(NamedTuple):
     event_time_us: int
@@ -113,3 +115,29 @@ class OnlineStore(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+# The event times every backend accepts: Redis compares them as doubles, exact to 2**53.
+MAX_EVENT_TIME_US = 2**53 - 1
+# A horizon this long prunes nothing (every event time is within ±MAX_EVENT_TIME_US);
+# longer ones are cut to it, so ``latest - horizon`` stays a 64-bit integer (and within
+# what Lua formats as an integer).
+HORIZON_CAP = 2 * MAX_EVENT_TIME_US + 1
+
+
+def check_event_times(events: Sequence[OnlineRecordWrite]) -> None:
+    """Refuse an event time outside the range every backend stores exactly."""
+    for event in events:
+        if not -MAX_EVENT_TIME_US <= event.event_time_us <= MAX_EVENT_TIME_US:
+            raise InvalidInput(
+                f"event time {event.event_time_us} µs is out of range", field="event_time"
+            )
+
+
+def checked_horizon(horizon_us: int) -> int:
+    """An event log's horizon: not negative, and at most :data:`HORIZON_CAP`."""
+    if horizon_us < 0:
+        raise InvalidInput(
+            f"event horizon {horizon_us} µs must not be negative", field="horizon_us"
+        )
+    return min(horizon_us, HORIZON_CAP)

@@ -49,11 +49,13 @@ from redis.retry import Retry
 from slipway.core.errors import BackendUnavailable, InvalidInput
 from slipway.core.settings import mask_url
 from slipway.core.workspace import validate_scoped_name
-from slipway.features.online.base import OnlineRecordWrite, StoredRecord
-
-# Lua numbers are doubles: event times beyond 2**53 would compare inexactly, so they are
-# refused (2**53 µs after 1970 is in the year 2255).
-MAX_EVENT_TIME_US = 2**53 - 1
+from slipway.features.online.base import (
+    MAX_EVENT_TIME_US,
+    OnlineRecordWrite,
+    StoredRecord,
+    check_event_times,
+    checked_horizon,
+)
 
 # KEYS[i] = a record key; ARGV[2i-1], ARGV[2i] = its event time and its whole value
 # ("<event time>|<payload>", built by the client). Applies the records in order, each only
@@ -95,9 +97,6 @@ for i = 1, #KEYS do
 end
 return latest
 """
-# A horizon this long prunes nothing (every event time is within ±MAX_EVENT_TIME_US);
-# longer ones are cut to it so the cutoff stays within what Lua formats as an integer.
-_HORIZON_CAP = 2 * MAX_EVENT_TIME_US + 1
 
 # Keys per MGET: one command holds Redis for well under a millisecond.
 _READ_BATCH = 1000
@@ -162,22 +161,6 @@ class _ReadConnections:
     def close_all(self) -> None:
         for conn in list(self._live):
             conn.disconnect()
-
-
-def _check_event_times(events: Sequence[OnlineRecordWrite]) -> None:
-    for event in events:
-        if not -MAX_EVENT_TIME_US <= event.event_time_us <= MAX_EVENT_TIME_US:
-            raise InvalidInput(
-                f"event time {event.event_time_us} µs is out of range", field="event_time"
-            )
-
-
-def _horizon(horizon_us: int) -> int:
-    if horizon_us < 0:
-        raise InvalidInput(
-            f"event horizon {horizon_us} µs must not be negative", field="horizon_us"
-        )
-    return min(horizon_us, _HORIZON_CAP)
 
 
 def _event_batches(
@@ -433,11 +416,11 @@ class RedisOnlineStore:
         Events already older than their key's newest event *in this call* minus the
         horizon are not sent: the script would prune them (and any stored event at their
         time) at once, since the key's newest stored event can only be newer."""
-        horizon = _horizon(horizon_us)
+        horizon = checked_horizon(horizon_us)
         if not events:
             return 0
         prefix = self._events_key(_group(group), "")
-        _check_event_times(events)
+        check_event_times(events)
         by_key: dict[str, list[OnlineRecordWrite]] = {}
         for event in events:
             by_key.setdefault(event.key, []).append(event)

@@ -31,7 +31,13 @@ from pathlib import Path
 
 from slipway.core.errors import BackendUnavailable, InvalidInput
 from slipway.core.workspace import validate_scoped_name
-from slipway.features.online.base import OnlineRecordWrite, StoredRecord
+from slipway.features.online.base import (
+    MAX_EVENT_TIME_US,
+    OnlineRecordWrite,
+    StoredRecord,
+    check_event_times,
+    checked_horizon,
+)
 
 # SQLite may be built with SQLITE_MAX_VARIABLE_NUMBER as low as 999 (group + keys).
 _CHUNK = 500
@@ -39,8 +45,6 @@ _BUSY_TIMEOUT_MS = 30_000
 # An upper bound on what is mapped (address space, not memory: pages are the OS's cache).
 _MMAP_BYTES = 8 * 1024**3
 
-# The range every backend accepts (Redis compares event times as doubles): same contract.
-MAX_EVENT_TIME_US = 2**53 - 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS online_records (
@@ -78,9 +82,6 @@ WHERE grp = ? AND key = ? AND event_time BETWEEN ? AND ? ORDER BY event_time
 """
 _stored = StoredRecord._make
 
-# A horizon this long prunes nothing (every event time is within ±MAX_EVENT_TIME_US);
-# longer ones are cut to it so that ``latest - horizon`` stays a 64-bit integer.
-_HORIZON_CAP = 2 * MAX_EVENT_TIME_US + 1
 
 # Ties apply (>=): the contract says the incoming record wins on equal event times.
 _UPSERT = """
@@ -128,22 +129,6 @@ def _latest_events(count: int) -> str:
         "  WHERE online_events.grp = ? AND online_events.key = asked.key"
         "  ORDER BY event_time DESC LIMIT 1) FROM asked"
     )
-
-
-def _check_event_times(events: Sequence[OnlineRecordWrite]) -> None:
-    for event in events:
-        if not -MAX_EVENT_TIME_US <= event.event_time_us <= MAX_EVENT_TIME_US:
-            raise InvalidInput(
-                f"event time {event.event_time_us} µs is out of range", field="event_time"
-            )
-
-
-def _horizon(horizon_us: int) -> int:
-    if horizon_us < 0:
-        raise InvalidInput(
-            f"event horizon {horizon_us} µs must not be negative", field="horizon_us"
-        )
-    return min(horizon_us, _HORIZON_CAP)
 
 
 class SQLiteOnlineStore:
@@ -241,7 +226,7 @@ class SQLiteOnlineStore:
         if not records:
             return 0
         _group(group)
-        _check_event_times(records)
+        check_event_times(records)
         rows = [(group, r.key, r.event_time_us, r.payload) for r in records]
         with self._errors():
             conn = self._connection()
@@ -311,11 +296,11 @@ class SQLiteOnlineStore:
         self, group: str, events: Sequence[OnlineRecordWrite], horizon_us: int
     ) -> int:
         """Upsert and prune in one ``BEGIN IMMEDIATE`` transaction; see the protocol."""
-        horizon = _horizon(horizon_us)
+        horizon = checked_horizon(horizon_us)
         if not events:
             return 0
         _group(group)
-        _check_event_times(events)
+        check_event_times(events)
         rows = [(group, e.key, e.event_time_us, e.payload) for e in events]
         keys = list(dict.fromkeys(e.key for e in events))
         with self._errors():
