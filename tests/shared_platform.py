@@ -60,6 +60,55 @@ def _answers(url: str, process: subprocess.Popen[bytes]) -> bool:
         return False
 
 
+# How long ``slipway up`` gets to bring every process up: on CI's two cores, with other
+# platforms starting beside it, MLflow's server and the gateway's workers can take minutes.
+START_TIMEOUT = 600
+
+
+def _log_tail(path: Path, lines: int = 40) -> str:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def start_up(home: Path, env: dict[str, str], checks: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``slipway up`` on ``home`` and wait until each of ``checks`` (what -> URL)
+    answers 200, in order. A failed start fails with the tail of its log (up.log in
+    ``home``), which says why; :func:`stop_up` stops a started one."""
+    with (home / "up.log").open("wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "slipway", "up", "--start-timeout", str(START_TIMEOUT)],
+            env=env,
+            cwd=home,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        for what, url in checks.items():
+            eventually(
+                lambda url=url: _answers(url, process),  # type: ignore[misc]
+                what=f"slipway up's {what} answered",
+                timeout=START_TIMEOUT,
+            )
+    except AssertionError as exc:
+        stop_up(process)
+        tail = _log_tail(home / "up.log")
+        raise AssertionError(f"{exc}\n--- {home / 'up.log'} ---\n{tail}") from None
+    return process
+
+
+def stop_up(process: subprocess.Popen[bytes]) -> None:
+    """Stop ``slipway up`` as Ctrl-C does; kill its process group if it does not stop."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def shared_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedPlatform]:
     home = tmp_path_factory.mktemp("shared") / "home"
@@ -94,36 +143,21 @@ def shared_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared
                 os.environ[key] = value
     services = Services.open(settings)
     token = services.tokens.create("shared-tests", "admin", created_by="tests")[1]
-    log = (home / "up.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "slipway", "up", "--workers", "2"],
-        env=env,
-        cwd=home,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}"
+    # MLflow's server creates its tables on the shared database as it starts: until it
+    # answers, the embedded twin opening MLflow's store would race it to create them. The
+    # gateway starts last: a test invoking an endpoint before it listens would see the
+    # connection refused, not the answer it asserts.
+    process = start_up(
+        home,
+        env,
+        {
+            "control plane": f"{url}/api/v1/health/live",
+            "MLflow server": f"http://127.0.0.1:{tracking_port}/health",
+            "gateway": f"http://127.0.0.1:{gateway_port}/ping",
+        },
+    )
     try:
-        eventually(
-            lambda: _answers(f"{url}/api/v1/health/live", process),
-            what="slipway up's control plane answered",
-            timeout=120,
-        )
-        # MLflow's server creates its tables on the shared database as it starts: until it
-        # answers, the embedded twin opening MLflow's store would race it to create them.
-        eventually(
-            lambda: _answers(f"http://127.0.0.1:{tracking_port}/health", process),
-            what="slipway up's MLflow server answered",
-            timeout=180,
-        )
-        # The gateway starts last: a test invoking an endpoint before it listens would see
-        # the connection refused, not the answer it asserts.
-        eventually(
-            lambda: _answers(f"http://127.0.0.1:{gateway_port}/ping", process),
-            what="slipway up's gateway answered",
-            timeout=120,
-        )
         yield SharedPlatform(
             url=url,
             gateway_url=f"http://127.0.0.1:{gateway_port}",
@@ -135,11 +169,5 @@ def shared_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared
             process=process,
         )
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-        log.close()
+        stop_up(process)
         services.close()

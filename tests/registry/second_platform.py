@@ -11,22 +11,17 @@ import prod_platform``), so the registry and the CLI tests share one process.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from slipway.client import Client
 from slipway.core.settings import load_settings
 from slipway.services import Services
-from tests.shared_platform import _free_port
-from tests.waiting import eventually
+from tests.shared_platform import _free_port, start_up, stop_up
 
 
 @dataclass
@@ -40,14 +35,6 @@ class Platform:
 
     def client(self, role: str = "admin") -> Client:
         return Client(self.url, token=self.tokens[role])
-
-
-def _answers(url: str, process: subprocess.Popen[bytes]) -> bool:
-    assert process.poll() is None, f"slipway up exited early ({process.returncode})"
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -86,29 +73,10 @@ def prod_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
     env |= {"SLIPWAY_HOME": str(home), "SLIPWAY_CONFIG": str(config)}
-    log = (home / "up.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "slipway", "up"],
-        env=env,
-        cwd=home,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}"
+    process = start_up(home, env, {"control plane": f"{url}/api/v1/health/live"})
     try:
-        eventually(
-            lambda: _answers(f"{url}/api/v1/health/live", process),
-            what="the second platform's control plane answered",
-            timeout=120,
-        )
         yield Platform(url=url, home=home, services=services, tokens=tokens)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-        log.close()
+        stop_up(process)
         services.close()

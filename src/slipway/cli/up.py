@@ -220,7 +220,7 @@ def _wait_healthy(
     supervisor: Supervisor,
     *,
     verify: ssl.SSLContext | bool,
-    timeout: float = 90.0,
+    timeout: float,
 ) -> None:
     """Wait until every URL answers 200 (``verify``: the platform's certificate with TLS)."""
     deadline = time.monotonic() + timeout
@@ -282,6 +282,12 @@ def up(
     workers: int | None = typer.Option(None, min=0, help="local worker processes"),
     mlflow_port: int | None = typer.Option(None, help="MLflow tracking server port (8421)"),
     gateway_port: int | None = typer.Option(None, help="gateway (endpoints) port (8422)"),
+    start_timeout: float = typer.Option(
+        120.0,
+        min=1,
+        help="seconds every process has to answer before the start counts as failed"
+        " (a busy or small machine needs more)",
+    ),
 ) -> None:
     """Start the platform: control plane, MLflow, scheduler, gateway and a local worker
     pool. Ctrl-C stops it all."""
@@ -376,7 +382,7 @@ def up(
     if serving.enabled:
         checks["gateway"] = f"{gateway_url}/ping"
     try:
-        _wait_healthy(checks, supervisor, verify=client_verify(settings.tls))
+        _wait_healthy(checks, supervisor, verify=client_verify(settings.tls), timeout=start_timeout)
     except BackendUnavailable as exc:
         errors.print(f"[red]error:[/red] {exc.message}")
         supervisor.stop()
