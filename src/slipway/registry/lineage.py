@@ -49,6 +49,28 @@ class Lineage(BaseModel):
             versions.setdefault(str(ref).partition(":")[0], None)
         return versions
 
+    @property
+    def feature_view(self) -> dict[str, Any] | None:
+        """The feature view the training set was computed for — ``{name, version,
+        digest}`` — or None (no training set, or one of raw feature references). An
+        endpoint enriching by a view refuses a version trained on another one."""
+        if not self.training_set:
+            return None
+        view = self.training_set.get("feature_view")
+        if not isinstance(view, dict) or not view.get("name"):
+            return None
+        version = view.get("version")
+        digest = view.get("digest")
+        return {
+            "name": str(view["name"]),
+            # A registration over REST writes this dict as it was sent: anything but a
+            # whole number names no version, which no endpoint's pinned version matches.
+            "version": version
+            if isinstance(version, int) and not isinstance(version, bool)
+            else None,
+            "digest": digest if isinstance(digest, str) else None,
+        }
+
 
 def code_revision(path: Path | None = None) -> dict[str, Any] | None:
     """The git commit of ``path`` (default: the working directory), and whether the tree
