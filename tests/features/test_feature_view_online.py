@@ -5,6 +5,7 @@ events; bad requests named."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,13 +14,15 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 
 from slipway.api.app import create_app
 from slipway.core.errors import InvalidInput
-from slipway.core.settings import load_settings
+from slipway.core.settings import KafkaSettings, load_settings
 from slipway.features.online.redis import RedisOnlineStore
 from slipway.features.store import FeatureStore
+from slipway.features.stream import StreamIngestor
 from slipway.features.views.horizons import HorizonCache
 from slipway.features.views.service import FeatureViews
 from slipway.services import Services
@@ -205,10 +208,32 @@ def test_over_rest(platform: Services) -> None:
         assert naive.status_code == 400
 
 
-def test_offline_and_online_give_the_same_values(platform: Services) -> None:
+def _stream(platform: Services, bootstrap: str, topic: str, events: pd.DataFrame) -> None:
+    """Send ``events`` to ``topic`` as JSON and ingest them with the Kafka stream
+    ingestor, in micro-batches of three, until all are consumed (one consumer group per
+    topic: a second call resumes where the first committed)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for record in events.to_dict("records"):
+        value = {**record, "event_time": record["event_time"].isoformat()}
+        if pd.isna(value["fare"]):
+            value["fare"] = None
+        producer.produce(topic, value=json.dumps(value).encode(), key=record["rider_id"])
+    assert producer.flush(30) == 0
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
+    with StreamIngestor(
+        platform.features, settings, "trips", topic=topic, group_id=f"g-{topic}", batch_records=3
+    ) as ingestor:
+        stats = ingestor.run(max_records=len(events), idle_timeout=60)
+    assert (stats.consumed, stats.ingested, stats.dead_lettered) == (len(events), len(events), 0)
+
+
+@pytest.mark.parametrize("ingestion", ["batch", pytest.param("kafka", marks=pytest.mark.kafka)])
+def test_offline_and_online_give_the_same_values(
+    platform: Services, ingestion: str, request: pytest.FixtureRequest
+) -> None:
     """The same view, read offline (a training set at time t) and online (after ingesting
-    everything up to t), gives identical values for every stored, window and row-level
-    column."""
+    everything up to t, in batches or from a Kafka topic by the stream ingestor), gives
+    identical values for every stored, window and row-level column."""
     platform.feature_views.apply(VIEW)  # before the data: ingestion keeps the events
     events = trips(
         [
@@ -217,8 +242,17 @@ def test_offline_and_online_give_the_same_values(platform: Services) -> None:
         ]
         + [("b", timedelta(minutes=m), 1.5 * m) for m in (5, 65, 125)]
     )
-    platform.features.ingest("trips", events)
-    platform.features.ingest("trips", trips([("a", timedelta(minutes=25), 99.0)]))  # fix
+    fix = trips([("a", timedelta(minutes=25), 99.0)])  # a correction, ingested after
+    if ingestion == "kafka":
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        topic = request.getfixturevalue("kafka_topic")
+        # Late events: the stream carries them newest first.
+        _stream(platform, bootstrap, topic, events.iloc[::-1])
+        _stream(platform, bootstrap, topic, fix)
+    else:
+        platform.features.ingest("trips", events)
+        platform.features.ingest("trips", fix)
+    assert platform.features.read_offline("trips").num_rows == len(events) + 1  # all, once
     at = T0 + timedelta(minutes=1500)
     rows = [{"rider_id": k, "distance": d} for k, d in (("a", 3.0), ("b", 0.5), ("c", 2.0))]
     online = platform.feature_views.get_online("rider", rows, at=at)
