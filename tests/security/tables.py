@@ -190,6 +190,7 @@ CONTROL_PLANE = parse(
     GET     /api/v1/feature-views/{name}                          viewer
     GET     /api/v1/feature-views/{name}/versions                 viewer
     POST    /api/v1/feature-views/{name}/online                   viewer
+    POST    /api/v1/feature-views/{name}/training-set             viewer
     DELETE  /api/v1/feature-views/{name}                          editor
     GET     /api/v1/applied                                       viewer
     PUT     /api/v1/applied/{kind}/{name}                         editor

@@ -1,6 +1,8 @@
 """Feature views through the control plane: the methods of the embedded
 :class:`~slipway.features.views.service.FeatureViews`, with their arguments and return
-types."""
+types. A training set sends the entity rows as an Arrow IPC stream and gets back the
+embedded :class:`~slipway.features.offline.training.TrainingSet`, data and definition
+(which names the view's version and digest, for a model's lineage)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from slipway.client.tables import fetch_training_set
 from slipway.client.transport import Transport, listing
 from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.specs import parse_spec
+from slipway.features.offline.training import TrainingSet
+from slipway.features.validation import as_arrow
 from slipway.features.views.resources import FeatureView, ViewRows
 from slipway.features.views.spec import FeatureViewSpec
 
@@ -68,6 +73,27 @@ class RemoteFeatureViews:
             "POST", f"/feature-views/{name}/online", json=body, repeatable=True
         )
         return list(ViewRows.model_validate(answer.json()).rows)
+
+    def training_set(
+        self,
+        name: str,
+        entities: Any,
+        *,
+        version: int | None = None,
+        timestamp_column: str = "event_timestamp",
+        as_known_at: bool = False,
+    ) -> TrainingSet:
+        """The view's columns for each entity row (a DataFrame, an Arrow table or a list
+        of objects: keys, the timestamp, the request fields) as of the row's timestamp,
+        computed by the server."""
+        validate_name(name, field="name")
+        table = as_arrow(entities)  # the embedded call's error for anything else
+        params: dict[str, Any] = {"timestamp_column": timestamp_column, "as_known_at": as_known_at}
+        if version is not None:
+            params["version"] = version
+        return fetch_training_set(
+            self.transport, f"/feature-views/{name}/training-set", table, params
+        )
 
     def delete(self, name: str, *, actor: str | None = None) -> None:
         del actor  # the server's caller

@@ -15,16 +15,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from slipway.client.tables import fetch_training_set
 from slipway.client.transport import Transport
 from slipway.core.arrowipc import ARROW_STREAM, IpcChunks, from_ipc
 from slipway.core.errors import InvalidInput
 from slipway.core.resource import Listing
 from slipway.features.definitions import FeatureGroup
-from slipway.features.offline.training import (
-    DEFINITION_HEADER,
-    TrainingSet,
-    TrainingSetDefinition,
-)
+from slipway.features.offline.training import TrainingSet
 from slipway.features.online_reads import FeatureVector, OnlineRecord
 from slipway.features.resources import (
     Ingest,
@@ -267,19 +264,7 @@ class RemoteFeatureStore:
             params["ttl_seconds"] = ttl.total_seconds()
         if versions is not None:
             params["versions"] = json.dumps(versions)
-        response = self.transport.request(
-            "POST",
-            "/training-sets",
-            repeatable=True,  # a read: nothing is written, sending it again is harmless
-            content=IpcChunks(as_arrow(entities)),
-            params=params,
-            headers={"Content-Type": ARROW_STREAM},
-        )
-        definition = json.loads(response.headers[DEFINITION_HEADER])
-        return TrainingSet(
-            data=from_ipc(response.content, field="response"),
-            definition=TrainingSetDefinition(**definition),
-        )
+        return fetch_training_set(self.transport, "/training-sets", as_arrow(entities), params)
 
     def query(self, sql: str) -> pa.Table:
         """SQL over the feature groups' offline data; the whole result, as Arrow."""

@@ -3,18 +3,23 @@
 ``PUT /feature-views/{name}`` stores a definition as the view's next version when it
 changed (the same definition again answers the current version, writing nothing), after
 checking every reference and declared type; a view is read at its latest version or at
-the version a model was trained on.
+the version a model was trained on. ``POST /feature-views/{name}/training-set`` computes
+a view offline for entity rows sent as an Arrow IPC stream and answers as ``POST
+/training-sets`` does (the rows as a stream, the definition in a header): the remote
+client's training set is the embedded one.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from slipway.api.arrow import TABLE_BODY, TRAINING_SET_ANSWER, arrow_body, training_set_answer
 from slipway.api.auth import READ_ONLY, Principal, authorize, needs, services_of, workspace_of
 from slipway.api.bodies import named
 from slipway.api.code import confine_feature_view
+from slipway.core.arrowipc import from_ipc
 from slipway.core.resource import Listing
 from slipway.features.views.resources import FeatureView, ViewOnlineRequest, ViewRows
 from slipway.features.views.service import FeatureViews
@@ -76,6 +81,33 @@ def online_view(name: str, body: ViewOnlineRequest, request: Request) -> ViewRow
     view = views(request).get(name, body.version)
     rows = views(request).get_online(name, body.entity_rows, version=view.version, at=body.at)
     return ViewRows(view=name, version=view.version, rows=rows)
+
+
+@router.post(
+    "/{name}/training-set",
+    openapi_extra=TABLE_BODY | READ_ONLY | needs(Role.VIEWER),
+    response_class=Response,
+    responses=TRAINING_SET_ANSWER,
+)
+def training_set(
+    name: str,
+    request: Request,
+    body: Annotated[bytes, Depends(arrow_body)],
+    version: Annotated[int | None, Query(ge=1, le=2**31)] = None,
+    timestamp_column: str = "event_timestamp",
+    as_known_at: bool = False,
+) -> Response:
+    """The view's columns for each entity row of the body (keys, the timestamp, the
+    request fields) as of the row's timestamp: ``FeatureViews.training_set`` in process.
+    A read, as ``POST /training-sets`` is: a viewer may build one."""
+    built = views(request).training_set(
+        name,
+        from_ipc(body, field="entities"),
+        version=version,
+        timestamp_column=timestamp_column,
+        as_known_at=as_known_at,
+    )
+    return training_set_answer(built)
 
 
 @router.delete("/{name}", status_code=204)

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
+from slipway.api.arrow import (
+    TABLE_ANSWER,
+    TABLE_BODY,
+    TRAINING_SET_ANSWER,
+    arrow_answer,
+    arrow_body,
+    training_set_answer,
+)
 from slipway.api.auth import READ_ONLY, Principal, authorize, feature_store
-from slipway.api.limits import whole_body
-from slipway.core.arrowipc import ARROW_STREAM, from_ipc, to_ipc
-from slipway.core.errors import InvalidInput, UnsupportedMediaType
-from slipway.features.offline.training import DEFINITION_HEADER
+from slipway.core.arrowipc import from_ipc
+from slipway.core.errors import InvalidInput
 from slipway.features.resources import Ingest, IsoTime, TableQuery
 from slipway.security.tokens import Role
 
@@ -29,39 +35,16 @@ Editor = Annotated[Principal, Depends(_editor)]
 reads = APIRouter(tags=["features"], dependencies=[Depends(authorize(Role.VIEWER, scoped=True))])
 
 
-_TABLE_ANSWER: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "the table as an Arrow IPC stream",
-        "content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
-
-_TABLE_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "an Arrow IPC stream (at most the server's max_table_bytes)",
-        "content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
-
-
-async def _table(request: Request) -> bytes:
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != ARROW_STREAM:
-        raise UnsupportedMediaType(f"send the table as {ARROW_STREAM}, not {kind or 'nothing'}")
-    return await whole_body(request)  # bounded by RequestLimits
-
-
 @writes.post(
     "/feature-groups/{name}/records/arrow",
     status_code=201,
-    openapi_extra=_TABLE_BODY,
+    openapi_extra=TABLE_BODY,
     responses={415: {"description": "The body is not an Arrow IPC stream"}},
 )
 def ingest_table(
     name: str,
     request: Request,
-    body: Annotated[bytes, Depends(_table)],
+    body: Annotated[bytes, Depends(arrow_body)],
     caller: Editor,
     timezone: str | None = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
@@ -95,20 +78,13 @@ def _versions(text: str | None) -> dict[str, int] | None:
 
 @reads.post(
     "/training-sets",
-    openapi_extra=_TABLE_BODY | READ_ONLY,
+    openapi_extra=TABLE_BODY | READ_ONLY,
     response_class=Response,
-    responses={
-        200: {
-            "description": f"the training set as an Arrow IPC stream; its definition (JSON)"
-            f" in the {DEFINITION_HEADER} header",
-            "content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}},
-        },
-        415: {"description": "The body is not an Arrow IPC stream"},
-    },
+    responses=TRAINING_SET_ANSWER,
 )
 def training_set(
     request: Request,
-    body: Annotated[bytes, Depends(_table)],
+    body: Annotated[bytes, Depends(arrow_body)],
     feature_refs: Annotated[list[str], Query(min_length=1, max_length=10_000)],
     timestamp_column: str = "event_timestamp",
     ttl_seconds: Annotated[float | None, Query(gt=0)] = None,
@@ -125,30 +101,22 @@ def training_set(
         versions=_versions(versions),
         full_feature_names=full_feature_names,
     )
-    return Response(
-        memoryview(to_ipc(built.data)),
-        media_type=ARROW_STREAM,
-        headers={DEFINITION_HEADER: json.dumps(built.definition.to_dict(), default=str)},
-    )
-
-
-def _arrow(table: Any) -> Response:
-    return Response(memoryview(to_ipc(table)), media_type=ARROW_STREAM)
+    return training_set_answer(built)
 
 
 @reads.post(
     "/feature-groups/query/arrow",
     openapi_extra=READ_ONLY,
     response_class=Response,
-    responses=_TABLE_ANSWER,
+    responses=TABLE_ANSWER,
 )
 def query_table(body: TableQuery, request: Request) -> Response:
     """Read-only SQL over the groups' offline data, the whole result as Arrow: the same
     as ``FeatureStore.query`` in process."""
-    return _arrow(feature_store(request).query(body.sql))
+    return arrow_answer(feature_store(request).query(body.sql))
 
 
-@reads.get("/feature-groups/{name}/offline", response_class=Response, responses=_TABLE_ANSWER)
+@reads.get("/feature-groups/{name}/offline", response_class=Response, responses=TABLE_ANSWER)
 def read_offline(
     name: str,
     request: Request,
@@ -156,4 +124,4 @@ def read_offline(
     as_of: Annotated[IsoTime | None, Query(description="ISO 8601 time")] = None,
 ) -> Response:
     """A group's offline rows, now or as of a Delta version or a time."""
-    return _arrow(feature_store(request).read_offline(name, version=version, as_of=as_of))
+    return arrow_answer(feature_store(request).read_offline(name, version=version, as_of=as_of))
