@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from slipway.apply.diff import changes, digest
 from slipway.apply.documents import Problem, SpecProblems, dotted
 from slipway.apply.kinds import Kind, Live, Platform, Reference
+from slipway.apply.kinds.base import dump
 from slipway.apply.resources import KINDS, AppliedResource, FieldChange, Plan, PlannedChange
 from slipway.apply.specset import SpecDocument, SpecSet
 from slipway.core.errors import SlipwayError
@@ -64,21 +65,37 @@ def _model_problem(platform: Platform, reference: Reference) -> str | None:
     return None
 
 
+def _resource_problem(spec_set: SpecSet, read: _Platform, reference: Reference) -> str | None:
+    """What is wrong with a reference to a spec kind: the resource is neither declared
+    nor live, or lacks the part it names. The declared spec wins over the live one: it is
+    what the resource will be by the time the dependant is applied."""
+    declared = spec_set.find(reference.kind, reference.name)
+    live = None if declared is not None else read.live(reference.kind, reference.name)
+    if declared is None and live is None:
+        return (
+            f"{reference.kind} {reference.name!r} is neither declared in the spec files nor"
+            " on the platform"
+        )
+    if reference.member is None:
+        return None
+    if declared is not None:
+        values, where = dump(declared.spec), "as the spec files declare it"
+    else:
+        assert live is not None
+        values, where = live.spec, "on the platform"
+    members = read.kinds[reference.kind].members(values)
+    if members is None or reference.member in members:
+        return None
+    return f"{reference.kind} {reference.name!r} has no {reference.member!r} ({where})"
+
+
 def _check_references(spec_set: SpecSet, read: _Platform, problems: list[Problem]) -> None:
     for document in spec_set.documents:
         for reference in document.kind.references(document.spec):
             if reference.kind == "Model":
                 problem = read.model_problem(reference)
-            elif (
-                spec_set.find(reference.kind, reference.name) is not None
-                or read.live(reference.kind, reference.name) is not None
-            ):
-                problem = None
             else:
-                problem = (
-                    f"{reference.kind} {reference.name!r} is neither declared in the spec"
-                    " files nor on the platform"
-                )
+                problem = _resource_problem(spec_set, read, reference)
             if problem is not None:
                 problems.append(
                     Problem(document.where(reference.path), dotted(reference.path), problem)

@@ -13,9 +13,11 @@ from slipway.core.resource import Resource
 
 # The kinds a spec file may declare, in the order apply creates them: each kind's
 # references point only to kinds before it (a monitor to an endpoint and a baseline, an
-# alert rule to channels, a schedule to a pipeline). Deletions run in the reverse order.
+# alert rule to channels, a schedule to a pipeline, a feature view to groups). Deletions
+# run in the reverse order.
 KINDS: tuple[str, ...] = (
     "FeatureGroup",
+    "FeatureView",
     "Pipeline",
     "Schedule",
     "Trigger",

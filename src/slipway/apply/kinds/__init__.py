@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slipway.apply.kinds.alerts import AlertChannelKind, AlertRuleKind
 from slipway.apply.kinds.base import Kind, Live, Platform, Reference
-from slipway.apply.kinds.features import FeatureGroupKind
+from slipway.apply.kinds.features import FeatureGroupKind, FeatureViewKind
 from slipway.apply.kinds.monitoring import BaselineKind, MonitorKind
 from slipway.apply.kinds.pipelines import PipelineKind, ScheduleKind, TriggerKind
 from slipway.apply.kinds.serving import BatchJobKind, EndpointKind
@@ -16,6 +16,7 @@ def all_kinds() -> dict[str, Kind]:
     by name in creation order: each kind's references point only to kinds before it."""
     kinds: list[Kind] = [
         FeatureGroupKind(),
+        FeatureViewKind(),
         PipelineKind(),
         ScheduleKind(),
         TriggerKind(),

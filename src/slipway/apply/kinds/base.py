@@ -36,6 +36,9 @@ class Reference:
     # For a model: the approval policy it must satisfy to be deployed (an endpoint's
     # environment), checked at plan time as the endpoint service checks it.
     deployable_in: str | None = None
+    # A part the resource must have (a feature of a group a view reads), checked at plan
+    # time against the declared spec, else the live one (:meth:`Kind.members`).
+    member: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,11 @@ class Kind(ABC):
     def references(self, spec: BaseModel) -> list[Reference]:
         """The other resources ``spec`` names."""
         return []
+
+    def members(self, values: dict[str, Any]) -> set[str] | None:
+        """The parts of a resource (its observable spec) a reference may name, or None
+        when this kind has none to check."""
+        return None
 
     def check_update(self, live: Live, spec: BaseModel) -> str | None:
         """Why ``live`` cannot become ``spec`` by an update, or None."""
