@@ -104,14 +104,6 @@ class Services:
         queue = WorkQueue(db)
         registry = Registry(settings, db, artifacts, events, audit)
         pipelines = PipelineService(db, queue, events, artifacts, audit)
-        endpoints = Endpoints(
-            db,
-            events,
-            audit,
-            registry,
-            gateway_url=gateway_url(settings.serving, scheme=settings.tls.scheme),
-            gateway_verify=client_verify(settings.tls),
-        )
         features = FeatureStore(
             GroupRepository(db, events, audit),
             offline,
@@ -119,6 +111,16 @@ class Services:
             events,
             audit,
             horizons=HorizonCache,
+        )
+        feature_views = FeatureViews(db, features, events, audit)
+        endpoints = Endpoints(
+            db,
+            events,
+            audit,
+            registry,
+            feature_views,
+            gateway_url=gateway_url(settings.serving, scheme=settings.tls.scheme),
+            gateway_verify=client_verify(settings.tls),
         )
         baselines = Baselines(db, artifacts, events, registry, features, audit)
         return cls(
@@ -132,7 +134,7 @@ class Services:
             audit=audit,
             online_store=online,
             features=features,
-            feature_views=FeatureViews(db, features, events, audit),
+            feature_views=feature_views,
             registry=registry,
             pipelines=pipelines,
             training=TrainingService(db, queue, events, audit),

@@ -17,7 +17,7 @@ import os
 import ssl
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -38,7 +38,9 @@ from slipway.core.workspace import (
     scoped_resource,
     split_scoped,
 )
+from slipway.registry.lineage import Lineage
 from slipway.registry.models import parse_model_ref
+from slipway.registry.resources import ModelVersion
 from slipway.registry.service import Registry
 from slipway.security.audit import AuditLog
 from slipway.serving import invoke as invocations
@@ -50,7 +52,7 @@ from slipway.serving.resources import (
     Prediction,
     VariantStats,
 )
-from slipway.serving.spec import DeploymentSpec, EndpointSpec, Strategy
+from slipway.serving.spec import DeploymentSpec, EndpointSpec, EnrichmentSpec, Strategy
 from slipway.serving.states import UPDATABLE, EndpointStatus, Outcome, can_move
 from slipway.serving.stats import Series, variant_series, variant_stats
 from slipway.serving.tables import (
@@ -60,6 +62,9 @@ from slipway.serving.tables import (
     GatewayRow,
     ServingStatsRow,
 )
+
+if TYPE_CHECKING:
+    from slipway.features.views.service import FeatureViews
 
 # A gateway that has not beaten for this long is not counted as serving.
 GATEWAY_LIVENESS_SECONDS = 10.0
@@ -129,6 +134,7 @@ class Endpoints:
         events: EventLog,
         audit: AuditLog,
         registry: Registry,
+        feature_views: FeatureViews,
         *,
         gateway_url: str | None = None,
         gateway_verify: ssl.SSLContext | bool = True,
@@ -138,6 +144,8 @@ class Endpoints:
         self.events = events
         self.audit = audit
         self.registry = registry
+        # An enrichment naming a feature view is pinned to one of its versions here.
+        self.feature_views = feature_views
         # Where invocations go: the gateway of these settings (every endpoint's ``url``),
         # and what its HTTPS certificate is checked against (the platform's own file).
         self.gateway_url = gateway_url or invocations.gateway_url(ServingSettings())
@@ -152,6 +160,7 @@ class Endpoints:
             self.events,
             self.audit,
             self.registry.in_workspace(workspace),
+            self.feature_views.in_workspace(workspace),
             gateway_url=self.gateway_url,
             gateway_verify=self.gateway_verify,
         )
@@ -163,18 +172,88 @@ class Endpoints:
     # -- writes ------------------------------------------------------------------------
 
     def resolve(self, spec: EndpointSpec) -> EndpointSpec:
-        """``spec`` with every variant's model pinned to a version the policy allows."""
+        """``spec`` with every variant's model pinned to a version the policy allows, and
+        an enrichment's feature view pinned to a version (see :meth:`_pin_view`)."""
         resolved = spec.model_copy(deep=True)
+        served: dict[str, ModelVersion] = {}
         for index, variant in enumerate([*resolved.variants, *resolved.shadow_variants]):
             name, ref = parse_model_ref(variant.model, field=f"variants.{index}.model")
             assert ref is not None  # the spec refuses bare names
             version = self.registry.check_deployable(name, ref, spec.environment)
             variant.version = version.version
+            served[variant.name] = version
+        if resolved.enrichment is not None and resolved.enrichment.feature_view is not None:
+            resolved.enrichment.feature_view = self._pin_view(resolved.enrichment, served)
         if resolved.multi_model is not None:
             for name in resolved.multi_model.models:
                 if not self.registry.versions(name):
                     raise NotFound(f"model {name!r} has no versions", details={"model": name})
         return resolved
+
+    def _pin_view(self, enrichment: EnrichmentSpec, served: dict[str, ModelVersion]) -> str:
+        """The ``name:version`` an enrichment by a feature view serves: the version it
+        names; else the one every served model version was trained on (its lineage's
+        training set); else the latest. A model trained on another view, or on another
+        version or definition of this one, would be fed columns it never saw in training:
+        refused, as is a view or version that does not exist — InvalidInput naming
+        ``enrichment.feature_view``, before anything is written. Shadow variants count:
+        they predict on the same enriched rows."""
+        field = "enrichment.feature_view"
+        view_ref = enrichment.view
+        assert view_ref is not None  # only called for an enrichment naming a view
+        name, explicit = view_ref
+        try:
+            latest = self.feature_views.get(name)
+        except NotFound as exc:
+            raise InvalidInput(exc.message, field=field) from None
+        trained = {
+            variant: Lineage(training_set=version.lineage.get("training_set")).feature_view
+            for variant, version in served.items()
+        }
+        for variant, bound in trained.items():
+            if bound is not None and bound["name"] != name:
+                model = served[variant]
+                raise InvalidInput(
+                    f"variant {variant!r} serves {model.name}:{model.version}, trained on"
+                    f" feature view {bound['name']!r}, not {name!r}",
+                    field=field,
+                    details={"variant": variant, "trained_on": bound},
+                )
+        versions = {b["version"] for b in trained.values() if b is not None}
+        if explicit is None and len(versions) > 1:
+            raise InvalidInput(
+                f"the variants' models were trained on different versions of feature view"
+                f" {name!r} ({', '.join(str(v) for v in sorted(versions, key=str))}): name"
+                " the one to serve",
+                field=field,
+                details={"trained_on": {v: b for v, b in trained.items() if b is not None}},
+            )
+        wanted = explicit if explicit is not None else next(iter(versions), latest.version)
+        try:
+            view = latest if wanted == latest.version else self.feature_views.get(name, wanted)
+        except NotFound as exc:
+            raise InvalidInput(exc.message, field=field) from None
+        for variant, bound in trained.items():
+            if bound is None:
+                continue  # trained without a view: nothing to hold it to
+            if bound["version"] != view.version or (
+                bound["digest"] is not None and bound["digest"] != view.digest
+            ):
+                model = served[variant]
+                what = (
+                    f"version {bound['version']}"
+                    if bound["version"] != view.version
+                    else f"a different definition of version {view.version} (digest"
+                    f" {str(bound['digest'])[:12]}…)"
+                )
+                raise InvalidInput(
+                    f"variant {variant!r} serves {model.name}:{model.version}, trained on"
+                    f" {what} of feature view {name!r}; this endpoint would serve version"
+                    f" {view.version}",
+                    field=field,
+                    details={"variant": variant, "trained_on": bound, "serving": view.version},
+                )
+        return f"{view.name}:{view.version}"
 
     def create(self, spec: EndpointSpec | dict[str, Any], *, actor: str) -> Endpoint:
         """Store ``spec`` as config 1 of a new endpoint (status Creating): gateways load

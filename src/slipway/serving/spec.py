@@ -11,7 +11,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
@@ -68,10 +76,35 @@ class OnMissing(StrEnum):
     NULL = "null"  # features become null (NaN) and the model decides
 
 
-class EnrichmentSpec(_Spec):
-    """Online features joined to each request row before predicting."""
+def parse_view_ref(text: str, *, field: str = "enrichment.feature_view") -> tuple[str, int | None]:
+    """``name`` or ``name:version`` → (name, version or None); InvalidInput naming
+    ``field`` otherwise."""
+    name, colon, version = text.partition(":")
+    validate_name(name, field=field)
+    if not colon:
+        return name, None
+    if not version.isdigit() or not 1 <= int(version) <= 2**31 - 1:
+        raise InvalidInput(
+            f"{text!r}: a feature view is named like rider or rider:3 (a version from 1)",
+            field=field,
+        )
+    return name, int(version)
 
-    features: list[str] = Field(min_length=1, description="group:feature references")
+
+class EnrichmentSpec(_Spec):
+    """Online features joined to each request row before predicting: stored features
+    named one by one (``features``), or every column of a feature view
+    (``feature_view``) — its stored features, windows and row-level transformations,
+    computed as the training set computed them. Exactly one of the two."""
+
+    features: list[str] = Field(
+        default_factory=list, description="group:feature references (or give feature_view)"
+    )
+    feature_view: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="name or name:version; stored pinned to a version (see the endpoint service)",
+    )
     entity_keys: dict[str, str] = Field(
         default_factory=dict,
         description="request field -> record-identifier column, when the names differ",
@@ -91,6 +124,30 @@ class EnrichmentSpec(_Spec):
                 # column called "*". Name the features the model needs.
                 raise ValueError(f"{text!r}: name each feature (group:* is not supported here)")
         return value
+
+    @field_validator("feature_view")
+    @classmethod
+    def _one_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator (not a model one) so the error names enrichment.feature_view;
+        # ``features`` is validated first, and absent from info.data when it was invalid.
+        if "features" not in info.data:
+            return value
+        features = info.data["features"]
+        if value is None and not features:
+            raise ValueError("give features (group:feature references) or a feature_view")
+        if value is not None and features:
+            raise ValueError("give features or feature_view, not both")
+        if value is not None:
+            try:
+                parse_view_ref(value)
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+    @property
+    def view(self) -> tuple[str, int | None] | None:
+        """The feature view (name, version) it names, if it names one."""
+        return None if self.feature_view is None else parse_view_ref(self.feature_view)
 
 
 class ServerlessSpec(_Spec):
