@@ -101,6 +101,7 @@ def _window(**overrides: Any) -> dict[str, Any]:
         (_window(group="nowhere"), "transformations.0.window.group"),
         (_window(column="distance"), "transformations.0.window.column"),
         (_window(column="city"), "transformations.0.window.column"),  # sum of strings
+        (_window(column="city", function="mean"), "transformations.0.window.column"),
         (_window(duration="-1h"), "transformations.0.window.duration"),
         (_window(duration="0s"), "transformations.0.window.duration"),
         (_window(duration="soon"), "transformations.0.window.duration"),
@@ -120,6 +121,34 @@ def test_bad_definitions_name_the_field_and_write_nothing(
         platform.feature_views.apply(spec)
     assert caught.value.field == field, caught.value.message
     assert platform.feature_views.list() == []
+
+
+def test_min_and_max_of_strings_are_typed_as_strings(platform: Services) -> None:
+    """Strings order the same way offline (DuckDB) and online (Python): min and max take
+    them, and the column is a string."""
+    spec = {
+        **VIEW,
+        "transformations": [
+            {
+                "name": "first_city",
+                "window": {
+                    **_window()["transformations"][0]["window"],
+                    "column": "city",
+                    "function": "min",
+                },
+            },
+            {
+                "name": "last_city",
+                "window": {
+                    **_window()["transformations"][0]["window"],
+                    "column": "city",
+                    "function": "max",
+                },
+            },
+        ],
+    }
+    view = platform.feature_views.apply(spec)
+    assert (view.columns["first_city"], view.columns["last_city"]) == ("string", "string")
 
 
 def test_over_rest(platform: Services) -> None:

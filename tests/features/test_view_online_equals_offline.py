@@ -44,6 +44,7 @@ FUNCTIONS = [
     ("count", None),
     *((f, "x") for f in ("sum", "mean", "min", "max", "last")),
     *((f, "n") for f in ("sum", "min", "max", "last")),
+    *((f, "s") for f in ("min", "max", "last")),
 ]
 
 
@@ -91,10 +92,12 @@ def services(
 
 _names = itertools.count()
 _value = st.one_of(st.none(), st.integers(-20, 20))
-# (key, slot on the event-time grid, x, n): one fact per (key, slot) within a batch; the
+# Strings whose UTF-8 bytes and code points order alike (DuckDB and Python agree).
+_text = st.one_of(st.none(), st.sampled_from(["p", "Q", "é", "pq", "€", ""]))
+# (key, slot on the event-time grid, x, n, s): one fact per (key, slot) within a batch; the
 # same pair in a later batch is a correction, an earlier slot than already seen is late.
 _batch = st.lists(
-    st.tuples(st.sampled_from(KEYS), st.integers(0, 8), _value, _value),
+    st.tuples(st.sampled_from(KEYS), st.integers(0, 8), _value, _value, _text),
     min_size=1,
     max_size=8,
     unique_by=lambda e: (e[0], e[1]),
@@ -142,12 +145,16 @@ def test_online_after_a_stream_equals_the_training_set_at_the_latest_time(
         {
             "name": group,
             "record_identifiers": [{"name": "k"}],
-            "features": [{"name": "x", "type": "float"}, {"name": "n", "type": "int"}],
+            "features": [
+                {"name": "x", "type": "float"},
+                {"name": "n", "type": "int"},
+                {"name": "s", "type": "string"},
+            ],
         }
     )
     view = {
         "name": f"view-{number}",
-        "features": [f"{group}:x", f"{group}:n"],
+        "features": [f"{group}:x", f"{group}:n", f"{group}:s"],
         "request_fields": {"weight": "float"},
         "transformations": _transformations(group),
     }
@@ -159,8 +166,14 @@ def test_online_after_a_stream_equals_the_training_set_at_the_latest_time(
             fs.delete_records(group, [{"k": k} for k in payload], actor="test")
             continue
         records = [
-            {"k": k, "event_time": T0 + slot * STEP, "x": None if x is None else x / 4, "n": n}
-            for k, slot, x, n in payload
+            {
+                "k": k,
+                "event_time": T0 + slot * STEP,
+                "x": None if x is None else x / 4,
+                "n": n,
+                "s": text,
+            }
+            for k, slot, x, n, text in payload
         ]
         latest = max(latest, *(r["event_time"] for r in records))
         fs.ingest_stream_batch(group, records, source="property-test")

@@ -127,11 +127,20 @@ class FeatureViews:
                         f"feature group {group.name!r} has no feature {window.column!r}",
                         field=f"{field}.column",
                     )
+                # Strings order the same way on both paths (DuckDB compares UTF-8 bytes,
+                # Python code points: one order), so min and max take them; sum and mean
+                # need numbers. Other types (timestamps, lists) are not aggregated.
+                accepted = _NUMERIC | (
+                    {FeatureType.STRING} if window.function in ("min", "max") else set()
+                )
                 if window.function in ("sum", "mean", "min", "max") and (
-                    found.type not in _NUMERIC
+                    found.type not in accepted
                 ):
+                    needs = (
+                        "a numeric" if window.function in ("sum", "mean") else "a numeric or string"
+                    )
                     raise InvalidInput(
-                        f"{window.function} needs a numeric feature; {window.column!r} is"
+                        f"{window.function} needs {needs} feature; {window.column!r} is"
                         f" {found.type.value}",
                         field=f"{field}.column",
                     )
