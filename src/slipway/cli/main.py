@@ -11,6 +11,7 @@ from slipway.cli import (
     config,
     db,
     endpoints,
+    feature_views,
     features,
     jobs,
     models,
@@ -74,6 +75,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(workspaces.app, name="workspaces")
 app.add_typer(features.app, name="features")
+app.add_typer(feature_views.app, name="feature-views")
 app.add_typer(models.app, name="models")
 app.add_typer(pipelines.app, name="pipelines")
 app.add_typer(jobs.jobs, name="jobs")
