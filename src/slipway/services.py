@@ -147,7 +147,7 @@ class Services:
             batch=BatchService(settings, db, queue, events, registry, features, audit),
             baselines=baselines,
             monitoring=Monitoring(
-                db, queue, events, artifacts, baselines, registry, endpoints, audit
+                db, queue, events, artifacts, baselines, registry, endpoints, feature_views, audit
             ),
             ownership=Ownership(db, audit),
         )

@@ -372,6 +372,8 @@ def _print_report(report: dict[str, Any]) -> None:
         _print_bias(report)
     elif report["kind"] == "attribution_drift":
         _print_attribution(report)
+    elif report["kind"] == "feature_skew":
+        _print_skew(report)
     else:
         console.print(
             f"{report['labelled']:,} predictions labelled, {report['unlabelled']:,} not yet"
@@ -479,6 +481,32 @@ def _print_attribution(report: dict[str, Any]) -> None:
                 _score(feature["reference"]),
             )
         console.print(table)
+
+
+def _print_skew(report: dict[str, Any]) -> None:
+    view = report["feature_view"]
+    console.print(
+        f"{report['compared']:,} rows compared with feature view {view['name']}:"
+        f"{view['version']} recomputed as known at each request; at most"
+        f" {report['max_mismatch_share']:.2%} may differ"
+    )
+    table = Table(title="served against recomputed, per feature")
+    for heading in ("feature", "mismatches", "share", "missing served", "missing offline"):
+        table.add_column(heading)
+    for heading in ("p50 |diff|", "p99 |diff|", "max |diff|"):
+        table.add_column(heading)
+    for feature, entry in report.get("features", {}).items():
+        spread = entry.get("differences") or {}
+        share = f"{entry['share']:.2%}"
+        table.add_row(
+            feature,
+            f"{entry['mismatches']:,}",
+            f"[red]{share}[/]" if feature in report.get("skewed", []) else share,
+            f"{entry['missing_in_capture']:,}",
+            f"{entry['missing_offline']:,}",
+            *(_score(spread.get(q)) if spread else "-" for q in ("p50", "p99", "max")),
+        )
+    console.print(table)
 
 
 @app.command("report")

@@ -1,11 +1,13 @@
-"""What an endpoint serves now: its model versions and their input columns.
+"""What an endpoint serves now: its model versions, their input columns, its stored config.
 
 Monitors check their spec against it at creation (a bias facet, an attribution
-reference), when it is known: an endpoint not deployed yet, or a model whose signature is
-a tensor, leaves the check to the run.
+reference, a skew monitor's feature view), when it is known: an endpoint not deployed
+yet, or a model whose signature is a tensor, leaves the check to the run.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,21 +18,29 @@ from slipway.registry.tables import ModelVersionRow
 from slipway.serving.tables import EndpointConfigRow, EndpointRow
 
 
+def active_config(session: Session, workspace: str, endpoint: str) -> dict[str, Any] | None:
+    """The stored spec of the active config of ``workspace``'s ``endpoint`` (as stored:
+    aliases resolved to versions, a feature view's version pinned); None when there is
+    no such endpoint yet, or it has not been deployed."""
+    key = scoped_name(workspace, endpoint)
+    row = session.get(EndpointRow, key)
+    if row is None or row.active_version is None:
+        return None
+    config = session.get(EndpointConfigRow, (key, row.active_version))
+    return dict(config.spec) if config is not None else None
+
+
 def versions(
     session: Session, workspace: str, endpoint: str, variant: str | None
 ) -> list[tuple[str, int]] | None:
     """(model, version) of every variant (or of ``variant``) of the active config of
     ``workspace``'s ``endpoint``, shadows included; None when unknown — no such endpoint
     yet, or a variant naming its model by alias rather than by version."""
-    key = scoped_name(workspace, endpoint)
-    row = session.get(EndpointRow, key)
-    if row is None or row.active_version is None:
-        return None
-    config = session.get(EndpointConfigRow, (key, row.active_version))
-    if config is None:
+    spec = active_config(session, workspace, endpoint)
+    if spec is None:
         return None
     found: list[tuple[str, int]] = []
-    for entry in [*config.spec.get("variants", []), *config.spec.get("shadow_variants", [])]:
+    for entry in [*spec.get("variants", []), *spec.get("shadow_variants", [])]:
         if variant is not None and entry.get("name") != variant:
             continue
         version = entry.get("version")

@@ -45,6 +45,7 @@ from slipway.core.resource import Listing
 from slipway.core.specs import parse_spec
 from slipway.core.workspace import scoped_name, scoped_resource
 from slipway.evaluation import ab
+from slipway.features.views.service import FeatureViews
 from slipway.monitoring import (
     ab_test,
     attribution,
@@ -53,6 +54,8 @@ from slipway.monitoring import (
     data_quality,
     ground_truth,
     model_quality,
+    served,
+    skew_monitor,
 )
 from slipway.monitoring.baselines import Baselines
 from slipway.monitoring.resources import (
@@ -88,8 +91,9 @@ def monitor_of(row: MonitorRow) -> Monitor:
 class Monitoring:
     """The monitors of one workspace (:meth:`in_workspace` gives another's): they watch
     its endpoints (their captures and ground truth in its share of the artifact root),
-    score against its baselines and load its models. The scheduler's :meth:`tick` and a
-    worker's :meth:`execute` serve every workspace: a run knows its own."""
+    score against its baselines, load its models and recompute its feature views. The
+    scheduler's :meth:`tick` and a worker's :meth:`execute` serve every workspace: a run
+    knows its own."""
 
     def __init__(
         self,
@@ -100,6 +104,7 @@ class Monitoring:
         baselines: Baselines,
         registry: Registry,
         endpoints: Endpoints,
+        feature_views: FeatureViews,
         audit: AuditLog | None = None,
     ) -> None:
         self.db = db
@@ -109,6 +114,7 @@ class Monitoring:
         self.baselines = baselines
         self.registry = registry
         self.endpoints = endpoints
+        self.feature_views = feature_views
         self.audit = audit or AuditLog(db)
         self.workspace = registry.workspace
 
@@ -124,6 +130,7 @@ class Monitoring:
             self.baselines.in_workspace(workspace),
             self.registry.in_workspace(workspace),
             self.endpoints.in_workspace(workspace),
+            self.feature_views.in_workspace(workspace),
             self.audit,
         )
 
@@ -235,7 +242,8 @@ class Monitoring:
     def _checked(self, spec: MonitorSpec | dict[str, Any]) -> MonitorSpec:
         """The spec parsed and checked against what it names, as :meth:`create` and
         :meth:`update` need it before either writes: its baseline exists and has the
-        columns its drift overrides name, its bias facet and attribution reference fit."""
+        columns its drift overrides name, its bias facet and attribution reference fit,
+        its skew monitor's feature view exists and has the features it names."""
         monitor = parse_spec(MonitorSpec, spec)
         if monitor.baseline is not None:
             with self.db.session() as session:
@@ -252,6 +260,10 @@ class Monitoring:
                 attribution.check_reference(
                     session, self.workspace, monitor, self._registered_importance
                 )
+        if monitor.skew is not None:
+            with self.db.session() as session:
+                config = served.active_config(session, self.workspace, monitor.endpoint)
+            skew_monitor.check(self.feature_views, monitor, config)
         return monitor
 
     def _check_baseline_kept(self, session: Any, monitor: MonitorSpec) -> None:
@@ -608,9 +620,11 @@ class Monitoring:
             end,
             variant=spec.variant,
             include_shadow=spec.include_shadow,
-            identity=spec.kind in ("model_quality", "bias"),
+            identity=spec.kind in ("model_quality", "bias", "feature_skew"),
             models=spec.kind == "attribution_drift",
         )
+        if spec.skew is not None:
+            return self._skew(spec, captured)
         if spec.attribution is not None:
             return attribution.evaluate(
                 captured, spec.attribution, load=self._load, registered=self._registered_importance
@@ -648,6 +662,21 @@ class Monitoring:
                 metric: bound.model_dump(exclude_none=True)
                 for metric, bound in quality.thresholds.items()
             },
+        )
+
+    def _skew(self, spec: MonitorSpec, captured: Any) -> dict[str, Any]:
+        """A feature-skew run: the view the monitor names (or the endpoint's enrichment
+        pins now) recomputed as known at each captured row's time."""
+        assert spec.skew is not None
+        with self.db.session() as session:
+            config = served.active_config(session, self.workspace, spec.endpoint)
+        view = skew_monitor.resolve(self.feature_views, spec.skew, config, spec.endpoint)
+        return skew_monitor.evaluate(
+            captured,
+            spec.skew,
+            view,
+            skew_monitor.as_known_at(self.feature_views),
+            renamed=skew_monitor.renamed_keys(config),
         )
 
     def _load(self, name: str, version: int) -> LoadedModel:
@@ -757,6 +786,10 @@ def _summary(report: dict[str, Any]) -> dict[str, Any]:
     elif report["kind"] == "attribution_drift":
         summary["metrics"] = report.get("metrics", {})
         summary["ndcg"] = {m["model"]: m["ndcg"] for m in report.get("models", [])}
+    elif report["kind"] == "feature_skew":
+        summary["metrics"] = report.get("metrics", {})  # feature -> share of mismatches
+        summary["compared"] = report.get("compared", 0)
+        summary["skewed"] = report.get("skewed", [])
     else:
         summary["metrics"] = report.get("metrics", {})
         summary["labelled"] = report.get("labelled", 0)

@@ -17,12 +17,13 @@ from pydantic import (
 
 from slipway.core.errors import InvalidInput
 from slipway.core.names import validate_name
+from slipway.features.definitions import validate_column
 from slipway.monitoring import bias
 from slipway.monitoring.model_quality import METRICS
 
 QUEUE = "monitoring"
 RUN_KIND = "monitor.run"
-KINDS = ("data_quality", "model_quality", "bias", "attribution_drift")
+KINDS = ("data_quality", "model_quality", "bias", "attribution_drift", "feature_skew")
 STATUSES = ("no_violations", "violations", "no_data", "failed")
 
 
@@ -152,16 +153,91 @@ class Attribution(_Spec):
         return value
 
 
+def parse_view_ref(text: str, *, field: str) -> tuple[str, int | None]:
+    """``"name"`` or ``"name:version"`` → (name, version or None); InvalidInput naming
+    ``field`` otherwise."""
+    name, sep, version = text.partition(":")
+    validate_name(name, field=field)
+    if not sep:
+        return name, None
+    if not version.isdigit() or not 1 <= int(version) <= 2**31:
+        raise InvalidInput(
+            f"{text!r}: a feature view is named 'name' or 'name:version' (a positive number)",
+            field=field,
+        )
+    return name, int(version)
+
+
+class Skew(_Spec):
+    """How a feature-skew monitor compares what was served with the feature view
+    recomputed offline (see :mod:`slipway.monitoring.skew`): a number differs when
+    ``|served - offline| > abs_tolerance + rel_tolerance * |offline|`` (nulls, text and
+    booleans when not equal); a feature whose share of differing rows is above
+    ``max_mismatch_share`` is a violation."""
+
+    feature_view: str | None = Field(
+        None,
+        max_length=300,
+        description="'name' or 'name:version'; default: the view the endpoint's enrichment pins",
+    )
+    features: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=10_000,
+        description="the view columns compared; default: every one the capture holds",
+    )
+    abs_tolerance: float = Field(1e-9, ge=0, allow_inf_nan=False)
+    rel_tolerance: float = Field(1e-6, ge=0, allow_inf_nan=False)
+    max_mismatch_share: float = Field(
+        0.01, ge=0, le=1, description="a feature whose share of differing rows is above this"
+    )
+    max_rows: int = Field(
+        100_000, ge=1, le=10_000_000, description="rows compared per run (a seeded sample)"
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+
+    @field_validator("feature_view")
+    @classmethod
+    def _view(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_view_ref(value, field="feature_view")
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("features")
+    @classmethod
+    def _columns(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for name in value:
+            try:
+                validate_column(name, field="feature")
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
+        if len(set(value)) != len(value):
+            raise ValueError("a feature is named twice")
+        return value
+
+    def view_ref(self) -> tuple[str, int | None] | None:
+        """The view named, if any: (name, version or None for the pinned or latest)."""
+        if self.feature_view is None:
+            return None
+        return parse_view_ref(self.feature_view, field="skew.feature_view")
+
+
 class MonitorSpec(_Spec):
     """A data-quality monitor compares traffic with a baseline; a model-quality monitor
     scores predictions against ground truth; a bias monitor compares the outcomes of two
     groups of that labelled traffic; an attribution-drift monitor compares which features
-    the served model leans on in traffic with a reference ranking. ``window_hours`` is
-    how much traffic a run reads: the hours before its scheduled time (or before now, on
-    demand)."""
+    the served model leans on in traffic with a reference ranking; a feature-skew monitor
+    compares the feature values served with the same feature view recomputed offline.
+    ``window_hours`` is how much traffic a run reads: the hours before its scheduled time
+    (or before now, on demand)."""
 
     name: str
-    kind: Literal["data_quality", "model_quality", "bias", "attribution_drift"]
+    kind: Literal["data_quality", "model_quality", "bias", "attribution_drift", "feature_skew"]
     endpoint: str
     variant: str | None = None
     baseline: str | None = None
@@ -173,6 +249,7 @@ class MonitorSpec(_Spec):
     model_quality: ModelQuality | None = None
     bias: Bias | None = None
     attribution: Attribution | None = None
+    skew: Skew | None = None
     description: str = Field("", max_length=2000)
 
     @field_validator("name", "endpoint", "baseline")
@@ -208,6 +285,10 @@ class MonitorSpec(_Spec):
             raise ValueError("attribution settings belong to an attribution_drift monitor")
         if self.kind == "attribution_drift" and self.attribution is None:
             self.attribution = Attribution()
+        if self.kind != "feature_skew" and self.skew is not None:
+            raise ValueError("skew settings belong to a feature_skew monitor")
+        if self.kind == "feature_skew" and self.skew is None:
+            self.skew = Skew()
         return self
 
     def overrides(self) -> dict[str, Any]:

@@ -50,6 +50,7 @@ KIND_LABELS = {
     "model_quality": "Model quality",
     "bias": "Bias",
     "attribution_drift": "Attribution drift",
+    "feature_skew": "Feature skew (online / offline)",
 }
 
 
@@ -113,6 +114,7 @@ def _metric_chart(monitor: Monitor, runs: Sequence[MonitorRun]) -> Markup:
         "model_quality": "Model quality by run",
         "bias": "Bias metrics by run",
         "attribution_drift": "Attribution NDCG by run",
+        "feature_skew": "Share of rows served unlike the view, per feature, by run",
     }.get(monitor.kind, "Metrics by run")
     return charts.line_chart(
         title, metric_series(runs), empty="no completed run with labelled traffic yet"
