@@ -21,8 +21,8 @@ import itertools
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +40,12 @@ log = logging.getLogger("slipway.serving.capture")
 
 CAPTURE_PREFIX = "capture"
 
-# Columns: ``inference_id``, ``row`` (the row's index in its request), ``time``,
-# ``config_version``, ``model_name``, ``model_version``, ``kind`` (production | shadow),
-# ``features`` (a struct: the model's input columns, after enrichment) and ``prediction``
+# Columns: ``inference_id``, ``row`` (the row's index in its request), ``time`` (the
+# request's one time: an enrichment's windows end at it), ``config_version``,
+# ``model_name``, ``model_version``, ``kind`` (production | shadow), ``features`` (a
+# struct: the model's input columns, after enrichment; for an endpoint enriched by a
+# feature view, the request's columns and every column of the view — see Captured) and
+# ``prediction``
 # (float64, or JSON text for non-numeric outputs). ``endpoint`` and ``variant`` are the
 # partition keys (in the path), as ``hour`` is.
 #
@@ -56,6 +59,20 @@ COLUMNS = (
     "inference_id", "row", "time", "config_version", "model_name", "model_version", "kind",
     "features", "prediction",
 )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """What a request is captured with when it is not the model's input batch: an
+    endpoint enriched by a feature view records the entity keys, the request fields and
+    the other request columns the model read, and every output column of the view — all
+    that the skew monitor needs to recompute the view offline for the same keys, fields
+    and time. Column by column: a list (typed on writing by ``types``: float, int,
+    string, bool, or None to infer), a numpy array, or an Arrow array."""
+
+    names: tuple[str, ...]
+    values: tuple[Any, ...]
+    types: tuple[str | None, ...]
 
 
 class _Columns:
@@ -74,9 +91,9 @@ class _Columns:
 
     def __init__(self) -> None:
         self.ids: list[str] = []
-        self.times: list[float] = []
+        self.times: list[int] = []  # microseconds since the epoch
         self.rows: list[int] = []
-        self.inputs: list[Any] = []  # each request's float64 matrix, or its Batch
+        self.inputs: list[Any] = []  # each request's float64 matrix, Batch or Captured
         self.predictions: list[list[Any]] = []  # what was served (the labels, with both)
         self.probabilities: list[Any] = []  # each request's (rows, classes) matrix, or None
         self.labelled = False  # the predictions are labels served beside probabilities
@@ -141,27 +158,39 @@ class CaptureWriter:
         batch: Batch,
         predictions: list[Any],
         inference_id: str,
+        time_us: int,
         labels: list[Any] | None = None,
         probabilities: Any = None,
+        captured: Captured | None = None,
     ) -> bool:
         """Buffer one served request; False (and counted) when the buffer is full.
-        ``labels`` and ``probabilities`` (a matrix) come from a version returning them."""
+        ``time_us``: the request's time (microseconds since the epoch), the one its
+        enrichment read at. ``labels`` and ``probabilities`` (a matrix) come from a
+        version returning them; ``captured``, the columns recorded instead of ``batch``."""
         if self._pending >= self.capacity:
             self.dropped += 1
             return False
-        names = model.names if model.schema is not None else tuple(batch.names)
+        if captured is not None:
+            names = captured.names
+        else:
+            names = model.names if model.schema is not None else tuple(batch.names)
         key = (endpoint, variant, config_version, model.name, model.version, kind, names)
         with self._lock:
             columns = self._columns.get(key)
             if columns is None:
                 columns = self._columns[key] = _Columns()
                 self._types[key] = (
-                    tuple(_DTYPES.get(c.type, "") for c in model.schema) if model.schema else None
+                    tuple(_DTYPES.get(c.type, "") for c in model.schema)
+                    if model.schema and captured is None
+                    else None
                 )
             columns.ids.append(inference_id)
-            columns.times.append(time.time())
+            columns.times.append(time_us)
             columns.rows.append(batch.rows)
-            columns.inputs.append(batch.stacked if batch.stacked is not None else batch)
+            if captured is not None:
+                columns.inputs.append(captured)
+            else:
+                columns.inputs.append(batch.stacked if batch.stacked is not None else batch)
             columns.predictions.append(predictions if labels is None else labels)
             columns.probabilities.append(probabilities)
             columns.labelled = labels is not None
@@ -179,8 +208,10 @@ class CaptureWriter:
             batch=served.batch,
             predictions=served.predictions,
             inference_id=served.inference_id,
+            time_us=served.at_us,
             labels=served.labels,
             probabilities=served.probabilities,
+            captured=served.captured,
         )
 
     def pending(self) -> int:
@@ -227,8 +258,8 @@ class CaptureWriter:
         else:
             starts = np.repeat(np.cumsum(counts) - counts, counts)
             row_index = (np.arange(rows) - starts).astype(np.int32)
-        micros = (np.asarray(columns.times) * 1e6).astype(np.int64)
-        hour = datetime.fromtimestamp(float(columns.times[0]) // 3600 * 3600, UTC)
+        micros = np.asarray(columns.times, dtype=np.int64)
+        hour = datetime.fromtimestamp(columns.times[0] // 3_600_000_000 * 3600, UTC)
         table = pa.table(
             {
                 "inference_id": per_row(columns.ids, pa.string()),
@@ -259,6 +290,11 @@ def _features(inputs: list[Any], width: int, types: tuple[str, ...] | None) -> l
     import numpy as np
     import pyarrow as pa
 
+    if all(isinstance(i, Captured) for i in inputs):
+        return [
+            _captured_column([i.values[c] for i in inputs], inputs[0].types[c])
+            for c in range(width)
+        ]
     if all(isinstance(i, np.ndarray) for i in inputs):
         matrix = np.concatenate(inputs)
         return [
@@ -276,6 +312,51 @@ def _features(inputs: list[Any], width: int, types: tuple[str, ...] | None) -> l
     else:
         arrays = [b.arrays for b in batches if b is not None]
     return [pa.array(np.concatenate([a[c] for a in arrays])) for c in range(width)]
+
+
+_ARROW_TYPES = {"float": "float64", "int": "int64", "string": "string", "bool": "bool_"}
+
+
+def _captured_column(parts: list[Any], kind: str | None) -> Any:
+    """One captured column of every request, concatenated: Arrow arrays of one type
+    (an all-null one takes the others' type) or numpy arrays at once; otherwise the
+    values typed by ``kind`` (float, int, string, bool; None infers). Values that will
+    not take one type (a key sent as text by one request and a number by another)
+    become text rather than lose the file."""
+    import numpy as np
+    import pyarrow as pa
+
+    if all(isinstance(p, pa.Array) for p in parts):
+        types = {p.type for p in parts} - {pa.null()}
+        if len(types) <= 1:
+            target = types.pop() if types else pa.null()
+            return pa.concat_arrays([p if p.type == target else p.cast(target) for p in parts])
+    if all(isinstance(p, np.ndarray) for p in parts):
+        try:
+            return pa.array(np.concatenate(parts))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # object arrays of mixed values: typed below
+    values = list(
+        itertools.chain.from_iterable(
+            p.to_pylist()
+            if isinstance(p, pa.Array)
+            else p.tolist()
+            if isinstance(p, np.ndarray)
+            else p
+            for p in parts
+        )
+    )
+    target = getattr(pa, _ARROW_TYPES[kind])() if kind in _ARROW_TYPES else None
+    try:
+        return pa.array(values, type=target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        pass
+    if target is not None:
+        try:  # numbers sent as text (CSV): Arrow's cast parses them
+            return pa.array([None if v is None else str(v) for v in values]).cast(target)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
 def _prediction_columns(columns: _Columns) -> dict[str, Any]:

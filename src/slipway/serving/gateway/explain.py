@@ -36,7 +36,7 @@ from slipway.explain.kernel import KernelOptions
 from slipway.registry.models import Output
 from slipway.registry.predict import Batch, LoadedModel
 from slipway.serving.gateway.asgi import Headers, Receive, Scope, header_map, load_json, read_body
-from slipway.serving.gateway.inference import checked_batch
+from slipway.serving.gateway.inference import checked_batch, now_us
 from slipway.serving.gateway.inputs import answer, invocation_type, parse_csv, parse_json
 from slipway.serving.gateway.routing import Router
 from slipway.serving.gateway.runtime import GatewayState
@@ -80,7 +80,7 @@ class Explain:
             else:
                 frame = parse_json(load_json(body, self.limits.max_json_depth))
                 from_text = False
-            batch = checked_batch(config, model, frame, from_text)
+            batch, _ = checked_batch(config, model, frame, from_text, now_us())
             explainer = await _explainer(model, KernelOptions.of(self.explain))
             if explainer.inline and model.fast and batch.rows <= INLINE_ROWS:
                 explanation, raw = _explain(model, explainer, batch)

@@ -24,6 +24,7 @@ import numpy as np
 from slipway.core.errors import InvalidInput, ModelError, SlipwayError
 from slipway.registry.predict import Batch, LoadedModel
 from slipway.serving.gateway.asgi import JSON_HEADERS, Headers
+from slipway.serving.gateway.capture import Captured
 from slipway.serving.gateway.inputs import Frame, answer, check, numeric_summary
 from slipway.serving.gateway.metrics import Recorder
 from slipway.serving.gateway.routing import Router
@@ -50,8 +51,12 @@ class Served:
     batch: Batch
     predictions: list[Any]
     inference_id: str
+    # The request's one time (microseconds since the epoch): its enrichment's windows
+    # end at it and its capture records it, so a recomputation can ask for that moment.
+    at_us: int
     labels: list[Any] | None = None  # a version returning both: the labels
     probabilities: np.ndarray | None = None  # a version returning probabilities
+    captured: Captured | None = None  # what capture records instead of the batch
 
     def headers(self) -> Headers:
         """The response headers naming what served it (every protocol sends them)."""
@@ -71,25 +76,34 @@ FrameReader = Callable[[LoadedModel], tuple[Frame, bool]]
 AfterServed = Callable[[EndpointRuntime, Served, Counters], None]
 
 
+def now_us() -> int:
+    """The time now, in microseconds since the epoch: a request's one time."""
+    return time.time_ns() // 1000
+
+
 def checked_batch(
-    config: ConfigRuntime, model: LoadedModel, frame: Frame, from_text: bool
-) -> Batch:
-    """The request's rows joined with the endpoint's online features (when it is
-    enriched: the entity keys may then stay beside the model's columns) and checked
-    against the model's signature."""
-    allowed: list[str] = []
-    if config.enricher is not None:
-        if frame.positional:
-            raise InvalidInput("an enriched endpoint needs named columns", field="inputs")
-        frame = Frame(config.enricher.enrich(frame.columns, frame.rows), frame.rows)
-        allowed = config.enricher.key_fields
-    return check(
-        frame,
+    config: ConfigRuntime, model: LoadedModel, frame: Frame, from_text: bool, at_us: int
+) -> tuple[Batch, Captured | None]:
+    """The request's rows joined with the endpoint's online features as of ``at_us``
+    (when it is enriched: the entity keys, and a view's request fields and columns the
+    model does not take, may then stay beside the model's columns) and checked against
+    the model's signature; and what capture records of it when that is not the batch."""
+    enricher = config.enricher
+    if enricher is None:
+        return check(
+            frame, model.schema, max_rows=config.spec.max_batch_rows, from_text=from_text
+        ), None
+    if frame.positional:
+        raise InvalidInput("an enriched endpoint needs named columns", field="inputs")
+    enriched = enricher.enrich(frame.columns, frame.rows, at_us)
+    batch = check(
+        Frame(enriched.columns, frame.rows),
         model.schema,
         max_rows=config.spec.max_batch_rows,
         from_text=from_text,
-        allowed_extra=allowed,
+        allowed_extra=enricher.allowed_extra,
     )
+    return batch, enricher.captured(enriched, batch)
 
 
 class Inference:
@@ -131,7 +145,8 @@ class Inference:
             else:
                 model.last_used = time.monotonic()
             frame, from_text = frame_of(model)
-            batch = checked_batch(config, model, frame, from_text)
+            at_us = now_us()
+            batch, captured = checked_batch(config, model, frame, from_text, at_us)
             t0 = time.perf_counter()
             try:
                 if model.fast and batch.rows <= INLINE_ROWS:
@@ -169,8 +184,10 @@ class Inference:
                 batch,
                 answered.predictions,
                 inference_id,
+                at_us,
                 answered.labels,
                 answered.probabilities,
+                captured,
             )
             self.after(endpoint, served, counts)
             return served

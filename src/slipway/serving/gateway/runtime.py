@@ -26,17 +26,12 @@ from slipway.core.clock import utcnow
 from slipway.core.db.engine import Database
 from slipway.core.errors import BackendUnavailable, Forbidden, InvalidInput, NotFound
 from slipway.core.workspace import split_scoped
-from slipway.features.refs import FeatureRef
 from slipway.registry.models import parse_model_ref
 from slipway.registry.predict import LoadedModel, load_model
 from slipway.registry.service import Registry
 from slipway.serving.alarms import TRIPPED
-from slipway.serving.spec import (
-    EndpointSpec,
-    EnrichmentSpec,
-    OnMissing,
-    VariantSpec,
-)
+from slipway.serving.gateway.enrichment import Enricher, build_enricher
+from slipway.serving.spec import EndpointSpec, VariantSpec
 from slipway.serving.states import EndpointStatus
 from slipway.serving.stats import Counters
 from slipway.serving.tables import EndpointConfigRow, EndpointRow, GatewayModelRow
@@ -143,47 +138,6 @@ class MultiModelCache:
 
     def used_bytes(self) -> int:
         return sum(m.size_bytes for m in self.models.values())
-
-
-class Enricher:
-    """Joins an endpoint's online features to each request row, one batched read."""
-
-    def __init__(self, spec: EnrichmentSpec, features: Any) -> None:
-        self.spec = spec
-        self.features = features  # a FeatureStore
-        self.names = [FeatureRef.parse(ref, field="features").feature for ref in spec.features]
-        self.key_fields: list[str] = []  # request fields carrying entity keys
-
-    def prepare(self) -> None:
-        """Learn which request fields carry the entity keys (raises for unknown groups)."""
-        renamed = {column: field for field, column in self.spec.entity_keys.items()}
-        keys = self.features.entity_keys(self.spec.features)
-        self.key_fields = [renamed.get(column, column) for column in keys]
-
-    def enrich(self, columns: dict[str, list[Any]], rows: int) -> dict[str, list[Any]]:
-        lookup = {field: column for field, column in self.spec.entity_keys.items()}
-        missing = [f for f in self.key_fields if f not in columns]
-        if missing:
-            raise InvalidInput(
-                f"the request lacks entity key column(s) {', '.join(missing)}", field=missing[0]
-            )
-        entity_rows = [
-            {lookup.get(f, f): columns[f][i] for f in self.key_fields} for i in range(rows)
-        ]
-        vectors = self.features.get_online_features(self.spec.features, entity_rows)
-        if self.spec.on_missing is OnMissing.ERROR:
-            for index, vector in enumerate(vectors):
-                if vector.missing or vector.stale:
-                    raise InvalidInput(
-                        f"row {index}: no online features for entity"
-                        f" {entity_rows[index]} ({', '.join(vector.missing + vector.stale)})",
-                        field=self.key_fields[0],
-                        details={"row": index, "entity": entity_rows[index]},
-                    )
-        out = dict(columns)
-        for name in self.names:
-            out[name] = [v.values.get(name) for v in vectors]
-        return out
 
 
 @dataclass
@@ -396,8 +350,11 @@ class GatewayState:
         enricher = None
         if spec.enrichment is not None and not error:
             try:
-                enricher = Enricher(spec.enrichment, self.features.in_workspace(workspace))
-                enricher.prepare()
+                # A feature view is loaded and compiled here, once per config: a request
+                # reads the online store and nothing else.
+                enricher = build_enricher(
+                    spec.enrichment, self.features.in_workspace(workspace), self.db
+                )
             except Exception as exc:
                 error = f"enrichment: {type(exc).__name__}: {exc}"
         ready = not error

@@ -76,8 +76,10 @@ class Shadows:
                 served.batch,
                 answered.predictions,
                 served.inference_id,
+                served.at_us,
                 answered.labels,
                 answered.probabilities,
+                served.captured,
             )
             if not self.capture.offer_served(endpoint, shadow_served, "shadow"):
                 self.recorder.counters(*key).capture_dropped += 1
