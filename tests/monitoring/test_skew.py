@@ -113,6 +113,19 @@ def test_text_and_booleans_compare_by_equality() -> None:
 def test_values_of_different_types_compare_as_text() -> None:
     entry = _one(["1", "2", "x"], [1, 2, 3])
     assert (entry["compared_as"], entry["mismatches"]) == ("text", 1)
+    # A capture of nothing but nulls has no type: it is the recomputed column's.
+    entry = _one([None, None], [1.5, None], pa.null())
+    assert (entry["compared_as"], entry["served_type"], entry["missing_in_capture"]) == (
+        "number",
+        "null",
+        1,
+    )
+    # Values that do not compare at all name the feature.
+    lists = pa.table({"f": pa.array([[1], [2]])})
+    with pytest.raises(InvalidInput) as caught:
+        compare(lists, pa.table({"f": pa.array([{"x": 1}, {"x": 2}])}), ["f"],
+                max_mismatch_share=0.0, **TOLERANCE)  # fmt: skip
+    assert caught.value.field == "skew.features.0"
 
 
 def test_the_distribution_of_differences() -> None:

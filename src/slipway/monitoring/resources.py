@@ -143,7 +143,9 @@ class Monitor(Resource):
     )
 
     name: str
-    kind: str = Field(description="data_quality, model_quality, bias or attribution_drift")
+    kind: str = Field(
+        description="data_quality, model_quality, bias, attribution_drift or feature_skew"
+    )
     endpoint: str
     spec: MonitorSpec = Field(description="the monitor spec as stored")
     schedule: str | None = Field(
@@ -234,7 +236,9 @@ class MonitorReport(Resource):
 
     model_config = ConfigDict(frozen=True, extra="allow", from_attributes=True)
 
-    kind: str = Field(description="data_quality, model_quality, bias or attribution_drift")
+    kind: str = Field(
+        description="data_quality, model_quality, bias, attribution_drift or feature_skew"
+    )
     monitor: str
     endpoint: str
     run_id: int
@@ -256,7 +260,8 @@ class MonitorReport(Resource):
         default=None,
         description="model quality: metrics; attribution drift: the lowest ndcg of the "
         "versions served; bias: CI, DPL, KL, JS, DI, DPPL, AD, RD, "
-        "equal_opportunity_difference, equalized_odds_difference (null where undefined)",
+        "equal_opportunity_difference, equalized_odds_difference (null where undefined); "
+        "feature skew: each feature's share of rows served unlike the view recomputed",
     )
     labelled: int | None = Field(default=None, description="model quality, bias: rows with a label")
     unlabelled: int | None = Field(
@@ -278,6 +283,18 @@ class MonitorReport(Resource):
         default=None,
         description="attribution drift: per model version served, rows, rows explained, "
         "ndcg, and per feature its mean |SHAP| and rank in traffic next to the reference's",
+    )
+    compared: int | None = Field(default=None, description="feature skew: rows compared")
+    feature_view: dict[str, Any] | None = Field(
+        default=None, description="feature skew: the view recomputed (name, version, digest)"
+    )
+    features: dict[str, Any] | None = Field(
+        default=None,
+        description="feature skew: per feature rows, mismatches, share, missing served / "
+        "offline, and for numbers the |difference| quantiles and a histogram by decade",
+    )
+    skewed: list[str] | None = Field(
+        default=None, description="feature skew: features above max_mismatch_share"
     )
 
 

@@ -33,6 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from slipway.core.errors import InvalidInput
+
 CHECK = "feature_skew_check"
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 EXAMPLES = 5  # mismatching rows shown per feature
@@ -66,7 +68,7 @@ def _mode(served: pa.DataType, offline: pa.DataType) -> str:
         any(numbers) and (pa.types.is_boolean(served) or pa.types.is_boolean(offline))
     ):
         return "number"
-    if served == offline or pa.types.is_null(served) or pa.types.is_null(offline):
+    if served == offline:
         return "equal"
     return "text"
 
@@ -149,6 +151,10 @@ def compare_feature(
     if len(a) != len(b):
         raise ValueError(f"{len(a)} served rows against {len(b)} recomputed")
     served_type = a.type
+    if pa.types.is_null(a.type):  # nothing but nulls captured: typeless
+        a = pa.nulls(len(a), b.type)
+    elif pa.types.is_null(b.type):
+        b = pa.nulls(len(b), a.type)
     mode = _mode(a.type, b.type)
     if mode == "number":
         a, b = _as_numbers(a), _as_numbers(b)
@@ -226,12 +232,20 @@ def compare(
     named = [c for c in identity if c in served.column_names]
     ids = served.select(named) if named else None
     report: dict[str, Any] = {"features": {}, "metrics": {}, "skewed": [], "violations": []}
-    for feature in features:
+    for index, feature in enumerate(features):
         a = served[feature] if feature in served.column_names else None
         b = offline[feature]
-        entry, mismatch = compare_feature(
-            a, b, abs_tolerance=abs_tolerance, rel_tolerance=rel_tolerance
-        )
+        try:
+            entry, mismatch = compare_feature(
+                a, b, abs_tolerance=abs_tolerance, rel_tolerance=rel_tolerance
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            served_type = "absent" if a is None else str(a.type)
+            raise InvalidInput(
+                f"{feature!r}: the served values ({served_type}) do not compare with the"
+                f" recomputed ones ({b.type}): {exc}",
+                field=f"skew.features.{index}",
+            ) from None
         entry["examples"] = _examples(mismatch, a, b, ids)
         report["features"][feature] = entry
         report["metrics"][feature] = entry["share"]
