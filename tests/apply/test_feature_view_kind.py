@@ -18,8 +18,10 @@ from slipway.apply.plan import plan
 from slipway.apply.resources import Plan
 from slipway.apply.specset import load_spec_set
 from slipway.core.errors import NotFound
+from slipway.registry.lineage import Lineage
 from slipway.services import Services
 from tests.apply.conftest import write
+from tests.registry.logged import logged_run
 
 # The view first: plan orders the groups it reads before it.
 VIEW = """
@@ -206,3 +208,79 @@ def test_a_malformed_reference_is_a_problem_at_its_line(specs: Path) -> None:
     [problem] = caught.value.problems
     assert (problem.location is not None, problem.field) == (True, "features.1")
     assert str(problem).startswith("view.yaml:4: features.1: feature reference 'no-colon'")
+
+
+ENDPOINTS = """
+kind: Endpoint
+name: trained
+variants: [{name: main, model: "scorer:1"}]
+enrichment: {feature_view: rider}
+---
+kind: Endpoint
+name: latest
+variants: [{name: main, model: "plain:1"}]
+enrichment: {feature_view: rider}
+"""
+
+
+def test_an_endpoint_enriched_by_a_view_plans_as_the_service_pins_it(
+    view_specs: Path, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    applied(view_specs, services)
+    first = services.feature_views.get("rider")
+    write(view_specs, "a-view.yaml", VIEW.replace("duration: 1h", "duration: 2h"))
+    applied(view_specs, services)  # the latest is version 2
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", services.registry.mlflow.uri)
+    run = logged_run(services)
+    bound = {"name": "rider", "version": 1, "digest": first.digest}
+    for model, view in (("scorer", bound), ("plain", None), ("stranger", bound | {"name": "x"})):
+        lineage = Lineage(training_set=None if view is None else {"feature_view": view})
+        services.registry.register(model, f"runs:/{run}/model", actor="tests", lineage=lineage)
+        services.registry.set_approval(model, 1, "Approved", actor="tests", comment="ok")
+
+    write(view_specs, "c-endpoints.yaml", ENDPOINTS)
+    created = applied(view_specs, services)
+    assert actions(created)[-2:] == [
+        ("create", "Endpoint", "latest"),
+        ("create", "Endpoint", "trained"),
+    ]
+
+    def pinned(name: str) -> str | None:
+        endpoint = services.endpoints.describe(name)
+        shown = endpoint.target or endpoint.active or endpoint.latest
+        assert shown is not None and shown.spec.enrichment is not None
+        return shown.spec.enrichment.feature_view
+
+    # The version its model was trained on, else the latest; the files' bare name plans
+    # as unchanged against either.
+    assert (pinned("trained"), pinned("latest")) == ("rider:1", "rider:2")
+    assert not plan(load_spec_set(view_specs), services).has_changes
+    write(
+        view_specs,
+        "c-endpoints.yaml",
+        ENDPOINTS.replace("feature_view: rider}", "feature_view: rider:2}", 1),
+    )
+    # Naming another version is a change of that field (refused while the endpoint, never
+    # rolled out here without a worker, is still being created).
+    with pytest.raises(SpecProblems) as busy:
+        plan(load_spec_set(view_specs), services)
+    assert [str(p) for p in busy.value.problems] == [
+        "c-endpoints.yaml:1: enrichment.feature_view: endpoint 'trained' is Creating; wait"
+        " until it is InService to change it"
+    ]
+
+    write(
+        view_specs,
+        "c-endpoints.yaml",
+        ENDPOINTS.replace("scorer:1", "stranger:1").replace(
+            "feature_view: rider}\n---", "feature_view: nowhere}\n---"
+        ),
+    )
+    with pytest.raises(SpecProblems) as caught:
+        plan(load_spec_set(view_specs), services)
+    assert [str(p) for p in caught.value.problems] == [
+        "c-endpoints.yaml:4: enrichment.feature_view: FeatureView 'nowhere' is neither declared"
+        " in the spec files nor on the platform",
+        "c-endpoints.yaml:4: enrichment.feature_view: variant 'main' serves stranger:1, trained"
+        " on feature view 'x', not 'nowhere'",
+    ]

@@ -9,10 +9,11 @@ from pydantic import BaseModel
 
 from slipway.apply.kinds.base import Kind, Live, Platform, Reference, dump
 from slipway.batch.spec import BatchJobSpec
-from slipway.core.errors import NotFound
+from slipway.core.errors import InvalidInput, NotFound
 from slipway.features.refs import FeatureRef
+from slipway.registry.lineage import Lineage
 from slipway.registry.models import parse_model_ref
-from slipway.serving.spec import EndpointSpec
+from slipway.serving.spec import EndpointSpec, parse_view_ref
 from slipway.serving.states import UPDATABLE, EndpointStatus
 
 
@@ -42,6 +43,7 @@ class EndpointKind(Kind):
 
     def __init__(self) -> None:
         self._resolved: dict[tuple[str, str], int] = {}
+        self._trained: dict[tuple[str, int], dict[str, Any] | None] = {}
 
     def desired(self, spec: BaseModel, platform: Platform) -> dict[str, Any]:
         """The spec with each variant's model pinned as the platform would pin it now:
@@ -59,7 +61,61 @@ class EndpointKind(Kind):
                     except NotFound:
                         continue  # reported by the reference check
                 variant["version"] = self._resolved[cached]
+        enrichment = values.get("enrichment")
+        if enrichment is not None and enrichment.get("feature_view") is not None:
+            enrichment["feature_view"] = self._pinned_view(
+                enrichment["feature_view"], values, platform
+            )
         return values
+
+    def _trained_on(self, platform: Platform, model: str, version: int) -> dict[str, Any] | None:
+        """The feature view ``{name, version, digest}`` a model version was trained on."""
+        key = (model, version)
+        if key not in self._trained:
+            found = platform.registry.get(model, version)
+            self._trained[key] = Lineage.model_validate(found.lineage).feature_view
+        return self._trained[key]
+
+    def _pinned_view(self, text: str, values: dict[str, Any], platform: Platform) -> str:
+        """The ``name:version`` the endpoint service will store for an enrichment naming
+        a feature view (it pins one, so a bare name would plan as a change forever): the
+        version named; else the one the served model versions were trained on; else the
+        latest. What the service would refuse — models trained on another view, or on
+        several versions of it — is a problem of the plan, naming the field."""
+        field = "enrichment.feature_view"
+        name, version = parse_view_ref(text, field=field)
+        if version is not None:
+            return f"{name}:{version}"
+        trained: dict[str, int | None] = {}
+        for key in ("variants", "shadow_variants"):
+            for variant in values.get(key) or []:
+                if variant.get("version") is None:
+                    continue  # an unknown model: the reference check reports it
+                model = parse_model_ref(variant["model"])[0]
+                bound = self._trained_on(platform, model, variant["version"])
+                if bound is None:
+                    continue
+                if bound["name"] != name:
+                    raise InvalidInput(
+                        f"variant {variant['name']!r} serves {model}:{variant['version']},"
+                        f" trained on feature view {bound['name']!r}, not {name!r}",
+                        field=field,
+                    )
+                trained[variant["name"]] = bound["version"]
+        versions = set(trained.values())
+        if len(versions) > 1:
+            raise InvalidInput(
+                f"the variants' models were trained on different versions of feature view"
+                f" {name!r} ({', '.join(str(v) for v in sorted(versions, key=str))}): name"
+                " the one to serve",
+                field=field,
+            )
+        if versions:
+            return f"{name}:{versions.pop()}"
+        try:
+            return f"{name}:{platform.feature_views.get(name).version}"
+        except NotFound:
+            return text  # declared in the files, made by this apply: the reference check
 
     def references(self, spec: BaseModel) -> list[Reference]:
         assert isinstance(spec, EndpointSpec)
@@ -78,6 +134,9 @@ class EndpointKind(Kind):
                 Reference(("enrichment", "features", i), "FeatureGroup", FeatureRef.parse(f).group)
                 for i, f in enumerate(spec.enrichment.features)
             ]
+            view = spec.enrichment.view
+            if view is not None:
+                found.append(Reference(("enrichment", "feature_view"), "FeatureView", view[0]))
         return found
 
     def live_all(self, platform: Platform) -> dict[str, Live]:
