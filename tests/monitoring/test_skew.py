@@ -280,6 +280,7 @@ VIEW: dict[str, Any] = {
             "name": "fare_sum_24h",
             "window": {"group": "trips", "column": "fare", "function": "sum", "duration": "24h"},
         },
+        {"name": "senior", "expression": "age >= 60", "type": "bool"},
         {"name": "per_km", "expression": "fare_sum_24h / distance", "type": "float"},
     ],
 }
@@ -302,7 +303,9 @@ class SkewPlatform:
     rows: int
 
 
-def _register_pricer(services: Services) -> str:
+def _register_pricer(services: Services, name: str, *, with_key: bool) -> str:
+    """The pricer taking the view's columns and the request field (``with_key``: and
+    the entity key, for clients that send every column themselves)."""
     example = pd.DataFrame(
         {
             "rider_id": ["r0"],
@@ -313,6 +316,8 @@ def _register_pricer(services: Services) -> str:
             "per_km": [4.8],
         }
     )
+    if not with_key:
+        example = example.drop(columns=["rider_id"])
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = services.registry.mlflow.uri
     try:
@@ -329,9 +334,9 @@ def _register_pricer(services: Services) -> str:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = previous
-    version = services.registry.register("pricer", f"runs:/{run.info.run_id}/model", actor="t")
-    services.registry.set_approval("pricer", version.version, "Approved", actor="t")
-    return f"pricer:{version.version}"
+    version = services.registry.register(name, f"runs:/{run.info.run_id}/model", actor="t")
+    services.registry.set_approval(name, version.version, "Approved", actor="t")
+    return f"{name}:{version.version}"
 
 
 def _send(fp_services: Services, url: str, *, skewed: bool) -> int:
@@ -360,6 +365,23 @@ def _send(fp_services: Services, url: str, *, skewed: bool) -> int:
         )
         assert response.status_code == 200, response.text
     return skewed_rows
+
+
+def _send_enriched(url: str) -> None:
+    """Requests carrying only the key (as "user") and the request field."""
+    rng = np.random.default_rng(5)
+    for _ in range(REQUESTS):
+        riders = rng.choice(RIDERS, PER_REQUEST, replace=False)
+        distances = np.round(rng.uniform(0.5, 20.0, PER_REQUEST), 3)
+        records = [
+            {"user": str(r), "distance": float(d)} for r, d in zip(riders, distances, strict=True)
+        ]
+        response = httpx.post(
+            f"{url}/endpoints/rides-enriched/invocations",
+            json={"dataframe_records": records},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
 
 
 @pytest.fixture(scope="module")
@@ -413,7 +435,13 @@ def skew_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SkewPlat
         ),
     )
     services.feature_views.apply(VIEW)
-    platform = Platform(services, {"pricer": _register_pricer(services)})
+    platform = Platform(
+        services,
+        {
+            "pricer": _register_pricer(services, "pricer", with_key=True),
+            "view-pricer": _register_pricer(services, "view-pricer", with_key=False),
+        },
+    )
     gateway, stop = start_gateway(services)
     try:
         platform.deploy(
@@ -423,9 +451,20 @@ def skew_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SkewPlat
                 "data_capture": {"enabled": True, "sampling_percent": 100},
             }
         )
+        # The gateway computes the view itself (the version it pins), the key sent as
+        # "user".
+        platform.deploy(
+            {
+                "name": "rides-enriched",
+                "variants": [{"name": "main", "model": platform.refs["view-pricer"]}],
+                "data_capture": {"enabled": True, "sampling_percent": 100},
+                "enrichment": {"feature_view": "rider", "entity_keys": {"user": "rider_id"}},
+            }
+        )
         windows: dict[str, tuple[datetime, datetime]] = {}
         start = datetime.now(UTC)
         _send(services, gateway.url, skewed=False)
+        _send_enriched(gateway.url)
         gateway.gateway.capture.flush()
         windows["correct"] = (start, datetime.now(UTC))
         # Ingested after the correct client was served, about times before it: a fare
@@ -483,6 +522,29 @@ def test_a_correct_client_shows_no_skew(skew_platform: SkewPlatform) -> None:
         assert entry["differences"]["max"] <= 1e-9
     assert report["metrics"] == dict.fromkeys(report["features"], 0.0)
     assert done.summary["skewed"] == [] and done.summary["compared"] == sp.rows
+
+
+def test_an_endpoint_enriched_by_the_view_is_compared_with_the_view_it_pins(
+    skew_platform: SkewPlatform,
+) -> None:
+    """No view named: the one the endpoint's enrichment pins; the key found under the
+    request field the enrichment maps to it; every view column the gateway computed
+    (a boolean among them) compared, with the late corrections not counted."""
+    sp = skew_platform
+    monitor = {"name": "enriched-skew", "kind": "feature_skew", "endpoint": "rides-enriched"}
+    sp.services.monitoring.create(monitor, actor="t")
+    done = _run(sp, "enriched-skew", "correct")
+    assert (done.status, done.rows, done.violations) == ("no_violations", sp.rows, 0)
+    report = sp.services.monitoring.report(done.id).model_dump()
+    assert report["feature_view"]["name"] == "rider" and report["feature_view"]["version"] == 1
+    assert list(report["features"]) == ["age", "trips_1h", "fare_sum_24h", "senior", "per_km"]
+    assert report["features"]["senior"]["compared_as"] == "equal"
+    for feature, entry in report["features"].items():
+        assert (entry["rows"], entry["mismatches"]) == (sp.rows, 0), feature
+    # The corrections touched rows of r0 and r1 in this window, recomputed as known at.
+    start, end = sp.windows["correct"]
+    riders = capture.read_window(sp.services.artifacts, "rides-enriched", start, end)["user"]
+    assert {"r0", "r1"} <= set(riders.to_pylist())
 
 
 def test_late_corrections_are_not_skew_as_known_at_the_request(
