@@ -284,3 +284,35 @@ def test_an_endpoint_enriched_by_a_view_plans_as_the_service_pins_it(
         "c-endpoints.yaml:4: enrichment.feature_view: variant 'main' serves stranger:1, trained"
         " on feature view 'x', not 'nowhere'",
     ]
+
+
+def test_a_skew_monitor_naming_a_missing_view_is_a_problem(
+    view_specs: Path, services: Services
+) -> None:
+    write(
+        view_specs,
+        "d-monitor.yaml",
+        """
+        kind: Monitor
+        name: skew
+        type: feature_skew
+        endpoint: scoring
+        skew: {feature_view: "nowhere:2"}
+        ---
+        kind: Monitor
+        name: skew-rider
+        type: feature_skew
+        endpoint: scoring
+        skew: {feature_view: rider}
+        """,
+    )
+    with pytest.raises(SpecProblems) as caught:
+        plan(load_spec_set(view_specs), services)
+    assert [str(p) for p in caught.value.problems] == [
+        "d-monitor.yaml:4: endpoint: Endpoint 'scoring' is neither declared in the spec files"
+        " nor on the platform",
+        "d-monitor.yaml:5: skew.feature_view: FeatureView 'nowhere' is neither declared in the"
+        " spec files nor on the platform",
+        "d-monitor.yaml:10: endpoint: Endpoint 'scoring' is neither declared in the spec files"
+        " nor on the platform",
+    ]

@@ -80,6 +80,9 @@ class MonitorKind(Kind):
         found = [Reference(("endpoint",), "Endpoint", spec.endpoint)]
         if spec.baseline is not None:
             found.append(Reference(("baseline",), "Baseline", spec.baseline))
+        view = spec.skew.view_ref() if spec.skew is not None else None
+        if view is not None:
+            found.append(Reference(("skew", "feature_view"), "FeatureView", view[0]))
         return found
 
     def live_all(self, platform: Platform) -> dict[str, Live]:
