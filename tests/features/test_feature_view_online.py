@@ -277,3 +277,40 @@ def test_offline_and_online_give_the_same_values(
         "rider", entities.assign(event_timestamp=T0), as_known_at=True
     )
     assert [r["fare_sum_24h"] for r in early.data.to_pylist()] == [None, None, None]
+
+
+def test_a_view_defined_by_another_process_counts_from_the_next_ingestion(
+    tmp_path: Path,
+) -> None:
+    """Two platforms on one home stand for two processes: the one ingesting had looked up
+    the group's horizon (none) just before the other defined a view; its very next
+    ingestion keeps the events, and what it wrote before is backfilled."""
+    settings = load_settings(home=tmp_path / "home")
+    writer, definer = Services.open(settings), Services.open(settings)
+    try:
+        definer.features.create_group(
+            {
+                "name": "trips",
+                "record_identifiers": [{"name": "rider_id"}],
+                "features": [{"name": "fare", "type": "float"}],
+            }
+        )
+        writer.features.ingest("trips", trips([("a", timedelta(0), 1.0)]))  # no view yet
+        definer.feature_views.apply(
+            {
+                "name": "fares",
+                "transformations": [
+                    {
+                        "name": "fares_1h",
+                        "window": {"group": "trips", "function": "count", "duration": "1h"},
+                    }
+                ],
+            }
+        )
+        writer.features.ingest("trips", trips([("a", timedelta(minutes=5), 2.0)]))
+        rows = [{"rider_id": "a"}]
+        at = T0 + timedelta(minutes=10)
+        assert definer.feature_views.get_online("fares", rows, at=at) == [{"fares_1h": 2}]
+    finally:
+        writer.close()
+        definer.close()
