@@ -1,5 +1,6 @@
 """Writing only each key's newest record leaves the online store as writing every row in
-order would (ties: the later row wins), and the offline store still gets every row."""
+order would (ties: the later row wins), and the offline store still gets every fact: each
+(key, event time) of a batch once, its last statement."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from slipway.core.settings import load_settings
 from slipway.features.definitions import FeatureGroup
-from slipway.features.ingest import newest_per_key
+from slipway.features.ingest import last_per_event, newest_per_key
 from slipway.services import Services
 
 GROUP = FeatureGroup.model_validate(
@@ -55,7 +56,25 @@ def test_newest_per_key_matches_writing_every_row(records: list[tuple[int, str, 
     assert len(kept) == len({(a, b) for a, b, _ in records})
 
 
-def test_ingest_writes_each_key_once_and_keeps_every_row_offline(tmp_path: Path) -> None:
+@settings(max_examples=200, deadline=None)
+@given(rows)
+def test_last_per_event_keeps_the_last_statement_of_each_fact_in_order(
+    records: list[tuple[int, str, int]],
+) -> None:
+    table = pa.table(
+        {
+            "a": pa.array([r[0] for r in records], pa.int64()),
+            "b": pa.array([r[1] for r in records], pa.string()),
+            "t": pa.array([r[2] for r in records], pa.int64()),
+            "v": pa.array(range(len(records)), pa.int64()),
+        }
+    )
+    last = {record: position for position, record in enumerate(records)}
+    kept = last_per_event(GROUP, table).to_pylist()
+    assert [r["v"] for r in kept] == sorted(last.values())
+
+
+def test_ingest_writes_each_key_once_and_every_fact_offline(tmp_path: Path) -> None:
     services = Services.open(load_settings(home=tmp_path / "home"))
     try:
         fs = services.features
@@ -76,10 +95,14 @@ def test_ingest_writes_each_key_once_and_keeps_every_row_offline(tmp_path: Path)
             }
         )
         result = fs.ingest("sensors", frame)
-        assert result.rows == 6 and result.online_applied == 3
+        # id 1 at minute 9 is one fact stated twice: the later statement is it.
+        assert result.rows == 5 and result.online_applied == 3
         got = fs.get_online_features(["sensors:reading"], [{"id": 1}, {"id": 2}, {"id": 3}])
-        # id 1: two rows at minute 9, the later one wins; id 2: minute 1 beats minute 0.
+        # id 1: the later row of minute 9 wins; id 2: minute 1 beats minute 0.
         assert [v.values["reading"] for v in got] == [0.95, 0.2, 0.3]
-        assert len(fs.query("SELECT * FROM sensors")) == 6
+        offline = fs.query('SELECT id, reading FROM sensors ORDER BY id, "at"').to_pylist()
+        assert [(r["id"], r["reading"]) for r in offline] == [
+            (1, 0.5), (1, 0.95), (2, 0.1), (2, 0.2), (3, 0.3)
+        ]  # fmt: skip
     finally:
         services.close()

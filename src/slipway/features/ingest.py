@@ -106,6 +106,31 @@ def newest_per_key(group: FeatureGroup, table: pa.Table) -> pa.Table:
     return ordered.filter(keep)
 
 
+_ROW = "__slipway_row"
+
+
+def last_per_event(group: FeatureGroup, table: pa.Table) -> pa.Table:
+    """``table`` with one row per (key, event time): the last one, in input order.
+
+    A batch stating the same fact twice (a re-sent stream message, a file with a
+    repeated line) is one fact whose later statement wins, as it would if the two came
+    in separate ingestions. Kept in the offline table both would share an ingestion id
+    and time, and which one a training set or a window saw would be up to the query
+    plan; the online store already keeps the later. Rows keep their order; a table
+    without repeats comes back as it is."""
+    if table.num_rows < 2:
+        return table
+    columns = [*group.key_columns, group.event_time]
+    numbered = table.select(columns).append_column(
+        _ROW, pa.array(range(table.num_rows), pa.int64())
+    )
+    last = numbered.group_by(columns, use_threads=False).aggregate([(_ROW, "max")])
+    if last.num_rows == table.num_rows:
+        return table
+    rows = last.column(f"{_ROW}_max")
+    return table.take(rows.take(pc.sort_indices(rows)))
+
+
 def write_online(store: OnlineStore, group: FeatureGroup, table: pa.Table) -> int:
     applied = 0
     for start in range(0, table.num_rows, ONLINE_CHUNK):
@@ -224,9 +249,14 @@ class Ingestor:
                 beat()
                 valid = validate_batch(group, chunk, timezone=timezone, row_offset=offset)
                 offset += chunk.num_rows
-                stats.add(valid)
                 if in_memory:
                     kept.append(valid)
+                else:
+                    stats.add(last_per_event(group, valid))
+            if in_memory and kept:
+                # One fact per (key, event time) over the whole batch (see last_per_event).
+                kept = [last_per_event(group, pa.concat_tables(kept))]
+                stats.add(kept[0])
 
             def validated() -> Iterator[pa.Table]:
                 if in_memory:
@@ -234,7 +264,11 @@ class Ingestor:
                     return
                 position = 0
                 for chunk in chunks():
-                    yield validate_batch(group, chunk, timezone=timezone, row_offset=position)
+                    # A file streamed in chunks: a fact repeated within a chunk is one; in
+                    # two chunks of one file, both rows are kept (see docs/feature-store.md).
+                    yield last_per_event(
+                        group, validate_batch(group, chunk, timezone=timezone, row_offset=position)
+                    )
                     position += chunk.num_rows
 
             version = None
