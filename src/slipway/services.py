@@ -122,7 +122,7 @@ class Services:
             gateway_url=gateway_url(settings.serving, scheme=settings.tls.scheme),
             gateway_verify=client_verify(settings.tls),
         )
-        baselines = Baselines(db, artifacts, events, registry, features, audit)
+        baselines = Baselines(db, artifacts, events, registry, features, audit, feature_views)
         return cls(
             settings=settings,
             db=db,

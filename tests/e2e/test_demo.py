@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.demo.data import WEATHER_FEATURES
+from slipway.demo.data import DERIVED_FEATURES, VIEW_COLUMNS, WEATHER_FEATURES
 from tests.conftest import service_url
 
 
@@ -37,6 +37,11 @@ def test_the_quick_demo_closes_the_loop(tmp_path: Path) -> None:
     assert champion["role"] == "champion" and champion["approval"] == "Approved"
     assert champion["roc_auc"] > 0.6
     assert outcome["replayed"] > 100  # the endpoint answered the replayed traffic
+    # The endpoint computed the feature view online; recomputed offline as known at each
+    # request's time, every served value is the same.
+    skew = outcome["skew"]
+    assert skew["rows"] == outcome["replayed"] and skew["status"] == "no_violations"
+    assert skew["shares"] == {name: 0.0 for name in VIEW_COLUMNS}
     ab = outcome["ab"]["variants"]
     assert ab["champion"]["traffic"]["requests"] > ab["challenger"]["traffic"]["requests"] > 0
     # ROC AUC per variant from the served probabilities and the real labels, and a verdict.
@@ -51,7 +56,15 @@ def test_the_quick_demo_closes_the_loop(tmp_path: Path) -> None:
     kafka = outcome["batch"]["kafka"]
     assert kafka["state"] == "Completed" and kafka["failed"] == 0
     assert kafka["delivered"] == outcome["batch"]["rows"]
-    assert {"temp", "dewp"} <= set(outcome["drifted"]) <= {*WEATHER_FEATURES, "prediction"}
+    assert (
+        {"temp", "dewp"}
+        <= set(outcome["drifted"])
+        <= {
+            *WEATHER_FEATURES,
+            *DERIVED_FEATURES,
+            "prediction",
+        }
+    )
     assert outcome["alerts"] >= 1
     assert len(outcome["retrain_executions"]) == 1  # exactly once, however many runs drifted
     retrained = [v for v in outcome["versions"] if v["role"] == "retrained"]

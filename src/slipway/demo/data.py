@@ -19,8 +19,26 @@ import pandas as pd
 WEATHER_FEATURES = ["temp", "dewp", "humid", "wind_speed", "precip", "visib"]
 PLANE_FEATURES = ["plane_year", "seats"]
 FLIGHT_FEATURES = ["hour", "distance"]
-MODEL_FEATURES = FLIGHT_FEATURES + WEATHER_FEATURES + PLANE_FEATURES
+# Computed by the feature view from the stored features, the same way for the training
+# set, the endpoint and the batch transform.
+DERIVED_FEATURES = ["dewpoint_spread", "plane_age"]
+MODEL_FEATURES = FLIGHT_FEATURES + WEATHER_FEATURES + PLANE_FEATURES + DERIVED_FEATURES
 LABEL = "delayed"
+VIEW_NAME = "flight-delay"
+# What the model is trained on and served with: the weather at the origin and the plane,
+# point-in-time, and two row-level transformations over them.
+VIEW: dict[str, Any] = {
+    "name": VIEW_NAME,
+    "features": [f"weather:{n}" for n in WEATHER_FEATURES]
+    + [f"planes:{n}" for n in PLANE_FEATURES],
+    "transformations": [
+        # How close the air is to saturation: fog and low ceilings delay departures.
+        {"name": "dewpoint_spread", "expression": "temp - dewp", "type": "float"},
+        {"name": "plane_age", "expression": "2013 - plane_year", "type": "float"},
+    ],
+    "description": "Weather at the origin and the aircraft, for flight-delay models",
+}
+VIEW_COLUMNS = WEATHER_FEATURES + PLANE_FEATURES + DERIVED_FEATURES
 
 GROUPS: list[dict[str, Any]] = [
     {

@@ -17,7 +17,7 @@ from typing import Any, cast
 import pandas as pd
 
 from slipway.core.settings import load_settings
-from slipway.demo.data import LABEL, MODEL_FEATURES, PLANE_FEATURES, WEATHER_FEATURES
+from slipway.demo.data import LABEL, MODEL_FEATURES, VIEW_NAME
 from slipway.demo.trial import classifier
 from slipway.pipelines.dsl import Cond, condition, pipeline, step
 from slipway.services import Services
@@ -25,13 +25,14 @@ from slipway.steps import compare_models, evaluate, register_model, tuning_job
 
 MODEL = "flight-delay"
 ENTITY_COLUMNS = ["flight_id", "origin", "tailnum", "hour", "distance", "delayed", "event_time"]
-REFS = [f"weather:{n}" for n in WEATHER_FEATURES] + [f"planes:{n}" for n in PLANE_FEATURES]
 
 
 @step(cache=False)
 def training_data(start: str, end: str) -> dict[str, Any]:
-    """Flights scheduled in ``[start, end)`` with weather and plane features as of their
-    hour; written to the artifact store (tuning trials read it from there)."""
+    """Flights scheduled in ``[start, end)`` with the feature view's columns (weather and
+    plane features as of their hour, and the view's transformations); written to the
+    artifact store (tuning trials read it from there). The definition names the view's
+    version, so the registered model is bound to it."""
     services = Services.open(load_settings())
     try:
         sql = (
@@ -39,7 +40,9 @@ def training_data(start: str, end: str) -> dict[str, Any]:
             f"WHERE event_time >= TIMESTAMPTZ '{pd.Timestamp(start, tz='UTC').isoformat()}' "
             f"AND event_time < TIMESTAMPTZ '{pd.Timestamp(end, tz='UTC').isoformat()}'"
         )
-        built = services.features.training_set(sql, REFS, timestamp_column="event_time")
+        built = services.feature_views.training_set(
+            VIEW_NAME, services.features.query(sql), timestamp_column="event_time"
+        )
         frame = built.data.to_pandas().dropna(subset=MODEL_FEATURES)
         execution = os.environ.get("SLIPWAY_EXECUTION_ID", "adhoc")
         key = f"demo/training-sets/{execution}-{start}-{end}.parquet"

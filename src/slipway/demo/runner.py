@@ -33,6 +33,7 @@ def run_demo(home: Path, *, quick: bool = False, console: Console | None = None)
         scenario.deploy(champion)
         scenario.baseline_and_monitor(champion)
         scenario.replay()
+        scenario.skew_check()
         scenario.challenger(champion)
         scenario.batch(champion, str(home / "batch"))
         scenario.drift_loop(champion)
@@ -78,6 +79,15 @@ def summary(console: Console, outcome: Outcome, home: Path) -> None:
     for name, score in sorted(outcome.drift.items(), key=lambda kv: -kv[1]):
         drift.add_row(name, f"{score:.3f}", "yes" if name in outcome.drifted else "")
     console.print(drift)
+    if outcome.skew:
+        skew = Table(
+            "feature",
+            "mismatch share",
+            title=f"served vs recomputed ({outcome.skew['rows']:,} rows)",
+        )
+        for name, share in sorted(outcome.skew["shares"].items()):
+            skew.add_row(name, f"{share:.2%}")
+        console.print(skew)
     history = Table("config", "outcome", "reason", title=f"{ENDPOINT} deployments")
     for entry in outcome.history:
         history.add_row(str(entry["version"]), entry["outcome"], entry.get("outcome_reason") or "")

@@ -43,6 +43,7 @@ from slipway.serving.resources import Endpoint
 
 ENDPOINT = "flight-delay"
 MONITOR = "flight-delay-drift"
+SKEW_MONITOR = "flight-delay-skew"
 TRAIN = "flight-delay-train"
 RETRAIN = "flight-delay-retrain"
 
@@ -71,6 +72,7 @@ class Outcome:
     promoted: int | None = None
     rejected: dict[str, Any] = field(default_factory=dict)  # the gate's refusal, shown
     rolled_back: bool = False
+    skew: dict[str, Any] = field(default_factory=dict)  # the skew monitor's run
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -160,6 +162,11 @@ class Scenario:
         for spec in GROUPS:
             with contextlib.suppress(Conflict):
                 self.s.features.create_group(spec)
+        view = self.s.feature_views.apply(flights_data.VIEW)
+        self.say(
+            f"  feature view {view.name} v{view.version}: {len(view.columns)} columns"
+            " (stored + transformations), for training, serving and batch alike"
+        )
         first_half = between(data.weather, "2012-01-01", "2013-07-01")
         for name, frame in (
             ("weather", first_half),
@@ -213,11 +220,8 @@ class Scenario:
         return {
             "name": ENDPOINT,
             "variants": variants,
-            "enrichment": {
-                "features": [f"weather:{n}" for n in flights_data.WEATHER_FEATURES]
-                + [f"planes:{n}" for n in flights_data.PLANE_FEATURES],
-                "on_missing": "null",
-            },
+            # The view the models were trained on: the version is pinned from their lineage.
+            "enrichment": {"feature_view": flights_data.VIEW_NAME, "on_missing": "null"},
             "data_capture": {"enabled": True, "sampling_percent": 100},
             **extra,
         }
@@ -453,14 +457,53 @@ class Scenario:
         )
 
     def latest_features(self, flights: pd.DataFrame) -> pd.DataFrame:
-        built = self.s.features.training_set(
+        """The feature view's columns for ``flights`` as of their hour: what the
+        training set computed for the model, computed the same way for scoring."""
+        built = self.s.feature_views.training_set(
+            flights_data.VIEW_NAME,
             flights[["flight_id", "origin", "tailnum", "event_time"]],
-            [f"weather:{n}" for n in flights_data.WEATHER_FEATURES]
-            + [f"planes:{n}" for n in flights_data.PLANE_FEATURES],
             timestamp_column="event_time",
         )
-        columns = ["flight_id", *flights_data.WEATHER_FEATURES, *flights_data.PLANE_FEATURES]
+        columns = ["flight_id", *flights_data.VIEW_COLUMNS]
         return pd.DataFrame(built.data.select(columns).to_pandas())
+
+    def skew_check(self) -> None:
+        """The feature-skew monitor over the replayed traffic: every value the endpoint
+        computed online, recomputed offline as known at each request's time."""
+        self.s.monitoring.create(
+            {
+                "name": SKEW_MONITOR,
+                "kind": "feature_skew",
+                "endpoint": ENDPOINT,
+                "window_hours": 24,
+                "skew": {"max_mismatch_share": 0.0},
+                "description": "served feature values against the view recomputed offline",
+            },
+            actor="demo",
+        )
+        queued = self.s.monitoring.run(SKEW_MONITOR, actor="demo")
+
+        def finished() -> MonitorRun | None:
+            run = self.s.monitoring.get_run(queued.id)
+            return run if run.finished else None
+
+        run: MonitorRun = self.wait_for("skew monitor run", finished, timeout=300)
+        if run.state != "completed":
+            raise RuntimeError(f"the skew monitor run failed: {run.error}")
+        report = self.s.monitoring.report(run.id)
+        shares = {name: float(share) for name, share in (report.metrics or {}).items()}
+        self.outcome.skew = {
+            "rows": report.compared,
+            "status": report.status,
+            "shares": shares,
+            "violations": len(report.violations),
+        }
+        worst = max(shares.values(), default=0.0)
+        self.say(
+            f"  skew monitor: {report.compared or 0:,} served rows recomputed offline,"
+            f" {len(shares)} features, worst mismatch share {worst:.2%},"
+            f" {len(report.violations)} violation(s)"
+        )
 
     # -- 6. the loop -------------------------------------------------------------------
 

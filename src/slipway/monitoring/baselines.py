@@ -42,6 +42,7 @@ from slipway.core.resource import Listing
 from slipway.core.uris import check_uri
 from slipway.core.workspace import scoped_resource
 from slipway.features.store import FeatureStore
+from slipway.features.views.service import FeatureViews
 from slipway.monitoring.baseline import (
     PREDICTION,
     build_statistics,
@@ -94,6 +95,7 @@ class Baselines:
         registry: Registry,
         features: FeatureStore,
         audit: AuditLog | None = None,
+        views: FeatureViews | None = None,
     ) -> None:
         self.db = db
         self.artifacts = artifacts
@@ -101,6 +103,9 @@ class Baselines:
         self.registry = registry
         self.features = features
         self.audit = audit or AuditLog(db)
+        # A model trained on a feature view is rebuilt through that view (its row-level
+        # and window columns too), not from its stored features alone.
+        self.views = views
         self.workspace = registry.workspace
 
     def in_workspace(self, workspace: str) -> Baselines:
@@ -114,6 +119,7 @@ class Baselines:
             self.registry.in_workspace(workspace),
             self.features.in_workspace(workspace),
             self.audit,
+            None if self.views is None else self.views.in_workspace(workspace),
         )
 
     def folder(self, name: str) -> str:
@@ -156,6 +162,9 @@ class Baselines:
                 "lineage; give a file, query or training_set source",
                 field="source.model_version",
             )
+        view = recorded.get("feature_view")
+        if isinstance(view, dict) and self.views is not None:
+            return self._view_training_set(recorded, view, model)
         return self._training_set(
             {
                 "entities": recorded["entities"],
@@ -165,6 +174,39 @@ class Baselines:
             "source.model_version",
             versions=recorded.get("group_versions"),
         )
+
+    def _view_training_set(
+        self, recorded: dict[str, Any], view: dict[str, Any], model: tuple[str, int]
+    ) -> pa.Table:
+        """The model's training set again: its view at the version it was trained on,
+        over its entity rows, the groups pinned to the Delta versions it read."""
+        assert self.views is not None
+        field = "source.model_version"
+        check_uri(recorded["entities"], field=field)
+        try:
+            stored = self.views.get(str(view.get("name")), int(view.get("version") or 0))
+        except (NotFound, InvalidInput, ValueError):
+            raise InvalidInput(
+                f"model {model[0]}:{model[1]} was trained on feature view"
+                f" {view.get('name')!r} version {view.get('version')!r}, which no longer"
+                " exists; give a file, query or training_set source",
+                field=field,
+            ) from None
+        if view.get("digest") not in (None, stored.digest):
+            raise InvalidInput(
+                f"feature view {stored.name!r} version {stored.version} is not the"
+                f" definition model {model[0]}:{model[1]} was trained on",
+                field=field,
+            )
+        built = self.views.training_set(
+            stored.name,
+            _read_file(recorded["entities"]),
+            version=stored.version,
+            timestamp_column=str(recorded.get("timestamp_column", "event_time")),
+            as_known_at=bool(recorded.get("as_known_at", False)),
+            versions=recorded.get("group_versions"),
+        )
+        return built.data
 
     def _training_set(self, value: Any, field: str, *, versions: dict[str, int] | None) -> pa.Table:
         if not isinstance(value, dict) or not isinstance(value.get("entities"), str):

@@ -261,13 +261,15 @@ class FeatureViews:
         version: int | None = None,
         timestamp_column: str = "event_timestamp",
         as_known_at: bool = False,
+        versions: dict[str, int] | None = None,
     ) -> TrainingSet:
         """The view's columns for each entity row (a DataFrame or Arrow table holding the
         keys, the timestamp and the request fields) as of the row's timestamp: stored
         features point-in-time, windows ending at the timestamp, then the row-level
         transformations — the same definitions the online read computes. ``as_known_at``:
-        only what had been ingested by each row's timestamp counts. The definition names
-        the view and its version, for the lineage of a model trained on it."""
+        only what had been ingested by each row's timestamp counts; ``versions`` pins
+        groups to Delta versions (to rebuild a recorded training set). The definition
+        names the view and its version, for the lineage of a model trained on it."""
         view = self.get(name, version)
         spec = view.spec
         groups = self._definitions()
@@ -281,6 +283,7 @@ class FeatureViews:
             timestamp_column=timestamp_column,
             as_known_at=as_known_at,
             windows=windows,
+            versions=versions,
         )
         transforms = RowTransforms(spec)
         columns = {n: built.data.column(n) for n in built.data.column_names}
