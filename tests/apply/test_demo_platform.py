@@ -138,11 +138,11 @@ def test_plan_apply_plan_of_the_demo_platform(demo: Demo, tmp_path: Path) -> Non
     assert code == 2, output  # changes: CI can gate on it
     first = json.loads(output)
     assert {c["action"] for c in first["changes"]} == {"create"}
-    assert len(first["changes"]) == 12
+    assert len(first["changes"]) == 13
 
     code, output = demo.cli("apply", str(demo.specs), "--env", "test")
     assert code == 0, output
-    assert "applied: 12 change(s)" in output
+    assert "applied: 13 change(s)" in output
     endpoint = demo.client.endpoints.wait(ENDPOINT, timeout=300)
     assert endpoint.status == "InService"
     assert demo.client.monitoring.get(MONITOR).spec.baseline == "flight-delay-train"
@@ -150,7 +150,7 @@ def test_plan_apply_plan_of_the_demo_platform(demo: Demo, tmp_path: Path) -> Non
 
     code, output = demo.cli("plan", str(demo.specs), "--env", "test")
     assert code == 0, output
-    assert "No changes: the platform matches spec set flight-delay (12 resources)" in output
+    assert "No changes: the platform matches spec set flight-delay (13 resources)" in output
 
     # A changed weight: an update of exactly that field, rolled out as a deployment.
     overlay = demo.specs / "environments" / "test.yaml"

@@ -48,7 +48,7 @@ def test_documents_of_every_file_in_the_directory_are_read_and_validated(specs: 
 def test_the_demo_platform_in_stage_and_prod_from_one_base() -> None:
     base, stage, prod = (load_spec_set(DEMO, environment=e) for e in (None, "stage", "prod"))
     assert base.name == stage.name == prod.name == "flight-delay"
-    assert len(base.documents) == len(stage.documents) == len(prod.documents) == 12
+    assert len(base.documents) == len(stage.documents) == len(prod.documents) == 13
 
     def endpoint(spec_set: object) -> EndpointSpec:
         found = spec_set.find("Endpoint", "flight-delay")  # type: ignore[attr-defined]
