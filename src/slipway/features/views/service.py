@@ -15,6 +15,8 @@ import builtins
 import dataclasses
 import hashlib
 import json
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -30,18 +32,23 @@ from slipway.core.names import validate_name
 from slipway.core.resource import Listing
 from slipway.core.specs import parse_spec
 from slipway.core.workspace import scoped_resource
+from slipway.features.codec import micros
 from slipway.features.definitions import FeatureGroup, FeatureType
 from slipway.features.materialize import backfill_events
 from slipway.features.offline.training import TrainingSet, build_training_set
 from slipway.features.refs import FeatureRef
 from slipway.features.store import FeatureStore
 from slipway.features.validation import as_arrow
-from slipway.features.views.online import read_online
+from slipway.features.views.online import OnlineView
 from slipway.features.views.resources import FeatureView
 from slipway.features.views.rows import RowTransforms
 from slipway.features.views.spec import FeatureViewSpec
 from slipway.features.views.tables import FeatureViewRow
 from slipway.security.audit import AuditLog, local_actor
+
+# How long a compiled online reader is reused, and how many are kept.
+COMPILED_SECONDS = 2.0
+COMPILED_READERS = 256
 
 _NUMERIC = {FeatureType.INT, FeatureType.FLOAT, FeatureType.BOOL}
 _WINDOW_TYPE = {"count": "int", "sum": "float", "mean": "float", "min": None, "max": None}
@@ -72,9 +79,15 @@ class FeatureViews:
         self.events = events
         self.audit = audit or AuditLog(db)
         self.workspace = store.workspace
+        # Compiled online readers by (workspace, name, version, digest), shared with the
+        # other workspaces' views of this one: (when compiled, reader), oldest first.
+        self._compiled: dict[tuple[str, str, int, str], tuple[float, OnlineView]] = {}
+        self._compiled_lock = threading.Lock()
 
     def in_workspace(self, workspace: str) -> FeatureViews:
-        return FeatureViews(self.db, self.store.in_workspace(workspace), self.events, self.audit)
+        other = FeatureViews(self.db, self.store.in_workspace(workspace), self.events, self.audit)
+        other._compiled, other._compiled_lock = self._compiled, self._compiled_lock
+        return other
 
     # -- checks ----------------------------------------------------------------------
 
@@ -240,18 +253,48 @@ class FeatureViews:
         at: datetime | None = None,
     ) -> builtins.list[dict[str, Any]]:
         """The view's columns for each entity row (its keys and request fields) from the
-        online store, windows ending at ``at`` (now by default)."""
-        view = self.get(name, version)
+        online store, windows ending at ``at`` (now by default).
+
+        The version read is looked up on every call (one small query: a new version
+        counts at once); its compiled reader is kept for :data:`COMPILED_SECONDS`, so a
+        read costs what the gateway's does, not a parse of the view and its groups."""
+        if at is not None and at.tzinfo is None:
+            raise InvalidInput("at needs a time zone", field="at")
+        reader = self._online_reader(name, version)
         if not entity_rows:
             raise InvalidInput("give at least one entity row", field="entity_rows")
-        return read_online(
-            view,
-            self._definitions(),
-            self.store.online,
-            self.store.get_online_features,
-            entity_rows,
-            at=at,
+        read = reader.read(
+            self.store.online, self.store.get_online_features, entity_rows, micros(at or utcnow())
         )
+        return read.rows()
+
+    def _online_reader(self, name: str, version: int | None) -> OnlineView:
+        validate_name(name, field="name")
+        query = select(FeatureViewRow.version, FeatureViewRow.digest).where(
+            FeatureViewRow.workspace == self.workspace, FeatureViewRow.name == name
+        )
+        if version is None:
+            query = query.order_by(FeatureViewRow.version.desc()).limit(1)
+        else:
+            query = query.where(FeatureViewRow.version == version)
+        with self.db.session() as session:
+            found = session.execute(query).first()
+        if found is None:
+            which = "" if version is None else f" version {version}"
+            raise NotFound(f"feature view {name!r}{which} does not exist")
+        key = (self.workspace, name, int(found[0]), str(found[1]))
+        now = time.monotonic()
+        with self._compiled_lock:
+            cached = self._compiled.get(key)
+            if cached is not None and now - cached[0] < COMPILED_SECONDS:
+                return cached[1]
+        # Groups may evolve (a feature added): the reader is rebuilt now and then.
+        reader = OnlineView(self.get(name, key[2]), self._definitions())
+        with self._compiled_lock:
+            self._compiled[key] = (now, reader)
+            while len(self._compiled) > COMPILED_READERS:
+                self._compiled.pop(next(iter(self._compiled)))
+        return reader
 
     def training_set(
         self,
