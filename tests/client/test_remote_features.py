@@ -65,6 +65,10 @@ def test_create_ingest_describe_and_read_back(features: Any, side: str) -> None:
     built = features.training_set(entities, [f"{name}:*"])
     assert built.data.column("v").to_pylist() == [1.5, 1.5, 2.5]
     assert built.definition.group_versions == {name: ingest.offline_version}
+    # As known at 2024: nothing had been ingested yet (it was ingested just now).
+    known = features.training_set(entities, [f"{name}:*"], as_known_at=True)
+    assert known.data.column("v").to_pylist() == [None, None, None]
+    assert known.definition.as_known_at is True
 
 
 def _frame(keys: list[str], hours: list[int], values: list[float]) -> pd.DataFrame:

@@ -246,9 +246,11 @@ class RemoteFeatureStore:
         ttl: timedelta | None = None,
         versions: dict[str, int] | None = None,
         full_feature_names: bool = False,
+        as_known_at: bool = False,
     ) -> TrainingSet:
         """Point-in-time-correct features for each entity row (a DataFrame or an Arrow
-        table): the embedded ``FeatureStore.training_set``, computed by the server."""
+        table): the embedded ``FeatureStore.training_set``, computed by the server.
+        ``as_known_at``: only feature rows ingested by each row's timestamp count."""
         if isinstance(entities, str):
             raise InvalidInput(
                 "the remote client sends the entity rows themselves: give a DataFrame or an"
@@ -259,6 +261,7 @@ class RemoteFeatureStore:
             "feature_refs": list(feature_refs),
             "timestamp_column": timestamp_column,
             "full_feature_names": full_feature_names,
+            "as_known_at": as_known_at,
         }
         if ttl is not None:
             params["ttl_seconds"] = ttl.total_seconds()

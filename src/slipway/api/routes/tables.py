@@ -90,6 +90,9 @@ def training_set(
     ttl_seconds: Annotated[float | None, Query(gt=0)] = None,
     versions: Annotated[str | None, Query(description='JSON: {"group": version}')] = None,
     full_feature_names: bool = False,
+    as_known_at: Annotated[
+        bool, Query(description="only feature rows ingested by each row's time count")
+    ] = False,
 ) -> Response:
     """Point-in-time-correct features for each entity row of the body (the entity table):
     the same as ``FeatureStore.training_set`` in process."""
@@ -100,6 +103,7 @@ def training_set(
         ttl=timedelta(seconds=ttl_seconds) if ttl_seconds is not None else None,
         versions=_versions(versions),
         full_feature_names=full_feature_names,
+        as_known_at=as_known_at,
     )
     return training_set_answer(built)
 
