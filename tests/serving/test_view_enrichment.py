@@ -140,6 +140,16 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Views]:
         )
         services.feature_views.apply(VIEW)
         services.feature_views.apply(OTHER)
+        # A view over an offline-only group: fine for training sets, not for serving.
+        services.features.create_group(
+            {
+                "name": "archive",
+                "record_identifiers": [{"name": "rider_id"}],
+                "features": [{"name": "score", "type": "float"}],
+                "online": False,
+            }
+        )
+        services.feature_views.apply({"name": "archived", "features": ["archive:score"]})
         training, model, x = _train(services, 1, now)
         experiment = services.registry.mlflow.experiment_id("views", settings.artifact_root)
         with mlflow.start_run(experiment_id=experiment) as run:
@@ -279,6 +289,7 @@ REFUSED = [
     ("other-view", "rider", ["stranger"], "trained on feature view 'other'"),
     ("other-definition", "rider:1", ["altered"], "different definition"),
     ("disagreeing", "rider", ["scorer", "on-v2"], "different versions"),
+    ("offline-only", "archived", ["plain"], "offline-only"),
 ]
 
 

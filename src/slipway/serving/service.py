@@ -233,6 +233,10 @@ class Endpoints:
             view = latest if wanted == latest.version else self.feature_views.get(name, wanted)
         except NotFound as exc:
             raise InvalidInput(exc.message, field=field) from None
+        try:
+            self.feature_views.check_online(view)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, field=field) from None
         for variant, bound in trained.items():
             if bound is None:
                 continue  # trained without a view: nothing to hold it to

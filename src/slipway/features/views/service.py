@@ -268,6 +268,24 @@ class FeatureViews:
         )
         return read.rows()
 
+    def check_online(self, view: FeatureView) -> None:
+        """Raise :class:`InvalidInput` unless ``view`` can be read online: every group it
+        reads stored features or windows from exists and keeps an online store (an
+        endpoint enriched by it would otherwise fail when its gateways load it)."""
+        groups = self._definitions()
+        names = [FeatureRef.parse(text).group for text in view.spec.features]
+        names += [t.window.group for t in view.spec.transformations if t.window is not None]
+        for group_name in dict.fromkeys(names):
+            group = groups.get(group_name)
+            if group is None:
+                raise InvalidInput(f"feature group {group_name!r} does not exist", field="view")
+            if not group.online:
+                raise InvalidInput(
+                    f"feature view {view.name!r} reads feature group {group_name!r}, which is"
+                    " offline-only: it cannot be computed online",
+                    field="view",
+                )
+
     def _online_reader(self, name: str, version: int | None) -> OnlineView:
         validate_name(name, field="name")
         query = select(FeatureViewRow.version, FeatureViewRow.digest).where(
