@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from slipway.apply.execute import apply
+from slipway.apply.plan import plan
+from slipway.apply.resources import Plan
+from slipway.apply.specset import load_spec_set
 from slipway.core.settings import load_settings
 from slipway.services import Services
 
@@ -18,6 +22,15 @@ def write(folder: Path, name: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip())
     return path
+
+
+def applied(specs: Path, services: Services, *, prune: bool = False) -> Plan:
+    """Plan and apply ``specs``; the plan that was applied."""
+    spec_set = load_spec_set(specs)
+    planned = plan(spec_set, services, prune=prune)
+    result = apply(planned, spec_set, services, actor="tests")
+    assert result.ok, result.error
+    return planned
 
 
 @pytest.fixture

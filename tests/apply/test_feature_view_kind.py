@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from slipway.apply.documents import SpecProblems
-from slipway.apply.execute import apply
 from slipway.apply.export import export_documents, export_to
 from slipway.apply.plan import plan
 from slipway.apply.resources import Plan
@@ -20,7 +19,7 @@ from slipway.apply.specset import load_spec_set
 from slipway.core.errors import NotFound
 from slipway.registry.lineage import Lineage
 from slipway.services import Services
-from tests.apply.conftest import write
+from tests.apply.conftest import applied, write
 from tests.registry.logged import logged_run
 
 # The view first: plan orders the groups it reads before it.
@@ -57,14 +56,6 @@ features:
 
 def actions(planned: Plan) -> list[tuple[str, str, str]]:
     return [(c.action, c.kind, c.name) for c in planned.changes]
-
-
-def applied(specs: Path, services: Services, *, prune: bool = False) -> Plan:
-    spec_set = load_spec_set(specs)
-    planned = plan(spec_set, services, prune=prune)
-    result = apply(planned, spec_set, services, actor="tests")
-    assert result.ok, result.error
-    return planned
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from slipway.apply.resources import AppliedRecord, Plan
 from slipway.apply.specset import load_spec_set
 from slipway.core.settings import load_settings
 from slipway.services import Services
-from tests.apply.conftest import write
+from tests.apply.conftest import applied, write
 
 PLATFORM = """
 kind: FeatureGroup
@@ -61,15 +61,6 @@ def without(kind: str) -> str:
 
 def actions(planned: Plan) -> dict[tuple[str, str], str]:
     return {(c.kind, c.name): c.action for c in planned.changes}
-
-
-def applied(specs: Path, services: Services, *, prune: bool = False) -> Plan:
-    """Plan and apply ``specs``; the plan that was applied."""
-    spec_set = load_spec_set(specs)
-    planned = plan(spec_set, services, prune=prune)
-    result = apply(planned, spec_set, services, actor="tests")
-    assert result.ok, result.error
-    return planned
 
 
 @pytest.fixture
