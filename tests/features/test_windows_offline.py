@@ -257,7 +257,7 @@ def test_windows_match_the_oracle(
         ROW, pa.array(np.arange(len(entities), dtype=np.int64))
     )
     want = _oracle(frame, entities, windows, False)
-    for method in ("window", "join"):
+    for method in ("sorted", "window", "join"):
         computed = window_columns(
             fs.offline,
             groups,
@@ -560,7 +560,7 @@ def test_performance_probe_one_million_events(
     prepared = entities.append_column(ROW, pa.array(np.arange(100_000, dtype=np.int64)))
     timings = {}
     results = {}
-    for method in ("window", "join", "auto"):
+    for method in ("sorted", "window", "join", "auto"):
         began = time.perf_counter()
         results[method] = window_columns(
             fs.offline,
