@@ -6,6 +6,7 @@ events; bad requests named."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,13 +19,13 @@ from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 
 from slipway.api.app import create_app
-from slipway.core.errors import InvalidInput
+from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.settings import KafkaSettings, load_settings
 from slipway.features.online.redis import RedisOnlineStore
 from slipway.features.store import FeatureStore
 from slipway.features.stream import StreamIngestor
 from slipway.features.views.horizons import HorizonCache
-from slipway.features.views.service import FeatureViews
+from slipway.features.views.service import LOOKUP_SECONDS, FeatureViews
 from slipway.services import Services
 from tests.conftest import service_url
 
@@ -314,3 +315,50 @@ def test_a_view_defined_by_another_process_counts_from_the_next_ingestion(
     finally:
         writer.close()
         definer.close()
+
+
+def test_a_new_version_counts_at_once_here_and_within_the_lookup_time_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """get_online caches which version a name means (LOOKUP_SECONDS): a version this
+    process applies or deletes counts at its next read; one another process applies,
+    once the look-up is that old — and reads in between answer the version they knew."""
+    settings = load_settings(home=tmp_path / "home")
+    reader, other = Services.open(settings), Services.open(settings)
+    try:
+        reader.features.create_group(
+            {
+                "name": "trips",
+                "record_identifiers": [{"name": "rider_id"}],
+                "features": [{"name": "fare", "type": "float"}],
+            }
+        )
+        reader.features.ingest(
+            "trips", trips([("a", timedelta(0), 1.0), ("a", timedelta(minutes=5), 3.0)])
+        )
+
+        def view(function: str) -> dict[str, Any]:
+            window = {"group": "trips", "column": "fare", "function": function, "duration": "1h"}
+            return {"name": "fares", "transformations": [{"name": "fare", "window": window}]}
+
+        rows = [{"rider_id": "a"}]
+        at = T0 + timedelta(minutes=10)
+        reader.feature_views.apply(view("sum"))
+        assert reader.feature_views.get_online("fares", rows, at=at) == [{"fare": 4.0}]
+        reader.feature_views.apply(view("max"))  # this process: at once
+        assert reader.feature_views.get_online("fares", rows, at=at) == [{"fare": 3.0}]
+        other.feature_views.apply(view("mean"))  # another: within LOOKUP_SECONDS
+        asked = time.monotonic()
+        seen = reader.feature_views.get_online("fares", rows, at=at)
+        while seen != [{"fare": 2.0}]:
+            assert seen == [{"fare": 3.0}], seen  # the version it knew, nothing else
+            assert time.monotonic() - asked < LOOKUP_SECONDS + 5, "the new version never counted"
+            seen = reader.feature_views.get_online("fares", rows, at=at)
+        # A pinned version is a look-up of its own; a deleted view is gone here at once.
+        assert reader.feature_views.get_online("fares", rows, version=1, at=at) == [{"fare": 4.0}]
+        reader.feature_views.delete("fares")
+        with pytest.raises(NotFound):
+            reader.feature_views.get_online("fares", rows, at=at)
+    finally:
+        reader.close()
+        other.close()

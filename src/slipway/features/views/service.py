@@ -49,6 +49,10 @@ from slipway.security.audit import AuditLog, local_actor
 # How long a compiled online reader is reused, and how many are kept.
 COMPILED_SECONDS = 2.0
 COMPILED_READERS = 256
+# How long get_online trusts its last look-up of which version a name (or name and
+# version) means, as Feast's registry cache does (600 s there): a view applied or deleted
+# by another process counts within this time; by this process, at once.
+LOOKUP_SECONDS = 1.0
 
 _NUMERIC = {FeatureType.INT, FeatureType.FLOAT, FeatureType.BOOL}
 _WINDOW_TYPE = {"count": "int", "sum": "float", "mean": "float", "min": None, "max": None}
@@ -83,11 +87,21 @@ class FeatureViews:
         # other workspaces' views of this one: (when compiled, reader), oldest first.
         self._compiled: dict[tuple[str, str, int, str], tuple[float, OnlineView]] = {}
         self._compiled_lock = threading.Lock()
+        # get_online's look-ups by (workspace, name, version asked or None): (when, the
+        # version and digest found); under the same lock.
+        self._lookups: dict[tuple[str, str, int | None], tuple[float, int, str]] = {}
 
     def in_workspace(self, workspace: str) -> FeatureViews:
         other = FeatureViews(self.db, self.store.in_workspace(workspace), self.events, self.audit)
         other._compiled, other._compiled_lock = self._compiled, self._compiled_lock
+        other._lookups = self._lookups
         return other
+
+    def _forget_lookups(self, name: str) -> None:
+        """This process changed the view: its next read looks it up again."""
+        with self._compiled_lock:
+            for key in [k for k in self._lookups if k[:2] == (self.workspace, name)]:
+                del self._lookups[key]
 
     # -- checks ----------------------------------------------------------------------
 
@@ -215,6 +229,7 @@ class FeatureViews:
             )
             session.flush()
             stored = self._resource(row, keys, columns)
+        self._forget_lookups(parsed.name)
         self.backfill(stored)
         return stored
 
@@ -255,9 +270,10 @@ class FeatureViews:
         """The view's columns for each entity row (its keys and request fields) from the
         online store, windows ending at ``at`` (now by default).
 
-        The version read is looked up on every call (one small query: a new version
-        counts at once); its compiled reader is kept for :data:`COMPILED_SECONDS`, so a
-        read costs what the gateway's does, not a parse of the view and its groups."""
+        Which version the name means is looked up at most every :data:`LOOKUP_SECONDS`
+        (a version applied by this process counts at once, by another within that time);
+        its compiled reader is kept for :data:`COMPILED_SECONDS`, so a read costs what the
+        gateway's does, not a metadata query and a parse of the view and its groups."""
         if at is not None and at.tzinfo is None:
             raise InvalidInput("at needs a time zone", field="at")
         reader = self._online_reader(name, version)
@@ -288,19 +304,8 @@ class FeatureViews:
 
     def _online_reader(self, name: str, version: int | None) -> OnlineView:
         validate_name(name, field="name")
-        query = select(FeatureViewRow.version, FeatureViewRow.digest).where(
-            FeatureViewRow.workspace == self.workspace, FeatureViewRow.name == name
-        )
-        if version is None:
-            query = query.order_by(FeatureViewRow.version.desc()).limit(1)
-        else:
-            query = query.where(FeatureViewRow.version == version)
-        with self.db.session() as session:
-            found = session.execute(query).first()
-        if found is None:
-            which = "" if version is None else f" version {version}"
-            raise NotFound(f"feature view {name!r}{which} does not exist")
-        key = (self.workspace, name, int(found[0]), str(found[1]))
+        version, digest = self._look_up(name, version)
+        key = (self.workspace, name, version, digest)
         now = time.monotonic()
         with self._compiled_lock:
             cached = self._compiled.get(key)
@@ -313,6 +318,33 @@ class FeatureViews:
             while len(self._compiled) > COMPILED_READERS:
                 self._compiled.pop(next(iter(self._compiled)))
         return reader
+
+    def _look_up(self, name: str, version: int | None) -> tuple[int, str]:
+        """The version (the latest when ``version`` is None) and digest a name means,
+        from a look-up at most :data:`LOOKUP_SECONDS` old."""
+        asked = (self.workspace, name, version)
+        now = time.monotonic()
+        with self._compiled_lock:
+            known = self._lookups.get(asked)
+        if known is not None and now - known[0] < LOOKUP_SECONDS:
+            return known[1], known[2]
+        query = select(FeatureViewRow.version, FeatureViewRow.digest).where(
+            FeatureViewRow.workspace == self.workspace, FeatureViewRow.name == name
+        )
+        if version is None:
+            query = query.order_by(FeatureViewRow.version.desc()).limit(1)
+        else:
+            query = query.where(FeatureViewRow.version == version)
+        with self.db.session() as session:
+            found = session.execute(query).first()
+        if found is None:
+            which = "" if version is None else f" version {version}"
+            raise NotFound(f"feature view {name!r}{which} does not exist")
+        with self._compiled_lock:
+            self._lookups[asked] = (now, int(found[0]), str(found[1]))
+            while len(self._lookups) > COMPILED_READERS:
+                self._lookups.pop(next(iter(self._lookups)))
+        return int(found[0]), str(found[1])
 
     def training_set(
         self,
@@ -375,6 +407,7 @@ class FeatureViews:
             resource = scoped_resource(self.workspace, f"feature-view/{name}")
             self.events.append("feature_view.deleted", resource, {}, session=session)
             self.audit.changed(actor, "feature_view.delete", resource, {}, session=session)
+        self._forget_lookups(name)
 
     # -- reads -----------------------------------------------------------------------
 
