@@ -3,6 +3,9 @@
 Channels say where alerts go, rules which events raise them; the scheduler (``slipway up``
 or ``slipway scheduler``) raises and delivers them. ``slipway alerts list`` shows what
 fired and how each delivery went.
+
+The resource classes load inside the commands that use them (their modules bring the
+event log and SQLAlchemy): ``slipway --help`` loads none of them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from slipway.cli.context import cli_actor, load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, errors, print_json
 from slipway.core.errors import InvalidInput
 from slipway.core.resource import Resource
-from slipway.events.resources import Alert, AlertChannel, AlertRule
 
 app = typer.Typer(
     help="Alerts: rules on events, sent to webhooks, e-mail or the log.", no_args_is_help=True
@@ -86,6 +88,8 @@ def create_channel(
 @channels.command("list")
 def list_channels(output: OutputOption = Format.TABLE) -> None:
     """Alert channels (webhook URLs without their path)."""
+    from slipway.events.resources import AlertChannel  # lazy: module docstring
+
     with platform() as services:
         rows = [_fields(c, output) for c in services.alerts.channels()]
     emit(rows, list(AlertChannel.table_fields), output, title="channels")
@@ -94,6 +98,8 @@ def list_channels(output: OutputOption = Format.TABLE) -> None:
 @channels.command("describe")
 def describe_channel(name: str, output: OutputOption = Format.TABLE) -> None:
     """One channel."""
+    from slipway.events.resources import AlertChannel  # lazy: module docstring
+
     with platform() as services:
         row = _fields(services.alerts.channel(name), output)
     if output is Format.JSON:
@@ -174,6 +180,8 @@ def create_rule(
 @rules.command("list")
 def list_rules(output: OutputOption = Format.TABLE) -> None:
     """Alert rules with how often each fired and how many events its cool-down absorbed."""
+    from slipway.events.resources import AlertRule  # lazy: module docstring
+
     with platform() as services:
         rows = [_fields(r, output) for r in services.alerts.rules()]
     emit(rows, list(AlertRule.table_fields), output, title="rules")
@@ -223,6 +231,8 @@ def list_fired(
     output: OutputOption = Format.TABLE,
 ) -> None:
     """Fired alerts, newest first, with how their deliveries went."""
+    from slipway.events.resources import Alert  # lazy: module docstring
+
     with platform() as services:
         items = [_fields(a, output) for a in services.alerts.fired(rule=rule, limit=limit)]
     if output is Format.TABLE:

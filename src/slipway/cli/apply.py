@@ -3,6 +3,9 @@
 ``plan`` exits 0 when the platform matches the files, 2 when apply would change
 something (as ``terraform plan -detailed-exitcode``), 1 on an error — so CI can gate on
 it. Both commands read every file and check every change before the first is made.
+
+The spec machinery (which reads every kind of resource) loads inside the commands that
+use it: ``slipway --help`` loads none of it.
 """
 
 from __future__ import annotations
@@ -12,21 +15,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from slipway.apply.documents import SpecProblems
-from slipway.apply.execute import apply as apply_plan
-from slipway.apply.export import export_to
-from slipway.apply.plan import plan as make_plan
-from slipway.apply.resources import Plan, PlannedChange
-from slipway.apply.scaffold import scaffold
-from slipway.apply.specset import SpecSet, load_spec_set
 from slipway.cli.context import cli_actor, platform, reported
 from slipway.cli.output import console, errors
+
+if TYPE_CHECKING:
+    from slipway.apply.resources import Plan, PlannedChange
+    from slipway.apply.specset import SpecSet
 
 PathArgument = Annotated[
     Path, typer.Argument(help="a spec file, or a directory of them (with environments/)")
@@ -126,6 +127,8 @@ def _importable_cwd() -> Iterator[None]:
 
 
 def _load(path: Path, env: str | None) -> SpecSet:
+    from slipway.apply.specset import load_spec_set  # lazy: module docstring
+
     try:
         return load_spec_set(path, environment=env)
     except SpecProblems as exc:
@@ -142,6 +145,8 @@ def plan(
 ) -> None:
     """Show what apply would change: per resource create, update (field by field, old →
     new), delete or unchanged. Exit 0: no changes; 2: changes; 1: an error."""
+    from slipway.apply.plan import plan as make_plan  # lazy: module docstring
+
     spec_set = _load(path, env)
     with _importable_cwd(), platform() as target:
         try:
@@ -170,6 +175,10 @@ def apply(
     endpoint update is a deployment) and, with --prune, deletions of what this spec set
     applied before and the files no longer declare. Nothing is changed when any check
     fails; a second apply changes nothing."""
+    # Lazy: module docstring.
+    from slipway.apply.execute import apply as apply_plan
+    from slipway.apply.plan import plan as make_plan
+
     spec_set = _load(path, env)
     with _importable_cwd(), platform() as target:
         try:
@@ -218,6 +227,8 @@ def export(
 ) -> None:
     """Write the platform's resources as spec files that plan as unchanged (one file per
     kind). Webhook URL paths come out hidden; batch jobs are left out."""
+    from slipway.apply.export import export_to  # lazy: module docstring
+
     with platform() as target, reported():
         written = export_to(target, folder, spec_set=spec_set)
     for path in written:
@@ -234,6 +245,8 @@ def init(
     """Scaffold a model repository: a training pipeline, specs with stage and prod
     overlays, tests, settings profiles and a CI workflow (tests; plan on pull requests;
     apply to stage on merge; promotion to prod on a tag)."""
+    from slipway.apply.scaffold import scaffold  # lazy: module docstring
+
     with reported():
         written = scaffold(folder, name or folder.resolve().name)
     for path in written:

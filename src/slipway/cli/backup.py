@@ -1,7 +1,9 @@
 """``slipway backup PATH`` and ``slipway restore PATH``: one archive of the whole platform.
 
 Thin: parse, call :mod:`slipway.backup.service`, draw its progress with Rich, print what
-was written. The work itself, and why it is consistent, is documented there.
+was written. The work itself, and why it is consistent, is documented there. It loads
+inside the commands (it brings the database engine and Delta): ``slipway --help`` loads
+none of it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from slipway.backup.service import create_backup, restore_backup
 from slipway.cli.context import cli_actor, local_platform, reported, settings_or_exit
 from slipway.cli.output import Format, OutputOption, console, errors, print_json
 
@@ -69,6 +70,8 @@ def backup(
 ) -> None:
     """Write one consistent archive of the platform (database, offline store, artifacts,
     online store, settings without secrets) while it runs."""
+    from slipway.backup.service import create_backup  # lazy: module docstring
+
     settings = settings_or_exit()
     with reported(), _bars() as bars:
         manifest = create_backup(settings, path, progress=_Bar(bars), pg_bin=pg_bin)
@@ -96,6 +99,8 @@ def restore(
 ) -> None:
     """Restore an archive into the configured (empty) home, database and artifact root;
     the archive is verified before anything is written."""
+    from slipway.backup.service import restore_backup  # lazy: module docstring
+
     settings = settings_or_exit()
     with reported(), _bars() as bars:
         bar = _Bar(bars)

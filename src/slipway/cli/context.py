@@ -8,6 +8,11 @@ explicit ``--url`` wins over the profile's (whose token then stays unsent). Comm
 administer the machine they run on (``up``, ``gc``, ``status``, ``db``, ``backup``...)
 take :func:`local_platform`, which refuses a remote target.
 
+The platform's modules (:mod:`slipway.services`, every capability behind it, and
+:mod:`slipway.client`) are imported when a command opens it, never when the CLI loads:
+``slipway --help`` and every command pay only for what they use
+(tests/cli/test_cli_imports.py).
+
 Every change a command makes names :func:`cli_actor` (``cli:<user>``) as its actor; the
 service audits it in process, and remotely the server audits the token's holder instead.
 """
@@ -18,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
@@ -27,8 +32,9 @@ from slipway.cli.output import errors
 from slipway.core.errors import InvalidInput, NotFound, SlipwayError
 from slipway.core.settings import Settings, load_settings
 from slipway.core.workspace import DEFAULT_WORKSPACE, validate_workspace
-from slipway.security.audit import local_user
-from slipway.services import Services
+
+if TYPE_CHECKING:
+    from slipway.services import Services
 
 
 @dataclass
@@ -48,6 +54,9 @@ def cli_actor() -> str:
     """Who a command acts as: ``cli:<the OS user running it>``. The services record it in
     the audit log (and as ``created_by`` where a resource keeps one); a remote server
     ignores it and records the token's holder."""
+    # Lazy: the audit module loads SQLAlchemy, which a remote command never needs.
+    from slipway.security.audit import local_user
+
     return f"cli:{local_user()}"
 
 
@@ -161,6 +170,9 @@ def _in_workspace(services: Services, workspace: str | None) -> Services:
 
 
 def _open(settings: Settings) -> Services:
+    # Lazy, as in local_platform: the whole platform loads only when a command opens it.
+    from slipway.services import Services
+
     with reported():
         return Services.open(settings)
 
@@ -176,6 +188,10 @@ def local_platform(settings: Settings | None = None) -> Iterator[Services]:
         )
         raise typer.Exit(2)
     settings = settings or settings_or_exit()
+    # Lazy: every capability (and SciPy, DuckDB, Delta, MLflow behind them) loads only
+    # when a command opens the platform, not for `slipway --help` or a remote command.
+    from slipway.services import Services
+
     with reported():
         services = Services.open(settings)
         try:

@@ -1,4 +1,8 @@
-"""``slipway doctor``: is every configured backend reachable?"""
+"""``slipway doctor``: is every configured backend reachable?
+
+The checks load inside the command (they bring every backend's client): ``slipway
+--help`` loads none of them.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ import typer
 
 from slipway.cli.context import settings_or_exit
 from slipway.cli.output import Format, OutputOption, emit
-from slipway.core.health import check_all
 
 
 def doctor(output: OutputOption = Format.TABLE) -> None:
     """Check the database, artifact root, online store, Kafka and Ray; exit 1 if any
     configured backend is unreachable."""
+    from slipway.core.health import check_all  # lazy: module docstring
+
     checks = check_all(settings_or_exit())
     rows = [c.to_dict() for c in checks]
     if output is Format.TABLE:

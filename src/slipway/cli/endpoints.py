@@ -4,6 +4,9 @@ Create, update and rollback only store a config and return; gateways load it and
 deployment controller (in ``slipway up`` or ``slipway scheduler``) moves the traffic.
 ``slipway endpoints wait`` follows a rollout until it settles; ``slipway endpoints stats``
 shows what each variant served.
+
+``ab-test``'s metrics (NumPy, pandas) load inside that command: ``slipway --help`` loads
+none of them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from slipway.cli.output import Format, OutputOption, console, emit, errors, prin
 from slipway.core.clock import utcnow
 from slipway.core.errors import InvalidInput
 from slipway.core.waiting import wait_until_final
-from slipway.evaluation import ab
 from slipway.serving.resources import Deployment, Endpoint
 from slipway.serving.spec import VariantSpec
 from slipway.serving.states import EndpointStatus, Outcome
@@ -404,6 +406,8 @@ def ab_test_report(
 ) -> None:
     """Per-variant model quality from ground truth, each variant against the reference with
     a bootstrap interval, and the verdict: winner, loser or no difference yet."""
+    from slipway.evaluation import ab  # lazy: module docstring
+
     moment = _since(since)
     assert moment is not None
     with platform() as services, reported():

@@ -6,6 +6,9 @@ with the same output. ``training-set`` reads the entity rows from a Parquet or C
 here (remotely: sent to the server as an Arrow stream) and writes the result as Parquet
 here; both paths are checked as every path a spec names is (a local path or an
 object-store URI, no ``..``, no other scheme), and the output appears whole or not at all.
+
+Arrow and the file readers load inside the commands that use them: ``slipway --help``
+loads neither.
 """
 
 from __future__ import annotations
@@ -15,19 +18,20 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 
 from slipway.cli.context import cli_actor, load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, emit_resources, print_json
 from slipway.core.errors import InvalidInput, NotFound
 from slipway.core.uris import check_uri
-from slipway.features.sources import file_chunks
-from slipway.features.views.resources import FeatureView
 from slipway.features.views.spec import format_duration
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from slipway.features.views.resources import FeatureView
 
 app = typer.Typer(
     help="Feature views: versioned features and transformations, online and offline.",
@@ -195,6 +199,11 @@ def online(
 
 def _entities(path: str, format: str | None) -> pa.Table:
     """The entity rows of a Parquet or CSV file (a local path or object-store URI)."""
+    # Lazy: module docstring.
+    import pyarrow as pa
+
+    from slipway.features.sources import file_chunks
+
     check_uri(path, field="entities")
     if "::" in path:
         raise InvalidInput("entities: chained URLs (a::b) are not read", field="entities")
@@ -225,6 +234,8 @@ def _output_path(text: str, force: bool) -> Path:
 def _write_whole(table: pa.Table, path: Path) -> None:
     """``table`` as Parquet at ``path``, written to a temporary file beside it and renamed
     into place: a failure leaves no partial file, a replaced one is replaced whole."""
+    import pyarrow.parquet as pq  # lazy: module docstring
+
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:

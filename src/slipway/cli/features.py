@@ -1,4 +1,8 @@
-"""``slipway features``: feature groups from the command line."""
+"""``slipway features``: feature groups from the command line.
+
+The feature store's modules (Arrow, Delta, Kafka's client) load inside the commands that
+use them: ``slipway --help`` loads none of them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,8 +21,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from slipway.cli.context import cli_actor, load_yaml_mapping, local_platform, platform
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.resource import Resource
-from slipway.features.resources import Ingest, StoredGroup
-from slipway.features.stream import BATCH_RECORDS, BATCH_SECONDS, StreamIngestor, StreamStats
+from slipway.features.micro_batches import BATCH_RECORDS, BATCH_SECONDS
+
+if TYPE_CHECKING:
+    from slipway.features.stream import StreamStats
 
 app = typer.Typer(help="Feature groups: define, ingest, read, query.", no_args_is_help=True)
 
@@ -60,6 +66,8 @@ def update(
 @app.command("list")
 def list_groups(output: OutputOption = Format.TABLE) -> None:
     """List feature groups."""
+    from slipway.features.resources import StoredGroup  # lazy: module docstring
+
     with platform() as services:
         groups = services.features.list_groups()
     _show(groups, StoredGroup, output, "feature groups")
@@ -68,6 +76,8 @@ def list_groups(output: OutputOption = Format.TABLE) -> None:
 @app.command("describe")
 def describe(name: str, output: OutputOption = Format.TABLE) -> None:
     """Show a group's definition, storage state and latest ingestions."""
+    from slipway.features.resources import Ingest  # lazy: module docstring
+
     with platform() as services:
         stored = services.features.describe(name)
         ingests = services.features.ingests(name, limit=5)
@@ -272,6 +282,8 @@ def stream(
 
     Invalid records go to the dead-letter topic with the reason; offsets are committed
     only after the records are written."""
+    from slipway.features.stream import StreamIngestor  # lazy: module docstring
+
     stop = threading.Event()
     people = output is Format.TABLE
     # A consumer beside the platform's Kafka and stores (it commits offsets only once its

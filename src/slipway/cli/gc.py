@@ -1,19 +1,28 @@
-"""``slipway gc``: delete what the retention settings say is old, keep what is needed."""
+"""``slipway gc``: delete what the retention settings say is old, keep what is needed.
+
+The garbage collector loads inside the command (it brings every kind's backends):
+``slipway --help`` loads only the kinds' names.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from slipway.cli.context import local_platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
-from slipway.retention import KINDS, GarbageCollector
-from slipway.services import Services
+from slipway.retention import KINDS
+
+if TYPE_CHECKING:
+    from slipway.retention import GarbageCollector
+    from slipway.services import Services
 
 
 def collector(services: Services) -> GarbageCollector:
     """The garbage collector over an opened platform, with its retention settings."""
+    from slipway.retention import GarbageCollector  # lazy: module docstring
+
     settings = services.settings
     return GarbageCollector(
         retention=settings.retention,

@@ -1,4 +1,8 @@
-"""``slipway jobs``, ``slipway tuning``, ``slipway schedules``, ``slipway triggers``."""
+"""``slipway jobs``, ``slipway tuning``, ``slipway schedules``, ``slipway triggers``.
+
+The trigger resource loads inside the command that uses it (its module brings the event
+log and SQLAlchemy): ``slipway --help`` loads none of it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ import typer
 from slipway.cli.context import cli_actor, load_yaml_mapping, platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.errors import InvalidInput
-from slipway.events.resources import Trigger
 from slipway.pipelines.resources import Schedule
 from slipway.training.resources import TrainingJob
 from slipway.training.spec import TERMINAL
@@ -208,6 +211,8 @@ def create_trigger(
 
 @triggers.command("list")
 def list_triggers(output: OutputOption = Format.TABLE) -> None:
+    from slipway.events.resources import Trigger  # lazy: module docstring
+
     with platform() as services:
         found = services.triggers.all()
     emit([t.model_dump(mode="json") for t in found], Trigger.table_columns(), output)

@@ -1,4 +1,8 @@
-"""``slipway models``: the model registry from the command line."""
+"""``slipway models``: the model registry from the command line.
+
+Promotion (the artifact store's file systems) and the model card load inside the
+commands that use them: ``slipway --help`` loads neither.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import typer
 from slipway.cli.context import cli_actor, platform, profile_platform, reported, settings_or_exit
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
 from slipway.core.errors import InvalidInput
-from slipway.registry import promotion
 from slipway.registry.models import ApprovalStatus, Output
 from slipway.registry.resources import ModelVersion, RegisteredModel, Transition
 
@@ -244,6 +247,8 @@ def promote(
     """Copy a version to another Slipway: files (digest checked on arrival), signature,
     metrics, lineage and approval history. It arrives PendingManualApproval unless the
     target's registry.promotion_status says otherwise; promoting it again is a no-op."""
+    from slipway.registry import promotion  # lazy: module docstring
+
     settings_or_exit(to)  # an unknown --to stops here, before the source is opened
     ref: int | str = int(version) if version.isdigit() else version
     with (

@@ -5,13 +5,16 @@ their runs, reports and the ground truth model-quality and bias monitors score a
 A run is queued and executed by a worker (``slipway up`` or ``slipway worker``); ``run
 --wait`` follows it with a spinner and prints its report, and exits 1 if it fails or is
 not finished within ``--timeout`` (as when no worker is running).
+
+The monitoring resources (their specs bring pandas) load inside the commands that use
+them: ``slipway --help`` loads none of them.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -24,8 +27,10 @@ from slipway.core.errors import InvalidInput
 from slipway.core.resource import Resource
 from slipway.core.waiting import wait_until_final
 from slipway.monitoring import uploads
-from slipway.monitoring.resources import Monitor, MonitorReport, MonitorRun
-from slipway.services import Services
+
+if TYPE_CHECKING:
+    from slipway.monitoring.resources import Monitor, MonitorReport, MonitorRun
+    from slipway.services import Services
 
 app = typer.Typer(
     help="Monitors: data quality and drift of captured traffic, model quality and bias "
@@ -229,6 +234,8 @@ def delete(name: str, yes: Yes = False) -> None:
 
 
 def _runs_table(runs: list[MonitorRun], title: str, output: Format = Format.TABLE) -> None:
+    from slipway.monitoring.resources import MonitorRun  # lazy: module docstring
+
     rows = [_fields(r, output) for r in runs]
     if output is Format.TABLE:
         rows = [

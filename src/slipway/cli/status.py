@@ -1,15 +1,21 @@
-"""``slipway status``: how much each kind of data takes, to plan retention and space."""
+"""``slipway status``: how much each kind of data takes, to plan retention and space.
+
+The sizing code loads inside the command (it brings the database engine):
+``slipway --help`` loads none of it.
+"""
 
 from __future__ import annotations
 
 from slipway.cli.context import local_platform, reported
 from slipway.cli.output import Format, OutputOption, console, emit, print_json
-from slipway.retention.status import Status, artifact_sizes, database_sizes, online_sizes
 
 
 def status(output: OutputOption = Format.TABLE) -> None:
     """Database rows per table group, artifact-root bytes per folder (capture per
     endpoint, offline store per feature group, MLflow, reports) and the online store."""
+    # Lazy: module docstring.
+    from slipway.retention.status import Status, artifact_sizes, database_sizes, online_sizes
+
     with local_platform() as services, reported():
         result = Status()
         result.database, result.database_bytes = database_sizes(services.db)

@@ -1,4 +1,10 @@
-"""``slipway up`` (everything), ``slipway server`` (control plane), ``slipway worker``."""
+"""``slipway up`` (everything), ``slipway server`` (control plane), ``slipway worker``.
+
+Each command imports the plane it runs when it runs (the control plane's app, the
+gateway, the worker's handlers, MLflow's server): loading the CLI loads none of them, so
+``slipway --help``, every other command and each process ``slipway up`` starts pay only
+for their own plane (tests/cli/test_cli_imports.py).
+"""
 
 from __future__ import annotations
 
@@ -14,15 +20,10 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import httpx
 import typer
-import uvicorn
 from pydantic import ValidationError
 
 from slipway.api import API_PREFIX
-from slipway.api.app import create_app
-from slipway.api.auth import check_bind_safety
-from slipway.api.tracking.serve import main as serve_tracking
 from slipway.cli.context import local_platform, reported, settings_or_exit
 from slipway.cli.output import console, errors
 from slipway.core.errors import BackendUnavailable, InvalidInput
@@ -30,15 +31,10 @@ from slipway.core.settings import LOOPBACK_HOSTS, Settings
 from slipway.core.tls import client_verify, server_context
 from slipway.runtime.exit import Stopped, exit_now, stop_on_sigterm
 from slipway.runtime.supervisor import ProcessSpec, Supervisor
-from slipway.security.resources import Role, Token
-from slipway.services import Services
-from slipway.serving.gateway import server as gateway_server
-from slipway.tracking.config import TOKEN_VAR, tracking_env, tracking_process
-from slipway.workers.handlers import DEFAULT_QUEUES
-from slipway.workers.scheduler import run_scheduler
-from slipway.workers.worker import Worker
 
 if TYPE_CHECKING:
+    from slipway.security.resources import Token
+    from slipway.services import Services
     from slipway.workers.ray_executor import RayWorker
 
 
@@ -55,6 +51,13 @@ def server(
     port: int | None = typer.Option(None, help="port (default 8420)"),
 ) -> None:
     """Run the control plane (REST API and OpenAPI) in this process."""
+    # Lazy (module docstring): the control plane's app and every capability behind it.
+    import uvicorn
+
+    from slipway.api.app import create_app
+    from slipway.api.auth import check_bind_safety
+    from slipway.services import Services
+
     settings = _server_settings(settings_or_exit(), host, port)
     with reported():
         check_bind_safety(settings.server)
@@ -137,6 +140,11 @@ def worker(
 ) -> None:
     """Run one worker: claim work from the queue and run it (or, with --executor ray,
     have a Ray cluster run it) until stopped."""
+    # Lazy (module docstring): the worker and the handlers of every kind of work.
+    from slipway.services import Services
+    from slipway.workers.handlers import DEFAULT_QUEUES
+    from slipway.workers.worker import Worker
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = settings_or_exit()
@@ -166,6 +174,9 @@ def worker(
 
 def scheduler() -> None:
     """Run the scheduler: cron schedules and event triggers, until stopped."""
+    # Lazy (module docstring): the scheduler's loop, and what it schedules.
+    from slipway.workers.scheduler import run_scheduler
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     stop = threading.Event()
@@ -183,6 +194,10 @@ def serve(
     max_workers: int | None = typer.Option(None, min=1, help="scale up to this many"),
 ) -> None:
     """Run the gateway (data plane): every endpoint, in N worker processes."""
+    # Lazy (module docstring): the gateway's master; its workers load the gateway itself.
+    from slipway.services import Services
+    from slipway.serving.gateway import server as gateway_server
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_or_exit()
     serving = settings.serving
@@ -206,6 +221,11 @@ def mlflow(
     port: int | None = typer.Option(None, help="port (default 8421)"),
 ) -> None:
     """Run MLflow's tracking server and UI on Slipway's database and artifact root."""
+    # Lazy (module docstring): MLflow's server, and the platform it migrates first.
+    from slipway.api.tracking.serve import main as serve_tracking
+    from slipway.services import Services
+    from slipway.tracking.config import tracking_env
+
     settings = settings_or_exit()
     host = host or settings.tracking.host
     port = port if port is not None else settings.tracking.port
@@ -223,6 +243,9 @@ def _wait_healthy(
     timeout: float,
 ) -> None:
     """Wait until every URL answers 200 (``verify``: the platform's certificate with TLS)."""
+    # Lazy (module docstring): only `slipway up` asks its processes over HTTP.
+    import httpx
+
     deadline = time.monotonic() + timeout
     waiting = dict(urls)
     while waiting and time.monotonic() < deadline:
@@ -247,6 +270,10 @@ SERVICE_TOKEN_LIFETIME = timedelta(days=7)
 def _service_token(settings: Settings) -> tuple[Token, str]:
     """An editor token for the platform's own processes and the user code they run (jobs,
     steps, trials log runs and models to MLflow): what an execution role is to SageMaker."""
+    # Lazy (module docstring), as in up.
+    from slipway.security.resources import Role
+    from slipway.services import Services
+
     services = Services.open(settings, migrate=False)
     try:
         return services.tokens.create(
@@ -260,6 +287,9 @@ def _service_token(settings: Settings) -> tuple[Token, str]:
 
 
 def _revoke(settings: Settings, token: Token) -> None:
+    # Lazy (module docstring), as in up.
+    from slipway.services import Services
+
     services = Services.open(settings, migrate=False)
     try:
         services.tokens.revoke(token.id, actor="slipway up")
@@ -291,6 +321,12 @@ def up(
 ) -> None:
     """Start the platform: control plane, MLflow, scheduler, gateway and a local worker
     pool. Ctrl-C stops it all."""
+    # Lazy (module docstring): the platform, opened here only to migrate it; each plane
+    # loads in the process that runs it.
+    from slipway.api.auth import check_bind_safety
+    from slipway.services import Services
+    from slipway.tracking.config import TOKEN_VAR, tracking_process
+
     settings = _server_settings(settings_or_exit(), host, port)
     with reported():
         check_bind_safety(settings.server)

@@ -66,14 +66,13 @@ from slipway.core.settings import KafkaSettings
 from slipway.features.dead_letters import DeadLetters, Letter
 from slipway.features.definitions import FeatureGroup
 from slipway.features.ingest import write_serving
+from slipway.features.micro_batches import BATCH_RECORDS, BATCH_SECONDS
 from slipway.features.offline.delta import SourcePosition
 from slipway.features.records import split_records
 from slipway.features.store import FeatureStore
 
 log = logging.getLogger("slipway.features.stream")
 
-BATCH_RECORDS = 1_000
-BATCH_SECONDS = 1.0
 LOG_SECONDS = 30.0
 _IDLE_POLL_SECONDS = 0.5
 _JSON_KINDS = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}

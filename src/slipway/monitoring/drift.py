@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats  # type: ignore[import-untyped]
 
 from slipway.core.errors import InvalidInput
 from slipway.monitoring.profile import Bins, sketch_cdf
@@ -71,6 +70,15 @@ class DriftRule:
         return cls(method, float(threshold))
 
 
+def _stats() -> Any:
+    """``scipy.stats``, imported on first use: it takes about half a second to load, and
+    only the code that scores drift needs it, not every process that imports this module
+    through the platform's services (the control plane, the gateway, ``slipway up``)."""
+    from scipy import stats  # type: ignore[import-untyped]
+
+    return stats
+
+
 def _fractions(counts: np.ndarray) -> np.ndarray:
     total = counts.sum()
     fractions = counts / total if total else np.zeros(counts.size)
@@ -111,9 +119,9 @@ def ks_against_cdf(
     )
     effective = round(baseline_count * m / (baseline_count + m))
     if effective > LARGE_SAMPLE:  # the limit distribution: same to many digits, 1000x faster
-        p_value = float(stats.kstwobign.sf(statistic * np.sqrt(effective)))
+        p_value = float(_stats().kstwobign.sf(statistic * np.sqrt(effective)))
     else:
-        p_value = float(stats.kstwo.sf(statistic, max(effective, 1)))
+        p_value = float(_stats().kstwo.sf(statistic, max(effective, 1)))
     return statistic, min(max(p_value, 0.0), 1.0)
 
 
@@ -133,7 +141,7 @@ def chi_square(baseline_counts: np.ndarray, current_counts: np.ndarray) -> tuple
         return 0.0, 1.0
     expected = _fractions(np.asarray(baseline_counts, dtype=np.float64)) * total
     statistic = float(np.sum((observed - expected) ** 2 / expected))
-    return statistic, float(stats.chi2.sf(statistic, observed.size - 1))
+    return statistic, float(_stats().chi2.sf(statistic, observed.size - 1))
 
 
 def numeric_drift(baseline: dict[str, Any], current_sorted: np.ndarray) -> dict[str, Any]:

@@ -3,13 +3,17 @@
 :class:`~slipway.core.logsink.LogLine`). A submission and a stop are audited
 (``tuning_job.*``) in the transaction that stores them. A service is one workspace's
 (:meth:`TuningService.in_workspace`): its jobs' names, studies, MLflow runs and logs are
-that workspace's."""
+that workspace's.
+
+Optuna (and the trial runner, which uses it) is imported by the methods that open a
+study: every process that assembles the platform imports this module, and only those
+that submit a job or list its trials need Optuna.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import optuna
 from sqlalchemy import func, select
 
 from slipway.core.clock import utcnow
@@ -24,9 +28,7 @@ from slipway.core.workspace import scoped_resource
 from slipway.registry.mlflow_store import MlflowStore
 from slipway.security.audit import AuditLog
 from slipway.tuning.resources import Trial, TuningJob
-from slipway.tuning.runner import INTERRUPTED, RETRY_OF, WARM, tuning_log_id
 from slipway.tuning.spec import QUEUE, RUNNER_KIND, TERMINAL, TuningJobSpec
-from slipway.tuning.study import open_study, pruner, sampler, storage, study_name
 from slipway.tuning.tables import TuningJobRow
 
 
@@ -67,6 +69,12 @@ class TuningService:
     def submit(
         self, spec: TuningJobSpec | dict[str, Any], *, actor: str | None = None
     ) -> TuningJob:
+        # Lazy: module docstring.
+        import optuna
+
+        from slipway.tuning.runner import WARM
+        from slipway.tuning.study import open_study, pruner, sampler, storage, study_name
+
         job = TuningJobSpec.parse(spec)
         with self.db.session() as session:
             if session.get(TuningJobRow, (self.workspace, job.name)) is not None:
@@ -169,6 +177,10 @@ class TuningService:
 
     def trials(self, name: str) -> Listing[Trial]:
         """The job's trials (warm-start copies included), by number."""
+        # Lazy: module docstring.
+        from slipway.tuning.runner import INTERRUPTED, RETRY_OF, WARM
+        from slipway.tuning.study import open_study
+
         spec = self.get(name).spec
         return Listing(
             Trial(
@@ -216,5 +228,7 @@ class TuningService:
     def logs(self, name: str, after: int = 0) -> Listing[LogLine]:
         """The trials' captured output after position ``after`` (a line's ``id``); each
         line's ``step`` is ``trial-<number>``. ``NotFound`` for an unknown job."""
+        from slipway.tuning.runner import tuning_log_id  # lazy: module docstring
+
         self.get(name)
         return read_logs(self.db, tuning_log_id(name, self.workspace), after=after)

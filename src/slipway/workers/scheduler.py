@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
-from slipway.events.kafka import KafkaEventPublisher
 from slipway.services import Services
+
+if TYPE_CHECKING:
+    from slipway.events.kafka import KafkaEventPublisher
 
 log = logging.getLogger("slipway.scheduler")
 
@@ -45,6 +48,9 @@ def run_scheduler(services: Services, stop: threading.Event, *, interval: float 
             except Exception:
                 log.exception("processing alerts failed")
             if services.settings.kafka.bootstrap_servers:
+                # Imported here: Kafka's client loads only where Kafka is configured.
+                from slipway.events.kafka import KafkaEventPublisher
+
                 # Apart from the rest: Kafka being away must not hold up schedules.
                 try:
                     if publisher is None:  # kept across ticks: one producer, one connection

@@ -5,7 +5,6 @@ from __future__ import annotations
 from slipway.core.errors import InvalidInput
 from slipway.core.settings import mask_url
 from slipway.features.online.base import OnlineStore
-from slipway.features.online.redis import RedisOnlineStore
 from slipway.features.online.sqlite import SQLiteOnlineStore
 
 
@@ -19,6 +18,10 @@ def open_online_store(url: str) -> OnlineStore:
     if scheme == "sqlite":
         return SQLiteOnlineStore.from_url(url)
     if scheme in {"redis", "rediss"}:
+        # Imported here: Redis's client (and the tracing it pulls in) loads only in a
+        # process whose store is Redis, not in every one on the SQLite default.
+        from slipway.features.online.redis import RedisOnlineStore
+
         return RedisOnlineStore(url)
     raise InvalidInput(
         f"online store url {mask_url(url)!r} must be sqlite:///path or redis://host:port/db",
