@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -174,11 +175,22 @@ def write_serving(
     to the group's event log when a feature view aggregates the group (all events count
     in a window, not only each key's newest), then each key's newest record. Returns the
     records applied."""
-    if horizon_us is not None:
-        for start in range(0, table.num_rows, ONLINE_CHUNK):
-            events = online_writes(group, table.slice(start, ONLINE_CHUNK))
-            store.append_events(group.name, events, horizon_us)
-    return write_online(store, group, newest_per_key(group, table))
+    if horizon_us is None:
+        return write_online(store, group, newest_per_key(group, table))
+    # Every row is encoded once: each key's newest record is one of the events.
+    numbered = table.append_column(_ROW, pa.array(range(table.num_rows), pa.int64()))
+    newest = np.zeros(table.num_rows, dtype=bool)
+    newest[newest_per_key(group, numbered).column(_ROW).to_numpy()] = True
+    records: list[OnlineRecordWrite] = []
+    for start in range(0, table.num_rows, ONLINE_CHUNK):
+        events = online_writes(group, table.slice(start, ONLINE_CHUNK))
+        store.append_events(group.name, events, horizon_us)
+        chosen = newest[start : start + len(events)]
+        records.extend(event for event, keep in zip(events, chosen, strict=True) if keep)
+    applied = 0
+    for start in range(0, len(records), ONLINE_CHUNK):
+        applied += store.write(group.name, records[start : start + ONLINE_CHUNK])
+    return applied
 
 
 class Ingestor:

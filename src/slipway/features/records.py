@@ -64,8 +64,22 @@ def split_records(
     """Validate ``records`` (JSON objects) one by one against ``group``; see the module."""
     floats = frozenset(f.name for f in group.features if f.type is FeatureType.FLOAT)
     shapes: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    # A record's shape from its names and value types as they come (tuples built in C),
+    # turned into the canonical shape once per distinct layout; only an integer in a
+    # float feature needs its value looked at (beyond 2**53 it is a kind of its own).
+    layouts: dict[tuple[tuple[Any, ...], tuple[type, ...]], tuple[tuple[str, str], ...] | None] = {}
     for index, record in enumerate(records):
-        shapes.setdefault(_shape(record, floats), []).append(index)
+        layout = (tuple(record), tuple(map(type, record.values())))
+        if layout in layouts:
+            shape = layouts[layout]
+        else:
+            by_value = any(
+                kind is int and name in floats for name, kind in zip(*layout, strict=True)
+            )
+            shape = layouts[layout] = None if by_value else _shape(record, floats)
+        if shape is None:  # an integer in a float feature
+            shape = _shape(record, floats)
+        shapes.setdefault(shape, []).append(index)
     kept: list[tuple[list[int], pa.Table]] = []
     rejected: list[Rejection] = []
     for indices in shapes.values():

@@ -32,6 +32,13 @@ A failed write or dead-letter delivery raises out of :meth:`StreamIngestor.run` 
 committing; the next run starts again from the last commit. A failed commit is only
 logged: the writes are durable and the next commit covers the same offsets.
 
+While :meth:`StreamIngestor.run` loops, Python's cyclic garbage collector is paused and
+run in full every :data:`COLLECT_SECONDS` instead: a micro-batch allocates tens of
+thousands of objects (messages, decoded records, rows) that refcounting frees, yet each
+allocation burst triggered collections walking them — 15-30 % of a stream's time with a
+feature view (BENCHMARKS.md, feature views). What is cyclic garbage waits at most that
+long.
+
 Lag is the sum, over the assigned partitions, of the high watermark minus the committed
 offset: the records not yet durably ingested.
 
@@ -40,10 +47,12 @@ Not thread-safe: one ingestor, one thread.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -93,6 +102,32 @@ class StreamStats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# How often the paused garbage collector runs in full during a stream (see the module).
+COLLECT_SECONDS = 10.0
+
+
+@contextmanager
+def _collector_paused() -> Iterator[Callable[[], None]]:
+    """Pause automatic garbage collection; the function given runs a full collection when
+    the last one is :data:`COLLECT_SECONDS` old. The collector is enabled again at the end
+    if it was before."""
+    enabled = gc.isenabled()
+    last = time.monotonic()
+
+    def collect() -> None:
+        nonlocal last
+        if enabled and time.monotonic() - last >= COLLECT_SECONDS:
+            gc.collect()
+            last = time.monotonic()
+
+    gc.disable()
+    try:
+        yield collect
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class StreamIngestor:
@@ -210,6 +245,20 @@ class StreamIngestor:
         no record arrived for ``idle_timeout`` seconds; then write what is pending, commit,
         and return the counters (since the ingestor opened). ``on_progress`` gets them,
         with lag, after a micro-batch, at most every ``progress_seconds``."""
+        with _collector_paused() as collect:
+            return self._run(
+                stop, max_records, idle_timeout, on_progress, progress_seconds, collect
+            )
+
+    def _run(
+        self,
+        stop: threading.Event | None,
+        max_records: int | None,
+        idle_timeout: float | None,
+        on_progress: Callable[[StreamStats], None] | None,
+        progress_seconds: float,
+        collect: Callable[[], None],
+    ) -> StreamStats:
         last_record = last_progress = last_log = time.monotonic()
         limit = None if max_records is None else self._consumed + max_records
         while not (stop is not None and stop.is_set()):
@@ -230,6 +279,7 @@ class StreamIngestor:
                 or now - self._batch_started >= self.batch_seconds
             ):
                 self._flush()
+                collect()
                 if on_progress is not None and now - last_progress >= progress_seconds:
                     on_progress(self.stats())
                     last_progress = now
@@ -283,21 +333,30 @@ class StreamIngestor:
             letters.append((index, Letter(messages[index], rejection.reason, rejection.problems)))
         letters.sort(key=lambda item: item[0])
         self._dead_letters.send([letter for _, letter in letters])
-        valid = [messages[origin[i]] for i in verdicts.indices]
-        self._write(spec, verdicts.valid, valid, messages)
-        self._commit(messages)
+        # Each message's (partition, offset), read once: the writes and the commit need
+        # them per partition, and the replay check per valid message.
+        coordinates = [(_partition(m), _offset(m)) for m in messages]
+        valid = [coordinates[origin[i]] for i in verdicts.indices]
+        last = _last_offsets(coordinates)
+        self._write(spec, verdicts.valid, valid, last)
+        self._commit(last)
         self._batches += 1
         self._ingested += len(valid)
         self._dead_lettered += len(letters)
 
     def _write(
-        self, spec: FeatureGroup, table: pa.Table, valid: list[Message], messages: list[Message]
+        self,
+        spec: FeatureGroup,
+        table: pa.Table,
+        valid: list[tuple[int, int]],
+        last: dict[int, int],
     ) -> None:
+        """Write the valid records (``valid``: their partitions and offsets); ``last``
+        is the batch's last offset per partition."""
         if not valid:
             return
-        replayed = [
-            spec.offline and _offset(m) <= self._written.get(_partition(m), -1) for m in valid
-        ]
+        written = self._written
+        replayed = [spec.offline and o <= written.get(p, -1) for p, o in valid]
         if any(replayed):
             mask = pa.array(replayed)
             if spec.online:
@@ -308,12 +367,8 @@ class StreamIngestor:
             self._replayed += sum(replayed)
         if not table.num_rows:
             return
-        last: dict[int, int] = {}
-        for message in messages:
-            partition = _partition(message)
-            last[partition] = max(last.get(partition, -1), _offset(message))
         if spec.offline:
-            last = {p: max(o, self._written.get(p, -1)) for p, o in last.items()}
+            last = {p: max(o, written.get(p, -1)) for p, o in last.items()}
         positions = [SourcePosition(self._source(p), o) for p, o in sorted(last.items())]
         self.store.ingest_stream_batch(
             self.group,
@@ -324,12 +379,9 @@ class StreamIngestor:
         if spec.offline:
             self._written.update(last)
 
-    def _commit(self, messages: list[Message]) -> None:
-        next_offsets: dict[int, int] = {}
-        for message in messages:
-            partition = _partition(message)
-            next_offsets[partition] = max(next_offsets.get(partition, 0), _offset(message) + 1)
-        offsets = [TopicPartition(self.topic, p, o) for p, o in sorted(next_offsets.items())]
+    def _commit(self, last: dict[int, int]) -> None:
+        """Commit, per partition, the offset after the batch's last."""
+        offsets = [TopicPartition(self.topic, p, o + 1) for p, o in sorted(last.items())]
         try:
             results = self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
@@ -417,6 +469,15 @@ class StreamIngestor:
             stats.dead_lettered,
             "?" if stats.lag is None else stats.lag,
         )
+
+
+def _last_offsets(coordinates: list[tuple[int, int]]) -> dict[int, int]:
+    """The greatest offset of each partition among ``(partition, offset)`` pairs."""
+    last: dict[int, int] = {}
+    for partition, offset in coordinates:
+        if offset > last.get(partition, -1):
+            last[partition] = offset
+    return last
 
 
 def _partition(message: Message) -> int:

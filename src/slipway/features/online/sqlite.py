@@ -44,6 +44,8 @@ _CHUNK = 500
 _BUSY_TIMEOUT_MS = 30_000
 # An upper bound on what is mapped (address space, not memory: pages are the OS's cache).
 _MMAP_BYTES = 8 * 1024**3
+# Each connection's page cache, in KiB (what a write's changed pages are held in).
+_CACHE_KIB = 64 * 1024
 
 
 _SCHEMA = """
@@ -192,6 +194,11 @@ class SQLiteOnlineStore:
         # per-connection cache: with the store bigger than that cache, a 100-key read
         # spent most of its time in those copies.
         conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+        # A write changes pages all over the tables (keys arrive in no order); with the
+        # default 2 MB cache a 10,000-event append re-read and re-wrote the same pages
+        # (64 MB: 25-35 % less time per appended event). Reads map the file instead, so
+        # a connection that only reads holds little of it.
+        conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
