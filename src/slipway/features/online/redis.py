@@ -78,13 +78,11 @@ return applied
 """
 # KEYS[i] = an event log (a sorted set); ARGV[1] = the horizon; ARGV[1 + i] = how many
 # events of KEYS[i] follow, and then each event's time and member ("<time>|<payload>"),
-# key after key. Returns each log's newest event time after pruning (an integer reply:
-# scores are integers below 2**53, exact as doubles). The cutoff goes back to Redis as
-# an integer string: Lua's tostring keeps only 14 significant digits.
+# key after key. The cutoff goes back to Redis as an integer string (scores are integers
+# below 2**53, exact as doubles; Lua's tostring keeps only 14 significant digits).
 _APPEND_EVENTS = """
 local horizon = tonumber(ARGV[1])
 local at = #KEYS + 2
-local latest = {}
 for i = 1, #KEYS do
     for _ = 1, tonumber(ARGV[i + 1]) do
         redis.call('ZREMRANGEBYSCORE', KEYS[i], ARGV[at], ARGV[at])
@@ -93,9 +91,8 @@ for i = 1, #KEYS do
     end
     local top = tonumber(redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')[2])
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', string.format('(%d', top - horizon))
-    latest[i] = top
 end
-return latest
+return 0
 """
 
 # Keys per MGET: one command holds Redis for well under a millisecond.
@@ -409,7 +406,7 @@ class RedisOnlineStore:
 
     def append_events(
         self, group: str, events: Sequence[OnlineRecordWrite], horizon_us: int
-    ) -> int:
+    ) -> None:
         """Upsert and prune with :data:`_APPEND_EVENTS`, one script call per batch of
         events, all sent on one connection; see the protocol.
 
@@ -418,7 +415,7 @@ class RedisOnlineStore:
         time) at once, since the key's newest stored event can only be newer."""
         horizon = checked_horizon(horizon_us)
         if not events:
-            return 0
+            return
         prefix = self._events_key(_group(group), "")
         check_event_times(events)
         by_key: dict[str, list[OnlineRecordWrite]] = {}
@@ -430,12 +427,7 @@ class RedisOnlineStore:
             sent[key] = [e for e in mine if e.event_time_us >= cutoff]
         batches = _event_batches(sent, prefix, horizon)
         with self._errors():
-            results = self._run_scripts(self._append_script, batches)
-        # Each key's newest event time as the last script call that touched it left it.
-        latest: dict[str, int] = {}
-        for (names, _), tops in zip(batches, results, strict=True):
-            latest.update(zip((n[len(prefix) :] for n in names), tops, strict=True))
-        return sum(1 for e in events if e.event_time_us >= latest[e.key] - horizon)
+            self._run_scripts(self._append_script, batches)
 
     def read_events(
         self, group: str, keys: Sequence[str], since_us: int, until_us: int

@@ -40,8 +40,8 @@ class ScopedOnlineStore:
 
     def append_events(
         self, group: str, events: Sequence[OnlineRecordWrite], horizon_us: int
-    ) -> int:
-        return self.inner.append_events(self._group(group), events, horizon_us)
+    ) -> None:
+        self.inner.append_events(self._group(group), events, horizon_us)
 
     def read_events(
         self, group: str, keys: Sequence[str], since_us: int, until_us: int

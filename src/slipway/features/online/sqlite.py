@@ -74,7 +74,13 @@ INSERT INTO online_events (grp, key, event_time, payload) VALUES (?, ?, ?, ?)
 ON CONFLICT (grp, key, event_time) DO UPDATE SET payload = excluded.payload
 """
 
-_EVENT_PRUNE = "DELETE FROM online_events WHERE grp = ? AND key = ? AND event_time < ?"
+# A key's events older than its newest minus the horizon; the newest is the last entry of
+# the key's range of the primary key (a seek, not a scan).
+_EVENT_PRUNE = """
+DELETE FROM online_events WHERE grp = ?1 AND key = ?2 AND event_time < (
+    SELECT max(event_time) FROM online_events WHERE grp = ?1 AND key = ?2
+) - ?3
+"""
 
 # One key's window: the serving path's usual read, without the key column to skip over.
 # Its ORDER BY is the primary key's order: a range scan, no sort.
@@ -117,19 +123,6 @@ def _select_events(count: int) -> str:
         "SELECT key, event_time, payload FROM online_events"
         f" WHERE grp = ? AND key IN ({','.join('?' * count)})"
         " AND event_time BETWEEN ? AND ? ORDER BY key, event_time"
-    )
-
-
-@functools.lru_cache(maxsize=_CHUNK + 1)
-def _latest_events(count: int) -> str:
-    """Each of ``count`` keys' newest event time: one correlated lookup per key, taken
-    from the end of the key's range of the primary key instead of scanning its events."""
-    keys = ",".join(["(?)"] * count)
-    return (
-        f"WITH asked(key) AS (VALUES {keys}) SELECT asked.key,"
-        " (SELECT event_time FROM online_events"
-        "  WHERE online_events.grp = ? AND online_events.key = asked.key"
-        "  ORDER BY event_time DESC LIMIT 1) FROM asked"
     )
 
 
@@ -301,27 +294,21 @@ class SQLiteOnlineStore:
 
     def append_events(
         self, group: str, events: Sequence[OnlineRecordWrite], horizon_us: int
-    ) -> int:
-        """Upsert and prune in one ``BEGIN IMMEDIATE`` transaction; see the protocol."""
+    ) -> None:
+        """Upsert, then prune each key the call touched, in one ``BEGIN IMMEDIATE``
+        transaction; see the protocol."""
         horizon = checked_horizon(horizon_us)
         if not events:
-            return 0
+            return
         _group(group)
         check_event_times(events)
         rows = [(group, e.key, e.event_time_us, e.payload) for e in events]
-        keys = list(dict.fromkeys(e.key for e in events))
+        keys = [(group, key, horizon) for key in dict.fromkeys(e.key for e in events)]
         with self._errors():
             conn = self._connection()
             with self._transaction(conn, "BEGIN IMMEDIATE"):
                 conn.executemany(_EVENT_UPSERT, rows)
-                latest: dict[str, int] = {}
-                for start in range(0, len(keys), _CHUNK):
-                    chunk = keys[start : start + _CHUNK]
-                    sql = _latest_events(len(chunk))
-                    latest.update(conn.execute(sql, (*chunk, group)).fetchall())
-                cutoff = {key: t - horizon for key, t in latest.items()}
-                conn.executemany(_EVENT_PRUNE, [(group, key, cutoff[key]) for key in keys])
-        return sum(1 for e in events if e.event_time_us >= cutoff[e.key])
+                conn.executemany(_EVENT_PRUNE, keys)
 
     def read_events(
         self, group: str, keys: Sequence[str], since_us: int, until_us: int
