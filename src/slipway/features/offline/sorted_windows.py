@@ -32,7 +32,9 @@ window), as Arrow columns plus three 8-byte arrays per event.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from slipway.features.views.spec import WindowSpec
 
 _BITS = 63  # an int64's non-negative range
+_THREADS = 2
 
 
 class TooWide(Exception):
@@ -103,14 +106,39 @@ def sorted_windows(
     ready = _sort(events, group, entities, timestamp_column, durations)
     ends = np.searchsorted(ready.codes, ready.entity_codes, side="right")
     entity_times = _entity_times(entities, timestamp_column)[ready.entity_order]
-    columns = _SortedColumns(events, ready.order)
-    out: list[pa.Array] = []
-    for spec, duration in zip(specs, durations, strict=True):
+    slices: dict[int, _Slices] = {}
+    for duration in dict.fromkeys(durations):  # windows of one duration share them
         starts = np.searchsorted(ready.codes, _start_codes(ready, entity_times, duration))
         starts[ready.missing] = ends[ready.missing]
-        values = _aggregate(columns, group, spec, starts, ends)
-        out.append(_unsort(values, ready.entity_order))
-    return out
+        slices[duration] = _Slices(starts, ends)
+    back = np.empty(len(ready.entity_order), dtype=np.int64)
+    back[ready.entity_order] = np.arange(len(ready.entity_order), dtype=np.int64)
+    unsort = pa.array(back)
+    columns = _SortedColumns(events, ready.order)
+
+    def window(spec: WindowSpec, duration: int) -> pa.Array:
+        return _aggregate(columns, group, spec, slices[duration]).take(unsort)
+
+    # NumPy and Arrow let go of the GIL in their loops: two windows at a time use both
+    # cores of a small machine.
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+        return list(pool.map(window, specs, durations))
+
+
+@dataclass(frozen=True)
+class _Slices:
+    """Where each sorted entity row's window starts and ends among the sorted events,
+    and the two interleaved (what ``ufunc.reduceat`` takes)."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @functools.cached_property
+    def bounds(self) -> np.ndarray:
+        bounds = np.empty(2 * len(self.starts), dtype=np.int64)
+        bounds[0::2] = self.starts
+        bounds[1::2] = self.ends
+        return bounds
 
 
 def _micros(spec: WindowSpec) -> int:
@@ -273,7 +301,8 @@ class _SortedColumns:
         return self._seen[name]
 
     def numbers(self, name: str, dtype: type, fill: object) -> np.ndarray:
-        """The values in sorted order as ``dtype``, nulls as ``fill``."""
+        """The values in sorted order as ``dtype``, nulls as ``fill``, and one more
+        ``fill`` at the end (:func:`_reduce` may index one past the last event)."""
         key = (name, np.dtype(dtype).str, fill)
         if key not in self._numbers:
             column = self.arrow(name)
@@ -282,7 +311,7 @@ class _SortedColumns:
             if column.null_count:
                 column = column.fill_null(pa.scalar(fill, column.type))
             array: np.ndarray = np.asarray(column.to_numpy(zero_copy_only=False), dtype=dtype)
-            self._numbers[key] = array[self.order]
+            self._numbers[key] = _padded(array[self.order], fill)
         return self._numbers[key]
 
 
@@ -292,14 +321,11 @@ def _check_fits(cardinality: int, size: int) -> None:
 
 
 def _aggregate(
-    columns: _SortedColumns,
-    group: FeatureGroup,
-    spec: WindowSpec,
-    starts: np.ndarray,
-    ends: np.ndarray,
+    columns: _SortedColumns, group: FeatureGroup, spec: WindowSpec, slices: _Slices
 ) -> pa.Array:
     """One window's values for the sorted entity rows, whose events are the sorted
     positions ``starts[i]:ends[i]``."""
+    starts, ends = slices.starts, slices.ends
     counts = ends - starts
     if spec.function == "count":
         return pa.array(counts, pa.int64())
@@ -317,12 +343,12 @@ def _aggregate(
             values = columns.numbers(spec.column, np.float64, 0.0)
         else:
             values = columns.numbers(spec.column, np.int64, 0)
-        sums = _reduce(np.add, values, starts, ends).astype(np.float64)
+        sums = _reduce(np.add, values, slices).astype(np.float64)
         if spec.function == "mean":
             with np.errstate(invalid="ignore", divide="ignore"):
                 sums = sums / present
         return pa.array(sums, mask=none)
-    return _extreme(columns, spec.column, feature, spec.function, starts, ends, none)
+    return _extreme(columns, spec.column, feature, spec.function, slices, none)
 
 
 def _extreme(
@@ -330,8 +356,7 @@ def _extreme(
     name: str,
     feature: FeatureType,
     function: str,
-    starts: np.ndarray,
-    ends: np.ndarray,
+    slices: _Slices,
     none: np.ndarray,
 ) -> pa.Array:
     """``min`` or ``max`` of the non-null values: on the values themselves for integers,
@@ -342,41 +367,36 @@ def _extreme(
     lowest = function == "min"
     if feature is FeatureType.FLOAT and not pc.any(pc.is_nan(column)).as_py():
         values = columns.numbers(name, np.float64, np.inf if lowest else -np.inf)
-        return pa.array(_reduce(ufunc, values, starts, ends), mask=none)
+        return pa.array(_reduce(ufunc, values, slices), mask=none)
     info = np.iinfo(np.int64)
     if feature in _INT_LIKE:
         values = columns.numbers(name, np.int64, info.max if lowest else info.min)
-        return pa.array(_reduce(ufunc, values, starts, ends), mask=none).cast(column.type)
+        return pa.array(_reduce(ufunc, values, slices), mask=none).cast(column.type)
     ranks = np.asarray(pc.rank(column, tiebreaker="dense"), dtype=np.int64)  # nulls last
     valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    ranks[~valid] = info.max if lowest else info.min
-    reduced = _reduce(ufunc, ranks[columns.order], starts, ends)
+    sentinel = info.max if lowest else info.min
+    ranks[~valid] = sentinel
+    reduced = _reduce(ufunc, _padded(ranks[columns.order], sentinel), slices)
     first_of_rank = np.zeros(int(ranks[valid].max(initial=0)) + 1, dtype=np.int64)
     first_of_rank[ranks[valid]] = np.flatnonzero(valid)
     picks = first_of_rank[np.where(none, 0, reduced)]
     return column.take(pa.array(picks, mask=none))
 
 
-def _reduce(
-    ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray, ends: np.ndarray
-) -> np.ndarray:
-    """``ufunc`` over ``values[starts[i]:ends[i]]`` for every ``i`` (entity rows sorted,
-    so consecutive slices move forward); an empty slice gives an arbitrary value the
-    caller masks. One ``reduceat`` over the starts and ends interleaved: the odd results
-    (from one row's end to the next row's start) are dropped."""
-    if not len(starts):
-        return values[:0]
+def _padded(values: np.ndarray, fill: object) -> np.ndarray:
     padded = np.empty(len(values) + 1, dtype=values.dtype)
     padded[:-1] = values
-    padded[-1] = 0
-    bounds = np.empty(2 * len(starts), dtype=np.int64)
-    bounds[0::2] = starts
-    bounds[1::2] = ends
-    return ufunc.reduceat(padded, bounds)[0::2]
+    padded[-1] = fill
+    return padded
 
 
-def _unsort(values: pa.Array, entity_order: np.ndarray) -> pa.Array:
-    """Values of the sorted entity rows back in the entity rows' order."""
-    back = np.empty(len(entity_order), dtype=np.int64)
-    back[entity_order] = np.arange(len(entity_order), dtype=np.int64)
-    return values.take(pa.array(back))
+def _reduce(ufunc: np.ufunc, padded: np.ndarray, slices: _Slices) -> np.ndarray:
+    """``ufunc`` over ``padded[starts[i]:ends[i]]`` for every ``i`` (entity rows sorted,
+    so consecutive slices move forward); an empty slice gives an arbitrary value the
+    caller masks. One ``reduceat`` over the starts and ends interleaved: the odd results
+    (from one row's end to the next row's start) are dropped. ``padded`` has one element
+    past the events, as ``reduceat`` indexes an end equal to their number."""
+    if not len(slices.starts):
+        return padded[:0]
+    result: np.ndarray = ufunc.reduceat(padded, slices.bounds)[0::2]
+    return result
