@@ -41,7 +41,8 @@ raw figures in bench/.data/feature_views/<scale>/results.json, step logs beside 
 3. **Ingestion.** Batch ingestion of the last 7 days of events into an online+offline
    group with a view aggregating it (the event log written) and without; streaming
    ingestion (``StreamIngestor`` from a 3-partition Kafka topic of JSON events) into a
-   group a view aggregates, with the default micro-batch (1,000 records) and 10,000.
+   group a view aggregates, with the default micro-batch (10,000 records) and 1,000, and
+   into a group no view aggregates.
 
 Redis and Kafka are the test services (``scripts/services start``); Slipway uses Redis
 database 13, Feast 12, both emptied before and after. Feast runs in bench/.venv-feast
@@ -70,6 +71,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 from _common import RESULT_PREFIX, emit, latency_stats, machine, timed  # noqa: E402
+
+from slipway.features.micro_batches import BATCH_RECORDS  # noqa: E402
 
 OUT = BENCH / "feature_views_results.md"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -1178,7 +1181,7 @@ def report(results: dict[str, Any]) -> str:
         " sessions' work shares the 2 cores: the load average before each timed step is in"
         f" the tables (at most {max_load:.2f} here), and a busier machine gives slower"
         " figures (see the notes). How to run: `.venv/bin/python bench/feature_views.py"
-        " [--scale small|full]` (full, the default: about 25 minutes here, creating"
+        " [--scale small|full]` (full, the default: 10-25 minutes here, creating"
         " bench/.venv-feast if missing; Redis and Kafka from `scripts/services start`);"
         " `--only LABEL,...` runs some steps again on"
         " the last run's state (labels as in `bench/.data/feature_views/<scale>/logs/`),"
@@ -1414,15 +1417,18 @@ def report(results: dict[str, Any]) -> str:
                 continue
             rate = result["events"] / result["seconds"]
             target = ""
-            if result["event_log"]:
+            if result["event_log"] and result["batch_records"] == BATCH_RECORDS:
                 target = f"≥ 50k/s: {'met' if rate >= 50_000 else '**missed**'}"
+            elif result["event_log"]:
+                target = "(not the default: see the notes)"
             what = (
                 "Kafka stream → online + offline, a view aggregating it (event log),"
                 if result["event_log"]
                 else "Kafka stream → online + offline, no view,"
             )
+            default = " (the default)" if result["batch_records"] == BATCH_RECORDS else ""
             lines.append(
-                f"| {what} micro-batches of {result['batch_records']:,} | {store} |"
+                f"| {what} micro-batches of {result['batch_records']:,}{default} | {store} |"
                 f" {result['events']:,} | {secs(result['seconds'])}"
                 f" ({secs(result['run_seconds'])} with `run()`'s final lag measurement) |"
                 f" {rate:,.0f} | {target} | {step['load_before']:.2f} |"
@@ -1433,8 +1439,8 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# Written by hand after reading the run's figures (the full run of 2026-12-07 and the steps
-# run again then), with the one-off measurements they name; the tables are the reference.
+# Written by hand after reading the run's figures (the full run of 2026-12-07 21:12 and the
+# steps run again then), with the one-off measurements they name; the tables are the reference.
 FEAST_NOTE = (
     "- **What Feast is measured doing.** Feast 0.67 cannot compute a time window at"
     " historical retrieval (read in its source): an on-demand feature view's `aggregations`"
@@ -1457,80 +1463,69 @@ NOTES: dict[str, list[str]] = {
     "default": [FEAST_NOTE],
     "full": [
         FEAST_NOTE,
-        "- **The load decides the figures.** The first full runs shared the 2 cores with other"
-        " helpers' test suites (load average 4-8): every side was 2-4x slower than on the"
-        " quiet machine later (load 0.1-2), when the steps above were run again, and the"
-        " ratio of Slipway to the range join moved with it: 1.21x, 1.91x and 1.32x in"
-        " separate processes, 2.13x taking turns. On the quiet machine: 1.89x, and 1.90x"
-        " taking turns. The target (≤ 2x) is met, narrowly.",
-        "- **Where Slipway's training set spends its time.** cProfile of one call (15.0 s under"
-        " load): 94% the one DuckDB query, 5% choosing the plan (the per-key count scan of"
-        " `_join_is_cheaper`, 0.68 s), under 1% the rest (view, Delta log, entity digest)."
-        " The gap to the floor is the query's deduplication of (key, event time) pairs"
-        " (`QUALIFY row_number() ... = 1`, so that a pair ingested twice counts once): in one"
-        " process on the quiet machine, Slipway's query took 4.94 s, the same query without"
-        " the deduplication 3.05 s, the hand-written range join 2.83 s (medians of 3); DuckDB"
-        " reading the Delta files through the Arrow dataset or through its own Parquet reader"
-        " made no difference. Proposed (features/offline/windows.py): skip the"
-        " deduplication when no pair can occur twice — e.g. when the event-time ranges of the"
-        " group's Delta files (min/max statistics, already in the log) do not overlap across"
-        " ingestions and no ingestion repeated a pair (checked at ingest, where the batch is"
-        " in hand): about 1.1-1.3x the floor for a group like this one.",
-        "- **Feast's time.** Its retrieval over the 38.7M change points took 28.7 s on the"
-        " quiet machine, 6.0x Slipway (the ≥ 10x target is missed on retrieval alone), and"
-        " 64-166 s in single runs under load; with the 44.7 s precomputation it needs first,"
-        " 15.2x. Its peak RSS was 7.5 GiB against Slipway's 2.1 GiB and the floor's 0.6 GiB.",
-        "- **Online reads.** On the quiet machine the gateway's path (`OnlineView.read`) has"
-        " p99 0.22 ms on SQLite and 0.55 ms on Redis: both targets met. Under load 5.5, an"
-        " earlier run had a wall p99 of 1.38 ms on SQLite with a CPU p99 of 0.33 ms: the"
-        " misses under load are waits for a core. Where a compiled SQLite read spends its"
-        " time (cProfile, 5,000 reads): the two expressions over one-row Arrow arrays 55%"
-        " (about 20 kernel calls), the SQLite event read 17%, decoding and aggregating the"
-        " windows 10%, building the arrays the rest. `FeatureViews.get_online` (the embedded"
-        " SDK's and the REST route's call) misses: p50 0.59 / p99 0.85 ms on SQLite, 0.96 /"
-        " 1.36 ms on Redis; its compiled reader is cached, but every call first looks up the"
-        " view's latest version in the metadata database (one ORM query, about 0.45 ms: 68%"
-        " of the call in cProfile). Proposed: that lookup through a short time-bounded cache"
-        " (as the window horizons are) or one core-SQL statement; the docstring's promise"
-        " that a new version counts at once would become 'within the cache's time'."
-        " Feast's on-demand view (python mode) over its 3 precomputed windows: p99 0.53 ms"
-        " on SQLite, 0.81 ms on Redis.",
-        "- **Ingestion keeping the windows' events.** The event log costs most of an ingestion:"
-        " 1.17M events batch-ingested at 44k/s (SQLite) and 68k/s (Redis) into a group a view"
-        " aggregates, 734k/s and 682k/s without. Streaming with the view: 10k-13k events/s"
-        " with the default micro-batch of 1,000, 28k-33k/s with 10,000, 57k-61k/s without a"
-        " view: the ≥ 50k/s target is missed by 1.5-1.8x even with large micro-batches. Where"
-        " the time goes (cProfile):",
-        "  - micro-batches of 1,000 (59 batches, SQLite): the Delta commit of every"
-        " micro-batch 30% — reopening the Delta table each time (12 ms: 0.74 s of the 4.8 s) and"
-        " writing a small file (11 ms) —, the online writes 24%, the per-record verdicts"
-        " (`split_records`) 21%, the ingestion records in the metadata database about 5%."
-        " Proposed: keep the Delta table open across micro-batches (`update_incremental`),"
-        " and a larger default micro-batch for a group a view aggregates (10,000 tripled the"
-        " rate);",
-        "  - micro-batches of 10,000 (190k events, SQLite, under load): the online writes 52%"
-        " (event-log"
-        " upserts and pruning 30%, the newest record of each key 15%, encoding payloads"
-        " 11%), verdicts 20% (half of it building each record's shape, a sorted tuple),"
-        " decoding JSON 8%, Kafka commits 5%, Delta 4%. Each 10,000-event chunk of"
-        " time-ordered events touches about 9,500 of the 100,000 keys, so the pruning (a"
-        " latest-time lookup and a DELETE per key and chunk) runs about once per event;"
-        " pruning once per key per ingestion, or lazily (reads bound the range anyway),"
-        " would remove most of it;",
-        "  - Python's cyclic garbage collector: with it off, the stream with a view (10,000"
-        " per micro-batch) went from 33.8k to 40.2k events/s on SQLite and from 32.0k to"
-        " 45.5k/s on Redis on the quiet machine (9k to 23k/s under load), and a batch"
-        " ingestion of 300k events from 4.5 to 4.0 s (SQLite) and 4.8 to 3.35 s (Redis)."
-        " Proposed: `gc.freeze()` once an ingestor is set up, or the collector paused"
-        " while a micro-batch is written (its objects are acyclic);",
-        "  - `StreamIngestor.run()` ends by measuring lag (committed offsets and watermarks"
-        " of each partition from the broker, about 0.4 s each): 1.1-1.5 s, left out of the"
-        " rates.",
+        "- **The load decides the figures.** The full run of 2026-12-07 21:12 shared the 2"
+        " cores with another engineer's tests (load average up to 4.1): its training-set"
+        " steps were 1.5-2x slower than on the quieter machine minutes later, when they and"
+        " the online and streaming steps were run again (the reruns above; load 1-2). The"
+        " tables hold the reruns.",
+        "- **Where Slipway's training set spends its time.** Its windows are no longer a"
+        " DuckDB query: `features/offline/sorted_windows.py` sorts the events once by"
+        " (key, time) in NumPy (one int64 per event, `key << bits | time`), finds each entity"
+        " row's window by two binary searches and sums by `ufunc.reduceat`; a (key, event"
+        " time) ingested twice is two neighbours after the sort, so the de-duplication that"
+        " cost the SQL plan 1.9 s (4.94 s with it, 3.05 s without, last session) is one"
+        " comparison of neighbours. cProfile of one call (1.85 s): the argsort of 10M codes"
+        " 0.49 s, the searches 0.28 s, reduceat 0.11 s, reading the Delta files 0.17 s, the"
+        " rest building arrays; windows of one duration share their searches and two windows"
+        " are computed at a time (NumPy and Arrow release the GIL). 1.49 s against the"
+        " hand-written range join's 1.96 s: the floor is now the slower side. In one process"
+        " taking turns the figures are closer (2.42 s against 2.08 s): a long-lived process"
+        " gives the 10M-element arrays back to the allocator and faults them in again on"
+        " every call. The SQL plans remain for 'as known at' training sets (the range join)"
+        " and identifiers too many to code in an int64.",
+        "- **Feast's time.** Its retrieval over the 38.7M change points took 24.1 s on the"
+        " quieter machine, 16.1x Slipway (the ≥ 10x target met; 6.0x last session, when"
+        " Slipway's windows were the SQL plan), 52.9x with the 54.9 s precomputation it needs"
+        " first. Its peak RSS was 7.5 GiB against Slipway's 2.0 GiB and the floor's 0.7 GiB.",
+        "- **Online reads.** The gateway's path (`OnlineView.read`) has p99 0.24 ms on SQLite"
+        " and 0.38 ms on Redis: both targets met. `FeatureViews.get_online` (the embedded"
+        " SDK's and the REST route's call) now meets them too (0.15 / 0.40 ms; it missed at"
+        " 0.85 / 1.36 ms): which version a name means is looked up at most every second"
+        " (`LOOKUP_SECONDS`, as Feast's registry cache does every 600 s) instead of one"
+        " metadata query per call, and a version applied by the same process counts at once."
+        " Where a compiled SQLite read spends its time (cProfile, 5,000 reads, last session):"
+        " the two expressions over one-row Arrow arrays 55%, the SQLite event read 17%,"
+        " decoding and aggregating the windows 10%. Feast's on-demand view (python mode) over"
+        " its 3 precomputed windows: p99 0.44 ms on SQLite, 0.59 ms on Redis.",
+        "- **Ingestion keeping the windows' events.** Streaming with a view at the default"
+        " micro-batch (now 10,000 records or 1 s, whichever comes first): 54.9k events/s on"
+        " SQLite and 63.5k/s on Redis, target met (28k-33k/s last session at the same size;"
+        " 103k-116k/s without a view). What changed: the garbage collector is paused while a"
+        " stream runs, with a full collection every 10 s (collections walking each"
+        " micro-batch's objects cost 15-30%); a record's shape (for per-record verdicts) comes"
+        " from its layout of names and value types, computed once per layout instead of a"
+        " sorted tuple per record; each row's online payload is encoded once for the event"
+        " log and the newest records; SQLite prunes each touched key with one statement whose"
+        " cutoff is a seek to the key's newest event (the separate look-up of every key's"
+        " newest event, a third of an append, went with the count `append_events` returned,"
+        " which no caller used) and keeps a 64 MB page cache per connection (a 10,000-event"
+        " append re-read pages: 25-35% of its time); partitions and offsets are read once"
+        " per micro-batch. Where a 10,000-event micro-batch's time goes now (cProfile,"
+        " SQLite): SQLite 46% (event upserts, prunes, newest records, commits), verdicts"
+        " 14%, Delta 7%, decoding and encoding the rest. With micro-batches of 1,000 the rate"
+        " is 13k-18k/s: every micro-batch's fixed costs (a Delta commit that reopens the"
+        " table, about 12 ms, an offset commit, the ingestion's records in the metadata"
+        " database) dominate; keeping the Delta table open across micro-batches"
+        " (`update_incremental`) is the next step for small micro-batches. Batch ingestion"
+        " into a group a view aggregates: 54k/s (SQLite) and 72k/s (Redis), 44k and 68k"
+        " last session. `StreamIngestor.run()` ends by measuring lag (watermarks of each"
+        " partition from the broker, about 0.4 s each), left out of the rates.",
         "- **Values.** Every side computing the real windows agrees with the others and with"
         " the pandas oracle within 1e-9 (relative) on every value; means are often not"
         " bit-identical (DuckDB's parallel aggregates and Python's sum add in different"
-        " orders): 8% of Slipway's offline values against the window query, 15-16% of"
-        " online values against Slipway's own training set at the same time (it varies from"
+        " orders, and NumPy's `reduceat` adds in event order): 7.5% of Slipway's offline"
+        " values against the window query, 14% of online values against Slipway's own"
+        " training set at the same time (it varies from"
         " run to run: DuckDB's parallel sums are not deterministic to the last bit). A test of"
         " 'identical' online and offline values needs that tolerance.",
         "- **Peak RSS.** Measured as `VmHWM` (the process's own memory map). `ru_maxrss`, which"
