@@ -279,13 +279,13 @@ class StreamIngestor:
                 or now - self._batch_started >= self.batch_seconds
             ):
                 self._flush()
-                collect()
                 if on_progress is not None and now - last_progress >= progress_seconds:
                     on_progress(self.stats())
                     last_progress = now
             if now - last_log >= LOG_SECONDS:
                 self._log_stats()
                 last_log = now
+            collect()  # also while idle: the process's other threads make garbage too
             if idle_timeout is not None and not self._pending and now - last_record >= idle_timeout:
                 break
         self._flush()
