@@ -34,7 +34,6 @@ import json
 import random
 import statistics
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, Int64
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, latency_stats, timed
+from _common import emit, measure_calls, peak_rss_mb, timed
 from feast_side import config_yaml, guard_duckdb
 
 # As in bench/feature_views.py (which this process cannot import: another virtualenv).
@@ -71,29 +70,6 @@ ONLINE_CALLS, ONLINE_WARMUP = 10_000, 1_000
 # Longer than the longest window: a key whose last change is older has empty windows
 # (counts 0, means null), which the TTL's null gives for the means; counts are filled.
 TTL = timedelta(days=8)
-
-
-def peak_rss_mb() -> float:
-    """Peak RSS of this process's own memory map (``VmHWM``; see bench/feature_views.py)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
-def measure_calls(fn: Any, calls: int, warmup: int) -> dict[str, float]:
-    """Wall and thread CPU time per call, as bench/feature_views.py measures Slipway."""
-    for i in range(warmup):
-        fn(i)
-    wall, cpu = [], []
-    clock, thread = time.perf_counter, time.thread_time
-    for i in range(calls):
-        started, used = clock(), thread()
-        fn(i)
-        cpu.append(thread() - used)
-        wall.append(clock() - started)
-    on_cpu = latency_stats(cpu)
-    return latency_stats(wall) | {"cpu_p50_ms": on_cpu["p50_ms"], "cpu_p99_ms": on_cpu["p99_ms"]}
 
 
 def repo(data: Path, store: str) -> Path:

@@ -70,7 +70,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from _common import RESULT_PREFIX, emit, latency_stats, machine, timed  # noqa: E402
+from _common import RESULT_PREFIX, emit, machine, measure_calls, peak_rss_mb, timed  # noqa: E402
 
 from slipway.features.micro_batches import BATCH_RECORDS  # noqa: E402
 
@@ -111,34 +111,6 @@ SCALES = {
     "small": Scale(events=1_000_000, keys=10_000, entities=100_000, stream=100_000),
     "full": Scale(events=10_000_000, keys=100_000, entities=1_000_000, stream=500_000),
 }
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size in MiB: ``VmHWM``, which belongs to the
-    process's own memory map. (``ru_maxrss``, which _common.peak_rss_mb reads, is carried
-    over fork and exec: a child reports at least its parent's peak when it was spawned.)"""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
-def measure_calls(fn: Any, calls: int, warmup: int) -> dict[str, float]:
-    """Per-call wall time of ``fn(i)`` (p50 / p99 / mean, ms) over ``calls`` calls after
-    ``warmup``, and the p50 / p99 of the calling thread's CPU time per call: on a machine
-    other processes keep busy, a call's wall time includes waiting for a core, which its
-    CPU time does not (nor waiting for Redis's answer, which is real latency)."""
-    for i in range(warmup):
-        fn(i)
-    wall, cpu = [], []
-    clock, thread = time.perf_counter, time.thread_time
-    for i in range(calls):
-        started, used = clock(), thread()
-        fn(i)
-        cpu.append(thread() - used)
-        wall.append(clock() - started)
-    on_cpu = latency_stats(cpu)
-    return latency_stats(wall) | {"cpu_p50_ms": on_cpu["p50_ms"], "cpu_p99_ms": on_cpu["p99_ms"]}
 
 
 def us(duration: timedelta) -> int:
@@ -1528,12 +1500,13 @@ NOTES: dict[str, list[str]] = {
         " training set at the same time (it varies from"
         " run to run: DuckDB's parallel sums are not deterministic to the last bit). A test of"
         " 'identical' online and offline values needs that tolerance.",
-        "- **Peak RSS.** Measured as `VmHWM` (the process's own memory map). `ru_maxrss`, which"
-        " `_common.peak_rss_mb` reads, is carried across fork and exec: a child of a 1.55 GB"
-        " process reported 1,551 MB with a `VmHWM` of 8.8 MB. bench/run.py writes its data in"
-        " a subprocess, so its driver stays small, but a driver holding data when it starts"
-        " its steps inflates their figures (this one's first full run did: 0.84 GiB before"
-        " any call).",
+        "- **Peak RSS.** Measured as `VmHWM` (the process's own memory map), which"
+        " `_common.peak_rss_mb` reads now for every benchmark. It read `ru_maxrss` before,"
+        " which Linux carries across fork and exec: a child of a 1.55 GB process reported"
+        " 1,551 MB with a `VmHWM` of 8.8 MB. Figures of other benchmarks in this file taken"
+        " before 2026-12-07 22:30 were read that way; their drivers stay small (bench/run.py"
+        " writes its data in a subprocess), so they are unaffected unless a driver held data"
+        " when it started its steps.",
     ],
 }
 
